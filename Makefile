@@ -1,0 +1,58 @@
+# driftmon developer entry points. Every target creates .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: venv demo test unit integration check lint typecheck bench promtool clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: run the whole loop (embedded broker, producer, daemon, webhook receiver) for ~60 s
+demo: venv
+	$(VENV)/bin/driftmon demo
+
+## promtool: install Debian's prometheus package when promtool is missing (CI runs as root)
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends prometheus >/dev/null; }
+
+## check: lint and type-check without modifying files
+check: venv
+	$(PY) -m ruff check monitor tests benchmarks
+	$(PY) -m ruff format --check monitor tests benchmarks
+	$(PY) -m mypy
+
+## lint: fix what ruff can fix and format
+lint: venv
+	$(PY) -m ruff check --fix monitor tests benchmarks
+	$(PY) -m ruff format monitor tests benchmarks
+
+typecheck: venv
+	$(PY) -m mypy
+
+## test: every check and every test (this is what CI runs)
+test: venv promtool check
+	$(PY) -m pytest -q
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+integration: venv promtool
+	$(PY) -m pytest -q tests/integration
+
+## bench: run the benchmarks and print their figures (see benchmarks/RESULTS.md)
+bench: venv
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
