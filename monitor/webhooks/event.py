@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,3 +41,61 @@ class DriftEvent:
     @property
     def features_drifted(self) -> int:
         return len({f.feature for f in self.drifted_features})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form, used by the outbox to store the event.
+
+        ``extra`` must hold JSON values only; it is stored as given.
+        """
+        return {
+            "id": self.id,
+            "time": self.time,
+            "model": self.model,
+            "window_events": self.window_events,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "drifted_features": [
+                {
+                    "feature": f.feature,
+                    "test": f.test,
+                    "score": f.score,
+                    "threshold": f.threshold,
+                    "p_value": f.p_value,
+                }
+                for f in self.drifted_features
+            ],
+            "features_monitored": self.features_monitored,
+            "test": self.test,
+            "kind": self.kind,
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftEvent:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            id=str(data["id"]),
+            time=str(data["time"]),
+            model=str(data["model"]),
+            window_events=int(data["window_events"]),
+            window_start=_opt_float(data.get("window_start")),
+            window_end=_opt_float(data.get("window_end")),
+            drifted_features=tuple(
+                DriftedFeature(
+                    feature=str(f["feature"]),
+                    test=str(f["test"]),
+                    score=float(f["score"]),
+                    threshold=float(f["threshold"]),
+                    p_value=_opt_float(f.get("p_value")),
+                )
+                for f in data.get("drifted_features", ())
+            ),
+            features_monitored=int(data["features_monitored"]),
+            test=bool(data.get("test", False)),
+            kind=str(data.get("kind", "drift")),
+            extra=dict(data.get("extra") or {}),
+        )
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
