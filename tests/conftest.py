@@ -1,0 +1,162 @@
+"""Fixtures shared by every test; the machinery lives in :mod:`tests.support`.
+
+Real servers only, on 127.0.0.1 and free ports, stopped at teardown. A missing tool
+(Tansu, prometheus, promtool) is a failure, never a skip: CI must not go green by
+testing nothing.
+
+Fixtures:
+
+* ``env``: ``env.set(NAME, value)`` / ``env.unset(NAME)``, restored after the test.
+* ``kafka_bootstrap`` (session): ``"127.0.0.1:PORT"`` of a Tansu broker.
+* ``kafka_topic``: ``kafka_topic(partitions=3) -> name``; unique per call, deleted after.
+* ``prometheus_server``: ``prometheus_server(targets, rule_files=()) -> PrometheusServer``.
+* ``promtool``: path of the promtool binary.
+* ``webhook_receiver``: a started :class:`~tests.support.webhook.WebhookReceiver`.
+
+Helpers to import: ``free_port`` and ``wait_port`` (``tests.support.net``), ``produce``,
+``consumer_config``, ``TansuBroker`` (``tests.support.kafka``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.support.kafka import TansuBroker, create_topic, delete_topics
+from tests.support.net import free_port
+from tests.support.prometheus import PrometheusServer, binary
+from tests.support.webhook import WebhookReceiver
+
+__all__ = ["free_port"]
+
+
+class Env:
+    """Sets and unsets environment variables, restoring the originals on :meth:`restore`."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str | None] = {}
+
+    def _save(self, name: str) -> None:
+        if name not in self._saved:
+            self._saved[name] = os.environ.get(name)
+
+    def set(self, name: str, value: str) -> None:
+        """Set ``name`` for the rest of the test."""
+        self._save(name)
+        os.environ[name] = value
+
+    def unset(self, name: str) -> None:
+        """Remove ``name`` for the rest of the test (no error if it is not set)."""
+        self._save(name)
+        os.environ.pop(name, None)
+
+    def restore(self) -> None:
+        """Put every touched variable back as it was."""
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved.clear()
+
+
+@pytest.fixture
+def env() -> Iterator[Env]:
+    """Environment variables set or unset by the test, restored afterwards."""
+    e = Env()
+    try:
+        yield e
+    finally:
+        e.restore()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """The session's Tansu broker (memory storage); its log is ``tansu.log`` in a tmp dir."""
+    broker = TansuBroker(tmp_path_factory.mktemp("tansu") / "tansu.log")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: TansuBroker) -> str:
+    """``bootstrap.servers`` of the session's broker."""
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture
+def kafka_topic(
+    kafka_bootstrap: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., str]]:
+    """Factory: ``kafka_topic(partitions=3, prefix=None) -> name`` of a new, empty topic.
+
+    Names are unique per call (test name plus a random suffix); every topic created is
+    deleted at teardown, since the memory engine never frees data by itself.
+    """
+    created: list[str] = []
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40]
+
+    def make(partitions: int = 3, prefix: str | None = None) -> str:
+        name = f"{prefix or base}-{uuid.uuid4().hex[:8]}"
+        create_topic(kafka_bootstrap, name, partitions)
+        created.append(name)
+        return name
+
+    yield make
+    delete_topics(kafka_bootstrap, created)
+
+
+@pytest.fixture
+def prometheus_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., PrometheusServer]]:
+    """Factory: ``prometheus_server(targets, rule_files=(), alertmanagers=())``.
+
+    Each call starts a Prometheus on its own port and data dir, scraping the given
+    ``host:port`` targets every second, and waits for ``/-/ready``. Stopped at teardown.
+    """
+    servers: list[PrometheusServer] = []
+
+    def start(
+        targets: Sequence[str],
+        rule_files: Sequence[Path] = (),
+        alertmanagers: Sequence[str] = (),
+    ) -> PrometheusServer:
+        server = PrometheusServer(
+            tmp_path_factory.mktemp("prometheus"), targets, rule_files, alertmanagers
+        )
+        servers.append(server)
+        server.start()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    """Path of ``promtool``; fails (not skips) when it is missing."""
+    try:
+        return binary("promtool")
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A started receiver answering 204 by default; script replies with ``.script(...)``."""
+    receiver = WebhookReceiver().start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()

@@ -1,0 +1,49 @@
+"""Loopback ports and process lifetimes for tests that start real servers."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    The port is released before returning, so another process could take it first; every
+    server started from it binds at once and a clash fails loudly.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 15.0
+) -> None:
+    """Wait until something accepts connections on 127.0.0.1:``port``.
+
+    Raises ``RuntimeError`` if ``proc`` exits first and ``TimeoutError`` after ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited early with code {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace_seconds: float = 3.0) -> None:
+    """SIGTERM, wait ``grace_seconds``, then SIGKILL (Tansu can take 7 s with clients)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace_seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
