@@ -1,0 +1,229 @@
+"""The latest evaluation of every model, published by the pipeline and read at scrape time.
+
+The pipeline builds a new frozen :class:`ModelStatus` after each batch step that changed a
+model and hands it to :meth:`ResultsStore.publish`. The store swaps in a new read-only
+mapping (copy on write), so readers (the metrics collector and ``/status``) take one
+reference with :meth:`ResultsStore.snapshot` and see a consistent picture without a lock,
+however long they take to render it.
+
+The stats objects are typed here through small read-only protocols that list exactly the
+fields this module and :mod:`monitor.metrics` read from ``DriftResult`` and
+``FeatureResult``. The real frozen dataclasses of :mod:`monitor.stats` satisfy them, and
+the reporting layer does not depend on how the statistics engine is built.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from monitor.health import Health
+
+REFERENCE_STATES = ("loaded", "capturing", "failed")
+"""Values of :attr:`ModelStatus.reference_state`."""
+
+ALERT_STATES = ("ok", "pending", "firing", "resolved")
+"""Values of :attr:`ModelStatus.alert_state`; the index is the ``driftmon_alert_state`` value."""
+
+
+class FeatureResultView(Protocol):
+    """The fields of ``monitor.stats.FeatureResult`` that reporting reads."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...  # FeatureKind is a StrEnum
+    @property
+    def n(self) -> int: ...
+    @property
+    def missing_ratio(self) -> float: ...
+    @property
+    def scores(self) -> Mapping[str, float]: ...
+    @property
+    def p_values(self) -> Mapping[str, float]: ...
+    @property
+    def crossed(self) -> tuple[str, ...]: ...
+    @property
+    def drifted(self) -> bool: ...
+    @property
+    def enough_data(self) -> bool: ...
+
+
+class DriftResultView(Protocol):
+    """The fields of ``monitor.stats.DriftResult`` that reporting reads."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def window_events(self) -> int: ...
+    @property
+    def features(self) -> Sequence[FeatureResultView]: ...
+    @property
+    def drifted_features(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Everything reported about one model, replaced as a whole by the pipeline.
+
+    ``threshold_values`` maps ``(feature, test)`` to the configured threshold the pipeline
+    compares that test with (a p-value threshold for ``ks``/``chi2`` when one is set, the
+    score threshold otherwise). It is exported as ``driftmon_drift_threshold`` with the
+    same ``test`` label values as the scores, so a panel can draw it as a threshold line.
+    """
+
+    model: str
+    reference_state: str  # "loaded" | "capturing" | "failed"
+    reference_events: int  # events in the profile (or captured so far)
+    window_events: int
+    window_capacity: int | None  # count windows: window.events; time windows: None
+    window_fill_ratio: float  # 0..1 (time windows: slots holding data / slots)
+    evaluations: int
+    last_evaluation_time: float | None  # wall clock, epoch seconds
+    last_result: DriftResultView | None
+    drifted: bool  # confirmed drift (min_features x consecutive)
+    consecutive: int  # evaluations in a row meeting min_features
+    alert_state: str  # "ok" | "pending" | "firing" | "resolved"
+    last_trigger_time: float | None
+    threshold_values: Mapping[tuple[str, str], float] = field(default_factory=dict)
+
+    @property
+    def reference_ready(self) -> bool:
+        """True once the reference profile is loaded or its capture is complete."""
+        return self.reference_state == "loaded"
+
+    @property
+    def alert_state_value(self) -> int:
+        """The ``driftmon_alert_state`` value: 0 ok, 1 pending, 2 firing, 3 resolved."""
+        return ALERT_STATES.index(self.alert_state)
+
+    def __post_init__(self) -> None:
+        # Catch pipeline bugs at publish time, not as a failed scrape later.
+        if self.reference_state not in REFERENCE_STATES:
+            raise ValueError(f"reference_state must be one of {REFERENCE_STATES}")
+        if self.alert_state not in ALERT_STATES:
+            raise ValueError(f"alert_state must be one of {ALERT_STATES}")
+
+
+class ResultsStore:
+    """Per-model latest :class:`ModelStatus`, swapped atomically, read without locks.
+
+    Writers are serialised by a lock and replace the whole mapping; a reader's
+    :meth:`snapshot` is a single attribute read, atomic under the GIL.
+    """
+
+    def __init__(self) -> None:
+        self._statuses: Mapping[str, ModelStatus] = MappingProxyType({})
+        self._write_lock = threading.Lock()
+
+    def publish(self, *statuses: ModelStatus) -> None:
+        """Replace the status of each given model; several at once become visible together."""
+        with self._write_lock:
+            updated = dict(self._statuses)
+            for status in statuses:
+                updated[status.model] = status
+            self._statuses = MappingProxyType(updated)
+
+    def retain(self, models: Sequence[str]) -> None:
+        """Drop every model not in ``models`` (after a config change); its series vanish."""
+        keep = set(models)
+        with self._write_lock:
+            self._statuses = MappingProxyType(
+                {m: s for m, s in self._statuses.items() if m in keep}
+            )
+
+    def snapshot(self) -> Mapping[str, ModelStatus]:
+        """The current read-only mapping of model name to status; never mutated later."""
+        return self._statuses
+
+    def get(self, model: str) -> ModelStatus | None:
+        """The current status of one model, if any."""
+        return self._statuses.get(model)
+
+
+def _number(value: float | None) -> float | None:
+    """JSON has no NaN or infinity; report them as null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _feature_document(
+    feature: FeatureResultView, thresholds: Mapping[str, float]
+) -> dict[str, Any]:
+    return {
+        "kind": str(feature.kind),
+        "n": feature.n,
+        "missing_ratio": _number(feature.missing_ratio),
+        "scores": {test: _number(v) for test, v in feature.scores.items()},
+        "p_values": {test: _number(v) for test, v in feature.p_values.items()},
+        "thresholds": dict(thresholds),
+        "crossed": list(feature.crossed),
+        "drifted": feature.drifted,
+        "enough_data": feature.enough_data,
+    }
+
+
+def model_document(status: ModelStatus) -> dict[str, Any]:
+    """The ``/status`` entry of one model (also usable for replay reports)."""
+    per_feature: dict[str, dict[str, float]] = {}
+    for (feature, key), value in status.threshold_values.items():
+        per_feature.setdefault(feature, {})[key] = value
+    last: dict[str, Any] | None = None
+    result = status.last_result
+    if result is not None:
+        last = {
+            "time": status.last_evaluation_time,
+            "window_events": result.window_events,
+            "drifted_features": list(result.drifted_features),
+            "features": {
+                f.name: _feature_document(f, per_feature.get(f.name, {})) for f in result.features
+            },
+        }
+    return {
+        "reference": {
+            "state": status.reference_state,
+            "ready": status.reference_ready,
+            "events": status.reference_events,
+        },
+        "window": {
+            "events": status.window_events,
+            "capacity": status.window_capacity,
+            "fill_ratio": _number(status.window_fill_ratio),
+        },
+        "evaluations": status.evaluations,
+        "last_evaluation": last,
+        "alert": {
+            "state": status.alert_state,
+            "drifted": status.drifted,
+            "consecutive": status.consecutive,
+            "last_trigger_time": status.last_trigger_time,
+        },
+    }
+
+
+def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
+    """The ``/status`` JSON body: readiness, then every model's latest state.
+
+    Shape::
+
+        {"ready": bool, "reasons": [str], "conditions": {name: bool},
+         "models": {model: {"reference": {...}, "window": {...}, "evaluations": int,
+                            "last_evaluation": null | {"time", "window_events",
+                                "drifted_features", "features": {name: {...}}},
+                            "alert": {...}}}}
+
+    Non-finite numbers are rendered as ``null`` so the body is strict JSON.
+    """
+    snapshot = store.snapshot()
+    return {
+        "ready": health.is_ready,
+        "reasons": health.reasons_not_ready(),
+        "conditions": health.conditions(),
+        "models": {model: model_document(s) for model, s in snapshot.items()},
+    }

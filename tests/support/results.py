@@ -1,0 +1,93 @@
+"""Populated fake results for tests of metrics, ``/status`` and dashboards.
+
+The fakes mirror the documented shape of ``monitor.stats.FeatureResult`` and
+``DriftResult`` so reporting can be tested without running the statistics engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from monitor.results import ModelStatus
+
+
+@dataclass(frozen=True)
+class FakeFeatureResult:
+    """Stands in for ``monitor.stats.FeatureResult``."""
+
+    name: str
+    kind: str
+    n: int
+    missing_ratio: float
+    scores: Mapping[str, float]
+    p_values: Mapping[str, float] = field(default_factory=dict)
+    crossed: tuple[str, ...] = ()
+    drifted: bool = False
+    enough_data: bool = True
+
+
+@dataclass(frozen=True)
+class FakeDriftResult:
+    """Stands in for ``monitor.stats.DriftResult``."""
+
+    model: str
+    window_events: int
+    features: tuple[FakeFeatureResult, ...]
+
+    @property
+    def drifted_features(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features if f.drifted)
+
+
+def fake_status(model: str = "fraud", *, with_result: bool = True) -> ModelStatus:
+    """A firing model: ``amount`` drifted on psi and ks, ``country`` clean, one NaN score."""
+    result = FakeDriftResult(
+        model=model,
+        window_events=20000,
+        features=(
+            FakeFeatureResult(
+                name="amount",
+                kind="numeric",
+                n=19800,
+                missing_ratio=0.01,
+                scores={"psi": 0.41, "ks": 0.12, "js": 0.08},
+                p_values={"ks": 1e-9},
+                crossed=("psi", "ks_p_value"),
+                drifted=True,
+            ),
+            FakeFeatureResult(
+                name="country",
+                kind="categorical",
+                n=20000,
+                missing_ratio=0.0,
+                scores={"psi": 0.01, "js": 0.02, "chi2": math.nan},
+                p_values={"chi2": math.nan},
+                enough_data=False,
+            ),
+        ),
+    )
+    return ModelStatus(
+        model=model,
+        reference_state="loaded",
+        reference_events=50000,
+        window_events=20000,
+        window_capacity=20000,
+        window_fill_ratio=1.0,
+        evaluations=7,
+        last_evaluation_time=1764150000.5 if with_result else None,
+        last_result=result if with_result else None,
+        drifted=True,
+        consecutive=2,
+        alert_state="firing",
+        last_trigger_time=1764150000.5,
+        threshold_values={
+            ("amount", "psi"): 0.2,
+            ("amount", "ks"): 0.001,
+            ("amount", "js"): 0.1,
+            ("country", "psi"): 0.2,
+            ("country", "js"): 0.1,
+            ("country", "chi2"): 0.001,
+        },
+    )

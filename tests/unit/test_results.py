@@ -1,0 +1,109 @@
+"""ResultsStore swaps and the /status document."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from monitor.health import Health
+from monitor.results import ModelStatus, ResultsStore, status_document
+from tests.support.results import fake_status
+
+
+def test_publish_swaps_without_mutating_earlier_snapshots() -> None:
+    store = ResultsStore()
+    before = store.snapshot()
+    first = fake_status("fraud")
+    store.publish(first)
+    taken = store.snapshot()
+    assert before == {}
+    assert taken["fraud"] is first
+    second = dataclasses.replace(first, evaluations=8)
+    store.publish(second, fake_status("churn"))
+    assert taken["fraud"] is first  # a reader's snapshot never changes under it
+    assert set(store.snapshot()) == {"fraud", "churn"}
+    assert store.get("fraud") is second
+    with pytest.raises(TypeError):
+        store.snapshot()["x"] = first  # type: ignore[index]
+
+
+def test_retain_drops_models_no_longer_configured() -> None:
+    store = ResultsStore()
+    store.publish(fake_status("fraud"), fake_status("churn"))
+    store.retain(["churn"])
+    assert list(store.snapshot()) == ["churn"]
+
+
+def test_status_validates_enums() -> None:
+    with pytest.raises(ValueError, match="alert_state"):
+        dataclasses.replace(fake_status(), alert_state="burning")
+    with pytest.raises(ValueError, match="reference_state"):
+        dataclasses.replace(fake_status(), reference_state="ready")
+
+
+def test_status_document_shape() -> None:
+    store = ResultsStore()
+    store.publish(fake_status("fraud"), fake_status("idle", with_result=False))
+    health = Health()
+    health.set("config_loaded", True)
+    doc = status_document(store, health)
+    # Strict JSON: NaN scores must have become null.
+    doc = json.loads(json.dumps(doc, allow_nan=False))
+
+    assert doc["ready"] is False
+    assert "kernels_warm" in doc["reasons"]
+    assert doc["conditions"]["config_loaded"] is True
+    fraud = doc["models"]["fraud"]
+    assert fraud["reference"] == {"state": "loaded", "ready": True, "events": 50000}
+    assert fraud["window"] == {"events": 20000, "capacity": 20000, "fill_ratio": 1.0}
+    assert fraud["evaluations"] == 7
+    assert fraud["alert"] == {
+        "state": "firing",
+        "drifted": True,
+        "consecutive": 2,
+        "last_trigger_time": 1764150000.5,
+    }
+    last = fraud["last_evaluation"]
+    assert last["time"] == 1764150000.5
+    assert last["window_events"] == 20000
+    assert last["drifted_features"] == ["amount"]
+    assert list(last["features"]) == ["amount", "country"]
+    amount = last["features"]["amount"]
+    assert amount == {
+        "kind": "numeric",
+        "n": 19800,
+        "missing_ratio": 0.01,
+        "scores": {"psi": 0.41, "ks": 0.12, "js": 0.08},
+        "p_values": {"ks": 1e-9},
+        "thresholds": {"psi": 0.2, "ks": 0.001, "js": 0.1},
+        "crossed": ["psi", "ks_p_value"],
+        "drifted": True,
+        "enough_data": True,
+    }
+    country = last["features"]["country"]
+    assert country["scores"]["chi2"] is None
+    assert country["p_values"] == {"chi2": None}
+    assert country["enough_data"] is False
+    assert doc["models"]["idle"]["last_evaluation"] is None
+
+
+def test_model_status_accepts_the_documented_fields() -> None:
+    names = [f.name for f in dataclasses.fields(ModelStatus)]
+    assert names == [
+        "model",
+        "reference_state",
+        "reference_events",
+        "window_events",
+        "window_capacity",
+        "window_fill_ratio",
+        "evaluations",
+        "last_evaluation_time",
+        "last_result",
+        "drifted",
+        "consecutive",
+        "alert_state",
+        "last_trigger_time",
+        "threshold_values",
+    ]
