@@ -12,6 +12,20 @@ from dataclasses import dataclass, field
 
 from monitor.results import ModelStatus
 
+INVALID_REASONS = (
+    "not_json",
+    "not_utf8",
+    "not_object",
+    "missing_model",
+    "unknown_model",
+    "wrong_type",
+    "non_finite",
+    "oversized",
+    "no_payload",
+    "bad_timestamp",
+)
+"""``decode.Reason``'s values as documented; decode owns the enum, the daemon passes it in."""
+
 
 @dataclass(frozen=True)
 class FakeFeatureResult:

@@ -13,21 +13,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from monitor.health import CORE_CONDITIONS, Health
 from monitor.metrics import Metrics
 from monitor.results import ResultsStore
+from tests.support.results import INVALID_REASONS as REASONS
 from tests.support.results import fake_status
 
-# decode.Reason's values; decode owns the enum and the daemon passes it in.
-REASONS = (
-    "not_json",
-    "not_utf8",
-    "not_object",
-    "missing_model",
-    "unknown_model",
-    "wrong_type",
-    "non_finite",
-    "oversized",
-    "no_payload",
-    "bad_timestamp",
-)
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "metrics.txt"
 GOLDEN_HEADER = (

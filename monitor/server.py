@@ -1,0 +1,170 @@
+"""One HTTP port for Prometheus, the orchestrator's probes and humans.
+
+* ``/metrics``: the registry in the Prometheus text format (OpenMetrics when the scraper
+  asks for it in ``Accept``).
+* ``/healthz``: 200 while the process can answer at all (liveness).
+* ``/readyz``: 200 when every readiness condition holds, else 503; JSON body
+  ``{"ready": bool, "reasons": [...], "conditions": {...}}`` either way.
+* ``/status``: :func:`monitor.results.status_document` as JSON.
+
+The stdlib ``ThreadingHTTPServer`` runs in a daemon thread: the endpoints are read-only
+views over snapshots, so no framework is needed, and a slow scrape never blocks the
+consumer loop. Access logs go to the ``monitor.server`` logger at DEBUG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from monitor.health import Health
+from monitor.results import ResultsStore, status_document
+
+log = logging.getLogger(__name__)
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server with the objects the handler reads."""
+
+    daemon_threads = True
+    registry: CollectorRegistry
+    results: ResultsStore
+    health: Health
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    # Keep-alive, so Prometheus reuses its connection; idle connections end after the
+    # timeout instead of pinning a thread forever.
+    protocol_version = "HTTP/1.1"
+    timeout = 60
+
+    def do_GET(self) -> None:
+        self._dispatch(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._dispatch(send_body=False)
+
+    def _dispatch(self, send_body: bool) -> None:
+        path = urlsplit(self.path).path
+        try:
+            if path == "/metrics":
+                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+                self._send(HTTPStatus.OK, encoder(self.server.registry), content_type, send_body)
+            elif path == "/healthz":
+                self._send(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8", send_body)
+            elif path == "/readyz":
+                health = self.server.health
+                ready = health.is_ready
+                body = {
+                    "ready": ready,
+                    "reasons": health.reasons_not_ready(),
+                    "conditions": health.conditions(),
+                }
+                status = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+                self._send_json(status, body, send_body)
+            elif path == "/status":
+                doc = status_document(self.server.results, self.server.health)
+                self._send_json(HTTPStatus.OK, doc, send_body)
+            else:
+                self._send_json(HTTPStatus.NOT_FOUND, {"error": "not found"}, send_body)
+        except Exception:
+            # A failing collector must not kill the connection thread silently.
+            log.exception("error serving %s", path)
+            self._send_json(
+                HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}, send_body
+            )
+
+    def _send_json(self, status: HTTPStatus, body: Any, send_body: bool) -> None:
+        data = json.dumps(body, allow_nan=False).encode() + b"\n"
+        self._send(status, data, "application/json", send_body)
+
+    def _send(self, status: HTTPStatus, data: bytes, content_type: str, send_body: bool) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if send_body:
+            self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http %s %s", self.address_string(), format % args)
+
+
+class Server:
+    """The daemon's HTTP endpoint; ``port=0`` binds a free port (see :attr:`port`)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        results: ResultsStore,
+        health: Health,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._registry = registry
+        self._results = results
+        self._health = health
+        self._host = host
+        self._requested_port = port
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind and serve in a daemon thread; raises ``OSError`` when the port is taken."""
+        if self._httpd is not None:
+            raise RuntimeError("server already started")
+        httpd = _Server((self._host, self._requested_port), _Handler)
+        httpd.registry = self._registry
+        httpd.results = self._results
+        httpd.health = self._health
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="driftmon-http",
+            daemon=True,
+        )
+        self._thread.start()
+        log.info("http listening on %s:%d", self._host, self.port)
+
+    def stop(self) -> None:
+        """Stop serving and close the socket; idempotent."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the picked one when constructed with ``port=0``)."""
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:9108``."""
+        host = self._host if self._host not in ("", "0.0.0.0") else "127.0.0.1"  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
