@@ -9,6 +9,8 @@ Fixtures:
 * ``env``: ``env.set(NAME, value)`` / ``env.unset(NAME)``, restored after the test.
 * ``kafka_bootstrap`` (session): ``"127.0.0.1:PORT"`` of a Tansu broker.
 * ``kafka_topic``: ``kafka_topic(partitions=3) -> name``; unique per call, deleted after.
+* ``kafka_consumer``: ``kafka_consumer(group_id=None, **librdkafka) -> Consumer`` with
+  the fast-join settings of :func:`~tests.support.kafka.consumer_config`; closed after.
 * ``prometheus_server``: ``prometheus_server(targets, rule_files=()) -> PrometheusServer``.
 * ``promtool``: path of the promtool binary.
 * ``webhook_receiver``: a started :class:`~tests.support.webhook.WebhookReceiver`.
@@ -25,8 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer
 
-from tests.support.kafka import TansuBroker, create_topic, delete_topics
+from tests.support.kafka import TansuBroker, consumer_config, create_topic, delete_topics
 from tests.support.net import free_port
 from tests.support.prometheus import PrometheusServer, binary
 from tests.support.webhook import WebhookReceiver
@@ -111,6 +114,30 @@ def kafka_topic(
 
     yield make
     delete_topics(kafka_bootstrap, created)
+
+
+@pytest.fixture
+def kafka_consumer(kafka_bootstrap: str) -> Iterator[Callable[..., Consumer]]:
+    """Factory: ``kafka_consumer(group_id=None, **overrides) -> Consumer``, closed after.
+
+    A fresh group per call unless ``group_id`` is given; ``session.timeout.ms=6000`` keeps
+    each join at about 3 s. Dotted keys go through ``**{"statistics.interval.ms": 500}``.
+    """
+    consumers: list[Consumer] = []
+
+    def make(group_id: str | None = None, **overrides: object) -> Consumer:
+        consumer = Consumer(consumer_config(kafka_bootstrap, group_id, **overrides))
+        consumers.append(consumer)
+        return consumer
+
+    try:
+        yield make
+    finally:
+        for consumer in consumers:
+            try:
+                consumer.close()
+            except RuntimeError:
+                pass  # already closed by the test
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from tests.conftest import Env
@@ -58,6 +58,19 @@ def test_tansu_round_trip_through_a_consumer_group(
     assert sorted(received) == sorted(sent)
     # No explicit key: the sticky partitioner spreads batches over the 3 partitions.
     assert partitions <= {0, 1, 2}
+
+
+@pytest.mark.integration
+def test_exact_offsets_give_true_watermarks_and_consumers_close(
+    kafka_bootstrap: str,
+    kafka_topic: Callable[..., str],
+    kafka_consumer: Callable[..., Consumer],
+) -> None:
+    topic = kafka_topic(partitions=1)
+    produce(kafka_bootstrap, topic, [b"x"] * 50, key="fraud", exact_offsets=True)
+    consumer = kafka_consumer()
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    assert (low, high) == (0, 50)
 
 
 @pytest.mark.integration
