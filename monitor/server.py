@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,12 +33,42 @@ log = logging.getLogger(__name__)
 
 
 class _Server(ThreadingHTTPServer):
-    """The HTTP server with the objects the handler reads."""
+    """The HTTP server with the objects the handler reads.
+
+    Open connections are tracked so :meth:`close_connections` can end keep-alive
+    connections on stop; otherwise a scraper's idle connection would keep being served
+    by its handler thread after the listening socket is closed.
+    """
 
     daemon_threads = True
     registry: CollectorRegistry
     results: ResultsStore
     health: Health
+
+    def server_activate(self) -> None:
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Shut down every open connection (their handler threads then finish)."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the peer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -145,6 +176,7 @@ class Server:
             return
         httpd.shutdown()
         httpd.server_close()
+        httpd.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -158,6 +158,15 @@ def test_lifecycle(parts: tuple[CollectorRegistry, ResultsStore, Health]) -> Non
     srv.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz")
+    # A keep-alive connection opened before stop is closed by stop, not served on.
+    keep = Server(*parts)
+    keep.start()
+    url = keep.url
+    with httpx.Client() as client:
+        assert client.get(f"{url}/healthz").status_code == 200
+        keep.stop()
+        with pytest.raises(httpx.TransportError):
+            client.get(f"{url}/healthz")
     taken = Server(*parts)
     taken.start()
     try:
