@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -56,7 +56,7 @@ from monitor.webhooks.outbox import Outbox, OutboxEntry, open_outbox
 log = logging.getLogger("monitor.webhooks")
 
 OUTCOMES = ("delivered", "retried", "failed")
-_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)  # as metrics.py
 _IDLE_POLL_SECONDS = 5.0  # upper bound on a worker's sleep; wake-ups come from submit/stop
 
 
@@ -219,6 +219,85 @@ def _prepare(webhooks: Sequence[WebhookConfig], env: Mapping[str, str]) -> dict[
     return resolved
 
 
+# --- metrics -----------------------------------------------------------------------------
+
+
+class _CounterChild(Protocol):
+    def inc(self, amount: float = ...) -> None: ...
+
+
+class _GaugeChild(Protocol):
+    def set(self, value: float) -> None: ...
+
+
+class _HistogramChild(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class WebhookMetrics(Protocol):
+    """The bound metric children of one webhook (``monitor.metrics.WebhookCounters`` fits)."""
+
+    @property
+    def pending(self) -> _GaugeChild: ...
+
+    @property
+    def delivery_seconds(self) -> _HistogramChild: ...
+
+    def outcome(self, outcome: str) -> _CounterChild:
+        """The ``driftmon_webhook_deliveries_total`` child of ``outcome``."""
+        ...
+
+
+@dataclass(frozen=True)
+class _OwnMetrics:
+    deliveries: dict[str, Counter]
+    pending: Gauge
+    delivery_seconds: Histogram
+
+    def outcome(self, outcome: str) -> Counter:
+        return self.deliveries[outcome]
+
+
+def _register_metrics(
+    registry: CollectorRegistry, names: Sequence[str]
+) -> Callable[[str], WebhookMetrics]:
+    """Register the webhook families in ``registry``, with every child created at zero."""
+    try:
+        deliveries = Counter(
+            "driftmon_webhook_deliveries",
+            "Webhook delivery attempts by outcome.",
+            ["webhook", "outcome"],
+            registry=registry,
+        )
+        pending = Gauge(
+            "driftmon_webhook_pending",
+            "Drift triggers waiting in a webhook's outbox.",
+            ["webhook"],
+            registry=registry,
+        )
+        seconds = Histogram(
+            "driftmon_webhook_delivery_seconds",
+            "Duration of one webhook delivery attempt.",
+            ["webhook"],
+            registry=registry,
+            buckets=_BUCKETS,
+        )
+    except ValueError as exc:  # prometheus_client's "Duplicated timeseries"
+        raise ValueError(
+            "driftmon_webhook_* metrics are already registered in this registry; pass"
+            " metrics=<Metrics>.webhook to WebhookDispatcher instead"
+        ) from exc
+    children = {
+        name: _OwnMetrics(
+            {o: deliveries.labels(name, o) for o in OUTCOMES},
+            pending.labels(name),
+            seconds.labels(name),
+        )
+        for name in names
+    }
+    return children.__getitem__
+
+
 # --- the dispatcher ----------------------------------------------------------------------
 
 
@@ -229,6 +308,10 @@ class WebhookDispatcher:
     picked up), :meth:`start` (validates params, resolves secrets, starts the workers),
     :meth:`submit` per drift event, :meth:`flush` then :meth:`stop` at shutdown.
     Without ``state_dir`` the outbox lives in memory and is not durable.
+
+    Metrics: by default the three ``driftmon_webhook_*`` families are registered in
+    ``registry``. When the daemon's metric catalogue already owns them, pass its
+    per-webhook children instead (``metrics=Metrics.webhook``) and nothing is registered.
     """
 
     def __init__(
@@ -241,6 +324,7 @@ class WebhookDispatcher:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
+        metrics: Callable[[str], WebhookMetrics] | None = None,
     ) -> None:
         names = [w.name for w in webhooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -261,30 +345,10 @@ class WebhookDispatcher:
         self._changed = threading.Condition()
         self._started = self._stopped = False
 
-        self._deliveries = Counter(
-            "driftmon_webhook_deliveries",
-            "Webhook delivery attempts by outcome (delivered, retried, failed).",
-            ["webhook", "outcome"],
-            registry=registry,
-        )
-        self._pending = Gauge(
-            "driftmon_webhook_pending",
-            "Triggers waiting in the webhook outbox.",
-            ["webhook"],
-            registry=registry,
-        )
-        self._seconds = Histogram(
-            "driftmon_webhook_delivery_seconds",
-            "Duration of one webhook delivery attempt.",
-            ["webhook"],
-            registry=registry,
-            buckets=_BUCKETS,
-        )
+        if metrics is None:
+            metrics = _register_metrics(registry, list(self._webhooks))
         # Every child exists from the first scrape, at zero.
-        for name in self._webhooks:
-            for outcome in OUTCOMES:
-                self._deliveries.labels(name, outcome)
-            self._seconds.labels(name)
+        self._metrics = {name: metrics(name) for name in self._webhooks}
         self._update_pending()
 
     def __repr__(self) -> str:
@@ -391,7 +455,7 @@ class WebhookDispatcher:
 
     def _update_pending(self) -> None:
         for name, count in self.pending().items():
-            self._pending.labels(name).set(count)
+            self._metrics[name].pending.set(count)
         with self._changed:
             self._changed.notify_all()
 
@@ -421,11 +485,12 @@ class WebhookDispatcher:
         name, event_id = webhook.name, entry.event.id
         result = sender.attempt(entry.event)
         attempts = entry.attempts + 1
-        self._seconds.labels(name).observe(result.elapsed_seconds)
+        metrics = self._metrics[name]
+        metrics.delivery_seconds.observe(result.elapsed_seconds)
         now = self._clock()
         if result.outcome == "delivered":
             self._outbox.finish(name, event_id, "delivered", now)
-            self._deliveries.labels(name, "delivered").inc()
+            metrics.outcome("delivered").inc()
             log.info(
                 "webhook %s: delivered event %s after %d attempt(s): %s",
                 name,
@@ -439,7 +504,7 @@ class WebhookDispatcher:
             else:
                 delay = backoff_delay(attempts, webhook.retry, self._rng)
             self._outbox.reschedule(name, event_id, attempts, now + delay, result.detail)
-            self._deliveries.labels(name, "retried").inc()
+            metrics.outcome("retried").inc()
             log.warning(
                 "webhook %s: attempt %d/%d for event %s failed (%s); retrying in %.2fs",
                 name,
@@ -451,7 +516,7 @@ class WebhookDispatcher:
             )
         else:
             self._outbox.finish(name, event_id, "failed", now)
-            self._deliveries.labels(name, "failed").inc()
+            metrics.outcome("failed").inc()
             why = "rejected" if result.outcome == "rejected" else "gave up"
             log.error(
                 "webhook %s: %s event %s after %d attempt(s): %s",
@@ -480,6 +545,18 @@ class TestDeliveryResult:
     detail: str
     event_id: str
 
+    def describe(self) -> str:
+        """Human-readable summary for the CLI (secrets already redacted)."""
+        status = self.status if self.status is not None else "no response"
+        verdict = "OK" if self.ok else "FAILED"
+        lines = [
+            f"{verdict}: HTTP {status} in {self.elapsed_seconds:.3f}s (test event {self.event_id})",
+            f"  {self.detail}",
+        ]
+        if self.body_excerpt:
+            lines.append(f"  response body: {self.body_excerpt}")
+        return "\n".join(lines)
+
 
 def make_test_event(
     model: str = "driftmon-test", clock: Callable[[], float] = time.time
@@ -488,7 +565,7 @@ def make_test_event(
     now = clock()
     return DriftEvent(
         id=f"test-{uuid.uuid4()}",
-        time=datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+        time=datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         model=model,
         window_events=1000,
         window_start=now - 300.0,

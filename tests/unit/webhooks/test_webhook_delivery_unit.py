@@ -237,3 +237,48 @@ def test_submit_is_fast_with_a_state_dir(tmp_path: Path) -> None:
     assert time.perf_counter() - started < 1.0  # one commit each, no network
     assert dispatcher.pending() == {"wh-generic": 100}
     dispatcher.stop(1.0)
+
+
+def test_external_metrics_children_are_used_and_double_registration_is_explained() -> None:
+    from prometheus_client import Counter, Gauge, Histogram
+
+    registry = CollectorRegistry()
+    counter = Counter("driftmon_webhook_deliveries", "h", ["webhook", "outcome"], registry=registry)
+    gauge = Gauge("driftmon_webhook_pending", "h", ["webhook"], registry=registry)
+    histogram = Histogram("driftmon_webhook_delivery_seconds", "h", ["webhook"], registry=registry)
+
+    class Children:
+        def __init__(self, name: str) -> None:
+            self.pending = gauge.labels(name)
+            self.delivery_seconds = histogram.labels(name)
+            self.name = name
+
+        def outcome(self, outcome: str) -> Counter:
+            return counter.labels(self.name, outcome)
+
+    webhook = make_webhook("generic")
+    with pytest.raises(ValueError, match="metrics=<Metrics>.webhook"):
+        WebhookDispatcher([webhook], state_dir=None, registry=registry)
+    dispatcher = WebhookDispatcher(
+        [webhook],
+        state_dir=None,
+        registry=registry,
+        metrics=Children,
+        transport=httpx.MockTransport(lambda r: httpx.Response(200)),
+    )
+    dispatcher.start()
+    dispatcher.submit(make_event())
+    assert dispatcher.flush(5.0)
+    dispatcher.stop(1.0)
+    labels = {"webhook": "wh-generic", "outcome": "delivered"}
+    assert registry.get_sample_value("driftmon_webhook_deliveries_total", labels) == 1
+
+
+def test_test_result_describe_is_readable() -> None:
+    result = send_test_event(
+        make_webhook("generic"),
+        ENV,
+        transport=httpx.MockTransport(lambda r: httpx.Response(204)),
+    )
+    text = result.describe()
+    assert text.startswith("OK: HTTP 204") and result.event_id in text
