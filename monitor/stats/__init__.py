@@ -1,0 +1,62 @@
+"""The statistics engine: reference profiles, slot windows and drift tests.
+
+Imports numpy, numba, scipy and ``monitor.errors`` only.
+"""
+
+from __future__ import annotations
+
+from monitor.stats.drift import (
+    EPSILON,
+    REGISTRY,
+    TESTS,
+    DriftResult,
+    DriftTest,
+    DriftThresholds,
+    FeatureResult,
+    evaluate,
+)
+from monitor.stats.profile import (
+    MAX_OTHER_VALUES,
+    OTHER,
+    PROFILE_SCHEMA_VERSION,
+    UNSEEN,
+    CategoricalProfile,
+    FeatureKind,
+    NumericProfile,
+    ReferenceProfile,
+    build_profile,
+)
+from monitor.stats.warmup import warmup
+from monitor.stats.window import (
+    CountWindowSpec,
+    SlideInfo,
+    SlotWindow,
+    TimeWindowSpec,
+    WindowCounts,
+)
+
+__all__ = [
+    "EPSILON",
+    "MAX_OTHER_VALUES",
+    "OTHER",
+    "PROFILE_SCHEMA_VERSION",
+    "REGISTRY",
+    "TESTS",
+    "UNSEEN",
+    "CategoricalProfile",
+    "CountWindowSpec",
+    "DriftResult",
+    "DriftTest",
+    "DriftThresholds",
+    "FeatureKind",
+    "FeatureResult",
+    "NumericProfile",
+    "ReferenceProfile",
+    "SlideInfo",
+    "SlotWindow",
+    "TimeWindowSpec",
+    "WindowCounts",
+    "build_profile",
+    "evaluate",
+    "warmup",
+]
