@@ -44,7 +44,7 @@ def check_generic(r: Received) -> Reply:
 
 
 def check_cloudevents(r: Received) -> Reply:
-    from cloudevents.v1.http import from_http
+    from ce_sdk import from_http
 
     event = from_http(r.headers, r.body)
     assert r.headers["content-type"].startswith("application/cloudevents+json")
@@ -54,7 +54,7 @@ def check_cloudevents(r: Received) -> Reply:
 
 
 def check_cloudevents_binary(r: Received) -> Reply:
-    from cloudevents.v1.http import from_http
+    from ce_sdk import from_http
 
     assert r.headers["ce-specversion"] == "1.0" and r.headers["ce-id"] == EVENT.id
     event = from_http(r.headers, r.body)

@@ -77,7 +77,7 @@ def test_same_event_renders_same_body_every_attempt() -> None:
 
 
 def test_cloudevents_structured_parses_with_sdk() -> None:
-    from cloudevents.v1.http import from_http
+    from cloudevents_compat import from_http
 
     request = render("cloudevents", secret_env="WH_SECRET")
     assert request.headers["content-type"] == "application/cloudevents+json"
@@ -94,7 +94,7 @@ def test_cloudevents_structured_parses_with_sdk() -> None:
 
 
 def test_cloudevents_binary_parses_with_sdk() -> None:
-    from cloudevents.v1.http import from_http
+    from cloudevents_compat import from_http
 
     request = render("cloudevents", params={"mode": "binary", "source": "/ml/{model}"})
     assert request.headers["ce-id"] == "evt-0001"
