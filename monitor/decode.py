@@ -353,6 +353,9 @@ def _parse(
             events.append(obj)
             ev_msg.append(i)
         elif type(obj) is list:
+            if not obj:
+                rejected.append(Rejection(i, Reason.no_payload, "empty array"))
+                continue
             if len(obj) > schema.max_events_per_message:
                 detail = f"array of {len(obj)} events > {schema.max_events_per_message}"
                 rejected.append(Rejection(i, Reason.oversized, detail))
@@ -395,7 +398,7 @@ def _route(
     names = list(map(dict.get, events, repeat(model_key)))
     first = names[0]
     # Fast path: a topic usually carries one model.
-    if first in models and type(first) is str and names.count(first) == len(names):
+    if type(first) is str and first in models and names.count(first) == len(names):
         return {first: (events, ev_msg)}
     groups: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
     for ev, msg, name in zip(events, ev_msg, names, strict=True):
