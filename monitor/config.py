@@ -176,10 +176,19 @@ _MANAGED_KAFKA_KEYS = {
 _SECRET_KEY_RE = re.compile(r"password|secret|token|(^|\.)key$|credentials", re.IGNORECASE)
 
 
-def _check_librdkafka(value: dict[str, LibrdkafkaValue]) -> dict[str, LibrdkafkaValue]:
-    for key in value:
+def _check_librdkafka(value: Any) -> Any:
+    """One clear problem per bad option instead of one per member of the value union."""
+    if not isinstance(value, dict):
+        return value
+    for key, option in value.items():
         if key in _MANAGED_KAFKA_KEYS:
             raise _problem(f"'{key}' cannot be passed through", _MANAGED_KAFKA_KEYS[key])
+        if not isinstance(option, str | int | float | bool):
+            raise _problem(
+                f"librdkafka option {key!r} must be a string, number or boolean",
+                "librdkafka options are flat: write `session.timeout.ms: 6000`, not nested keys",
+                str(key),
+            )
     return value
 
 
@@ -220,7 +229,7 @@ class KafkaConfig(_Strict):
             )
         return value
 
-    _consumer_keys = field_validator("consumer", "producer")(_check_librdkafka)
+    _consumer_keys = field_validator("consumer", "producer", mode="before")(_check_librdkafka)
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         # librdkafka security options (sasl.password, ...) may arrive through env overrides.
@@ -403,6 +412,7 @@ Window = Annotated[
     ),
 ]
 _UNION_TAGS = frozenset({"profile", "capture", "count", "time"})
+_TAGGED = frozenset({"reference", "window"})
 
 
 def _check_test_names(value: list[str] | None) -> list[str] | None:
@@ -829,8 +839,10 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
         (n for n in env if n.upper().startswith(ENV_PREFIX)), key=lambda n: n.count("__")
     )
     for name in names:
-        parts = [p for p in name[len(ENV_PREFIX) :].split("__")]
-        if not all(parts):
+        parts = name[len(ENV_PREFIX) :].split("__")
+        # Only top-level sections: other DRIFTMON_* variables may be secrets that webhooks
+        # read through *_env keys, and must never be pulled into (or printed from) config.
+        if not all(parts) or parts[0].lower() not in Config.model_fields:
             continue
         value = _parse_env_value(env[name])
         node: Any = data
@@ -917,7 +929,9 @@ def _nearest(word: str, choices: Iterable[str], what: str) -> str:
 
 def _translate(err: Any, env_keys: Mapping[str, str]) -> ConfigProblem:
     """One pydantic error -> key path, message and hint."""
-    loc = [p for p in err["loc"] if p not in _UNION_TAGS]
+    raw = err["loc"]
+    # Drop the tags pydantic inserts after a tagged-union field (reference, window).
+    loc = [p for i, p in enumerate(raw) if not (p in _UNION_TAGS and i and raw[i - 1] in _TAGGED)]
     ctx = err.get("ctx") or {}
     if loc and loc[-1] == "[key]":
         loc = loc[:-1]
