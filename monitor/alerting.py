@@ -1,0 +1,211 @@
+"""Drift confirmation: turns per-evaluation flags into alert states and drift events.
+
+A feature is drifted in one evaluation when any of its tests crosses its threshold (the
+statistics engine decides that). A model is *confirmed* drifted when at least
+``min_features`` features are drifted in ``consecutive`` evaluations in a row, and it
+recovers as soon as an evaluation falls short of ``min_features``.
+
+Lifecycle, exported as ``driftmon_alert_state`` (the numbers are the gauge values)::
+
+    ok (0) --drift seen--> pending (1) --consecutive reached--> firing (2)
+      ^                       |                                   |
+      |                 drift gone                           drift gone
+      |                       v                                   v
+      +-------------------- ok (0) <------ next evaluation --- resolved (3)
+
+A confirmed episode hands one :class:`~monitor.webhooks.event.DriftEvent` to the webhooks,
+at most once per ``cooldown_seconds``. Time here is *event time* (the end of the evaluated
+window), so a replay of history triggers exactly when the live daemon would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import IntEnum
+
+from monitor.stats import DriftResult
+from monitor.webhooks.event import DriftedFeature, DriftEvent
+
+logger = logging.getLogger(__name__)
+
+
+class AlertState(IntEnum):
+    """Alert lifecycle states; the value is what ``driftmon_alert_state`` exports."""
+
+    OK = 0
+    PENDING = 1
+    FIRING = 2
+    RESOLVED = 3
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """The ``alert:`` section of one model."""
+
+    min_features: int = 1
+    consecutive: int = 2
+    cooldown_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class AlertStatus:
+    """Alert bookkeeping of one model; small and immutable so it checkpoints trivially."""
+
+    state: AlertState = AlertState.OK
+    consecutive: int = 0
+    last_trigger_time: float | None = None
+    episodes: int = 0
+
+    @property
+    def drifted(self) -> bool:
+        return self.state is AlertState.FIRING
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    """What one evaluation did to a model's alert."""
+
+    status: AlertStatus
+    previous: AlertState
+    event: DriftEvent | None
+
+    @property
+    def changed(self) -> bool:
+        return self.status.state is not self.previous
+
+
+def _utc_rfc3339(epoch_seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def drift_event_id(model: str, episode_start: float, slide_index: int) -> str:
+    """A deterministic id for one drift episode.
+
+    The same stream replayed (or re-consumed after a crash) produces the same id, so the
+    webhook outbox can deduplicate and orchestrators can use it as an idempotency key.
+    """
+    digest = hashlib.sha256(f"{model}|{episode_start!r}|{slide_index}".encode()).hexdigest()
+    return f"drift-{digest[:24]}"
+
+
+def build_drift_event(
+    result: DriftResult,
+    *,
+    thresholds: Mapping[str, Mapping[str, float]],
+    event_id: str,
+    at: float,
+    window_start: float | None,
+    window_end: float | None,
+) -> DriftEvent:
+    """Render a drift result as the event every webhook format sends."""
+    drifted: list[DriftedFeature] = []
+    for feature in result.features:
+        if not feature.drifted:
+            continue
+        limits = thresholds.get(feature.name, {})
+        for key in feature.crossed:
+            # "ks_p_value" is a threshold on the ks test's p-value; the score stays the
+            # statistic so receivers see both, and `threshold` is the limit that was crossed.
+            test = key.removesuffix("_p_value")
+            score = feature.scores.get(test, feature.missing_ratio)
+            drifted.append(
+                DriftedFeature(
+                    feature=feature.name,
+                    test=test,
+                    score=float(score),
+                    threshold=float(limits.get(key, float("nan"))),
+                    p_value=feature.p_values.get(test),
+                )
+            )
+    return DriftEvent(
+        id=event_id,
+        time=_utc_rfc3339(at),
+        model=result.model,
+        window_events=result.window_events,
+        window_start=window_start,
+        window_end=window_end,
+        drifted_features=tuple(drifted),
+        features_monitored=len(result.features),
+    )
+
+
+class Alerting:
+    """The confirmation state machine of one model."""
+
+    def __init__(
+        self,
+        model: str,
+        rule: AlertRule,
+        thresholds: Mapping[str, Mapping[str, float]],
+        status: AlertStatus | None = None,
+    ) -> None:
+        self.model = model
+        self.rule = rule
+        self.thresholds = thresholds
+        self.status = status or AlertStatus()
+
+    def observe(
+        self,
+        result: DriftResult,
+        *,
+        at: float,
+        slide_index: int,
+        window_start: float | None = None,
+        window_end: float | None = None,
+    ) -> AlertOutcome:
+        """Fold one evaluation into the alert state; ``at`` is the event time of the window end."""
+        previous = self.status.state
+        meets = len(result.drifted_features) >= self.rule.min_features
+        status = self.status
+        event: DriftEvent | None = None
+        if meets:
+            consecutive = status.consecutive + 1
+            if consecutive >= self.rule.consecutive:
+                state = AlertState.FIRING
+            else:
+                state = AlertState.PENDING
+            status = replace(status, consecutive=consecutive, state=state)
+            if state is AlertState.FIRING and previous is not AlertState.FIRING:
+                status = replace(status, episodes=status.episodes + 1)
+                cooled = (
+                    status.last_trigger_time is None
+                    or at - status.last_trigger_time >= self.rule.cooldown_seconds
+                )
+                if cooled:
+                    event = build_drift_event(
+                        result,
+                        thresholds=self.thresholds,
+                        event_id=drift_event_id(self.model, at, slide_index),
+                        at=at,
+                        window_start=window_start,
+                        window_end=window_end,
+                    )
+                    status = replace(status, last_trigger_time=at)
+                else:
+                    logger.info(
+                        "drift confirmed within cooldown, no trigger",
+                        extra={"model": self.model, "cooldown_seconds": self.rule.cooldown_seconds},
+                    )
+        else:
+            state = AlertState.RESOLVED if previous is AlertState.FIRING else AlertState.OK
+            status = replace(status, consecutive=0, state=state)
+        self.status = status
+        if status.state is not previous:
+            logger.info(
+                "alert state changed",
+                extra={
+                    "model": self.model,
+                    "from_state": previous.name.lower(),
+                    "to_state": status.state.name.lower(),
+                    "drifted_features": ",".join(result.drifted_features),
+                    "consecutive": status.consecutive,
+                    "triggered": event is not None,
+                },
+            )
+        return AlertOutcome(status=status, previous=previous, event=event)

@@ -1,0 +1,199 @@
+"""The ``driftmon`` command line. Thin: parses arguments, calls the package, maps exit codes.
+
+Exit codes: 0 success, 1 runtime failure, 2 invalid configuration / profile / usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor import __version__
+from monitor.errors import CheckpointError, ConfigError, DriftmonError, ProfileError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="driftmon", description="Streaming drift and model-monitoring daemon."
+    )
+    parser.add_argument("--version", action="version", version=f"driftmon {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon (Kafka in, metrics and webhooks out)")
+    run.add_argument("--config", required=True, type=Path)
+    run.add_argument("--max-seconds", type=float, default=None, help="stop after this long")
+    run.add_argument("--max-events", type=int, default=None, help="stop after this many events")
+
+    check = sub.add_parser("check-config", help="validate a config file and print every problem")
+    check.add_argument("config", type=Path)
+
+    base = sub.add_parser("baseline", help="build a reference profile from a JSONL or CSV file")
+    base.add_argument("--config", required=True, type=Path)
+    base.add_argument("--model", required=True)
+    base.add_argument("--input", required=True, type=Path)
+    base.add_argument("--output", required=True, type=Path)
+
+    rep = sub.add_parser("replay", help="run the pipeline over a JSONL file of events, no Kafka")
+    rep.add_argument("--config", required=True, type=Path)
+    rep.add_argument("--input", required=True, type=Path)
+    rep.add_argument("--output", type=Path, default=None, help="report file (default stdout)")
+
+    demo = sub.add_parser("demo", help="the whole loop on this machine, nothing to set up")
+    demo.add_argument("--duration", type=float, default=60.0, help="seconds; 0 runs until Ctrl-C")
+    demo.add_argument(
+        "--bootstrap", default=None, help="use this broker instead of the embedded one"
+    )
+    demo.add_argument("--port", type=int, default=0, help="HTTP port of the daemon (0 = free port)")
+    demo.add_argument("--rate", type=float, default=5000.0, help="events per second produced")
+    demo.add_argument(
+        "--producer-only", action="store_true", help="only run the synthetic producer"
+    )
+    demo.add_argument("--plain", action="store_true", help="no live table, log lines only")
+
+    hook = sub.add_parser("webhook", help="webhook tools")
+    hook_sub = hook.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
+    test = hook_sub.add_parser("test", help="send a clearly marked test event to one webhook")
+    test.add_argument("--config", required=True, type=Path)
+    test.add_argument("name")
+
+    for p in (run, rep, demo, base):
+        p.add_argument("--log-level", default=None, help="debug, info, warning, error")
+        p.add_argument("--log-format", choices=("text", "json"), default=None)
+    return parser
+
+
+def _configure_logging(args: argparse.Namespace, level: str = "info", fmt: str = "text") -> None:
+    from monitor.log import configure_logging
+
+    configure_logging(
+        getattr(args, "log_level", None) or level, getattr(args, "log_format", None) or fmt
+    )
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+
+    config = load_config(args.config)
+    models = ", ".join(config.models)
+    print(
+        f"{args.config}: OK ({len(config.models)} model(s): {models}; "
+        f"{len(config.webhooks)} webhook(s))"
+    )
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.daemon import Daemon
+
+    config = load_config(args.config)
+    _configure_logging(args, config.log.level, config.log.format)
+    daemon = Daemon(config, config_dir=args.config.resolve().parent)
+    return daemon.run(max_seconds=args.max_seconds, max_events=args.max_events)
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from monitor.baseline import build_baseline
+    from monitor.config import load_config
+
+    config = load_config(args.config)
+    _configure_logging(args)
+    profile, rejected = build_baseline(config, args.model, args.input)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    profile.save(args.output)
+    features = len(profile.features)
+    print(
+        f"wrote {args.output}: model {args.model}, {features} feature(s), "
+        f"{rejected} row(s) rejected"
+    )
+    return EXIT_OK
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.daemon import load_profiles
+    from monitor.replay import replay
+
+    config = load_config(args.config)
+    _configure_logging(args, config.log.level, config.log.format)
+    profiles = load_profiles(config, args.config.resolve().parent)
+    if args.output is None:
+        summary = replay(config, profiles, args.input, sys.stdout.buffer)
+    else:
+        with args.output.open("wb") as handle:
+            summary = replay(config, profiles, args.input, handle)
+    print(
+        f"replayed {summary.lines} line(s) in {summary.seconds:.2f} s "
+        f"({summary.events_per_second:,.0f}/s): {summary.accepted} accepted, "
+        f"{summary.rejected} rejected, {summary.evaluations} evaluation(s), "
+        f"{summary.triggers} trigger(s)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    _configure_logging(args, "warning")
+    return run_demo(
+        duration_seconds=args.duration,
+        bootstrap=args.bootstrap,
+        http_port=args.port,
+        rate=args.rate,
+        producer_only=args.producer_only,
+        live_table=not args.plain and sys.stdout.isatty(),
+    )
+
+
+def _cmd_webhook(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.webhooks.delivery import send_test_event
+
+    config = load_config(args.config)
+    hooks = {w.name: w for w in config.webhooks}
+    if args.name not in hooks:
+        known = ", ".join(sorted(hooks)) or "(none configured)"
+        print(f"no webhook named {args.name!r}; configured: {known}", file=sys.stderr)
+        return EXIT_CONFIG
+    result = send_test_event(hooks[args.name])
+    print(result.describe())
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "check-config": _cmd_check_config,
+    "baseline": _cmd_baseline,
+    "replay": _cmd_replay,
+    "demo": _cmd_demo,
+    "webhook": _cmd_webhook,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``driftmon`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    except (ProfileError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DriftmonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,427 @@
+"""One batch step with no I/O: decoded columns → windows → evaluations → alert transitions.
+
+The daemon and ``driftmon replay`` both drive this module, so a replay of a file gives
+exactly the evaluations the live daemon computed on the same events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from monitor.alerting import Alerting, AlertOutcome, AlertRule, AlertState, AlertStatus
+from monitor.config import CaptureReference, Config, CountWindowConfig, ModelConfig
+from monitor.decode import (
+    DecodedBatch,
+    DecodeSchema,
+    ModelColumns,
+    Rejection,
+    build_decode_schema,
+    decode_batch,
+)
+from monitor.results import ModelStatus, ResultsStore
+from monitor.stats import (
+    CountWindowSpec,
+    DriftResult,
+    DriftThresholds,
+    FeatureKind,
+    ReferenceProfile,
+    SlideInfo,
+    SlotWindow,
+    TimeWindowSpec,
+    build_profile,
+    evaluate,
+)
+from monitor.webhooks.event import DriftEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One window evaluation of one model."""
+
+    model: str
+    slide: SlideInfo
+    first_event: int  # 1-based index of the window's first event in the model's stream
+    last_event: int
+    result: DriftResult
+    alert: AlertOutcome
+    duration_seconds: float
+
+    @property
+    def drift_event(self) -> DriftEvent | None:
+        return self.alert.event
+
+
+@dataclass
+class BatchOutcome:
+    """Everything one batch did, for the daemon to count, export and act on."""
+
+    accepted: dict[str, int] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    unknown_features: dict[str, int] = field(default_factory=dict)
+    late: dict[str, int] = field(default_factory=dict)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    last_event_time: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def drift_events(self) -> list[DriftEvent]:
+        return [e.alert.event for e in self.evaluations if e.alert.event is not None]
+
+    def merge(self, other: BatchOutcome) -> None:
+        for model, n in other.accepted.items():
+            self.accepted[model] = self.accepted.get(model, 0) + n
+        for model, n in other.unknown_features.items():
+            self.unknown_features[model] = self.unknown_features.get(model, 0) + n
+        for model, n in other.late.items():
+            self.late[model] = self.late.get(model, 0) + n
+        for model, ts in other.last_event_time.items():
+            self.last_event_time[model] = max(ts, self.last_event_time.get(model, ts))
+        self.rejected.extend(other.rejected)
+        self.evaluations.extend(other.evaluations)
+
+
+def window_spec(config: ModelConfig) -> CountWindowSpec | TimeWindowSpec:
+    """The statistics engine's window spec for a model's ``window:`` section."""
+    window = config.window
+    if isinstance(window, CountWindowConfig):
+        return CountWindowSpec(events=window.events, slide=window.slide)
+    return TimeWindowSpec(
+        seconds=window.seconds, slide_seconds=window.slide_seconds, min_events=window.min_events
+    )
+
+
+def slice_columns(columns: ModelColumns, start: int, stop: int) -> ModelColumns:
+    """Rows ``start:stop`` of a model's decoded columns."""
+    return ModelColumns(
+        numeric=columns.numeric[start:stop],
+        categorical=[values[start:stop] for values in columns.categorical],
+        ts=columns.ts[start:stop],
+        ids=columns.ids[start:stop],
+        msg_index=columns.msg_index[start:stop],
+        unknown_features=0,
+        versions=columns.versions[start:stop],
+        labels=None if columns.labels is None else columns.labels[start:stop],
+    )
+
+
+def schema_for(config: Config, topic: str | None, bound_model: str | None = None) -> DecodeSchema:
+    """The decode schema of ``topic``; without one (replay, baseline) the first topic's."""
+    from dataclasses import replace
+
+    known = {t.name for t in config.kafka.topics}
+    name = topic if topic in known else config.kafka.topics[0].name
+    schema = build_decode_schema(config, name)
+    if bound_model is not None:
+        schema = replace(schema, bound_model=bound_model)
+    return schema
+
+
+def restrict_profile(profile: ReferenceProfile, names: Sequence[str]) -> ReferenceProfile:
+    """The profile limited to the configured features, in configuration order."""
+    from dataclasses import replace
+
+    return replace(profile, features={name: profile.features[name] for name in names})
+
+
+class ModelMonitor:
+    """Reference, window and alert of one model."""
+
+    def __init__(
+        self,
+        name: str,
+        config: ModelConfig,
+        profile: ReferenceProfile | None,
+        *,
+        numeric_columns: Sequence[str],
+        categorical_columns: Sequence[str],
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.kinds = {
+            feature: FeatureKind(kind) for feature, kind in config.feature_kinds().items()
+        }
+        self._numeric_columns = list(numeric_columns)
+        self._categorical_columns = list(categorical_columns)
+        self.events_seen = 0
+        self.late_events = 0
+        self.evaluations = 0
+        self.last_evaluation_time: float | None = None
+        self.last_result: DriftResult | None = None
+        self.thresholds: dict[str, DriftThresholds] = {}
+        self.tests: dict[str, list[str]] = {}
+        for feature in self.kinds:
+            limits = config.thresholds_for(feature)
+            self.thresholds[feature] = DriftThresholds(**limits.model_dump())
+            self.tests[feature] = list(config.tests_for(feature))
+        threshold_values = {
+            feature: {k: float(v) for k, v in limits.model_dump().items() if v is not None}
+            for feature, limits in ((f, config.thresholds_for(f)) for f in self.kinds)
+        }
+        self.alerting = Alerting(
+            name,
+            AlertRule(
+                min_features=config.alert.min_features,
+                consecutive=config.alert.consecutive,
+                cooldown_seconds=config.alert.cooldown_seconds,
+            ),
+            threshold_values,
+        )
+        self._capture: list[ModelColumns] = []
+        self._captured = 0
+        self.profile: ReferenceProfile | None = None
+        self.window: SlotWindow | None = None
+        if profile is not None:
+            self._install_profile(profile)
+
+    # -- reference ---------------------------------------------------------------------
+
+    @property
+    def capture_target(self) -> int:
+        reference = self.config.reference
+        return reference.capture_events if isinstance(reference, CaptureReference) else 0
+
+    @property
+    def reference_ready(self) -> bool:
+        return self.profile is not None
+
+    def _install_profile(self, profile: ReferenceProfile) -> None:
+        missing = [f for f in self.kinds if f not in profile.features]
+        if missing:
+            from monitor.errors import ProfileError
+
+            raise ProfileError(
+                f"reference profile of model {self.name!r} has no feature(s) "
+                f"{', '.join(missing)}; rebuild it with `driftmon baseline` for this config"
+            )
+        self.profile = restrict_profile(profile, list(self.kinds))
+        self.window = SlotWindow(self.profile, window_spec(self.config))
+        self._num_index = np.array(
+            [self._numeric_columns.index(n) for n in self.profile.numeric_names], dtype=np.int64
+        )
+        self._cat_index = [
+            self._categorical_columns.index(n) for n in self.profile.categorical_names
+        ]
+
+    def _capture_rows(self, columns: ModelColumns) -> ModelColumns | None:
+        """Take rows into the reference capture; return what is left for the window."""
+        need = self.capture_target - self._captured
+        rows = len(columns.ts)
+        take = min(need, rows)
+        self._capture.append(slice_columns(columns, 0, take))
+        self._captured += take
+        if self._captured >= self.capture_target:
+            self._finish_capture()
+        return slice_columns(columns, take, rows) if take < rows else None
+
+    def _finish_capture(self) -> None:
+        numeric = np.concatenate([c.numeric for c in self._capture], axis=0)
+        data: dict[str, object] = {}
+        for i, name in enumerate(self._numeric_columns):
+            data[name] = numeric[:, i]
+        for j, name in enumerate(self._categorical_columns):
+            values: list[str | None] = []
+            for chunk in self._capture:
+                values.extend(chunk.categorical[j])
+            data[name] = values
+        profile = build_profile(
+            self.name,
+            data,  # type: ignore[arg-type]
+            self.kinds,
+            bins=self.config.bins,
+            max_categories=self.config.max_categories,
+            psi_buckets=self.config.psi_buckets,
+            source=f"stream:{self._captured} events",
+        )
+        self._capture = []
+        logger.info(
+            "reference captured from the stream",
+            extra={"model": self.name, "events": self._captured},
+        )
+        self._install_profile(profile)
+
+    # -- windows -----------------------------------------------------------------------
+
+    def _encode(
+        self, profile: ReferenceProfile, columns: ModelColumns
+    ) -> tuple[np.ndarray, np.ndarray]:
+        numeric = columns.numeric
+        if numeric.shape[1] != len(self._num_index) or not np.array_equal(
+            self._num_index, np.arange(len(self._num_index))
+        ):
+            numeric = numeric[:, self._num_index]
+        rows = len(columns.ts)
+        if self._cat_index:
+            codes = np.empty((rows, len(self._cat_index)), dtype=np.int64)
+            for out, (name, source) in enumerate(
+                zip(profile.categorical_names, self._cat_index, strict=True)
+            ):
+                feature = profile.features[name]
+                codes[:, out] = feature.encode(columns.categorical[source])  # type: ignore[union-attr]
+        else:
+            codes = np.empty((rows, 0), dtype=np.int64)
+        return np.ascontiguousarray(numeric, dtype=np.float64), codes
+
+    def ingest(self, columns: ModelColumns) -> list[Evaluation]:
+        """Feed one batch of this model's rows; evaluate at every slide of a full window."""
+        rows = len(columns.ts)
+        if rows == 0:
+            return []
+        remaining: ModelColumns | None = columns
+        if self.profile is None:
+            remaining = self._capture_rows(columns)
+        self.events_seen += rows
+        window, profile = self.window, self.profile
+        if remaining is None or window is None or profile is None:
+            return []
+        # Events of this model before the window's first event (the reference capture).
+        offset = self.events_seen - window.events_seen - len(remaining.ts)
+        numeric, codes = self._encode(profile, remaining)
+        evaluations: list[Evaluation] = []
+        late_before = window.late_dropped
+        for slide in window.feed(numeric, codes, remaining.ts):
+            if window.is_full:
+                evaluations.append(self._evaluate(profile, window, slide, offset))
+        self.late_events += window.late_dropped - late_before
+        return evaluations
+
+    def _evaluate(
+        self, profile: ReferenceProfile, window: SlotWindow, slide: SlideInfo, offset: int
+    ) -> Evaluation:
+        started = time.perf_counter()
+        result = evaluate(profile, window, tests=self.tests, thresholds=self.thresholds)
+        last = offset + window.events_seen
+        at = slide.end if slide.end is not None else time.time()
+        outcome = self.alerting.observe(
+            result,
+            at=at,
+            slide_index=slide.slide_index,
+            window_start=slide.start,
+            window_end=slide.end,
+        )
+        self.evaluations += 1
+        self.last_evaluation_time = time.time()
+        self.last_result = result
+        return Evaluation(
+            model=self.name,
+            slide=slide,
+            first_event=last - result.window_events + 1,
+            last_event=last,
+            result=result,
+            alert=outcome,
+            duration_seconds=time.perf_counter() - started,
+        )
+
+    def status(self) -> ModelStatus:
+        """An immutable snapshot for metrics and ``/status``."""
+        window = self.window
+        capacity = (
+            self.config.window.events if isinstance(self.config.window, CountWindowConfig) else None
+        )
+        window_events = window.events if window is not None else 0
+        if window is None:
+            fill = 0.0
+        elif capacity:
+            fill = min(1.0, window_events / capacity)
+        else:
+            fill = window.fill_ratio
+        alert: AlertStatus = self.alerting.status
+        thresholds: dict[tuple[str, str], float] = {}
+        for feature, tests in self.tests.items():
+            limits = self.thresholds[feature]
+            for test in tests:
+                key = f"{test}_p_value" if test in ("ks", "chi2") else test
+                value = getattr(limits, key, None)
+                if test == "ks" and limits.ks is not None and limits.ks_p_value is None:
+                    value = limits.ks
+                if value is not None:
+                    thresholds[(feature, test)] = float(value)
+        return ModelStatus(
+            model=self.name,
+            reference_state="loaded" if self.profile is not None else "capturing",
+            reference_events=(
+                sum(int(f.n + f.missing) for f in self.profile.features.values())
+                // max(1, len(self.profile.features))
+                if self.profile is not None
+                else self._captured
+            ),
+            window_events=window_events,
+            window_capacity=capacity,
+            window_fill_ratio=fill,
+            evaluations=self.evaluations,
+            last_evaluation_time=self.last_evaluation_time,
+            last_result=self.last_result,
+            drifted=alert.drifted,
+            consecutive=alert.consecutive,
+            alert_state=AlertState(alert.state).name.lower(),
+            last_trigger_time=alert.last_trigger_time,
+            threshold_values=thresholds,
+        )
+
+
+class Pipeline:
+    """All monitored models of one configuration; feeds batches of raw payloads."""
+
+    def __init__(
+        self,
+        config: Config,
+        profiles: Mapping[str, ReferenceProfile],
+        results: ResultsStore | None = None,
+    ) -> None:
+        self.config = config
+        self.results = results or ResultsStore()
+        self._schemas: dict[str, DecodeSchema] = {}
+        self.monitors: dict[str, ModelMonitor] = {}
+        base = schema_for(config, None)
+        for name, model_config in config.models.items():
+            columns = base.models[name]
+            self.monitors[name] = ModelMonitor(
+                name,
+                model_config,
+                profiles.get(name),
+                numeric_columns=columns.numeric_names,
+                categorical_columns=columns.categorical_names,
+            )
+        self.publish()
+
+    def schema(self, topic: str | None) -> DecodeSchema:
+        key = topic or ""
+        if key not in self._schemas:
+            self._schemas[key] = schema_for(self.config, topic)
+        return self._schemas[key]
+
+    @property
+    def references_ready(self) -> bool:
+        return all(m.reference_ready for m in self.monitors.values())
+
+    def process(
+        self, payloads: Sequence[bytes | None], kafka_ts: np.ndarray, topic: str | None = None
+    ) -> BatchOutcome:
+        """Decode and account for one batch of messages from one topic."""
+        decoded: DecodedBatch = decode_batch(payloads, kafka_ts, self.schema(topic))
+        outcome = BatchOutcome(rejected=list(decoded.rejected))
+        for model, columns in decoded.models.items():
+            monitor = self.monitors[model]
+            rows = len(columns.ts)
+            if rows == 0:
+                continue
+            outcome.accepted[model] = outcome.accepted.get(model, 0) + rows
+            if columns.unknown_features:
+                outcome.unknown_features[model] = columns.unknown_features
+            outcome.last_event_time[model] = float(np.max(columns.ts))
+            late_before = monitor.late_events
+            outcome.evaluations.extend(monitor.ingest(columns))
+            if monitor.late_events > late_before:
+                outcome.late[model] = monitor.late_events - late_before
+        for model in outcome.accepted:
+            self.results.publish(self.monitors[model].status())
+        return outcome
+
+    def publish(self) -> None:
+        for monitor in self.monitors.values():
+            self.results.publish(monitor.status())

@@ -1,0 +1,315 @@
+"""The Kafka side: a confluent-kafka consumer in batches, commits, lag, and the dead-letter topic.
+
+Offsets are committed explicitly (``enable.auto.commit`` and ``enable.auto.offset.store``
+are off): the daemon commits a batch only after every message in it is accounted for, and
+commits synchronously before partitions are revoked and at shutdown. Delivery is therefore
+at-least-once; the events a crash can count twice are those of the batches after the last
+commit (see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from monitor.errors import DriftmonError
+
+# librdkafka's client-side error codes are exposed with a leading underscore.
+_ALL_BROKERS_DOWN = KafkaError._ALL_BROKERS_DOWN  # noqa: SLF001
+_TRANSPORT = KafkaError._TRANSPORT  # noqa: SLF001
+_PARTITION_EOF = KafkaError._PARTITION_EOF  # noqa: SLF001
+_NO_OFFSET = KafkaError._NO_OFFSET  # noqa: SLF001
+
+logger = logging.getLogger(__name__)
+
+
+class Message(Protocol):
+    """The parts of ``confluent_kafka.Message`` driftmon uses (tests cannot build real ones)."""
+
+    def error(self) -> KafkaError | None: ...
+    def value(self) -> bytes | None: ...
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def timestamp(self) -> tuple[int, int]: ...
+    def headers(
+        self,
+    ) -> dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None: ...
+
+
+class RebalanceError(DriftmonError):
+    """An exception raised inside a rebalance callback, re-raised with its cause kept."""
+
+
+# librdkafka settings driftmon owns: changing them would break the commit contract.
+_FORCED = {"enable.auto.commit": False, "enable.auto.offset.store": False}
+_DEFAULTS: dict[str, Any] = {
+    "auto.offset.reset": "earliest",
+    "session.timeout.ms": 10000,
+    "heartbeat.interval.ms": 3000,
+    "statistics.interval.ms": 5000,
+    "fetch.max.bytes": 52428800,
+}
+
+
+class KafkaSource:
+    """Batch consumer with explicit commits, lag from fetch statistics and connection state.
+
+    ``on_assign`` / ``on_revoke`` are called with ``[(topic, partition), ...]``. Revocation
+    commits the offsets of everything already processed before handing partitions over.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Sequence[str],
+        extra: Mapping[str, Any] | None = None,
+        *,
+        on_assign: Callable[[list[tuple[str, int]]], None] | None = None,
+        on_revoke: Callable[[list[tuple[str, int]]], None] | None = None,
+        on_lag: Callable[[str, int, int | None], None] | None = None,
+        on_connected: Callable[[bool], None] | None = None,
+    ) -> None:
+        conf: dict[str, Any] = dict(_DEFAULTS)
+        conf.update(extra or {})
+        conf.update(_FORCED)
+        conf.update(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": group_id,
+                "error_cb": self._on_error,
+                "stats_cb": self._on_stats,
+                "logger": logging.getLogger("monitor.librdkafka"),
+            }
+        )
+        self.topics = list(topics)
+        self._on_assign_cb = on_assign
+        self._on_revoke_cb = on_revoke
+        self._on_lag = on_lag
+        self._on_connected = on_connected
+        # Next offset to consume per partition, for everything accounted for, and the
+        # partitions whose position moved since the last commit.
+        self._positions: dict[tuple[str, int], int] = {}
+        self._dirty: set[tuple[str, int]] = set()
+        self._assigned: set[tuple[str, int]] = set()
+        self._assignment_seen = threading.Event()
+        self._last_error_log = 0.0
+        self.connected = False
+        self.consumer = Consumer(conf)
+        self.consumer.subscribe(
+            self.topics, on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
+        )
+
+    # -- callbacks (run inside poll/consume on this thread) ----------------------------
+
+    def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            pairs = [(p.topic, p.partition) for p in partitions]
+            self._assigned.update(pairs)
+            self._assignment_seen.set()
+            logger.info("partitions assigned", extra={"partitions": _fmt(pairs)})
+            if self._on_assign_cb:
+                self._on_assign_cb(pairs)
+        except Exception as exc:  # surface with context instead of librdkafka losing it
+            raise RebalanceError(f"on_assign failed: {exc}") from exc
+
+    def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            pairs = [(p.topic, p.partition) for p in partitions]
+            if self._on_revoke_cb:
+                self._on_revoke_cb(pairs)
+            self.commit(synchronous=True, only=pairs)
+            for pair in pairs:
+                self._assigned.discard(pair)
+                self._positions.pop(pair, None)
+                self._dirty.discard(pair)
+                if self._on_lag:
+                    self._on_lag(pair[0], pair[1], None)
+            logger.info("partitions revoked", extra={"partitions": _fmt(pairs)})
+        except Exception as exc:
+            raise RebalanceError(f"on_revoke failed: {exc}") from exc
+
+    def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Lost partitions already belong to someone else: committing would fail or clash.
+        pairs = [(p.topic, p.partition) for p in partitions]
+        for pair in pairs:
+            self._assigned.discard(pair)
+            self._positions.pop(pair, None)
+            self._dirty.discard(pair)
+        logger.warning("partitions lost", extra={"partitions": _fmt(pairs)})
+
+    def _on_error(self, error: KafkaError) -> None:
+        code = error.code()
+        if code in (_ALL_BROKERS_DOWN, _TRANSPORT):
+            self._set_connected(False)
+        now = time.monotonic()
+        if now - self._last_error_log >= 10.0:  # librdkafka repeats these every ~50 ms
+            self._last_error_log = now
+            logger.warning("kafka error", extra={"error": error.str(), "code": error.name()})
+
+    def _on_stats(self, raw: str) -> None:
+        try:
+            stats = json.loads(raw)
+        except ValueError:
+            return
+        brokers = stats.get("brokers", {}).values()
+        up = any(b.get("state") == "UP" and b.get("nodeid", -1) >= 0 for b in brokers)
+        self._set_connected(up)
+        if self._on_lag is None:
+            return
+        for topic, tstats in stats.get("topics", {}).items():
+            for part, pstats in tstats.get("partitions", {}).items():
+                partition = int(part)
+                if partition < 0 or (topic, partition) not in self._assigned:
+                    continue
+                # hi_offset comes from fetch responses, which is right on every broker;
+                # ListOffsets "latest" is not (see the README's notes on the test broker).
+                high = int(pstats.get("hi_offset", -1))
+                position = int(pstats.get("app_offset", -1))
+                if position < 0:
+                    position = int(pstats.get("committed_offset", -1))
+                if high >= 0 and position >= 0:
+                    self._on_lag(topic, partition, max(0, high - position))
+
+    def _set_connected(self, value: bool) -> None:
+        if value != self.connected:
+            self.connected = value
+            logger.info("kafka connection state", extra={"connected": value})
+            if self._on_connected:
+                self._on_connected(value)
+
+    # -- consuming and committing ------------------------------------------------------
+
+    @property
+    def assigned(self) -> bool:
+        """True once the group has handed this consumer its (possibly empty) assignment."""
+        return self._assignment_seen.is_set()
+
+    def consume(self, max_messages: int, timeout_seconds: float) -> list[Message]:
+        """One batch of data messages; broker-side errors are logged and skipped."""
+        batch = self.consumer.consume(num_messages=max_messages, timeout=timeout_seconds)
+        out: list[Message] = []
+        for msg in batch:
+            err = msg.error()
+            if err is not None:
+                if err.code() != _PARTITION_EOF:
+                    self._on_error(err)
+                continue
+            out.append(msg)
+        if out:
+            self._set_connected(True)
+        return out
+
+    def mark_processed(self, messages: Iterable[Message]) -> None:
+        """Record that these messages are fully accounted for (eligible for commit)."""
+        positions = self._positions
+        dirty = self._dirty
+        for msg in messages:
+            key = (msg.topic() or "", msg.partition() or 0)
+            nxt = (msg.offset() or 0) + 1
+            if nxt > positions.get(key, -1):
+                positions[key] = nxt
+                dirty.add(key)
+
+    def commit(self, *, synchronous: bool, only: Iterable[tuple[str, int]] | None = None) -> None:
+        """Commit processed offsets (all partitions, or just ``only``).
+
+        Asynchronous commits send only positions that moved; synchronous ones (revoke,
+        shutdown) re-send every known position, because an asynchronous commit still in
+        flight is not guaranteed to complete once the consumer closes.
+        """
+        if only is not None:
+            keys = [k for k in only if k in self._positions]
+        elif synchronous:
+            keys = list(self._positions)
+        else:
+            keys = list(self._dirty)
+        if not keys:
+            return
+        offsets = [TopicPartition(t, p, self._positions[(t, p)]) for t, p in keys]
+        try:
+            if synchronous:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and err.code() == _NO_OFFSET:
+                return
+            logger.warning("offset commit failed", extra={"error": str(exc)})
+            return
+        self._dirty.difference_update(keys)
+
+    def close(self) -> None:
+        """Commit what is processed, then leave the group."""
+        try:
+            self.commit(synchronous=True)
+        finally:
+            self.consumer.close()
+
+
+class DeadLetterSink:
+    """Copies rejected messages to a topic, with the reason in headers."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        extra: Mapping[str, Any] | None = None,
+        on_result: Callable[[bool], None] | None = None,
+    ) -> None:
+        conf: dict[str, Any] = {"linger.ms": 50}
+        conf.update(extra or {})
+        conf.update(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "logger": logging.getLogger("monitor.librdkafka"),
+            }
+        )
+        self.topic = topic
+        self._on_result = on_result
+        self.producer = Producer(conf)
+
+    def _delivered(self, err: KafkaError | None, _msg: Any) -> None:
+        if self._on_result:
+            self._on_result(err is None)
+        if err is not None:
+            logger.warning("dead-letter copy failed", extra={"error": err.str()})
+
+    def send(
+        self, value: bytes | None, reason: str, detail: str, source: tuple[str, int, int]
+    ) -> None:
+        topic, partition, offset = source
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("driftmon-reason", reason.encode()),
+            ("driftmon-detail", detail[:512].encode("utf-8", "replace")),
+            ("driftmon-source", f"{topic}/{partition}/{offset}".encode()),
+        ]
+        try:
+            self.producer.produce(
+                self.topic, value=value, headers=headers, on_delivery=self._delivered
+            )
+        except BufferError:
+            self.producer.poll(1.0)
+            self.producer.produce(
+                self.topic, value=value, headers=headers, on_delivery=self._delivered
+            )
+        except KafkaException as exc:
+            logger.warning("dead-letter produce failed", extra={"error": str(exc)})
+            if self._on_result:
+                self._on_result(False)
+        self.producer.poll(0)
+
+    def flush(self, timeout_seconds: float) -> int:
+        return int(self.producer.flush(timeout_seconds))
+
+
+def _fmt(pairs: Iterable[tuple[str, int]]) -> str:
+    return ",".join(f"{t}[{p}]" for t, p in sorted(pairs))

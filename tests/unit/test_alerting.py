@@ -1,0 +1,126 @@
+"""The drift confirmation state machine: min_features, consecutive, cooldown, lifecycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monitor.alerting import Alerting, AlertRule, AlertState, drift_event_id
+
+
+@dataclass(frozen=True)
+class FakeFeature:
+    name: str
+    drifted: bool
+    crossed: tuple[str, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    p_values: dict[str, float] = field(default_factory=dict)
+    missing_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class FakeResult:
+    model: str
+    features: tuple[FakeFeature, ...]
+    window_events: int = 1000
+
+    @property
+    def drifted_features(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features if f.drifted)
+
+
+THRESHOLDS = {"a": {"psi": 0.2, "ks_p_value": 0.001}, "b": {"psi": 0.2}}
+
+
+def result(*drifted: str) -> FakeResult:
+    features = []
+    for name in ("a", "b", "c"):
+        if name in drifted:
+            features.append(
+                FakeFeature(
+                    name,
+                    True,
+                    crossed=("psi", "ks_p_value") if name == "a" else ("psi",),
+                    scores={"psi": 0.5, "ks": 0.3},
+                    p_values={"ks": 1e-9},
+                )
+            )
+        else:
+            features.append(FakeFeature(name, False, scores={"psi": 0.01}))
+    return FakeResult("fraud", tuple(features))
+
+
+def machine(**rule: float) -> Alerting:
+    return Alerting("fraud", AlertRule(**rule), THRESHOLDS)  # type: ignore[arg-type]
+
+
+def observe(alerting: Alerting, res: FakeResult, at: float, slide: int = 0):
+    return alerting.observe(res, at=at, slide_index=slide)  # type: ignore[arg-type]
+
+
+def test_consecutive_evaluations_confirm_then_recover_through_the_lifecycle() -> None:
+    alerting = machine(min_features=1, consecutive=2, cooldown_seconds=3600)
+    states = []
+    events = []
+    for i, res in enumerate([result(), result("a"), result("a"), result("a"), result(), result()]):
+        outcome = observe(alerting, res, at=1000.0 + i, slide=i)
+        states.append(outcome.status.state)
+        events.append(outcome.event)
+    assert states == [
+        AlertState.OK,
+        AlertState.PENDING,
+        AlertState.FIRING,
+        AlertState.FIRING,
+        AlertState.RESOLVED,
+        AlertState.OK,
+    ]
+    assert [e is not None for e in events] == [False, False, True, False, False, False]
+
+
+def test_a_gap_resets_the_consecutive_count() -> None:
+    alerting = machine(min_features=1, consecutive=2)
+    for i, res in enumerate([result("a"), result(), result("a"), result()]):
+        outcome = observe(alerting, res, at=float(i))
+        assert outcome.status.state is not AlertState.FIRING
+        assert outcome.event is None
+
+
+def test_min_features_counts_distinct_drifted_features() -> None:
+    alerting = machine(min_features=2, consecutive=1)
+    assert observe(alerting, result("a"), at=0.0).status.state is AlertState.OK
+    outcome = observe(alerting, result("a", "b"), at=1.0)
+    assert outcome.status.state is AlertState.FIRING
+    assert outcome.event is not None
+    assert {f.feature for f in outcome.event.drifted_features} == {"a", "b"}
+
+
+def test_cooldown_suppresses_a_second_trigger_until_it_elapses() -> None:
+    alerting = machine(min_features=1, consecutive=1, cooldown_seconds=100)
+    first = observe(alerting, result("a"), at=0.0)
+    assert first.event is not None
+    observe(alerting, result(), at=10.0)  # resolved
+    again = observe(alerting, result("a"), at=50.0)  # a new episode inside the cooldown
+    assert again.status.state is AlertState.FIRING and again.event is None
+    observe(alerting, result(), at=60.0)
+    later = observe(alerting, result("a"), at=150.0)
+    assert later.event is not None
+    assert later.status.episodes == 3
+
+
+def test_the_event_names_each_crossed_threshold_with_score_and_limit() -> None:
+    alerting = machine(min_features=1, consecutive=1)
+    event = observe(alerting, result("a"), at=1_764_150_000.0, slide=7).event
+    assert event is not None
+    by_test = {(f.feature, f.test): f for f in event.drifted_features}
+    assert by_test[("a", "psi")].score == 0.5
+    assert by_test[("a", "psi")].threshold == 0.2
+    ks = by_test[("a", "ks")]
+    assert (ks.score, ks.threshold, ks.p_value) == (0.3, 0.001, 1e-9)
+    assert event.features_monitored == 3
+    assert event.time == "2025-11-26T09:40:00.000Z"
+    assert event.id == drift_event_id("fraud", 1_764_150_000.0, 7)
+
+
+def test_event_ids_are_deterministic_and_distinct_per_episode() -> None:
+    assert drift_event_id("m", 1.0, 2) == drift_event_id("m", 1.0, 2)
+    assert drift_event_id("m", 1.0, 2) != drift_event_id("m", 1.0, 3)
+    assert drift_event_id("m", 1.0, 2) != drift_event_id("n", 1.0, 2)

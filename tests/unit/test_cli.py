@@ -1,0 +1,105 @@
+"""The command line: exit codes and messages, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor import __version__
+from monitor.cli import EXIT_CONFIG, EXIT_OK, main
+
+GOOD = """\
+kafka: {bootstrap_servers: 127.0.0.1:9092, topics: [ml.inference]}
+models:
+  fraud:
+    reference: {capture_events: 1000}
+    window: {events: 2000, slide: 500}
+    features: {amount: {type: numeric}, country: {type: categorical}}
+    prediction: {type: numeric}
+"""
+
+BAD = """\
+kafka: {bootstrap_servers: 127.0.0.1:9092, topics: [ml.inference], bogus: 1}
+models:
+  fraud:
+    reference: {capture_events: 1000}
+    window: {events: 2000, slide: 300}
+    features: {amount: {type: numeric}}
+    tests: [psi, kss]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "driftmon.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_check_config_accepts_a_valid_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", str(write(tmp_path, GOOD))]) == EXIT_OK
+    assert "OK (1 model(s): fraud" in capsys.readouterr().out
+
+
+def test_check_config_lists_every_problem_with_key_path_and_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", str(write(tmp_path, BAD))]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "kafka.bogus: unknown key 'bogus'" in err
+    assert "models.fraud.window.slide" in err and "hint:" in err
+    assert "models.fraud.tests: unknown test 'kss'" in err
+    assert "Traceback" not in err
+
+
+def test_run_refuses_an_invalid_config_with_exit_code_2_and_no_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--config", str(write(tmp_path, BAD))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == EXIT_CONFIG
+    assert "models.fraud.window.slide" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_missing_config_file_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", str(tmp_path / "nope.yaml")]) == EXIT_CONFIG
+    assert "nope.yaml" in capsys.readouterr().err
+
+
+def test_missing_reference_profile_is_reported_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path, GOOD.replace("{capture_events: 1000}", "baselines/absent.json"))
+    code = main(["replay", "--config", str(config), "--input", str(tmp_path / "x.jsonl")])
+    assert code == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "absent.json" in err
+    assert "Traceback" not in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_webhook_test_names_the_configured_webhooks_when_the_name_is_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(
+        tmp_path,
+        GOOD + "webhooks:\n  - {name: retrain, format: generic, url: 'http://127.0.0.1:9/x'}\n",
+    )
+    assert main(["webhook", "test", "--config", str(config), "nope"]) == EXIT_CONFIG
+    assert "configured: retrain" in capsys.readouterr().err
