@@ -145,7 +145,8 @@ def ks_p_values(d: np.ndarray, num: np.ndarray, n1: np.ndarray, n2: np.ndarray) 
     370, and the Ruben-Gambino forms at the ends. In the remaining region, where scipy runs
     the Durbin matrix algorithm (about 20 ms per call) and ``p`` exceeds about 0.02, the
     Kolmogorov limit with Stephens' (1970) correction is used:
-    ``Q(D (sqrt(n_e) + 0.12 + 0.11 / sqrt(n_e)))``, within 0.005 of scipy there. Decisions at
+    ``Q(D (sqrt(n_e) + 0.12 + 0.11 / sqrt(n_e)))``, within 0.005 of scipy there for
+    ``n_e >= 1000`` and within 0.02 for smaller ``n_e``. Decisions at
     thresholds below 0.02 are therefore the same as scipy's.
     """
     p = np.full(d.shape, np.nan)
