@@ -147,7 +147,8 @@ def ks_p_values(d: np.ndarray, num: np.ndarray, n1: np.ndarray, n2: np.ndarray) 
     Kolmogorov limit with Stephens' (1970) correction is used:
     ``Q(D (sqrt(n_e) + 0.12 + 0.11 / sqrt(n_e)))``, within 0.005 of scipy there for
     ``n_e >= 1000`` and within 0.02 for smaller ``n_e``. Decisions at
-    thresholds below 0.02 are therefore the same as scipy's.
+    thresholds below 0.02 (``n_e > 140``; 6e-4 for ``n_e <= 140``) are therefore the same as
+    scipy's.
     """
     p = np.full(d.shape, np.nan)
     ok = np.isfinite(d)
@@ -196,6 +197,7 @@ def numeric_statistics(lay: Layout, counts: WindowCounts) -> np.ndarray:
     pts = lay.mids.copy()
     lo, hi = counts.numeric_low, counts.numeric_high
     seen = np.isfinite(lo)
+    lo, hi = np.where(seen, lo, 0.0), np.where(seen, hi, 0.0)
     one = k == 0
     lower = np.where(seen, np.minimum(lo, lay.first_edge), lay.first_edge)
     upper = np.where(seen, np.maximum(hi, lay.last_edge), lay.last_edge)
