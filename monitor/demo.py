@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -120,7 +121,13 @@ class Producer(threading.Thread):
         super().__init__(name="demo-producer", daemon=True)
         from confluent_kafka import Producer as KafkaProducer
 
-        self.producer = KafkaProducer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+        self.producer = KafkaProducer(
+            {
+                "bootstrap.servers": bootstrap,
+                "linger.ms": 20,
+                "logger": logging.getLogger("monitor.librdkafka"),
+            }
+        )
         self.rate = rate
         self.drift_at = drift_at
         self.stop_event = stop
