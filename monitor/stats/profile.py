@@ -454,3 +454,11 @@ def profile_from_json(data: Any, where: str = "profile") -> ReferenceProfile:
         psi_buckets=buckets,
         schema_version=version,
     )
+
+
+def profile_to_json(profile: ReferenceProfile) -> dict[str, Any]:
+    """The profile as the JSON document :meth:`ReferenceProfile.save` writes.
+
+    :func:`profile_from_json` reads it back bit-identically (used by checkpoints).
+    """
+    return _profile_to_json(profile)
