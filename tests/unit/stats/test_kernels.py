@@ -139,7 +139,9 @@ def test_exact_ks_p_values_match_scipy_distribution(n1: int, n2: int, frac: floa
         assert mine[0] == pytest.approx(ref, rel=1e-8, abs=1e-13)
 
 
-@pytest.mark.parametrize(("n1", "n2"), [(20_000, 20_000), (100_000, 20_000), (50_000, 120)])
+@pytest.mark.parametrize(
+    ("n1", "n2"), [(20_000, 20_000), (100_000, 20_000), (50_000, 120), (15_000, 5_000)]
+)
 def test_asymptotic_ks_p_values_match_scipy(n1: int, n2: int):
     rng = np.random.default_rng(n1 + n2)
     for shift in (0.0, 0.005, 0.02, 0.05, 0.3):
@@ -154,8 +156,13 @@ def test_asymptotic_ks_p_values_match_scipy(n1: int, n2: int):
             np.array([n2 * 1.0]),
         )[0]
         ne = round(n1 * n2 / (n1 + n2))
-        if ne * r.statistic**2 >= (4.0 if ne <= 140 else 2.2):  # scipy's closed forms
+        closed_form = ne * r.statistic**2 >= (4.0 if ne <= 140 else 2.2)
+        if closed_form and ne <= 10_000:  # scipy's closed forms: the same numbers
             assert mine == pytest.approx(r.pvalue, rel=1e-6, abs=1e-300)
+        elif closed_form and r.pvalue > 1e-10:  # Stephens-corrected limit: 10 % relative
+            assert mine == pytest.approx(r.pvalue, rel=0.1, abs=1e-300)
+        elif closed_form:
+            assert mine < 1e-9
         else:  # Stephens-corrected Kolmogorov limit where scipy runs Durbin's algorithm
             assert abs(mine - r.pvalue) < (5e-3 if min(n1, n2) >= 1000 else 2e-2)
 
