@@ -1,0 +1,1 @@
+"""Model performance: delayed labels joined to predictions, and estimates before they arrive."""

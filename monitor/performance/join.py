@@ -1,0 +1,562 @@
+"""A bounded store that joins predictions and their delayed labels by id, in either order.
+
+One :class:`JoinStore` serves one model, so ``(model, id)`` pairs map to one store and one
+id. Predictions wait for their label and labels wait for their prediction the same way.
+
+Semantics (event time throughout; ``D`` is ``max_delay_seconds``):
+
+* The *watermark* ``W`` is the newest event time the store has seen on either stream. It
+  advances once per batch, to the batch's newest timestamp; ``cutoff = W - D``.
+* Rows are taken in order. A row whose id is already waiting on its own side, or was
+  joined recently, is a duplicate: the first one wins and the row is counted
+  (``duplicate_labels`` / ``duplicate_predictions``) and dropped.
+* A row joins the waiting partner with its id when ``|label_ts - prediction_ts| <= D``.
+  So every joined pair is at most ``D`` apart, and its label delay
+  (``label_ts - prediction_ts``, negative when the label came first in event time) is
+  exported as it is. A partner more than ``D`` older is evicted as ``expired``.
+* A row that does not join waits, unless it is already older than the cutoff: then it is
+  counted as ``expired`` at once.
+* After the rows, everything older than the cutoff is evicted as ``expired``, and a side
+  holding more than ``max_pending`` entries evicts its oldest (by event time, ties in
+  arrival order) as ``capacity``.
+* Joined ids are remembered under the same two limits so that a late duplicate label is
+  recognised; once forgotten, a repeat label waits as a new one (and expires unmatched).
+* Rows without an id cannot join; they are counted in ``missing_ids``.
+
+Because the watermark moves per batch, the only effect batching has is at the edge: a pair
+that would join one row earlier can miss when one batch carries an event more than ``D``
+newer than both. The bound on joined pairs holds whatever the batching.
+
+Storage: per side, a dict ``id -> slot`` and preallocated arrays per slot (event time,
+value row, a sequence number, the id), grown by doubling. The time order for eviction is
+a heap of *chunks*: every inserted batch is one chunk of ``(ts, slot, seq)`` sorted by
+event time, and the heap holds each chunk keyed by its oldest unconsumed entry. Expiry
+pops chunks while their head is older than the cutoff and cuts each at the cutoff with a
+binary search, so it costs O(expired + chunks touched x log chunks). A joined entry only
+frees its slot; the chunk entry goes stale (its sequence number no longer matches) and is
+skipped. When stale entries outnumber live ones, the chunks are merged into one.
+Memory per pending prediction is measured in ``benchmarks/bench_performance.py``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import repeat
+from typing import Any, Literal
+
+import numpy as np
+
+from monitor.errors import CheckpointError
+
+__all__ = ["EvictionReason", "JoinLimits", "JoinStore", "JoinedRows"]
+
+_STATE_VERSION = 1
+
+
+class EvictionReason(StrEnum):
+    """Why a waiting prediction or label left the store without a partner."""
+
+    CAPACITY = "capacity"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class JoinLimits:
+    """The ``join:`` section of a model's ``performance`` configuration."""
+
+    max_delay_seconds: float = 604_800.0
+    max_pending: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        if not self.max_delay_seconds > 0:
+            raise ValueError("max_delay_seconds must be > 0")
+        if self.max_pending < 1:
+            raise ValueError("max_pending must be >= 1")
+
+
+@dataclass(frozen=True)
+class JoinedRows:
+    """Rows joined by one batch, in the batch's row order.
+
+    ``predictions`` is ``(n,)`` for width 1, else ``(n, width)``; ``delay_seconds`` is
+    ``label_ts - prediction_ts``.
+    """
+
+    predictions: np.ndarray
+    labels: np.ndarray
+    delay_seconds: np.ndarray
+    prediction_ts: np.ndarray
+    label_ts: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+# (arrived values, arrived ts, waited values, waited ts) of the joined rows of one batch
+_Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass
+class _Chunk:
+    ts: np.ndarray  # sorted
+    slots: np.ndarray
+    seqs: np.ndarray
+    head: int = 0
+
+
+class _Pending:
+    """Entries of one side: ``id -> slot`` plus slot arrays and the time-ordered chunks."""
+
+    def __init__(self, width: int, capacity: int = 1024) -> None:
+        self.width = width
+        self.index: dict[str, int] = {}
+        self._ts = np.empty(capacity)
+        self._val = np.empty((capacity, width))
+        self._seq = np.full(capacity, -1, np.int64)
+        self._ids = np.empty(capacity, dtype=object)
+        self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # a stack, top at the end
+        self._nfree = capacity
+        self._next_seq = 0
+        self._heap: list[tuple[float, int]] = []
+        self._chunks: dict[int, _Chunk] = {}
+        self._chunk_no = 0
+        self._entries = 0  # unconsumed chunk entries, live and stale
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def capacity(self) -> int:
+        return int(self._ts.shape[0])
+
+    def nbytes(self) -> int:
+        """Bytes of the numpy arrays (slots, chunks); excludes the dict and id strings."""
+        arrays = self._ts.nbytes + self._val.nbytes + self._seq.nbytes
+        arrays += self._ids.nbytes + self._free.nbytes
+        for ch in self._chunks.values():
+            arrays += ch.ts.nbytes + ch.slots.nbytes + ch.seqs.nbytes
+        return int(arrays)
+
+    def _grow(self, need: int) -> None:
+        old = self.capacity
+        cap = max(need, 2 * old)
+        extra = cap - old
+        self._ts = np.concatenate([self._ts, np.empty(extra)])
+        self._val = np.concatenate([self._val, np.empty((extra, self.width))])
+        self._seq = np.concatenate([self._seq, np.full(extra, -1, np.int64)])
+        self._ids = np.concatenate([self._ids, np.empty(extra, dtype=object)])
+        free = np.empty(self._nfree + extra, np.int64)
+        free[:extra] = np.arange(cap - 1, old - 1, -1)
+        free[extra:] = self._free[: self._nfree]
+        self._free = free
+        self._nfree += extra
+
+    def ts_of(self, slots: np.ndarray) -> np.ndarray:
+        ts: np.ndarray = self._ts[slots]
+        return ts
+
+    def insert(self, ids: Sequence[str], ts: np.ndarray, values: np.ndarray) -> None:
+        m = len(ids)
+        if m == 0:
+            return
+        if self._nfree < m:
+            self._grow(len(self.index) + m)
+        slots = self._free[self._nfree - m : self._nfree].copy()
+        self._nfree -= m
+        seqs = np.arange(self._next_seq, self._next_seq + m, dtype=np.int64)
+        self._next_seq += m
+        self._ts[slots] = ts
+        self._val[slots] = values
+        self._seq[slots] = seqs
+        self._ids[slots] = ids
+        self.index.update(zip(ids, slots.tolist(), strict=True))
+        order = np.argsort(ts, kind="stable")
+        self._push(_Chunk(ts[order], slots[order], seqs[order]))
+        self._entries += m
+        if self._entries > 2 * len(self.index) + 4096:
+            self._compact()
+
+    def _push(self, chunk: _Chunk) -> None:
+        no = self._chunk_no
+        self._chunk_no += 1
+        self._chunks[no] = chunk
+        heapq.heappush(self._heap, (float(chunk.ts[chunk.head]), no))
+
+    def _compact(self) -> None:
+        """Merge every chunk into one holding only live entries, in (ts, arrival) order."""
+        slots = [ch.slots[ch.head :] for ch in self._chunks.values()]
+        seqs = [ch.seqs[ch.head :] for ch in self._chunks.values()]
+        all_slots = np.concatenate(slots) if slots else np.empty(0, np.int64)
+        all_seqs = np.concatenate(seqs) if seqs else np.empty(0, np.int64)
+        live = self._seq[all_slots] == all_seqs
+        all_slots, all_seqs = all_slots[live], all_seqs[live]
+        ts = self._ts[all_slots]
+        order = np.lexsort((all_seqs, ts))
+        self._heap = []
+        self._chunks = {}
+        self._entries = int(all_slots.shape[0])
+        if self._entries:
+            self._push(_Chunk(ts[order], all_slots[order], all_seqs[order]))
+
+    def remove(self, slots: np.ndarray, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Take entries out (joined or evicted); return their event times and values."""
+        ts = self._ts[slots]
+        values = self._val[slots]
+        for key in ids:
+            del self.index[key]
+        self._seq[slots] = -1
+        self._ids[slots] = None
+        m = slots.shape[0]
+        self._free[self._nfree : self._nfree + m] = slots
+        self._nfree += m
+        return ts, values
+
+    def _drop_live(self, ch: _Chunk, stop: int, limit: int | None = None) -> tuple[int, int]:
+        """Evict the live entries of ``ch[head:stop]`` (at most ``limit``); advance ``head``.
+
+        Returns ``(evicted, new_head)``.
+        """
+        slots = ch.slots[ch.head : stop]
+        live = np.flatnonzero(self._seq[slots] == ch.seqs[ch.head : stop])
+        if limit is not None and live.shape[0] > limit:
+            live = live[:limit]
+            stop = ch.head + int(live[-1]) + 1
+        gone = slots[live]
+        if gone.shape[0]:
+            self.remove(gone, self._ids[gone].tolist())
+        self._entries -= stop - ch.head
+        return int(gone.shape[0]), stop
+
+    def _repush(self, no: int, ch: _Chunk) -> None:
+        if ch.head < ch.ts.shape[0]:
+            heapq.heappush(self._heap, (float(ch.ts[ch.head]), no))
+        else:
+            del self._chunks[no]
+
+    def expire(self, cutoff: float) -> int:
+        """Evict every entry older than ``cutoff``; return how many live ones left."""
+        evicted = 0
+        while self._heap and self._heap[0][0] < cutoff:
+            _, no = heapq.heappop(self._heap)
+            ch = self._chunks[no]
+            stop = int(np.searchsorted(ch.ts, np.float64(cutoff), side="left"))
+            n, ch.head = self._drop_live(ch, stop)
+            evicted += n
+            self._repush(no, ch)
+        return evicted
+
+    def evict_oldest(self, count: int) -> int:
+        """Evict the ``count`` oldest live entries (by event time, ties in arrival order)."""
+        remaining = count
+        while remaining > 0 and self._heap:
+            _, no = heapq.heappop(self._heap)
+            ch = self._chunks[no]
+            if self._heap:
+                bound, other = self._heap[0]
+                side: Literal["left", "right"] = "right" if no < other else "left"
+                stop = max(int(np.searchsorted(ch.ts, bound, side=side)), ch.head + 1)
+            else:
+                stop = ch.ts.shape[0]
+            n, ch.head = self._drop_live(ch, stop, remaining)
+            remaining -= n
+            self._repush(no, ch)
+        return count - remaining
+
+    def live(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Live entries in arrival order: ids, event times, values."""
+        slots = np.flatnonzero(self._seq >= 0)
+        slots = slots[np.argsort(self._seq[slots], kind="stable")]
+        return self._ids[slots].tolist(), self._ts[slots].copy(), self._val[slots].copy()
+
+
+class JoinStore:
+    """Pairs one model's predictions with labels by id, bounded in count and event time.
+
+    ``width`` is the prediction width: 1 for a score, value or class index, ``k`` for
+    probability rows. Labels are float64 (0/1, class index or a target value).
+
+    >>> import numpy as np
+    >>> store = JoinStore(JoinLimits(max_delay_seconds=60, max_pending=100))
+    >>> _ = store.add_predictions(["a", "b"], np.array([0.9, 0.2]), np.array([0.0, 1.0]))
+    >>> rows = store.add_labels(["b", "c"], np.array([0.0, 1.0]), np.array([31.0, 32.0]))
+    >>> rows.predictions.tolist(), rows.labels.tolist(), rows.delay_seconds.tolist()
+    ([0.2], [0.0], [30.0])
+    >>> store.pending_predictions, store.pending_labels
+    (1, 1)
+    >>> rows = store.add_predictions(["c"], np.array([0.7]), np.array([200.0]))
+    >>> len(rows), store.pending_predictions, store.evicted_labels["expired"]
+    (0, 1, 1)
+    """
+
+    def __init__(self, limits: JoinLimits | None = None, width: int = 1) -> None:
+        if width < 1:
+            raise ValueError("prediction width must be >= 1")
+        self.limits = limits or JoinLimits()
+        self.width = width
+        self._preds = _Pending(width)
+        self._labels = _Pending(1)
+        self._joined = _Pending(0)
+        self.watermark = -math.inf
+        self.predictions_total = 0
+        self.labels_total = 0
+        self.joined_total = 0
+        self.duplicate_predictions = 0
+        self.duplicate_labels = 0
+        self.missing_ids = 0
+        self.evicted_predictions: dict[str, int] = dict.fromkeys(EvictionReason, 0)
+        self.evicted_labels: dict[str, int] = dict.fromkeys(EvictionReason, 0)
+
+    # -- read-only views -------------------------------------------------------------
+
+    @property
+    def pending_predictions(self) -> int:
+        return len(self._preds)
+
+    @property
+    def pending_labels(self) -> int:
+        return len(self._labels)
+
+    @property
+    def remembered_joined(self) -> int:
+        """Joined ids kept to recognise late duplicate labels."""
+        return len(self._joined)
+
+    @property
+    def evicted(self) -> dict[str, int]:
+        """Evictions of both sides by reason (``driftmon_join_evicted_total``)."""
+        return {r: self.evicted_predictions[r] + self.evicted_labels[r] for r in EvictionReason}
+
+    def nbytes(self) -> int:
+        """Bytes held in numpy arrays (the dicts and id strings come on top)."""
+        return self._preds.nbytes() + self._labels.nbytes() + self._joined.nbytes()
+
+    # -- ingest ----------------------------------------------------------------------
+
+    def add_predictions(
+        self, ids: Sequence[str | None], values: np.ndarray, ts: np.ndarray
+    ) -> JoinedRows:
+        """Add a batch of predictions; return the rows it completed (their labels waited).
+
+        ``values`` is ``(n,)`` for width 1 or ``(n, width)``; ``ts`` is event time.
+        """
+        vals = np.asarray(values, dtype=np.float64).reshape(len(ids), self.width)
+        self.predictions_total += len(ids)
+        return self._arrive(ids, vals, np.asarray(ts, dtype=np.float64), label_side=False)
+
+    def add_labels(
+        self, ids: Sequence[str | None], labels: np.ndarray, ts: np.ndarray
+    ) -> JoinedRows:
+        """Add a batch of labels; return the rows it completed (their predictions waited)."""
+        vals = np.asarray(labels, dtype=np.float64).reshape(len(ids), 1)
+        self.labels_total += len(ids)
+        return self._arrive(ids, vals, np.asarray(ts, dtype=np.float64), label_side=True)
+
+    def _arrive(
+        self, ids: Sequence[str | None], vals: np.ndarray, ts: np.ndarray, *, label_side: bool
+    ) -> JoinedRows:
+        if len(ids) != ts.shape[0]:
+            raise ValueError("ids, values and ts must have the same length")
+        keys: list[str]
+        if None in ids:
+            keep = np.array([i is not None for i in ids], dtype=bool)
+            self.missing_ids += int((~keep).sum())
+            keys = [i for i in ids if i is not None]
+            vals, ts = vals[keep], ts[keep]
+        else:
+            keys = ids  # type: ignore[assignment]
+        if keys:
+            self.watermark = max(self.watermark, float(ts.max()))
+        own, partner = (self._labels, self._preds) if label_side else (self._preds, self._labels)
+        cutoff = self.watermark - self.limits.max_delay_seconds
+        if (
+            len(set(keys)) == len(keys)
+            and not any(map(own.index.__contains__, keys))
+            and not any(map(self._joined.index.__contains__, keys))
+        ):
+            rows, expired = self._arrive_unique(keys, vals, ts, own, partner, cutoff)
+        else:
+            rows, expired = self._arrive_sequential(keys, vals, ts, own, partner, cutoff)
+        own_evicted = self.evicted_labels if label_side else self.evicted_predictions
+        partner_evicted = self.evicted_predictions if label_side else self.evicted_labels
+        own_evicted[EvictionReason.EXPIRED] += expired[0] + own.expire(cutoff)
+        partner_evicted[EvictionReason.EXPIRED] += expired[1] + partner.expire(cutoff)
+        self._joined.expire(cutoff)
+        limit = self.limits.max_pending
+        if len(own) > limit:
+            own_evicted[EvictionReason.CAPACITY] += own.evict_oldest(len(own) - limit)
+        if len(self._joined) > limit:
+            self._joined.evict_oldest(len(self._joined) - limit)
+        return self._rows(rows, label_side=label_side)
+
+    def _arrive_unique(
+        self,
+        keys: list[str],
+        vals: np.ndarray,
+        ts: np.ndarray,
+        own: _Pending,
+        partner: _Pending,
+        cutoff: float,
+    ) -> tuple[_Rows, tuple[int, int]]:
+        """Every row independent (unique ids, none waiting on its own side or joined)."""
+        delay = self.limits.max_delay_seconds
+        slot = np.fromiter(map(partner.index.get, keys, repeat(-1)), np.int64, len(keys))
+        hit = np.flatnonzero(slot >= 0)
+        join_rows = np.empty(0, np.int64)
+        partner_expired = 0
+        if hit.shape[0]:
+            pts = partner.ts_of(slot[hit])
+            close = np.abs(ts[hit] - pts) <= delay
+            join_rows = hit[close]
+            stale = hit[~close & (pts < ts[hit])]
+            if stale.shape[0]:
+                partner.remove(slot[stale], [keys[r] for r in stale.tolist()])
+                partner_expired = int(stale.shape[0])
+        joined_keys = [keys[r] for r in join_rows.tolist()]
+        p_ts, p_val = partner.remove(slot[join_rows], joined_keys)
+        rest = np.ones(len(keys), dtype=bool)
+        rest[join_rows] = False
+        fresh = rest & (ts >= cutoff)
+        own_expired = int((rest & ~fresh).sum())
+        fresh_rows = np.flatnonzero(fresh)
+        own.insert([keys[r] for r in fresh_rows.tolist()], ts[fresh_rows], vals[fresh_rows])
+        a_ts = ts[join_rows]
+        self._joined.insert(joined_keys, np.maximum(a_ts, p_ts), np.empty((len(joined_keys), 0)))
+        return (vals[join_rows], a_ts, p_val, p_ts), (own_expired, partner_expired)
+
+    def _arrive_sequential(
+        self,
+        keys: list[str],
+        vals: np.ndarray,
+        ts: np.ndarray,
+        own: _Pending,
+        partner: _Pending,
+        cutoff: float,
+    ) -> tuple[_Rows, tuple[int, int]]:
+        """Row by row: duplicates inside the batch or against waiting and joined ids."""
+        delay = self.limits.max_delay_seconds
+        label_side = own is self._labels
+        joined = self._joined
+        taken: set[str] = set()  # ids this batch inserted or joined
+        join_rows: list[int] = []
+        join_slots: list[int] = []
+        fresh_rows: list[int] = []
+        own_expired = partner_expired = duplicates = 0
+        pindex = partner.index
+        for r, key in enumerate(keys):
+            if key in taken or key in own.index or key in joined.index:
+                duplicates += 1
+                continue
+            t = float(ts[r])
+            s = pindex.get(key)
+            if s is not None:
+                pt = float(partner.ts_of(np.array([s]))[0])
+                if abs(t - pt) <= delay:
+                    join_rows.append(r)
+                    join_slots.append(s)
+                    taken.add(key)
+                    continue
+                if pt < t:
+                    partner.remove(np.array([s]), [key])
+                    partner_expired += 1
+            if t < cutoff:
+                own_expired += 1
+            else:
+                fresh_rows.append(r)
+                taken.add(key)
+        if label_side:
+            self.duplicate_labels += duplicates
+        else:
+            self.duplicate_predictions += duplicates
+        jr = np.array(join_rows, dtype=np.int64)
+        js = np.array(join_slots, dtype=np.int64)
+        joined_keys = [keys[r] for r in join_rows]
+        p_ts, p_val = partner.remove(js, joined_keys)
+        fr = np.array(fresh_rows, dtype=np.int64)
+        own.insert([keys[r] for r in fresh_rows], ts[fr], vals[fr])
+        a_ts = ts[jr]
+        joined.insert(joined_keys, np.maximum(a_ts, p_ts), np.empty((len(joined_keys), 0)))
+        return (vals[jr], a_ts, p_val, p_ts), (own_expired, partner_expired)
+
+    def _rows(self, rows: _Rows, *, label_side: bool) -> JoinedRows:
+        arrived, arrived_ts, waited, waited_ts = rows
+        if label_side:
+            pred, pred_ts, label, label_ts = waited, waited_ts, arrived, arrived_ts
+        else:
+            pred, pred_ts, label, label_ts = arrived, arrived_ts, waited, waited_ts
+        self.joined_total += int(label.shape[0])
+        return JoinedRows(
+            predictions=pred[:, 0].copy() if self.width == 1 else pred.copy(),
+            labels=label[:, 0].copy(),
+            delay_seconds=label_ts - pred_ts,
+            prediction_ts=pred_ts.copy(),
+            label_ts=label_ts.copy(),
+        )
+
+    # -- checkpoints -----------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Numpy arrays (numbers and unicode ids, no objects) and plain scalars."""
+        state: dict[str, Any] = {"version": _STATE_VERSION, "width": self.width}
+        for name, side in (
+            ("pred", self._preds),
+            ("label", self._labels),
+            ("joined", self._joined),
+        ):
+            ids, ts, values = side.live()
+            state[f"{name}_ids"] = np.array(ids, dtype=np.str_)
+            state[f"{name}_ts"] = ts
+            state[f"{name}_values"] = values
+        state["watermark"] = self.watermark
+        for key in (
+            "predictions_total",
+            "labels_total",
+            "joined_total",
+            "duplicate_predictions",
+            "duplicate_labels",
+            "missing_ids",
+        ):
+            state[key] = int(getattr(self, key))
+        for reason in EvictionReason:
+            state[f"evicted_predictions_{reason}"] = self.evicted_predictions[reason]
+            state[f"evicted_labels_{reason}"] = self.evicted_labels[reason]
+        return state
+
+    @classmethod
+    def from_state_dict(cls, limits: JoinLimits, state: Mapping[str, Any]) -> JoinStore:
+        """Rebuild a store. Limits come from the running config: a smaller ``max_pending``
+        or ``max_delay_seconds`` evicts at the next batch. Raises ``CheckpointError``."""
+        try:
+            if int(state["version"]) != _STATE_VERSION:
+                raise CheckpointError(f"join store state version {state['version']} unknown")
+            store = cls(limits, int(state["width"]))
+            for name, side, width in (
+                ("pred", store._preds, store.width),
+                ("label", store._labels, 1),
+                ("joined", store._joined, 0),
+            ):
+                ids = [str(i) for i in np.asarray(state[f"{name}_ids"]).tolist()]
+                ts = np.asarray(state[f"{name}_ts"], dtype=np.float64)
+                values = np.asarray(state[f"{name}_values"], dtype=np.float64)
+                if ts.shape != (len(ids),) or values.shape != (len(ids), width):
+                    raise CheckpointError(f"join store state {name!r} has inconsistent shapes")
+                side.insert(ids, ts, values)
+            store.watermark = float(state["watermark"])
+            for key in (
+                "predictions_total",
+                "labels_total",
+                "joined_total",
+                "duplicate_predictions",
+                "duplicate_labels",
+                "missing_ids",
+            ):
+                setattr(store, key, int(state[key]))
+            for reason in EvictionReason:
+                store.evicted_predictions[reason] = int(state[f"evicted_predictions_{reason}"])
+                store.evicted_labels[reason] = int(state[f"evicted_labels_{reason}"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"join store state is incomplete: {exc}") from exc
+        return store
