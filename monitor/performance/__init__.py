@@ -1,1 +1,70 @@
-"""Model performance: delayed labels joined to predictions, and estimates before they arrive."""
+"""Model performance: delayed labels joined to predictions, and estimates before they arrive.
+
+* :mod:`~monitor.performance.join`: the bounded join store (either arrival order, event
+  time limits, evictions and duplicates counted).
+* :mod:`~monitor.performance.metrics`: realised metrics over a window of joined rows,
+  defined as scikit-learn defines them.
+* :mod:`~monitor.performance.estimate`: confidence-based estimation for classifiers.
+* :mod:`~monitor.performance.monitor`: one model's monitor, thresholds, alert input and
+  webhook payload.
+
+Imports: numpy, numba, :mod:`monitor.errors`, :mod:`monitor.stats` (result types) and
+:mod:`monitor.webhooks.event`; nothing above them in the data flow.
+"""
+
+from monitor.performance.estimate import (
+    ESTIMATED_METRICS,
+    IsotonicCalibrator,
+    PerformanceEstimator,
+)
+from monitor.performance.join import EvictionReason, JoinedRows, JoinLimits, JoinStore
+from monitor.performance.metrics import (
+    HIGHER_IS_BETTER,
+    METRICS,
+    PerformanceWindow,
+    Task,
+    WindowSlide,
+    compute_metrics,
+)
+from monitor.performance.monitor import (
+    LABEL_DELAY_BUCKETS,
+    Crossing,
+    EstimationSpec,
+    PerformanceMonitor,
+    PerformanceResult,
+    PerformanceSpec,
+    PerformanceStatus,
+    ReferencePerformance,
+    Threshold,
+    encode_labels,
+    performance_event,
+    performance_payload,
+)
+
+__all__ = [
+    "ESTIMATED_METRICS",
+    "HIGHER_IS_BETTER",
+    "LABEL_DELAY_BUCKETS",
+    "METRICS",
+    "Crossing",
+    "EstimationSpec",
+    "EvictionReason",
+    "IsotonicCalibrator",
+    "JoinLimits",
+    "JoinStore",
+    "JoinedRows",
+    "PerformanceEstimator",
+    "PerformanceMonitor",
+    "PerformanceResult",
+    "PerformanceSpec",
+    "PerformanceStatus",
+    "PerformanceWindow",
+    "ReferencePerformance",
+    "Task",
+    "Threshold",
+    "WindowSlide",
+    "compute_metrics",
+    "encode_labels",
+    "performance_event",
+    "performance_payload",
+]

@@ -149,9 +149,9 @@ class _Pending:
         self._val = np.concatenate([self._val, np.empty((extra, self.width))])
         self._seq = np.concatenate([self._seq, np.full(extra, -1, np.int64)])
         self._ids = np.concatenate([self._ids, np.empty(extra, dtype=object)])
-        free = np.empty(self._nfree + extra, np.int64)
+        free = np.empty(cap, np.int64)  # room for every slot to be free at once
         free[:extra] = np.arange(cap - 1, old - 1, -1)
-        free[extra:] = self._free[: self._nfree]
+        free[extra : extra + self._nfree] = self._free[: self._nfree]
         self._free = free
         self._nfree += extra
 

@@ -215,3 +215,13 @@ def test_limits_validate():
         JoinLimits(max_pending=0)
     with pytest.raises(ValueError, match="max_delay"):
         JoinLimits(max_delay_seconds=0)
+
+
+def test_growth_then_every_slot_freed_at_once():
+    store = JoinStore(JoinLimits(max_delay_seconds=1e9, max_pending=100_000))
+    ids = [f"k{i}" for i in range(5000)]  # grows 1024 -> 5000+ in one insert
+    store.add_predictions(ids, np.arange(5000.0), np.zeros(5000))
+    rows = store.add_labels(ids[::-1], np.ones(5000), np.ones(5000))
+    assert rows.predictions.tolist() == list(np.arange(5000.0)[::-1])
+    store.add_predictions([f"n{i}" for i in range(6000)], np.zeros(6000), np.ones(6000))
+    assert store.pending_predictions == 6000
