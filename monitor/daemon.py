@@ -8,7 +8,9 @@ the dead-letter producer, flush pending webhooks for a bounded time, stop the HT
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,11 +21,14 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.checkpoint import CheckpointStore
 from monitor.config import CaptureReference, Config
 from monitor.decode import Reason
+from monitor.errors import CheckpointError
 from monitor.health import Health
 from monitor.metrics import Metrics
 from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
+from monitor.recovery import RecoveryCoordinator
 from monitor.results import ResultsStore
 from monitor.server import Server
 from monitor.source import DeadLetterSink, KafkaSource, Message
@@ -57,6 +62,7 @@ class Daemon:
         registry: CollectorRegistry | None = None,
         profiles: Mapping[str, ReferenceProfile] | None = None,
         on_evaluation: Callable[[Evaluation], None] | None = None,
+        replica_id: str | None = None,
     ) -> None:
         self.config = config
         self._on_evaluation = on_evaluation
@@ -90,6 +96,23 @@ class Daemon:
         self.source: KafkaSource | None = None
         self.dead_letter: DeadLetterSink | None = None
         self.events_total = 0
+        self.invalid_counts: dict[str, int] = {}
+        self.recovery: RecoveryCoordinator | None = None
+        if config.state is not None:
+            self.health.register("state_dir_writable", True)
+            store = CheckpointStore(
+                Path(config.state.dir),
+                replica_id or os.environ.get("DRIFTMON_REPLICA_ID") or socket.gethostname(),
+                on_corrupt=config.state.on_corrupt,
+            )
+            self.recovery = RecoveryCoordinator(
+                store, self.pipeline, config.state.checkpoint_interval_seconds
+            )
+            # Replica-level counters resume from this replica's own last checkpoint.
+            for reason, n in self.recovery.restored_counters.items():
+                if reason in self.metrics.invalid and n > 0:
+                    self.metrics.invalid[reason].inc(n)
+                    self.invalid_counts[reason] = n
 
     @property
     def http_port(self) -> int:
@@ -130,7 +153,8 @@ class Daemon:
             kafka.group_id,
             [t.name for t in kafka.topics],
             kafka.consumer,
-            on_assign=lambda _parts: self.health.set("consumer_assigned", True),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
             on_lag=self._on_lag,
             on_connected=self._on_connected,
         )
@@ -142,6 +166,49 @@ class Daemon:
                 "http_port": self.http_port,
             },
         )
+
+    def _on_assign(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int] | None:
+        seek = self.recovery.on_assign(pairs) if self.recovery is not None else None
+        self.health.set("consumer_assigned", True)
+        return seek
+
+    def _on_revoke(self, pairs: list[tuple[str, int]]) -> None:
+        # Checkpoint first: the source commits the revoked partitions right after this.
+        if self.recovery is not None:
+            self.checkpoint()
+            self.recovery.on_revoke(pairs)
+
+    def checkpoint(self) -> bool:
+        """Checkpoint now; on failure pause consumption and report, never commit past it."""
+        recovery, source = self.recovery, self.source
+        if recovery is None or source is None:
+            return True
+        if not source.assigned:
+            # Before the first assignment nothing is restored yet: writing now would
+            # replace the last good checkpoint with an empty one.
+            return True
+        try:
+            seconds = recovery.checkpoint(source.positions, self.invalid_counts)
+        except CheckpointError as exc:
+            if not recovery.failing:
+                logger.error(
+                    "checkpoint failed: consumption paused until the state directory is "
+                    "writable again",
+                    extra={"error": str(exc)},
+                )
+            recovery.failing = True
+            recovery.last_checkpoint = time.time()
+            self.health.set("state_dir_writable", False, str(exc))
+            self.metrics.checkpoint_failures.inc()
+            source.pause()
+            return False
+        if not self.health.conditions().get("state_dir_writable", True):
+            logger.info("checkpoint written again: consumption resumes")
+        self.health.set("state_dir_writable", True)
+        self.metrics.checkpoint_duration.observe(seconds)
+        self.metrics.set_split_models(recovery.split_models, list(self.config.models))
+        source.resume()
+        return True
 
     def _on_connected(self, connected: bool) -> None:
         self.health.set("kafka_connected", connected)
@@ -158,24 +225,18 @@ class Daemon:
     def _record(self, outcome: BatchOutcome) -> None:
         """Counters once per batch, not per event."""
         metrics = self.metrics
-        for model, n in outcome.accepted.items():
-            metrics.model(model).events.inc(n)
         for model, n in outcome.unknown_features.items():
             metrics.model(model).unknown_features.inc(n)
-        for model, n in outcome.late.items():
-            metrics.model(model).late_events.inc(n)
         for model, ts in outcome.last_event_time.items():
             metrics.model(model).last_event_timestamp.set(ts)
         reasons: dict[str, int] = {}
         for rejection in outcome.rejected:
             reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1
         metrics.count_invalid(reasons)
+        for reason, n in reasons.items():
+            self.invalid_counts[reason] = self.invalid_counts.get(reason, 0) + n
         for evaluation in outcome.evaluations:
-            counters = metrics.model(evaluation.model)
-            counters.evaluations.inc()
             metrics.evaluation_duration.observe(evaluation.duration_seconds)
-            if evaluation.drift_event is not None:
-                counters.retrain_triggers.inc()
 
     def run(
         self,
@@ -208,12 +269,23 @@ class Daemon:
             if deadline is not None and time.monotonic() >= deadline:
                 break
             messages = source.consume(max_messages, timeout)
+            recovery = self.recovery
+            if recovery is not None and recovery.failing:
+                if recovery.due():
+                    self.checkpoint()
+                continue
             if not messages:
+                if recovery is not None and recovery.due() and self.checkpoint():
+                    source.commit(synchronous=False)
                 continue
             started = time.perf_counter()
             outcome = self.process_messages(messages)
             source.mark_processed(messages)
-            source.commit(synchronous=False)
+            if recovery is None:
+                source.commit(synchronous=False)
+            elif recovery.due() and self.checkpoint():
+                # Offsets are committed only once the checkpoint covering them is durable.
+                source.commit(synchronous=False)
             self.metrics.batch_duration.observe(time.perf_counter() - started)
             self.events_total += sum(outcome.accepted.values())
             if max_events is not None and self.events_total >= max_events:
@@ -225,12 +297,18 @@ class Daemon:
         for msg in messages:
             by_topic.setdefault(msg.topic() or "", []).append(msg)
         total = BatchOutcome()
+        recovery = self.recovery
         for topic, msgs in by_topic.items():
             payloads = [m.value() for m in msgs]
             kafka_ts = np.fromiter(
                 (_kafka_seconds(m) for m in msgs), dtype=np.float64, count=len(msgs)
             )
             outcome = self.pipeline.process(payloads, kafka_ts, topic)
+            if recovery is not None:
+                for model, indices in outcome.model_messages.items():
+                    recovery.note(
+                        model, {(topic, msgs[i].partition() or 0) for i in indices.tolist()}
+                    )
             for rejection in outcome.rejected:
                 msg = msgs[rejection.index]
                 if self.dead_letter is not None:
@@ -261,6 +339,8 @@ class Daemon:
 
     def shutdown(self) -> None:
         logger.info("shutting down")
+        if self.source is not None and self.recovery is not None:
+            self.checkpoint()
         if self.source is not None:
             try:
                 self.source.close()

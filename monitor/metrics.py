@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from monitor import __version__
@@ -91,11 +91,7 @@ DRIFT_SCORE_HELP = (
 class ModelCounters:
     """The bound per-model children the pipeline updates once per batch."""
 
-    events: Counter
     unknown_features: Counter
-    late_events: Counter
-    evaluations: Counter
-    retrain_triggers: Counter
     last_event_timestamp: Gauge
 
 
@@ -145,9 +141,6 @@ class Metrics:
         )
         self.build_info.labels(version).set(1)
 
-        self._events = Counter(
-            "driftmon_events", "Valid events accounted to a model.", ["model"], registry=r
-        )
         self._invalid = Counter(
             "driftmon_invalid_events",
             "Rejected events by reason (closed set; every reason exists from start).",
@@ -163,12 +156,6 @@ class Metrics:
             ["model"],
             registry=r,
         )
-        self._late_events = Counter(
-            "driftmon_late_events",
-            "Time windows: events older than the oldest window slot, dropped.",
-            ["model"],
-            registry=r,
-        )
         dead_letter = Counter(
             "driftmon_dead_letter_messages",
             "Copies of invalid messages to the dead-letter topic, by outcome.",
@@ -177,18 +164,6 @@ class Metrics:
         )
         self.dead_letter_sent = dead_letter.labels("sent")
         self.dead_letter_failed = dead_letter.labels("failed")
-        self._evaluations = Counter(
-            "driftmon_evaluations",
-            "Window evaluations of a model.",
-            ["model"],
-            registry=r,
-        )
-        self._retrain_triggers = Counter(
-            "driftmon_retrain_triggers",
-            "Confirmed drift events handed to the webhooks.",
-            ["model"],
-            registry=r,
-        )
         self._last_event = Gauge(
             "driftmon_last_event_timestamp_seconds",
             "Event time of the newest event of a model, epoch seconds.",
@@ -219,6 +194,24 @@ class Metrics:
             "driftmon_evaluation_duration_seconds",
             "Duration of one model evaluation.",
             buckets=EVALUATION_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.checkpoint_duration = Histogram(
+            "driftmon_checkpoint_duration_seconds",
+            "Duration of one durable checkpoint write (temp file, fsync, rename).",
+            buckets=BATCH_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.checkpoint_failures = Counter(
+            "driftmon_checkpoint_failures",
+            "Checkpoints that could not be written; consumption pauses until one succeeds.",
+            registry=r,
+        )
+        self._split = Gauge(
+            "driftmon_model_split",
+            "1 when another replica's recent checkpoint also holds the model: its events "
+            "arrive on partitions owned by different replicas (key events by model).",
+            ["model"],
             registry=r,
         )
         self._webhook_deliveries = Counter(
@@ -252,26 +245,16 @@ class Metrics:
 
     def bind_models(self, models: Sequence[str]) -> None:
         """Create the children of every configured model; drop those of removed models."""
-        families = (
-            self._events,
-            self._unknown_features,
-            self._late_events,
-            self._evaluations,
-            self._retrain_triggers,
-            self._last_event,
-        )
+        families = (self._unknown_features, self._last_event, self._split)
         for gone in set(self._models) - set(models):
             for family in families:
                 family.remove(gone)
             del self._models[gone]
         for model in models:
+            self._split.labels(model)  # exists at 0 from the first scrape
             if model not in self._models:
                 self._models[model] = ModelCounters(
-                    events=self._events.labels(model),
                     unknown_features=self._unknown_features.labels(model),
-                    late_events=self._late_events.labels(model),
-                    evaluations=self._evaluations.labels(model),
-                    retrain_triggers=self._retrain_triggers.labels(model),
                     last_event_timestamp=self._last_event.labels(model),
                 )
 
@@ -308,6 +291,11 @@ class Metrics:
     def webhook(self, name: str) -> WebhookCounters:
         """The bound children of a webhook bound earlier (``KeyError`` otherwise)."""
         return self._webhooks[name]
+
+    def set_split_models(self, split: set[str], models: Sequence[str]) -> None:
+        """Set ``driftmon_model_split`` for every configured model."""
+        for model in models:
+            self._split.labels(model).set(1.0 if model in split else 0.0)
 
     # -- consumer lag --------------------------------------------------------------------
 
@@ -402,14 +390,34 @@ class DriftCollector:
             name: GaugeMetricFamily(name, doc, labels=list(labels)) for name, doc, labels in specs
         }
 
+    @staticmethod
+    def _counters() -> dict[str, CounterMetricFamily]:
+        specs = (
+            ("driftmon_events", "Valid events accounted to a model."),
+            ("driftmon_evaluations", "Window evaluations of a model."),
+            (
+                "driftmon_late_events",
+                "Time windows: events older than the oldest window slot, dropped.",
+            ),
+            ("driftmon_retrain_triggers", "Confirmed drift events handed to the webhooks."),
+        )
+        return {name: CounterMetricFamily(name, doc, labels=["model"]) for name, doc in specs}
+
     def describe(self) -> Iterable[Metric]:
         """The families this collector owns, without samples (lets the registry check names)."""
-        return list(self._families().values())
+        return [*self._families().values(), *self._counters().values()]
 
     def collect(self) -> Iterator[Metric]:
         """Render the current snapshot; runs fresh on every scrape."""
         fam = self._families()
+        counters = self._counters()
         for model, status in self._results.snapshot().items():
+            counters["driftmon_events"].add_metric([model], float(status.events_total))
+            counters["driftmon_evaluations"].add_metric([model], float(status.evaluations))
+            counters["driftmon_late_events"].add_metric([model], float(status.late_events))
+            counters["driftmon_retrain_triggers"].add_metric(
+                [model], float(status.retrain_triggers)
+            )
             for (feature, key), value in status.threshold_values.items():
                 fam["driftmon_drift_threshold"].add_metric([model, feature, key], value)
             fam["driftmon_model_drifted"].add_metric([model], float(status.drifted))
@@ -437,4 +445,5 @@ class DriftCollector:
                     fam["driftmon_missing_ratio"].add_metric([model, f.name], f.missing_ratio)
                 drifted += f.drifted
             fam["driftmon_features_drifted"].add_metric([model], float(drifted))
+        yield from counters.values()
         yield from fam.values()

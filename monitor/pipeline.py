@@ -6,6 +6,8 @@ exactly the evaluations the live daemon computed on the same events.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.alerting import Alerting, AlertOutcome, AlertRule, AlertState, AlertStatus
+from monitor.checkpoint import ModelState
 from monitor.config import CaptureReference, Config, CountWindowConfig, ModelConfig
 from monitor.decode import (
     DecodedBatch,
@@ -23,6 +26,7 @@ from monitor.decode import (
     build_decode_schema,
     decode_batch,
 )
+from monitor.errors import CheckpointError
 from monitor.results import ModelStatus, ResultsStore
 from monitor.stats import (
     CountWindowSpec,
@@ -36,6 +40,7 @@ from monitor.stats import (
     build_profile,
     evaluate,
 )
+from monitor.stats.profile import profile_from_json, profile_to_json
 from monitor.webhooks.event import DriftEvent
 
 logger = logging.getLogger(__name__)
@@ -66,6 +71,8 @@ class BatchOutcome:
     rejected: list[Rejection] = field(default_factory=list)
     unknown_features: dict[str, int] = field(default_factory=dict)
     late: dict[str, int] = field(default_factory=dict)
+    # Indices (in the batch) of the messages each model's accepted events came from.
+    model_messages: dict[str, np.ndarray] = field(default_factory=dict)
     evaluations: list[Evaluation] = field(default_factory=list)
     last_event_time: dict[str, float] = field(default_factory=dict)
 
@@ -174,10 +181,16 @@ class ModelMonitor:
         )
         self._capture: list[ModelColumns] = []
         self._captured = 0
+        self.retrain_triggers = 0
         self.profile: ReferenceProfile | None = None
         self.window: SlotWindow | None = None
+        self._file_profile = profile
+        config_json = json.dumps(config.model_dump(mode="json", warnings=False), sort_keys=True)
+        digest = hashlib.sha256(config_json.encode())
         if profile is not None:
+            digest.update(json.dumps(profile_to_json(profile), sort_keys=True).encode())
             self._install_profile(profile)
+        self.fingerprint = digest.hexdigest()
 
     # -- reference ---------------------------------------------------------------------
 
@@ -305,6 +318,8 @@ class ModelMonitor:
             window_end=slide.end,
         )
         self.evaluations += 1
+        if outcome.event is not None:
+            self.retrain_triggers += 1
         self.last_evaluation_time = time.time()
         self.last_result = result
         return Evaluation(
@@ -315,6 +330,108 @@ class ModelMonitor:
             result=result,
             alert=outcome,
             duration_seconds=time.perf_counter() - started,
+        )
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def fresh(self) -> ModelMonitor:
+        """A new monitor of the same model with empty state."""
+        return ModelMonitor(
+            self.name,
+            self.config,
+            self._file_profile,
+            numeric_columns=self._numeric_columns,
+            categorical_columns=self._categorical_columns,
+        )
+
+    def state(self, partitions: Sequence[str]) -> ModelState:
+        """Everything needed to resume this model exactly (see :mod:`monitor.checkpoint`)."""
+        alert = self.alerting.status
+        scalars: dict[str, object] = {
+            "events_seen": self.events_seen,
+            "evaluations": self.evaluations,
+            "late_events": self.late_events,
+            "retrain_triggers": self.retrain_triggers,
+            "last_evaluation_time": self.last_evaluation_time,
+            "alert": {
+                "state": int(alert.state),
+                "consecutive": alert.consecutive,
+                "last_trigger_time": alert.last_trigger_time,
+                "episodes": alert.episodes,
+            },
+            "captured": self._captured,
+        }
+        arrays: dict[str, np.ndarray] = {}
+        if self.profile is not None and self._file_profile is None:
+            scalars["profile"] = profile_to_json(self.profile)
+        if self.window is not None:
+            for key, value in self.window.state_dict().items():
+                if isinstance(value, np.ndarray):
+                    arrays[f"window.{key}"] = value
+                else:
+                    scalars[f"window.{key}"] = value
+        if self._capture:
+            arrays["capture.numeric"] = np.concatenate([c.numeric for c in self._capture])
+            scalars["capture.categorical"] = [
+                [v for chunk in self._capture for v in chunk.categorical[j]]
+                for j in range(len(self._categorical_columns))
+            ]
+            arrays["capture.ts"] = np.concatenate([c.ts for c in self._capture])
+        return ModelState(
+            model=self.name,
+            fingerprint=self.fingerprint,
+            partitions=sorted(partitions),
+            scalars=scalars,
+            arrays=arrays,
+        )
+
+    def restore(self, state: ModelState) -> None:
+        """Resume from a checkpointed state; raises ``CheckpointError`` if it does not fit."""
+        if state.fingerprint != self.fingerprint:
+            raise CheckpointError(
+                f"checkpoint of model {self.name!r} was taken with another configuration "
+                "or reference profile"
+            )
+        s = state.scalars
+        if "profile" in s:
+            self._install_profile(profile_from_json(s["profile"], f"checkpoint of {self.name}"))
+        window_state: dict[str, object] = {
+            key.removeprefix("window."): value
+            for key, value in [*s.items(), *state.arrays.items()]
+            if key.startswith("window.")
+        }
+        if self.profile is not None and window_state:
+            self.window = SlotWindow.from_state_dict(
+                self.profile, window_spec(self.config), window_state
+            )
+        self._capture = []
+        self._captured = int(s.get("captured", 0))
+        if "capture.numeric" in state.arrays:
+            numeric = state.arrays["capture.numeric"]
+            ts = state.arrays["capture.ts"]
+            categorical = [list(values) for values in s.get("capture.categorical", [])]
+            rows = len(ts)
+            self._capture.append(
+                ModelColumns(
+                    numeric=numeric,
+                    categorical=categorical,
+                    ts=ts,
+                    ids=[None] * rows,
+                    msg_index=np.zeros(rows, dtype=np.int64),
+                    versions=[None] * rows,
+                )
+            )
+        self.events_seen = int(s["events_seen"])
+        self.evaluations = int(s["evaluations"])
+        self.late_events = int(s["late_events"])
+        self.retrain_triggers = int(s["retrain_triggers"])
+        self.last_evaluation_time = s.get("last_evaluation_time")
+        alert = s["alert"]
+        self.alerting.status = AlertStatus(
+            state=AlertState(int(alert["state"])),
+            consecutive=int(alert["consecutive"]),
+            last_trigger_time=alert["last_trigger_time"],
+            episodes=int(alert["episodes"]),
         )
 
     def status(self) -> ModelStatus:
@@ -361,6 +478,9 @@ class ModelMonitor:
             alert_state=AlertState(alert.state).name.lower(),
             last_trigger_time=alert.last_trigger_time,
             threshold_values=thresholds,
+            events_total=self.events_seen,
+            late_events=self.late_events,
+            retrain_triggers=self.retrain_triggers,
         )
 
 
@@ -389,6 +509,11 @@ class Pipeline:
             )
         self.publish()
 
+    def reset(self, model: str) -> None:
+        """Forget a model's live state (its partitions went to another replica)."""
+        self.monitors[model] = self.monitors[model].fresh()
+        self.results.publish(self.monitors[model].status())
+
     def schema(self, topic: str | None) -> DecodeSchema:
         key = topic or ""
         if key not in self._schemas:
@@ -411,6 +536,7 @@ class Pipeline:
             if rows == 0:
                 continue
             outcome.accepted[model] = outcome.accepted.get(model, 0) + rows
+            outcome.model_messages[model] = np.unique(columns.msg_index)
             if columns.unknown_features:
                 outcome.unknown_features[model] = columns.unknown_features
             outcome.last_event_time[model] = float(np.max(columns.ts))

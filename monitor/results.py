@@ -91,6 +91,11 @@ class ModelStatus:
     alert_state: str  # "ok" | "pending" | "firing" | "resolved"
     last_trigger_time: float | None
     threshold_values: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    # Counters that belong to the model's state (they move with it through checkpoints,
+    # so a restart resumes them exactly instead of counting replayed events twice).
+    events_total: int = 0
+    late_events: int = 0
+    retrain_triggers: int = 0
 
     @property
     def reference_ready(self) -> bool:

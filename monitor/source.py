@@ -43,6 +43,37 @@ class Message(Protocol):
     ) -> dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None: ...
 
 
+class _RepeatFilter(logging.Filter):
+    """Lets one librdkafka line per facility and level through every ``interval`` seconds.
+
+    While a broker is down librdkafka repeats the same connection failure about every
+    50 ms; the first line says it all, the rest would flood the log.
+    """
+
+    def __init__(self, interval_seconds: float = 10.0) -> None:
+        super().__init__()
+        self.interval_seconds = interval_seconds
+        self._last: dict[tuple[int, str], float] = {}
+        self._suppressed: dict[tuple[int, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fac = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
+        key = (record.levelno, fac or record.getMessage()[:40])
+        now = time.monotonic()
+        if now - self._last.get(key, -1e18) < self.interval_seconds:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        suppressed = self._suppressed.pop(key, 0)
+        if suppressed:
+            record.suppressed = suppressed
+        return True
+
+
+_LIBRDKAFKA_LOGGER = logging.getLogger("monitor.librdkafka")
+_LIBRDKAFKA_LOGGER.addFilter(_RepeatFilter())
+
+
 class RebalanceError(DriftmonError):
     """An exception raised inside a rebalance callback, re-raised with its cause kept."""
 
@@ -72,7 +103,8 @@ class KafkaSource:
         topics: Sequence[str],
         extra: Mapping[str, Any] | None = None,
         *,
-        on_assign: Callable[[list[tuple[str, int]]], None] | None = None,
+        on_assign: Callable[[list[tuple[str, int]]], Mapping[tuple[str, int], int] | None]
+        | None = None,
         on_revoke: Callable[[list[tuple[str, int]]], None] | None = None,
         on_lag: Callable[[str, int, int | None], None] | None = None,
         on_connected: Callable[[bool], None] | None = None,
@@ -86,10 +118,13 @@ class KafkaSource:
                 "group.id": group_id,
                 "error_cb": self._on_error,
                 "stats_cb": self._on_stats,
-                "logger": logging.getLogger("monitor.librdkafka"),
+                "logger": _LIBRDKAFKA_LOGGER,
             }
         )
         self.topics = list(topics)
+        strategy = str(conf.get("partition.assignment.strategy", ""))
+        self._cooperative = "cooperative" in strategy
+        self._paused = False
         self._on_assign_cb = on_assign
         self._on_revoke_cb = on_revoke
         self._on_lag = on_lag
@@ -114,9 +149,21 @@ class KafkaSource:
             pairs = [(p.topic, p.partition) for p in partitions]
             self._assigned.update(pairs)
             self._assignment_seen.set()
-            logger.info("partitions assigned", extra={"partitions": _fmt(pairs)})
-            if self._on_assign_cb:
-                self._on_assign_cb(pairs)
+            seek = self._on_assign_cb(pairs) if self._on_assign_cb else None
+            if seek:
+                # Resume from the offsets the checkpoint covers, not the group's commits.
+                for p in partitions:
+                    if (p.topic, p.partition) in seek:
+                        p.offset = seek[(p.topic, p.partition)]
+                        self._positions[(p.topic, p.partition)] = p.offset
+                if self._cooperative:
+                    consumer.incremental_assign(partitions)
+                else:
+                    consumer.assign(partitions)
+            logger.info(
+                "partitions assigned",
+                extra={"partitions": _fmt(pairs), "resumed_from_checkpoint": len(seek or {})},
+            )
         except Exception as exc:  # surface with context instead of librdkafka losing it
             raise RebalanceError(f"on_assign failed: {exc}") from exc
 
@@ -207,6 +254,26 @@ class KafkaSource:
             self._set_connected(True)
         return out
 
+    @property
+    def positions(self) -> dict[tuple[str, int], int]:
+        """Next offset to read per assigned partition, for everything accounted for."""
+        return {k: v for k, v in self._positions.items() if k in self._assigned}
+
+    @property
+    def assigned_partitions(self) -> set[tuple[str, int]]:
+        return set(self._assigned)
+
+    def pause(self) -> None:
+        """Stop fetching (staying in the group) until :meth:`resume`."""
+        if not self._paused:
+            self.consumer.pause(self.consumer.assignment())
+            self._paused = True
+
+    def resume(self) -> None:
+        if self._paused:
+            self.consumer.resume(self.consumer.assignment())
+            self._paused = False
+
     def mark_processed(self, messages: Iterable[Message]) -> None:
         """Record that these messages are fully accounted for (eligible for commit)."""
         positions = self._positions
@@ -270,7 +337,7 @@ class DeadLetterSink:
         conf.update(
             {
                 "bootstrap.servers": bootstrap_servers,
-                "logger": logging.getLogger("monitor.librdkafka"),
+                "logger": _LIBRDKAFKA_LOGGER,
             }
         )
         self.topic = topic

@@ -114,21 +114,31 @@ def test_every_invalid_reason_exists_at_zero_and_counts() -> None:
 def test_bound_model_children_and_rebinding() -> None:
     registry, metrics, _, _ = build()
     fraud = metrics.model("fraud")
-    fraud.events.inc(500)
-    fraud.evaluations.inc()
+    fraud.unknown_features.inc(3)
     fraud.last_event_timestamp.set(1764150000.25)
-    assert registry.get_sample_value("driftmon_events_total", {"model": "fraud"}) == 500
-    assert registry.get_sample_value("driftmon_evaluations_total", {"model": "fraud"}) == 1
-    assert registry.get_sample_value("driftmon_retrain_triggers_total", {"model": "fraud"}) == 0
+    assert registry.get_sample_value("driftmon_unknown_features_total", {"model": "fraud"}) == 3
     assert (
         registry.get_sample_value("driftmon_last_event_timestamp_seconds", {"model": "fraud"})
         == 1764150000.25
     )
     metrics.bind_models(["churn"])
-    assert registry.get_sample_value("driftmon_events_total", {"model": "fraud"}) is None
-    assert registry.get_sample_value("driftmon_events_total", {"model": "churn"}) == 0
+    assert registry.get_sample_value("driftmon_unknown_features_total", {"model": "fraud"}) is None
+    assert registry.get_sample_value("driftmon_unknown_features_total", {"model": "churn"}) == 0
     with pytest.raises(KeyError):
         metrics.model("fraud")
+
+
+def test_model_state_counters_are_rendered_from_the_published_status() -> None:
+    from dataclasses import replace
+
+    registry, _, results, _ = build()
+    results.publish(
+        replace(fake_status("fraud"), events_total=500, late_events=2, retrain_triggers=1)
+    )
+    assert registry.get_sample_value("driftmon_events_total", {"model": "fraud"}) == 500
+    assert registry.get_sample_value("driftmon_late_events_total", {"model": "fraud"}) == 2
+    assert registry.get_sample_value("driftmon_retrain_triggers_total", {"model": "fraud"}) == 1
+    assert registry.get_sample_value("driftmon_evaluations_total", {"model": "fraud"}) is not None
 
 
 def test_webhook_children_and_dead_letter_outcomes() -> None:

@@ -106,4 +106,7 @@ def test_model_status_accepts_the_documented_fields() -> None:
         "alert_state",
         "last_trigger_time",
         "threshold_values",
+        "events_total",
+        "late_events",
+        "retrain_triggers",
     ]

@@ -1,0 +1,220 @@
+"""Atomic, versioned checkpoints of model state and the Kafka offsets that state reflects.
+
+One file per replica, ``<state.dir>/checkpoints/<replica>.ckpt``: a numpy ``.npz`` archive
+(no pickles) holding the window arrays, with a JSON ``meta`` entry for everything else.
+It is written to a temporary file, fsynced, renamed over the old one, and the directory is
+fsynced, so a crash leaves either the old or the new checkpoint, never a torn one.
+
+The guarantee this gives (see the README): a checkpoint holds, for each partition, the next
+offset to read and the state of every model those events fed. On assignment the consumer
+seeks to the checkpoint's offsets, not to the group's committed ones, and offsets are
+committed only after the checkpoint covering them is durable. Delivery stays at-least-once;
+the statistics are effectively exactly-once: a crash replays exactly the events after the
+checkpoint into exactly the state the checkpoint saved.
+
+Several replicas sharing one state directory each write their own file; for every
+partition the newest checkpoint that lists it wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.errors import CheckpointError
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "driftmon-checkpoint"
+CHECKPOINT_VERSION = 1
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def partition_key(topic: str, partition: int) -> str:
+    """``topic/partition``, the key offsets and model partitions use in checkpoints."""
+    return f"{topic}/{partition}"
+
+
+@dataclass
+class ModelState:
+    """Everything needed to resume one model exactly.
+
+    ``fingerprint`` identifies the configuration and reference the state was built with; a
+    state whose fingerprint differs from the running config is discarded, not forced in.
+    Arrays go into the archive; scalars, lists and dicts into the JSON metadata.
+    """
+
+    model: str
+    fingerprint: str
+    partitions: list[str]
+    scalars: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Checkpoint:
+    """One replica's checkpoint."""
+
+    replica: str
+    written_at: float
+    offsets: dict[str, int]
+    models: dict[str, ModelState]
+    counters: dict[str, int] = field(default_factory=dict)  # replica-level, e.g. invalid events
+
+
+def encode_checkpoint(ckpt: Checkpoint) -> bytes:
+    """The archive bytes of a checkpoint."""
+    arrays: dict[str, np.ndarray] = {}
+    models_meta: list[dict[str, Any]] = []
+    for i, state in enumerate(ckpt.models.values()):
+        names: list[list[str]] = []
+        for name, array in state.arrays.items():
+            key = f"m{i}__{len(names)}"
+            arrays[key] = np.ascontiguousarray(array)
+            names.append([name, key])
+        models_meta.append(
+            {
+                "model": state.model,
+                "fingerprint": state.fingerprint,
+                "partitions": state.partitions,
+                "scalars": state.scalars,
+                "arrays": names,
+            }
+        )
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "replica": ckpt.replica,
+        "written_at": ckpt.written_at,
+        "offsets": ckpt.offsets,
+        "counters": ckpt.counters,
+        "models": models_meta,
+    }
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    return buffer.getvalue()
+
+
+def decode_checkpoint(data: bytes, where: str = "checkpoint") -> Checkpoint:
+    """Parse archive bytes; ``CheckpointError`` names what is wrong."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            stored = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CheckpointError(f"{where}: not a driftmon checkpoint ({exc})") from None
+    if "meta" not in stored:
+        raise CheckpointError(f"{where}: no metadata entry")
+    try:
+        meta = json.loads(stored["meta"].tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: metadata is not JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{where}: not a driftmon checkpoint")
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{where}: checkpoint version {meta.get('version')!r}, this driftmon reads "
+            f"version {CHECKPOINT_VERSION}"
+        )
+    try:
+        models: dict[str, ModelState] = {}
+        for entry in meta["models"]:
+            arrays = {name: stored[key] for name, key in entry["arrays"]}
+            models[entry["model"]] = ModelState(
+                model=str(entry["model"]),
+                fingerprint=str(entry["fingerprint"]),
+                partitions=[str(p) for p in entry["partitions"]],
+                scalars=dict(entry["scalars"]),
+                arrays=arrays,
+            )
+        return Checkpoint(
+            replica=str(meta["replica"]),
+            written_at=float(meta["written_at"]),
+            offsets={str(k): int(v) for k, v in meta["offsets"].items()},
+            models=models,
+            counters={str(k): int(v) for k, v in meta.get("counters", {}).items()},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: malformed checkpoint ({exc!r})") from None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class CheckpointStore:
+    """The checkpoint files of one state directory."""
+
+    def __init__(self, state_dir: Path, replica: str, on_corrupt: str = "fresh") -> None:
+        self.directory = state_dir / "checkpoints"
+        self.replica = _SAFE.sub("_", replica) or "replica"
+        self.on_corrupt = on_corrupt
+
+    @property
+    def path(self) -> Path:
+        return self.directory / f"{self.replica}.ckpt"
+
+    def save(self, ckpt: Checkpoint) -> float:
+        """Write atomically and durably; returns seconds spent. Raises ``CheckpointError``."""
+        started = time.perf_counter()
+        data = encode_checkpoint(ckpt)
+        tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise CheckpointError(
+                f"cannot write checkpoint {self.path}: {exc.strerror or exc}"
+            ) from None
+        return time.perf_counter() - started
+
+    def load_all(self) -> list[Checkpoint]:
+        """Every readable checkpoint, newest first.
+
+        A corrupt or incompatible file is moved aside (``*.corrupt-<time>``) and skipped when
+        ``on_corrupt`` is ``fresh``; with ``refuse`` it raises ``CheckpointError``.
+        """
+        if not self.directory.is_dir():
+            return []
+        found: list[Checkpoint] = []
+        for path in sorted(self.directory.glob("*.ckpt")):
+            try:
+                found.append(decode_checkpoint(path.read_bytes(), str(path)))
+            except (CheckpointError, OSError) as exc:
+                if self.on_corrupt == "refuse":
+                    raise CheckpointError(
+                        f"{exc}; move the file away or set state.on_corrupt: fresh"
+                    ) from None
+                aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+                try:
+                    path.rename(aside)
+                except OSError:
+                    aside = path
+                logger.error(
+                    "checkpoint unreadable, starting without it",
+                    extra={"error": str(exc), "moved_to": str(aside)},
+                )
+        found.sort(key=lambda c: c.written_at, reverse=True)
+        return found

@@ -1,0 +1,170 @@
+"""Which state goes with which partitions: checkpoint, restore on assignment, hand over on revoke.
+
+The deployment rule that keeps state consistent across replicas of one consumer group:
+key events by model, so one partition carries one model (several models may share a
+partition; one model must not span partitions owned by different replicas). The coordinator
+records which partitions fed each model; a checkpoint stores that map with the offsets, so
+the replica that is assigned a partition later restores exactly the models it fed. A model
+that a checkpoint of *another* live replica also holds is reported as split
+(``driftmon_model_split`` and a warning), because its windows would then each see only part
+of its events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+from monitor.checkpoint import Checkpoint, CheckpointStore, ModelState, partition_key
+from monitor.errors import CheckpointError
+from monitor.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+Pair = tuple[str, int]
+
+
+class RecoveryCoordinator:
+    """Checkpoints a pipeline's models with the offsets they reflect, and restores them."""
+
+    def __init__(
+        self,
+        store: CheckpointStore,
+        pipeline: Pipeline,
+        interval_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.interval_seconds = interval_seconds
+        self._clock = clock
+        self.model_partitions: dict[str, set[str]] = {}
+        self.last_checkpoint: float = clock()
+        self.failing = False
+        self.split_models: set[str] = set()
+        self.restored_counters: dict[str, int] = {}
+        self._restored_models: set[str] = set()
+        own = [c for c in store.load_all() if c.replica == store.replica]
+        if own:
+            self.restored_counters = dict(own[0].counters)
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def note(self, model: str, partitions: Iterable[Pair]) -> None:
+        """Record that ``model``'s events came from these partitions."""
+        keys = self.model_partitions.setdefault(model, set())
+        keys.update(partition_key(t, p) for t, p in partitions)
+
+    def due(self) -> bool:
+        return self.failing or self._clock() - self.last_checkpoint >= self.interval_seconds
+
+    # -- checkpoint --------------------------------------------------------------------
+
+    def checkpoint(self, positions: Mapping[Pair, int], counters: Mapping[str, int]) -> float:
+        """Write the checkpoint; raises ``CheckpointError`` (the caller pauses consumption)."""
+        states: dict[str, ModelState] = {}
+        for name, monitor in self.pipeline.monitors.items():
+            if monitor.events_seen == 0 and name not in self.model_partitions:
+                continue
+            states[name] = monitor.state(sorted(self.model_partitions.get(name, ())))
+        ckpt = Checkpoint(
+            replica=self.store.replica,
+            written_at=self._clock(),
+            offsets={partition_key(t, p): off for (t, p), off in positions.items()},
+            models=states,
+            counters=dict(counters),
+        )
+        seconds = self.store.save(ckpt)
+        self.last_checkpoint = ckpt.written_at
+        self.failing = False
+        self._detect_split()
+        return seconds
+
+    def _detect_split(self) -> None:
+        """Report models that another replica's recent checkpoint also holds."""
+        split: set[str] = set()
+        horizon = self._clock() - 3 * self.interval_seconds
+        mine = {m for m, parts in self.model_partitions.items() if parts}
+        try:
+            others = [c for c in self.store.load_all() if c.replica != self.store.replica]
+        except CheckpointError:
+            return
+        for other in others:
+            if other.written_at < horizon:
+                continue
+            for model, state in other.models.items():
+                if model in mine and state.partitions:
+                    theirs = set(state.partitions)
+                    if theirs - self.model_partitions[model]:
+                        split.add(model)
+        for model in split - self.split_models:
+            logger.warning(
+                "model events arrive on partitions owned by different replicas; key events "
+                "by model so one partition carries one model",
+                extra={
+                    "model": model,
+                    "partitions": ",".join(sorted(self.model_partitions[model])),
+                },
+            )
+        self.split_models = split
+
+    # -- rebalances ----------------------------------------------------------------------
+
+    def on_assign(self, pairs: list[Pair]) -> dict[Pair, int]:
+        """Restore the models these partitions fed; return the offsets to resume from."""
+        checkpoints = self.store.load_all()  # newest first; includes other replicas' files
+        seek: dict[Pair, int] = {}
+        chosen: dict[str, Checkpoint] = {}
+        for topic, partition in pairs:
+            key = partition_key(topic, partition)
+            for ckpt in checkpoints:
+                if key in ckpt.offsets:
+                    seek[(topic, partition)] = ckpt.offsets[key]
+                    for model, state in ckpt.models.items():
+                        if key in state.partitions and model not in chosen:
+                            chosen[model] = ckpt
+                    break
+        for model, ckpt in chosen.items():
+            if (
+                model in self._restored_models
+                or model not in self.pipeline.monitors
+                or self.model_partitions.get(model)  # live here already: never clobber
+            ):
+                continue
+            try:
+                self.pipeline.monitors[model].restore(ckpt.models[model])
+            except CheckpointError as exc:
+                logger.warning(
+                    "checkpointed model state not restored, starting it fresh",
+                    extra={"model": model, "error": str(exc)},
+                )
+                self.pipeline.reset(model)
+                continue
+            self._restored_models.add(model)
+            self.note_keys(model, ckpt.models[model].partitions)
+            logger.info(
+                "model state restored from checkpoint",
+                extra={
+                    "model": model,
+                    "replica": ckpt.replica,
+                    "events": self.pipeline.monitors[model].events_seen,
+                },
+            )
+        self.pipeline.publish()
+        return seek
+
+    def note_keys(self, model: str, keys: Iterable[str]) -> None:
+        self.model_partitions.setdefault(model, set()).update(keys)
+
+    def on_revoke(self, pairs: list[Pair]) -> None:
+        """After the caller checkpointed: hand over models fed only by revoked partitions."""
+        revoked = {partition_key(t, p) for t, p in pairs}
+        for model, keys in list(self.model_partitions.items()):
+            if keys and keys <= revoked:
+                self.pipeline.reset(model)
+                self._restored_models.discard(model)
+                del self.model_partitions[model]
+                logger.info("model handed over with its partitions", extra={"model": model})
+            else:
+                keys -= revoked

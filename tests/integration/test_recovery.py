@@ -1,0 +1,155 @@
+"""Crash recovery against the real broker: SIGKILL at random points changes nothing."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from monitor import synthetic
+from monitor.checkpoint import CheckpointStore
+from tests.integration.daemon_harness import events, wait_until, write_config, write_reference
+from tests.support.kafka import produce
+from tests.support.net import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TOTAL = 24_000
+
+
+def stateful_config(tmp: Path, bootstrap: str, topic: str, group: str, reference: Path) -> Path:
+    path = write_config(
+        tmp,
+        bootstrap=bootstrap,
+        topic=topic,
+        group=group,
+        reference=reference,
+        # Small batches and a short checkpoint interval make kills land between
+        # checkpoints, mid-batch and mid-slide; Tansu accepts the short session.
+        extra_kafka="  batch_max_messages: 300\n",
+        extra=f"state: {{dir: {tmp / 'state'}, checkpoint_interval_seconds: 0.3}}\n",
+    )
+    text = path.read_text()
+    text = text.replace(
+        "session.timeout.ms: 6000, heartbeat.interval.ms: 2000",
+        "session.timeout.ms: 2000, heartbeat.interval.ms: 500",
+    )
+    text = text.replace("port: 0", f"port: {free_port()}")
+    path.write_text(text)
+    return path
+
+
+class Proc:
+    def __init__(self, config: Path) -> None:
+        self.port = int(config.read_text().split("port: ")[1].split("}")[0])
+        self.log = config.parent / "daemon.log"
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def events(self) -> float:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            return -1.0
+        for line in text.splitlines():
+            if line.startswith('driftmon_events_total{model="fraud"}'):
+                return float(line.split()[-1])
+        return -1.0
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+def run_to_end(config: Path) -> None:
+    proc = Proc(config)
+    try:
+        wait_until(lambda: proc.events() == TOTAL, 120, "all events accounted for")
+        assert proc.terminate() == 0
+    finally:
+        if proc.proc.poll() is None:
+            proc.kill()
+
+
+def final_state(state_dir: Path) -> dict[str, object]:
+    (ckpt,) = CheckpointStore(state_dir, "x").load_all()
+    state = ckpt.models["fraud"]
+    return {"offsets": ckpt.offsets, "scalars": state.scalars, "arrays": state.arrays}
+
+
+def test_sigkill_at_random_points_leaves_exactly_the_uninterrupted_state(
+    tmp_path: Path, kafka_bootstrap: str, kafka_topic
+) -> None:
+    topic = kafka_topic(partitions=1)
+    reference = write_reference(tmp_path)
+    stream = events(TOTAL // 2, seed=31) + events(
+        TOTAL // 2, seed=32, drift=True, start_ts=1_764_170_000.0
+    )
+    produce(kafka_bootstrap, topic, stream, key=synthetic.MODEL)
+
+    straight_dir = tmp_path / "straight"
+    straight_dir.mkdir()
+    run_to_end(stateful_config(straight_dir, kafka_bootstrap, topic, f"{topic}-a", reference))
+    expected = final_state(straight_dir / "state")
+
+    crash_dir = tmp_path / "crash"
+    crash_dir.mkdir()
+    crash_topic = kafka_topic(partitions=1)
+    config = stateful_config(crash_dir, kafka_bootstrap, crash_topic, f"{topic}-b", reference)
+
+    # The same stream again, produced in chunks while the daemon is killed and restarted,
+    # so the kills land mid-stream: between checkpoints, mid-batch and mid-slide.
+    def trickle() -> None:
+        for i in range(0, TOTAL, 1000):
+            produce(kafka_bootstrap, crash_topic, stream[i : i + 1000], key=synthetic.MODEL)
+            time.sleep(0.25)
+
+    producer = threading.Thread(target=trickle, daemon=True)
+    rng = random.Random(7)
+    kills = 0
+    at_kill: list[float] = []
+    for attempt in range(4):
+        proc = Proc(config)
+        try:
+            wait_until(lambda p=proc: p.events() >= 0, 60, "daemon serving")
+            if attempt == 0:
+                producer.start()
+            wait_until(lambda p=proc: p.events() > 0, 60, "consuming")
+            time.sleep(rng.uniform(0.1, 1.2))
+            at_kill.append(proc.events())
+        finally:
+            proc.kill()
+            kills += 1
+    producer.join(60)
+    assert kills == 4
+    assert any(0 < n < TOTAL for n in at_kill), at_kill  # killed mid-stream
+    run_to_end(config)
+    got = final_state(crash_dir / "state")
+
+    assert list(got["offsets"].values()) == list(expected["offsets"].values()) == [TOTAL]
+    scalars_got, scalars_expected = got["scalars"], expected["scalars"]
+    assert isinstance(scalars_got, dict) and isinstance(scalars_expected, dict)
+    for key in ("events_seen", "evaluations", "retrain_triggers", "alert"):
+        assert scalars_got[key] == scalars_expected[key], key
+    arrays_got, arrays_expected = got["arrays"], expected["arrays"]
+    assert isinstance(arrays_got, dict) and isinstance(arrays_expected, dict)
+    assert arrays_got.keys() == arrays_expected.keys()
+    for key, value in arrays_expected.items():
+        np.testing.assert_array_equal(arrays_got[key], value, err_msg=key)
