@@ -18,7 +18,7 @@ from tests.support import promql
 RULES = promql.RULES_FILE
 RULE_TESTS = RULES.parent / "tests" / "driftmon.rules.test.yml"
 RUNBOOK = promql.REPO / "docs" / "RUNBOOK.md"
-RUNBOOK_BASE = "https://driftmon.example/README.md"
+RUNBOOK_BASE = "https://driftmon.example/docs/RUNBOOK.md"
 SEVERITIES = {"warning", "critical"}
 REQUIRED_ALERTS = {
     "DriftmonModelDrifted",
