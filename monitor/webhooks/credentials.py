@@ -1,9 +1,18 @@
-"""Secrets of one webhook, resolved from environment variables, and their redaction.
+"""Secrets of one webhook, resolved from environment variables or files, and their redaction.
 
-The configuration names variables (``*_env``), never values. Resolution happens once, when
-the dispatcher starts; a missing or empty variable is a :class:`ConfigError` that names the
-variable and the config key, never a value. ``Credentials`` never prints its values, and
-:meth:`Credentials.redact` masks them in any text headed for a log or an error message.
+The configuration names where a secret lives, never its value: ``*_env`` names an
+environment variable, ``*_file`` a file whose content is the value (one trailing newline
+is dropped, as ``echo`` and most secret mounts add one). Resolution happens when the
+dispatcher starts; a missing or empty variable, or a missing, unreadable or empty file, is
+a :class:`ConfigError` that names the config key and the variable or path, never a value.
+Relative file paths are resolved from the daemon's working directory.
+
+The URL of a Slack incoming webhook is a secret too (anyone holding it can post), as is a
+password written into any URL (``https://user:pass@host``). Both are added to the values
+that :meth:`Credentials.redact` masks; ``WebhookConfig.display_url`` is the printable form.
+
+``Credentials`` never prints its values, and :meth:`Credentials.redact` masks them in any
+text headed for a log or an error message.
 """
 
 from __future__ import annotations
@@ -11,12 +20,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from monitor.errors import ConfigError, ConfigProblem
-from monitor.webhooks.config import WebhookConfig
+from monitor.webhooks.config import REDACTED, WebhookConfig
 from monitor.webhooks.signing import SigningKey
 
-REDACTED = "***"
+_MIN_REDACTED_LENGTH = 4  # shorter fragments would mask ordinary words in messages
 
 
 @dataclass(frozen=True)
@@ -27,10 +38,11 @@ class Credentials:
     basic: tuple[str, str] | None = field(default=None, repr=False)
     header: tuple[str, str] | None = field(default=None, repr=False)
     signing_key: SigningKey | None = field(default=None, repr=False)
+    url_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret string, longest first so that redaction masks whole values."""
-        values: list[str] = []
+        values: list[str] = list(self.url_secrets)
         if self.bearer_token:
             values.append(self.bearer_token)
         if self.basic:
@@ -56,6 +68,7 @@ class Credentials:
                 ("basic", self.basic),
                 ("header", self.header),
                 ("signing_key", self.signing_key),
+                ("url", self.url_secrets or None),
             )
             if value is not None
         ]
@@ -67,49 +80,131 @@ def basic_token(username: str, password: str) -> str:
     return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
+def _url_secrets(webhook: WebhookConfig) -> tuple[str, ...]:
+    """The strings of the webhook's URL that must never be printed."""
+    values: set[str] = set()
+    password = webhook.url.password
+    if password:
+        values.update({password, unquote(password)})
+    if webhook.url_is_secret:
+        full = str(webhook.url)
+        parts = urlsplit(full)
+        path = parts.path.rstrip("/")
+        values.update({full, full.rstrip("/"), path + (f"?{parts.query}" if parts.query else "")})
+        # The last segment is the token proper; mask it wherever it turns up on its own.
+        values.add(path.rsplit("/", 1)[-1])
+        if parts.query:
+            values.add(parts.query)
+    return tuple(v for v in values if len(v) >= _MIN_REDACTED_LENGTH and v != "/")
+
+
+def read_secret_file(path: str) -> str:
+    """The content of a secret file without its trailing newline.
+
+    Raises ``OSError`` or ``UnicodeDecodeError`` like :meth:`Path.read_text`.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    if text.endswith("\n"):
+        text = text[:-1]
+        if text.endswith("\r"):
+            text = text[:-1]
+    return text
+
+
+class _Resolver:
+    """Reads the secrets one webhook names and collects every problem."""
+
+    def __init__(self, prefix: str, env: Mapping[str, str]) -> None:
+        self.prefix = prefix
+        self.env = env
+        self.problems: list[ConfigProblem] = []
+
+    def get(self, key: str, var: str | None, path: str | None) -> str:
+        """The value named by ``<key>_env=var`` or ``<key>_file=path`` (exactly one is set)."""
+        if var is not None:
+            value = self.env.get(var, "")
+            if not value:
+                self.problems.append(
+                    ConfigProblem(
+                        f"{self.prefix}.{key}_env",
+                        f"environment variable {var} is not set or empty",
+                        f"export {var} before starting driftmon",
+                    )
+                )
+            return value
+        if path is None:  # the config models make this unreachable
+            self.problems.append(ConfigProblem(f"{self.prefix}.{key}_env", "no secret named"))
+            return ""
+        config_key = f"{self.prefix}.{key}_file"
+        try:
+            value = read_secret_file(path)
+        except FileNotFoundError:
+            self._file_problem(config_key, f"secret file {path} does not exist")
+            return ""
+        except IsADirectoryError:
+            self._file_problem(config_key, f"secret file {path} is a directory")
+            return ""
+        except PermissionError:
+            self._file_problem(config_key, f"secret file {path} is not readable by driftmon")
+            return ""
+        except OSError as exc:
+            self._file_problem(config_key, f"cannot read secret file {path}: {exc.strerror}")
+            return ""
+        except UnicodeDecodeError:
+            self._file_problem(config_key, f"secret file {path} is not UTF-8 text")
+            return ""
+        if not value:
+            self._file_problem(config_key, f"secret file {path} is empty")
+        return value
+
+    def _file_problem(self, key: str, message: str) -> None:
+        hint = "mount the secret there (absolute paths are safest) or fix the path"
+        self.problems.append(ConfigProblem(key, message, hint))
+
+
 def resolve_credentials(
     webhook: WebhookConfig, env: Mapping[str, str], *, index: int | None = None
 ) -> Credentials:
-    """Read the variables ``webhook`` names from ``env``.
+    """Read the variables and files ``webhook`` names.
 
-    Raises :class:`ConfigError` listing every missing or empty variable by name.
+    Raises :class:`ConfigError` listing every missing or empty variable or file by name.
     ``index`` (the webhook's position in the config list) only improves the key path.
     """
     prefix = f"webhooks[{index}]" if index is not None else f"webhooks.{webhook.name}"
-    problems: list[ConfigProblem] = []
-
-    def get(key: str, var: str) -> str:
-        value = env.get(var, "")
-        if not value:
-            problems.append(
-                ConfigProblem(
-                    f"{prefix}.{key}",
-                    f"environment variable {var} is not set or empty",
-                    f"export {var} before starting driftmon",
-                )
-            )
-        return value
-
+    resolver = _Resolver(prefix, env)
     bearer = basic = header = None
     auth = webhook.auth
     if auth is not None:
-        if auth.bearer_token_env:
-            bearer = get("auth.bearer_token_env", auth.bearer_token_env)
+        if auth.bearer_token_env is not None or auth.bearer_token_file is not None:
+            bearer = resolver.get(
+                "auth.bearer_token", auth.bearer_token_env, auth.bearer_token_file
+            )
         if auth.basic is not None:
+            b = auth.basic
             basic = (
-                get("auth.basic.username_env", auth.basic.username_env),
-                get("auth.basic.password_env", auth.basic.password_env),
+                resolver.get("auth.basic.username", b.username_env, b.username_file),
+                resolver.get("auth.basic.password", b.password_env, b.password_file),
             )
         if auth.header is not None:
-            header = (auth.header.name, get("auth.header.value_env", auth.header.value_env))
+            h = auth.header
+            header = (h.name, resolver.get("auth.header.value", h.value_env, h.value_file))
     key = None
-    if webhook.secret_env:
-        secret = get("secret_env", webhook.secret_env)
+    if webhook.secret_env is not None or webhook.secret_file is not None:
+        secret = resolver.get("secret", webhook.secret_env, webhook.secret_file)
         if secret:
             try:
                 key = SigningKey.from_secret(secret)
             except ConfigError as exc:
-                problems.append(ConfigProblem(f"{prefix}.secret_env", exc.problems[0].message))
-    if problems:
-        raise ConfigError(problems)
-    return Credentials(bearer_token=bearer, basic=basic, header=header, signing_key=key)
+                which = "secret_env" if webhook.secret_env is not None else "secret_file"
+                resolver.problems.append(
+                    ConfigProblem(f"{prefix}.{which}", exc.problems[0].message)
+                )
+    if resolver.problems:
+        raise ConfigError(resolver.problems)
+    return Credentials(
+        bearer_token=bearer,
+        basic=basic,
+        header=header,
+        signing_key=key,
+        url_secrets=_url_secrets(webhook),
+    )

@@ -10,8 +10,11 @@ and 5xx are retried; any other failure is final at once and logged with the resp
 body. Every attempt of one trigger carries the same event id (``webhook-id``,
 ``dag_run_id``, idempotency key, ``ce-id``).
 
-Secrets are resolved from the environment at :meth:`WebhookDispatcher.start` and masked
-in every log line and error message this module writes.
+Secrets are resolved from environment variables or files at :meth:`WebhookDispatcher.start`
+and masked in every log line and error message this module writes; they are also
+registered with :func:`monitor.log.register_secret`, so driftmon's log handler masks
+them in records from any logger, and masked in httpx's own request log lines (which
+carry the URL). A Slack URL counts as a secret.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -41,6 +44,7 @@ from monitor.errors import (
     DeliveryRejected,
     DeliveryRetryable,
 )
+from monitor.log import RedactionFilter, register_secret
 from monitor.webhooks.config import RetryConfig, WebhookConfig
 from monitor.webhooks.credentials import Credentials, resolve_credentials
 from monitor.webhooks.event import DriftedFeature, DriftEvent
@@ -54,6 +58,10 @@ from monitor.webhooks.formats import (
 from monitor.webhooks.outbox import Outbox, OutboxEntry, open_outbox
 
 log = logging.getLogger("monitor.webhooks")
+
+# httpx logs every request URL at INFO on its own logger, outside driftmon's handler; a
+# Slack URL (or a password in a URL) must not reach an application's root handler that way.
+_HTTPX_REDACTION = RedactionFilter()
 
 OUTCOMES = ("delivered", "retried", "failed")
 _BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)  # as metrics.py
@@ -202,6 +210,17 @@ class _Sender:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _register_secrets(credentials: Iterable[Credentials]) -> None:
+    """Mask these secrets in driftmon's log handler and in httpx's request log lines."""
+    httpx_log = logging.getLogger("httpx")
+    if _HTTPX_REDACTION not in httpx_log.filters:
+        httpx_log.addFilter(_HTTPX_REDACTION)
+    for creds in credentials:
+        for value in creds.secret_values():
+            register_secret(value)
+            _HTTPX_REDACTION.add(value)
 
 
 def _prepare(webhooks: Sequence[WebhookConfig], env: Mapping[str, str]) -> dict[str, Credentials]:
@@ -369,6 +388,7 @@ class WebhookDispatcher:
         if self._started:
             return
         credentials = _prepare(list(self._webhooks.values()), self._env)
+        _register_secrets(credentials.values())
         for name, webhook in self._webhooks.items():
             client = make_client(webhook, self._transport)
             self._senders[name] = _Sender(webhook, credentials[name], client, self._clock)
@@ -591,6 +611,7 @@ def send_test_event(
     Raises :class:`ConfigError` for invalid params or missing environment variables.
     """
     credentials = _prepare([webhook], env)[webhook.name]
+    _register_secrets([credentials])
     model = webhook.models[0] if webhook.models else "driftmon-test"
     event = make_test_event(model, clock)
     sender = _Sender(webhook, credentials, make_client(webhook, transport), clock)

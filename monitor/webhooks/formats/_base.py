@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.errors import DeliveryRejected, DeliveryRetryable
-from monitor.webhooks.config import WebhookConfig
+from monitor.webhooks.config import WebhookConfig, mask_url
 from monitor.webhooks.credentials import Credentials, basic_token
 from monitor.webhooks.event import DriftEvent
 
@@ -35,11 +35,13 @@ class WebhookRequest:
     headers: Mapping[str, str]
     body: bytes
     sensitive_headers: frozenset[str] = field(default=frozenset(), repr=False)
+    secret_url: bool = field(default=False, repr=False)  # the URL is a credential (Slack)
 
     def __repr__(self) -> str:
         hidden = _SENSITIVE | self.sensitive_headers
         shown = {k: ("***" if k.lower() in hidden else v) for k, v in self.headers.items()}
-        return f"WebhookRequest({self.method} {self.url}, headers={shown}, {len(self.body)} bytes)"
+        url = mask_url(self.url, secret=self.secret_url)
+        return f"WebhookRequest({self.method} {url}, headers={shown}, {len(self.body)} bytes)"
 
     def json(self) -> Any:
         """The body parsed as JSON (for tests and the CLI)."""
@@ -183,7 +185,8 @@ def json_request(
     """A POST with a JSON body, the user agent and the configured auth headers."""
     headers = {"content-type": JSON, "user-agent": USER_AGENT, **auth_headers(ctx)}
     headers.update(extra_headers or {})
-    return WebhookRequest("POST", url, headers, json_body(body), sensitive(ctx))
+    secret_url = ctx.webhook.url_is_secret
+    return WebhookRequest("POST", url, headers, json_body(body), sensitive(ctx), secret_url)
 
 
 def fail_status(response: WebhookResponse, expected: str) -> DeliveryRejected | DeliveryRetryable:

@@ -11,7 +11,9 @@ Request::
 ``{to}`` (window bounds in epoch milliseconds, for Grafana's ``from``/``to`` params), e.g.
 ``https://grafana.example/d/driftmon-model?var-model={model}&from={from}&to={to}``.
 Test events say so in the first words. Success: any 2xx (Slack answers 200 ``ok``).
-Note that the URL of a Slack webhook is itself a secret: keep the config file private.
+The URL of a Slack webhook is itself a secret (anyone holding it can post): driftmon
+shows it as ``https://hooks.slack.com/***`` in reprs and masks it in every log line and
+error message, but it is written in the config file, so keep that file private.
 """
 
 from __future__ import annotations
