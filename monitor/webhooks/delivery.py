@@ -389,6 +389,11 @@ class WebhookDispatcher:
             return
         credentials = _prepare(list(self._webhooks.values()), self._env)
         _register_secrets(credentials.values())
+        if self._webhooks and not self._outbox.durable:
+            log.warning(
+                "webhook outbox is in memory (no state.dir configured): pending triggers"
+                " are lost if driftmon exits before delivering them"
+            )
         for name, webhook in self._webhooks.items():
             client = make_client(webhook, self._transport)
             self._senders[name] = _Sender(webhook, credentials[name], client, self._clock)

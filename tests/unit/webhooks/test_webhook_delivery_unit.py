@@ -282,3 +282,19 @@ def test_test_result_describe_is_readable() -> None:
     )
     text = result.describe()
     assert text.startswith("OK: HTTP 204") and result.event_id in text
+
+
+def test_a_memory_outbox_is_announced_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="monitor.webhooks"):
+        memory, _ = _dispatcher(lambda r: httpx.Response(200))
+        memory.start()
+        memory.stop(1.0)
+    assert "outbox is in memory" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="monitor.webhooks"):
+        durable, _ = _dispatcher(lambda r: httpx.Response(200), tmp_path)
+        durable.start()
+        durable.stop(1.0)
+    assert "outbox is in memory" not in caplog.text
