@@ -68,6 +68,37 @@ class DriftResultView(Protocol):
 
 
 @dataclass(frozen=True)
+class PerformanceReport:
+    """Performance of one model (see docs/PERFORMANCE.md); plain values only.
+
+    The totals and the delay histogram are model-state counters: they move with the model
+    through checkpoints. ``evicted`` counts both sides of the join per reason;
+    ``delay_counts`` are per bucket (not cumulative), the last one above the largest bound.
+    """
+
+    values: Mapping[str, float]  # driftmon_performance (latest full window; NaN undefined)
+    estimated: Mapping[str, float]  # driftmon_estimated_performance
+    reference: Mapping[str, float]  # driftmon_reference_performance
+    metrics: tuple[str, ...]  # the configured realised metrics
+    labels_total: int
+    labels_joined_total: int
+    predictions_total: int
+    pending_predictions: int
+    pending_labels: int
+    evicted: Mapping[str, int]  # reason -> predictions and labels evicted unjoined
+    duplicate_labels: int
+    invalid_labels: int
+    window_events: int
+    window_capacity: int
+    evaluations: int
+    alert_state: str  # realised metrics' alert: "ok" | "pending" | "firing" | "resolved"
+    estimated_alert_state: str | None  # None without estimation
+    delay_buckets: tuple[float, ...]  # upper bounds of driftmon_label_delay_seconds
+    delay_counts: tuple[int, ...]  # len(delay_buckets) + 1
+    delay_sum: float
+
+
+@dataclass(frozen=True)
 class ModelStatus:
     """Everything reported about one model, replaced as a whole by the pipeline.
 
@@ -96,6 +127,7 @@ class ModelStatus:
     events_total: int = 0
     late_events: int = 0
     retrain_triggers: int = 0
+    performance: PerformanceReport | None = None  # models with a `performance` section
 
     @property
     def reference_ready(self) -> bool:
@@ -190,7 +222,7 @@ def model_document(status: ModelStatus) -> dict[str, Any]:
                 f.name: _feature_document(f, per_feature.get(f.name, {})) for f in result.features
             },
         }
-    return {
+    document: dict[str, Any] = {
         "reference": {
             "state": status.reference_state,
             "ready": status.reference_ready,
@@ -210,6 +242,31 @@ def model_document(status: ModelStatus) -> dict[str, Any]:
             "last_trigger_time": status.last_trigger_time,
         },
     }
+    if status.performance is not None:
+        document["performance"] = performance_document(status.performance)
+    return document
+
+
+def performance_document(perf: PerformanceReport) -> dict[str, Any]:
+    """The ``performance`` entry of a model in ``/status`` (NaN as ``null``)."""
+    return {
+        "values": {k: _number(v) for k, v in perf.values.items()},
+        "estimated": {k: _number(v) for k, v in perf.estimated.items()},
+        "reference": {k: _number(v) for k, v in perf.reference.items()},
+        "window": {"events": perf.window_events, "capacity": perf.window_capacity},
+        "evaluations": perf.evaluations,
+        "labels_total": perf.labels_total,
+        "labels_joined_total": perf.labels_joined_total,
+        "predictions_total": perf.predictions_total,
+        "join": {
+            "pending_predictions": perf.pending_predictions,
+            "pending_labels": perf.pending_labels,
+            "evicted": dict(perf.evicted),
+            "duplicate_labels": perf.duplicate_labels,
+            "invalid_labels": perf.invalid_labels,
+        },
+        "alert": {"state": perf.alert_state, "estimated_state": perf.estimated_alert_state},
+    }
 
 
 def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
@@ -221,7 +278,9 @@ def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
          "models": {model: {"reference": {...}, "window": {...}, "evaluations": int,
                             "last_evaluation": null | {"time", "window_events",
                                 "drifted_features", "features": {name: {...}}},
-                            "alert": {...}}}}
+                            "alert": {...},
+                            "performance": {...}  # models with a `performance` section
+                            }}}
 
     Non-finite numbers are rendered as ``null`` so the body is strict JSON.
     """

@@ -1,0 +1,489 @@
+"""One model's performance monitoring inside the pipeline: config, rows, alerts, state.
+
+:class:`ModelPerformance` wraps a :class:`~monitor.performance.PerformanceMonitor` for the
+pipeline. From a model's decoded columns it takes the rows that carry a prediction (and an
+id) as predictions and the rows that carry a label as labels; a row carrying both is both.
+Every full-window result goes through an :class:`~monitor.alerting.Alerting` of its own
+kind (realised, estimated), so a performance threshold crossing runs the same
+ok/pending/firing/resolved lifecycle, ``consecutive`` count and ``cooldown_seconds`` as
+drift (from the model's ``alert:`` section; one crossed metric is enough). A confirmed
+crossing becomes a :class:`~monitor.webhooks.event.DriftEvent` with ``kind="performance"``
+and the payload of :func:`~monitor.performance.performance_payload`.
+
+Reference performance lives in the reference profile file under the top-level key
+``performance`` (``driftmon baseline`` writes it when the input carries predictions and
+labels); profile readers ignore keys they do not know, so old and new files load in both
+old and new driftmon versions.
+
+Label-only events (``{"model", "id", "label", "ts"}``): see :func:`salvage_label_events`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+
+from monitor.alerting import Alerting, AlertOutcome, AlertRule, AlertState, AlertStatus
+from monitor.config import CaptureReference, Config, ModelConfig
+from monitor.decode import DecodeSchema, ModelColumns, Reason, Rejection, decode_batch
+from monitor.errors import CheckpointError, ProfileError
+from monitor.performance import (
+    LABEL_DELAY_BUCKETS,
+    EstimationSpec,
+    JoinedRows,
+    JoinLimits,
+    PerformanceMonitor,
+    PerformanceResult,
+    PerformanceSpec,
+    ReferencePerformance,
+    Task,
+    Threshold,
+    performance_event,
+)
+from monitor.results import PerformanceReport
+from monitor.webhooks.event import DriftEvent
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "PERFORMANCE_KEY",
+    "ModelPerformance",
+    "PerformanceEvaluation",
+    "label_only_rows",
+    "load_reference_performance",
+    "performance_spec",
+    "prediction_names",
+    "reference_performance_from_profile",
+    "salvage_label_events",
+]
+
+#: Top-level key of the reference profile JSON that holds the reference performance.
+PERFORMANCE_KEY = "performance"
+Kind = Literal["realised", "estimated"]
+_KINDS: tuple[Kind, ...] = ("realised", "estimated")
+
+
+# ------------------------------------------------------------------------------ config
+
+
+def prediction_names(config: ModelConfig) -> tuple[str, ...]:
+    """The decoded numeric columns holding the prediction (``prediction`` or one
+    ``prediction.<class>`` per class)."""
+    pred = config.prediction
+    if pred is None or pred.type == "categorical":
+        return ()
+    if pred.type == "probabilities":
+        return tuple(f"prediction.{c}" for c in pred.classes or ())
+    return ("prediction",)
+
+
+def performance_spec(config: ModelConfig, *, estimation: bool | None = None) -> PerformanceSpec:
+    """The core's spec for a model's ``task`` and ``performance`` sections.
+
+    ``estimation=True`` asks for an estimator even when the config has no ``estimation``
+    section (``driftmon baseline`` calibrates one whenever the task allows it, so turning
+    estimation on later needs no new baseline); ``None`` follows the config.
+    """
+    perf, task = config.performance, config.task
+    if perf is None or task is None:
+        raise ValueError("the model has no performance section")
+    pred = config.prediction
+    classes = tuple(pred.classes or ()) if pred is not None else ()
+    est_spec: EstimationSpec | None = None
+    if perf.estimation is not None:
+        est = perf.estimation
+        est_spec = EstimationSpec(
+            metrics=perf.estimated_names(),
+            window_events=est.window.events,
+            window_slide=est.window.slide,
+            thresholds={m: Threshold(**t.model_dump()) for m, t in est.thresholds.items()},
+        )
+    elif estimation and task != "regression":
+        est_spec = EstimationSpec()
+    return PerformanceSpec(
+        task=Task(task),
+        metrics=perf.metric_names(task),
+        window_events=perf.window.events,
+        window_slide=perf.window.slide,
+        thresholds={m: Threshold(**t.model_dump()) for m, t in perf.thresholds.items()},
+        join=JoinLimits(perf.join.max_delay_seconds, perf.join.max_pending),
+        classes=classes,
+        prediction_width=max(1, len(prediction_names(config))),
+        decision_threshold=perf.decision_threshold,
+        estimation=est_spec,
+    )
+
+
+def reference_performance_from_profile(path: Path) -> ReferencePerformance | None:
+    """The reference performance stored in a profile file, ``None`` when it has none."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProfileError(f"cannot read reference performance of {path}: {exc}") from None
+    stored = data.get(PERFORMANCE_KEY) if isinstance(data, dict) else None
+    if stored is None:
+        return None
+    try:
+        return ReferencePerformance.from_dict(stored)
+    except (CheckpointError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProfileError(
+            f"{path}: the stored reference performance is invalid ({exc}); rebuild it with "
+            "`driftmon baseline`"
+        ) from None
+
+
+def load_reference_performance(
+    config: Config, base_dir: Path | None = None
+) -> dict[str, ReferencePerformance]:
+    """Reference performance of every model with a ``performance`` section and a profile
+    file that carries one; raises ``ProfileError`` when a relative threshold needs it and
+    the profile has none."""
+    found: dict[str, ReferencePerformance] = {}
+    for name, model in config.models.items():
+        if model.performance is None or isinstance(model.reference, CaptureReference):
+            continue
+        path = Path(model.reference)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        reference = reference_performance_from_profile(path)
+        if reference is not None:
+            found[name] = reference
+        elif model.performance.relative_thresholds:
+            raise ProfileError(
+                f"model {name!r}: performance.{model.performance.relative_thresholds[0]} "
+                f"compares with the reference performance, but {path} has none; rebuild it "
+                "with `driftmon baseline` from events that carry predictions and labels"
+            )
+    return found
+
+
+# ------------------------------------------------------------------------- label events
+
+
+def label_only_rows(columns: ModelColumns, prediction_index: Sequence[int]) -> np.ndarray | None:
+    """Rows that are label events (a label, no prediction, no feature value), or ``None``
+    when the batch has none. They feed the join only, never the drift windows."""
+    labels = columns.labels
+    if labels is None:
+        return None
+    mask = np.fromiter((v is not None for v in labels), dtype=bool, count=len(labels))
+    if not mask.any():
+        return None
+    if columns.numeric.shape[1]:
+        mask &= np.isnan(columns.numeric).all(axis=1)
+    for values in columns.categorical:
+        mask &= np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    return mask if mask.any() else None
+
+
+_NO_PAYLOAD_DETAIL = "neither features nor prediction"
+
+
+def salvage_label_events(
+    payloads: Sequence[bytes | None],
+    kafka_ts: np.ndarray,
+    schema: DecodeSchema,
+    rejected: list[Rejection],
+) -> tuple[dict[str, ModelColumns], list[Rejection]]:
+    """Decode the label events that :func:`~monitor.decode.decode_batch` rejected.
+
+    decode rejects an event with neither ``features`` nor ``prediction`` as
+    ``no_payload``, label events included. Until it accepts them, the label events among
+    those rejections are decoded again with an empty ``features`` object added, so model
+    routing, ids, timestamps and array messages follow decode's rules exactly. Returns the
+    label-only columns per model (``msg_index`` pointing into ``payloads``) and the
+    rejections that remain. A no-op once decode accepts label events.
+    """
+    fields = schema.fields
+    candidates = [
+        r for r in rejected if r.reason is Reason.no_payload and r.detail == _NO_PAYLOAD_DETAIL
+    ]
+    if not candidates:
+        return {}, rejected
+    again: list[bytes] = []
+    origin: list[int] = []
+    salvaged: set[tuple[int, int | None]] = set()
+    for r in candidates:
+        raw = payloads[r.index]
+        try:
+            parsed = orjson.loads(raw) if raw is not None else None
+        except orjson.JSONDecodeError:
+            continue
+        event = (
+            parsed[r.position] if isinstance(parsed, list) and r.position is not None else parsed
+        )
+        if not isinstance(event, dict) or event.get(fields.label) is None:
+            continue
+        again.append(orjson.dumps({**event, fields.features: {}}))
+        origin.append(r.index)
+        salvaged.add((r.index, r.position))
+    if not again:
+        return {}, rejected
+    remap = np.asarray(origin, dtype=np.int64)
+    decoded = decode_batch(again, kafka_ts[remap], schema)
+    remaining = [r for r in rejected if (r.index, r.position) not in salvaged]
+    remaining += [replace(r, index=origin[r.index], position=None) for r in decoded.rejected]
+    out = {
+        model: replace(cols, msg_index=remap[cols.msg_index])
+        for model, cols in decoded.models.items()
+        if len(cols.ts)
+    }
+    return out, remaining
+
+
+# ----------------------------------------------------------------------------- monitor
+
+
+@dataclass(frozen=True)
+class PerformanceEvaluation:
+    """One evaluated performance window of one model and what it did to its alert."""
+
+    model: str
+    result: PerformanceResult
+    alert: AlertOutcome
+    duration_seconds: float
+
+    @property
+    def kind(self) -> Kind:
+        return self.result.kind
+
+    @property
+    def drift_event(self) -> DriftEvent | None:
+        """The ``kind="performance"`` event to hand to the webhooks, if the alert fired."""
+        return self.alert.event
+
+
+def _alert_state(status: AlertStatus) -> str:
+    return AlertState(status.state).name.lower()
+
+
+class ModelPerformance:
+    """Join, windows, alerts, delay histogram and checkpoint state of one model."""
+
+    def __init__(
+        self,
+        model: str,
+        config: ModelConfig,
+        reference: ReferencePerformance | None,
+        *,
+        prediction_index: Sequence[int],
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.spec = performance_spec(config)
+        self.reference = reference
+        self.prediction_index = np.asarray(prediction_index, dtype=np.int64)
+        self.monitor = PerformanceMonitor(model, self.spec, reference)
+        if self.spec.estimation is not None and self.monitor.estimate_window is None:
+            logger.warning(
+                "performance estimation configured but the reference has no calibration: "
+                "rebuild the profile with `driftmon baseline` from labelled predictions",
+                extra={"model": model},
+            )
+        rule = AlertRule(
+            min_features=1,
+            consecutive=config.alert.consecutive,
+            cooldown_seconds=config.alert.cooldown_seconds,
+        )
+        self.alerting: dict[Kind, Alerting] = {
+            kind: Alerting(model, rule, self.monitor.alert_thresholds(kind)) for kind in _KINDS
+        }
+        self.evaluations = 0
+        self.triggers = 0
+        self.delay_counts = np.zeros(len(LABEL_DELAY_BUCKETS) + 1, dtype=np.int64)
+        self.delay_sum = 0.0
+
+    @property
+    def fingerprint_data(self) -> bytes:
+        """What the checkpoint fingerprint must cover beyond the model config."""
+        ref = self.reference.to_dict() if self.reference is not None else None
+        return hashlib.sha256(orjson.dumps(ref, option=orjson.OPT_SORT_KEYS)).digest()
+
+    # -- feeding -----------------------------------------------------------------------
+
+    def ingest(
+        self, columns: ModelColumns, label_only: np.ndarray | None = None
+    ) -> list[PerformanceEvaluation]:
+        """Feed a batch's predictions, then its labels; evaluate every completed slide."""
+        results: list[PerformanceResult] = []
+        rows = len(columns.ts)
+        if rows == 0:
+            return []
+        if self.prediction_index.size:
+            pred = columns.numeric[:, self.prediction_index]
+            has_pred = np.isfinite(pred).all(axis=1)
+            if label_only is not None:
+                has_pred &= ~label_only
+            if has_pred.any():
+                keep = has_pred.tolist()
+                ids = [i for i, k in zip(columns.ids, keep, strict=True) if k]
+                joined, found = self.monitor.add_predictions(
+                    ids, pred[has_pred], columns.ts[has_pred]
+                )
+                self._observe_delays(joined)
+                results += found
+        labels = columns.labels
+        if labels is not None:
+            has_label = [v is not None for v in labels]
+            if any(has_label):
+                ids = [i for i, k in zip(columns.ids, has_label, strict=True) if k]
+                values = [v for v in labels if v is not None]
+                ts = columns.ts[np.asarray(has_label, dtype=bool)]
+                joined, found = self.monitor.add_labels(ids, values, ts)
+                self._observe_delays(joined)
+                results += found
+        return [self._alert(res) for res in results]
+
+    def _observe_delays(self, joined: JoinedRows) -> None:
+        if not len(joined):
+            return
+        delays = np.maximum(joined.delay_seconds, 0.0)
+        index = np.searchsorted(np.asarray(LABEL_DELAY_BUCKETS), delays, side="left")
+        self.delay_counts += np.bincount(index, minlength=self.delay_counts.size)
+        self.delay_sum += float(delays.sum())
+
+    def _alert(self, res: PerformanceResult) -> PerformanceEvaluation:
+        started = time.perf_counter()
+        slide = res.slide
+        at = slide.last_label_ts if res.kind == "realised" else slide.last_prediction_ts
+        if not math.isfinite(at):
+            at = slide.last_prediction_ts
+        outcome = self.alerting[res.kind].observe(
+            res.as_drift_result(),
+            at=at,
+            slide_index=slide.slide_index,
+            window_start=slide.first_prediction_ts,
+            window_end=slide.last_prediction_ts,
+        )
+        if outcome.event is not None:
+            event = performance_event(outcome.event, res)
+            digest = event.id.removeprefix("drift-")
+            event = replace(event, id=f"performance-{res.kind}-{digest}")
+            outcome = replace(outcome, event=event)
+            self.triggers += 1
+            logger.info(
+                "performance threshold crossing confirmed",
+                extra={
+                    "model": self.model,
+                    "kind": res.kind,
+                    "metrics": ",".join(sorted({c.metric for c in res.crossed})),
+                    "event_id": event.id,
+                },
+            )
+        if res.kind == "realised":
+            self.evaluations += 1
+        return PerformanceEvaluation(
+            self.model, res, outcome, duration_seconds=time.perf_counter() - started
+        )
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``(scalars, arrays)`` for the model's checkpoint, keys prefixed ``performance.``.
+
+        Arrays go into the archive, numbers into the JSON metadata; a non-finite number
+        (the join watermark starts at ``-inf``) is written as its text, which ``float()``
+        reads back, and NaN metric values as ``null``.
+        """
+        scalars: dict[str, Any] = {
+            "performance.evaluations": self.evaluations,
+            "performance.triggers": self.triggers,
+            "performance.delay_sum": self.delay_sum,
+            "performance.alert": {
+                kind: {
+                    "state": int(a.status.state),
+                    "consecutive": a.status.consecutive,
+                    "last_trigger_time": a.status.last_trigger_time,
+                    "episodes": a.status.episodes,
+                }
+                for kind, a in self.alerting.items()
+            },
+        }
+        arrays: dict[str, np.ndarray] = {"performance.delay_counts": self.delay_counts.copy()}
+        for key, value in self.monitor.state_dict().items():
+            name = f"performance.core.{key}"
+            if isinstance(value, np.ndarray):
+                arrays[name] = value
+            elif isinstance(value, dict):
+                scalars[name] = {k: None if math.isnan(v) else v for k, v in value.items()}
+            elif isinstance(value, float) and not math.isfinite(value):
+                scalars[name] = str(value)
+            else:
+                scalars[name] = value
+        return scalars, arrays
+
+    def restore(self, scalars: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        """Resume from :meth:`state`; raises ``CheckpointError`` when it does not fit."""
+        prefix = "performance.core."
+        core: dict[str, Any] = {}
+        for key, value in [*scalars.items(), *arrays.items()]:
+            if not key.startswith(prefix):
+                continue
+            if isinstance(value, dict):
+                value = {k: math.nan if v is None else v for k, v in value.items()}
+            core[key[len(prefix) :]] = value
+        if not core:
+            raise CheckpointError(f"checkpoint of model {self.model!r} has no performance state")
+        self.monitor = PerformanceMonitor.from_state_dict(
+            self.model, self.spec, self.reference, core
+        )
+        try:
+            counts = np.asarray(arrays["performance.delay_counts"], dtype=np.int64)
+            if counts.shape != self.delay_counts.shape:
+                raise ValueError("label delay buckets differ")
+            self.delay_counts = counts.copy()
+            self.delay_sum = float(scalars["performance.delay_sum"])
+            self.evaluations = int(scalars["performance.evaluations"])
+            self.triggers = int(scalars["performance.triggers"])
+            for kind, saved in scalars["performance.alert"].items():
+                self.alerting[kind].status = AlertStatus(
+                    state=AlertState(int(saved["state"])),
+                    consecutive=int(saved["consecutive"]),
+                    last_trigger_time=saved["last_trigger_time"],
+                    episodes=int(saved["episodes"]),
+                )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"checkpoint of model {self.model!r}: performance state is incomplete ({exc})"
+            ) from None
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def report(self) -> PerformanceReport:
+        """The immutable snapshot :class:`~monitor.results.ModelStatus` carries."""
+        st = self.monitor.status()
+        has_estimation = self.monitor.estimate_window is not None
+        return PerformanceReport(
+            values=st.values,
+            estimated=st.estimated,
+            reference=st.reference,
+            metrics=self.spec.metrics,
+            labels_total=st.labels_total,
+            labels_joined_total=st.labels_joined_total,
+            predictions_total=st.predictions_total,
+            pending_predictions=st.pending_predictions,
+            pending_labels=st.pending_labels,
+            evicted=dict(st.evicted),
+            duplicate_labels=st.duplicate_labels,
+            invalid_labels=st.invalid_labels,
+            window_events=st.window_events,
+            window_capacity=st.window_capacity,
+            evaluations=self.evaluations,
+            alert_state=_alert_state(self.alerting["realised"].status),
+            estimated_alert_state=(
+                _alert_state(self.alerting["estimated"].status) if has_estimation else None
+            ),
+            delay_buckets=LABEL_DELAY_BUCKETS,
+            delay_counts=tuple(int(c) for c in self.delay_counts),
+            delay_sum=self.delay_sum,
+        )
