@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from unittest import mock
 
 import numpy as np
 import orjson
@@ -10,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import monitor.decode as decode_module
 from monitor.config import Config
 from monitor.decode import (
     DecodeSchema,
@@ -353,3 +356,104 @@ def test_fuzz_never_raises_and_counts_add_up(payloads: list[bytes | None]) -> No
             obj = None
         total += len(obj) if isinstance(obj, list) and 0 < len(obj) <= 10_000 else 1
     assert b.accepted + len(b.rejected) == total
+
+
+# --------------------------------------------------------------- typed fast path parity
+#
+# With msgspec installed most messages take a typed decoder and only the rest take the
+# general orjson path; both must give exactly the same batch.
+
+
+def _general(payloads: list[bytes | None], schema: DecodeSchema):
+    with mock.patch.object(decode_module, "msgspec", None):
+        return decode_batch(payloads, np.arange(len(payloads), dtype=np.float64), schema)
+
+
+def _same(a, b) -> None:
+    assert sorted(a.models) == sorted(b.models)
+    for name, x in a.models.items():
+        y = b.models[name]
+        assert np.array_equal(x.numeric, y.numeric, equal_nan=True)
+        assert x.numeric.dtype == y.numeric.dtype == np.float64
+        assert x.categorical == y.categorical
+        assert x.ts.tolist() == y.ts.tolist()
+        assert x.ids == y.ids and x.versions == y.versions and x.labels == y.labels
+        assert x.msg_index.tolist() == y.msg_index.tolist()
+        assert x.unknown_features == y.unknown_features
+    key = lambda r: (r.index, -1 if r.position is None else r.position)  # noqa: E731
+    assert sorted(a.rejected, key=key) == sorted(b.rejected, key=key)
+
+
+def _typed(payloads: list[bytes | None], schema: DecodeSchema):
+    return decode_batch(payloads, np.arange(len(payloads), dtype=np.float64), schema)
+
+
+scalar = st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=6)
+scalar |= st.integers(-(2**70), 2**70).map(lambda i: i)  # beyond 64 bits orjson reads floats
+plain_event = st.fixed_dictionaries(
+    {"model": st.sampled_from(["fraud", "churn", "fraud", "nope"])},
+    optional={
+        "ts": st.floats(0, 2e9) | st.sampled_from(["2025-11-26T10:00:00Z", "x"]) | scalar,
+        "id": scalar,
+        "version": scalar,
+        "label": scalar | st.lists(scalar, max_size=2),
+        "features": st.dictionaries(
+            st.sampled_from(["amount", "age", "country", "tenure", "extra", "z\u00e9"]),
+            scalar | st.lists(scalar, max_size=2),
+            max_size=6,
+        )
+        | scalar,
+        "prediction": scalar | st.dictionaries(st.sampled_from(["no", "yes", "maybe"]), scalar),
+        "other": scalar,
+    },
+)
+
+
+def _raw(ev: dict[str, object]) -> bytes:
+    # orjson refuses integers past 64 bits; write those by hand
+    return json.dumps(ev, allow_nan=False).encode()
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    payloads=st.lists(plain_event.map(_raw) | payload, max_size=20),
+    bound=st.sampled_from([None, "fraud"]),
+)
+def test_typed_path_matches_general_path(payloads: list[bytes | None], bound: str | None) -> None:
+    schema = DecodeSchema(
+        models={"fraud": FRAUD, "churn": CHURN}, bound_model=bound, max_message_bytes=4096
+    )
+    _same(_typed(payloads, schema), _general(payloads, schema))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"model": "fraud", "zz": 1e400, "features": {"amount": 1}}',
+        b'{"model": "fraud", "zz": "\xff", "features": {"amount": 1}}',
+        b'{"model": "fraud", "features": {"amount": 1, "zz": [1e400]}}',
+        b'{"model": "fraud", "features": {"country": 99999999999999999999999}}',
+        b'{"model": "fraud", "id": 99999999999999999999999, "features": {"amount": 1}}',
+        b'{"model": "fraud", "label": -99999999999999999999999, "features": {"amount": 1}}',
+        b'{"model": "fraud", "features": {"amount": 1, "amount": "x"}}',
+        b'{"model": "fraud", "model": "churn", "prediction": {"no": 1}}',
+        b'{"model": "fraud", "id": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+    ],
+)
+def test_typed_path_edge_cases(payload: bytes) -> None:
+    good = orjson.dumps(ev(amount=1.0, country="DE"))
+    for schema in (SCHEMA, DecodeSchema(models={"fraud": FRAUD})):
+        batch = [good, payload, good]
+        _same(_typed(batch, schema), _general(batch, schema))
+
+
+def test_learned_keys_and_loose_categories_keep_results() -> None:
+    schema = DecodeSchema(models={"fraud": FRAUD}, bound_model="fraud")
+    batch = [
+        orjson.dumps({**ev(amount=i, country=True if i % 2 else "DE", new=i), "source": "x"})
+        for i in range(40)
+    ]
+    expected = _general(batch, schema)
+    assert expected.models["fraud"].unknown_features == 40
+    for _ in range(3):  # the first run learns, the next ones take the typed path throughout
+        _same(_typed(batch, schema), expected)
