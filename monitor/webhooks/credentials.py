@@ -5,7 +5,8 @@ environment variable, ``*_file`` a file whose content is the value (one trailing
 is dropped, as ``echo`` and most secret mounts add one). Resolution happens when the
 dispatcher starts; a missing or empty variable, or a missing, unreadable or empty file, is
 a :class:`ConfigError` that names the config key and the variable or path, never a value.
-Relative file paths are resolved from the daemon's working directory.
+Relative file paths are resolved from the daemon's working directory. A
+:class:`CredentialSource` re-reads the files when they change (rotated tokens).
 
 The URL of a Slack incoming webhook is a secret too (anyone holding it can post), as is a
 password written into any URL (``https://user:pass@host``). Both are added to the values
@@ -208,3 +209,70 @@ def resolve_credentials(
         signing_key=key,
         url_secrets=_url_secrets(webhook),
     )
+
+
+def secret_files(webhook: WebhookConfig) -> tuple[str, ...]:
+    """Every ``*_file`` path the webhook names."""
+    paths = [webhook.secret_file]
+    auth = webhook.auth
+    if auth is not None:
+        paths.append(auth.bearer_token_file)
+        if auth.basic is not None:
+            paths += [auth.basic.username_file, auth.basic.password_file]
+        if auth.header is not None:
+            paths.append(auth.header.value_file)
+    return tuple(p for p in paths if p is not None)
+
+
+_FileStamp = tuple[tuple[str, int, int, int] | None, ...]
+
+
+class CredentialSource:
+    """The current credentials of one webhook, re-read when one of its secret files changes.
+
+    Mounted secrets rotate in place (a Kubernetes Secret or a projected ServiceAccount
+    token is swapped atomically by the kubelet), so every attempt calls :meth:`refresh`,
+    which costs one ``stat`` per file. Environment variables are read once.
+    """
+
+    def __init__(
+        self, webhook: WebhookConfig, env: Mapping[str, str], *, index: int | None = None
+    ) -> None:
+        self.webhook = webhook
+        self._env = env
+        self._index = index
+        self._files = secret_files(webhook)
+        self._stamp = self._file_stamp()
+        self.current = resolve_credentials(webhook, env, index=index)
+
+    def __repr__(self) -> str:
+        return f"CredentialSource({self.webhook.name!r}, files={len(self._files)})"
+
+    def _file_stamp(self) -> _FileStamp:
+        stamps: list[tuple[str, int, int, int] | None] = []
+        for path in self._files:
+            try:
+                st = Path(path).stat()
+            except OSError:
+                stamps.append(None)
+            else:
+                stamps.append((path, st.st_mtime_ns, st.st_size, st.st_ino))
+        return tuple(stamps)
+
+    def refresh(self) -> bool:
+        """Re-read the secrets if a file changed; ``True`` when :attr:`current` was replaced.
+
+        Raises :class:`ConfigError` (naming keys and paths, never values) when a changed
+        file cannot be used; :attr:`current` then stays as it was and the next call tries
+        again.
+        """
+        if not self._files:
+            return False
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return False
+        credentials = resolve_credentials(self.webhook, self._env, index=self._index)
+        self._stamp = stamp
+        changed = credentials != self.current
+        self.current = credentials
+        return changed

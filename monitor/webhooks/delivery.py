@@ -11,7 +11,8 @@ body. Every attempt of one trigger carries the same event id (``webhook-id``,
 ``dag_run_id``, idempotency key, ``ce-id``).
 
 Secrets are resolved from environment variables or files at :meth:`WebhookDispatcher.start`
-and masked in every log line and error message this module writes; they are also
+(a secret file that changes later, such as a rotated token, is re-read before the next
+attempt) and masked in every log line and error message this module writes; they are also
 registered with :func:`monitor.log.register_secret`, so driftmon's log handler masks
 them in records from any logger, and masked in httpx's own request log lines (which
 carry the URL). A Slack URL counts as a secret.
@@ -46,7 +47,7 @@ from monitor.errors import (
 )
 from monitor.log import RedactionFilter, register_secret
 from monitor.webhooks.config import RetryConfig, WebhookConfig
-from monitor.webhooks.credentials import Credentials, resolve_credentials
+from monitor.webhooks.credentials import Credentials, CredentialSource
 from monitor.webhooks.event import DriftedFeature, DriftEvent
 from monitor.webhooks.formats import (
     RenderContext,
@@ -138,12 +139,12 @@ class _Sender:
     def __init__(
         self,
         webhook: WebhookConfig,
-        credentials: Credentials,
+        source: CredentialSource,
         client: httpx.Client,
         clock: Callable[[], float],
     ) -> None:
         self.webhook = webhook
-        self.credentials = credentials
+        self.source = source
         self.format = get_format(webhook)
         self.client = client
         self.clock = clock
@@ -151,6 +152,23 @@ class _Sender:
 
     def __repr__(self) -> str:
         return f"_Sender({self.webhook.name!r}, format={self.webhook.format!r})"
+
+    @property
+    def credentials(self) -> Credentials:
+        return self.source.current
+
+    def _refresh_credentials(self) -> None:
+        """Pick up rotated secret files; a broken rotation keeps the previous values."""
+        try:
+            changed = self.source.refresh()
+        except ConfigError as exc:
+            problems = "; ".join(str(p) for p in exc.problems)
+            log.warning("webhook %s: keeping the previous secrets: %s", self.webhook.name, problems)
+            return
+        if changed:
+            _register_secrets([self.source.current])
+            self._token = None  # fetched with the old login
+            log.info("webhook %s: secret files changed, credentials reloaded", self.webhook.name)
 
     def _send(self, request: WebhookRequest) -> WebhookResponse:
         response = self.client.request(
@@ -171,6 +189,7 @@ class _Sender:
 
     def attempt(self, event: DriftEvent) -> AttemptResult:
         """Render, send and check once. Never raises for delivery problems."""
+        self._refresh_credentials()
         redact = self.credentials.redact
         started = time.perf_counter()
         response: WebhookResponse | None = None
@@ -223,14 +242,16 @@ def _register_secrets(credentials: Iterable[Credentials]) -> None:
             _HTTPX_REDACTION.add(value)
 
 
-def _prepare(webhooks: Sequence[WebhookConfig], env: Mapping[str, str]) -> dict[str, Credentials]:
+def _prepare(
+    webhooks: Sequence[WebhookConfig], env: Mapping[str, str]
+) -> dict[str, CredentialSource]:
     """Validate params and resolve secrets of every webhook, reporting all problems."""
     problems: list[ConfigProblem] = []
-    resolved: dict[str, Credentials] = {}
+    resolved: dict[str, CredentialSource] = {}
     for index, webhook in enumerate(webhooks):
         try:
             validate_webhook(webhook, index=index)
-            resolved[webhook.name] = resolve_credentials(webhook, env, index=index)
+            resolved[webhook.name] = CredentialSource(webhook, env, index=index)
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -388,7 +409,7 @@ class WebhookDispatcher:
         if self._started:
             return
         credentials = _prepare(list(self._webhooks.values()), self._env)
-        _register_secrets(credentials.values())
+        _register_secrets(source.current for source in credentials.values())
         if self._webhooks and not self._outbox.durable:
             log.warning(
                 "webhook outbox is in memory (no state.dir configured): pending triggers"
@@ -616,7 +637,7 @@ def send_test_event(
     Raises :class:`ConfigError` for invalid params or missing environment variables.
     """
     credentials = _prepare([webhook], env)[webhook.name]
-    _register_secrets([credentials])
+    _register_secrets([credentials.current])
     model = webhook.models[0] if webhook.models else "driftmon-test"
     event = make_test_event(model, clock)
     sender = _Sender(webhook, credentials, make_client(webhook, transport), clock)

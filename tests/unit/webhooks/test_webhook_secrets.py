@@ -270,3 +270,48 @@ def test_slack_url_never_reaches_logs_or_test_results(caplog: pytest.LogCaptureF
         root.handlers[:], root.propagate = saved[0], saved[1]
         root.setLevel(saved[2])
     assert "posting to" in stream.getvalue() and SLACK_TOKEN not in stream.getvalue()
+
+
+# --- rotation ----------------------------------------------------------------------------------
+
+
+def test_a_rotated_token_file_is_used_from_the_next_attempt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("token-one-AAAA\n")
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        return httpx.Response(200)
+
+    webhook = make_webhook("generic", auth={"bearer_token_file": str(token_file)})
+    dispatcher = WebhookDispatcher(
+        [webhook],
+        state_dir=None,
+        registry=CollectorRegistry(),
+        env={},
+        transport=httpx.MockTransport(handler),
+    )
+    dispatcher.start()
+    try:
+        dispatcher.submit(make_event("e1"))
+        assert dispatcher.flush(5.0)
+        # The kubelet swaps the file atomically; a rename does the same here.
+        rotated = tmp_path / "token.new"
+        rotated.write_text("token-two-BBBBBB\n")
+        rotated.replace(token_file)
+        dispatcher.submit(make_event("e2"))
+        assert dispatcher.flush(5.0)
+        # A broken rotation keeps the last good token and says so, without the value.
+        token_file.write_text("")
+        with caplog.at_level(logging.WARNING, logger="monitor.webhooks"):
+            dispatcher.submit(make_event("e3"))
+            assert dispatcher.flush(5.0)
+    finally:
+        dispatcher.stop(2.0)
+    assert seen == ["Bearer token-one-AAAA", "Bearer token-two-BBBBBB", "Bearer token-two-BBBBBB"]
+    assert f"secret file {token_file} is empty" in caplog.text
+    assert "keeping the previous secrets" in caplog.text
+    assert "token-two-BBBBBB" not in caplog.text
