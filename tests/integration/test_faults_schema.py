@@ -1,0 +1,108 @@
+"""Fault 5 of issue 6: the producers' schema changes in the middle of the stream.
+
+One stream, four phases, through the real broker and daemon:
+
+1. ``CLEAN`` ordinary events;
+2. ``ADDED`` events that carry a feature nobody configured (``new_feature``): they are
+   accepted, the extra key is ignored and counted in ``driftmon_unknown_features_total``;
+3. ``DROPPED`` events without the configured ``velocity_1h``: they are accepted, the
+   window's missing ratio of that feature climbs from 0 to 1 and, once it exceeds the
+   reference's by ``thresholds.missing_ratio`` (0.1), the feature is reported drifted
+   with ``missing_ratio`` among the thresholds crossed, and the model alerts;
+4. ``RETYPED`` events whose ``amount`` became a string: each is rejected as ``wrong_type``
+   and the statistics do not see it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from monitor import synthetic
+from tests.integration.daemon_harness import (
+    RunningDaemon,
+    events,
+    wait_until,
+    write_config,
+    write_reference,
+)
+from tests.support.kafka import produce
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CLEAN, ADDED, DROPPED, RETYPED = 5_000, 2_000, 5_000, 700
+
+
+def reshape(messages: list[bytes], change: str) -> list[bytes]:
+    out = []
+    for raw in messages:
+        event = orjson.loads(raw)
+        if change == "added":
+            event["features"]["new_feature"] = 1.0
+        elif change == "dropped":
+            del event["features"]["velocity_1h"]
+        else:
+            event["features"]["amount"] = f"{event['features']['amount']} EUR"
+        out.append(orjson.dumps(event))
+    return out
+
+
+def test_schema_changes_are_counted_reported_and_rejected(
+    tmp_path: Path, kafka_bootstrap: str, kafka_topic
+) -> None:
+    topic = kafka_topic(partitions=1)
+    config = write_config(
+        tmp_path,
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        group=f"{topic}-g",
+        reference=write_reference(tmp_path),
+    )
+    ts = 1_764_150_000.0
+    stream = events(CLEAN, seed=41, start_ts=ts)
+    stream += reshape(events(ADDED, seed=42, start_ts=ts + 100, id_offset=CLEAN), "added")
+    stream += reshape(events(DROPPED, seed=43, start_ts=ts + 200, id_offset=10**6), "dropped")
+    stream += reshape(events(RETYPED, seed=44, start_ts=ts + 300, id_offset=10**7), "retyped")
+    produce(kafka_bootstrap, topic, stream, key=synthetic.MODEL)
+
+    accepted = CLEAN + ADDED + DROPPED
+    with RunningDaemon(config) as run:
+        wait_until(lambda: run.events_total >= accepted, 60, "accepted events consumed")
+        wait_until(
+            lambda: run.metric("driftmon_invalid_events_total", reason="wrong_type") == RETYPED,
+            15,
+            "retyped events rejected",
+        )
+        assert run.events_total == accepted
+        assert run.metric("driftmon_events_total", model="fraud") == accepted
+
+        # 2. The new feature: ignored (no series of its own) and counted once per event.
+        assert run.metric("driftmon_unknown_features_total", model="fraud") == ADDED
+        assert run.metric("driftmon_feature_drifted", model="fraud", feature="new_feature") is None
+
+        # 3. The dropped feature: missing ratio 0 before, 1 once the window holds only
+        # events without it, and reported as drift through the missing-ratio threshold.
+        def velocity(evaluation_index: int) -> tuple[float, tuple[str, ...], bool]:
+            result = run.evaluations[evaluation_index].result
+            (feature,) = [f for f in result.features if f.name == "velocity_1h"]
+            return feature.missing_ratio, feature.crossed, feature.drifted
+
+        last_clean = max(i for i, e in enumerate(run.evaluations) if e.last_event <= CLEAN + ADDED)
+        assert velocity(last_clean) == (0.0, (), False)
+        ratios = [velocity(i)[0] for i in range(last_clean, len(run.evaluations))]
+        assert ratios == sorted(ratios), "missing ratio rises monotonically"
+        ratio, crossed, drifted = velocity(-1)
+        assert ratio == 1.0
+        assert "missing_ratio" in crossed
+        assert drifted
+        assert run.metric("driftmon_missing_ratio", model="fraud", feature="velocity_1h") == 1.0
+        assert run.metric("driftmon_feature_drifted", model="fraud", feature="velocity_1h") == 1.0
+        assert run.metric("driftmon_model_drifted", model="fraud") == 1.0
+        # Only the dropped feature drifted: the schema change is named, not blurred.
+        assert run.evaluations[-1].result.drifted_features == ("velocity_1h",)
+
+        # 4. The retyped events: rejected, and the window did not see them.
+        assert run.evaluations[-1].last_event == accepted
+        assert run.metric("driftmon_invalid_events_total", reason="not_json") == 0.0
