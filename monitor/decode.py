@@ -8,11 +8,14 @@ The event format is issue 3's contract (field names configurable per topic)::
 A message may also be a JSON array of such objects; each is accepted or rejected on its
 own. Value encodings follow docs/ARCHITECTURE.md ("Feature values and encodings").
 
-Decoding is columnar: events are parsed with orjson, grouped by model, and every column is
-pulled out with one C-level ``map`` over the group and converted with one numpy call. The
-per-value Python path runs only for a column that holds something unusual (a string where a
-number belongs, an integer category, ...). A rejection is a value, never an exception: the
-valid events of the batch go on.
+Decoding is columnar and has two paths. The fast one decodes each message with a msgspec
+decoder generated from the schema (one typed Struct field per monitored feature), so type
+checks happen inside the decoder and no dicts are built; the Structs of a chunk become one
+numpy object matrix whose columns are the model's columns. Any message it refuses takes the
+general path: orjson to dicts, grouped by model, every column pulled out with one C-level
+``map`` and checked, which classifies every reject reason. Both paths give exactly the same
+result (tests/unit/test_decode.py checks this); without msgspec only the general path runs.
+A rejection is a value, never an exception: the valid events of the batch go on.
 
 Example::
 
