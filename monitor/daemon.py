@@ -27,6 +27,8 @@ from monitor.decode import Reason
 from monitor.errors import CheckpointError
 from monitor.health import Health
 from monitor.metrics import Metrics
+from monitor.model_performance import load_reference_performance
+from monitor.performance.warmup import warmup as performance_warmup
 from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
 from monitor.recovery import RecoveryCoordinator
 from monitor.results import ResultsStore
@@ -80,7 +82,9 @@ class Daemon:
         )
         if profiles is None:
             profiles = load_profiles(config, config_dir)
-        self.pipeline = Pipeline(config, profiles, self.results)
+        self.pipeline = Pipeline(
+            config, profiles, self.results, load_reference_performance(config, config_dir)
+        )
         self.health.set("config_loaded", True)
         self.health.set("references_ready", self.pipeline.references_ready)
         self.dispatcher = WebhookDispatcher(
@@ -134,7 +138,7 @@ class Daemon:
     def start(self) -> None:
         """Everything but the loop: HTTP first (so /healthz answers), kernels, consumer."""
         self.server.start()
-        seconds = warmup()
+        seconds = warmup() + performance_warmup()
         self.health.set("kernels_warm", True)
         logger.info("numba kernels warm", extra={"duration_seconds": round(seconds, 3)})
         if self.config.state is None:
@@ -333,6 +337,14 @@ class Daemon:
                         "event_id": event.id,
                         "features": event.features_drifted,
                     },
+                )
+                self.dispatcher.submit(event)
+        for performance in total.performance:
+            event = performance.drift_event
+            if event is not None:
+                logger.info(
+                    "performance threshold crossed, triggering webhooks",
+                    extra={"model": event.model, "event_id": event.id},
                 )
                 self.dispatcher.submit(event)
         return total

@@ -33,12 +33,16 @@ from dataclasses import dataclass
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.metrics_core import Metric
 
 from monitor import __version__
 from monitor.health import Health
-from monitor.results import ResultsStore
+from monitor.results import PerformanceReport, ResultsStore
 
 # One consume -> commit batch: up to tens of thousands of events, decode plus window
 # updates, usually milliseconds; the top buckets catch stalls (slow commits, GC).
@@ -315,6 +319,32 @@ def _finite(value: float) -> bool:
     return math.isfinite(value)
 
 
+@dataclass(frozen=True)
+class _PerformanceFamilies:
+    """The performance families of one scrape (rendered from ``ModelStatus.performance``)."""
+
+    values: GaugeMetricFamily
+    estimated: GaugeMetricFamily
+    reference: GaugeMetricFamily
+    pending: GaugeMetricFamily
+    labels: CounterMetricFamily
+    joined: CounterMetricFamily
+    evicted: CounterMetricFamily
+    delay: HistogramMetricFamily
+
+    def all(self) -> list[Metric]:
+        return [
+            self.values,
+            self.estimated,
+            self.reference,
+            self.pending,
+            self.labels,
+            self.joined,
+            self.evicted,
+            self.delay,
+        ]
+
+
 class DriftCollector:
     """Renders the drift gauges from a :class:`ResultsStore` snapshot on every scrape.
 
@@ -399,19 +429,78 @@ class DriftCollector:
                 "driftmon_late_events",
                 "Time windows: events older than the oldest window slot, dropped.",
             ),
-            ("driftmon_retrain_triggers", "Confirmed drift events handed to the webhooks."),
+            (
+                "driftmon_retrain_triggers",
+                "Confirmed drift and performance events handed to the webhooks.",
+            ),
         )
         return {name: CounterMetricFamily(name, doc, labels=["model"]) for name, doc in specs}
 
+    @staticmethod
+    def _performance_families() -> _PerformanceFamilies:
+        model, metric = "model", "metric"
+        return _PerformanceFamilies(
+            values=GaugeMetricFamily(
+                "driftmon_performance",
+                "Realised metric of a model over its latest full window of joined "
+                "(labelled) predictions; defined as scikit-learn defines it.",
+                labels=[model, metric],
+            ),
+            estimated=GaugeMetricFamily(
+                "driftmon_estimated_performance",
+                "Metric of a classifier estimated from its calibrated probabilities over "
+                "the latest window of predictions, labelled or not.",
+                labels=[model, metric],
+            ),
+            reference=GaugeMetricFamily(
+                "driftmon_reference_performance",
+                "Metric of a model on its reference data (from the reference profile).",
+                labels=[model, metric],
+            ),
+            pending=GaugeMetricFamily(
+                "driftmon_join_pending",
+                "Entries waiting in a model's join store: predictions waiting for their "
+                "label plus labels waiting for their prediction.",
+                labels=[model],
+            ),
+            labels=CounterMetricFamily(
+                "driftmon_labels",
+                "Usable labels received for a model (label events and inline labels).",
+                labels=[model],
+            ),
+            joined=CounterMetricFamily(
+                "driftmon_labels_joined", "Labels joined to their prediction.", labels=[model]
+            ),
+            evicted=CounterMetricFamily(
+                "driftmon_join_evicted",
+                "Predictions and labels that left the join store without a partner, by "
+                "reason (expired: older than max_delay_seconds; capacity: max_pending).",
+                labels=[model, "reason"],
+            ),
+            delay=HistogramMetricFamily(
+                "driftmon_label_delay_seconds",
+                "Event-time delay from a prediction to its label, per joined pair "
+                "(a label that came first counts as 0).",
+                labels=[model],
+            ),
+        )
+
     def describe(self) -> Iterable[Metric]:
         """The families this collector owns, without samples (lets the registry check names)."""
-        return [*self._families().values(), *self._counters().values()]
+        return [
+            *self._families().values(),
+            *self._counters().values(),
+            *self._performance_families().all(),
+        ]
 
     def collect(self) -> Iterator[Metric]:
         """Render the current snapshot; runs fresh on every scrape."""
         fam = self._families()
         counters = self._counters()
+        perf = self._performance_families()
         for model, status in self._results.snapshot().items():
+            if status.performance is not None:
+                _render_performance(perf, model, status.performance)
             counters["driftmon_events"].add_metric([model], float(status.events_total))
             counters["driftmon_evaluations"].add_metric([model], float(status.evaluations))
             counters["driftmon_late_events"].add_metric([model], float(status.late_events))
@@ -447,3 +536,28 @@ class DriftCollector:
             fam["driftmon_features_drifted"].add_metric([model], float(drifted))
         yield from counters.values()
         yield from fam.values()
+        yield from perf.all()
+
+
+def _render_performance(fam: _PerformanceFamilies, model: str, p: PerformanceReport) -> None:
+    """Add one model's performance samples (non-finite values are left out)."""
+    for family, values in (
+        (fam.values, p.values),
+        (fam.estimated, p.estimated),
+        (fam.reference, p.reference),
+    ):
+        for metric, value in values.items():
+            if _finite(value):
+                family.add_metric([model, metric], value)
+    fam.pending.add_metric([model], float(p.pending_predictions + p.pending_labels))
+    fam.labels.add_metric([model], float(p.labels_total))
+    fam.joined.add_metric([model], float(p.labels_joined_total))
+    for reason, n in sorted(p.evicted.items()):
+        fam.evicted.add_metric([model, str(reason)], float(n))
+    cumulative = 0
+    buckets: list[tuple[str, float]] = []
+    for bound, count in zip((*p.delay_buckets, math.inf), p.delay_counts, strict=True):
+        cumulative += count
+        le = prometheus_client.utils.floatToGoString(bound)  # type: ignore[no-untyped-call]
+        buckets.append((le, float(cumulative)))
+    fam.delay.add_metric([model], buckets, p.delay_sum)

@@ -27,6 +27,14 @@ from monitor.decode import (
     decode_batch,
 )
 from monitor.errors import CheckpointError
+from monitor.model_performance import (
+    ModelPerformance,
+    PerformanceEvaluation,
+    label_only_rows,
+    prediction_names,
+    salvage_label_events,
+)
+from monitor.performance import ReferencePerformance
 from monitor.results import ModelStatus, ResultsStore
 from monitor.stats import (
     CountWindowSpec,
@@ -75,10 +83,16 @@ class BatchOutcome:
     model_messages: dict[str, np.ndarray] = field(default_factory=dict)
     evaluations: list[Evaluation] = field(default_factory=list)
     last_event_time: dict[str, float] = field(default_factory=dict)
+    # Performance windows evaluated in this batch (models with a `performance` section).
+    performance: list[PerformanceEvaluation] = field(default_factory=list)
+    # Label events (no features, no prediction) per model: joined, never windowed.
+    labels: dict[str, int] = field(default_factory=dict)
 
     @property
     def drift_events(self) -> list[DriftEvent]:
-        return [e.alert.event for e in self.evaluations if e.alert.event is not None]
+        """Every event for the webhooks: confirmed drift, then performance crossings."""
+        found = [e.alert.event for e in self.evaluations if e.alert.event is not None]
+        return found + [p.alert.event for p in self.performance if p.alert.event is not None]
 
     def merge(self, other: BatchOutcome) -> None:
         for model, n in other.accepted.items():
@@ -89,8 +103,11 @@ class BatchOutcome:
             self.late[model] = self.late.get(model, 0) + n
         for model, ts in other.last_event_time.items():
             self.last_event_time[model] = max(ts, self.last_event_time.get(model, ts))
+        for model, n in other.labels.items():
+            self.labels[model] = self.labels.get(model, 0) + n
         self.rejected.extend(other.rejected)
         self.evaluations.extend(other.evaluations)
+        self.performance.extend(other.performance)
 
 
 def window_spec(config: ModelConfig) -> CountWindowSpec | TimeWindowSpec:
@@ -114,6 +131,21 @@ def slice_columns(columns: ModelColumns, start: int, stop: int) -> ModelColumns:
         unknown_features=0,
         versions=columns.versions[start:stop],
         labels=None if columns.labels is None else columns.labels[start:stop],
+    )
+
+
+def take_rows(columns: ModelColumns, rows: np.ndarray) -> ModelColumns:
+    """The given rows (sorted int64 indices) of a model's decoded columns."""
+    pick = rows.tolist()
+    return ModelColumns(
+        numeric=columns.numeric[rows],
+        categorical=[[values[i] for i in pick] for values in columns.categorical],
+        ts=columns.ts[rows],
+        ids=[columns.ids[i] for i in pick],
+        msg_index=columns.msg_index[rows],
+        unknown_features=columns.unknown_features,
+        versions=[columns.versions[i] for i in pick],
+        labels=None if columns.labels is None else [columns.labels[i] for i in pick],
     )
 
 
@@ -147,6 +179,7 @@ class ModelMonitor:
         *,
         numeric_columns: Sequence[str],
         categorical_columns: Sequence[str],
+        reference_performance: ReferencePerformance | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -185,8 +218,16 @@ class ModelMonitor:
         self.profile: ReferenceProfile | None = None
         self.window: SlotWindow | None = None
         self._file_profile = profile
+        self._reference_performance = reference_performance
+        self._prediction_index = [self._numeric_columns.index(n) for n in prediction_names(config)]
+        self.performance: ModelPerformance | None = None
         config_json = json.dumps(config.model_dump(mode="json", warnings=False), sort_keys=True)
         digest = hashlib.sha256(config_json.encode())
+        if config.performance is not None:
+            self.performance = ModelPerformance(
+                name, config, reference_performance, prediction_index=self._prediction_index
+            )
+            digest.update(self.performance.fingerprint_data)
         if profile is not None:
             digest.update(json.dumps(profile_to_json(profile), sort_keys=True).encode())
             self._install_profile(profile)
@@ -280,6 +321,26 @@ class ModelMonitor:
             codes = np.empty((rows, 0), dtype=np.int64)
         return np.ascontiguousarray(numeric, dtype=np.float64), codes
 
+    def split_labels(self, columns: ModelColumns) -> tuple[ModelColumns, np.ndarray | None]:
+        """The rows for the drift windows, and the mask of label-only rows in ``columns``."""
+        mask = label_only_rows(columns, self._prediction_index)
+        if mask is None:
+            return columns, None
+        keep = np.flatnonzero(~mask)
+        if keep.size == 0 or keep[-1] == keep.size - 1:  # label events only at the end
+            return slice_columns(columns, 0, keep.size), mask
+        return take_rows(columns, keep), mask
+
+    def ingest_performance(
+        self, columns: ModelColumns, label_only: np.ndarray | None = None
+    ) -> list[PerformanceEvaluation]:
+        """Feed a batch's predictions and labels to the join (models with ``performance``)."""
+        if self.performance is None:
+            return []
+        found = self.performance.ingest(columns, label_only)
+        self.retrain_triggers += sum(e.alert.event is not None for e in found)
+        return found
+
     def ingest(self, columns: ModelColumns) -> list[Evaluation]:
         """Feed one batch of this model's rows; evaluate at every slide of a full window."""
         rows = len(columns.ts)
@@ -342,6 +403,7 @@ class ModelMonitor:
             self._file_profile,
             numeric_columns=self._numeric_columns,
             categorical_columns=self._categorical_columns,
+            reference_performance=self._reference_performance,
         )
 
     def state(self, partitions: Sequence[str]) -> ModelState:
@@ -377,6 +439,10 @@ class ModelMonitor:
                 for j in range(len(self._categorical_columns))
             ]
             arrays["capture.ts"] = np.concatenate([c.ts for c in self._capture])
+        if self.performance is not None:
+            perf_scalars, perf_arrays = self.performance.state()
+            scalars.update(perf_scalars)
+            arrays.update(perf_arrays)
         return ModelState(
             model=self.name,
             fingerprint=self.fingerprint,
@@ -433,6 +499,8 @@ class ModelMonitor:
             last_trigger_time=alert["last_trigger_time"],
             episodes=int(alert["episodes"]),
         )
+        if self.performance is not None:
+            self.performance.restore(s, state.arrays)
 
     def status(self) -> ModelStatus:
         """An immutable snapshot for metrics and ``/status``."""
@@ -481,6 +549,7 @@ class ModelMonitor:
             events_total=self.events_seen,
             late_events=self.late_events,
             retrain_triggers=self.retrain_triggers,
+            performance=self.performance.report() if self.performance is not None else None,
         )
 
 
@@ -492,7 +561,9 @@ class Pipeline:
         config: Config,
         profiles: Mapping[str, ReferenceProfile],
         results: ResultsStore | None = None,
+        performance: Mapping[str, ReferencePerformance] | None = None,
     ) -> None:
+        """``performance``: reference performance per model (from the profile files)."""
         self.config = config
         self.results = results or ResultsStore()
         self._schemas: dict[str, DecodeSchema] = {}
@@ -506,6 +577,7 @@ class Pipeline:
                 profiles.get(name),
                 numeric_columns=columns.numeric_names,
                 categorical_columns=columns.categorical_names,
+                reference_performance=(performance or {}).get(name),
             )
         self.publish()
 
@@ -528,8 +600,10 @@ class Pipeline:
         self, payloads: Sequence[bytes | None], kafka_ts: np.ndarray, topic: str | None = None
     ) -> BatchOutcome:
         """Decode and account for one batch of messages from one topic."""
-        decoded: DecodedBatch = decode_batch(payloads, kafka_ts, self.schema(topic))
-        outcome = BatchOutcome(rejected=list(decoded.rejected))
+        schema = self.schema(topic)
+        decoded: DecodedBatch = decode_batch(payloads, kafka_ts, schema)
+        labels, rejected = salvage_label_events(payloads, kafka_ts, schema, decoded.rejected)
+        outcome = BatchOutcome(rejected=rejected)
         for model, columns in decoded.models.items():
             monitor = self.monitors[model]
             rows = len(columns.ts)
@@ -540,10 +614,25 @@ class Pipeline:
             if columns.unknown_features:
                 outcome.unknown_features[model] = columns.unknown_features
             outcome.last_event_time[model] = float(np.max(columns.ts))
+            drift_rows, label_only = monitor.split_labels(columns)
+            if label_only is not None:
+                outcome.labels[model] = int(label_only.sum())
+            outcome.performance.extend(monitor.ingest_performance(columns, label_only))
             late_before = monitor.late_events
-            outcome.evaluations.extend(monitor.ingest(columns))
+            outcome.evaluations.extend(monitor.ingest(drift_rows))
             if monitor.late_events > late_before:
                 outcome.late[model] = monitor.late_events - late_before
+        for model, columns in labels.items():
+            # Label events decode rejected (see salvage_label_events): join only.
+            monitor = self.monitors[model]
+            rows = len(columns.ts)
+            outcome.accepted[model] = outcome.accepted.get(model, 0) + rows
+            outcome.labels[model] = outcome.labels.get(model, 0) + rows
+            messages = outcome.model_messages.get(model, np.empty(0, dtype=np.int64))
+            outcome.model_messages[model] = np.union1d(messages, columns.msg_index)
+            outcome.performance.extend(
+                monitor.ingest_performance(columns, np.ones(rows, dtype=bool))
+            )
         for model in outcome.accepted:
             self.results.publish(self.monitors[model].status())
         return outcome

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from monitor.results import ModelStatus
+from monitor.results import ModelStatus, PerformanceReport
 
 INVALID_REASONS = (
     "not_json",
@@ -104,4 +104,31 @@ def fake_status(model: str = "fraud", *, with_result: bool = True) -> ModelStatu
             ("country", "js"): 0.1,
             ("country", "chi2"): 0.001,
         },
+    )
+
+
+def fake_performance() -> PerformanceReport:
+    """A binary classifier's performance: realised, estimated and reference values (one
+    NaN), a few pending and evicted entries and a label-delay histogram."""
+    return PerformanceReport(
+        values={"accuracy": 0.91, "roc_auc": 0.83, "log_loss": math.nan},
+        estimated={"accuracy": 0.9, "roc_auc": 0.85},
+        reference={"accuracy": 0.95, "roc_auc": 0.9, "log_loss": 0.2},
+        metrics=("accuracy", "roc_auc", "log_loss"),
+        labels_total=900,
+        labels_joined_total=850,
+        predictions_total=1000,
+        pending_predictions=120,
+        pending_labels=30,
+        evicted={"capacity": 0, "expired": 20},
+        duplicate_labels=3,
+        invalid_labels=1,
+        window_events=500,
+        window_capacity=500,
+        evaluations=4,
+        alert_state="pending",
+        estimated_alert_state="ok",
+        delay_buckets=(1.0, 60.0, 3600.0),
+        delay_counts=(100, 600, 140, 10),
+        delay_sum=90_000.0,
     )

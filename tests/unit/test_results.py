@@ -109,4 +109,27 @@ def test_model_status_accepts_the_documented_fields() -> None:
         "events_total",
         "late_events",
         "retrain_triggers",
+        "performance",
     ]
+
+
+def test_performance_document_renders_nan_as_null() -> None:
+    from monitor.results import model_document
+    from tests.support.results import fake_performance
+
+    plain = model_document(fake_status())
+    assert "performance" not in plain
+    doc = model_document(dataclasses.replace(fake_status(), performance=fake_performance()))
+    perf = doc["performance"]
+    assert perf["values"] == {"accuracy": 0.91, "roc_auc": 0.83, "log_loss": None}
+    assert perf["reference"]["accuracy"] == 0.95
+    assert perf["join"] == {
+        "pending_predictions": 120,
+        "pending_labels": 30,
+        "evicted": {"capacity": 0, "expired": 20},
+        "duplicate_labels": 3,
+        "invalid_labels": 1,
+    }
+    assert (perf["labels_total"], perf["labels_joined_total"]) == (900, 850)
+    assert perf["alert"] == {"state": "pending", "estimated_state": "ok"}
+    assert perf["window"] == {"events": 500, "capacity": 500}
