@@ -4,24 +4,43 @@ JSON lines hold events in the daemon's event format (field names of the first co
 topic); every event is taken as the requested model's, so the ``model`` field is optional. CSV
 files hold one column per monitored feature (``prediction`` / ``prediction.<class>``
 columns included); empty cells are missing values.
+
+Reference performance: for a model with a ``performance`` section, the metrics on the
+file's labelled predictions (and, for classifiers, the isotonic calibration estimation
+needs) are stored in the profile JSON under ``performance``. Labels come inline (a
+``label`` field next to the prediction, a ``label`` CSV column) or, in JSON lines, as
+label events joined to their prediction by ``id`` (the first label of an id wins).
+Label events are not part of the feature profile.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from monitor.config import Config
 from monitor.decode import decode_batch
 from monitor.errors import ConfigError, ConfigProblem, ProfileError
-from monitor.pipeline import schema_for
+from monitor.model_performance import (
+    PERFORMANCE_KEY,
+    label_only_rows,
+    performance_spec,
+    prediction_names,
+    salvage_label_events,
+)
+from monitor.performance import ReferencePerformance, encode_labels
+from monitor.pipeline import schema_for, take_rows
 from monitor.replay import iter_chunks
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
+from monitor.stats.profile import profile_to_json
 
 logger = logging.getLogger(__name__)
 
@@ -35,18 +54,60 @@ def _kinds(config: Config, model: str) -> dict[str, FeatureKind]:
     return {name: FeatureKind(kind) for name, kind in config.models[model].feature_kinds().items()}
 
 
-def _from_jsonl(config: Config, model: str, path: Path) -> tuple[dict[str, object], int]:
+class _Labelled:
+    """Predictions and labels of a baseline file, paired inline or by id."""
+
+    def __init__(self, prediction_index: Sequence[int]) -> None:
+        self.index = np.asarray(prediction_index, dtype=np.int64)
+        self.pairs: list[tuple[np.ndarray, Any]] = []  # inline
+        self.by_id: dict[str, np.ndarray] = {}  # predictions with an id and no label
+        self.labels: dict[str, Any] = {}  # label events, first one per id
+
+    def add(self, numeric: np.ndarray, labels: Sequence[Any] | None, ids: Sequence[Any]) -> None:
+        if not self.index.size:
+            return
+        pred = numeric[:, self.index]
+        ok = np.isfinite(pred).all(axis=1).tolist()
+        for row, good in enumerate(ok):
+            label = labels[row] if labels is not None else None
+            if good and label is not None:
+                self.pairs.append((pred[row], label))
+            elif good and ids[row] is not None:
+                self.by_id.setdefault(ids[row], pred[row])
+            elif label is not None and ids[row] is not None:
+                self.labels.setdefault(ids[row], label)
+
+    def rows(self) -> tuple[np.ndarray, list[Any]]:
+        pairs = self.pairs + [
+            (pred, self.labels[i]) for i, pred in self.by_id.items() if i in self.labels
+        ]
+        width = max(1, int(self.index.size))
+        pred = np.array([p for p, _ in pairs], dtype=np.float64).reshape(len(pairs), width)
+        return pred, [label for _, label in pairs]
+
+
+def _from_jsonl(
+    config: Config, model: str, path: Path, labelled: _Labelled
+) -> tuple[dict[str, object], int]:
     schema = schema_for(config, None, bound_model=model)
     columns = schema.models[model]
     numeric: list[np.ndarray] = []
     categorical: list[list[str | None]] = [[] for _ in columns.categorical_names]
     rejected = 0
     for chunk in iter_chunks(path):
-        decoded = decode_batch(chunk, np.zeros(len(chunk)), schema)
-        rejected += len(decoded.rejected)
+        kafka_ts = np.zeros(len(chunk))
+        decoded = decode_batch(chunk, kafka_ts, schema)
+        label_events, still = salvage_label_events(chunk, kafka_ts, schema, decoded.rejected)
+        rejected += len(still)
+        for cols in label_events.values():
+            labelled.add(cols.numeric, cols.labels, cols.ids)
         got = decoded.models.get(model)
-        if got is None:
+        if got is None or len(got.ts) == 0:
             continue
+        labelled.add(got.numeric, got.labels, got.ids)
+        label_only = label_only_rows(got, labelled.index.tolist())
+        if label_only is not None:
+            got = take_rows(got, np.flatnonzero(~label_only))
         numeric.append(got.numeric)
         for j, values in enumerate(got.categorical):
             categorical[j].extend(values)
@@ -63,12 +124,15 @@ def _from_jsonl(config: Config, model: str, path: Path) -> tuple[dict[str, objec
     return data, rejected
 
 
-def _from_csv(kinds: dict[str, FeatureKind], path: Path) -> tuple[dict[str, object], int]:
+def _from_csv(
+    kinds: dict[str, FeatureKind], path: Path, labelled: _Labelled
+) -> tuple[dict[str, object], int]:
     numeric: dict[str, list[float]] = {n: [] for n, k in kinds.items() if k is FeatureKind.NUMERIC}
     categorical: dict[str, list[str | None]] = {
         n: [] for n, k in kinds.items() if k is FeatureKind.CATEGORICAL
     }
     rejected = 0
+    labels: list[Any] = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         header: Sequence[str] = reader.fieldnames or []
@@ -103,20 +167,48 @@ def _from_csv(kinds: dict[str, FeatureKind], path: Path) -> tuple[dict[str, obje
             for name in categorical:
                 cell = row.get(name)
                 categorical[name].append(cell if cell not in (None, "") else None)
+            labels.append(_csv_label(row.get("label")))
     data: dict[str, object] = {n: np.asarray(v, dtype=np.float64) for n, v in numeric.items()}
     data.update(categorical)
+    columns = [np.asarray(v, dtype=np.float64) for v in numeric.values()]
+    matrix = np.column_stack(columns) if columns else np.empty((len(labels), 0))
+    labelled.add(matrix, labels, [None] * len(labels))
     return {name: data[name] for name in kinds}, rejected
+
+
+def _csv_label(cell: str | None) -> Any:
+    """A CSV cell as the JSON value a label event would carry (numbers as numbers)."""
+    text = (cell or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() else value
 
 
 def build_baseline(config: Config, model: str, input_path: Path) -> tuple[ReferenceProfile, int]:
     """The profile of ``model`` from a file; returns it with the number of rejected rows."""
+    profile, _, rejected = build_reference(config, model, input_path)
+    return profile, rejected
+
+
+def build_reference(
+    config: Config, model: str, input_path: Path
+) -> tuple[ReferenceProfile, ReferencePerformance | None, int]:
+    """The profile of ``model`` and, for a model with a ``performance`` section whose file
+    carries labelled predictions, its reference performance; plus the rejected rows."""
     kinds = _kinds(config, model)
     if not input_path.exists():
         raise ProfileError(f"{input_path}: no such file")
+    model_config = config.models[model]
+    numeric_names = [n for n, k in kinds.items() if k is FeatureKind.NUMERIC]
+    labelled = _Labelled([numeric_names.index(n) for n in prediction_names(model_config)])
     if input_path.suffix.lower() == ".csv":
-        data, rejected = _from_csv(kinds, input_path)
+        data, rejected = _from_csv(kinds, input_path, labelled)
     else:
-        data, rejected = _from_jsonl(config, model, input_path)
+        data, rejected = _from_jsonl(config, model, input_path, labelled)
     rows = max((len(v) for v in data.values()), default=0)  # type: ignore[arg-type]
     if rows == 0:
         raise ProfileError(f"{input_path}: no valid events for model {model!r}")
@@ -130,4 +222,47 @@ def build_baseline(config: Config, model: str, input_path: Path) -> tuple[Refere
         psi_buckets=model_config.psi_buckets,
         source=input_path.name,
     )
-    return profile, rejected
+    return profile, _reference_performance(config, model, labelled), rejected
+
+
+def _reference_performance(
+    config: Config, model: str, labelled: _Labelled
+) -> ReferencePerformance | None:
+    model_config = config.models[model]
+    if model_config.performance is None:
+        return None
+    predictions, raw = labelled.rows()
+    # Calibrate for estimation whenever the task allows, so it can be switched on later.
+    spec = performance_spec(model_config, estimation=True)
+    labels = encode_labels(raw, spec)
+    if not np.isfinite(labels).any():
+        logger.warning(
+            "no labelled predictions in the baseline file: the profile has no reference "
+            "performance",
+            extra={"model": model, "labels": len(raw)},
+        )
+        return None
+    try:
+        return ReferencePerformance.build(spec, predictions, labels)
+    except ValueError as exc:
+        logger.warning(
+            "cannot calibrate performance estimation on the baseline file",
+            extra={"model": model, "error": str(exc)},
+        )
+        return ReferencePerformance.build(performance_spec(model_config), predictions, labels)
+
+
+def save_reference(
+    path: Path, profile: ReferenceProfile, performance: ReferencePerformance | None
+) -> None:
+    """Write the profile JSON (atomically), with the reference performance under
+    ``performance`` when there is one; profile readers ignore the extra key."""
+    document = profile_to_json(profile)
+    if performance is not None:
+        document[PERFORMANCE_KEY] = performance.to_dict()
+    text = json.dumps(document, indent=1, allow_nan=False)
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.write("\n")
+    os.replace(tmp, path)

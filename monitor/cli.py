@@ -99,17 +99,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from monitor.baseline import build_baseline
+    from monitor.baseline import build_reference, save_reference
     from monitor.config import load_config
 
     config = load_config(args.config)
     _configure_logging(args)
-    profile, rejected = build_baseline(config, args.model, args.input)
+    profile, performance, rejected = build_reference(config, args.model, args.input)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    profile.save(args.output)
+    save_reference(args.output, profile, performance)
     features = len(profile.features)
+    labelled = (
+        f", reference performance on {performance.events} labelled prediction(s)"
+        if performance is not None
+        else ""
+    )
     print(
-        f"wrote {args.output}: model {args.model}, {features} feature(s), "
+        f"wrote {args.output}: model {args.model}, {features} feature(s){labelled}, "
         f"{rejected} row(s) rejected"
     )
     return EXIT_OK
@@ -118,20 +123,24 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     from monitor.config import load_config
     from monitor.daemon import load_profiles
+    from monitor.model_performance import load_reference_performance
     from monitor.replay import replay
 
     config = load_config(args.config)
     _configure_logging(args, config.log.level, config.log.format)
-    profiles = load_profiles(config, args.config.resolve().parent)
+    base_dir = args.config.resolve().parent
+    profiles = load_profiles(config, base_dir)
+    performance = load_reference_performance(config, base_dir)
     if args.output is None:
-        summary = replay(config, profiles, args.input, sys.stdout.buffer)
+        summary = replay(config, profiles, args.input, sys.stdout.buffer, performance)
     else:
         with args.output.open("wb") as handle:
-            summary = replay(config, profiles, args.input, handle)
+            summary = replay(config, profiles, args.input, handle, performance)
     print(
         f"replayed {summary.lines} line(s) in {summary.seconds:.2f} s "
         f"({summary.events_per_second:,.0f}/s): {summary.accepted} accepted, "
         f"{summary.rejected} rejected, {summary.evaluations} evaluation(s), "
+        f"{summary.performance_evaluations} performance evaluation(s), "
         f"{summary.triggers} trigger(s)",
         file=sys.stderr,
     )

@@ -1,8 +1,10 @@
 """``driftmon replay``: the daemon's pipeline over a JSON-lines file, no broker.
 
-Each evaluation becomes one JSON line (see :func:`evaluation_record`), the same record the
-daemon can log, so thresholds can be backtested on history and replay output can be
-compared with a live run on the same events.
+Each evaluation becomes one JSON line, the same record the daemon can log, so thresholds
+can be backtested on history and replay output can be compared with a live run on the same
+events. Records carry a ``type``: ``drift`` (:func:`evaluation_record`) or ``performance``
+(:func:`performance_record`, one per evaluated performance window of a model with a
+``performance`` section; label events in the file are joined as the daemon joins them).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import numpy as np
 import orjson
 
 from monitor.config import Config
+from monitor.model_performance import PerformanceEvaluation
+from monitor.performance import ReferencePerformance, performance_payload
 from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
 from monitor.stats import ReferenceProfile
 
@@ -50,6 +54,7 @@ def evaluation_record(evaluation: Evaluation) -> dict[str, Any]:
         }
     event = evaluation.drift_event
     return {
+        "type": "drift",
         "model": evaluation.model,
         "slide": evaluation.slide.slide_index,
         "window": {
@@ -67,6 +72,29 @@ def evaluation_record(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
+def performance_record(evaluation: PerformanceEvaluation) -> dict[str, Any]:
+    """One performance evaluation as a JSON-ready dict (``type: performance``).
+
+    ``kind`` is ``realised`` (joined, labelled predictions) or ``estimated``; ``window``,
+    ``crossed``, ``values`` and ``reference`` are the webhook payload's (NaN as ``null``).
+    """
+    payload = performance_payload(evaluation.result)
+    event = evaluation.drift_event
+    return {
+        "type": "performance",
+        "model": evaluation.model,
+        "kind": payload["kind"],
+        "slide": evaluation.result.slide.slide_index,
+        "window": payload["window"],
+        "values": payload["values"],
+        "reference": payload["reference"],
+        "crossed": payload["crossed"],
+        "alert_state": evaluation.alert.status.state.name.lower(),
+        "triggered": event is not None,
+        "event_id": event.id if event is not None else None,
+    }
+
+
 @dataclass(frozen=True)
 class ReplaySummary:
     lines: int
@@ -75,6 +103,7 @@ class ReplaySummary:
     evaluations: int
     triggers: int
     seconds: float
+    performance_evaluations: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -102,14 +131,18 @@ def replay(
     profiles: Mapping[str, ReferenceProfile],
     input_path: Path,
     output: IO[bytes] | None,
+    performance: Mapping[str, ReferencePerformance] | None = None,
 ) -> ReplaySummary:
-    """Run the pipeline over ``input_path`` and write one JSON line per evaluation."""
-    pipeline = Pipeline(config, profiles)
+    """Run the pipeline over ``input_path`` and write one JSON line per evaluation.
+
+    Within a chunk, drift records come first, then performance records.
+    """
+    pipeline = Pipeline(config, profiles, performance=performance)
     started = time.perf_counter()
     # Events without a ``ts`` get the replay's start time (there is no Kafka timestamp).
     default_ts = time.time()
     totals = BatchOutcome()
-    lines = rejected = evaluations = triggers = 0
+    lines = rejected = evaluations = triggers = perf_evaluations = 0
     for chunk in iter_chunks(input_path):
         lines += len(chunk)
         outcome = pipeline.process(chunk, np.full(len(chunk), default_ts), topic=None)
@@ -119,6 +152,11 @@ def replay(
             triggers += evaluation.drift_event is not None
             if output is not None:
                 output.write(orjson.dumps(evaluation_record(evaluation)) + b"\n")
+        for perf in outcome.performance:
+            perf_evaluations += 1
+            triggers += perf.drift_event is not None
+            if output is not None:
+                output.write(orjson.dumps(performance_record(perf)) + b"\n")
         for model, n in outcome.accepted.items():
             totals.accepted[model] = totals.accepted.get(model, 0) + n
     return ReplaySummary(
@@ -128,4 +166,5 @@ def replay(
         evaluations=evaluations,
         triggers=triggers,
         seconds=time.perf_counter() - started,
+        performance_evaluations=perf_evaluations,
     )
