@@ -39,6 +39,18 @@ CAT_N_REF = 5
 CAT_N_WIN = 6
 CAT_COLUMNS = 7
 
+# Per-feature values that ``_evaluate_model`` reports and checks against thresholds.
+V_PSI = 0
+V_KS = 1
+V_KL = 2
+V_JS = 3
+V_WASSERSTEIN = 4
+V_CHI2 = 5
+V_KS_P = 6
+V_CHI2_P = 7
+V_MISSING = 8  # window missing share minus the reference's
+V_COLUMNS = 9
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _finite_or(x: float, other: float) -> float:  # pragma: no cover - compiled
@@ -168,21 +180,24 @@ def _divergences(p: np.ndarray, q: np.ndarray, k: int, eps: float, out: np.ndarr
         sp += p[i]
         sq += q[i]
     # Floored, renormalised probabilities for PSI and KL; raw ones for JS (finite with zeros).
+    isp = 1.0 / sp
+    isq = 1.0 / sq
     fp = 0.0
     fq = 0.0
     for i in range(k):
-        fp += max(p[i] / sp, eps)
-        fq += max(q[i] / sq, eps)
+        fp += max(p[i] * isp, eps)
+        fq += max(q[i] * isq, eps)
     psi = 0.0
     kl = 0.0
     js = 0.0
     for i in range(k):
-        a = max(p[i] / sp, eps) / fp
-        b = max(q[i] / sq, eps) / fq
-        psi += (b - a) * math.log(b / a)
-        kl += a * math.log(a / b)
-        u = p[i] / sp
-        v = q[i] / sq
+        u = p[i] * isp
+        v = q[i] * isq
+        a = max(u, eps) / fp
+        b = max(v, eps) / fq
+        log_ba = math.log(b / a)
+        psi += (b - a) * log_ba
+        kl -= a * log_ba
         m = 0.5 * (u + v)
         if u > 0.0:
             js += u * math.log(u / m)
@@ -211,8 +226,9 @@ def _numeric_stats(
     """All numeric drift statistics for all features of one model.
 
     Row ``f`` of ``ref``/``win`` holds the fine-bin counts of feature ``f`` in its first
-    ``n_bins[f]`` entries; ``bucket[f, i]`` maps fine bin ``i`` to its PSI bucket. See
-    :mod:`monitor.stats.drift` for the formulas. A feature with an empty side gets NaN.
+    ``n_bins[f]`` entries (``win`` may carry more columns, e.g. the missing count);
+    ``bucket[f, i]`` maps fine bin ``i`` to its PSI bucket. See :mod:`monitor.stats.drift`
+    for the formulas. A feature with an empty side gets NaN.
     """
     n_features = ref.shape[0]
     width = ref.shape[1]
@@ -261,18 +277,20 @@ def _numeric_stats(
         j = 0
         cf = 0.0
         cg = 0.0
+        in1 = 1.0 / n1
+        in2 = 1.0 / n2
         prev = min(ref_points[f, 0], win_points[f, 0])
         w1 = 0.0
         while i < k or j < k:
             if j >= k or (i < k and ref_points[f, i] <= win_points[f, j]):
                 x = ref_points[f, i]
                 w1 += abs(cf - cg) * (x - prev)
-                cf += ref[f, i] / n1
+                cf += ref[f, i] * in1
                 i += 1
             else:
                 x = win_points[f, j]
                 w1 += abs(cf - cg) * (x - prev)
-                cg += win[f, j] / n2
+                cg += win[f, j] * in2
                 j += 1
             prev = x
         out[f, NUM_W1] = w1
@@ -401,3 +419,342 @@ def _ks_exact_sf(n1: np.ndarray, n2: np.ndarray, h: np.ndarray, out: np.ndarray)
             out[f] = _ks_equal_sf(n1[f], h[f])
         else:
             out[f] = _ks_unequal_sf(n1[f], n2[f], h[f])
+
+
+# ---------------------------------------------------------------------------- p-values
+
+KS_EXACT_MAX_N = 10_000  # exact two-sample law up to this sample size, as scipy's "auto"
+SMIRNOV_MAX_N = 10_000  # exact one-sample Smirnov sum up to this effective size
+_KOLMOGOROV_CUTOVER = 0.82  # below it the Jacobi-theta form of the CDF converges faster
+
+
+@njit(cache=True, nogil=True)
+def _kolmogorov_sf(x: float) -> float:  # pragma: no cover - compiled
+    """Kolmogorov's limiting survival function ``Q(x) = P(sqrt(n) D_n >= x)``, n -> inf.
+
+    ``Q(x) = 2 sum_{k>=1} (-1)^(k-1) exp(-2 k^2 x^2)`` for ``x > 0.82``; below, ``1 - K(x)``
+    with ``K(x) = sqrt(2 pi) / x sum_{k>=1} exp(-(2k-1)^2 pi^2 / (8 x^2))`` (Kolmogorov,
+    1933; the same two series and cut-over as ``scipy.special.kolmogorov``).
+    """
+    if not x == x:
+        return math.nan
+    if x <= 0.0:
+        return 1.0
+    if x <= _KOLMOGOROV_CUTOVER:
+        w = -(math.pi * math.pi) / (8.0 * x * x)
+        cdf = 0.0
+        k = 1
+        while True:
+            term = math.exp(w * (2 * k - 1) * (2 * k - 1))
+            cdf += term
+            if term <= cdf * 1e-17:
+                break
+            k += 1
+        return 1.0 - math.sqrt(2.0 * math.pi) / x * cdf
+    sf = 0.0
+    sign = 1.0
+    k = 1
+    while True:
+        term = math.exp(-2.0 * k * k * x * x)
+        sf += sign * term
+        if term <= abs(sf) * 1e-17 or term == 0.0:
+            break
+        sign = -sign
+        k += 1
+    return min(max(2.0 * sf, 0.0), 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _smirnov_sf(n: int, x: float) -> float:  # pragma: no cover - compiled
+    """Exact one-sided ``P(D_n^+ >= x)`` (Smirnov, 1944; Birnbaum and Tingey, 1951)::
+
+        x sum_{j=0}^{floor(n (1 - x))} C(n, j) (x + j/n)^(j-1) (1 - x - j/n)^(n-j)
+
+    Every term is positive, so the sum is taken term by term in log space with no
+    cancellation (relative error about ``n`` ulps). The terms rise to one peak and then
+    fall; the sum stops past the peak once a term is below ``e^-50`` of it.
+    """
+    if not x == x:
+        return math.nan
+    if x <= 0.0:
+        return 1.0
+    if x >= 1.0:
+        return 0.0
+    last = int(math.floor(n * (1.0 - x)))
+    total = 0.0
+    log_binom = 0.0  # log C(n, j)
+    peak = -math.inf
+    for j in range(last + 1):
+        if j > 0:
+            log_binom += math.log((n - j + 1) / j)
+        up = x + j / n
+        down = (n - j) / n - x
+        if down <= 0.0:
+            break
+        t = log_binom + (j - 1) * math.log(up) + (n - j) * math.log(down)
+        if t > peak:
+            peak = t
+        elif t < peak - 50.0:  # past the peak: the rest adds < n e^-50 of the sum
+            break
+        if t > -745.0:  # exp underflows to 0 below
+            total += math.exp(t)
+    return min(max(x * total, 0.0), 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _ks_limit_sf(d: float, n: float) -> float:  # pragma: no cover - compiled
+    """Two-sided one-sample ``P(D_n >= d)`` at effective size ``n`` (``kstwo.sf``) for
+    two-sample p-values above the exact range; see :func:`monitor.stats.drift.ks_p_values`.
+    """
+    if not (d == d and n == n):
+        return math.nan
+    sq = math.sqrt(n)
+    t = n * d
+    nx2 = t * d
+    if d >= 1.0:
+        return 0.0
+    if t <= 0.5:
+        return 1.0
+    if t >= n - 1.0:  # Ruben and Gambino (1982): exact near the top of the range
+        return min(2.0 * math.pow(1.0 - d, n), 1.0)
+    if n > 140 and nx2 >= 370.0:
+        return 0.0
+    closed = nx2 >= (4.0 if n <= 140 else 2.2) or d >= 0.5
+    if closed and n <= SMIRNOV_MAX_N and nx2 < 370.0:
+        return min(2.0 * _smirnov_sf(int(n), d), 1.0)
+    return _kolmogorov_sf(d * (sq + 0.12 + 0.11 / sq))  # Stephens (1970)
+
+
+@njit(cache=True, nogil=True)
+def _ks_p_value(d: float, num: float, n1: int, n2: int) -> float:  # pragma: no cover
+    """Two-sided p-value of the two-sample KS statistic ``d = num / (n1 n2)``, as
+    ``scipy.stats.ks_2samp``: the exact law up to ``KS_EXACT_MAX_N`` (NaN from it falls
+    back to the limit, as scipy's does), else :func:`_ks_limit_sf` at
+    ``n_e = round(n1 n2 / (n1 + n2))``."""
+    if not d == d or n1 <= 0 or n2 <= 0:
+        return math.nan
+    p = math.nan
+    if max(n1, n2) <= KS_EXACT_MAX_N:
+        g = math.gcd(n1, n2)
+        h = int(round(num / g))  # d * lcm(n1, n2), an exact integer
+        if h <= 0:
+            p = 1.0
+        elif n1 == n2:
+            p = _ks_equal_sf(n1, h)
+        else:
+            p = _ks_unequal_sf(n1, n2, h)
+    if not p == p:
+        p = _ks_limit_sf(d, float(round(n1 * n2 / (n1 + n2))))
+    return min(max(p, 0.0), 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _gammaincc(a: float, x: float) -> float:  # pragma: no cover - compiled
+    """Regularized upper incomplete gamma ``Q(a, x) = Gamma(a, x) / Gamma(a)``, ``a > 0``.
+
+    ``x < a + 1``: ``1 - P(a, x)`` with ``P`` from its power series
+    ``x^a e^-x / Gamma(a + 1) sum_k x^k / ((a + 1) ... (a + k))`` (then ``Q >= 0.3``,
+    so the subtraction costs no relative accuracy); otherwise the continued fraction of
+    ``Q`` evaluated with the modified Lentz method (Press et al., Numerical Recipes, 3rd ed.,
+    section 6.2). The prefactor is taken in log space, so ``Q`` underflows only where it
+    is below the smallest double.
+    """
+    if not (a == a and x == x) or a <= 0.0:
+        return math.nan
+    if x <= 0.0:
+        return 1.0
+    if x == math.inf:
+        return 0.0
+    log_pre = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1.0:
+        term = 1.0 / a
+        total = term
+        ap = a
+        for _ in range(10_000):
+            ap += 1.0
+            term *= x / ap
+            total += term
+            if term < total * 1e-17:
+                break
+        return max(1.0 - math.exp(log_pre + math.log(total)), 0.0)
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        if abs(d) < tiny:
+            d = tiny
+        c = b + an / c
+        if abs(c) < tiny:
+            c = tiny
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-16:
+            break
+    return math.exp(log_pre + math.log(h))
+
+
+@njit(cache=True, nogil=True)
+def _chi2_sf(dof: float, stat: float) -> float:  # pragma: no cover - compiled
+    """``P(X >= stat)`` for ``X ~ chi-square(dof)``: ``Q(dof / 2, stat / 2)``; 1 for
+    ``dof <= 0`` (a table with one non-empty column carries no evidence), NaN stays NaN."""
+    if not (dof == dof and stat == stat):
+        return math.nan
+    if dof <= 0.0:
+        return 1.0
+    return _gammaincc(0.5 * dof, 0.5 * stat)
+
+
+@njit(cache=True, nogil=True)
+def _ks_p_values(
+    d: np.ndarray, num: np.ndarray, n1: np.ndarray, n2: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    # (f8[::1], f8[::1], f8[::1], f8[::1], f8[::1])
+    """:func:`_ks_p_value` over arrays (sample sizes held in float64)."""
+    for f in range(d.shape[0]):
+        if n1[f] == n1[f] and n2[f] == n2[f]:
+            out[f] = _ks_p_value(d[f], num[f], int(n1[f]), int(n2[f]))
+        else:
+            out[f] = math.nan
+
+
+@njit(cache=True, nogil=True)
+def _window_points(
+    mids: np.ndarray,
+    n_edges: np.ndarray,
+    first_edge: np.ndarray,
+    last_edge: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    # (f8[:, ::1], i8[::1], f8[::1], f8[::1], f8[:, ::1], f8[:, ::1], f8[:, ::1])
+    """Wasserstein support points of the window: the profile's bin midpoints, with the
+    outer bins at the window's smallest and largest finite value (widened to the outer
+    edges), a one-bin feature at the window's midrange. ``low``/``high`` are per slot
+    (slots x features); the unused tail repeats the last point so rows stay sorted."""
+    n_slots = low.shape[0]
+    for f in range(out.shape[0]):
+        lo = math.inf
+        hi = -math.inf
+        for s in range(n_slots):
+            lo = min(lo, low[s, f])
+            hi = max(hi, high[s, f])
+        seen = lo < math.inf
+        k = n_edges[f]
+        for i in range(out.shape[1]):
+            out[f, i] = mids[f, i]
+        if k == 0:
+            first = 0.5 * (lo + hi) if seen else first_edge[f]
+            last = first
+        else:
+            first = min(lo, first_edge[f]) if seen else first_edge[f]
+            last = max(hi, last_edge[f]) if seen else last_edge[f]
+        out[f, 0] = first
+        for i in range(k, out.shape[1]):
+            out[f, i] = last
+
+
+@njit(cache=True, nogil=True)
+def _evaluate_model(
+    ref_num: np.ndarray,
+    win_num: np.ndarray,
+    n_edges: np.ndarray,
+    bucket: np.ndarray,
+    n_buckets: np.ndarray,
+    mids: np.ndarray,
+    ref_points: np.ndarray,
+    first_edge: np.ndarray,
+    last_edge: np.ndarray,
+    scale: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    ref_cat: np.ndarray,
+    win_cat: np.ndarray,
+    n_cats: np.ndarray,
+    ref_missing: np.ndarray,
+    events: int,
+    eps: float,
+    plan: np.ndarray,
+    limits: np.ndarray,
+    info: np.ndarray,
+    scores: np.ndarray,
+    p_values: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Every statistic, p-value and threshold check of one model, in one call.
+
+    ``win_num``/``win_cat``: the window's summed counts, missing count in the last column;
+    ``low``/``high``: its per-slot extremes (slots x numeric features). ``plan`` row ``t``
+    (features in profile order) is ``[row, n_scores, n_p_values, n_checks]`` followed by
+    three blocks as wide as ``scores``, ``p_values`` and ``limits``: the ``V_*`` value of
+    each score, each p-value and each check. ``row`` is the numeric row, or ``n_numeric +``
+    the categorical row. Check ``c`` hits when its value is above ``limits[t, c]`` (a
+    score) or below it (``V_KS_P``, ``V_CHI2_P``), both only with enough data; the
+    missing-ratio check (``V_MISSING``) needs no data. ``info`` row ``t``: window count,
+    missing ratio, enough data (1.0/0.0) and the bit mask of the checks hit.
+    """
+    nf = ref_num.shape[0]
+    nc = ref_cat.shape[0]
+    points = np.empty(mids.shape)
+    _window_points(mids, n_edges, first_edge, last_edge, low, high, points)
+    num = np.empty((nf, NUM_COLUMNS))
+    _numeric_stats(
+        ref_num, win_num, n_edges + 1, bucket, n_buckets, ref_points, points, scale, eps, num
+    )
+    cat = np.empty((nc, CAT_COLUMNS))
+    _categorical_stats(ref_cat, win_cat, n_cats, eps, cat)
+    ws = scores.shape[1]
+    wp = p_values.shape[1]
+    vals = np.empty(V_COLUMNS)
+    for t in range(plan.shape[0]):
+        for c in range(V_COLUMNS):
+            vals[c] = math.nan
+        r = plan[t, 0]
+        if r < nf:
+            vals[V_PSI] = num[r, NUM_PSI]
+            vals[V_KS] = num[r, NUM_KS_D]
+            vals[V_KL] = num[r, NUM_KL]
+            vals[V_JS] = num[r, NUM_JS]
+            vals[V_WASSERSTEIN] = num[r, NUM_W1_NORMED]
+            vals[V_KS_P] = _ks_p_value(
+                num[r, NUM_KS_D], num[r, NUM_KS_NUM], int(num[r, NUM_N_REF]), int(num[r, NUM_N_WIN])
+            )
+            n = num[r, NUM_N_WIN]
+            missing = win_num[r, win_num.shape[1] - 1]
+        else:
+            r -= nf
+            vals[V_PSI] = cat[r, CAT_PSI]
+            vals[V_KL] = cat[r, CAT_KL]
+            vals[V_JS] = cat[r, CAT_JS]
+            vals[V_CHI2] = cat[r, CAT_CHI2]
+            vals[V_CHI2_P] = _chi2_sf(cat[r, CAT_DOF], cat[r, CAT_CHI2])
+            n = cat[r, CAT_N_WIN]
+            missing = win_cat[r, win_cat.shape[1] - 1]
+        ratio = missing / events if events > 0 else math.nan
+        vals[V_MISSING] = ratio - ref_missing[t]
+        enough = n > 0 and abs(vals[V_PSI]) < math.inf
+        for j in range(ws):
+            scores[t, j] = vals[plan[t, 4 + j]] if j < plan[t, 1] else math.nan
+        for j in range(wp):
+            p_values[t, j] = vals[plan[t, 4 + ws + j]] if j < plan[t, 2] else math.nan
+        mask = 0
+        for j in range(plan[t, 3]):
+            col = plan[t, 4 + ws + wp + j]
+            value = vals[col]
+            if col == V_MISSING:
+                hit = value > limits[t, j]
+            elif col == V_KS_P or col == V_CHI2_P:
+                hit = enough and value < limits[t, j]
+            else:
+                hit = enough and value > limits[t, j]
+            if hit:
+                mask |= 1 << j
+        info[t, 0] = n
+        info[t, 1] = ratio
+        info[t, 2] = 1.0 if enough else 0.0
+        info[t, 3] = mask

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 from scipy.spatial.distance import jensenshannon
 
 from monitor.stats import kernels
-from monitor.stats.drift import EPSILON, ks_p_values
+from monitor.stats.drift import EPSILON, chi2_p_values, ks_p_values
 from monitor.stats.layout import psi_buckets
 
 
@@ -114,6 +114,8 @@ def test_categorical_statistics_match_references(pair: tuple[list[int], list[int
     stat, p, dof = naive_chi2(ref, win)
     assert out[0, kernels.CAT_CHI2] == pytest.approx(stat, rel=1e-9, abs=1e-9)
     assert out[0, kernels.CAT_DOF] == dof
+    mine = kernels._chi2_sf(out[0, kernels.CAT_DOF], out[0, kernels.CAT_CHI2])
+    assert mine == pytest.approx(p, rel=1e-9, abs=1e-300)
     assert out[0, kernels.CAT_PSI] == pytest.approx(naive_psi(ref, win), rel=1e-9, abs=1e-12)
     assert out[0, kernels.CAT_KL] == pytest.approx(naive_kl(ref, win), rel=1e-9, abs=1e-12)
     assert out[0, kernels.CAT_JS] == pytest.approx(jensenshannon(ref, win, base=2), abs=1e-7)
@@ -200,3 +202,57 @@ def test_identical_and_disjoint_extremes():
     )
     assert disjoint[kernels.NUM_KS_D] == 1.0
     assert disjoint[kernels.NUM_JS] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- p-value kernels vs scipy
+
+
+def test_kolmogorov_limit_matches_scipy():
+    xs = np.concatenate([np.linspace(1e-3, 3.0, 400), [0.81, 0.82, 0.83, 5.0, 10.0, 27.0]])
+    for x in xs:
+        ref = special.kolmogorov(x)
+        assert kernels._kolmogorov_sf(float(x)) == pytest.approx(ref, rel=1e-13, abs=1e-300)
+    assert kernels._kolmogorov_sf(0.0) == 1.0 and math.isnan(kernels._kolmogorov_sf(math.nan))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 3000), st.floats(1e-4, 1.0))
+def test_exact_smirnov_sum_matches_scipy(n: int, x: float):
+    ref = special.smirnov(n, x)
+    assert kernels._smirnov_sf(n, x) == pytest.approx(ref, rel=1e-9, abs=1e-290)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.5, 300.0), st.floats(0.0, 3000.0))
+def test_upper_incomplete_gamma_matches_scipy(a: float, x: float):
+    ref = special.gammaincc(a, x)
+    assert kernels._gammaincc(a, x) == pytest.approx(ref, rel=1e-10, abs=1e-290)
+
+
+def test_upper_incomplete_gamma_edges():
+    assert kernels._gammaincc(2.0, 0.0) == 1.0
+    assert kernels._gammaincc(2.0, math.inf) == 0.0
+    assert math.isnan(kernels._gammaincc(0.0, 1.0)) and math.isnan(
+        kernels._gammaincc(1.0, math.nan)
+    )
+    # half-integer a and the chi-square survival function, at and around the usual cut-offs
+    for dof in (1, 2, 3, 9, 51, 400):
+        for q in (1e-12, 1e-6, 0.001, 0.05, 0.5, 0.999):
+            stat = stats.chi2.isf(q, dof)
+            ref = special.chdtrc(dof, stat)
+            assert kernels._chi2_sf(float(dof), stat) == pytest.approx(ref, rel=1e-10)
+    assert chi2_p_values(np.array([3.0, math.nan]), np.array([0.0, 2.0]))[0] == 1.0
+    assert math.isnan(chi2_p_values(np.array([math.nan]), np.array([2.0]))[0])
+
+
+def test_ks_limit_law_matches_scipy_closed_forms():
+    """Where scipy's kstwo uses closed forms (n <= 10,000), the kernel gives its numbers."""
+    for n in (5, 60, 140, 141, 1000, 9999):
+        for x in np.linspace(0.02, 0.999, 40):
+            nx2 = n * x * x
+            if nx2 < (4.0 if n <= 140 else 2.2) and x < 0.5:
+                continue  # scipy runs Durbin's matrix algorithm there
+            ref = stats.kstwo.sf(x, n)
+            assert kernels._ks_limit_sf(float(x), float(n)) == pytest.approx(
+                ref, rel=1e-8, abs=1e-290
+            ), (n, x)
