@@ -40,9 +40,11 @@ lint: venv
 typecheck: venv
 	$(PY) -m mypy
 
-## test: every check and every test (this is what CI runs)
+## test: every check and every test (this is what CI runs). Integration tests mostly wait
+## on Kafka group joins and servers, so three workers share two cores well.
+PYTEST_WORKERS ?= 3
 test: venv promtool check
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
 
 unit: venv
 	$(PY) -m pytest -q tests/unit

@@ -202,20 +202,23 @@ def test_trigger_delivered_after_sigkill_and_restart(tmp_path: Path) -> None:
 
 def test_hanging_receiver_does_not_block_submit() -> None:
     with Receiver(handler=lambda r: Hang(3.0)) as receiver:
-        hook = webhook(receiver.url).model_copy(update={"timeout_seconds": 0.5})
+        hook = webhook(receiver.url).model_copy(update={"timeout_seconds": 2.0})
         dispatcher = WebhookDispatcher(
             [hook], state_dir=None, registry=CollectorRegistry(), env=ENV
         )
         dispatcher.start()
         dispatcher.submit(event("first"))
-        time.sleep(0.1)  # the worker is now blocked in a request
-        started = time.perf_counter()
+        time.sleep(0.1)  # the worker is now blocked in a request for up to 2 s
+        # A submit that waited for the worker would take most of the 2 s timeout; the
+        # bound is far below that and far above any scheduling hiccup on a loaded box.
+        slowest = 0.0
         for i in range(1000):
+            started = time.perf_counter()
             dispatcher.submit(event(f"e{i}"))
-        elapsed = time.perf_counter() - started
-        assert elapsed < 0.5, f"1000 submits took {elapsed:.3f}s"
+            slowest = max(slowest, time.perf_counter() - started)
+        assert slowest < 1.0, f"one submit took {slowest:.3f}s"
         assert dispatcher.pending()["retrain"] == 1001
         started = time.perf_counter()
         dispatcher.stop(1.0)
-        assert time.perf_counter() - started < 1.5  # stop is bounded too
+        assert time.perf_counter() - started < 2.5  # stop waits at most its bound (+ slack)
     assert receiver.received  # attempts were made, and timed out
