@@ -80,7 +80,7 @@ class PrefectServer:
         self.deployment_id = ""
         self.timings: dict[str, float] = {}
 
-    def start(self, timeout: float = 120.0) -> PrefectServer:
+    def start(self, timeout: float = 240.0) -> PrefectServer:
         started = time.monotonic()
         self.server = Spawned(
             [
@@ -199,7 +199,7 @@ class AirflowStandalone:
         self.timings: dict[str, float] = {}
         self._token = ""
 
-    def start(self, timeout: float = 240.0) -> AirflowStandalone:
+    def start(self, timeout: float = 300.0) -> AirflowStandalone:
         started = time.monotonic()
         self.process = Spawned(
             [str(self.venv.bin / "airflow"), "standalone"],
