@@ -34,7 +34,6 @@ from monitor.model_performance import (
     label_only_rows,
     performance_spec,
     prediction_names,
-    salvage_label_events,
 )
 from monitor.performance import ReferencePerformance, encode_labels
 from monitor.pipeline import schema_for, take_rows
@@ -97,10 +96,7 @@ def _from_jsonl(
     for chunk in iter_chunks(path):
         kafka_ts = np.zeros(len(chunk))
         decoded = decode_batch(chunk, kafka_ts, schema)
-        label_events, still = salvage_label_events(chunk, kafka_ts, schema, decoded.rejected)
-        rejected += len(still)
-        for cols in label_events.values():
-            labelled.add(cols.numeric, cols.labels, cols.ids)
+        rejected += len(decoded.rejected)
         got = decoded.models.get(model)
         if got is None or len(got.ts) == 0:
             continue

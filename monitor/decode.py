@@ -490,7 +490,7 @@ def _decode_model(
     feats: list[Any] = list(map(get, evs, repeat(f_feat)))
     preds: list[Any] = list(map(get, evs, repeat(f_pred)))
     if set(map(type, feats)) != {dict}:
-        _check_payloads(feats, preds, bad)
+        _check_payloads(feats, preds, list(map(get, evs, repeat(f_label))), bad)
 
     numeric = np.empty((n, len(ms.numeric_names)), dtype=np.float64)
     sample = next((f for f in feats[:16] if f), _EMPTY)
@@ -555,14 +555,23 @@ def _drop_rows(cols: ModelColumns, bad: dict[int, tuple[Reason, str]]) -> ModelC
     )
 
 
-def _check_payloads(feats: list[Any], preds: list[Any], bad: dict[int, tuple[Reason, str]]) -> None:
-    """Replace absent or invalid features objects by {} and record why."""
+_NO_PAYLOAD = "neither features, prediction nor label"
+
+
+def _check_payloads(
+    feats: list[Any], preds: list[Any], labels: list[Any], bad: dict[int, tuple[Reason, str]]
+) -> None:
+    """Replace absent or invalid features objects by {} and record why.
+
+    An event with a label but neither features nor a prediction is a label event (the
+    performance join): accepted, with every feature missing.
+    """
     for k, f in enumerate(feats):
         if type(f) is dict:
             continue
         if f is None:
-            if preds[k] is None:
-                bad.setdefault(k, (Reason.no_payload, "neither features nor prediction"))
+            if preds[k] is None and labels[k] is None:
+                bad.setdefault(k, (Reason.no_payload, _NO_PAYLOAD))
         else:
             bad.setdefault(k, (Reason.wrong_type, f"features is {_type_name(f)}, not an object"))
         feats[k] = _EMPTY
@@ -960,8 +969,8 @@ def _typed_columns(
     if None in feats:
         for k, f in enumerate(feats):
             if f is None:
-                if preds[k] is None:
-                    bad[k] = (Reason.no_payload, "neither features nor prediction")
+                if preds[k] is None and label_col[k] is None:
+                    bad[k] = (Reason.no_payload, _NO_PAYLOAD)
                 feats[k] = lay.no_features
     n_num, n_cat = len(ms.numeric), len(ms.categorical)
     table = _table(feats, n_num + n_cat + lay.n_extra)

@@ -15,7 +15,8 @@ Reference performance lives in the reference profile file under the top-level ke
 labels); profile readers ignore keys they do not know, so old and new files load in both
 old and new driftmon versions.
 
-Label-only events (``{"model", "id", "label", "ts"}``): see :func:`salvage_label_events`.
+Label-only events (``{"model", "id", "label", "ts"}``) are decoded like any other event
+and feed the join only.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import orjson
 
 from monitor.alerting import Alerting, AlertOutcome, AlertRule, AlertState, AlertStatus
 from monitor.config import CaptureReference, Config, ModelConfig
-from monitor.decode import DecodeSchema, ModelColumns, Reason, Rejection, decode_batch
+from monitor.decode import ModelColumns
 from monitor.errors import CheckpointError, ProfileError
 from monitor.performance import (
     LABEL_DELAY_BUCKETS,
@@ -64,7 +65,6 @@ __all__ = [
     "performance_spec",
     "prediction_names",
     "reference_performance_from_profile",
-    "salvage_label_events",
 ]
 
 #: Top-level key of the reference profile JSON that holds the reference performance.
@@ -184,61 +184,6 @@ def label_only_rows(columns: ModelColumns, prediction_index: Sequence[int]) -> n
     for values in columns.categorical:
         mask &= np.fromiter((v is None for v in values), dtype=bool, count=len(values))
     return mask if mask.any() else None
-
-
-_NO_PAYLOAD_DETAIL = "neither features nor prediction"
-
-
-def salvage_label_events(
-    payloads: Sequence[bytes | None],
-    kafka_ts: np.ndarray,
-    schema: DecodeSchema,
-    rejected: list[Rejection],
-) -> tuple[dict[str, ModelColumns], list[Rejection]]:
-    """Decode the label events that :func:`~monitor.decode.decode_batch` rejected.
-
-    decode rejects an event with neither ``features`` nor ``prediction`` as
-    ``no_payload``, label events included. Until it accepts them, the label events among
-    those rejections are decoded again with an empty ``features`` object added, so model
-    routing, ids, timestamps and array messages follow decode's rules exactly. Returns the
-    label-only columns per model (``msg_index`` pointing into ``payloads``) and the
-    rejections that remain. A no-op once decode accepts label events.
-    """
-    fields = schema.fields
-    candidates = [
-        r for r in rejected if r.reason is Reason.no_payload and r.detail == _NO_PAYLOAD_DETAIL
-    ]
-    if not candidates:
-        return {}, rejected
-    again: list[bytes] = []
-    origin: list[int] = []
-    salvaged: set[tuple[int, int | None]] = set()
-    for r in candidates:
-        raw = payloads[r.index]
-        try:
-            parsed = orjson.loads(raw) if raw is not None else None
-        except orjson.JSONDecodeError:
-            continue
-        event = (
-            parsed[r.position] if isinstance(parsed, list) and r.position is not None else parsed
-        )
-        if not isinstance(event, dict) or event.get(fields.label) is None:
-            continue
-        again.append(orjson.dumps({**event, fields.features: {}}))
-        origin.append(r.index)
-        salvaged.add((r.index, r.position))
-    if not again:
-        return {}, rejected
-    remap = np.asarray(origin, dtype=np.int64)
-    decoded = decode_batch(again, kafka_ts[remap], schema)
-    remaining = [r for r in rejected if (r.index, r.position) not in salvaged]
-    remaining += [replace(r, index=origin[r.index], position=None) for r in decoded.rejected]
-    out = {
-        model: replace(cols, msg_index=remap[cols.msg_index])
-        for model, cols in decoded.models.items()
-        if len(cols.ts)
-    }
-    return out, remaining
 
 
 # ----------------------------------------------------------------------------- monitor

@@ -32,7 +32,6 @@ from monitor.model_performance import (
     PerformanceEvaluation,
     label_only_rows,
     prediction_names,
-    salvage_label_events,
 )
 from monitor.performance import ReferencePerformance
 from monitor.results import ModelStatus, ResultsStore
@@ -602,8 +601,7 @@ class Pipeline:
         """Decode and account for one batch of messages from one topic."""
         schema = self.schema(topic)
         decoded: DecodedBatch = decode_batch(payloads, kafka_ts, schema)
-        labels, rejected = salvage_label_events(payloads, kafka_ts, schema, decoded.rejected)
-        outcome = BatchOutcome(rejected=rejected)
+        outcome = BatchOutcome(rejected=list(decoded.rejected))
         for model, columns in decoded.models.items():
             monitor = self.monitors[model]
             rows = len(columns.ts)
@@ -622,17 +620,6 @@ class Pipeline:
             outcome.evaluations.extend(monitor.ingest(drift_rows))
             if monitor.late_events > late_before:
                 outcome.late[model] = monitor.late_events - late_before
-        for model, columns in labels.items():
-            # Label events decode rejected (see salvage_label_events): join only.
-            monitor = self.monitors[model]
-            rows = len(columns.ts)
-            outcome.accepted[model] = outcome.accepted.get(model, 0) + rows
-            outcome.labels[model] = outcome.labels.get(model, 0) + rows
-            messages = outcome.model_messages.get(model, np.empty(0, dtype=np.int64))
-            outcome.model_messages[model] = np.union1d(messages, columns.msg_index)
-            outcome.performance.extend(
-                monitor.ingest_performance(columns, np.ones(rows, dtype=bool))
-            )
         for model in outcome.accepted:
             self.results.publish(self.monitors[model].status())
         return outcome

@@ -388,7 +388,12 @@ def _typed(payloads: list[bytes | None], schema: DecodeSchema):
     return decode_batch(payloads, np.arange(len(payloads), dtype=np.float64), schema)
 
 
-scalar = st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=6)
+scalar = (
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+)
 scalar |= st.integers(-(2**70), 2**70).map(lambda i: i)  # beyond 64 bits orjson reads floats
 plain_event = st.fixed_dictionaries(
     {"model": st.sampled_from(["fraud", "churn", "fraud", "nope"])},
@@ -457,3 +462,16 @@ def test_learned_keys_and_loose_categories_keep_results() -> None:
     assert expected.models["fraud"].unknown_features == 40
     for _ in range(3):  # the first run learns, the next ones take the typed path throughout
         _same(_typed(batch, schema), expected)
+
+
+def test_a_label_event_is_accepted_with_every_feature_missing() -> None:
+    schema = DecodeSchema(models={"fraud": FRAUD})
+    batch = decode_batch(
+        [b'{"model": "fraud", "id": "req-1", "label": 1, "ts": 5.0}', b'{"model": "fraud"}'],
+        np.zeros(2),
+        schema,
+    )
+    cols = batch.models["fraud"]
+    assert cols.ids == ["req-1"] and cols.labels == [1]
+    assert np.isnan(cols.numeric).all()
+    assert [r.reason for r in batch.rejected] == [Reason.no_payload]
