@@ -161,6 +161,13 @@ class SlotWindow:
             categorical=self._cat_total.copy(),
         )
 
+    def _sketch(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The live arrays behind :meth:`counts`, not copied and not reduced over slots:
+        events, numeric totals, per-slot lows and highs (slots x features), categorical
+        totals. For the evaluation kernel, which only reads them."""
+        events = int(self._slot_events.sum())
+        return events, self._num_total, self._low, self._high, self._cat_total
+
     # ------------------------------------------------------------------ feeding
 
     def _check(self, numeric: np.ndarray, categorical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

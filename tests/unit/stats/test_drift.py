@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,6 +13,7 @@ from monitor.stats import (
     CountWindowSpec,
     DriftThresholds,
     FeatureKind,
+    FeatureResult,
     SlotWindow,
     build_profile,
     evaluate,
@@ -169,3 +171,48 @@ def test_same_features_flagged_as_scipy_ks_loop():
     mine = {f.name for f in res.features if "ks_p_value" in f.crossed}
     theirs = {n for i, n in enumerate(names) if stats.ks_2samp(ref[:, i], cur[:, i]).pvalue < 0.001}
     assert mine == theirs == {"f1", "f4"}
+
+
+def test_sketch_and_counts_give_equal_results():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 2))
+    c = rng.choice(["a", "b", "c"], size=3000).tolist()
+    profile = build_profile("m", {"x": x[:, 0], "c": c, "y": x[:, 1]}, {"x": N, "c": C, "y": N})
+    codes = profile.features["c"].encode(rng.choice(["a", "b", "z"], size=2000).tolist())
+    win = SlotWindow(profile, CountWindowSpec(events=2000, slide=500))
+    for _ in win.feed(rng.normal(0.2, size=(2000, 2)), codes[:, None]):
+        pass
+    a, b = evaluate(profile, win), evaluate(profile, win.counts())
+    assert a == b and a.features[1].kind is C and a.features[1].p_values["chi2"] < 1e-10
+    assert [f.name for f in a.features] == ["x", "c", "y"]
+
+
+def test_results_are_ordinary_frozen_dataclasses():
+    x = np.random.default_rng(0).normal(size=2000)
+    profile = build_profile("m", {"x": x}, {"x": N})
+    f = evaluate(profile, fill(profile, (x + 1.0)[:, None])).features[0]
+    same = FeatureResult(
+        f.name, f.kind, f.n, f.missing_ratio, dict(f.scores), dict(f.p_values), f.crossed,
+        f.drifted, f.enough_data,
+    )  # fmt: skip
+    assert f == same and repr(f) == repr(same) and vars(f) == vars(same)
+    assert type(f.n) is int and type(f.drifted) is bool and type(f.enough_data) is bool
+    assert type(f.scores) is dict and f.crossed == ("psi", "ks_p_value", "js")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        f.n = 3  # type: ignore[misc]
+
+
+def test_cached_plan_follows_arguments_changed_in_place():
+    x = np.random.default_rng(0).normal(size=2000)
+    profile = build_profile("m", {"x": x, "y": x}, {"x": N, "y": N})
+    win = fill(profile, np.column_stack([x + 0.3, x]))
+    tests: dict[str, list[str]] = {"x": ["ks"]}
+    thresholds = {"x": DriftThresholds(ks_p_value=None, ks=0.05)}
+    first = evaluate(profile, win, tests=tests, thresholds=thresholds)
+    assert set(first.features[0].scores) == {"ks"} and first.features[0].crossed == ("ks",)
+    tests["x"].append("psi")
+    thresholds["x"] = DriftThresholds(ks_p_value=None, ks=None, psi=0.01)
+    second = evaluate(profile, win, tests=tests, thresholds=thresholds)
+    assert set(second.features[0].scores) == {"ks", "psi"}
+    assert second.features[0].crossed == ("psi",)
+    assert evaluate(profile, win, tests=["js"]).features[0].crossed == ("js",)
