@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from monitor.stats.drift import evaluate
+from monitor.stats.drift import categorical_statistics, evaluate, numeric_statistics
+from monitor.stats.layout import layout_of
 from monitor.stats.profile import FeatureKind, build_profile
 from monitor.stats.window import CountWindowSpec, SlotWindow
 
@@ -31,6 +32,10 @@ def warmup() -> float:
     for _ in window.feed(num, cat):
         # small n: exact KS kernel for unequal and equal sizes; chi-square path too
         evaluate(profile, window)
+    # the statistics kernels on their own, as calibration calls them
+    lay = layout_of(profile)
+    numeric_statistics(lay, window.counts())
+    categorical_statistics(lay, window.counts())
     # the other specialised search widths (64 and 128 edges) of the binning kernel
     for bins in (64, 100):
         wide = build_profile(

@@ -11,7 +11,8 @@ SCRIPT = "from monitor.stats import warmup; warmup()"
 
 def run(cache_dir: str) -> list[str]:
     """Run warmup in a fresh process; return Numba's cache log lines."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, NUMBA_DEBUG_CACHE="1")
+    # JIT on even when the suite runs with NUMBA_DISABLE_JIT=1: this tests the cache itself
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, NUMBA_DEBUG_CACHE="1", NUMBA_DISABLE_JIT="0")
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         env=env,
