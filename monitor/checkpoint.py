@@ -13,7 +13,10 @@ the statistics are effectively exactly-once: a crash replays exactly the events 
 checkpoint into exactly the state the checkpoint saved.
 
 Several replicas sharing one state directory each write their own file; for every
-partition the newest checkpoint that lists it wins.
+partition the newest checkpoint that lists it wins. On revocation a replica also writes
+``<replica>.handover.ckpt``, which its periodic checkpoints never overwrite: the state of
+the partitions it gave up stays on disk for whichever replica is assigned them next, even
+once its own file no longer lists them.
 """
 
 from __future__ import annotations
@@ -169,24 +172,32 @@ class CheckpointStore:
     def path(self) -> Path:
         return self.directory / f"{self.replica}.ckpt"
 
-    def save(self, ckpt: Checkpoint) -> float:
-        """Write atomically and durably; returns seconds spent. Raises ``CheckpointError``."""
+    @property
+    def handover_path(self) -> Path:
+        return self.directory / f"{self.replica}.handover.ckpt"
+
+    def save(self, ckpt: Checkpoint, *, handover: bool = False) -> float:
+        """Write atomically and durably; returns seconds spent. Raises ``CheckpointError``.
+
+        ``handover`` writes the revocation copy (:attr:`handover_path`) instead.
+        """
         started = time.perf_counter()
         data = encode_checkpoint(ckpt)
-        tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
+        path = self.handover_path if handover else self.path
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with tmp.open("wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            os.replace(tmp, path)
             _fsync_dir(self.directory)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise CheckpointError(
-                f"cannot write checkpoint {self.path}: {exc.strerror or exc}"
+                f"cannot write checkpoint {path}: {exc.strerror or exc}"
             ) from None
         return time.perf_counter() - started
 

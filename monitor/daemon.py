@@ -178,11 +178,13 @@ class Daemon:
 
     def _on_revoke(self, pairs: list[tuple[str, int]]) -> None:
         # Checkpoint first: the source commits the revoked partitions right after this.
+        # The handover copy keeps their state on disk after the next periodic checkpoint
+        # (which no longer lists them) replaces this replica's own file.
         if self.recovery is not None:
-            self.checkpoint()
+            self.checkpoint(handover=True)
             self.recovery.on_revoke(pairs)
 
-    def checkpoint(self) -> bool:
+    def checkpoint(self, *, handover: bool = False) -> bool:
         """Checkpoint now; on failure pause consumption and report, never commit past it."""
         recovery, source = self.recovery, self.source
         if recovery is None or source is None:
@@ -192,7 +194,7 @@ class Daemon:
             # replace the last good checkpoint with an empty one.
             return True
         try:
-            seconds = recovery.checkpoint(source.positions, self.invalid_counts)
+            seconds = recovery.checkpoint(source.positions, self.invalid_counts, handover=handover)
         except CheckpointError as exc:
             if not recovery.failing:
                 logger.error(

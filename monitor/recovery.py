@@ -61,8 +61,19 @@ class RecoveryCoordinator:
 
     # -- checkpoint --------------------------------------------------------------------
 
-    def checkpoint(self, positions: Mapping[Pair, int], counters: Mapping[str, int]) -> float:
-        """Write the checkpoint; raises ``CheckpointError`` (the caller pauses consumption)."""
+    def checkpoint(
+        self,
+        positions: Mapping[Pair, int],
+        counters: Mapping[str, int],
+        *,
+        handover: bool = False,
+    ) -> float:
+        """Write the checkpoint; raises ``CheckpointError`` (the caller pauses consumption).
+
+        ``handover`` (on revocation) also writes the copy that later periodic checkpoints
+        do not overwrite, so the revoked partitions' state stays available to whoever is
+        assigned them next.
+        """
         states: dict[str, ModelState] = {}
         for name, monitor in self.pipeline.monitors.items():
             if monitor.events_seen == 0 and name not in self.model_partitions:
@@ -76,6 +87,8 @@ class RecoveryCoordinator:
             counters=dict(counters),
         )
         seconds = self.store.save(ckpt)
+        if handover:
+            seconds += self.store.save(ckpt, handover=True)
         self.last_checkpoint = ckpt.written_at
         self.failing = False
         self._detect_split()
