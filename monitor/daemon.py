@@ -97,6 +97,7 @@ class Daemon:
             self.registry, self.results, self.health, host=config.http.host, port=config.http.port
         )
         self._stop = threading.Event()
+        self._closing = False
         self.source: KafkaSource | None = None
         self.dead_letter: DeadLetterSink | None = None
         self.events_total = 0
@@ -180,8 +181,9 @@ class Daemon:
         # Checkpoint first: the source commits the revoked partitions right after this.
         # The handover copy keeps their state on disk after the next periodic checkpoint
         # (which no longer lists them) replaces this replica's own file.
+        # At shutdown the final checkpoint is the last word: no copy is needed.
         if self.recovery is not None:
-            self.checkpoint(handover=True)
+            self.checkpoint(handover=not self._closing)
             self.recovery.on_revoke(pairs)
 
     def checkpoint(self, *, handover: bool = False) -> bool:
@@ -353,6 +355,7 @@ class Daemon:
 
     def shutdown(self) -> None:
         logger.info("shutting down")
+        self._closing = True
         if self.source is not None and self.recovery is not None:
             self.checkpoint()
         if self.source is not None:

@@ -16,7 +16,13 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from monitor.checkpoint import Checkpoint, CheckpointStore, ModelState, partition_key
+from monitor.checkpoint import (
+    Checkpoint,
+    CheckpointStore,
+    ModelState,
+    decode_checkpoint,
+    partition_key,
+)
 from monitor.errors import CheckpointError
 from monitor.pipeline import Pipeline
 
@@ -91,18 +97,40 @@ class RecoveryCoordinator:
             seconds += self.store.save(ckpt, handover=True)
         self.last_checkpoint = ckpt.written_at
         self.failing = False
-        self._detect_split()
+        checkpoints = self._load_all()
+        if not handover:
+            self._drop_superseded_handover(checkpoints)
+        self._detect_split(checkpoints)
         return seconds
 
-    def _detect_split(self) -> None:
+    def _load_all(self) -> list[Checkpoint]:
+        try:
+            return self.store.load_all()
+        except CheckpointError:
+            return []
+
+    def _drop_superseded_handover(self, checkpoints: list[Checkpoint]) -> None:
+        """Delete this replica's handover copy once newer checkpoints list all it holds."""
+        path = self.store.handover_path
+        if not path.exists():
+            return
+        try:
+            handover = decode_checkpoint(path.read_bytes(), str(path))
+        except (CheckpointError, OSError):
+            return  # load_all reports and moves aside what cannot be read
+        for key in handover.offsets:
+            if not any(
+                c.written_at > handover.written_at and key in c.offsets for c in checkpoints
+            ):
+                return
+        path.unlink(missing_ok=True)
+
+    def _detect_split(self, checkpoints: list[Checkpoint]) -> None:
         """Report models that another replica's recent checkpoint also holds."""
         split: set[str] = set()
         horizon = self._clock() - 3 * self.interval_seconds
         mine = {m for m, parts in self.model_partitions.items() if parts}
-        try:
-            others = [c for c in self.store.load_all() if c.replica != self.store.replica]
-        except CheckpointError:
-            return
+        others = [c for c in checkpoints if c.replica != self.store.replica]
         for other in others:
             if other.written_at < horizon:
                 continue
