@@ -185,7 +185,16 @@ class KafkaSource:
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Lost partitions already belong to someone else: committing would fail or clash.
+        # Hand their state over like a revocation, minus the commit: the checkpoint (local
+        # storage, no broker needed) then holds the state with the offsets it reflects, so
+        # whoever is assigned them next, this replica included, resumes from there instead
+        # of from older committed offsets into state that already counted the events since.
         pairs = [(p.topic, p.partition) for p in partitions]
+        if self._on_revoke_cb:
+            try:
+                self._on_revoke_cb(pairs)
+            except Exception as exc:
+                raise RebalanceError(f"on_lost failed: {exc}") from exc
         for pair in pairs:
             self._assigned.discard(pair)
             self._positions.pop(pair, None)
