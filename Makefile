@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test unit integration check lint typecheck bench promtool clean
+.PHONY: venv demo test nojit unit integration check lint typecheck bench promtool clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,14 @@ typecheck: venv
 ## on Kafka group joins and servers, so three workers share two cores well.
 PYTEST_WORKERS ?= 3
 test: venv promtool check
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15 tests \
+	  --doctest-modules monitor/stats monitor/performance
+
+## nojit: the kernel tests again in pure Python (NUMBA_DISABLE_JIT=1), so coverage and
+## debuggers see inside the kernels; slow (minutes), so not part of `make test`
+nojit: venv
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -n $(PYTEST_WORKERS) tests/unit/stats tests/unit/performance \
+	  --deselect tests/unit/stats/test_calibration.py::test_calibration_is_fast_enough_for_start_up
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
@@ -52,9 +59,12 @@ unit: venv
 integration: venv promtool
 	$(PY) -m pytest -q tests/integration
 
-## bench: run the benchmarks and print their figures (see benchmarks/RESULTS.md)
+## bench: run the benchmarks and print their figures (see benchmarks/RESULTS.md); the
+## detection scenarios (benchmarks/detection/) and the soak (benchmarks/soak.py) run on
+## their own because they take much longer
 bench: venv
-	$(PY) benchmarks/run_all.py
+	for b in bench_stats bench_decode bench_pipeline bench_performance; do \
+	  echo "== $$b"; $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
