@@ -1,0 +1,54 @@
+"""Imports point one way along the data flow (docs/ARCHITECTURE.md); this keeps it so."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "monitor"
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def modules(sub: str) -> list[Path]:
+    return sorted((PACKAGE / sub).rglob("*.py"))
+
+
+def allowed(name: str, prefixes: tuple[str, ...]) -> bool:
+    return not name.startswith("monitor") or name.startswith(prefixes)
+
+
+def test_stats_imports_nothing_of_monitor_but_errors() -> None:
+    for path in modules("stats"):
+        bad = [m for m in imports(path) if not allowed(m, ("monitor.stats", "monitor.errors"))]
+        assert not bad, f"{path.name}: {bad}"
+
+
+def test_performance_core_imports_only_itself_stats_errors_and_the_event() -> None:
+    # The webhook payload type is shared: a confirmed performance drop becomes a DriftEvent.
+    own = ("monitor.performance", "monitor.stats", "monitor.errors", "monitor.webhooks.event")
+    for path in modules("performance"):
+        bad = [m for m in imports(path) if not allowed(m, own)]
+        assert not bad, f"{path.name}: {bad}"
+
+
+def test_webhooks_see_only_the_drift_event_their_config_errors_and_logging() -> None:
+    own = ("monitor.webhooks", "monitor.errors", "monitor.log")
+    for path in modules("webhooks"):
+        bad = [m for m in imports(path) if not allowed(m, own)]
+        assert not bad, f"{path.name}: {bad}"
+
+
+def test_decode_and_pipeline_never_touch_kafka() -> None:
+    for name in ("decode.py", "pipeline.py", "alerting.py", "replay.py", "baseline.py"):
+        bad = [m for m in imports(PACKAGE / name) if m.startswith("confluent_kafka")]
+        assert not bad, f"{name}: {bad}"
