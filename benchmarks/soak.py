@@ -16,8 +16,8 @@ least-squares line through the samples of the second half (after warm-up and the
 restart) must stay under ``--max-rss-slope`` MiB/min. Prints a table and a JSON summary;
 exit code 1 when a check fails.
 
-    python benchmarks/soak.py                  # 3 minutes at 5,000 events/s
-    python benchmarks/soak.py --minutes 10 --rate 8000
+    python benchmarks/soak.py                  # 3 minutes at 15,000 events/s
+    python benchmarks/soak.py --minutes 10 --rate 5000
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def slope_mib_per_min(rows: list[dict[str, Any]]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--rate", type=int, default=5_000, help="valid events per second")
+    parser.add_argument("--rate", type=int, default=15_000, help="valid events per second")
     parser.add_argument("--garbage-every", type=int, default=100)
     parser.add_argument("--outage-seconds", type=float, default=5.0)
     parser.add_argument("--sample-seconds", type=float, default=5.0)
