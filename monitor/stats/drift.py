@@ -113,7 +113,7 @@ REGISTRY: Mapping[str, DriftTest] = {
 TESTS: tuple[str, ...] = tuple(REGISTRY)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeatureResult:
     """Outcome of one feature's tests in one evaluation."""
 
@@ -128,7 +128,7 @@ class FeatureResult:
     enough_data: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DriftResult:
     """Outcome of one evaluation of one model's window."""
 
@@ -374,7 +374,9 @@ def _plan_for(
     return plan
 
 
-_FIELDS = tuple(f.name for f in fields(FeatureResult))
+# The slot descriptors of FeatureResult's fields, in field order: ``__set__`` stores a value
+# the way the dataclass ``__init__`` does (through ``object.__setattr__``), frozen or not.
+_SLOTS = tuple(getattr(FeatureResult, f.name) for f in fields(FeatureResult))
 
 
 def _feature_results(
@@ -382,32 +384,31 @@ def _feature_results(
 ) -> tuple[FeatureResult, ...]:
     """The ``FeatureResult`` of every feature from the kernel's outputs.
 
-    Built column-wise with C-level iteration (``map``/``zip`` over builtins) instead of a
-    Python loop calling the dataclass ``__init__``: each object is created empty and its
-    ``__dict__`` filled with exactly the fields ``__init__`` would set, so fields, equality,
-    ``repr`` and immutability are those of an ordinary instance. This is most of what
-    brings ``evaluate()`` under 100 us for 20 features.
+    Built column-wise with C-level iteration (``map`` over builtins) instead of a Python
+    loop calling the dataclass ``__init__``: the objects are created empty and each field
+    stored into all of them through its slot descriptor, exactly the values ``__init__``
+    would set, so fields, equality, ``repr``, immutability and pickling are those of an
+    ordinary instance. Per feature this makes the object and its ``scores`` and
+    ``p_values`` dicts, nothing else.
     """
+    t = len(plan.names)
     n, missing_ratio, enough, masks = info.T.tolist()
     mask = list(map(int, masks))
-    columns = zip(
+    columns = (
         plan.names,
         plan.kinds,
-        map(int, n),
+        list(map(int, n)),
         missing_ratio,
-        map(dict, map(zip, plan.score_keys, scores.tolist())),
-        map(dict, map(zip, plan.p_keys, p_values.tolist())),
-        map(getitem, plan.crossed, mask),
-        map(bool, mask),
-        map(bool, enough),
-        strict=True,
+        list(map(dict, map(zip, plan.score_keys, scores.tolist()))),
+        list(map(dict, map(zip, plan.p_keys, p_values.tolist()))),
+        list(map(getitem, plan.crossed, mask)),
+        list(map(bool, mask)),
+        list(map(bool, enough)),
     )
-    objects = list(map(object.__new__, repeat(FeatureResult, len(plan.names))))
-    deque(
-        map(dict.update, map(vars, objects), map(dict, map(zip, repeat(_FIELDS), columns))),
-        maxlen=0,
-    )
-    return tuple(objects)
+    objects = tuple(map(object.__new__, repeat(FeatureResult, t)))
+    for slot, column in zip(_SLOTS, columns, strict=True):
+        deque(map(slot.__set__, objects, column), maxlen=0)
+    return objects
 
 
 def evaluate(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -190,12 +191,15 @@ def test_sketch_and_counts_give_equal_results():
 def test_results_are_ordinary_frozen_dataclasses():
     x = np.random.default_rng(0).normal(size=2000)
     profile = build_profile("m", {"x": x}, {"x": N})
-    f = evaluate(profile, fill(profile, (x + 1.0)[:, None])).features[0]
+    result = evaluate(profile, fill(profile, (x + 1.0)[:, None]))
+    f = result.features[0]
     same = FeatureResult(
         f.name, f.kind, f.n, f.missing_ratio, dict(f.scores), dict(f.p_values), f.crossed,
         f.drifted, f.enough_data,
     )  # fmt: skip
-    assert f == same and repr(f) == repr(same) and vars(f) == vars(same)
+    assert f == same and repr(f) == repr(same)
+    assert dataclasses.astuple(f) == dataclasses.astuple(same) and not hasattr(f, "__dict__")
+    assert pickle.loads(pickle.dumps(result)) == result and dataclasses.replace(f, n=3).n == 3  # noqa: S301 - own bytes
     assert type(f.n) is int and type(f.drifted) is bool and type(f.enough_data) is bool
     assert type(f.scores) is dict and f.crossed == ("psi", "ks_p_value", "js")
     with pytest.raises(dataclasses.FrozenInstanceError):
