@@ -279,9 +279,14 @@ class Daemon:
             messages = source.consume(max_messages, timeout)
             recovery = self.recovery
             if recovery is not None and recovery.failing:
-                if recovery.due():
-                    self.checkpoint()
-                continue
+                # Paused; a message still arriving (a partition assigned meanwhile, or
+                # already fetched) is processed below, never dropped: its offset is not
+                # committed until a checkpoint covering it is durable.
+                if recovery.due() and self.checkpoint():
+                    source.commit(synchronous=False)
+                if not messages:
+                    continue
+                source.pause()
             if not messages:
                 if recovery is not None and recovery.due() and self.checkpoint():
                     source.commit(synchronous=False)

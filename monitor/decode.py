@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -277,8 +277,8 @@ def decode_batch(
     codec = _codec_for(schema)
     # Work in chunks so the decoded objects are still in cache when the columns are pulled
     # out (and freed while hot).
-    for start in range(0, len(payloads), _CHUNK):
-        chunk = payloads[start : start + _CHUNK]
+    for start, stop in _chunks(payloads):
+        chunk = payloads[start:stop]
         if codec is None:
             cols = _decode_chunk(
                 chunk, range(start, start + len(chunk)), kafka_ts, schema, rejected
@@ -297,6 +297,22 @@ def decode_batch(
 
 
 _CHUNK = 512
+#: A chunk also ends once its payloads reach this many bytes: a parsed message can take
+#: tens of times its size in Python objects (a 1 MiB array of ``{}`` is ~60 MiB), so hostile
+#: traffic must not be parsed a whole fetch at a time.
+_CHUNK_BYTES = 4 << 20
+
+
+def _chunks(payloads: Sequence[bytes | None]) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` ranges of at most ``_CHUNK`` messages and about ``_CHUNK_BYTES``."""
+    start, size, n = 0, 0, len(payloads)
+    for i, payload in enumerate(payloads):
+        size += len(payload) if payload is not None else 0
+        if i + 1 - start >= _CHUNK or size >= _CHUNK_BYTES:
+            yield start, i + 1
+            start, size = i + 1, 0
+    if start < n:
+        yield start, n
 
 
 def _decode_chunk(

@@ -273,10 +273,13 @@ class KafkaSource:
         return set(self._assigned)
 
     def pause(self) -> None:
-        """Stop fetching (staying in the group) until :meth:`resume`."""
-        if not self._paused:
-            self.consumer.pause(self.consumer.assignment())
-            self._paused = True
+        """Stop fetching (staying in the group) until :meth:`resume`.
+
+        Pauses the whole current assignment every time it is called, so partitions
+        assigned while paused are paused too.
+        """
+        self.consumer.pause(self.consumer.assignment())
+        self._paused = True
 
     def resume(self) -> None:
         if self._paused:
