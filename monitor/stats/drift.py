@@ -62,8 +62,7 @@ from monitor.stats.kernels import (
     _chi2_sf,
     _evaluate_model,
     _ks_p_values,
-    _numeric_stats,
-    _window_points,
+    _numeric_stats_shared,
 )
 from monitor.stats.layout import Layout, layout_of
 from monitor.stats.profile import FeatureKind, ReferenceProfile
@@ -194,15 +193,11 @@ def chi2_p_values(stat: np.ndarray, dof: np.ndarray) -> np.ndarray:
 
 def numeric_statistics(lay: Layout, counts: WindowCounts) -> np.ndarray:
     """Kernel output (features x ``kernels.NUM_COLUMNS``) for the numeric features."""
-    pts = np.empty_like(lay.mids)
-    _window_points(
-        lay.mids, lay.n_edges, lay.first_edge, lay.last_edge,
-        counts.numeric_low.reshape(1, -1), counts.numeric_high.reshape(1, -1), pts,
-    )  # fmt: skip
     out = np.empty((lay.n_numeric, kernels.NUM_COLUMNS))
-    _numeric_stats(
-        lay.ref_num, counts.numeric, lay.n_bins, lay.bucket, lay.n_buckets, lay.ref_points,
-        pts, lay.scale, EPSILON, out,
+    _numeric_stats_shared(
+        lay.ref_num, counts.numeric, lay.n_bins, lay.bucket, lay.n_buckets, lay.mids,
+        lay.ref_points, lay.first_edge, lay.last_edge, counts.numeric_low.reshape(1, -1),
+        counts.numeric_high.reshape(1, -1), lay.scale, EPSILON, out,
     )  # fmt: skip
     return out
 
@@ -451,7 +446,7 @@ def evaluate(
     scores = np.empty((t, plan.score_width))
     p_values = np.empty((t, plan.p_width))
     _evaluate_model(
-        lay.ref_num, win_num, lay.n_edges, lay.bucket, lay.n_buckets, lay.mids,
+        lay.ref_num, win_num, lay.n_bins, lay.bucket, lay.n_buckets, lay.mids,
         lay.ref_points, lay.first_edge, lay.last_edge, lay.scale, low, high, lay.ref_cat,
         win_cat, lay.n_cats, lay.ref_missing_ratio, events, EPSILON, plan.plan,
         plan.limits, info, scores, p_values,

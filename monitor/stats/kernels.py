@@ -208,6 +208,59 @@ def _divergences(p: np.ndarray, q: np.ndarray, k: int, eps: float, out: np.ndarr
     out[2] = math.sqrt(max(js, 0.0) / (2.0 * math.log(2.0)))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _numeric_row(
+    ref: np.ndarray,
+    win: np.ndarray,
+    f: int,
+    k: int,
+    bucket: np.ndarray,
+    nb: int,
+    p: np.ndarray,
+    q: np.ndarray,
+    div: np.ndarray,
+    eps: float,
+    out: np.ndarray,
+) -> bool:  # pragma: no cover - compiled
+    """Sample sizes, KS, PSI, KL and JS of numeric row ``f`` into ``out[f]``; False (and
+    NaN statistics) when a side is empty. Wasserstein is left to the caller."""
+    n1 = 0
+    n2 = 0
+    for i in range(k):
+        n1 += ref[f, i]
+        n2 += win[f, i]
+    out[f, NUM_N_REF] = n1
+    out[f, NUM_N_WIN] = n2
+    if n1 == 0 or n2 == 0:
+        for c in range(NUM_N_REF):
+            out[f, c] = math.nan
+        return False
+    # KS: sup over bin boundaries of |F1 - F2|, as an exact integer numerator.
+    c1 = 0
+    c2 = 0
+    best = 0
+    for i in range(k):
+        c1 += ref[f, i]
+        c2 += win[f, i]
+        d = abs(c1 * n2 - c2 * n1)
+        if d > best:
+            best = d
+    out[f, NUM_KS_NUM] = best
+    out[f, NUM_KS_D] = best / (float(n1) * float(n2))
+    # PSI, KL, JS over the PSI buckets (fine bins merged).
+    for j in range(nb):
+        p[j] = 0.0
+        q[j] = 0.0
+    for i in range(k):
+        p[bucket[f, i]] += ref[f, i]
+        q[bucket[f, i]] += win[f, i]
+    _divergences(p, q, nb, eps, div)
+    out[f, NUM_PSI] = div[0]
+    out[f, NUM_KL] = div[1]
+    out[f, NUM_JS] = div[2]
+    return True
+
+
 @njit(cache=True, nogil=True)
 def _numeric_stats(
     ref: np.ndarray,
@@ -223,7 +276,9 @@ def _numeric_stats(
 ) -> None:  # pragma: no cover - compiled
     # (i8[:, ::1], i8[:, ::1], i8[::1], i8[:, ::1], i8[::1], f8[:, ::1], f8[:, ::1],
     #  f8[::1], f8, f8[:, ::1])
-    """All numeric drift statistics for all features of one model.
+    """All numeric drift statistics for all features of one model, for any two sorted
+    rows of support points (the general merge; :func:`_numeric_stats_shared` is the fast
+    path for the profile's own points).
 
     Row ``f`` of ``ref``/``win`` holds the fine-bin counts of feature ``f`` in its first
     ``n_bins[f]`` entries (``win`` may carry more columns, e.g. the missing count);
@@ -237,48 +292,15 @@ def _numeric_stats(
     div = np.zeros(3)
     for f in range(n_features):
         k = n_bins[f]
-        n1 = 0
-        n2 = 0
-        for i in range(k):
-            n1 += ref[f, i]
-            n2 += win[f, i]
-        out[f, NUM_N_REF] = n1
-        out[f, NUM_N_WIN] = n2
-        if n1 == 0 or n2 == 0:
-            for c in range(NUM_N_REF):
-                out[f, c] = math.nan
+        if not _numeric_row(ref, win, f, k, bucket, n_buckets[f], p, q, div, eps, out):
             continue
-        # KS: sup over bin boundaries of |F1 - F2|, as an exact integer numerator.
-        c1 = 0
-        c2 = 0
-        best = 0
-        for i in range(k):
-            c1 += ref[f, i]
-            c2 += win[f, i]
-            d = abs(c1 * n2 - c2 * n1)
-            if d > best:
-                best = d
-        out[f, NUM_KS_NUM] = best
-        out[f, NUM_KS_D] = best / (float(n1) * float(n2))
-        # PSI, KL, JS over the PSI buckets (fine bins merged).
-        nb = n_buckets[f]
-        for j in range(nb):
-            p[j] = 0.0
-            q[j] = 0.0
-        for i in range(k):
-            p[bucket[f, i]] += ref[f, i]
-            q[bucket[f, i]] += win[f, i]
-        _divergences(p, q, nb, eps, div)
-        out[f, NUM_PSI] = div[0]
-        out[f, NUM_KL] = div[1]
-        out[f, NUM_JS] = div[2]
         # Wasserstein-1: integral of |F - G| over the merged, sorted support points.
         i = 0
         j = 0
         cf = 0.0
         cg = 0.0
-        in1 = 1.0 / n1
-        in2 = 1.0 / n2
+        in1 = 1.0 / out[f, NUM_N_REF]
+        in2 = 1.0 / out[f, NUM_N_WIN]
         prev = min(ref_points[f, 0], win_points[f, 0])
         w1 = 0.0
         while i < k or j < k:
@@ -293,6 +315,96 @@ def _numeric_stats(
                 cg += win[f, j] * in2
                 j += 1
             prev = x
+        out[f, NUM_W1] = w1
+        out[f, NUM_W1_NORMED] = w1 / scale[f]
+
+
+@njit(cache=True, nogil=True)
+def _numeric_stats_shared(
+    ref: np.ndarray,
+    win: np.ndarray,
+    n_bins: np.ndarray,
+    bucket: np.ndarray,
+    n_buckets: np.ndarray,
+    mids: np.ndarray,
+    ref_points: np.ndarray,
+    first_edge: np.ndarray,
+    last_edge: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    scale: np.ndarray,
+    eps: float,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    # (i8[:, ::1], i8[:, ::1], i8[::1], i8[:, ::1], i8[::1], f8[:, ::1], f8[:, ::1],
+    #  f8[::1], f8[::1], f8[:, ::1], f8[:, ::1], f8[::1], f8, f8[:, ::1])
+    """:func:`_numeric_stats` on the profile's support points, Wasserstein in one pass.
+
+    The window's support points are the profile's bin midpoints ``mids`` with the outer
+    bins at the window's smallest and largest finite value, widened to the outer edges (a
+    one-bin feature at the window's midrange); ``low``/``high`` are its per-slot extremes
+    (slots x features). The reference's points (``ref_points``) share every interior point,
+    and both sides' outer points lie outside ``[e_0, e_{k-1}]``, which holds the interior
+    ones. So the sorted merge is: the two left outer points in order, then each interior
+    point once (reference and window mass together), then the two right outer points.
+    Where the general merge meets equal points it adds ``|F - G| * 0``, an exact no-op,
+    so the result is bit-identical to :func:`_numeric_stats` on the same points.
+    """
+    n_features = ref.shape[0]
+    width = ref.shape[1]
+    n_slots = low.shape[0]
+    p = np.zeros(width)
+    q = np.zeros(width)
+    div = np.zeros(3)
+    for f in range(n_features):
+        k = n_bins[f]
+        if not _numeric_row(ref, win, f, k, bucket, n_buckets[f], p, q, div, eps, out):
+            continue
+        lo = math.inf
+        hi = -math.inf
+        for s in range(n_slots):
+            lo = min(lo, low[s, f])
+            hi = max(hi, high[s, f])
+        seen = lo < math.inf
+        if k == 1:
+            w_first = 0.5 * (lo + hi) if seen else first_edge[f]
+            w_last = w_first
+        else:
+            w_first = min(lo, first_edge[f]) if seen else first_edge[f]
+            w_last = max(hi, last_edge[f]) if seen else last_edge[f]
+        in1 = 1.0 / out[f, NUM_N_REF]
+        in2 = 1.0 / out[f, NUM_N_WIN]
+        cf = 0.0
+        cg = 0.0
+        w1 = 0.0
+        # left outer points (the only points of a one-bin feature)
+        r = ref_points[f, 0]
+        if r <= w_first:
+            cf += ref[f, 0] * in1
+            w1 += abs(cf - cg) * (w_first - r)
+            cg += win[f, 0] * in2
+            prev = w_first
+        else:
+            cg += win[f, 0] * in2
+            w1 += abs(cf - cg) * (r - w_first)
+            cf += ref[f, 0] * in1
+            prev = r
+        if k > 1:
+            for i in range(1, k - 1):
+                x = mids[f, i]
+                w1 += abs(cf - cg) * (x - prev)
+                cf += ref[f, i] * in1
+                cg += win[f, i] * in2
+                prev = x
+            r = ref_points[f, k - 1]
+            if r <= w_last:
+                w1 += abs(cf - cg) * (r - prev)
+                cf += ref[f, k - 1] * in1
+                w1 += abs(cf - cg) * (w_last - r)
+            else:
+                w1 += abs(cf - cg) * (w_last - prev)
+                cg += win[f, k - 1] * in2
+                w1 += abs(cf - cg) * (r - w_last)
         out[f, NUM_W1] = w1
         out[f, NUM_W1_NORMED] = w1 / scale[f]
 
@@ -624,47 +736,10 @@ def _ks_p_values(
 
 
 @njit(cache=True, nogil=True)
-def _window_points(
-    mids: np.ndarray,
-    n_edges: np.ndarray,
-    first_edge: np.ndarray,
-    last_edge: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    out: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    # (f8[:, ::1], i8[::1], f8[::1], f8[::1], f8[:, ::1], f8[:, ::1], f8[:, ::1])
-    """Wasserstein support points of the window: the profile's bin midpoints, with the
-    outer bins at the window's smallest and largest finite value (widened to the outer
-    edges), a one-bin feature at the window's midrange. ``low``/``high`` are per slot
-    (slots x features); the unused tail repeats the last point so rows stay sorted."""
-    n_slots = low.shape[0]
-    for f in range(out.shape[0]):
-        lo = math.inf
-        hi = -math.inf
-        for s in range(n_slots):
-            lo = min(lo, low[s, f])
-            hi = max(hi, high[s, f])
-        seen = lo < math.inf
-        k = n_edges[f]
-        for i in range(out.shape[1]):
-            out[f, i] = mids[f, i]
-        if k == 0:
-            first = 0.5 * (lo + hi) if seen else first_edge[f]
-            last = first
-        else:
-            first = min(lo, first_edge[f]) if seen else first_edge[f]
-            last = max(hi, last_edge[f]) if seen else last_edge[f]
-        out[f, 0] = first
-        for i in range(k, out.shape[1]):
-            out[f, i] = last
-
-
-@njit(cache=True, nogil=True)
 def _evaluate_model(
     ref_num: np.ndarray,
     win_num: np.ndarray,
-    n_edges: np.ndarray,
+    n_bins: np.ndarray,
     bucket: np.ndarray,
     n_buckets: np.ndarray,
     mids: np.ndarray,
@@ -700,12 +775,11 @@ def _evaluate_model(
     """
     nf = ref_num.shape[0]
     nc = ref_cat.shape[0]
-    points = np.empty(mids.shape)
-    _window_points(mids, n_edges, first_edge, last_edge, low, high, points)
     num = np.empty((nf, NUM_COLUMNS))
-    _numeric_stats(
-        ref_num, win_num, n_edges + 1, bucket, n_buckets, ref_points, points, scale, eps, num
-    )
+    _numeric_stats_shared(
+        ref_num, win_num, n_bins, bucket, n_buckets, mids, ref_points, first_edge, last_edge,
+        low, high, scale, eps, num,
+    )  # fmt: skip
     cat = np.empty((nc, CAT_COLUMNS))
     _categorical_stats(ref_cat, win_cat, n_cats, eps, cat)
     ws = scores.shape[1]
