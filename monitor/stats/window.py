@@ -104,6 +104,7 @@ class SlotWindow:
         self._cat = np.zeros((s, nc, lay.cat_width), np.int64)
         self._cat_total = np.zeros((nc, lay.cat_width), np.int64)
         self._slot_events = np.zeros(s, np.int64)
+        self._events = 0  # running sum of _slot_events
         self._slot_id = np.full(s, -1, np.int64)  # time windows: slot number; count: sequence
         self._ts_min = np.full(s, math.inf)
         self._ts_max = np.full(s, -math.inf)
@@ -117,7 +118,7 @@ class SlotWindow:
     @property
     def events(self) -> int:
         """Events currently in the window."""
-        return int(self._slot_events.sum())
+        return self._events
 
     @property
     def is_full(self) -> bool:
@@ -165,8 +166,7 @@ class SlotWindow:
         """The live arrays behind :meth:`counts`, not copied and not reduced over slots:
         events, numeric totals, per-slot lows and highs (slots x features), categorical
         totals. For the evaluation kernel, which only reads them."""
-        events = int(self._slot_events.sum())
-        return events, self._num_total, self._low, self._high, self._cat_total
+        return self._events, self._num_total, self._low, self._high, self._cat_total
 
     # ------------------------------------------------------------------ feeding
 
@@ -196,6 +196,7 @@ class SlotWindow:
         self._cat[pos] += cdelta
         self._cat_total += cdelta
         self._slot_events[pos] += num.shape[0]
+        self._events += num.shape[0]
         if ts is not None and ts.size:
             self._ts_min[pos] = min(self._ts_min[pos], float(ts.min()))
             self._ts_max[pos] = max(self._ts_max[pos], float(ts.max()))
@@ -208,6 +209,7 @@ class SlotWindow:
             self._cat_total -= self._cat[pos]
             self._num[pos] = 0
             self._cat[pos] = 0
+            self._events -= int(self._slot_events[pos])
             self._slot_events[pos] = 0
         self._low[pos] = math.inf
         self._high[pos] = -math.inf
@@ -339,6 +341,7 @@ class SlotWindow:
             win._seen = int(state["seen"])
             win._late = int(state["late"])
             win._slides = int(state["slides"])
+            win._events = int(win._slot_events.sum())
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"window state is incomplete: {exc}") from exc
         if not np.array_equal(win._num.sum(axis=0), win._num_total):
