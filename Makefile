@@ -44,8 +44,8 @@ typecheck: venv
 ## on Kafka group joins and servers, so three workers share two cores well.
 PYTEST_WORKERS ?= 3
 test: venv promtool check
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15 tests \
-	  --doctest-modules monitor/stats monitor/performance
+	$(PY) -m pytest -q --doctest-modules monitor/stats monitor/performance
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
 
 ## nojit: the kernel tests again in pure Python (NUMBA_DISABLE_JIT=1), so coverage and
 ## debuggers see inside the kernels; slow (minutes), so not part of `make test`
