@@ -76,18 +76,8 @@ def _create_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
 
 
 def _write_reference(workdir: Path, seed: int = 7) -> Path:
-    from monitor.stats import FeatureKind, build_profile
-
-    cols = synthetic.generate(np.random.default_rng(seed), 50_000)
-    data: dict[str, Any] = dict(cols.numeric)
-    data.update({k: v.tolist() for k, v in cols.categorical.items()})
-    data["prediction"] = cols.prediction
-    kinds = {n: FeatureKind.NUMERIC for n in synthetic.NUMERIC}
-    kinds.update({n: FeatureKind.CATEGORICAL for n in synthetic.CATEGORICAL})
-    kinds["prediction"] = FeatureKind.NUMERIC
-    profile = build_profile(synthetic.MODEL, data, kinds, source="demo reference (seed 7)")
     path = workdir / "fraud.profile.json"
-    profile.save(path)
+    synthetic.reference_profile(seed, source=f"demo reference (seed {seed})").save(path)
     return path
 
 

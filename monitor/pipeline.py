@@ -167,6 +167,27 @@ def restrict_profile(profile: ReferenceProfile, names: Sequence[str]) -> Referen
     return replace(profile, features={name: profile.features[name] for name in names})
 
 
+def _threshold_lines(
+    tests: Mapping[str, Sequence[str]], thresholds: Mapping[str, DriftThresholds]
+) -> dict[tuple[str, str], float]:
+    """``(feature, test) -> threshold`` as exported by ``driftmon_drift_threshold``.
+
+    ks and chi2 are thresholded on their p-value when one is set (ks falls back to its
+    D statistic threshold), every other test on its score.
+    """
+    lines: dict[tuple[str, str], float] = {}
+    for feature, names in tests.items():
+        limits = thresholds[feature]
+        for test in names:
+            key = f"{test}_p_value" if test in ("ks", "chi2") else test
+            value = getattr(limits, key, None)
+            if test == "ks" and limits.ks is not None and limits.ks_p_value is None:
+                value = limits.ks
+            if value is not None:
+                lines[(feature, test)] = float(value)
+    return lines
+
+
 class ModelMonitor:
     """Reference, window and alert of one model."""
 
@@ -194,14 +215,15 @@ class ModelMonitor:
         self.last_result: DriftResult | None = None
         self.thresholds: dict[str, DriftThresholds] = {}
         self.tests: dict[str, list[str]] = {}
+        threshold_values: dict[str, dict[str, float]] = {}
         for feature in self.kinds:
-            limits = config.thresholds_for(feature)
-            self.thresholds[feature] = DriftThresholds(**limits.model_dump())
+            limits = config.thresholds_for(feature).model_dump()
+            self.thresholds[feature] = DriftThresholds(**limits)
             self.tests[feature] = list(config.tests_for(feature))
-        threshold_values = {
-            feature: {k: float(v) for k, v in limits.model_dump().items() if v is not None}
-            for feature, limits in ((f, config.thresholds_for(f)) for f in self.kinds)
-        }
+            threshold_values[feature] = {k: float(v) for k, v in limits.items() if v is not None}
+        # The threshold line per (feature, test) is fixed by the config: built once here,
+        # not in status(), which runs for every batch.
+        self._threshold_lines = _threshold_lines(self.tests, self.thresholds)
         self.alerting = Alerting(
             name,
             AlertRule(
@@ -260,6 +282,10 @@ class ModelMonitor:
         self._cat_index = [
             self._categorical_columns.index(n) for n in self.profile.categorical_names
         ]
+        # Decoded columns already in profile order need no per-batch reordering copy.
+        self._num_identity = len(self._num_index) == len(self._numeric_columns) and bool(
+            np.array_equal(self._num_index, np.arange(len(self._num_index)))
+        )
 
     def _capture_rows(self, columns: ModelColumns) -> ModelColumns | None:
         """Take rows into the reference capture; return what is left for the window."""
@@ -304,9 +330,7 @@ class ModelMonitor:
         self, profile: ReferenceProfile, columns: ModelColumns
     ) -> tuple[np.ndarray, np.ndarray]:
         numeric = columns.numeric
-        if numeric.shape[1] != len(self._num_index) or not np.array_equal(
-            self._num_index, np.arange(len(self._num_index))
-        ):
+        if not self._num_identity:
             numeric = numeric[:, self._num_index]
         rows = len(columns.ts)
         if self._cat_index:
@@ -515,16 +539,6 @@ class ModelMonitor:
         else:
             fill = window.fill_ratio
         alert: AlertStatus = self.alerting.status
-        thresholds: dict[tuple[str, str], float] = {}
-        for feature, tests in self.tests.items():
-            limits = self.thresholds[feature]
-            for test in tests:
-                key = f"{test}_p_value" if test in ("ks", "chi2") else test
-                value = getattr(limits, key, None)
-                if test == "ks" and limits.ks is not None and limits.ks_p_value is None:
-                    value = limits.ks
-                if value is not None:
-                    thresholds[(feature, test)] = float(value)
         return ModelStatus(
             model=self.name,
             reference_state="loaded" if self.profile is not None else "capturing",
@@ -544,7 +558,7 @@ class ModelMonitor:
             consecutive=alert.consecutive,
             alert_state=AlertState(alert.state).name.lower(),
             last_trigger_time=alert.last_trigger_time,
-            threshold_values=thresholds,
+            threshold_values=self._threshold_lines,
             events_total=self.events_seen,
             late_events=self.late_events,
             retrain_triggers=self.retrain_triggers,

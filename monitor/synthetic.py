@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
+
+if TYPE_CHECKING:
+    from monitor.stats import ReferenceProfile
 
 MODEL = "fraud"
 NUMERIC = (
@@ -127,3 +131,19 @@ def model_config_yaml(reference: str, *, events: int = 20000, slide: int = 2000)
         "    alert: {min_features: 1, consecutive: 2, cooldown_seconds: 3600}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def reference_profile(
+    seed: int = 7, rows: int = 50_000, source: str = "synthetic"
+) -> ReferenceProfile:
+    """The reference profile of the synthetic model: ``rows`` undrifted events."""
+    from monitor.stats import FeatureKind, build_profile
+
+    cols = generate(np.random.default_rng(seed), rows)
+    data: dict[str, Any] = dict(cols.numeric)
+    data.update({k: v.tolist() for k, v in cols.categorical.items()})
+    data["prediction"] = cols.prediction
+    kinds = {n: FeatureKind.NUMERIC for n in NUMERIC}
+    kinds.update({n: FeatureKind.CATEGORICAL for n in CATEGORICAL})
+    kinds["prediction"] = FeatureKind.NUMERIC
+    return build_profile(MODEL, data, kinds, source=source)

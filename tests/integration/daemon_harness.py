@@ -15,7 +15,6 @@ from monitor import synthetic
 from monitor.config import load_config
 from monitor.daemon import Daemon
 from monitor.pipeline import Evaluation
-from monitor.stats import FeatureKind, build_profile
 
 SECRET_ENV = "E2E_WEBHOOK_SECRET"
 SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWRyaWZ0bW9uLWUyZS10ZXN0cw=="
@@ -23,15 +22,8 @@ SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWRyaWZ0bW9uLWUyZS10ZXN0cw=="
 
 def write_reference(directory: Path, seed: int = 7, rows: int = 50_000) -> Path:
     """The synthetic fraud model's reference profile, saved as JSON."""
-    cols = synthetic.generate(np.random.default_rng(seed), rows)
-    data: dict[str, Any] = dict(cols.numeric)
-    data.update({k: v.tolist() for k, v in cols.categorical.items()})
-    data["prediction"] = cols.prediction
-    kinds = {n: FeatureKind.NUMERIC for n in synthetic.NUMERIC}
-    kinds.update({n: FeatureKind.CATEGORICAL for n in synthetic.CATEGORICAL})
-    kinds["prediction"] = FeatureKind.NUMERIC
     path = directory / "fraud.profile.json"
-    build_profile(synthetic.MODEL, data, kinds, source="test reference").save(path)
+    synthetic.reference_profile(seed, rows, source="test reference").save(path)
     return path
 
 
