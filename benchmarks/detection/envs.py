@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -48,6 +49,7 @@ class EnvRecord:
     ok: bool
     python: str = ""
     install_seconds: float = 0.0
+    installer: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     error: str = ""
 
@@ -55,6 +57,16 @@ class EnvRecord:
 def _python_for_envs() -> str:
     """A CPython 3.11 for the tool environments (the tools' wheels target it)."""
     return os.environ.get("DETECTION_ENV_PYTHON", sys.executable)
+
+
+def _uv() -> str | None:
+    """uv next to the running interpreter (the repository venv has it) or on PATH.
+
+    uv resolves and downloads in parallel and caches what it built: pip took 2.5 to 9
+    minutes per environment here, uv with a warm cache seconds. Without uv, pip does it.
+    """
+    beside = Path(sys.executable).with_name("uv")
+    return str(beside) if beside.is_file() else shutil.which("uv")
 
 
 def _tail(text: str, lines: int = 12) -> str:
@@ -71,14 +83,18 @@ def ensure_env(root: Path, tool: str) -> EnvRecord:
         return EnvRecord(**json.loads(record_file.read_text()))
     record = EnvRecord(tool=tool, ok=False)
     started = time.perf_counter()
+    uv = _uv()
+    record.installer = "uv" if uv else "pip"
     try:
         subprocess.run(
-            [_python_for_envs(), "-m", "venv", "--clear", str(env)],
+            [_python_for_envs(), "-m", "venv", "--clear", *(["--without-pip"] if uv else []),
+             str(env)],
             check=True, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
+        install = ([uv, "pip", "install", "-q", "-p", str(py)] if uv
+                   else [str(py), "-m", "pip", "install", "-q", "--no-input"])  # fmt: skip
         done = subprocess.run(
-            [str(py), "-m", "pip", "install", "-q", "--no-input", *reqs],
-            capture_output=True, text=True, timeout=1800,
+            [*install, *reqs], capture_output=True, text=True, timeout=1800,
         )  # fmt: skip
         record.install_seconds = round(time.perf_counter() - started, 1)
         if done.returncode != 0:
