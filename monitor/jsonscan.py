@@ -1,0 +1,953 @@
+"""Columnar JSON scanning: event messages straight into column arrays, in one Numba pass.
+
+Parsing JSON into Python objects costs about 25 objects per 20-feature event before a
+single value reaches a column; this scanner reads the bytes of a whole batch and writes
+each monitored value where it belongs (``float64`` for numbers, the reference profile's
+category code for strings) without creating any. It handles the events a healthy producer
+sends; anything else, every message it is not sure about, is marked *slow* and decoded by
+the object path in :mod:`monitor.decode`, which classifies every reject reason. So the
+scanner never rejects: it either reads a message exactly as the object path would, or
+passes it on. A message is slow when it is not a single JSON object, carries a ``label``,
+has a timestamp string or out of range, an unknown or missing model, a string with an
+escape or non-ASCII bytes the scanner cannot match against its tables, a category sent as
+a number, a non-finite or not exactly convertible number, a repeated key, nesting deeper
+than ``_MAX_DEPTH`` in skipped values, or anything that is not valid JSON.
+
+Numbers are converted with Clinger's fast path when it is exact (up to 2^53 and powers of
+ten up to 10^22), else in double-double arithmetic with a check that the result is not
+within a hair of a rounding boundary; a number it cannot convert exactly is slow. Either
+way every value equals what ``float()`` of the text gives (tests/unit/test_jsonscan.py
+compares millions of random numbers).
+
+Keys and category values are found in one open-addressing hash table of byte strings,
+each entry tagged with a namespace (top-level field, model name, one model's feature keys,
+one categorical column's vocabulary), so a lookup hashes the bytes once and compares them
+once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "SLOW",
+    "ScanModel",
+    "ScanTables",
+    "TOP_FIELDS",
+    "build_tables",
+    "parse_number",
+    "scan_messages",
+    "warmup",
+]
+
+#: ``status`` of a message the scanner hands to the object path.
+SLOW = 1
+#: Top-level field slots, in this order, of the ``top`` argument of :func:`build_tables`.
+TOP_FIELDS = ("model", "ts", "id", "features", "prediction", "version", "label")
+_F_MODEL, _F_TS, _F_ID, _F_FEATURES, _F_PREDICTION, _F_VERSION, _F_LABEL = range(7)
+
+_NS_TOP = 0
+_NS_MODEL = 1
+#: Prediction kinds.
+PRED_NONE, PRED_NUMERIC, PRED_CATEGORICAL, PRED_PROBABILITIES = range(4)
+
+_MAX_DEPTH = 64
+_MAX_UNKNOWN_KEYS = 32
+_MAX_TS = 1e11
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_POW10 = np.array([10.0**k for k in range(23)])
+# 10**k as a double-double (hi + lo) beyond the exactly representable 10**22.
+_MAX_E10 = 40
+_POW10_HI = np.array([float(10**k) for k in range(_MAX_E10 + 1)])
+_POW10_LO = np.array([float(10**k - int(float(10**k))) for k in range(_MAX_E10 + 1)])
+_TWO53 = 2**53
+_SPLITTER = 134217729.0  # 2^27 + 1, Dekker's split
+_AMBIGUOUS = 2.0**-30  # relative to half an ulp: closer to a boundary than this is slow
+
+
+@dataclass(frozen=True)
+class ScanModel:
+    """One model as the scanner sees it.
+
+    ``numeric`` and ``categorical`` name the keys of the features object with their column
+    in the model's numeric / categorical columns; ``vocab[j]`` maps categorical column
+    ``j``'s categories to codes and ``unseen[j]`` is the code of a category not in it.
+    """
+
+    name: str
+    numeric: Mapping[str, int]
+    categorical: Mapping[str, int]
+    num_width: int
+    cat_width: int
+    vocab: Sequence[Mapping[str, int]]
+    unseen: Sequence[int]
+    prediction: int = PRED_NONE
+    #: Numeric column of a numeric prediction, categorical column of a categorical one.
+    prediction_column: int = -1
+    #: Class -> numeric column, for probabilities.
+    classes: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class ScanTables:
+    """The arrays the kernel reads (build with :func:`build_tables`)."""
+
+    key_bytes: np.ndarray
+    key_start: np.ndarray
+    key_ns: np.ndarray
+    key_value: np.ndarray
+    table: np.ndarray
+    #: Key order seen last: the entry after entry k (-1 none yet), and the first entry of
+    #: each namespace. Updated by every scan: a cache, never a result.
+    follow: np.ndarray
+    first: np.ndarray
+    feature_ns: np.ndarray
+    class_ns: np.ndarray
+    cat_ns: np.ndarray
+    unseen: np.ndarray
+    num_width: np.ndarray
+    cat_width: np.ndarray
+    pred_kind: np.ndarray
+    pred_col: np.ndarray
+    bound_model: int
+    max_num: int
+    max_cat: int
+
+
+def build_tables(
+    models: Sequence[ScanModel], top: Sequence[str], bound_model: int = -1
+) -> ScanTables:
+    """Hash tables and per-model arrays for :func:`scan_messages`.
+
+    ``top`` names the event fields in :data:`TOP_FIELDS` order (they are configurable per
+    topic); ``bound_model`` is the index of the model every event belongs to, or -1.
+    """
+    entries: list[tuple[int, bytes, int]] = []
+    entries += [(_NS_TOP, name.encode(), slot) for slot, name in enumerate(top)]
+    entries += [(_NS_MODEL, m.name.encode(), i) for i, m in enumerate(models)]
+    n_models = max(len(models), 1)
+    max_cat = max([m.cat_width for m in models] + [1])
+    feature_ns = np.zeros(n_models, np.int64)
+    class_ns = np.zeros(n_models, np.int64)
+    cat_ns = np.zeros((n_models, max_cat), np.int64)
+    unseen = np.zeros((n_models, max_cat), np.int64)
+    ns = 2
+    for i, m in enumerate(models):
+        feature_ns[i] = ns
+        # Feature key values: numeric column c as c, categorical column c as -c - 1.
+        entries += [(ns, k.encode(), c) for k, c in m.numeric.items()]
+        entries += [(ns, k.encode(), -c - 1) for k, c in m.categorical.items()]
+        class_ns[i] = ns + 1
+        entries += [(ns + 1, k.encode(), c) for k, c in (m.classes or {}).items()]
+        ns += 2
+        for j, codes in enumerate(m.vocab):
+            cat_ns[i, j] = ns
+            unseen[i, j] = m.unseen[j]
+            entries += [(ns, k.encode(), code) for k, code in codes.items()]
+            ns += 1
+    size = 1 << max(4, (2 * len(entries)).bit_length())
+    key_bytes = np.frombuffer(b"".join(e[1] for e in entries), dtype=np.uint8).copy()
+    key_start = np.zeros(len(entries) + 1, np.int64)
+    key_start[1:] = np.cumsum([len(e[1]) for e in entries])
+    key_ns = np.array([e[0] for e in entries], np.int64)
+    key_value = np.array([e[2] for e in entries], np.int64)
+    table = np.zeros(size, np.int64)
+    _fill_table(table, key_bytes, key_start, key_ns)
+    return ScanTables(
+        key_bytes=key_bytes,
+        key_start=key_start,
+        key_ns=key_ns,
+        key_value=key_value,
+        table=table,
+        follow=np.full(len(entries), -1, np.int64),
+        first=np.full(ns, -1, np.int64),
+        feature_ns=feature_ns,
+        class_ns=class_ns,
+        cat_ns=cat_ns,
+        unseen=unseen,
+        num_width=np.array([m.num_width for m in models] or [0], np.int64),
+        cat_width=np.array([m.cat_width for m in models] or [0], np.int64),
+        pred_kind=np.array([m.prediction for m in models] or [0], np.int64),
+        pred_col=np.array([m.prediction_column for m in models] or [-1], np.int64),
+        bound_model=bound_model,
+        max_num=max([m.num_width for m in models] + [1]),
+        max_cat=max_cat,
+    )
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Per message: ``status`` (0 read, :data:`SLOW`), model index, event time (NaN when
+    absent), numeric values (NaN missing), category codes (-1 missing) and the count of
+    unmonitored feature keys."""
+
+    status: np.ndarray
+    model: np.ndarray
+    ts: np.ndarray
+    numeric: np.ndarray
+    codes: np.ndarray
+    unknown: np.ndarray
+
+
+def scan_messages(
+    tables: ScanTables, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> ScanResult:
+    """Scan messages ``buf[starts[i]:ends[i]]`` into columns."""
+    n = len(starts)
+    status = np.zeros(n, np.int64)
+    model = np.full(n, -1, np.int64)
+    ts = np.empty(n, np.float64)
+    numeric = np.empty((n, tables.max_num), np.float64)
+    codes = np.empty((n, tables.max_cat), np.int64)
+    unknown = np.zeros(n, np.int64)
+    _scan(
+        buf,
+        starts,
+        ends,
+        tables.key_bytes,
+        tables.key_start,
+        tables.key_ns,
+        tables.key_value,
+        tables.table,
+        tables.follow,
+        tables.first,
+        tables.feature_ns,
+        tables.class_ns,
+        tables.cat_ns,
+        tables.unseen,
+        tables.pred_kind,
+        tables.pred_col,
+        tables.bound_model,
+        status,
+        model,
+        ts,
+        numeric,
+        codes,
+        unknown,
+    )
+    return ScanResult(status, model, ts, numeric, codes, unknown)
+
+
+def parse_number(text: bytes) -> float | None:
+    """The value of a JSON number as the scanner reads it, or None when it passes it on."""
+    buf = np.frombuffer(text, dtype=np.uint8)
+    end, value = _number(buf, 0, len(buf))
+    return value if end == len(buf) else None
+
+
+# ------------------------------------------------------------------------------ kernels
+
+
+@njit(cache=True, inline="always")
+def _hash(buf: np.ndarray, a: int, b: int, ns: int) -> np.uint64:
+    """FNV-1a over ``buf[a:b]``, seeded with the namespace."""
+    h = (_FNV_OFFSET ^ np.uint64(ns)) * _FNV_PRIME
+    for i in range(a, b):
+        h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
+    return h
+
+
+@njit(cache=True)
+def _fill_table(
+    table: np.ndarray, key_bytes: np.ndarray, key_start: np.ndarray, key_ns: np.ndarray
+) -> None:
+    mask = len(table) - 1
+    for k in range(len(key_ns)):
+        h = _hash(key_bytes, key_start[k], key_start[k + 1], key_ns[k])
+        slot = np.int64(h & np.uint64(mask))
+        while table[slot] != 0:
+            slot = (slot + 1) & mask
+        table[slot] = k + 1
+
+
+@njit(cache=True, inline="always")
+def _lookup(
+    buf: np.ndarray,
+    a: int,
+    b: int,
+    ns: int,
+    key_bytes: np.ndarray,
+    key_start: np.ndarray,
+    key_ns: np.ndarray,
+    table: np.ndarray,
+) -> int:
+    """Index of the entry ``(ns, buf[a:b])``, or -1."""
+    mask = len(table) - 1
+    slot = np.int64(_hash(buf, a, b, ns) & np.uint64(mask))
+    n = b - a
+    while True:
+        entry = table[slot]
+        if entry == 0:
+            return -1
+        k = entry - 1
+        s = key_start[k]
+        if key_ns[k] == ns and key_start[k + 1] - s == n:
+            same = True
+            for t in range(n):
+                if key_bytes[s + t] != buf[a + t]:
+                    same = False
+                    break
+            if same:
+                return int(k)
+        slot = (slot + 1) & mask
+
+
+@njit(cache=True, inline="always")
+def _ws(buf: np.ndarray, pos: int, end: int) -> int:
+    while pos < end:
+        c = buf[pos]
+        if c != 32 and c != 10 and c != 13 and c != 9:
+            return pos
+        pos += 1
+    return pos
+
+
+@njit(cache=True, inline="always")
+def _hex(c: int) -> bool:
+    return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
+
+
+#: What :func:`_string` saw: plain ASCII, non-ASCII bytes (UTF-8 not checked), escapes.
+_ASCII, _NON_ASCII, _ESCAPED = 0, 1, 2
+
+
+@njit(cache=True, inline="always")
+def _string(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
+    """``buf[pos]`` is an opening quote: the index of the closing one (-1 if the string is
+    invalid JSON) and its kind (``_ASCII``, ``_NON_ASCII``, ``_ESCAPED``)."""
+    kind = _ASCII
+    pos += 1
+    while pos < end:
+        c = buf[pos]
+        if c == 34:
+            return pos, kind
+        if c < 32:
+            return -1, kind
+        if c == 92:
+            kind = _ESCAPED
+            pos += 1
+            if pos >= end:
+                return -1, kind
+            e = buf[pos]
+            if e == 117:  # \uXXXX
+                if pos + 4 >= end:
+                    return -1, kind
+                for t in range(1, 5):
+                    if not _hex(buf[pos + t]):
+                        return -1, kind
+                pos += 4
+            elif not (e == 34 or e == 92 or e == 47 or e == 98 or e == 102 or e == 110):
+                if e != 114 and e != 116:
+                    return -1, kind
+        elif c >= 128 and kind == _ASCII:
+            kind = _NON_ASCII
+        pos += 1
+    return -1, kind
+
+
+@njit(cache=True)
+def _two_sum(a: float, b: float) -> tuple[float, float]:
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(cache=True)
+def _split(a: float) -> tuple[float, float]:
+    c = _SPLITTER * a
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+@njit(cache=True)
+def _two_prod(a: float, b: float) -> tuple[float, float]:
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@njit(cache=True)
+def _round_safely(r: float, err: float) -> bool:
+    """False when ``r + err`` (err tiny, inexact) is too close to a rounding boundary of
+    ``r`` to trust ``r`` as the correctly rounded value."""
+    mant, exp = math.frexp(r)
+    if abs(mant) == 0.5:  # a power of two: the ulp below is half the one above
+        return False
+    half = math.ldexp(1.0, exp - 54)
+    return abs(abs(err) - half) > half * _AMBIGUOUS
+
+
+@njit(cache=True)
+def _decimal_to_double(m: int, e10: int) -> tuple[bool, float]:
+    """``m * 10**e10`` correctly rounded for ``0 < m < 10**18`` and ``|e10| <= 40``, in
+    double-double arithmetic (error about 2**-104 relative); (False, _) when the result is
+    too close to a rounding boundary to be sure."""
+    mh = float(m)
+    ml = float(m - np.int64(mh))
+    ph = _POW10_HI[abs(e10)]
+    pl = _POW10_LO[abs(e10)]
+    if e10 >= 0:
+        a, b = _two_prod(mh, ph)
+        r, err = _two_sum(a, b + (mh * pl + ml * ph))
+    else:
+        q = mh / ph
+        a, b = _two_prod(q, ph)
+        rem = ((mh - a) - b) + (ml - q * pl)
+        r, err = _two_sum(q, rem / ph)
+    if not _round_safely(r, err):
+        return False, 0.0
+    return True, r
+
+
+@njit(cache=True, inline="always")
+def _number(buf: np.ndarray, pos: int, end: int) -> tuple[int, float]:
+    """Parse a JSON number at ``pos``: (end index, value); end -1 when invalid or not
+    exactly convertible here."""
+    neg = False
+    if buf[pos] == 45:
+        neg = True
+        pos += 1
+        if pos >= end:
+            return -1, 0.0
+    m = 0
+    digits = 0  # significant digits in m
+    e10 = 0
+    c = buf[pos]
+    if c == 48:
+        pos += 1
+    elif 49 <= c <= 57:
+        while pos < end and 48 <= buf[pos] <= 57:
+            if digits == 18:
+                return -1, 0.0
+            m = m * 10 + (buf[pos] - 48)
+            digits += 1
+            pos += 1
+    else:
+        return -1, 0.0
+    if pos < end and buf[pos] == 46:
+        pos += 1
+        if pos >= end or not (48 <= buf[pos] <= 57):
+            return -1, 0.0
+        while pos < end and 48 <= buf[pos] <= 57:
+            d = buf[pos] - 48
+            if m == 0 and d == 0:
+                e10 -= 1
+            elif digits == 18:
+                return -1, 0.0
+            else:
+                m = m * 10 + d
+                digits += 1
+                e10 -= 1
+            pos += 1
+    if pos < end and (buf[pos] == 101 or buf[pos] == 69):
+        pos += 1
+        eneg = False
+        if pos < end and (buf[pos] == 43 or buf[pos] == 45):
+            eneg = buf[pos] == 45
+            pos += 1
+        if pos >= end or not (48 <= buf[pos] <= 57):
+            return -1, 0.0
+        ev = 0
+        while pos < end and 48 <= buf[pos] <= 57:
+            if ev < 100000:
+                ev = ev * 10 + (buf[pos] - 48)
+            pos += 1
+        e10 += -ev if eneg else ev
+    if m == 0:
+        value = 0.0
+    elif e10 > _MAX_E10 or e10 < -_MAX_E10:
+        return -1, 0.0
+    elif m <= _TWO53 and -22 <= e10 <= 22:  # Clinger: exact operands, one rounding
+        value = float(m) * _POW10[e10] if e10 >= 0 else float(m) / _POW10[-e10]
+    else:
+        ok, value = _decimal_to_double(m, e10)
+        if not ok:
+            return -1, 0.0
+    return pos, -value if neg else value
+
+
+@njit(cache=True, inline="always")
+def _key(buf: np.ndarray, pos: int, end: int) -> int:
+    """An object key (plain string), whitespace and the colon at ``pos``: the index after
+    the colon, or -1."""
+    if pos >= end or buf[pos] != 34:
+        return -1
+    close, kind = _string(buf, pos, end)
+    if close < 0 or kind != _ASCII:
+        return -1
+    pos = _ws(buf, close + 1, end)
+    if pos >= end or buf[pos] != 58:
+        return -1
+    return pos + 1
+
+
+@njit(cache=True, inline="always")
+def _literal(buf: np.ndarray, pos: int, end: int) -> int:
+    """``true``, ``false`` or ``null`` at ``pos``: the index after it, or -1."""
+    c = buf[pos]
+    if c == 116 or c == 110:  # true null
+        if pos + 4 > end:
+            return -1
+        if c == 116 and buf[pos + 1] == 114 and buf[pos + 2] == 117 and buf[pos + 3] == 101:
+            return pos + 4
+        if c == 110 and buf[pos + 1] == 117 and buf[pos + 2] == 108 and buf[pos + 3] == 108:
+            return pos + 4
+        return -1
+    if c == 102 and pos + 5 <= end:
+        if buf[pos + 1] == 97 and buf[pos + 2] == 108 and buf[pos + 3] == 115:
+            if buf[pos + 4] == 101:
+                return pos + 5
+    return -1
+
+
+@njit(cache=True)
+def _skip_value(buf: np.ndarray, pos: int, end: int, stack: np.ndarray, strict: bool = True) -> int:
+    """Validate and skip one JSON value at ``pos`` (after whitespace): the index after it,
+    or -1 (invalid, nested deeper than the stack, numbers the scanner does not convert,
+    and when ``strict`` escaped or non-ASCII strings, whose UTF-8 only the object path
+    checks)."""
+    depth = 0
+    while True:
+        # a value starts here
+        pos = _ws(buf, pos, end)
+        if pos >= end:
+            return -1
+        c = buf[pos]
+        if c == 123 or c == 91:  # { [
+            if depth >= len(stack):
+                return -1
+            stack[depth] = c
+            depth += 1
+            pos = _ws(buf, pos + 1, end)
+            if pos >= end:
+                return -1
+            if buf[pos] == c + 2:  # {} or []
+                depth -= 1
+                pos += 1
+            else:
+                if c == 123:
+                    pos = _key(buf, pos, end)
+                    if pos < 0:
+                        return -1
+                continue
+        elif c == 34:
+            close, kind = _string(buf, pos, end)
+            if close < 0 or (strict and kind != _ASCII):
+                return -1
+            pos = close + 1
+        elif c == 116 or c == 102 or c == 110:
+            pos = _literal(buf, pos, end)
+            if pos < 0:
+                return -1
+        else:
+            pos, _ = _number(buf, pos, end)
+            if pos < 0:
+                return -1
+        # a value ended: close containers or move to the next member
+        while True:
+            if depth == 0:
+                return pos
+            pos = _ws(buf, pos, end)
+            if pos >= end:
+                return -1
+            c = buf[pos]
+            top = stack[depth - 1]
+            if c == top + 2:  # } closes {, ] closes [
+                depth -= 1
+                pos += 1
+                continue
+            if c != 44:
+                return -1
+            pos = _ws(buf, pos + 1, end)
+            if top == 123:
+                pos = _key(buf, pos, end)
+                if pos < 0:
+                    return -1
+            break
+
+
+# Value actions of a member in _scan_one.
+_A_SKIP, _A_NUMBER, _A_CATEGORY, _A_MODEL, _A_OBJECT = range(5)
+
+
+@njit(cache=True)
+def _find_model(
+    buf: np.ndarray,
+    pos: int,
+    end: int,
+    key_bytes: np.ndarray,
+    key_start: np.ndarray,
+    key_ns: np.ndarray,
+    key_value: np.ndarray,
+    table: np.ndarray,
+    stack: np.ndarray,
+) -> int:
+    """The model of the event object at ``pos`` when its model field comes after the
+    features (a pre-pass over the top level); -1 if there is none the scanner knows."""
+    pos = _ws(buf, pos + 1, end)
+    while True:
+        if pos >= end or buf[pos] != 34:
+            return -1
+        close, kind = _string(buf, pos, end)
+        if close < 0 or kind != _ASCII:
+            return -1
+        k = _lookup(buf, pos + 1, close, _NS_TOP, key_bytes, key_start, key_ns, table)
+        pos = _ws(buf, close + 1, end)
+        if pos >= end or buf[pos] != 58:
+            return -1
+        pos = _ws(buf, pos + 1, end)
+        if pos >= end:
+            return -1
+        if k >= 0 and key_value[k] == _F_MODEL:
+            if buf[pos] != 34:
+                return -1
+            close, kind = _string(buf, pos, end)
+            if close < 0 or kind == _ESCAPED:
+                return -1
+            k = _lookup(buf, pos + 1, close, _NS_MODEL, key_bytes, key_start, key_ns, table)
+            return key_value[k] if k >= 0 else -1
+        # The main pass validates the event; this one only looks for the model.
+        pos = _skip_value(buf, pos, end, stack, False)
+        if pos < 0:
+            return -1
+        pos = _ws(buf, pos, end)
+        if pos >= end or buf[pos] != 44:
+            return -1
+        pos = _ws(buf, pos + 1, end)
+
+
+@njit(cache=True, nogil=True)
+def _scan(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    key_bytes: np.ndarray,
+    key_start: np.ndarray,
+    key_ns: np.ndarray,
+    key_value: np.ndarray,
+    table: np.ndarray,
+    follow: np.ndarray,
+    first: np.ndarray,
+    feature_ns: np.ndarray,
+    class_ns: np.ndarray,
+    cat_ns: np.ndarray,
+    unseen: np.ndarray,
+    pred_kind: np.ndarray,
+    pred_col: np.ndarray,
+    bound_model: int,
+    status: np.ndarray,
+    model: np.ndarray,
+    ts: np.ndarray,
+    numeric: np.ndarray,
+    codes: np.ndarray,
+    unknown: np.ndarray,
+) -> None:
+    """Scan every message; ``nogil`` so other Python threads (HTTP, webhooks) run on."""
+    stack = np.empty(_MAX_DEPTH, np.uint8)
+    unknown_keys = np.empty((_MAX_UNKNOWN_KEYS, 2), np.int64)
+    seen_num = np.zeros(numeric.shape[1], np.int64)
+    seen_cat = np.zeros(codes.shape[1], np.int64)
+    for row in range(len(starts)):
+        numeric[row, :] = np.nan
+        codes[row, :] = -1
+        ts[row] = np.nan
+        if not _scan_one(
+            buf, starts[row], ends[row], row,
+            key_bytes, key_start, key_ns, key_value, table, follow, first,
+            feature_ns, class_ns, cat_ns, unseen, pred_kind, pred_col, bound_model,
+            model, ts, numeric, codes, unknown,
+            seen_num, seen_cat, unknown_keys, stack,
+        ):  # fmt: skip
+            status[row] = SLOW
+
+
+@njit(cache=True)
+def _scan_one(
+    buf: np.ndarray,
+    start: int,
+    end: int,
+    row: int,
+    key_bytes: np.ndarray,
+    key_start: np.ndarray,
+    key_ns: np.ndarray,
+    key_value: np.ndarray,
+    table: np.ndarray,
+    follow: np.ndarray,
+    first: np.ndarray,
+    feature_ns: np.ndarray,
+    class_ns: np.ndarray,
+    cat_ns: np.ndarray,
+    unseen: np.ndarray,
+    pred_kind: np.ndarray,
+    pred_col: np.ndarray,
+    bound_model: int,
+    model: np.ndarray,
+    ts: np.ndarray,
+    numeric: np.ndarray,
+    codes: np.ndarray,
+    unknown: np.ndarray,
+    seen_num: np.ndarray,
+    seen_cat: np.ndarray,
+    unknown_keys: np.ndarray,
+    stack: np.ndarray,
+) -> bool:
+    """One message into row ``row``; False passes it to the object path.
+
+    One loop over members, whatever object they are in (``ctx``: 0 the event, 1 its
+    features, 2 the class probabilities), so each helper is inlined at one place only.
+    Producers write keys in the same order every time: the key that followed this one
+    last time (``follow``, ``first`` per namespace) is compared before any hashing.
+    """
+    pos = _ws(buf, start, end)
+    if pos >= end or buf[pos] != 123:
+        return False
+    opening = pos
+    m = bound_model
+    ctx = 0
+    seen = 0
+    payload = False
+    n_unknown = 0
+    stamp = row + 1
+    prev_top = -1
+    prev_in = -1
+    pos = _ws(buf, pos + 1, end)
+    while True:
+        # -- the key
+        if pos >= end or buf[pos] != 34:
+            return False  # includes the empty event: no payload
+        close, kind = _string(buf, pos, end)
+        if close < 0 or kind != _ASCII:
+            return False
+        if ctx == 0:
+            ns = _NS_TOP
+        elif ctx == 1:
+            ns = feature_ns[m]
+        else:
+            ns = class_ns[m]
+        prev = prev_top if ctx == 0 else prev_in
+        guess = follow[prev] if prev >= 0 else (first[ns] if prev == -1 else -1)
+        k = -1
+        n = close - pos - 1
+        if guess >= 0:
+            s = key_start[guess]
+            if key_start[guess + 1] - s == n:
+                k = guess
+                for t in range(n):
+                    if key_bytes[s + t] != buf[pos + 1 + t]:
+                        k = -1
+                        break
+        if k < 0:
+            k = _lookup(buf, pos + 1, close, ns, key_bytes, key_start, key_ns, table)
+            if k >= 0:
+                if prev >= 0:
+                    follow[prev] = k
+                elif prev == -1:
+                    first[ns] = k
+        if ctx == 0:
+            prev_top = k if k >= 0 else -2
+        else:
+            prev_in = k if k >= 0 else -2
+        key_a = pos + 1
+        pos = _ws(buf, close + 1, end)
+        if pos >= end or buf[pos] != 58:
+            return False
+        pos = _ws(buf, pos + 1, end)
+        if pos >= end:
+            return False
+        c = buf[pos]
+        # -- what to do with the value
+        action = _A_SKIP
+        col = 0
+        to_ts = False
+        vocab = 0
+        unseen_code = 0
+        next_ctx = 0
+        if ctx == 0:
+            field = key_value[k] if k >= 0 else -1
+            if field >= 0:
+                if seen & (1 << field):
+                    return False
+                seen |= 1 << field
+            if field == _F_MODEL:
+                if bound_model < 0:
+                    action = _A_MODEL
+            elif field == _F_TS:
+                action = _A_NUMBER
+                to_ts = True
+            elif field == _F_LABEL:
+                return False  # label events: the performance join's, on the object path
+            elif (field == _F_FEATURES or field == _F_PREDICTION) and c != 110:
+                payload = True
+                if m < 0:
+                    m = _find_model(
+                        buf, opening, end, key_bytes, key_start, key_ns, key_value, table, stack
+                    )
+                    if m < 0:
+                        return False
+                if field == _F_FEATURES:
+                    if c != 123:
+                        return False
+                    action = _A_OBJECT
+                    next_ctx = 1
+                else:
+                    p_kind = pred_kind[m]
+                    col = pred_col[m]
+                    if p_kind == PRED_NUMERIC:
+                        action = _A_NUMBER
+                    elif p_kind == PRED_CATEGORICAL:
+                        action = _A_CATEGORY
+                        vocab = cat_ns[m, col]
+                        unseen_code = unseen[m, col]
+                    elif p_kind == PRED_PROBABILITIES:
+                        if c != 123:
+                            return False
+                        action = _A_OBJECT
+                        next_ctx = 2
+        elif k >= 0:
+            col = key_value[k]
+            if col < 0:
+                col = -col - 1
+                if seen_cat[col] == stamp:
+                    return False
+                seen_cat[col] = stamp
+                action = _A_CATEGORY
+                vocab = cat_ns[m, col]
+                unseen_code = unseen[m, col]
+            else:
+                if seen_num[col] == stamp:
+                    return False
+                seen_num[col] = stamp
+                action = _A_NUMBER
+        elif ctx == 1:
+            # An unmonitored feature key: counted once per distinct key, as a dict would.
+            for u in range(n_unknown):
+                a = unknown_keys[u, 0]
+                if unknown_keys[u, 1] - a == n:
+                    same = True
+                    for t in range(n):
+                        if buf[a + t] != buf[key_a + t]:
+                            same = False
+                            break
+                    if same:
+                        return False
+            if n_unknown == len(unknown_keys):
+                return False
+            unknown_keys[n_unknown, 0] = key_a
+            unknown_keys[n_unknown, 1] = key_a + n
+            n_unknown += 1
+        # -- the value
+        if action == _A_NUMBER:
+            if c == 116 or c == 102 or c == 110:
+                after = _literal(buf, pos, end)
+                if after < 0 or (to_ts and c != 110):
+                    return False
+                value = 1.0 if c == 116 else (0.0 if c == 102 else np.nan)
+                pos = after
+            elif c == 45 or 48 <= c <= 57:
+                pos, value = _number(buf, pos, end)
+                if pos < 0:
+                    return False
+            else:
+                return False
+            if not to_ts:
+                numeric[row, col] = value
+            elif c != 110:
+                if not (0.0 <= value < _MAX_TS):
+                    return False
+                ts[row] = value
+        elif action == _A_CATEGORY or action == _A_MODEL:
+            text = _ASCII
+            if c == 34:
+                close, text = _string(buf, pos, end)
+                if close < 0 or text == _ESCAPED:
+                    return False
+                a, b = pos + 1, close
+                pos = close + 1
+            elif action == _A_CATEGORY and (c == 116 or c == 102 or c == 110):
+                b = _literal(buf, pos, end)
+                if b < 0:
+                    return False
+                a = pos
+                pos = b
+            else:
+                return False
+            code = -1
+            if c != 110:
+                ns = _NS_MODEL if action == _A_MODEL else vocab
+                found = _lookup(buf, a, b, ns, key_bytes, key_start, key_ns, table)
+                if found >= 0:
+                    code = key_value[found]
+                elif action == _A_MODEL or text == _NON_ASCII:
+                    return False  # an unknown model, or a category that may not be UTF-8
+                else:
+                    code = unseen_code
+            if action == _A_CATEGORY:
+                codes[row, col] = code
+            elif m >= 0 and code != m:
+                return False
+            else:
+                m = code
+        elif action == _A_OBJECT:
+            pos = _ws(buf, pos + 1, end)
+            if pos >= end:
+                return False
+            if buf[pos] != 125:
+                ctx = next_ctx
+                prev_in = -1
+                continue
+            pos += 1  # an empty object
+        else:
+            pos = _skip_value(buf, pos, end, stack)
+            if pos < 0:
+                return False
+        # -- after a value: the next member, or the end of objects
+        while True:
+            pos = _ws(buf, pos, end)
+            if pos >= end:
+                return False
+            c = buf[pos]
+            if c == 44:
+                pos = _ws(buf, pos + 1, end)
+                break
+            if c != 125:
+                return False
+            pos += 1
+            if ctx == 0:
+                if _ws(buf, pos, end) != end or m < 0 or not payload:
+                    return False
+                unknown[row] = n_unknown
+                model[row] = m
+                return True
+            ctx = 0
+
+
+def warmup() -> None:
+    """Compile (or load from the cache) the scanner's kernels on a few tiny messages."""
+    model = ScanModel(
+        name="m",
+        numeric={"x": 0},
+        categorical={"c": 0},
+        num_width=2,
+        cat_width=1,
+        vocab=[{"a": 0}],
+        unseen=[2],
+        prediction=PRED_NUMERIC,
+        prediction_column=1,
+    )
+    tables = build_tables([model], TOP_FIELDS)
+    messages = [
+        b'{"model": "m", "ts": 1.5, "id": "r1", "features": {"x": 0.12345678901234567, '
+        b'"c": "a", "u": [1, {"v": null}]}, "prediction": 0.5}',
+        b'{"features": {"x": true, "c": false}, "model": "m", "prediction": null}',
+    ]
+    lengths = np.array([len(m) for m in messages], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    scan_messages(tables, np.frombuffer(b"".join(messages), np.uint8), ends - lengths, ends)
