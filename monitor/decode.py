@@ -38,16 +38,18 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from functools import reduce
+from functools import cached_property, reduce
 from itertools import chain, compress, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import orjson
+
+from monitor import jsonscan
 
 try:  # the typed fast path; without msgspec every message takes the general path
     import msgspec
@@ -115,6 +117,28 @@ class EventFields:
 PredictionKind = Literal["numeric", "categorical", "probabilities"]
 
 
+@dataclass(frozen=True, eq=False)
+class CategoryCodes:
+    """Category -> code of one categorical column: the reference profile's encoding
+    (``encode`` of :class:`~monitor.stats.profile.CategoricalProfile`), so decode can hand
+    the statistics codes instead of strings. Compared by identity (it is a cache key)."""
+
+    codes: Mapping[str, int]
+    #: Code of a category not in ``codes``.
+    unseen: int
+
+    @cached_property
+    def _with_missing(self) -> dict[str | None, int]:
+        table: dict[str | None, int] = {None: -1}
+        table.update(self.codes)
+        return table
+
+    def encode(self, values: Sequence[str | None]) -> np.ndarray:
+        """Codes of ``values``; -1 for missing."""
+        codes = map(self._with_missing.get, values, repeat(self.unseen))
+        return np.fromiter(codes, dtype=np.int64, count=len(values))
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSchema:
     """What to pull out of one model's events.
@@ -130,6 +154,9 @@ class ModelSchema:
     categorical: tuple[str, ...] = ()
     prediction: PredictionKind | None = None
     classes: tuple[str, ...] = ()
+    #: One per ``categorical_names`` column: decode this model's categories to codes
+    #: (``ModelColumns.codes``) instead of strings. Set once the reference is known.
+    codes: tuple[CategoryCodes, ...] | None = None
 
     @property
     def numeric_names(self) -> tuple[str, ...]:
@@ -179,11 +206,14 @@ class ModelColumns:
     versions: list[str | None] = field(default_factory=list)
     #: Raw label values per row, or ``None`` when no event carried one.
     labels: list[Any] | None = None
+    #: rows x len(categorical_names) int64 category codes (-1 missing) when the schema
+    #: gives ``codes``; ``categorical`` is then empty.
+    codes: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
         """Number of accepted events."""
-        return len(self.ids)
+        return len(self.ts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,8 +292,13 @@ _INT_MIN, _INT_MAX = -(2**63), 2**64
 _NON_FINITE_RE = re.compile(rb"(?:^|[\[:,])\s*-?(?:NaN|Infinity)\s*(?:$|[\],}])")
 
 
+#: Kafka timestamps of a batch, or a function giving them (only called when some event
+#: has no ``ts`` of its own: reading every message's timestamp is a pass over the batch).
+KafkaTimes = np.ndarray | Callable[[], np.ndarray]
+
+
 def decode_batch(
-    payloads: Sequence[bytes | None], kafka_ts: np.ndarray, schema: DecodeSchema
+    payloads: Sequence[bytes | None], kafka_ts: KafkaTimes, schema: DecodeSchema
 ) -> DecodedBatch:
     """Decode one batch of raw message values of one topic.
 
@@ -271,7 +306,32 @@ def decode_batch(
     event time of events without ``ts``. Every message ends up either as rows of some
     model's :class:`ModelColumns` or as one :class:`Rejection` per event (one per message
     when the message itself cannot be read).
+
+    Models whose schema carries category ``codes`` go through the columnar scanner first
+    (:mod:`monitor.jsonscan`); the messages it passes on, and every other model's, take
+    the object paths below.
     """
+    scanner = _scanner_for(schema)
+    if scanner is None:
+        return _with_codes(_decode_objects(payloads, _times(kafka_ts), schema), schema)
+    fast, slow = scanner.scan(payloads, kafka_ts)
+    if slow.size == 0:
+        return DecodedBatch(fast, [])
+    sub = [payloads[i] for i in slow.tolist()]
+    rest = _with_codes(_decode_objects(sub, _times(kafka_ts)[slow], schema), schema)
+    rejected = [replace(r, index=int(slow[r.index])) for r in rest.rejected]
+    moved = {n: replace(c, msg_index=slow[c.msg_index]) for n, c in rest.models.items()}
+    return DecodedBatch(_merge(fast, moved), rejected)
+
+
+def _times(kafka_ts: KafkaTimes) -> np.ndarray:
+    return np.asarray(kafka_ts if isinstance(kafka_ts, np.ndarray) else kafka_ts())
+
+
+def _decode_objects(
+    payloads: Sequence[bytes | None], kafka_ts: np.ndarray, schema: DecodeSchema
+) -> DecodedBatch:
+    """The object paths: msgspec's typed decoder, then orjson for what it refuses."""
     rejected: list[Rejection] = []
     parts: dict[str, list[ModelColumns]] = {}
     codec = _codec_for(schema)
@@ -359,8 +419,23 @@ def _merge(a: dict[str, ModelColumns], b: dict[str, ModelColumns]) -> dict[str, 
             unknown_features=both.unknown_features,
             versions=[both.versions[k] for k in pick],
             labels=None if both.labels is None else [both.labels[k] for k in pick],
+            codes=None if both.codes is None else both.codes[order],
         )
     return out
+
+
+def _with_codes(batch: DecodedBatch, schema: DecodeSchema) -> DecodedBatch:
+    """Categories of the models whose schema has ``codes`` as codes instead of strings."""
+    models = dict(batch.models)
+    for name, cols in batch.models.items():
+        table = schema.models[name].codes
+        if table is None or cols.codes is not None:
+            continue
+        codes = np.empty((cols.rows, len(table)), dtype=np.int64)
+        for j, (column, values) in enumerate(zip(table, cols.categorical, strict=True)):
+            codes[:, j] = column.encode(values)
+        models[name] = replace(cols, categorical=[], codes=codes)
+    return DecodedBatch(models, batch.rejected)
 
 
 def _concat(parts: list[ModelColumns]) -> ModelColumns:
@@ -380,6 +455,7 @@ def _concat(parts: list[ModelColumns]) -> ModelColumns:
         unknown_features=sum(p.unknown_features for p in parts),
         versions=list(chain.from_iterable(p.versions for p in parts)),
         labels=labels,
+        codes=None if parts[0].codes is None else np.concatenate([p.codes for p in parts]),
     )
 
 
@@ -1030,6 +1106,127 @@ def _table(structs: list[Any], width: int) -> np.ndarray:
     flat = chain.from_iterable(map(msgspec.structs.astuple, structs))
     count = len(structs) * width
     return np.fromiter(flat, dtype=object, count=count).reshape(len(structs), width)
+
+
+# ------------------------------------------------------------------ columnar scanner
+#
+# Models whose schema carries category codes (the pipeline sets them once a model's
+# reference is known) are read by the Numba scanner of monitor.jsonscan: no Python object
+# per event or value. Every message it is not sure about is decoded by the object paths
+# above, which give exactly the same columns (tests/unit/test_decode_scan.py).
+
+_SCANNERS: dict[tuple[object, ...], _Scanner | None] = {}
+_PRED_KINDS = {
+    None: jsonscan.PRED_NONE,
+    "numeric": jsonscan.PRED_NUMERIC,
+    "categorical": jsonscan.PRED_CATEGORICAL,
+    "probabilities": jsonscan.PRED_PROBABILITIES,
+}
+
+
+def _scanner_for(schema: DecodeSchema) -> _Scanner | None:
+    """The scanner of the schema's models with codes (cached by content); None if none."""
+    key = (tuple(schema.models.items()), schema.fields, schema.bound_model)
+    try:
+        return _SCANNERS[key]
+    except KeyError:
+        pass
+    if len(_SCANNERS) >= 64:
+        _SCANNERS.clear()
+    fields = schema.fields
+    top = tuple(getattr(fields, name) for name in jsonscan.TOP_FIELDS)
+    coded = [ms for ms in schema.models.values() if ms.codes is not None]
+    bound = schema.bound_model
+    scanner = None
+    # Colliding field names, or a bound model without codes, keep the object paths.
+    if coded and len(set(top)) == len(top) and (bound is None or bound in schema.models):
+        if bound is None or schema.models[bound].codes is not None:
+            scanner = _Scanner(schema, coded if bound is None else [schema.models[bound]], top)
+    _SCANNERS[key] = scanner
+    return scanner
+
+
+class _Scanner:
+    """The scan tables of one decode schema and the step from scan results to columns."""
+
+    def __init__(self, schema: DecodeSchema, models: list[ModelSchema], top: tuple[str, ...]):
+        self.names = [ms.name for ms in models]
+        self.max_bytes = schema.max_message_bytes
+        self.widths = [(len(ms.numeric_names), len(ms.categorical_names)) for ms in models]
+        bound = 0 if schema.bound_model is not None else -1
+        self.tables = jsonscan.build_tables([_scan_model(ms) for ms in models], top, bound)
+
+    def scan(
+        self, payloads: Sequence[bytes | None], kafka_ts: KafkaTimes
+    ) -> tuple[dict[str, ModelColumns], np.ndarray]:
+        """Columns of the messages the scanner reads, and the indices of the others."""
+        n = len(payloads)
+        try:
+            lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=n)  # type: ignore[arg-type]
+            joined = b"".join(payloads)  # type: ignore[arg-type]
+        except TypeError:  # a message without a value: scanned as empty, so passed on
+            present = [p if p is not None else b"" for p in payloads]
+            lengths = np.fromiter(map(len, present), dtype=np.int64, count=n)
+            joined = b"".join(present)
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        oversized = lengths > self.max_bytes
+        if oversized.any():
+            ends = np.where(oversized, starts, ends)
+        buf = np.frombuffer(joined, dtype=np.uint8)
+        result = jsonscan.scan_messages(self.tables, buf, starts, ends)
+        ok = result.status == 0
+        out: dict[str, ModelColumns] = {}
+        everything = bool(ok.all())
+        for index, name in enumerate(self.names):
+            if len(self.names) == 1:
+                rows = np.arange(n, dtype=np.int64) if everything else np.flatnonzero(ok)
+            else:
+                rows = np.flatnonzero(ok & (result.model == index))
+            if rows.size == 0:
+                continue
+            n_num, n_cat = self.widths[index]
+            whole = everything and len(self.names) == 1
+            numeric = result.numeric[:, :n_num] if whole else result.numeric[rows, :n_num]
+            codes = result.codes[:, :n_cat] if whole else result.codes[rows, :n_cat]
+            ts = result.ts if whole else result.ts[rows]
+            absent = np.isnan(ts)
+            if absent.any():
+                ts[absent] = _times(kafka_ts)[rows[absent]]
+            blank: list[str | None] = [None] * rows.size
+            out[name] = ModelColumns(
+                numeric=np.ascontiguousarray(numeric),
+                categorical=[],
+                ts=ts,
+                ids=blank,
+                msg_index=rows,
+                unknown_features=int(result.unknown[rows].sum()),
+                versions=blank,
+                labels=None,
+                codes=np.ascontiguousarray(codes),
+            )
+        return out, np.flatnonzero(~ok)
+
+
+def _scan_model(ms: ModelSchema) -> jsonscan.ScanModel:
+    codes = ms.codes or ()
+    n_num, n_cat = len(ms.numeric), len(ms.categorical)
+    prediction_column = {"numeric": n_num, "categorical": n_cat}.get(ms.prediction or "", -1)
+    classes = None
+    if ms.prediction == "probabilities":
+        classes = {cls: n_num + k for k, cls in enumerate(ms.classes)}
+    return jsonscan.ScanModel(
+        name=ms.name,
+        numeric={name: col for col, name in enumerate(ms.numeric)},
+        categorical={name: col for col, name in enumerate(ms.categorical)},
+        num_width=len(ms.numeric_names),
+        cat_width=len(ms.categorical_names),
+        vocab=[c.codes for c in codes],
+        unseen=[c.unseen for c in codes],
+        prediction=_PRED_KINDS[ms.prediction],
+        prediction_column=prediction_column,
+        classes=classes,
+    )
 
 
 def _type_name(value: Any) -> str:

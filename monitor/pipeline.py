@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -19,8 +19,10 @@ from monitor.alerting import Alerting, AlertOutcome, AlertRule, AlertState, Aler
 from monitor.checkpoint import ModelState
 from monitor.config import CaptureReference, Config, CountWindowConfig, ModelConfig
 from monitor.decode import (
+    CategoryCodes,
     DecodedBatch,
     DecodeSchema,
+    KafkaTimes,
     ModelColumns,
     Rejection,
     build_decode_schema,
@@ -130,6 +132,7 @@ def slice_columns(columns: ModelColumns, start: int, stop: int) -> ModelColumns:
         unknown_features=0,
         versions=columns.versions[start:stop],
         labels=None if columns.labels is None else columns.labels[start:stop],
+        codes=None if columns.codes is None else columns.codes[start:stop],
     )
 
 
@@ -145,13 +148,12 @@ def take_rows(columns: ModelColumns, rows: np.ndarray) -> ModelColumns:
         unknown_features=columns.unknown_features,
         versions=[columns.versions[i] for i in pick],
         labels=None if columns.labels is None else [columns.labels[i] for i in pick],
+        codes=None if columns.codes is None else columns.codes[rows],
     )
 
 
 def schema_for(config: Config, topic: str | None, bound_model: str | None = None) -> DecodeSchema:
     """The decode schema of ``topic``; without one (replay, baseline) the first topic's."""
-    from dataclasses import replace
-
     known = {t.name for t in config.kafka.topics}
     name = topic if topic in known else config.kafka.topics[0].name
     schema = build_decode_schema(config, name)
@@ -162,8 +164,6 @@ def schema_for(config: Config, topic: str | None, bound_model: str | None = None
 
 def restrict_profile(profile: ReferenceProfile, names: Sequence[str]) -> ReferenceProfile:
     """The profile limited to the configured features, in configuration order."""
-    from dataclasses import replace
-
     return replace(profile, features={name: profile.features[name] for name in names})
 
 
@@ -235,6 +235,7 @@ class ModelMonitor:
         )
         self._capture: list[ModelColumns] = []
         self._captured = 0
+        self.category_codes: tuple[CategoryCodes, ...] | None = None
         self.retrain_triggers = 0
         self.profile: ReferenceProfile | None = None
         self.window: SlotWindow | None = None
@@ -286,6 +287,15 @@ class ModelMonitor:
         self._num_identity = len(self._num_index) == len(self._numeric_columns) and bool(
             np.array_equal(self._num_index, np.arange(len(self._num_index)))
         )
+        self._cat_identity = self._cat_index == list(range(len(self._categorical_columns)))
+        # With the reference known, decode can hand over category codes instead of strings
+        # (the columnar scanner). The performance join still needs ids and raw labels.
+        if self.config.performance is None:
+            features = [self.profile.features[n] for n in self._categorical_columns]
+            self.category_codes = tuple(
+                CategoryCodes(f.category_codes, f.unseen_code)  # type: ignore[union-attr]
+                for f in features
+            )
 
     def _capture_rows(self, columns: ModelColumns) -> ModelColumns | None:
         """Take rows into the reference capture; return what is left for the window."""
@@ -333,7 +343,9 @@ class ModelMonitor:
         if not self._num_identity:
             numeric = numeric[:, self._num_index]
         rows = len(columns.ts)
-        if self._cat_index:
+        if columns.codes is not None:
+            codes = columns.codes if self._cat_identity else columns.codes[:, self._cat_index]
+        elif self._cat_index:
             codes = np.empty((rows, len(self._cat_index)), dtype=np.int64)
             for out, (name, source) in enumerate(
                 zip(profile.categorical_names, self._cat_index, strict=True)
@@ -579,7 +591,7 @@ class Pipeline:
         """``performance``: reference performance per model (from the profile files)."""
         self.config = config
         self.results = results or ResultsStore()
-        self._schemas: dict[str, DecodeSchema] = {}
+        self._schemas: dict[str, tuple[tuple[object, ...], DecodeSchema]] = {}
         self.monitors: dict[str, ModelMonitor] = {}
         base = schema_for(config, None)
         for name, model_config in config.models.items():
@@ -600,17 +612,26 @@ class Pipeline:
         self.results.publish(self.monitors[model].status())
 
     def schema(self, topic: str | None) -> DecodeSchema:
+        """The decode schema of ``topic``, with category codes for every model whose
+        reference is known (rebuilt when a reference is captured or a model reset)."""
         key = topic or ""
-        if key not in self._schemas:
-            self._schemas[key] = schema_for(self.config, topic)
-        return self._schemas[key]
+        codes = tuple(m.category_codes for m in self.monitors.values())
+        cached = self._schemas.get(key)
+        if cached is None or cached[0] != codes:
+            base = schema_for(self.config, topic)
+            models = {
+                name: replace(ms, codes=self.monitors[name].category_codes)
+                for name, ms in base.models.items()
+            }
+            self._schemas[key] = (codes, replace(base, models=models))
+        return self._schemas[key][1]
 
     @property
     def references_ready(self) -> bool:
         return all(m.reference_ready for m in self.monitors.values())
 
     def process(
-        self, payloads: Sequence[bytes | None], kafka_ts: np.ndarray, topic: str | None = None
+        self, payloads: Sequence[bytes | None], kafka_ts: KafkaTimes, topic: str | None = None
     ) -> BatchOutcome:
         """Decode and account for one batch of messages from one topic."""
         schema = self.schema(topic)

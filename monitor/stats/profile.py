@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 from itertools import repeat
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -128,6 +129,16 @@ class CategoricalProfile:
         table = dict.fromkeys(self.other_values, k)
         table.update((c, i) for i, c in enumerate(self.categories))
         return table
+
+    @property
+    def category_codes(self) -> Mapping[str, int]:
+        """Category -> code as :meth:`encode` gives it (vocabulary and ``__other__`` values)."""
+        return MappingProxyType(self._lookup)
+
+    @property
+    def unseen_code(self) -> int:
+        """The code :meth:`encode` gives a category the reference never saw."""
+        return len(self.categories) + 1
 
     @cached_property
     def _codes(self) -> dict[str | None, int]:
