@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -26,6 +27,7 @@ from monitor.config import CaptureReference, Config
 from monitor.decode import Reason
 from monitor.errors import CheckpointError
 from monitor.health import Health
+from monitor.jsonscan import warmup as scanner_warmup
 from monitor.metrics import Metrics
 from monitor.model_performance import load_reference_performance
 from monitor.performance.warmup import warmup as performance_warmup
@@ -33,7 +35,15 @@ from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
 from monitor.recovery import RecoveryCoordinator
 from monitor.results import ResultsStore
 from monitor.server import Server
-from monitor.source import DeadLetterSink, KafkaSource, Message
+from monitor.source import (
+    DeadLetterSink,
+    KafkaSource,
+    Message,
+    message_partitions,
+    message_seconds,
+    message_topics,
+    message_values,
+)
 from monitor.stats import ReferenceProfile, warmup
 from monitor.webhooks.delivery import WebhookDispatcher
 
@@ -139,7 +149,11 @@ class Daemon:
     def start(self) -> None:
         """Everything but the loop: HTTP first (so /healthz answers), kernels, consumer."""
         self.server.start()
-        seconds = warmup() + performance_warmup()
+        started = time.perf_counter()
+        warmup()
+        performance_warmup()
+        scanner_warmup()
+        seconds = time.perf_counter() - started
         self.health.set("kernels_warm", True)
         logger.info("numba kernels warm", extra={"duration_seconds": round(seconds, 3)})
         if self.config.state is None:
@@ -307,21 +321,23 @@ class Daemon:
     def process_messages(self, messages: list[Message]) -> BatchOutcome:
         """Account for one consumed batch: statistics, counters, dead letters, webhooks."""
         by_topic: dict[str, list[Message]] = {}
-        for msg in messages:
-            by_topic.setdefault(msg.topic() or "", []).append(msg)
+        configured = self.config.kafka.topics
+        if len(configured) == 1:
+            by_topic[configured[0].name] = messages
+        else:
+            for msg, name in zip(messages, message_topics(messages), strict=True):
+                by_topic.setdefault(name or "", []).append(msg)
         total = BatchOutcome()
         recovery = self.recovery
         for topic, msgs in by_topic.items():
-            payloads = [m.value() for m in msgs]
-            kafka_ts = np.fromiter(
-                (_kafka_seconds(m) for m in msgs), dtype=np.float64, count=len(msgs)
-            )
-            outcome = self.pipeline.process(payloads, kafka_ts, topic)
-            if recovery is not None:
+            # Kafka timestamps are read only if some event has no ``ts`` of its own.
+            kafka_ts = partial(message_seconds, msgs)
+            outcome = self.pipeline.process(message_values(msgs), kafka_ts, topic)
+            if recovery is not None and outcome.model_messages:
+                partitions = message_partitions(msgs)
                 for model, indices in outcome.model_messages.items():
-                    recovery.note(
-                        model, {(topic, msgs[i].partition() or 0) for i in indices.tolist()}
-                    )
+                    found = np.unique(partitions[indices]).tolist()
+                    recovery.note(model, {(topic, p) for p in found})
             for rejection in outcome.rejected:
                 msg = msgs[rejection.index]
                 if self.dead_letter is not None:
@@ -375,8 +391,3 @@ class Daemon:
         self.dispatcher.stop(2.0)
         self.server.stop()
         logger.info("stopped", extra={"events": self.events_total})
-
-
-def _kafka_seconds(msg: Message) -> float:
-    kind, millis = msg.timestamp()
-    return millis / 1000.0 if kind != 0 and millis > 0 else time.time()
