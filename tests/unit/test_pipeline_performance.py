@@ -3,6 +3,7 @@ metrics, replay and baseline (scikit-learn is the reference for every metric).""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -60,6 +61,7 @@ def make_config(profile: Path | str = "/unused/profile.json", **performance: Any
     )
 
 
+@functools.cache  # one object: a profile's created_at is part of a checkpoint's fingerprint
 def make_profile(seed: int = 0) -> ReferenceProfile:
     rng = np.random.default_rng(seed)
     return build_profile(
