@@ -14,8 +14,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import chain
-from operator import methodcaller
+from itertools import chain, repeat
+from operator import is_not, methodcaller
 from typing import Any, Protocol
 
 import numpy as np
@@ -290,7 +290,8 @@ class KafkaSource:
         consumed = self.consumer.consume(num_messages=max_messages, timeout=timeout_seconds)
         batch: list[Message] = consumed  # type: ignore[assignment]
         errors = list(map(_ERROR, batch))
-        if errors.count(None) == len(batch):
+        # Identity, not list.count(None): KafkaError's == with None leaves a TypeError set.
+        if not any(map(is_not, errors, repeat(None))):
             if batch:
                 self._set_connected(True)
             return batch
