@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -48,6 +49,9 @@ from monitor.stats import ReferenceProfile, warmup
 from monitor.webhooks.delivery import WebhookDispatcher
 
 logger = logging.getLogger(__name__)
+
+#: A batch's pipeline outcome per topic, with the topic's messages.
+Parts = list[tuple[str, list[Message], BatchOutcome]]
 
 
 def load_profiles(config: Config, base_dir: Path | None = None) -> dict[str, ReferenceProfile]:
@@ -108,6 +112,10 @@ class Daemon:
         )
         self._stop = threading.Event()
         self._closing = False
+        # One worker for the statistics of the batch in flight (see _loop and _drain).
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="driftmon-stats")
+        self._inflight: tuple[list[Message], Future[Parts]] | None = None
+        self._batch_started = 0.0
         self.source: KafkaSource | None = None
         self.dead_letter: DeadLetterSink | None = None
         self.events_total = 0
@@ -187,6 +195,7 @@ class Daemon:
         )
 
     def _on_assign(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int] | None:
+        self._drain(commit=False)
         seek = self.recovery.on_assign(pairs) if self.recovery is not None else None
         self.health.set("consumer_assigned", True)
         return seek
@@ -196,12 +205,14 @@ class Daemon:
         # The handover copy keeps their state on disk after the next periodic checkpoint
         # (which no longer lists them) replaces this replica's own file.
         # At shutdown the final checkpoint is the last word: no copy is needed.
+        self._drain(commit=False)
         if self.recovery is not None:
             self.checkpoint(handover=not self._closing)
             self.recovery.on_revoke(pairs)
 
     def checkpoint(self, *, handover: bool = False) -> bool:
         """Checkpoint now; on failure pause consumption and report, never commit past it."""
+        self._drain(commit=False)
         recovery, source = self.recovery, self.source
         if recovery is None or source is None:
             return True
@@ -283,6 +294,14 @@ class Daemon:
         source = self.source
         if source is None:
             raise RuntimeError("start() must run before the loop")
+        try:
+            self._consume_loop(source, deadline, max_events)
+        finally:
+            self._drain()
+
+    def _consume_loop(
+        self, source: KafkaSource, deadline: float | None, max_events: int | None
+    ) -> None:
         kafka = self.config.kafka
         max_messages = kafka.batch_max_messages
         timeout = kafka.poll_timeout_seconds
@@ -291,6 +310,7 @@ class Daemon:
             if deadline is not None and time.monotonic() >= deadline:
                 break
             messages = source.consume(max_messages, timeout)
+            self._drain()
             recovery = self.recovery
             if recovery is not None and recovery.failing:
                 # Paused; a message still arriving (a partition assigned meanwhile, or
@@ -305,21 +325,41 @@ class Daemon:
                 if recovery is not None and recovery.due() and self.checkpoint():
                     source.commit(synchronous=False)
                 continue
-            started = time.perf_counter()
-            outcome = self.process_messages(messages)
-            source.mark_processed(messages)
-            if recovery is None:
-                source.commit(synchronous=False)
-            elif recovery.due() and self.checkpoint():
-                # Offsets are committed only once the checkpoint covering them is durable.
-                source.commit(synchronous=False)
-            self.metrics.batch_duration.observe(time.perf_counter() - started)
-            self.events_total += sum(outcome.accepted.values())
+            # The statistics of this batch run on the worker while the next consume()
+            # reads from the broker (the scanner and the kernels release the GIL).
+            self._inflight = (messages, self._worker.submit(self._update, messages))
+            self._batch_started = time.perf_counter()
             if max_events is not None and self.events_total >= max_events:
                 break
 
+    def _drain(self, *, commit: bool = True) -> None:
+        """Finish the batch in flight: wait for its statistics, then account for it.
+
+        Runs after every consume() and first thing in every rebalance callback and
+        checkpoint, so offsets, checkpoints and handovers always see whole batches.
+        """
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return
+        messages, update = inflight
+        outcome = self._account(update.result())
+        source, recovery = self.source, self.recovery
+        if source is not None:
+            source.mark_processed(messages)
+            if commit and recovery is None:
+                source.commit(synchronous=False)
+            elif commit and recovery is not None and recovery.due() and self.checkpoint():
+                # Offsets are committed only once the checkpoint covering them is durable.
+                source.commit(synchronous=False)
+        self.metrics.batch_duration.observe(time.perf_counter() - self._batch_started)
+        self.events_total += sum(outcome.accepted.values())
+
     def process_messages(self, messages: list[Message]) -> BatchOutcome:
         """Account for one consumed batch: statistics, counters, dead letters, webhooks."""
+        return self._account(self._update(messages))
+
+    def _update(self, messages: list[Message]) -> Parts:
+        """The statistics step of a batch, per topic (runs on the worker thread)."""
         by_topic: dict[str, list[Message]] = {}
         configured = self.config.kafka.topics
         if len(configured) == 1:
@@ -327,12 +367,21 @@ class Daemon:
         else:
             for msg, name in zip(messages, message_topics(messages), strict=True):
                 by_topic.setdefault(name or "", []).append(msg)
-        total = BatchOutcome()
-        recovery = self.recovery
+        parts = []
         for topic, msgs in by_topic.items():
             # Kafka timestamps are read only if some event has no ``ts`` of its own.
             kafka_ts = partial(message_seconds, msgs)
-            outcome = self.pipeline.process(message_values(msgs), kafka_ts, topic)
+            parts.append(
+                (topic, msgs, self.pipeline.process(message_values(msgs), kafka_ts, topic))
+            )
+        return parts
+
+    def _account(self, parts: Parts) -> BatchOutcome:
+        """Everything after the statistics: partitions noted for checkpoints, dead letters,
+        metrics, webhooks (on the loop's thread)."""
+        total = BatchOutcome()
+        recovery = self.recovery
+        for topic, msgs, outcome in parts:
             if recovery is not None and outcome.model_messages:
                 partitions = message_partitions(msgs)
                 for model, indices in outcome.model_messages.items():
@@ -390,4 +439,5 @@ class Daemon:
         self.dispatcher.flush(5.0)
         self.dispatcher.stop(2.0)
         self.server.stop()
+        self._worker.shutdown(wait=False)
         logger.info("stopped", extra={"events": self.events_total})
