@@ -2,9 +2,10 @@
 
 Events have 20 features (12 numeric, 8 categorical) plus id, ts and a numeric prediction,
 shaped like the demo's fraud model. Each round decodes the same batches; the figure is the
-median over rounds, in events per second on one core. ``decode_batch`` runs twice: as
-shipped (msgspec typed path with the orjson path as fallback) and with the orjson path
-only, which is what it did before the typed path and still does without msgspec.
+median over rounds, in events per second on one core. ``decode_batch`` runs three ways: with
+category codes in the schema (what the daemon does once a model's reference is known: the
+columnar scanner of ``monitor.jsonscan``), without them (the object paths: msgspec typed
+decoder, orjson for what it refuses), and with the orjson path only (no msgspec).
 
 Run: ``python benchmarks/bench_decode.py [--events 200000] [--batch 5000] [--rounds 7]``
 with ``--profile`` to print where decode time goes.
@@ -19,12 +20,13 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import orjson
 
 import monitor.decode
-from monitor.decode import DecodeSchema, ModelSchema, decode_batch
+from monitor.decode import CategoryCodes, DecodeSchema, ModelSchema, decode_batch
 
 NUMERIC = (
     "amount", "age", "account_age_days", "balance", "txn_count_24h", "avg_amount_30d",
@@ -81,9 +83,15 @@ def make_payloads(count: int, seed: int = 7) -> list[bytes]:
     return out
 
 
-def schema() -> DecodeSchema:
-    """The decode schema of the benchmark's model."""
+def schema(codes: bool = False) -> DecodeSchema:
+    """The decode schema of the benchmark's model; ``codes``: with category codes."""
     model = ModelSchema("fraud", numeric=NUMERIC, categorical=CATEGORICAL, prediction="numeric")
+    if codes:
+        tables = []
+        for name in CATEGORICAL:
+            values = [str(v).lower() if isinstance(v, bool) else v for v in CHOICES[name]]
+            tables.append(CategoryCodes({str(v): i for i, v in enumerate(values)}, len(values) + 1))
+        model = replace(model, codes=tuple(tables))
     return DecodeSchema(models={"fraud": model})
 
 
@@ -99,6 +107,31 @@ def rates(runs: dict[str, Callable[[], object]], events: int, rounds: int) -> di
     return {name: statistics.median(values) for name, values in seen.items()}
 
 
+def msgspec_run(batches: list[list[bytes]]) -> dict[str, Callable[[], object]]:
+    """A plain typed msgspec decoder over the batches, when msgspec is installed."""
+    try:
+        import msgspec
+    except ImportError:
+        return {}
+
+    class Event(msgspec.Struct):
+        model: str
+        ts: float
+        id: str
+        features: dict[str, float | int | str | bool | None]
+        prediction: float
+
+    decoder = msgspec.json.Decoder(Event)
+
+    def run_msgspec() -> None:
+        decode = decoder.decode
+        for batch in batches:
+            for payload in batch:
+                decode(payload)
+
+    return {f"msgspec typed Struct ({msgspec.__version__})": run_msgspec}
+
+
 def main() -> None:
     """Print median throughput of each decoder."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -112,11 +145,16 @@ def main() -> None:
     batches = [payloads[i : i + args.batch] for i in range(0, len(payloads), args.batch)]
     stamps = [np.full(len(b), 1_764_150_000.0) for b in batches]
     sch = schema()
+    coded = schema(codes=True)
     mean_bytes = sum(map(len, payloads)) / len(payloads)
 
     def run_decode() -> None:
         for batch, kts in zip(batches, stamps, strict=True):
             decode_batch(batch, kts, sch)
+
+    def run_scanner() -> None:
+        for batch, kts in zip(batches, stamps, strict=True):
+            decode_batch(batch, kts, coded)
 
     def run_orjson() -> None:
         loads = orjson.loads
@@ -125,28 +163,7 @@ def main() -> None:
                 loads(payload)
 
     runs: dict[str, Callable[[], object]] = {"orjson.loads only": run_orjson}
-    try:
-        import msgspec
-    except ImportError:
-        msgspec = None
-    if msgspec is not None:
-
-        class Event(msgspec.Struct):
-            model: str
-            ts: float
-            id: str
-            features: dict[str, float | int | str | bool | None]
-            prediction: float
-
-        decoder = msgspec.json.Decoder(Event)
-
-        def run_msgspec() -> None:
-            decode = decoder.decode
-            for batch in batches:
-                for payload in batch:
-                    decode(payload)
-
-        runs[f"msgspec typed Struct ({msgspec.__version__})"] = run_msgspec
+    runs.update(msgspec_run(batches))
     typed = monitor.decode.msgspec
 
     def run_general() -> None:
@@ -158,7 +175,9 @@ def main() -> None:
             monitor.decode.msgspec = typed
 
     runs["decode_batch, orjson path only"] = run_general
-    runs["decode_batch (driftmon)"] = run_decode
+    runs["decode_batch, object paths"] = run_decode
+    runs["decode_batch, columnar scanner"] = run_scanner
+    run_scanner()  # compile or load the kernels before timing
     results = rates(runs, args.events, args.rounds)
 
     print(
@@ -171,7 +190,7 @@ def main() -> None:
 
     if args.profile:
         prof = cProfile.Profile()
-        prof.runcall(run_decode)
+        prof.runcall(run_scanner)
         pstats.Stats(prof).sort_stats("tottime").print_stats(12)
 
 
