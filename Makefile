@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test nojit unit integration check lint typecheck bench promtool clean
+.PHONY: venv demo test warm nojit unit integration check lint typecheck bench promtool clean
 
 # uv resolves and downloads in parallel: a cold install takes well under a minute where
 # pip took about two and a half.
@@ -46,9 +46,14 @@ typecheck: venv
 ## test: every check and every test (this is what CI runs). Integration tests mostly wait
 ## on Kafka group joins and servers, so three workers share two cores well.
 PYTEST_WORKERS ?= 3
-test: venv promtool check
+test: venv promtool check warm
 	$(PY) -m pytest -q --doctest-modules monitor/stats monitor/performance
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
+
+## warm: compile every Numba kernel into the on-disk cache once, so parallel test workers
+## (and the daemon) load it instead of each compiling the same kernels
+warm: venv
+	$(PY) -c "from monitor.daemon import warm_kernels; print(f'numba kernels warm in {warm_kernels():.1f} s')"
 
 ## nojit: the kernel tests again in pure Python (NUMBA_DISABLE_JIT=1), so coverage and
 ## debuggers see inside the kernels; slow (minutes), so not part of `make test`

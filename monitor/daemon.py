@@ -54,6 +54,15 @@ logger = logging.getLogger(__name__)
 Parts = list[tuple[str, list[Message], BatchOutcome]]
 
 
+def warm_kernels() -> float:
+    """Compile (or load from the cache) every Numba kernel; the seconds it took."""
+    started = time.perf_counter()
+    warmup()
+    performance_warmup()
+    scanner_warmup()
+    return time.perf_counter() - started
+
+
 def load_profiles(config: Config, base_dir: Path | None = None) -> dict[str, ReferenceProfile]:
     """Load every file reference; paths are relative to the config file's directory."""
     profiles: dict[str, ReferenceProfile] = {}
@@ -157,11 +166,7 @@ class Daemon:
     def start(self) -> None:
         """Everything but the loop: HTTP first (so /healthz answers), kernels, consumer."""
         self.server.start()
-        started = time.perf_counter()
-        warmup()
-        performance_warmup()
-        scanner_warmup()
-        seconds = time.perf_counter() - started
+        seconds = warm_kernels()
         self.health.set("kernels_warm", True)
         logger.info("numba kernels warm", extra={"duration_seconds": round(seconds, 3)})
         if self.config.state is None:
