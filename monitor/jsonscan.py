@@ -104,6 +104,8 @@ class ScanTables:
     key_ns: np.ndarray
     key_value: np.ndarray
     table: np.ndarray
+    #: Entries made of printable ASCII without quote or backslash (comparable in place).
+    key_plain: np.ndarray
     #: Key order seen last: the entry after entry k (-1 none yet), and the first entry of
     #: each namespace. Updated by every scan: a cache, never a result.
     follow: np.ndarray
@@ -166,6 +168,7 @@ def build_tables(
         key_ns=key_ns,
         key_value=key_value,
         table=table,
+        key_plain=np.array([_plain(e[1]) for e in entries] or [False], np.bool_),
         follow=np.full(len(entries), -1, np.int64),
         first=np.full(ns, -1, np.int64),
         feature_ns=feature_ns,
@@ -180,6 +183,10 @@ def build_tables(
         max_num=max([m.num_width for m in models] + [1]),
         max_cat=max_cat,
     )
+
+
+def _plain(key: bytes) -> bool:
+    return all(0x20 <= b < 0x7F and b not in (0x22, 0x5C) for b in key)
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,7 @@ def scan_messages(
         tables.key_ns,
         tables.key_value,
         tables.table,
+        tables.key_plain,
         tables.follow,
         tables.first,
         tables.feature_ns,
@@ -634,6 +642,7 @@ def _scan(
     key_ns: np.ndarray,
     key_value: np.ndarray,
     table: np.ndarray,
+    key_plain: np.ndarray,
     follow: np.ndarray,
     first: np.ndarray,
     feature_ns: np.ndarray,
@@ -661,7 +670,7 @@ def _scan(
         ts[row] = np.nan
         if not _scan_one(
             buf, starts[row], ends[row], row,
-            key_bytes, key_start, key_ns, key_value, table, follow, first,
+            key_bytes, key_start, key_ns, key_value, table, key_plain, follow, first,
             feature_ns, class_ns, cat_ns, unseen, pred_kind, pred_col, bound_model,
             model, ts, numeric, codes, unknown,
             seen_num, seen_cat, unknown_keys, stack,
@@ -680,6 +689,7 @@ def _scan_one(
     key_ns: np.ndarray,
     key_value: np.ndarray,
     table: np.ndarray,
+    key_plain: np.ndarray,
     follow: np.ndarray,
     first: np.ndarray,
     feature_ns: np.ndarray,
@@ -723,9 +733,6 @@ def _scan_one(
         # -- the key
         if pos >= end or buf[pos] != 34:
             return False  # includes the empty event: no payload
-        close, kind = _string(buf, pos, end)
-        if close < 0 or kind != _ASCII:
-            return False
         if ctx == 0:
             ns = _NS_TOP
         elif ctx == 1:
@@ -735,16 +742,25 @@ def _scan_one(
         prev = prev_top if ctx == 0 else prev_in
         guess = follow[prev] if prev >= 0 else (first[ns] if prev == -1 else -1)
         k = -1
-        n = close - pos - 1
-        if guess >= 0:
+        close = -1
+        # The expected key, compared in place: a plain table key (printable ASCII, no
+        # quote or backslash) followed by a quote is exactly that JSON string.
+        if guess >= 0 and key_plain[guess] and key_ns[guess] == ns:
             s = key_start[guess]
-            if key_start[guess + 1] - s == n:
+            n = key_start[guess + 1] - s
+            if pos + 1 + n < end and buf[pos + 1 + n] == 34:
                 k = guess
                 for t in range(n):
                     if key_bytes[s + t] != buf[pos + 1 + t]:
                         k = -1
                         break
+                if k >= 0:
+                    close = pos + 1 + n
         if k < 0:
+            close, kind = _string(buf, pos, end)
+            if close < 0 or kind != _ASCII:
+                return False
+            n = close - pos - 1
             k = _lookup(buf, pos + 1, close, ns, key_bytes, key_start, key_ns, table)
             if k >= 0:
                 if prev >= 0:
