@@ -783,7 +783,7 @@ def _timestamps(
             if 0 <= v < _MAX_TS:
                 ts[k] = v
                 continue
-            detail = f"ts {v!r} is not epoch seconds"
+            detail = f"ts {v:g} is not epoch seconds"
         elif t is str:
             parsed = _parse_rfc3339(v)
             if parsed is not None:
