@@ -4,6 +4,7 @@ eviction, the active version in metrics and /status, drift events, checkpoints."
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from typing import Any
 
@@ -49,7 +50,10 @@ def config(**versions: Any) -> Config:
     )
 
 
+@functools.cache
 def profile(shift: float = 0.0, seed: int = 0) -> ReferenceProfile:
+    """One object per arguments: a profile records its creation time, which is part of the
+    checkpoint fingerprint, so pipelines that exchange checkpoints share the same one."""
     rng = np.random.default_rng(seed)
     return build_profile(
         "m",
