@@ -84,13 +84,20 @@ def _utc_rfc3339(epoch_seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def drift_event_id(model: str, episode_start: float, slide_index: int) -> str:
+def drift_event_id(
+    model: str, episode_start: float, slide_index: int, version: str | None = None
+) -> str:
     """A deterministic id for one drift episode.
 
     The same stream replayed (or re-consumed after a crash) produces the same id, so the
     webhook outbox can deduplicate and orchestrators can use it as an idempotency key.
+    Episodes of different model versions get different ids; without a version the id is
+    the one driftmon always gave.
     """
-    digest = hashlib.sha256(f"{model}|{episode_start!r}|{slide_index}".encode()).hexdigest()
+    key = f"{model}|{episode_start!r}|{slide_index}"
+    if version is not None:
+        key += f"|{version}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return f"drift-{digest[:24]}"
 
 
@@ -102,6 +109,7 @@ def build_drift_event(
     at: float,
     window_start: float | None,
     window_end: float | None,
+    version: str | None = None,
 ) -> DriftEvent:
     """Render a drift result as the event every webhook format sends."""
     drifted: list[DriftedFeature] = []
@@ -132,11 +140,16 @@ def build_drift_event(
         window_end=window_end,
         drifted_features=tuple(drifted),
         features_monitored=len(result.features),
+        version=version,
     )
 
 
 class Alerting:
-    """The confirmation state machine of one model."""
+    """The confirmation state machine of one model (of one model version).
+
+    ``version`` is the model version the evaluations belong to; it is carried by the
+    drift events (``None``: the model has no versions, or rows without one).
+    """
 
     def __init__(
         self,
@@ -144,11 +157,22 @@ class Alerting:
         rule: AlertRule,
         thresholds: Mapping[str, Mapping[str, float]],
         status: AlertStatus | None = None,
+        version: str | None = None,
     ) -> None:
         self.model = model
         self.rule = rule
         self.thresholds = thresholds
         self.status = status or AlertStatus()
+        self.version = version
+
+    def clear_grace(self) -> None:
+        """End any retrain grace period: the model's active version changed.
+
+        Called by the pipeline when a new model version becomes active, so drift of the
+        new version is not suppressed by a trigger that the old version caused. No grace
+        period exists yet, so there is nothing to clear; the retrain grace suppression
+        (``retrain_grace_seconds``) clears its state here.
+        """
 
     def observe(
         self,
@@ -181,10 +205,11 @@ class Alerting:
                     event = build_drift_event(
                         result,
                         thresholds=self.thresholds,
-                        event_id=drift_event_id(self.model, at, slide_index),
+                        event_id=drift_event_id(self.model, at, slide_index, self.version),
                         at=at,
                         window_start=window_start,
                         window_end=window_end,
+                        version=self.version,
                     )
                     status = replace(status, last_trigger_time=at)
                 else:

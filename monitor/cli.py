@@ -122,7 +122,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from monitor.config import load_config
-    from monitor.daemon import load_profiles
+    from monitor.daemon import load_profiles, load_version_profiles
     from monitor.model_performance import load_reference_performance
     from monitor.replay import replay
 
@@ -131,11 +131,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     base_dir = args.config.resolve().parent
     profiles = load_profiles(config, base_dir)
     performance = load_reference_performance(config, base_dir)
+    versions = load_version_profiles(config, base_dir)
     if args.output is None:
-        summary = replay(config, profiles, args.input, sys.stdout.buffer, performance)
+        summary = replay(config, profiles, args.input, sys.stdout.buffer, performance, versions)
     else:
         with args.output.open("wb") as handle:
-            summary = replay(config, profiles, args.input, handle, performance)
+            summary = replay(config, profiles, args.input, handle, performance, versions)
     print(
         f"replayed {summary.lines} line(s) in {summary.seconds:.2f} s "
         f"({summary.events_per_second:,.0f}/s): {summary.accepted} accepted, "

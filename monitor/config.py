@@ -121,7 +121,6 @@ _PLANNED_KEYS = {
     "false_alarms_per_month": "false-alarm budgets",
     "min_effect": "effect-size requirements",
     "retrain_grace_seconds": "retrain grace periods",
-    "versions": "per-version references",
 }
 
 
@@ -679,6 +678,37 @@ class AlertConfig(_Strict):
     cooldown_seconds: float = Field(default=3600.0, ge=0)
 
 
+VersionName = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class VersionsConfig(_Strict):
+    """Per-model-version references (see "Model versions" in the README).
+
+    Rows carry their model version in the event's ``version`` field (or a Kafka header
+    ``version``). The model's ``reference`` stays the default: rows without a version use
+    it, and so do new versions with ``on_new_version: fallback``. A version listed under
+    ``references`` uses its own profile. A new unlisted version is captured from its first
+    ``capture_events`` rows (``capture``), compared with the default reference
+    (``fallback``), or dropped and counted (``ignore``).
+    """
+
+    references: dict[VersionName, str] = Field(default_factory=dict)
+    on_new_version: Literal["capture", "fallback", "ignore"] = "capture"
+    capture_events: int = Field(default=10_000, ge=100, le=100_000_000)
+    max_versions: int = Field(default=16, ge=2, le=1000)
+
+    @model_validator(mode="after")
+    def _fits(self) -> VersionsConfig:
+        if len(self.references) + 1 > self.max_versions:
+            raise _problem(
+                f"{len(self.references)} listed versions and the default reference do not "
+                f"fit in max_versions {self.max_versions}",
+                f"raise max_versions to at least {len(self.references) + 1}",
+                "max_versions",
+            )
+        return self
+
+
 class ModelConfig(_Strict):
     """One monitored model: reference, window, features, prediction, tests and alerting."""
 
@@ -694,6 +724,7 @@ class ModelConfig(_Strict):
     alert: AlertConfig = AlertConfig()
     task: TaskName | None = None
     performance: PerformanceConfig | None = None
+    versions: VersionsConfig | None = None
 
     _test_names = field_validator("tests")(_check_test_names)
 
@@ -724,6 +755,14 @@ class ModelConfig(_Strict):
             )
         if self.performance is not None:
             self._check_performance(self.performance)
+        versions = self.versions
+        if versions is not None and versions.on_new_version == "capture" and not self.features:
+            raise _problem(
+                "capturing the reference of a new version needs the features listed",
+                "list the features to monitor under `features:`, or set "
+                "`on_new_version: fallback` or `ignore`",
+                "versions.on_new_version",
+            )
         return self
 
     def _check_performance(self, perf: PerformanceConfig) -> None:
@@ -948,6 +987,18 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         for name, model in config.models.items()
         if isinstance(model.reference, str) and not Path(model.reference).is_file()
     ]
+    missing += [
+        ConfigProblem(
+            f"models.{name}.versions.references.{version}",
+            f"reference profile not found: {path}",
+            "build one with `driftmon baseline ...` from events of that version, or leave "
+            "the version out to capture its reference from the stream",
+        )
+        for name, model in config.models.items()
+        if model.versions is not None
+        for version, path in model.versions.references.items()
+        if not Path(path).is_file()
+    ]
     if missing:
         raise ConfigError(missing, source)
     return config
@@ -1135,6 +1186,12 @@ def _resolve_references(data: dict[str, Any], base: Path) -> None:
             ref = Path(model["reference"])
             if not ref.is_absolute():
                 model["reference"] = str(base / ref)
+        versions = model.get("versions") if isinstance(model, dict) else None
+        references = versions.get("references") if isinstance(versions, dict) else None
+        if isinstance(references, dict):
+            for version, path in references.items():
+                if isinstance(path, str) and not Path(path).is_absolute():
+                    references[version] = str(base / path)
 
 
 def _nearest(word: str, choices: Iterable[str], what: str) -> str:
@@ -1155,6 +1212,9 @@ def _translate(err: Any, env_keys: Mapping[str, str]) -> ConfigProblem:
     if loc and loc[-1] == "[key]":
         loc = loc[:-1]
         message, hint = f"name {loc[-1]!r} is not allowed", _LABEL_HINT
+        if len(loc) > 1 and loc[-2] == "references":
+            message = f"version {loc[-1]!r} is not allowed"
+            hint = "a version is 1 to 128 characters, as it appears in the events' version field"
     elif err["type"] == "driftmon":
         message, hint = err["msg"], ctx.get("hint", "")
         if ctx.get("field"):
@@ -1228,7 +1288,7 @@ def _generic_path(loc: list[Any]) -> str:
     out: list[str] = []
     prev: Any = None
     for part in loc:
-        named = prev in ("models", "features") or isinstance(part, int)
+        named = prev in ("models", "features", "references") or isinstance(part, int)
         out.append("*" if named else str(part))
         prev = None if named else part
     return ".".join(out)

@@ -50,6 +50,9 @@ from monitor.webhooks.delivery import WebhookDispatcher
 
 logger = logging.getLogger(__name__)
 
+#: Kafka message header carrying the model version of events without a version field.
+VERSION_HEADER = "version"
+
 #: A batch's pipeline outcome per topic, with the topic's messages.
 Parts = list[tuple[str, list[Message], BatchOutcome]]
 
@@ -76,6 +79,41 @@ def load_profiles(config: Config, base_dir: Path | None = None) -> dict[str, Ref
     return profiles
 
 
+def load_version_profiles(
+    config: Config, base_dir: Path | None = None
+) -> dict[str, dict[str, ReferenceProfile]]:
+    """Per model, the profiles of the versions listed under ``versions.references``."""
+    loaded: dict[str, dict[str, ReferenceProfile]] = {}
+    for name, model in config.models.items():
+        if model.versions is None:
+            continue
+        loaded[name] = {}
+        for version, reference in model.versions.references.items():
+            path = Path(reference)
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            loaded[name][version] = ReferenceProfile.load(path)
+    return loaded
+
+
+def header_version(msg: Message) -> str | None:
+    """The ``version`` header of a message (UTF-8), or ``None``."""
+    headers = msg.headers()
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    for key, value in pairs:
+        if key != VERSION_HEADER or value is None:
+            continue
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        return value or None
+    return None
+
+
 class Daemon:
     """driftmon run."""
 
@@ -86,6 +124,7 @@ class Daemon:
         config_dir: Path | None = None,
         registry: CollectorRegistry | None = None,
         profiles: Mapping[str, ReferenceProfile] | None = None,
+        version_profiles: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
         on_evaluation: Callable[[Evaluation], None] | None = None,
         replica_id: str | None = None,
     ) -> None:
@@ -105,8 +144,14 @@ class Daemon:
         )
         if profiles is None:
             profiles = load_profiles(config, config_dir)
+        if version_profiles is None:
+            version_profiles = load_version_profiles(config, config_dir)
         self.pipeline = Pipeline(
-            config, profiles, self.results, load_reference_performance(config, config_dir)
+            config,
+            profiles,
+            self.results,
+            load_reference_performance(config, config_dir),
+            version_profiles,
         )
         self.health.set("config_loaded", True)
         self.health.set("references_ready", self.pipeline.references_ready)
@@ -374,11 +419,16 @@ class Daemon:
                 by_topic.setdefault(name or "", []).append(msg)
         parts = []
         for topic, msgs in by_topic.items():
-            # Kafka timestamps are read only if some event has no ``ts`` of its own.
+            # Kafka timestamps are read only if some event has no ``ts`` of its own; version
+            # headers only if a model of the topic has versions.
             kafka_ts = partial(message_seconds, msgs)
-            parts.append(
-                (topic, msgs, self.pipeline.process(message_values(msgs), kafka_ts, topic))
+            versions = (
+                list(map(header_version, msgs))
+                if self.pipeline.wants_header_versions(topic)
+                else None
             )
+            outcome = self.pipeline.process(message_values(msgs), kafka_ts, topic, versions)
+            parts.append((topic, msgs, outcome))
         return parts
 
     def _account(self, parts: Parts) -> BatchOutcome:

@@ -415,6 +415,13 @@ class DriftCollector:
                 "Wall-clock time of the last evaluation of a model, epoch seconds.",
                 (model,),
             ),
+            (
+                "driftmon_model_info",
+                "1 for the active version of a model with versions (the version of its "
+                "newest events; empty for events without one). The per-model series "
+                "describe this version.",
+                (model, "version"),
+            ),
         )
         return {
             name: GaugeMetricFamily(name, doc, labels=list(labels)) for name, doc, labels in specs
@@ -432,6 +439,11 @@ class DriftCollector:
             (
                 "driftmon_retrain_triggers",
                 "Confirmed drift and performance events handed to the webhooks.",
+            ),
+            (
+                "driftmon_ignored_version_events",
+                "Events of a model version without a reference, dropped "
+                "(versions.on_new_version: ignore).",
             ),
         )
         return {name: CounterMetricFamily(name, doc, labels=["model"]) for name, doc in specs}
@@ -507,6 +519,12 @@ class DriftCollector:
             counters["driftmon_retrain_triggers"].add_metric(
                 [model], float(status.retrain_triggers)
             )
+            if status.versioned:
+                counters["driftmon_ignored_version_events"].add_metric(
+                    [model], float(status.ignored_version_events)
+                )
+                if status.version is not None:
+                    fam["driftmon_model_info"].add_metric([model, status.version], 1.0)
             for (feature, key), value in status.threshold_values.items():
                 fam["driftmon_drift_threshold"].add_metric([model, feature, key], value)
             fam["driftmon_model_drifted"].add_metric([model], float(status.drifted))

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from monitor.decode import (
     build_decode_schema,
     decode_batch,
 )
-from monitor.errors import CheckpointError
+from monitor.errors import CheckpointError, ProfileError
 from monitor.model_performance import (
     ModelPerformance,
     PerformanceEvaluation,
@@ -36,7 +37,7 @@ from monitor.model_performance import (
     prediction_names,
 )
 from monitor.performance import ReferencePerformance
-from monitor.results import ModelStatus, ResultsStore
+from monitor.results import ModelStatus, ResultsStore, VersionStatus
 from monitor.stats import (
     CountWindowSpec,
     DriftResult,
@@ -50,6 +51,7 @@ from monitor.stats import (
     evaluate,
 )
 from monitor.stats.profile import profile_from_json, profile_to_json
+from monitor.versions import DEFAULT_VERSION, Action, VersionRouter
 from monitor.webhooks.event import DriftEvent
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class Evaluation:
     result: DriftResult
     alert: AlertOutcome
     duration_seconds: float
+    version: str | None = None  # models with versions: the version whose window this is
 
     @property
     def drift_event(self) -> DriftEvent | None:
@@ -88,6 +91,8 @@ class BatchOutcome:
     performance: list[PerformanceEvaluation] = field(default_factory=list)
     # Label events (no features, no prediction) per model: joined, never windowed.
     labels: dict[str, int] = field(default_factory=dict)
+    # Events of unknown versions dropped per model (`versions.on_new_version: ignore`).
+    ignored_versions: dict[str, int] = field(default_factory=dict)
 
     @property
     def drift_events(self) -> list[DriftEvent]:
@@ -106,6 +111,8 @@ class BatchOutcome:
             self.last_event_time[model] = max(ts, self.last_event_time.get(model, ts))
         for model, n in other.labels.items():
             self.labels[model] = self.labels.get(model, 0) + n
+        for model, n in other.ignored_versions.items():
+            self.ignored_versions[model] = self.ignored_versions.get(model, 0) + n
         self.rejected.extend(other.rejected)
         self.evaluations.extend(other.evaluations)
         self.performance.extend(other.performance)
@@ -200,9 +207,12 @@ class ModelMonitor:
         numeric_columns: Sequence[str],
         categorical_columns: Sequence[str],
         reference_performance: ReferencePerformance | None = None,
+        version: str | None = None,
     ) -> None:
+        """``version``: the model version this monitor watches (carried by drift events)."""
         self.name = name
         self.config = config
+        self.version = version
         self.kinds = {
             feature: FeatureKind(kind) for feature, kind in config.feature_kinds().items()
         }
@@ -232,6 +242,7 @@ class ModelMonitor:
                 cooldown_seconds=config.alert.cooldown_seconds,
             ),
             threshold_values,
+            version=version,
         )
         self._capture: list[ModelColumns] = []
         self._captured = 0
@@ -243,7 +254,11 @@ class ModelMonitor:
         self._reference_performance = reference_performance
         self._prediction_index = [self._numeric_columns.index(n) for n in prediction_names(config)]
         self.performance: ModelPerformance | None = None
-        config_json = json.dumps(config.model_dump(mode="json", warnings=False), sort_keys=True)
+        # `versions` is left out: the per-version monitors check their own fingerprints, so
+        # adding a versions section keeps the checkpointed state of the default reference.
+        config_json = json.dumps(
+            config.model_dump(mode="json", warnings=False, exclude={"versions"}), sort_keys=True
+        )
         digest = hashlib.sha256(config_json.encode())
         if config.performance is not None:
             self.performance = ModelPerformance(
@@ -265,6 +280,19 @@ class ModelMonitor:
     @property
     def reference_ready(self) -> bool:
         return self.profile is not None
+
+    @property
+    def captured(self) -> int:
+        """Rows taken into the reference capture so far."""
+        return self._captured
+
+    @property
+    def numeric_columns(self) -> list[str]:
+        return self._numeric_columns
+
+    @property
+    def categorical_columns(self) -> list[str]:
+        return self._categorical_columns
 
     def _install_profile(self, profile: ReferenceProfile) -> None:
         missing = [f for f in self.kinds if f not in profile.features]
@@ -439,6 +467,7 @@ class ModelMonitor:
             numeric_columns=self._numeric_columns,
             categorical_columns=self._categorical_columns,
             reference_performance=self._reference_performance,
+            version=self.version,
         )
 
     def state(self, partitions: Sequence[str]) -> ModelState:
@@ -578,8 +607,317 @@ class ModelMonitor:
         )
 
 
+@dataclass
+class _Retired:
+    """Counters of versions evicted from a model, so the model's counters never go back."""
+
+    events: int = 0
+    evaluations: int = 0
+    late: int = 0
+    retrain_triggers: int = 0
+
+    def add(self, monitor: ModelMonitor) -> None:
+        self.events += monitor.events_seen
+        self.evaluations += monitor.evaluations
+        self.late += monitor.late_events
+        self.retrain_triggers += monitor.retrain_triggers
+
+
+class VersionedModel:
+    """The per-version monitors of one model with a ``versions`` section.
+
+    ``default`` (the pipeline's monitor of the model) holds the model's top-level
+    reference: rows without a version and, with ``on_new_version: fallback``, rows of
+    unlisted versions. Every other version kept by the :class:`~monitor.versions.
+    VersionRouter` has its own :class:`ModelMonitor` (window, alerting), against its
+    configured profile or one captured from its own first ``capture_events`` rows. The
+    performance join stays on ``default``: labels carry no version.
+    """
+
+    def __init__(
+        self,
+        default: ModelMonitor,
+        profiles: Mapping[str, ReferenceProfile],
+    ) -> None:
+        versions = default.config.versions
+        if versions is None:
+            raise ValueError(f"model {default.name!r} has no versions section")
+        missing = sorted(set(versions.references) - set(profiles))
+        if missing:
+            raise ProfileError(
+                f"no reference profile loaded for version(s) {', '.join(missing)} of model "
+                f"{default.name!r}"
+            )
+        self.name = default.name
+        self.settings = versions
+        self.default = default
+        self._profiles = {v: profiles[v] for v in versions.references}
+        self.router = VersionRouter(
+            versions.references,
+            on_new_version=versions.on_new_version,
+            capture_events=versions.capture_events,
+            max_versions=versions.max_versions,
+        )
+        self.monitors: dict[str, ModelMonitor] = {DEFAULT_VERSION: default}
+        for version in versions.references:
+            self.monitors[version] = self._new_monitor(version)
+        self.active: str | None = None
+        self.ignored = 0
+        self.retired = _Retired()
+
+    # -- monitors ----------------------------------------------------------------------
+
+    def _new_monitor(self, version: str) -> ModelMonitor:
+        """An empty monitor of a version: its configured profile, or a capture."""
+        base = self.default
+        profile = self._profiles.get(version)
+        reference: str | CaptureReference = (
+            self.settings.references[version]
+            if profile is not None
+            else CaptureReference(capture_events=self.settings.capture_events)
+        )
+        config = base.config.model_copy(
+            update={"reference": reference, "performance": None, "versions": None}
+        )
+        return ModelMonitor(
+            self.name,
+            config,
+            profile,
+            numeric_columns=base.numeric_columns,
+            categorical_columns=base.categorical_columns,
+            version=version,
+        )
+
+    def _drop(self, version: str) -> None:
+        monitor = self.monitors.pop(version, None)
+        if monitor is not None:
+            self.retired.add(monitor)
+            logger.info(
+                "model version forgotten (max_versions reached)",
+                extra={"model": self.name, "version": version},
+            )
+
+    @property
+    def active_monitor(self) -> ModelMonitor:
+        """The monitor of the active version (the default one for fallback versions)."""
+        active = self.active
+        return self.monitors.get(active, self.default) if active else self.default
+
+    def _activate(self, version: str) -> None:
+        previous, self.active = self.active, version
+        if previous is None or previous == version:
+            return
+        # A new version is deployed: a retrain grace period ends with it.
+        for monitor in self.monitors.values():
+            monitor.alerting.clear_grace()
+        logger.info(
+            "active model version changed",
+            extra={"model": self.name, "from_version": previous, "to_version": version},
+        )
+
+    # -- rows --------------------------------------------------------------------------
+
+    def ingest(self, columns: ModelColumns, versions: Sequence[str | None]) -> list[Evaluation]:
+        """Route one batch of drift rows by version and feed each version's monitor."""
+        if not versions:
+            return []
+        route = self.router.route(versions)
+        for version in route.evicted:
+            self._drop(version)
+        whole = len(route.slices) == 1
+        evaluations: list[Evaluation] = []
+        for part in route.slices:
+            if part.action is Action.SKIP:
+                self.ignored += len(part.rows)
+                continue
+            key = DEFAULT_VERSION if part.action is Action.FALLBACK else part.version
+            monitor = self.monitors.get(key)
+            if monitor is None:
+                monitor = self.monitors[key] = self._new_monitor(key)
+                if part.action is Action.CAPTURE:
+                    logger.info(
+                        "new model version: capturing its reference from the stream",
+                        extra={
+                            "model": self.name,
+                            "version": key,
+                            "events": self.settings.capture_events,
+                        },
+                    )
+            rows = columns if whole else take_rows(columns, part.rows)
+            label = None if part.version == DEFAULT_VERSION else part.version
+            if monitor is self.default:
+                # Rows of fallback versions are evaluated against the default reference.
+                monitor.alerting.version = label
+            found = monitor.ingest(rows)
+            evaluations.extend(replace(e, version=label) for e in found)
+            if part.action is Action.CAPTURE and monitor.reference_ready:
+                self.router.mark_ready(key)
+        if self.router.active_version is not None:
+            self._activate(self.router.active_version)
+        return evaluations
+
+    # -- reporting ---------------------------------------------------------------------
+
+    def _version_status(self, version: str, monitor: ModelMonitor) -> VersionStatus:
+        if version == DEFAULT_VERSION:
+            reference = "default"
+        elif version in self._profiles:
+            reference = "configured"
+        else:
+            reference = "captured"
+        window = monitor.window
+        return VersionStatus(
+            version=version,
+            reference=reference,
+            ready=monitor.reference_ready,
+            captured=monitor.captured,
+            capture_target=monitor.capture_target,
+            events_total=monitor.events_seen,
+            window_events=window.events if window is not None else 0,
+            evaluations=monitor.evaluations,
+            alert_state=AlertState(monitor.alerting.status.state).name.lower(),
+            last_evaluation_time=monitor.last_evaluation_time,
+            last_result=monitor.last_result,
+        )
+
+    @property
+    def events_seen(self) -> int:
+        return self.retired.events + sum(m.events_seen for m in self.monitors.values())
+
+    def status(self) -> ModelStatus:
+        """The active version's status; counters summed over every version."""
+        monitors = self.monitors.values()
+        retired = self.retired
+        active = self.active_monitor.status()
+        return replace(
+            active,
+            events_total=self.events_seen,
+            evaluations=retired.evaluations + sum(m.evaluations for m in monitors),
+            late_events=retired.late + sum(m.late_events for m in monitors),
+            retrain_triggers=retired.retrain_triggers + sum(m.retrain_triggers for m in monitors),
+            performance=(
+                self.default.performance.report() if self.default.performance is not None else None
+            ),
+            version=self.active,
+            versions=tuple(self._version_status(v, m) for v, m in self.monitors.items()),
+            ignored_version_events=self.ignored,
+        )
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def state(self, partitions: Sequence[str]) -> ModelState:
+        """The default monitor's state with the router and every other version's state.
+
+        Version ``i``'s arrays are stored under ``version.<i>/<key>``; everything else
+        under the ``versions`` scalar, so a checkpoint without it (taken before the model
+        had versions) restores the default reference alone.
+        """
+        state = self.default.state(partitions)
+        entries: list[dict[str, Any]] = []
+        for i, (version, monitor) in enumerate(self.monitors.items()):
+            if version == DEFAULT_VERSION:
+                continue
+            sub = monitor.state(partitions)
+            prefix = f"version.{i}/"
+            for key, array in sub.arrays.items():
+                state.arrays[prefix + key] = array
+            entries.append(
+                {
+                    "version": version,
+                    "fingerprint": sub.fingerprint,
+                    "prefix": prefix,
+                    "scalars": sub.scalars,
+                }
+            )
+        state.scalars["versions"] = {
+            "router": self.router.state_dict(),
+            "active": self.active,
+            "ignored": self.ignored,
+            "retired": [
+                self.retired.events,
+                self.retired.evaluations,
+                self.retired.late,
+                self.retired.retrain_triggers,
+            ],
+            "monitors": entries,
+        }
+        return state
+
+    def restore(self, state: ModelState) -> None:
+        """Resume every version; raises ``CheckpointError`` when the default does not fit.
+
+        A version whose own state does not fit the running config (its profile changed)
+        is dropped with a warning: a listed version starts again with an empty window, an
+        unlisted one is captured again when it shows up.
+        """
+        self.default.restore(state)
+        self.monitors = {DEFAULT_VERSION: self.default}
+        self.router = VersionRouter(
+            self.settings.references,
+            on_new_version=self.settings.on_new_version,
+            capture_events=self.settings.capture_events,
+            max_versions=self.settings.max_versions,
+        )
+        self.active, self.ignored, self.retired = None, 0, _Retired()
+        saved = state.scalars.get("versions")
+        if saved is not None:
+            try:
+                self._restore_versions(state, saved)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(
+                    f"checkpoint of model {self.name!r} has malformed version state ({exc!r})"
+                ) from None
+        for version in self.router.versions:
+            if version in self.monitors:
+                continue
+            if version in self._profiles:
+                self.monitors[version] = self._new_monitor(version)
+            else:
+                self.router.forget(version)
+        for version in self._profiles:
+            self.monitors.setdefault(version, self._new_monitor(version))
+
+    def _restore_versions(self, state: ModelState, saved: Mapping[str, Any]) -> None:
+        self.router.load_state_dict(saved["router"])
+        self.active = None if saved["active"] is None else str(saved["active"])
+        self.ignored = int(saved["ignored"])
+        self.retired = _Retired(*(int(n) for n in saved["retired"]))
+        for entry in saved["monitors"]:
+            version, prefix = str(entry["version"]), str(entry["prefix"])
+            monitor = self._new_monitor(version)
+            sub = ModelState(
+                model=self.name,
+                fingerprint=str(entry["fingerprint"]),
+                partitions=state.partitions,
+                scalars=dict(entry["scalars"]),
+                arrays={
+                    key.removeprefix(prefix): array
+                    for key, array in state.arrays.items()
+                    if key.startswith(prefix)
+                },
+            )
+            try:
+                monitor.restore(sub)
+            except CheckpointError as exc:
+                logger.warning(
+                    "checkpointed state of a model version does not fit the config; "
+                    "the version starts again",
+                    extra={"model": self.name, "version": version, "error": str(exc)},
+                )
+                self.router.forget(version)
+                continue
+            self.monitors[version] = monitor
+            if monitor.reference_ready and not self.router.is_ready(version):
+                self.router.mark_ready(version)
+
+
 class Pipeline:
-    """All monitored models of one configuration; feeds batches of raw payloads."""
+    """All monitored models of one configuration; feeds batches of raw payloads.
+
+    ``monitors`` holds one :class:`ModelMonitor` per model: its top-level reference. Models
+    with a ``versions`` section also have a :class:`VersionedModel` in ``versioned``
+    (its ``default`` is the same monitor), which owns the other versions' monitors.
+    """
 
     def __init__(
         self,
@@ -587,12 +925,17 @@ class Pipeline:
         profiles: Mapping[str, ReferenceProfile],
         results: ResultsStore | None = None,
         performance: Mapping[str, ReferencePerformance] | None = None,
+        version_profiles: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
     ) -> None:
-        """``performance``: reference performance per model (from the profile files)."""
+        """``performance``: reference performance per model (from the profile files);
+        ``version_profiles``: per model, the profiles of its listed versions."""
         self.config = config
         self.results = results or ResultsStore()
         self._schemas: dict[str, tuple[tuple[object, ...], DecodeSchema]] = {}
+        self._header_versions: dict[str, bool] = {}
+        self._version_profiles = version_profiles or {}
         self.monitors: dict[str, ModelMonitor] = {}
+        self.versioned: dict[str, VersionedModel] = {}
         base = schema_for(config, None)
         for name, model_config in config.models.items():
             columns = base.models[name]
@@ -604,36 +947,109 @@ class Pipeline:
                 categorical_columns=columns.categorical_names,
                 reference_performance=(performance or {}).get(name),
             )
+            if model_config.versions is not None:
+                self.versioned[name] = VersionedModel(
+                    self.monitors[name], self._version_profiles.get(name, {})
+                )
         self.publish()
 
     def reset(self, model: str) -> None:
         """Forget a model's live state (its partitions went to another replica)."""
         self.monitors[model] = self.monitors[model].fresh()
-        self.results.publish(self.monitors[model].status())
+        if model in self.versioned:
+            self.versioned[model] = VersionedModel(
+                self.monitors[model], self._version_profiles.get(model, {})
+            )
+        self.results.publish(self.status(model))
+
+    def _category_codes(self, model: str) -> tuple[CategoryCodes, ...] | None:
+        """The codes decode may hand over for ``model`` instead of category strings.
+
+        None for models with versions: each version encodes against its own profile, and
+        the columnar scanner does not read the version field.
+        """
+        return None if model in self.versioned else self.monitors[model].category_codes
 
     def schema(self, topic: str | None) -> DecodeSchema:
         """The decode schema of ``topic``, with category codes for every model whose
         reference is known (rebuilt when a reference is captured or a model reset)."""
         key = topic or ""
-        codes = tuple(m.category_codes for m in self.monitors.values())
+        codes = tuple(self._category_codes(name) for name in self.monitors)
         cached = self._schemas.get(key)
         if cached is None or cached[0] != codes:
             base = schema_for(self.config, topic)
             models = {
-                name: replace(ms, codes=self.monitors[name].category_codes)
+                name: replace(ms, codes=self._category_codes(name))
                 for name, ms in base.models.items()
             }
             self._schemas[key] = (codes, replace(base, models=models))
         return self._schemas[key][1]
 
+    def wants_header_versions(self, topic: str | None) -> bool:
+        """Whether a model of ``topic`` has versions, so the ``version`` header is read.
+
+        A topic bound to a model asks that model; an unbound topic may carry any model.
+        """
+        if topic is None or not self.versioned:
+            return False
+        if topic not in self._header_versions:
+            known = {t.name: t for t in self.config.kafka.topics}
+            bound = known[topic].model if topic in known else None
+            self._header_versions[topic] = (
+                bound in self.versioned if bound is not None else bool(self.versioned)
+            )
+        return self._header_versions[topic]
+
     @property
     def references_ready(self) -> bool:
         return all(m.reference_ready for m in self.monitors.values())
 
+    # -- per-model state (checkpoints and recovery) --------------------------------------
+
+    def status(self, model: str) -> ModelStatus:
+        versioned = self.versioned.get(model)
+        return versioned.status() if versioned is not None else self.monitors[model].status()
+
+    def events_seen(self, model: str) -> int:
+        """Events of the model fed to its windows and captures, over every version."""
+        versioned = self.versioned.get(model)
+        return versioned.events_seen if versioned is not None else self.monitors[model].events_seen
+
+    def _late_events(self, model: str) -> int:
+        versioned = self.versioned.get(model)
+        if versioned is None:
+            return self.monitors[model].late_events
+        return versioned.retired.late + sum(m.late_events for m in versioned.monitors.values())
+
+    def model_state(self, model: str, partitions: Sequence[str]) -> ModelState:
+        """Everything needed to resume a model exactly, every version included."""
+        versioned = self.versioned.get(model)
+        if versioned is not None:
+            return versioned.state(partitions)
+        return self.monitors[model].state(partitions)
+
+    def restore_model(self, model: str, state: ModelState) -> None:
+        """Resume a model from :meth:`model_state`; ``CheckpointError`` if it does not fit."""
+        versioned = self.versioned.get(model)
+        if versioned is not None:
+            versioned.restore(state)
+        else:
+            self.monitors[model].restore(state)
+
+    # -- batches -----------------------------------------------------------------------
+
     def process(
-        self, payloads: Sequence[bytes | None], kafka_ts: KafkaTimes, topic: str | None = None
+        self,
+        payloads: Sequence[bytes | None],
+        kafka_ts: KafkaTimes,
+        topic: str | None = None,
+        header_versions: Sequence[str | None] | None = None,
     ) -> BatchOutcome:
-        """Decode and account for one batch of messages from one topic."""
+        """Decode and account for one batch of messages from one topic.
+
+        ``header_versions``: per message, the value of its ``version`` header; an event
+        without a version field takes its message's (see :meth:`wants_header_versions`).
+        """
         schema = self.schema(topic)
         decoded: DecodedBatch = decode_batch(payloads, kafka_ts, schema)
         outcome = BatchOutcome(rejected=list(decoded.rejected))
@@ -647,18 +1063,45 @@ class Pipeline:
             if columns.unknown_features:
                 outcome.unknown_features[model] = columns.unknown_features
             outcome.last_event_time[model] = float(np.max(columns.ts))
+            versioned = self.versioned.get(model)
+            if versioned is not None:
+                columns = _with_versions(columns, header_versions)
             drift_rows, label_only = monitor.split_labels(columns)
             if label_only is not None:
                 outcome.labels[model] = int(label_only.sum())
             outcome.performance.extend(monitor.ingest_performance(columns, label_only))
-            late_before = monitor.late_events
-            outcome.evaluations.extend(monitor.ingest(drift_rows))
-            if monitor.late_events > late_before:
-                outcome.late[model] = monitor.late_events - late_before
+            late_before = self._late_events(model)
+            if versioned is None:
+                outcome.evaluations.extend(monitor.ingest(drift_rows))
+            else:
+                ignored_before = versioned.ignored
+                outcome.evaluations.extend(versioned.ingest(drift_rows, drift_rows.versions))
+                if versioned.ignored > ignored_before:
+                    outcome.ignored_versions[model] = versioned.ignored - ignored_before
+            late = self._late_events(model) - late_before
+            if late > 0:
+                outcome.late[model] = late
         for model in outcome.accepted:
-            self.results.publish(self.monitors[model].status())
+            self.results.publish(self.status(model))
         return outcome
 
     def publish(self) -> None:
-        for monitor in self.monitors.values():
-            self.results.publish(monitor.status())
+        for model in self.monitors:
+            self.results.publish(self.status(model))
+
+
+def _with_versions(
+    columns: ModelColumns, header_versions: Sequence[str | None] | None
+) -> ModelColumns:
+    """Columns whose ``versions`` has one entry per row: the event's version field, else
+    the message's ``version`` header, else ``None``."""
+    versions = columns.versions
+    rows = len(columns.ts)
+    if len(versions) != rows:
+        versions = [None] * rows
+    if header_versions is not None and None in versions:
+        from_header = [header_versions[i] for i in columns.msg_index.tolist()]
+        versions = [v if v is not None else h for v, h in zip(versions, from_header, strict=True)]
+    if versions is columns.versions:
+        return columns
+    return replace(columns, versions=versions)

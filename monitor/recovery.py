@@ -81,10 +81,12 @@ class RecoveryCoordinator:
         assigned them next.
         """
         states: dict[str, ModelState] = {}
-        for name, monitor in self.pipeline.monitors.items():
-            if monitor.events_seen == 0 and name not in self.model_partitions:
+        for name in self.pipeline.monitors:
+            if self.pipeline.events_seen(name) == 0 and name not in self.model_partitions:
                 continue
-            states[name] = monitor.state(sorted(self.model_partitions.get(name, ())))
+            states[name] = self.pipeline.model_state(
+                name, sorted(self.model_partitions.get(name, ()))
+            )
         ckpt = Checkpoint(
             replica=self.store.replica,
             written_at=self._clock(),
@@ -174,7 +176,7 @@ class RecoveryCoordinator:
             ):
                 continue
             try:
-                self.pipeline.monitors[model].restore(ckpt.models[model])
+                self.pipeline.restore_model(model, ckpt.models[model])
             except CheckpointError as exc:
                 logger.warning(
                     "checkpointed model state not restored, starting it fresh",
@@ -189,7 +191,7 @@ class RecoveryCoordinator:
                 extra={
                     "model": model,
                     "replica": ckpt.replica,
-                    "events": self.pipeline.monitors[model].events_seen,
+                    "events": self.pipeline.events_seen(model),
                 },
             )
         self.pipeline.publish()

@@ -54,7 +54,7 @@ def evaluation_record(evaluation: Evaluation) -> dict[str, Any]:
             "enough_data": feature.enough_data,
         }
     event = evaluation.drift_event
-    return {
+    record: dict[str, Any] = {
         "type": "drift",
         "model": evaluation.model,
         "slide": evaluation.slide.slide_index,
@@ -71,6 +71,9 @@ def evaluation_record(evaluation: Evaluation) -> dict[str, Any]:
         "triggered": event is not None,
         "event_id": event.id if event is not None else None,
     }
+    if evaluation.version is not None:  # models with a `versions` section
+        record["version"] = evaluation.version
+    return record
 
 
 def performance_record(evaluation: PerformanceEvaluation) -> dict[str, Any]:
@@ -153,12 +156,15 @@ def replay(
     input_path: Path,
     output: IO[bytes] | None,
     performance: Mapping[str, ReferencePerformance] | None = None,
+    version_profiles: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
 ) -> ReplaySummary:
     """Run the pipeline over ``input_path`` and write one JSON line per evaluation.
 
     Within a chunk, drift records come first, then performance records.
     """
-    pipeline = Pipeline(config, profiles, performance=performance)
+    pipeline = Pipeline(
+        config, profiles, performance=performance, version_profiles=version_profiles
+    )
     started = time.perf_counter()
     # Events without a ``ts`` get the replay's start time (there is no Kafka timestamp).
     default_ts = time.time()

@@ -99,6 +99,29 @@ class PerformanceReport:
 
 
 @dataclass(frozen=True)
+class VersionStatus:
+    """One model version of a model with a ``versions`` section (see ``monitor.versions``).
+
+    ``version`` ``""`` is the default reference (rows without a version, and new versions
+    with ``on_new_version: fallback``). ``reference``: ``"default"``, ``"configured"``
+    (listed under ``versions.references``) or ``"captured"`` (from the version's own first
+    ``capture_events`` rows; ``captured`` of ``capture_target`` so far while capturing).
+    """
+
+    version: str
+    reference: str  # "default" | "configured" | "captured"
+    ready: bool
+    captured: int
+    capture_target: int
+    events_total: int
+    window_events: int
+    evaluations: int
+    alert_state: str
+    last_evaluation_time: float | None
+    last_result: DriftResultView | None
+
+
+@dataclass(frozen=True)
 class ModelStatus:
     """Everything reported about one model, replaced as a whole by the pipeline.
 
@@ -128,6 +151,18 @@ class ModelStatus:
     late_events: int = 0
     retrain_triggers: int = 0
     performance: PerformanceReport | None = None  # models with a `performance` section
+    # Models with a `versions` section: the active version (of the newest routed row; ""
+    # for rows without a version; None before the first row), every version the model
+    # keeps, and the rows of unknown versions dropped by `on_new_version: ignore`.
+    # The other fields describe the active version; the counters sum over all versions.
+    version: str | None = None
+    versions: tuple[VersionStatus, ...] = ()
+    ignored_version_events: int = 0
+
+    @property
+    def versioned(self) -> bool:
+        """The model has a ``versions`` section (its versions are listed)."""
+        return bool(self.versions)
 
     @property
     def reference_ready(self) -> bool:
@@ -244,7 +279,33 @@ def model_document(status: ModelStatus) -> dict[str, Any]:
     }
     if status.performance is not None:
         document["performance"] = performance_document(status.performance)
+    if status.versioned:
+        document["active_version"] = status.version
+        document["ignored_version_events"] = status.ignored_version_events
+        document["versions"] = {v.version: version_document(v) for v in status.versions}
     return document
+
+
+def version_document(v: VersionStatus) -> dict[str, Any]:
+    """The entry of one model version in ``/status`` (models with ``versions``)."""
+    last: dict[str, Any] | None = None
+    if v.last_result is not None:
+        last = {
+            "time": v.last_evaluation_time,
+            "window_events": v.last_result.window_events,
+            "drifted_features": list(v.last_result.drifted_features),
+        }
+    return {
+        "reference": v.reference,
+        "state": "ready" if v.ready else "capturing",
+        "captured": v.captured,
+        "capture_target": v.capture_target,
+        "events": v.events_total,
+        "window_events": v.window_events,
+        "evaluations": v.evaluations,
+        "alert_state": v.alert_state,
+        "last_evaluation": last,
+    }
 
 
 def performance_document(perf: PerformanceReport) -> dict[str, Any]:
@@ -279,7 +340,12 @@ def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
                             "last_evaluation": null | {"time", "window_events",
                                 "drifted_features", "features": {name: {...}}},
                             "alert": {...},
-                            "performance": {...}  # models with a `performance` section
+                            "performance": {...},  # models with a `performance` section
+                            # models with a `versions` section:
+                            "active_version": str | null, "ignored_version_events": int,
+                            "versions": {version: {"reference", "state", "captured",
+                                "capture_target", "events", "window_events", "evaluations",
+                                "alert_state", "last_evaluation"}}
                             }}}
 
     Non-finite numbers are rendered as ``null`` so the body is strict JSON.

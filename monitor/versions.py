@@ -18,7 +18,10 @@ and says, per version, what the pipeline should do with the rows:
 Rows without a version (``None``) belong to the default reference. The router keeps at
 most ``max_versions`` versions; seeing one more evicts the least recently seen, and
 :meth:`VersionRouter.route` reports it so the pipeline can drop that version's window.
-The router holds no arrays, only the bookkeeping, so it checkpoints as a small dict.
+A configured version (``references``) that was evicted is monitored again against its
+own reference when it comes back; it is never captured. The active version is the
+version of the newest row that was not skipped. The router holds no arrays, only the
+bookkeeping, so it checkpoints as a small dict.
 
 >>> r = VersionRouter({"v1"}, on_new_version="capture", capture_events=1000)
 >>> [(s.version, s.action.value, s.rows.tolist()) for s in r.route(["v1", "v2", "v1"]).slices]
@@ -88,13 +91,15 @@ class VersionRouter:
     has_default: bool = True  # the model has a reference for rows without a version
     _state: OrderedDict[str, _VersionState] = field(default_factory=OrderedDict, init=False)
     _active: str | None = field(default=None, init=False)
+    _listed: frozenset[str] = field(default=frozenset(), init=False)
 
     def __post_init__(self) -> None:
         if self.on_new_version not in ("capture", "fallback", "ignore"):
             raise ValueError("on_new_version must be 'capture', 'fallback' or 'ignore'")
         if self.capture_events < 1 or self.max_versions < 1:
             raise ValueError("capture_events and max_versions must be >= 1")
-        for v in self.references:
+        self._listed = frozenset(self.references)
+        for v in self._listed:
             self._state[v] = _VersionState(ready=True)
         if self.has_default:
             self._state.setdefault(DEFAULT_VERSION, _VersionState(ready=True))
@@ -107,6 +112,15 @@ class VersionRouter:
     @property
     def versions(self) -> tuple[str, ...]:
         return tuple(self._state)
+
+    def is_listed(self, version: str) -> bool:
+        """The version has a configured reference (``references``)."""
+        return version in self._listed
+
+    def captured(self, version: str) -> int:
+        """Rows routed to a version's capture so far (0 once ready or unknown)."""
+        state = self._state.get(version)
+        return 0 if state is None or state.ready else state.captured
 
     def is_ready(self, version: str) -> bool:
         state = self._state.get(version)
@@ -121,6 +135,8 @@ class VersionRouter:
 
     def _action(self, version: str, rows: int, new: list[str]) -> tuple[Action, int]:
         state = self._state.get(version)
+        if state is None and version in self._listed:
+            state = self._state[version] = _VersionState(ready=True)
         if state is None:
             if self.on_new_version == "fallback":
                 return (Action.FALLBACK if self.has_default else Action.SKIP), 0
@@ -141,11 +157,13 @@ class VersionRouter:
         groups = _group(versions)
         new: list[str] = []
         slices = []
+        last_row, active = -1, self._active
         for version, rows in groups.items():
             action, remaining = self._action(version, len(rows), new)
             slices.append(VersionSlice(version, rows, action, remaining))
-        last = versions[-1]
-        self._active = DEFAULT_VERSION if last is None else last
+            if action is not Action.SKIP and int(rows[-1]) > last_row:
+                last_row, active = int(rows[-1]), version
+        self._active = active
         evicted: list[str] = []
         while len(self._state) > self.max_versions:
             oldest = next(iter(self._state))

@@ -37,6 +37,7 @@ class DriftEvent:
     test: bool = False
     kind: str = "drift"  # "drift" or "performance" (see the performance issue)
     extra: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None  # model version the drift was seen on (models with versions)
 
     @property
     def features_drifted(self) -> int:
@@ -68,6 +69,7 @@ class DriftEvent:
             "test": self.test,
             "kind": self.kind,
             "extra": dict(self.extra),
+            "version": self.version,
         }
 
     @classmethod
@@ -94,6 +96,7 @@ class DriftEvent:
             test=bool(data.get("test", False)),
             kind=str(data.get("kind", "drift")),
             extra=dict(data.get("extra") or {}),
+            version=None if data.get("version") is None else str(data["version"]),
         )
 
 

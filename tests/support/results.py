@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from monitor.results import ModelStatus, PerformanceReport
+from monitor.results import ModelStatus, PerformanceReport, VersionStatus
 
 INVALID_REASONS = (
     "not_json",
@@ -104,6 +104,23 @@ def fake_status(model: str = "fraud", *, with_result: bool = True) -> ModelStatu
             ("country", "js"): 0.1,
             ("country", "chi2"): 0.001,
         },
+    )
+
+
+def fake_version(version: str = "v2", *, ready: bool = True) -> VersionStatus:
+    """One version of a model with versions: captured, ready (or capturing) and evaluated."""
+    return VersionStatus(
+        version=version,
+        reference="captured",
+        ready=ready,
+        captured=10_000 if ready else 4_000,
+        capture_target=10_000,
+        events_total=30_000,
+        window_events=20_000 if ready else 0,
+        evaluations=3 if ready else 0,
+        alert_state="ok",
+        last_evaluation_time=1764150000.5 if ready else None,
+        last_result=None,
     )
 
 

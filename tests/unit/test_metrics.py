@@ -14,7 +14,7 @@ from monitor.health import CORE_CONDITIONS, Health
 from monitor.metrics import Metrics
 from monitor.results import ResultsStore
 from tests.support.results import INVALID_REASONS as REASONS
-from tests.support.results import fake_performance, fake_status
+from tests.support.results import fake_performance, fake_status, fake_version
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "metrics.txt"
@@ -47,7 +47,14 @@ def build(
 def populated() -> tuple[CollectorRegistry, Metrics]:
     """Every family with at least one sample, so label names can be read off the samples."""
     store = ResultsStore()
-    store.publish(dataclasses.replace(fake_status("fraud"), performance=fake_performance()))
+    store.publish(
+        dataclasses.replace(
+            fake_status("fraud"),
+            performance=fake_performance(),
+            version="v2",
+            versions=(fake_version("v2"),),
+        )
+    )
     registry, metrics, _, _ = build(store)
     metrics.set_lag("ml.inference", 0, 12)
     return registry, metrics

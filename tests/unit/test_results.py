@@ -110,6 +110,9 @@ def test_model_status_accepts_the_documented_fields() -> None:
         "late_events",
         "retrain_triggers",
         "performance",
+        "version",
+        "versions",
+        "ignored_version_events",
     ]
 
 

@@ -80,3 +80,29 @@ def test_checkpoint_round_trip():
 def test_bad_settings(kwargs):
     with pytest.raises(ValueError):
         VersionRouter(**kwargs)
+
+
+def test_a_configured_version_evicted_and_seen_again_is_monitored_not_captured():
+    r = VersionRouter(["v1"], max_versions=2)
+    assert r.route(["v2"]).evicted == ("v1",)
+    assert r.is_listed("v1") and "v1" not in r.versions
+    out = r.route(["v1"])
+    assert actions(out) == [("v1", Action.MONITOR, [0])]
+    assert out.new_versions == ()
+
+
+def test_a_skipped_version_never_becomes_active():
+    r = VersionRouter(["v1"], on_new_version="ignore")
+    r.route(["v1", "v9"])
+    assert r.active_version == "v1"
+    r.route(["v9", "v9"])
+    assert r.active_version == "v1"
+    assert VersionRouter(on_new_version="ignore").route(["v9"]).slices[0].action is Action.SKIP
+
+
+def test_captured_counts_rows_until_ready():
+    r = VersionRouter(capture_events=10)
+    r.route(["v2"] * 4)
+    assert r.captured("v2") == 4
+    r.mark_ready("v2")
+    assert r.captured("v2") == 0 and r.captured("unknown") == 0

@@ -118,8 +118,9 @@ def finite(value: float | None) -> float | None:
 def drift_payload(event: DriftEvent) -> dict[str, Any]:
     """The generic drift payload, shared by every format that carries the whole event.
 
-    Exactly the documented keys; ``test: true`` is added for test events and ``extra``
-    only when the event has extra fields.
+    Exactly the documented keys; ``version`` is added when the drift was seen on a model
+    version, ``test: true`` for test events and ``extra`` only when the event has extra
+    fields.
     """
     payload: dict[str, Any] = {
         "type": f"driftmon.{event.kind}.detected",
@@ -146,6 +147,8 @@ def drift_payload(event: DriftEvent) -> dict[str, Any]:
             "features_drifted": event.features_drifted,
         },
     }
+    if event.version is not None:
+        payload["version"] = event.version
     if event.test:
         payload["test"] = True
     if event.extra:

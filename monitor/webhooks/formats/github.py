@@ -41,9 +41,11 @@ HEADERS = {"accept": "application/vnd.github+json", "x-github-api-version": "202
 
 
 def client_payload(event: DriftEvent, extra: dict[str, Any]) -> dict[str, Any]:
-    """At most 10 top-level keys; the event's ``extra`` is nested in ``summary``."""
+    """At most 10 top-level keys; the event's ``extra`` and ``version`` go in ``summary``."""
     payload = drift_payload(event)
     summary = dict(payload["summary"])
+    if event.version is not None:
+        summary["version"] = event.version
     if event.extra:
         summary["extra"] = dict(event.extra)
     own = {

@@ -63,8 +63,9 @@ def headline(event: DriftEvent) -> str:
     """One line: what happened to which model."""
     prefix = "[TEST, not a real drift] " if event.test else ""
     what = "Performance drop" if event.kind == "performance" else "Drift"
+    version = f" (version {event.version})" if event.version is not None else ""
     return (
-        f"{prefix}{what} detected on model {event.model}: {event.features_drifted} of "
+        f"{prefix}{what} detected on model {event.model}{version}: {event.features_drifted} of "
         f"{event.features_monitored} features drifted"
     )
 

@@ -319,3 +319,16 @@ def test_every_format_renders_a_test_event() -> None:
         request = fmt.render(event, context(webhook))
         assert b"test-123" in request.body, name
     assert ENV  # the sample env resolves every variable used above
+
+
+def test_a_versioned_event_names_its_version_in_every_shape() -> None:
+    event = make_event(version="v2")
+    payload = drift_payload(event)
+    assert payload["version"] == "v2"
+    assert "version" not in drift_payload(make_event())  # unversioned: the documented keys
+    client = github.client_payload(event, {"a": 1, "b": 2})
+    assert len(client) == 10 and client["summary"]["version"] == "v2"
+    assert "(version v2)" in slack.headline(event)
+    assert "version" not in slack.headline(make_event())
+    assert type(event).from_dict(event.to_dict()) == event
+    assert type(event).from_dict({**make_event().to_dict(), "version": None}).version is None
