@@ -369,8 +369,9 @@ class DriftCollector:
             ),
             (
                 "driftmon_drift_threshold",
-                "Configured threshold of a feature's test, on the scale of the value it is "
-                "compared with: the p-value for ks and chi2 p-value thresholds, else the score.",
+                "Threshold in use for a feature's test (configured, or calibrated from the "
+                "false-alarm budget), on the scale of the value it is compared with: the "
+                "p-value for ks and chi2 p-value thresholds, else the score.",
                 (model, feature, test),
             ),
             (
@@ -432,6 +433,11 @@ class DriftCollector:
             (
                 "driftmon_retrain_triggers",
                 "Confirmed drift and performance events handed to the webhooks.",
+            ),
+            (
+                "driftmon_retrain_suppressed",
+                "Confirmed drift and performance events withheld because a retrain trigger "
+                "of the model is in flight (retrain_grace_seconds).",
             ),
         )
         return {name: CounterMetricFamily(name, doc, labels=["model"]) for name, doc in specs}
@@ -506,6 +512,9 @@ class DriftCollector:
             counters["driftmon_late_events"].add_metric([model], float(status.late_events))
             counters["driftmon_retrain_triggers"].add_metric(
                 [model], float(status.retrain_triggers)
+            )
+            counters["driftmon_retrain_suppressed"].add_metric(
+                [model], float(status.retrain_suppressed)
             )
             for (feature, key), value in status.threshold_values.items():
                 fam["driftmon_drift_threshold"].add_metric([model, feature, key], value)
