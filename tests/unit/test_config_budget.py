@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from monitor.cli import EXIT_CONFIG, EXIT_OK, main
 from monitor.config import validate_config
 from tests.unit.test_config import cfg, one_problem
 
@@ -154,3 +155,30 @@ def test_explicit_thresholds_are_only_the_keys_written() -> None:
     assert m.explicit_thresholds_for("amount") == {"psi": 0.3, "ks_p_value": None}
     assert m.explicit_thresholds_for("country") == {"psi": 0.3, "ks_p_value": None, "js": 0.2}
     assert validate_config(cfg()).models["fraud"].explicit_thresholds_for("amount") == {}
+
+
+GOOD = """
+kafka: {bootstrap_servers: 127.0.0.1:9092, topics: [t]}
+models:
+  fraud:
+    reference: {capture_events: 1000}
+    window: {events: 2000, slide: 200}
+    features: {amount: {type: numeric}}
+    alert: {false_alarms_per_month: 1, events_per_second: 50, retrain_grace_seconds: 600}
+"""
+
+
+def test_check_config_shows_the_budget_and_its_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(GOOD)
+    assert main(["check-config", str(path)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "fraud: false-alarm budget 1/month (bonferroni, union, 50 events/s)" in out
+    assert "retrain grace 600 s" in out
+    path.write_text(GOOD.replace("events_per_second: 50, ", "correction: holm, "))
+    assert main(["check-config", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "models.fraud.alert.correction: invalid value 'holm'" in err
+    assert "hint: `bonferroni` (default" in err
