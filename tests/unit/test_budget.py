@@ -8,6 +8,8 @@ profile files; replay; the retrain grace in state, metrics and /status.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,15 @@ def synthetic_config(
         model = model.replace(old, new)
     text = "kafka: {bootstrap_servers: 127.0.0.1:9092, topics: [t]}\nmodels:\n" + model
     return validate_config(yaml.safe_load(text))
+
+
+@pytest.fixture(autouse=True)
+def keep_monitor_logger() -> Iterator[None]:
+    """``main`` configures the ``monitor`` logger; leave it as it was for other tests."""
+    logger = logging.getLogger("monitor")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture(scope="module")
