@@ -16,6 +16,17 @@ Lifecycle, exported as ``driftmon_alert_state`` (the numbers are the gauge value
 A confirmed episode hands one :class:`~monitor.webhooks.event.DriftEvent` to the webhooks,
 at most once per ``cooldown_seconds``. Time here is *event time* (the end of the evaluated
 window), so a replay of history triggers exactly when the live daemon would have.
+
+Retrain grace (``retrain_grace_seconds``): once a trigger went out, a retrain is in flight,
+and further triggers of the model are suppressed until the grace has passed (event time,
+like the cooldown) or :meth:`Alerting.clear_grace` is called (a new model version is
+deployed). The alert state still moves (an episode still fires and resolves); only the
+event is withheld and counted in :attr:`RetrainGrace.suppressed`. One
+:class:`RetrainGrace` is shared by every :class:`Alerting` of a model (drift and
+performance), so a retrain started by either holds back both. The difference from
+``cooldown_seconds``: the cooldown is per alert, silent, and measured from that alert's
+last trigger; the grace is per model, counted, reported in ``/status``, and ends early
+when the model version changes.
 """
 
 from __future__ import annotations
@@ -144,11 +155,48 @@ def build_drift_event(
     )
 
 
+class RetrainGrace:
+    """Suppression of a model's retrain triggers while a retrain is in flight.
+
+    ``until`` is the event time the current grace ends (``None``: no grace running);
+    ``suppressed`` counts the triggers withheld (model state: it moves with checkpoints).
+
+    >>> grace = RetrainGrace(600.0)
+    >>> grace.active(100.0)
+    False
+    >>> grace.start(100.0)
+    >>> grace.active(699.0), grace.active(700.0)
+    (True, False)
+    >>> grace.clear()
+    >>> grace.active(150.0)
+    False
+    """
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+        self.until: float | None = None
+        self.suppressed = 0
+
+    def active(self, at: float) -> bool:
+        """True when a trigger at event time ``at`` falls inside the grace."""
+        return self.until is not None and at < self.until
+
+    def start(self, at: float) -> None:
+        """A trigger went out at event time ``at`` (no grace when ``seconds`` is 0)."""
+        self.until = at + self.seconds if self.seconds > 0 else None
+
+    def clear(self) -> None:
+        """End the grace now (the model version changed)."""
+        self.until = None
+
+
 class Alerting:
     """The confirmation state machine of one model (of one model version).
 
     ``version`` is the model version the evaluations belong to; it is carried by the
     drift events (``None``: the model has no versions, or rows without one).
+    ``grace``: the model's :class:`RetrainGrace`, shared with its other alerts (a new,
+    inactive one when not given).
     """
 
     def __init__(
@@ -158,21 +206,25 @@ class Alerting:
         thresholds: Mapping[str, Mapping[str, float]],
         status: AlertStatus | None = None,
         version: str | None = None,
+        grace: RetrainGrace | None = None,
     ) -> None:
         self.model = model
         self.rule = rule
         self.thresholds = thresholds
         self.status = status or AlertStatus()
         self.version = version
+        self.grace = grace if grace is not None else RetrainGrace()
 
     def clear_grace(self) -> None:
-        """End any retrain grace period: the model's active version changed.
+        """End the model's retrain grace now, so the next confirmed episode triggers.
 
-        Called by the pipeline when a new model version becomes active, so drift of the
-        new version is not suppressed by a trigger that the old version caused. No grace
-        period exists yet, so there is nothing to clear; the retrain grace suppression
-        (``retrain_grace_seconds``) clears its state here.
+        Called when the model version changes: the retrain that the grace waited for has
+        been deployed. The grace is shared by the model's alerts, so this clears it for
+        all of them.
         """
+        if self.grace.until is not None:
+            logger.info("retrain grace cleared", extra={"model": self.model})
+        self.grace.clear()
 
     def observe(
         self,
@@ -201,7 +253,17 @@ class Alerting:
                     status.last_trigger_time is None
                     or at - status.last_trigger_time >= self.rule.cooldown_seconds
                 )
-                if cooled:
+                if cooled and self.grace.active(at):
+                    self.grace.suppressed += 1
+                    logger.info(
+                        "drift confirmed within the retrain grace, trigger suppressed",
+                        extra={
+                            "model": self.model,
+                            "grace_until": self.grace.until,
+                            "suppressed": self.grace.suppressed,
+                        },
+                    )
+                elif cooled:
                     event = build_drift_event(
                         result,
                         thresholds=self.thresholds,
@@ -212,6 +274,7 @@ class Alerting:
                         version=self.version,
                     )
                     status = replace(status, last_trigger_time=at)
+                    self.grace.start(at)
                 else:
                     logger.info(
                         "drift confirmed within cooldown, no trigger",

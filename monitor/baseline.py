@@ -11,6 +11,11 @@ needs) are stored in the profile JSON under ``performance``. Labels come inline 
 ``label`` field next to the prediction, a ``label`` CSV column) or, in JSON lines, as
 label events joined to their prediction by ``id`` (the first label of an id wins).
 Label events are not part of the feature profile.
+
+False-alarm budget: for a model with ``alert.false_alarms_per_month``, the calibration of
+the new profile is stored in the profile JSON under ``calibration``
+(:func:`calibrate_reference`), so the daemon and ``replay`` start without computing it as
+long as the profile and every budget parameter are unchanged (a digest of both decides).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.budget import CALIBRATION_KEY, ModelCalibration, calibrate_model
 from monitor.config import Config
 from monitor.decode import decode_batch
 from monitor.errors import ConfigError, ConfigProblem, ProfileError
@@ -248,14 +254,30 @@ def _reference_performance(
         return ReferencePerformance.build(performance_spec(model_config), predictions, labels)
 
 
+def calibrate_reference(
+    config: Config, model: str, profile: ReferenceProfile
+) -> ModelCalibration | None:
+    """The false-alarm budget calibration of a new profile (``None`` without a budget)."""
+    model_config = config.models[model]
+    if not model_config.alert.has_budget:
+        return None
+    return calibrate_model(model_config, profile)
+
+
 def save_reference(
-    path: Path, profile: ReferenceProfile, performance: ReferencePerformance | None
+    path: Path,
+    profile: ReferenceProfile,
+    performance: ReferencePerformance | None,
+    calibration: ModelCalibration | None = None,
 ) -> None:
     """Write the profile JSON (atomically), with the reference performance under
-    ``performance`` when there is one; profile readers ignore the extra key."""
+    ``performance`` and the budget calibration under ``calibration`` when there are
+    ones; profile readers ignore the extra keys."""
     document = profile_to_json(profile)
     if performance is not None:
         document[PERFORMANCE_KEY] = performance.to_dict()
+    if calibration is not None:
+        document[CALIBRATION_KEY] = calibration.to_json()
     text = json.dumps(document, indent=1, allow_nan=False)
     tmp = f"{os.fspath(path)}.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:

@@ -85,6 +85,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         f"{args.config}: OK ({len(config.models)} model(s): {models}; "
         f"{len(config.webhooks)} webhook(s))"
     )
+    for name, model in config.models.items():
+        alerting = model.alert.describe()
+        if alerting:
+            print(f"  {name}: {alerting}")
     return EXIT_OK
 
 
@@ -99,28 +103,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from monitor.baseline import build_reference, save_reference
+    from monitor.baseline import build_reference, calibrate_reference, save_reference
     from monitor.config import load_config
 
     config = load_config(args.config)
     _configure_logging(args)
     profile, performance, rejected = build_reference(config, args.model, args.input)
+    calibration = calibrate_reference(config, args.model, profile)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    save_reference(args.output, profile, performance)
+    save_reference(args.output, profile, performance, calibration)
     features = len(profile.features)
     labelled = (
         f", reference performance on {performance.events} labelled prediction(s)"
         if performance is not None
         else ""
     )
+    calibrated = (
+        f", calibrated for {calibration.calibration.budget.false_alarms_per_month:g} false "
+        f"alarm(s) a month in {calibration.seconds:.1f} s"
+        if calibration is not None
+        else ""
+    )
     print(
-        f"wrote {args.output}: model {args.model}, {features} feature(s){labelled}, "
-        f"{rejected} row(s) rejected"
+        f"wrote {args.output}: model {args.model}, {features} feature(s){labelled}"
+        f"{calibrated}, {rejected} row(s) rejected"
     )
     return EXIT_OK
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from monitor.budget import load_stored_calibrations
     from monitor.config import load_config
     from monitor.daemon import load_profiles, load_version_profiles
     from monitor.model_performance import load_reference_performance
@@ -132,11 +144,15 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     profiles = load_profiles(config, base_dir)
     performance = load_reference_performance(config, base_dir)
     versions = load_version_profiles(config, base_dir)
+    calibrations = load_stored_calibrations(config, base_dir)
+    out = sys.stdout.buffer
     if args.output is None:
-        summary = replay(config, profiles, args.input, sys.stdout.buffer, performance, versions)
+        summary = replay(config, profiles, args.input, out, performance, versions, calibrations)
     else:
         with args.output.open("wb") as handle:
-            summary = replay(config, profiles, args.input, handle, performance, versions)
+            summary = replay(
+                config, profiles, args.input, handle, performance, versions, calibrations
+            )
     print(
         f"replayed {summary.lines} line(s) in {summary.seconds:.2f} s "
         f"({summary.events_per_second:,.0f}/s): {summary.accepted} accepted, "

@@ -76,6 +76,7 @@ __all__ = [
     "LimitsConfig",
     "LogConfig",
     "MetricThresholdConfig",
+    "MinEffectConfig",
     "ModelConfig",
     "PartialThresholds",
     "PerformanceConfig",
@@ -117,11 +118,8 @@ LabelName = Annotated[str, Field(pattern=_LABEL_PATTERN)]
 _TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
 
 # Keys of later issues: an unknown-key error for them says they are planned, not misspelt.
-_PLANNED_KEYS = {
-    "false_alarms_per_month": "false-alarm budgets",
-    "min_effect": "effect-size requirements",
-    "retrain_grace_seconds": "retrain grace periods",
-}
+# Keys a later version will support: named as planned instead of guessed at as typos.
+_PLANNED_KEYS: dict[str, str] = {}
 
 
 def _problem(message: str, hint: str = "", field: str = "") -> PydanticCustomError:
@@ -472,12 +470,35 @@ class PartialThresholds(_Strict):
     missing_ratio: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
+class MinEffectConfig(_Strict):
+    """Smallest effect worth an alarm, per effect measure (see ``monitor.stats.effect``).
+
+    A drifted feature stays drifted only when one of the named measures it computes reaches
+    its minimum; ``missing_ratio`` also requires the missing-ratio difference to reach its
+    value. In a feature's ``min_effect`` the keys given replace the model's (``null``
+    removes a measure for that feature).
+    """
+
+    psi: _Score | None = None
+    kl: _Score | None = None
+    js: _Score | None = None
+    ks: _Score | None = None
+    wasserstein: _Score | None = None
+    missing_ratio: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    def measures(self) -> dict[str, float]:
+        """The measures that are set, e.g. ``{"psi": 0.1}``."""
+        return {k: float(v) for k, v in self.model_dump().items() if v is not None}
+
+
 class FeatureConfig(_Strict):
-    """One monitored feature: its kind, and optional per-feature tests and thresholds."""
+    """One monitored feature: its kind, and optional per-feature tests, thresholds and
+    minimum effects."""
 
     type: FeatureKindName
     tests: list[str] | None = None
     thresholds: PartialThresholds | None = None
+    min_effect: MinEffectConfig | None = None
 
     _test_names = field_validator("tests")(_check_test_names)
 
@@ -670,12 +691,82 @@ def _check_thresholds(
             )
 
 
+#: Alert keys that only mean something with ``false_alarms_per_month``.
+_BUDGET_KEYS = ("events_per_second", "correction", "dependence", "calibration_draws",
+                "calibration_seed")  # fmt: skip
+
+
 class AlertConfig(_Strict):
-    """When drift is confirmed and how often it may trigger the webhooks."""
+    """When drift is confirmed and how often it may trigger the webhooks.
+
+    ``false_alarms_per_month`` replaces the raw thresholds by critical values calibrated
+    for the window (``monitor.budget``); thresholds set explicitly still win.
+    ``min_effect`` requires an effect size next to significance. ``retrain_grace_seconds``
+    suppresses further retrain triggers of the model after one was sent.
+    """
 
     min_features: int = Field(default=1, ge=1)
     consecutive: int = Field(default=2, ge=1, le=1000)
     cooldown_seconds: float = Field(default=3600.0, ge=0)
+    false_alarms_per_month: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    events_per_second: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    correction: Literal["bonferroni", "bh"] = "bonferroni"
+    dependence: Literal["union", "effective"] = "union"
+    calibration_draws: int = Field(default=1000, ge=50, le=100_000)
+    calibration_seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    min_effect: MinEffectConfig | None = None
+    retrain_grace_seconds: float = Field(default=0.0, ge=0, le=366 * 86400)
+
+    @field_validator("correction", "dependence", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _budget_keys(self) -> AlertConfig:
+        if self.false_alarms_per_month is None:
+            # Values other than the defaults: a config written back out with its defaults
+            # (model_dump) still validates.
+            fields = type(self).model_fields
+            stray = [k for k in _BUDGET_KEYS if getattr(self, k) != fields[k].default]
+            if stray:
+                raise _problem(
+                    f"{stray[0]} only applies to a false-alarm budget",
+                    "add `false_alarms_per_month: N` (e.g. 1) to calibrate thresholds, or "
+                    f"remove `{stray[0]}`",
+                    stray[0],
+                )
+        return self
+
+    @property
+    def has_budget(self) -> bool:
+        """True when thresholds are calibrated from ``false_alarms_per_month``."""
+        return self.false_alarms_per_month is not None
+
+    def describe(self) -> str:
+        """One line on the budget, minimum effects and retrain grace (``""`` if none is set).
+
+        >>> AlertConfig(false_alarms_per_month=1, events_per_second=250,
+        ...             retrain_grace_seconds=3600).describe()
+        'false-alarm budget 1/month (bonferroni, union, 250 events/s); retrain grace 3600 s'
+        """
+        parts: list[str] = []
+        if self.false_alarms_per_month is not None:
+            rate = (
+                f", {self.events_per_second:g} events/s"
+                if self.events_per_second is not None
+                else ""
+            )
+            parts.append(
+                f"false-alarm budget {self.false_alarms_per_month:g}/month "
+                f"({self.correction}, {self.dependence}{rate})"
+            )
+        if self.min_effect is not None and self.min_effect.measures():
+            measures = ", ".join(f"{k}={v:g}" for k, v in self.min_effect.measures().items())
+            parts.append(f"min_effect {measures}")
+        if self.retrain_grace_seconds > 0:
+            parts.append(f"retrain grace {self.retrain_grace_seconds:g} s")
+        return "; ".join(parts)
 
 
 VersionName = Annotated[str, Field(min_length=1, max_length=128)]
@@ -762,6 +853,19 @@ class ModelConfig(_Strict):
                 "list the features to monitor under `features:`, or set "
                 "`on_new_version: fallback` or `ignore`",
                 "versions.on_new_version",
+            )
+        alert = self.alert
+        if (
+            alert.has_budget
+            and alert.events_per_second is None
+            and isinstance(self.window, CountWindowConfig)
+        ):
+            raise _problem(
+                "a false-alarm budget on a count window needs the model's event rate",
+                "add `events_per_second: R` (the model's average events per second) under "
+                f"`alert`: evaluations per month are R x 2,592,000 / slide "
+                f"({self.window.slide}); a time window needs no rate",
+                "alert.events_per_second",
             )
         return self
 
@@ -858,6 +962,28 @@ class ModelConfig(_Strict):
         if conf is None or conf.thresholds is None:
             return self.thresholds
         return self.thresholds.model_copy(update=conf.thresholds.model_dump(exclude_unset=True))
+
+    def explicit_thresholds_for(self, feature: str) -> dict[str, float | None]:
+        """The threshold keys set explicitly in the config for ``feature`` (the model's
+        ``thresholds`` keys that were written, then the feature's): with a false-alarm
+        budget these overlay the calibrated critical values and win."""
+        out: dict[str, float | None] = self.thresholds.model_dump(
+            include=self.thresholds.model_fields_set
+        )
+        conf = self.features.get(feature)
+        if conf is not None and conf.thresholds is not None:
+            out.update(conf.thresholds.model_dump(exclude_unset=True))
+        return out
+
+    def min_effect_for(self, feature: str) -> dict[str, float]:
+        """Minimum effects of ``feature``: ``alert.min_effect`` with the feature's
+        ``min_effect`` keys applied (``{}`` when none is required)."""
+        base = self.alert.min_effect
+        measures = base.model_dump() if base is not None else {}
+        conf = self.features.get(feature)
+        if conf is not None and conf.min_effect is not None:
+            measures.update(conf.min_effect.model_dump(exclude_unset=True))
+        return {k: float(v) for k, v in measures.items() if v is not None}
 
     def series_count(self, kinds: Mapping[str, FeatureKindName] | None = None) -> int:
         """Drift score plus p-value series this model exports.
@@ -1221,6 +1347,8 @@ def _translate(err: Any, env_keys: Mapping[str, str]) -> ConfigProblem:
             loc = [*loc, *str(ctx["field"]).split(".")]
     else:
         message, hint = _explain(err, loc)
+    if not hint:
+        hint = _key_hint(loc)
     path = ".".join(str(p) for p in loc) or "(config)"
     for key_path, var in env_keys.items():
         if path == key_path or path.startswith(key_path + "."):
@@ -1281,6 +1409,38 @@ _MISSING_HINTS = {
     "state.dir": "a writable directory, e.g. `dir: /var/lib/driftmon`",
     "models.*.tests": "list tests, e.g. `tests: [psi, ks, js, chi2]`",
 }
+
+
+_MIN_EFFECT_HINT = (
+    "a minimum effect >= 0 on the measure's own scale, e.g. `psi: 0.1` or `wasserstein: 0.1` "
+    "(reference standard deviations); missing_ratio is a share difference from 0 to 1"
+)
+#: Fallback hints for any bad value of these keys (generic key paths).
+_KEY_HINTS = {
+    "models.*.alert.false_alarms_per_month": "false alarms a month you accept, above 0, "
+    "e.g. 1 or 0.1 (one in ten months); remove the key to alert on raw thresholds",
+    "models.*.alert.events_per_second": "the model's average events per second, above 0, e.g. 250",
+    "models.*.alert.correction": "`bonferroni` (default; holds for any dependence) or `bh` "
+    "(Benjamini-Hochberg; flags more features when several drift together)",
+    "models.*.alert.dependence": "`union` (default; the bound holds however windows overlap) "
+    "or `effective` (counts disjoint windows: shorter delays, weaker guarantee)",
+    "models.*.alert.calibration_draws": "a whole number from 50 to 100000; 1000 is enough "
+    "for the fitted tail",
+    "models.*.alert.calibration_seed": "a whole number from 0 to 4294967295",
+    "models.*.alert.retrain_grace_seconds": "seconds of event time >= 0 during which "
+    "further retrain triggers of the model are suppressed; 0 turns it off",
+    "models.*.alert.min_effect": "a mapping such as `min_effect: {psi: 0.1}`",
+    "models.*.features.*.min_effect": "a mapping such as `min_effect: {psi: 0.1}`",
+}
+
+
+def _key_hint(loc: list[Any]) -> str:
+    generic = _generic_path(loc)
+    if generic in _KEY_HINTS:
+        return _KEY_HINTS[generic]
+    if generic.startswith(("models.*.alert.min_effect.", "models.*.features.*.min_effect.")):
+        return _MIN_EFFECT_HINT
+    return ""
 
 
 def _generic_path(loc: list[Any]) -> str:

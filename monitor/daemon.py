@@ -23,6 +23,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.budget import load_stored_calibrations
 from monitor.checkpoint import CheckpointStore
 from monitor.config import CaptureReference, Config
 from monitor.decode import Reason
@@ -151,7 +152,8 @@ class Daemon:
             profiles,
             self.results,
             load_reference_performance(config, config_dir),
-            version_profiles,
+            version_profiles=version_profiles,
+            calibrations=load_stored_calibrations(config, config_dir),
         )
         self.health.set("config_loaded", True)
         self.health.set("references_ready", self.pipeline.references_ready)
@@ -247,8 +249,18 @@ class Daemon:
     def _on_assign(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int] | None:
         self._drain(commit=False)
         seek = self.recovery.on_assign(pairs) if self.recovery is not None else None
+        self._calibrate()
         self.health.set("consumer_assigned", True)
         return seek
+
+    def _calibrate(self) -> None:
+        """Calibrate the false-alarm budgets still pending, once checkpoints had their
+        chance to provide them (a restored calibration is reused, not recomputed)."""
+        pending = [m for m in self.pipeline.monitors.values() if m.calibration_pending]
+        for monitor in pending:
+            monitor.ensure_calibrated()
+        if pending:
+            self.pipeline.publish()
 
     def _on_revoke(self, pairs: list[tuple[str, int]]) -> None:
         # Checkpoint first: the source commits the revoked partitions right after this.

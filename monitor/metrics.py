@@ -369,8 +369,9 @@ class DriftCollector:
             ),
             (
                 "driftmon_drift_threshold",
-                "Configured threshold of a feature's test, on the scale of the value it is "
-                "compared with: the p-value for ks and chi2 p-value thresholds, else the score.",
+                "Threshold in use for a feature's test (configured, or calibrated from the "
+                "false-alarm budget), on the scale of the value it is compared with: the "
+                "p-value for ks and chi2 p-value thresholds, else the score.",
                 (model, feature, test),
             ),
             (
@@ -444,6 +445,11 @@ class DriftCollector:
                 "driftmon_ignored_version_events",
                 "Events of a model version without a reference, dropped "
                 "(versions.on_new_version: ignore).",
+            ),
+            (
+                "driftmon_retrain_suppressed",
+                "Confirmed drift and performance events withheld because a retrain trigger "
+                "of the model is in flight (retrain_grace_seconds).",
             ),
         )
         return {name: CounterMetricFamily(name, doc, labels=["model"]) for name, doc in specs}
@@ -525,6 +531,9 @@ class DriftCollector:
                 )
                 if status.version is not None:
                     fam["driftmon_model_info"].add_metric([model, status.version], 1.0)
+            counters["driftmon_retrain_suppressed"].add_metric(
+                [model], float(status.retrain_suppressed)
+            )
             for (feature, key), value in status.threshold_values.items():
                 fam["driftmon_drift_threshold"].add_metric([model, feature, key], value)
             fam["driftmon_model_drifted"].add_metric([model], float(status.drifted))

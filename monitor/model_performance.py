@@ -34,7 +34,14 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from monitor.alerting import Alerting, AlertOutcome, AlertRule, AlertState, AlertStatus
+from monitor.alerting import (
+    Alerting,
+    AlertOutcome,
+    AlertRule,
+    AlertState,
+    AlertStatus,
+    RetrainGrace,
+)
 from monitor.config import CaptureReference, Config, ModelConfig
 from monitor.decode import ModelColumns
 from monitor.errors import CheckpointError, ProfileError
@@ -213,7 +220,11 @@ def _alert_state(status: AlertStatus) -> str:
 
 
 class ModelPerformance:
-    """Join, windows, alerts, delay histogram and checkpoint state of one model."""
+    """Join, windows, alerts, delay histogram and checkpoint state of one model.
+
+    ``grace``: the model's retrain grace, shared with its drift alert (a trigger of either
+    holds back both; the pipeline checkpoints it).
+    """
 
     def __init__(
         self,
@@ -222,6 +233,7 @@ class ModelPerformance:
         reference: ReferencePerformance | None,
         *,
         prediction_index: Sequence[int],
+        grace: RetrainGrace | None = None,
     ) -> None:
         self.model = model
         self.config = config
@@ -241,7 +253,8 @@ class ModelPerformance:
             cooldown_seconds=config.alert.cooldown_seconds,
         )
         self.alerting: dict[Kind, Alerting] = {
-            kind: Alerting(model, rule, self.monitor.alert_thresholds(kind)) for kind in _KINDS
+            kind: Alerting(model, rule, self.monitor.alert_thresholds(kind), grace=grace)
+            for kind in _KINDS
         }
         self.evaluations = 0
         self.triggers = 0

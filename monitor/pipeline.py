@@ -11,12 +11,29 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from monitor.alerting import Alerting, AlertOutcome, AlertRule, AlertState, AlertStatus
+from monitor.alerting import (
+    Alerting,
+    AlertOutcome,
+    AlertRule,
+    AlertState,
+    AlertStatus,
+    RetrainGrace,
+)
+from monitor.budget import (
+    ModelCalibration,
+    apply_min_effects,
+    budget_for,
+    calibrate_model,
+    calibration_digest,
+    decide,
+    effective_thresholds,
+    without_overridden,
+)
 from monitor.checkpoint import ModelState
 from monitor.config import CaptureReference, Config, CountWindowConfig, ModelConfig
 from monitor.decode import (
@@ -37,7 +54,7 @@ from monitor.model_performance import (
     prediction_names,
 )
 from monitor.performance import ReferencePerformance
-from monitor.results import ModelStatus, ResultsStore, VersionStatus
+from monitor.results import CalibrationReport, ModelStatus, ResultsStore, VersionStatus
 from monitor.stats import (
     CountWindowSpec,
     DriftResult,
@@ -50,6 +67,7 @@ from monitor.stats import (
     build_profile,
     evaluate,
 )
+from monitor.stats.calibration import Calibration
 from monitor.stats.profile import profile_from_json, profile_to_json
 from monitor.versions import DEFAULT_VERSION, Action, VersionRouter
 from monitor.webhooks.event import DriftEvent
@@ -196,7 +214,14 @@ def _threshold_lines(
 
 
 class ModelMonitor:
-    """Reference, window and alert of one model."""
+    """Reference, window and alert of one model.
+
+    With a false-alarm budget (``alert.false_alarms_per_month``) the thresholds are
+    calibrated for the installed reference (:mod:`monitor.budget`): from a stored
+    ``calibration`` (a profile file's, or the previous monitor's after a handover) or a
+    checkpoint's when its digest matches, else computed by :meth:`ensure_calibrated`, which
+    the first batch of events (or the daemon after restoring checkpoints) calls.
+    """
 
     def __init__(
         self,
@@ -208,6 +233,7 @@ class ModelMonitor:
         categorical_columns: Sequence[str],
         reference_performance: ReferencePerformance | None = None,
         version: str | None = None,
+        calibration: ModelCalibration | None = None,
     ) -> None:
         """``version``: the model version this monitor watches (carried by drift events)."""
         self.name = name
@@ -231,9 +257,10 @@ class ModelMonitor:
             self.thresholds[feature] = DriftThresholds(**limits)
             self.tests[feature] = list(config.tests_for(feature))
             threshold_values[feature] = {k: float(v) for k, v in limits.items() if v is not None}
-        # The threshold line per (feature, test) is fixed by the config: built once here,
-        # not in status(), which runs for every batch.
+        # The threshold line per (feature, test) is fixed by the config (or the
+        # calibration): built once here, not in status(), which runs for every batch.
         self._threshold_lines = _threshold_lines(self.tests, self.thresholds)
+        self.grace = RetrainGrace(config.alert.retrain_grace_seconds)
         self.alerting = Alerting(
             name,
             AlertRule(
@@ -243,7 +270,22 @@ class ModelMonitor:
             ),
             threshold_values,
             version=version,
+            grace=self.grace,
         )
+        self.min_effects = {
+            feature: measures
+            for feature in self.kinds
+            if (measures := config.min_effect_for(feature))
+        }
+        self._reference_missing: dict[str, float] = {}
+        # False-alarm budget: the calibration in use, the digest a usable one must have
+        # (None without a budget or a reference), and what /status reports of it.
+        self.calibration: ModelCalibration | None = None
+        self._stored_calibration = calibration
+        self._calibration_digest: str | None = None
+        self._bh: Calibration | None = None
+        self._overridden: dict[str, dict[str, float | None]] = {}
+        self._calibration_report: CalibrationReport | None = None
         self._capture: list[ModelColumns] = []
         self._captured = 0
         self.category_codes: tuple[CategoryCodes, ...] | None = None
@@ -262,7 +304,11 @@ class ModelMonitor:
         digest = hashlib.sha256(config_json.encode())
         if config.performance is not None:
             self.performance = ModelPerformance(
-                name, config, reference_performance, prediction_index=self._prediction_index
+                name,
+                config,
+                reference_performance,
+                prediction_index=self._prediction_index,
+                grace=self.grace,
             )
             digest.update(self.performance.fingerprint_data)
         if profile is not None:
@@ -324,6 +370,108 @@ class ModelMonitor:
                 CategoryCodes(f.category_codes, f.unseen_code)  # type: ignore[union-attr]
                 for f in features
             )
+        self._reference_missing = {
+            name: f.missing / (f.n + f.missing) if f.n + f.missing else 0.0
+            for name, f in self.profile.features.items()
+        }
+        if budget_for(self.config) is not None:
+            self.calibration = None
+            self._calibration_digest = calibration_digest(self.config, self.profile)
+            self._threshold_lines = {}  # no line until the calibration is in place
+            self._calibration_report = self._pending_report()
+            self._adopt_calibration(self._stored_calibration)
+
+    # -- false-alarm budget ------------------------------------------------------------
+
+    @property
+    def calibration_pending(self) -> bool:
+        """True while a budget is configured and its calibration is not in place yet."""
+        return self._calibration_digest is not None and self.calibration is None
+
+    def ensure_calibrated(self) -> None:
+        """Compute the calibration if it is still pending (a no-op otherwise)."""
+        if not self.calibration_pending or self.profile is None:
+            return
+        self._use_calibration(calibrate_model(self.config, self.profile))
+
+    def _adopt_calibration(self, candidate: ModelCalibration | None) -> bool:
+        """Use a stored calibration when it was made for this profile and budget."""
+        if candidate is None or not self.calibration_pending:
+            return False
+        if candidate.digest != self._calibration_digest:
+            logger.info(
+                "stored calibration does not match the profile and budget; recalibrating",
+                extra={"model": self.name, "source": candidate.source},
+            )
+            return False
+        self._use_calibration(candidate)
+        return True
+
+    def _use_calibration(self, found: ModelCalibration) -> None:
+        cal = found.calibration
+        self.calibration = found
+        self.thresholds, self._overridden = effective_thresholds(self.config, cal)
+        self.alerting.thresholds = {
+            feature: {k: float(v) for k, v in asdict(limits).items() if v is not None}
+            for feature, limits in self.thresholds.items()
+        }
+        self._threshold_lines = _threshold_lines(self.tests, self.thresholds)
+        self._bh = (
+            without_overridden(cal, self._overridden) if cal.budget.correction == "bh" else None
+        )
+        self._calibration_report = self._report(found)
+        budget = cal.budget
+        logger.info(
+            "false-alarm budget calibrated",
+            extra={
+                "model": self.name,
+                "source": found.source,
+                "duration_seconds": round(found.seconds, 3),
+                "false_alarms_per_month": budget.false_alarms_per_month,
+                "correction": budget.correction,
+                "dependence": budget.dependence,
+                "window_events": cal.window_events,
+                "evaluations_per_month": round(budget.evaluations_per_month_value, 1),
+                "alpha_evaluation": cal.alpha_evaluation,
+                "alpha_test": cal.alpha_test,
+                "checks": cal.checks_per_evaluation,
+                "overridden": sum(len(v) for v in self._overridden.values()),
+            },
+        )
+
+    def _pending_report(self) -> CalibrationReport:
+        budget = budget_for(self.config)
+        assert budget is not None  # noqa: S101 - only called with a budget
+        alert = self.config.alert
+        return CalibrationReport(
+            source="pending",
+            false_alarms_per_month=budget.false_alarms_per_month,
+            correction=budget.correction,
+            dependence=budget.dependence,
+            events_per_second=alert.events_per_second,
+            window_events=budget.window_events,
+            slide_events=budget.slide_events,
+            evaluations_per_month=budget.evaluations_per_month_value,
+            looks_per_month=budget.looks,
+            consecutive=budget.consecutive,
+            min_features=alert.min_features,
+            draws=alert.calibration_draws,
+            seed=alert.calibration_seed,
+        )
+
+    def _report(self, found: ModelCalibration) -> CalibrationReport:
+        cal = found.calibration
+        return replace(
+            self._pending_report(),
+            source=found.source,
+            seconds=found.seconds,
+            alpha_evaluation=cal.alpha_evaluation,
+            alpha_test=cal.alpha_test,
+            checks_per_evaluation=cal.checks_per_evaluation,
+            created_at=cal.created_at,
+            critical_values=cal.threshold_values(),
+            overridden=self._overridden,
+        )
 
     def _capture_rows(self, columns: ModelColumns) -> ModelColumns | None:
         """Take rows into the reference capture; return what is left for the window."""
@@ -416,6 +564,8 @@ class ModelMonitor:
         window, profile = self.window, self.profile
         if remaining is None or window is None or profile is None:
             return []
+        if self.calibration_pending:
+            self.ensure_calibrated()
         # Events of this model before the window's first event (the reference capture).
         offset = self.events_seen - window.events_seen - len(remaining.ts)
         numeric, codes = self._encode(profile, remaining)
@@ -432,6 +582,9 @@ class ModelMonitor:
     ) -> Evaluation:
         started = time.perf_counter()
         result = evaluate(profile, window, tests=self.tests, thresholds=self.thresholds)
+        result = decide(result, self._bh, self._overridden)
+        if self.min_effects:
+            result = apply_min_effects(result, self.min_effects, self._reference_missing)
         last = offset + window.events_seen
         at = slide.end if slide.end is not None else time.time()
         outcome = self.alerting.observe(
@@ -460,6 +613,8 @@ class ModelMonitor:
 
     def fresh(self) -> ModelMonitor:
         """A new monitor of the same model with empty state."""
+        # A calibration of the file profile stays valid: the new monitor reuses it.
+        keep = self.calibration if self._file_profile is not None else None
         return ModelMonitor(
             self.name,
             self.config,
@@ -468,6 +623,7 @@ class ModelMonitor:
             categorical_columns=self._categorical_columns,
             reference_performance=self._reference_performance,
             version=self.version,
+            calibration=keep or self._stored_calibration,
         )
 
     def state(self, partitions: Sequence[str]) -> ModelState:
@@ -486,7 +642,10 @@ class ModelMonitor:
                 "episodes": alert.episodes,
             },
             "captured": self._captured,
+            "grace": {"until": self.grace.until, "suppressed": self.grace.suppressed},
         }
+        if self.calibration is not None:
+            scalars["calibration"] = self.calibration.to_json()
         arrays: dict[str, np.ndarray] = {}
         if self.profile is not None and self._file_profile is None:
             scalars["profile"] = profile_to_json(self.profile)
@@ -525,6 +684,16 @@ class ModelMonitor:
         s = state.scalars
         if "profile" in s:
             self._install_profile(profile_from_json(s["profile"], f"checkpoint of {self.name}"))
+        if self.calibration_pending and "calibration" in s:
+            try:
+                stored = ModelCalibration.from_json(s["calibration"], source="checkpoint")
+            except ValueError as exc:
+                logger.warning(
+                    "checkpointed calibration unusable; recalibrating",
+                    extra={"model": self.name, "error": str(exc)},
+                )
+            else:
+                self._adopt_calibration(stored)
         window_state: dict[str, object] = {
             key.removeprefix("window."): value
             for key, value in [*s.items(), *state.arrays.items()]
@@ -563,6 +732,10 @@ class ModelMonitor:
             last_trigger_time=alert["last_trigger_time"],
             episodes=int(alert["episodes"]),
         )
+        grace = s.get("grace") or {}
+        until = grace.get("until")
+        self.grace.until = None if until is None else float(until)
+        self.grace.suppressed = int(grace.get("suppressed", 0))
         if self.performance is not None:
             self.performance.restore(s, state.arrays)
 
@@ -604,6 +777,11 @@ class ModelMonitor:
             late_events=self.late_events,
             retrain_triggers=self.retrain_triggers,
             performance=self.performance.report() if self.performance is not None else None,
+            calibration=self._calibration_report,
+            retrain_suppressed=self.grace.suppressed,
+            retrain_grace_seconds=self.grace.seconds,
+            retrain_grace_until=self.grace.until,
+            min_effect=self.min_effects,
         )
 
 
@@ -926,9 +1104,11 @@ class Pipeline:
         results: ResultsStore | None = None,
         performance: Mapping[str, ReferencePerformance] | None = None,
         version_profiles: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
+        calibrations: Mapping[str, ModelCalibration] | None = None,
     ) -> None:
         """``performance``: reference performance per model (from the profile files);
-        ``version_profiles``: per model, the profiles of its listed versions."""
+        ``version_profiles``: per model, the profiles of its listed versions;
+        ``calibrations``: calibrations stored in the profile files."""
         self.config = config
         self.results = results or ResultsStore()
         self._schemas: dict[str, tuple[tuple[object, ...], DecodeSchema]] = {}
@@ -946,6 +1126,7 @@ class Pipeline:
                 numeric_columns=columns.numeric_names,
                 categorical_columns=columns.categorical_names,
                 reference_performance=(performance or {}).get(name),
+                calibration=(calibrations or {}).get(name),
             )
             if model_config.versions is not None:
                 self.versioned[name] = VersionedModel(

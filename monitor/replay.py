@@ -21,6 +21,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from monitor.budget import ModelCalibration
 from monitor.config import Config
 from monitor.model_performance import PerformanceEvaluation
 from monitor.performance import ReferencePerformance, performance_payload
@@ -157,13 +158,20 @@ def replay(
     output: IO[bytes] | None,
     performance: Mapping[str, ReferencePerformance] | None = None,
     version_profiles: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
+    calibrations: Mapping[str, ModelCalibration] | None = None,
 ) -> ReplaySummary:
     """Run the pipeline over ``input_path`` and write one JSON line per evaluation.
 
-    Within a chunk, drift records come first, then performance records.
+    Within a chunk, drift records come first, then performance records. ``calibrations``:
+    the false-alarm budget calibrations stored in the profile files (reused when they fit,
+    computed otherwise).
     """
     pipeline = Pipeline(
-        config, profiles, performance=performance, version_profiles=version_profiles
+        config,
+        profiles,
+        performance=performance,
+        version_profiles=version_profiles,
+        calibrations=calibrations,
     )
     started = time.perf_counter()
     # Events without a ``ts`` get the replay's start time (there is no Kafka timestamp).

@@ -122,6 +122,40 @@ class VersionStatus:
 
 
 @dataclass(frozen=True)
+class CalibrationReport:
+    """A model's false-alarm budget and the critical values calibrated for it.
+
+    ``source`` is ``pending`` until the calibration exists (it is computed once the
+    reference is installed and any checkpoint restored), then ``computed``, ``checkpoint``
+    or ``profile`` (stored by ``driftmon baseline``). ``critical_values`` are the
+    calibrated values per feature and threshold key, on the scale ``evaluate`` compares
+    (a p-value for ``ks_p_value``/``chi2_p_value``); ``overridden`` the raw thresholds set
+    explicitly in the config that win over them.
+    """
+
+    source: str
+    false_alarms_per_month: float
+    correction: str  # "bonferroni" | "bh"
+    dependence: str  # "union" | "effective"
+    events_per_second: float | None
+    window_events: int  # the window size calibrated for
+    slide_events: int
+    evaluations_per_month: float
+    looks_per_month: float
+    consecutive: int
+    min_features: int
+    draws: int
+    seed: int
+    seconds: float | None = None  # spent computing (None while pending)
+    alpha_evaluation: float | None = None  # one evaluation flags any check under the null
+    alpha_test: float | None = None  # the per-check level (Bonferroni share)
+    checks_per_evaluation: int | None = None
+    created_at: str | None = None
+    critical_values: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    overridden: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ModelStatus:
     """Everything reported about one model, replaced as a whole by the pipeline.
 
@@ -163,6 +197,14 @@ class ModelStatus:
     def versioned(self) -> bool:
         """The model has a ``versions`` section (its versions are listed)."""
         return bool(self.versions)
+
+    calibration: CalibrationReport | None = None  # models with a false-alarm budget
+    # Retrain grace: triggers withheld while one is in flight (model state, like the
+    # counters above), the configured grace and the event time the current one ends.
+    retrain_suppressed: int = 0
+    retrain_grace_seconds: float = 0.0
+    retrain_grace_until: float | None = None
+    min_effect: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @property
     def reference_ready(self) -> bool:
@@ -275,8 +317,15 @@ def model_document(status: ModelStatus) -> dict[str, Any]:
             "drifted": status.drifted,
             "consecutive": status.consecutive,
             "last_trigger_time": status.last_trigger_time,
+            "retrain_grace_seconds": status.retrain_grace_seconds,
+            "retrain_grace_until": status.retrain_grace_until,
+            "retrain_suppressed": status.retrain_suppressed,
         },
     }
+    if status.min_effect:
+        document["alert"]["min_effect"] = {f: dict(m) for f, m in status.min_effect.items()}
+    if status.calibration is not None:
+        document["calibration"] = calibration_document(status.calibration)
     if status.performance is not None:
         document["performance"] = performance_document(status.performance)
     if status.versioned:
@@ -305,6 +354,37 @@ def version_document(v: VersionStatus) -> dict[str, Any]:
         "evaluations": v.evaluations,
         "alert_state": v.alert_state,
         "last_evaluation": last,
+    }
+
+
+def calibration_document(cal: CalibrationReport) -> dict[str, Any]:
+    """The ``calibration`` entry of a model in ``/status`` (models with a budget)."""
+    return {
+        "source": cal.source,
+        "seconds": _number(cal.seconds),
+        "created_at": cal.created_at,
+        "budget": {
+            "false_alarms_per_month": cal.false_alarms_per_month,
+            "events_per_second": cal.events_per_second,
+            "window_events": cal.window_events,
+            "slide_events": cal.slide_events,
+            "evaluations_per_month": _number(cal.evaluations_per_month),
+            "looks_per_month": _number(cal.looks_per_month),
+            "consecutive": cal.consecutive,
+            "min_features": cal.min_features,
+        },
+        "correction": cal.correction,
+        "dependence": cal.dependence,
+        "alpha_evaluation": _number(cal.alpha_evaluation),
+        "alpha_test": _number(cal.alpha_test),
+        "checks_per_evaluation": cal.checks_per_evaluation,
+        "draws": cal.draws,
+        "seed": cal.seed,
+        "critical_values": {
+            f: {k: _number(v) for k, v in values.items()}
+            for f, values in cal.critical_values.items()
+        },
+        "overridden": {f: dict(values) for f, values in cal.overridden.items()},
     }
 
 
@@ -340,6 +420,7 @@ def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
                             "last_evaluation": null | {"time", "window_events",
                                 "drifted_features", "features": {name: {...}}},
                             "alert": {...},
+                            "calibration": {...},  # models with a false-alarm budget
                             "performance": {...},  # models with a `performance` section
                             # models with a `versions` section:
                             "active_version": str | null, "ignored_version_events": int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from monitor.alerting import Alerting, AlertRule, AlertState, drift_event_id
+from monitor.alerting import Alerting, AlertRule, AlertState, RetrainGrace, drift_event_id
 
 
 @dataclass(frozen=True)
@@ -124,3 +124,72 @@ def test_event_ids_are_deterministic_and_distinct_per_episode() -> None:
     assert drift_event_id("m", 1.0, 2) == drift_event_id("m", 1.0, 2)
     assert drift_event_id("m", 1.0, 2) != drift_event_id("m", 1.0, 3)
     assert drift_event_id("m", 1.0, 2) != drift_event_id("n", 1.0, 2)
+
+
+# ------------------------------------------------------------------------ retrain grace
+
+
+def graced(grace_seconds: float, **rule: float) -> Alerting:
+    return Alerting(
+        "fraud",
+        AlertRule(**rule),  # type: ignore[arg-type]
+        THRESHOLDS,
+        grace=RetrainGrace(grace_seconds),
+    )
+
+
+def episode(alerting: Alerting, at: float):
+    """One confirmed episode (consecutive=1) at ``at``, resolved right after."""
+    outcome = observe(alerting, result("a"), at=at)
+    observe(alerting, result(), at=at + 1)
+    return outcome
+
+
+def test_grace_suppresses_triggers_until_it_passes_while_the_state_still_moves() -> None:
+    alerting = graced(1000.0, min_features=1, consecutive=1, cooldown_seconds=0)
+    assert episode(alerting, 0.0).event is not None
+    assert alerting.grace.until == 1000.0
+    inside = episode(alerting, 500.0)
+    assert inside.status.state is AlertState.FIRING and inside.event is None
+    assert inside.status.episodes == 2
+    assert episode(alerting, 999.0).event is None
+    assert alerting.grace.suppressed == 2
+    after = episode(alerting, 1000.0)  # event time reached the end of the grace
+    assert after.event is not None and alerting.grace.until == 2000.0
+    assert alerting.grace.suppressed == 2
+
+
+def test_clear_grace_lets_the_next_episode_trigger() -> None:
+    alerting = graced(1000.0, min_features=1, consecutive=1, cooldown_seconds=0)
+    assert episode(alerting, 0.0).event is not None
+    assert episode(alerting, 10.0).event is None
+    alerting.clear_grace()  # a new model version went live
+    assert alerting.grace.until is None
+    assert episode(alerting, 20.0).event is not None
+    assert alerting.grace.suppressed == 1
+
+
+def test_zero_grace_is_off() -> None:
+    alerting = graced(0.0, min_features=1, consecutive=1, cooldown_seconds=0)
+    assert all(episode(alerting, float(t)).event is not None for t in (0, 10, 20))
+    assert alerting.grace.until is None and alerting.grace.suppressed == 0
+
+
+def test_one_grace_is_shared_by_the_alerts_of_a_model() -> None:
+    grace = RetrainGrace(100.0)
+    rule = AlertRule(min_features=1, consecutive=1, cooldown_seconds=0)
+    drift = Alerting("fraud", rule, THRESHOLDS, grace=grace)
+    performance = Alerting("fraud", rule, THRESHOLDS, grace=grace)
+    assert episode(drift, 0.0).event is not None
+    assert episode(performance, 50.0).event is None  # the retrain is already in flight
+    assert grace.suppressed == 1
+    performance.clear_grace()  # clearing through either alert clears the model's grace
+    assert episode(drift, 60.0).event is not None
+
+
+def test_the_cooldown_applies_first_and_is_not_counted_as_suppressed() -> None:
+    alerting = graced(50.0, min_features=1, consecutive=1, cooldown_seconds=100)
+    assert episode(alerting, 0.0).event is not None
+    assert episode(alerting, 20.0).event is None  # inside both: the cooldown holds it back
+    assert alerting.grace.suppressed == 0
+    assert episode(alerting, 120.0).event is not None  # both over

@@ -64,6 +64,9 @@ def test_status_document_shape() -> None:
         "drifted": True,
         "consecutive": 2,
         "last_trigger_time": 1764150000.5,
+        "retrain_grace_seconds": 0.0,
+        "retrain_grace_until": None,
+        "retrain_suppressed": 0,
     }
     last = fraud["last_evaluation"]
     assert last["time"] == 1764150000.5
@@ -113,6 +116,11 @@ def test_model_status_accepts_the_documented_fields() -> None:
         "version",
         "versions",
         "ignored_version_events",
+        "calibration",
+        "retrain_suppressed",
+        "retrain_grace_seconds",
+        "retrain_grace_until",
+        "min_effect",
     ]
 
 
