@@ -16,6 +16,7 @@ about 300 bytes per event for an array of 9,000 empty objects.
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import tracemalloc
@@ -309,13 +310,18 @@ def test_atheris_bounded_run_finds_no_crash(tmp_path: Path) -> None:
     ]
     for i, seed in enumerate(seeds):
         (corpus / f"seed{i}").write_bytes(seed)
+    # libFuzzer polices peak RSS (getrusage ru_maxrss), and Linux carries the parent's
+    # high-water mark into the child across fork+exec: a pytest worker that already grew
+    # past the limit (Numba compiles) would make the fuzzer report an instant OOM. Budget
+    # 1 GiB on top of what this process has already peaked at.
+    rss_limit_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024 + 1024
     proc = subprocess.run(
         [
             sys.executable,
             str(ATHERIS_HARNESS),
             "-runs=4000",
             "-max_len=4096",
-            "-rss_limit_mb=1024",
+            f"-rss_limit_mb={rss_limit_mb}",
             "-max_total_time=60",
             str(corpus),
         ],
