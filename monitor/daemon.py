@@ -373,6 +373,10 @@ class Daemon:
                 break
             messages = source.consume(max_messages, timeout)
             self._drain()
+            if max_events is not None and self.events_total >= max_events:
+                # Counted once the batch in flight is accounted for; an idle poll must not
+                # skip this check, or the loop would run on to the deadline.
+                break
             recovery = self.recovery
             if recovery is not None and recovery.failing:
                 # Paused; a message still arriving (a partition assigned meanwhile, or
@@ -391,8 +395,6 @@ class Daemon:
             # reads from the broker (the scanner and the kernels release the GIL).
             self._inflight = (messages, self._worker.submit(self._update, messages))
             self._batch_started = time.perf_counter()
-            if max_events is not None and self.events_total >= max_events:
-                break
 
     def _drain(self, *, commit: bool = True) -> None:
         """Finish the batch in flight: wait for its statistics, then account for it.

@@ -136,6 +136,32 @@ def test_restart_continues_from_the_committed_offsets(
         assert second.events_total == total - consumed_first
 
 
+def test_max_events_stops_the_loop_when_the_stream_ends_exactly_there(
+    tmp_path: Path, kafka_bootstrap: str, kafka_topic
+) -> None:
+    # The last batch is accounted for only after the next (idle) poll; the limit must be
+    # checked then too, not only after a batch arrives, or the run lasts until max_seconds.
+    topic = kafka_topic(partitions=1)
+    config = write_config(
+        tmp_path,
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        group=f"{topic}-g",
+        reference=write_reference(tmp_path),
+    )
+    total = 3000
+    produce(kafka_bootstrap, topic, events(total, seed=5), key=synthetic.MODEL)
+    daemon = RunningDaemon(config, max_events=total, max_seconds=120)
+    import time
+
+    started = time.monotonic()
+    with daemon:
+        daemon.join(60)
+        assert daemon.exit_code == 0, "still running after 60 s: max_events was not honoured"
+    assert time.monotonic() - started < 60
+    assert daemon.events_total == total
+
+
 def test_bad_input_is_counted_dead_lettered_and_does_not_disturb_valid_events(
     tmp_path: Path, kafka_bootstrap: str, kafka_topic
 ) -> None:
