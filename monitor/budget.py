@@ -41,7 +41,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from monitor.config import CaptureReference, Config, CountWindowConfig, ModelConfig
+from monitor.config import (
+    CaptureReference,
+    Config,
+    CountWindowConfig,
+    ModelConfig,
+    reference_path,
+)
 from monitor.errors import ProfileError
 from monitor.stats import DriftResult, DriftThresholds, ReferenceProfile
 from monitor.stats.calibration import (
@@ -315,10 +321,7 @@ def load_stored_calibrations(
     for name, model in config.models.items():
         if not model.alert.has_budget or isinstance(model.reference, CaptureReference):
             continue
-        path = Path(model.reference)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        stored = stored_calibration(path)
+        stored = stored_calibration(reference_path(model.reference, base_dir))
         if stored is not None:
             found[name] = stored
     return found

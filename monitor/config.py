@@ -1087,6 +1087,12 @@ class Config(_Strict):
 # ------------------------------------------------------------------------- loading & errors
 
 
+def reference_path(reference: str | os.PathLike[str], base_dir: Path | None) -> Path:
+    """A reference file's path: relative paths are relative to the config's directory."""
+    path = Path(reference)
+    return base_dir / path if base_dir is not None and not path.is_absolute() else path
+
+
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
     """Read, overlay ``DRIFTMON_*`` variables from ``env`` and validate a config file.
 

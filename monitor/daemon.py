@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from monitor import __version__
 from monitor.budget import load_stored_calibrations
 from monitor.checkpoint import CheckpointStore
-from monitor.config import CaptureReference, Config
+from monitor.config import CaptureReference, Config, reference_path
 from monitor.decode import Reason
 from monitor.errors import CheckpointError
 from monitor.health import Health
@@ -73,10 +73,7 @@ def load_profiles(config: Config, base_dir: Path | None = None) -> dict[str, Ref
     for name, model in config.models.items():
         if isinstance(model.reference, CaptureReference):
             continue
-        path = Path(model.reference)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        profiles[name] = ReferenceProfile.load(path)
+        profiles[name] = ReferenceProfile.load(reference_path(model.reference, base_dir))
     return profiles
 
 
@@ -88,12 +85,10 @@ def load_version_profiles(
     for name, model in config.models.items():
         if model.versions is None:
             continue
-        loaded[name] = {}
-        for version, reference in model.versions.references.items():
-            path = Path(reference)
-            if not path.is_absolute() and base_dir is not None:
-                path = base_dir / path
-            loaded[name][version] = ReferenceProfile.load(path)
+        loaded[name] = {
+            version: ReferenceProfile.load(reference_path(reference, base_dir))
+            for version, reference in model.versions.references.items()
+        }
     return loaded
 
 

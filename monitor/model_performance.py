@@ -42,7 +42,7 @@ from monitor.alerting import (
     AlertStatus,
     RetrainGrace,
 )
-from monitor.config import CaptureReference, Config, ModelConfig
+from monitor.config import CaptureReference, Config, ModelConfig, reference_path
 from monitor.decode import ModelColumns
 from monitor.errors import CheckpointError, ProfileError
 from monitor.performance import (
@@ -159,9 +159,7 @@ def load_reference_performance(
     for name, model in config.models.items():
         if model.performance is None or isinstance(model.reference, CaptureReference):
             continue
-        path = Path(model.reference)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
+        path = reference_path(model.reference, base_dir)
         reference = reference_performance_from_profile(path)
         if reference is not None:
             found[name] = reference
