@@ -64,7 +64,7 @@ WORKDIR /var/lib/driftmon
 # Compile every kernel signature into NUMBA_CACHE_DIR, as the runtime user, and fail
 # the build if nothing was cached. The cache is specific to this image's files and
 # the build machine's CPU model; on another CPU model Numba recompiles on first use.
-RUN python -c "from monitor.stats import warmup; from monitor.jsonscan import warmup as scan; \
+RUN python -c "from monitor.stats import warmup; from monitor.ingest.decode.scanner import warmup as scan; \
 from monitor.performance.warmup import warmup as perf; scan(); perf(); print(f'numba {warmup():.1f} s')" \
  && test -n "$(find /var/cache/driftmon/numba -name '*.nbi' -print -quit)"
 

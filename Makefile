@@ -53,7 +53,7 @@ test: venv promtool check warm
 ## warm: compile every Numba kernel into the on-disk cache once, so parallel test workers
 ## (and the daemon) load it instead of each compiling the same kernels
 warm: venv
-	$(PY) -c "from monitor.daemon import warm_kernels; print(f'numba kernels warm in {warm_kernels():.1f} s')"
+	$(PY) -c "from monitor.app.daemon import warm_kernels; print(f'numba kernels warm in {warm_kernels():.1f} s')"
 
 ## nojit: the kernel tests again in pure Python (NUMBA_DISABLE_JIT=1), so coverage and
 ## debuggers see inside the kernels; slow (minutes), so not part of `make test`

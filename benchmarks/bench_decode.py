@@ -4,8 +4,8 @@ Events have 20 features (12 numeric, 8 categorical) plus id, ts and a numeric pr
 shaped like the demo's fraud model. Each round decodes the same batches; the figure is the
 median over rounds, in events per second on one core. ``decode_batch`` runs three ways: with
 category codes in the schema (what the daemon does once a model's reference is known: the
-columnar scanner of ``monitor.jsonscan``), without them (the object paths: msgspec typed
-decoder, orjson for what it refuses), and with the orjson path only (no msgspec).
+columnar scanner of ``monitor.ingest.decode.scanner``), without them (the object paths:
+msgspec typed decoder, orjson for what it refuses), and with the orjson path only (no msgspec).
 
 Run: ``python benchmarks/bench_decode.py [--events 200000] [--batch 5000] [--rounds 7]``
 with ``--profile`` to print where decode time goes.
@@ -25,8 +25,8 @@ from dataclasses import replace
 import numpy as np
 import orjson
 
-import monitor.decode
-from monitor.decode import CategoryCodes, DecodeSchema, ModelSchema, decode_batch
+import monitor.ingest.decode
+from monitor.ingest.decode import CategoryCodes, DecodeSchema, ModelSchema, decode_batch
 
 NUMERIC = (
     "amount", "age", "account_age_days", "balance", "txn_count_24h", "avg_amount_30d",
@@ -164,15 +164,15 @@ def main() -> None:
 
     runs: dict[str, Callable[[], object]] = {"orjson.loads only": run_orjson}
     runs.update(msgspec_run(batches))
-    typed = monitor.decode.msgspec
+    typed = monitor.ingest.decode.msgspec
 
     def run_general() -> None:
         # The orjson path alone, as before the typed decoder (what runs without msgspec).
-        monitor.decode.msgspec = None  # type: ignore[assignment]
+        monitor.ingest.decode.msgspec = None  # type: ignore[assignment]
         try:
             run_decode()
         finally:
-            monitor.decode.msgspec = typed
+            monitor.ingest.decode.msgspec = typed
 
     runs["decode_batch, orjson path only"] = run_general
     runs["decode_batch, object paths"] = run_decode

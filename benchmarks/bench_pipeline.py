@@ -27,8 +27,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from monitor.app.replay import replay
 from monitor.config import load_config
-from monitor.replay import replay
 from monitor.stats import FeatureKind, build_profile, warmup
 
 N_NUMERIC = 12
@@ -113,7 +113,7 @@ def bench_replay(directory: Path, n: int) -> dict[str, float]:
     events_file = directory / "events.jsonl"
     events_file.write_bytes(b"\n".join(lines) + b"\n")
     config = load_config(wide_config(directory, "127.0.0.1:9", "unused"))
-    from monitor.daemon import load_profiles
+    from monitor.app.daemon import load_profiles
 
     profiles = load_profiles(config)
     plain, full = [], []
@@ -134,8 +134,8 @@ def bench_kafka(directory: Path, n: int) -> dict[str, float]:
     from confluent_kafka import Consumer
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from monitor.daemon import Daemon
-    from monitor.embedded_broker import EmbeddedBroker
+    from monitor.app.daemon import Daemon
+    from monitor.demo.broker import EmbeddedBroker
 
     out: dict[str, float] = {}
     with EmbeddedBroker() as broker:
@@ -205,9 +205,9 @@ def bench_latency(directory: Path) -> dict[str, float]:
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from monitor.daemon import Daemon
-    from monitor.demo import Received, _start_receiver
-    from monitor.embedded_broker import EmbeddedBroker
+    from monitor.app.daemon import Daemon
+    from monitor.demo.broker import EmbeddedBroker
+    from monitor.demo.runner import Received, _start_receiver
 
     os.environ.setdefault("BENCH_SECRET", "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==")
     received = Received()

@@ -93,8 +93,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from monitor.app.daemon import Daemon
     from monitor.config import load_config
-    from monitor.daemon import Daemon
 
     config = load_config(args.config)
     _configure_logging(args, config.log.level, config.log.format)
@@ -103,7 +103,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from monitor.baseline import build_reference, calibrate_reference, save_reference
+    from monitor.app.baseline import build_reference, calibrate_reference, save_reference
     from monitor.config import load_config
 
     config = load_config(args.config)
@@ -132,11 +132,11 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from monitor.budget import load_stored_calibrations
+    from monitor.app.daemon import load_profiles, load_version_profiles
+    from monitor.app.replay import replay
     from monitor.config import load_config
-    from monitor.daemon import load_profiles, load_version_profiles
-    from monitor.model_performance import load_reference_performance
-    from monitor.replay import replay
+    from monitor.model.budget import load_stored_calibrations
+    from monitor.model.performance import load_reference_performance
 
     config = load_config(args.config)
     _configure_logging(args, config.log.level, config.log.format)
@@ -165,7 +165,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from monitor.demo import run_demo
+    from monitor.demo.runner import run_demo
 
     _configure_logging(args, "warning")
     return run_demo(

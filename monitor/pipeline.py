@@ -16,27 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from monitor.alerting import (
-    Alerting,
-    AlertOutcome,
-    AlertRule,
-    AlertState,
-    AlertStatus,
-    RetrainGrace,
-)
-from monitor.budget import (
-    ModelCalibration,
-    apply_min_effects,
-    budget_for,
-    calibrate_model,
-    calibration_digest,
-    decide,
-    effective_thresholds,
-    without_overridden,
-)
-from monitor.checkpoint import ModelState
 from monitor.config import CaptureReference, Config, CountWindowConfig, ModelConfig
-from monitor.decode import (
+from monitor.errors import CheckpointError, ProfileError
+from monitor.ingest.decode import (
     CategoryCodes,
     DecodedBatch,
     DecodeSchema,
@@ -46,15 +28,34 @@ from monitor.decode import (
     build_decode_schema,
     decode_batch,
 )
-from monitor.errors import CheckpointError, ProfileError
-from monitor.model_performance import (
+from monitor.model.alerting import (
+    Alerting,
+    AlertOutcome,
+    AlertRule,
+    AlertState,
+    AlertStatus,
+    RetrainGrace,
+)
+from monitor.model.budget import (
+    ModelCalibration,
+    apply_min_effects,
+    budget_for,
+    calibrate_model,
+    calibration_digest,
+    decide,
+    effective_thresholds,
+    without_overridden,
+)
+from monitor.model.performance import (
     ModelPerformance,
     PerformanceEvaluation,
     label_only_rows,
     prediction_names,
 )
+from monitor.model.versions import DEFAULT_VERSION, Action, VersionRouter
 from monitor.performance import ReferencePerformance
-from monitor.results import CalibrationReport, ModelStatus, ResultsStore, VersionStatus
+from monitor.publish.results import CalibrationReport, ModelStatus, ResultsStore, VersionStatus
+from monitor.state.checkpoint import ModelState
 from monitor.stats import (
     CountWindowSpec,
     DriftResult,
@@ -69,7 +70,6 @@ from monitor.stats import (
 )
 from monitor.stats.calibration import Calibration
 from monitor.stats.profile import profile_from_json, profile_to_json
-from monitor.versions import DEFAULT_VERSION, Action, VersionRouter
 from monitor.webhooks.event import DriftEvent
 
 logger = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class ModelMonitor:
     """Reference, window and alert of one model.
 
     With a false-alarm budget (``alert.false_alarms_per_month``) the thresholds are
-    calibrated for the installed reference (:mod:`monitor.budget`): from a stored
+    calibrated for the installed reference (:mod:`monitor.model.budget`): from a stored
     ``calibration`` (a profile file's, or the previous monitor's after a handover) or a
     checkpoint's when its digest matches, else computed by :meth:`ensure_calibrated`, which
     the first batch of events (or the daemon after restoring checkpoints) calls.
@@ -627,7 +627,7 @@ class ModelMonitor:
         )
 
     def state(self, partitions: Sequence[str]) -> ModelState:
-        """Everything needed to resume this model exactly (see :mod:`monitor.checkpoint`)."""
+        """Everything needed to resume this model exactly (see :mod:`monitor.state.checkpoint`)."""
         alert = self.alerting.status
         scalars: dict[str, object] = {
             "events_seen": self.events_seen,
@@ -806,7 +806,7 @@ class VersionedModel:
 
     ``default`` (the pipeline's monitor of the model) holds the model's top-level
     reference: rows without a version and, with ``on_new_version: fallback``, rows of
-    unlisted versions. Every other version kept by the :class:`~monitor.versions.
+    unlisted versions. Every other version kept by the :class:`~monitor.model.versions.
     VersionRouter` has its own :class:`ModelMonitor` (window, alerting), against its
     configured profile or one captured from its own first ``capture_events`` rows. The
     performance join stays on ``default``: labels carry no version.

@@ -18,7 +18,7 @@ Estimated metrics have their own thresholds, compared with the same reference va
 
 Feeding the alert lifecycle: :meth:`PerformanceResult.as_drift_result` renders a result as
 a :class:`~monitor.stats.DriftResult` with one pseudo-feature per thresholded metric, so an
-:class:`~monitor.alerting.Alerting` built with ``min_features=1`` and
+:class:`~monitor.model.alerting.Alerting` built with ``min_features=1`` and
 :meth:`PerformanceMonitor.alert_thresholds` runs the same ok/pending/firing/resolved
 lifecycle, consecutive count and cooldown as drift. Its event is then completed with
 :func:`performance_event`, which sets ``kind="performance"`` and the payload extras of

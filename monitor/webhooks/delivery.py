@@ -275,7 +275,7 @@ class _HistogramChild(Protocol):
 
 
 class WebhookMetrics(Protocol):
-    """The bound metric children of one webhook (``monitor.metrics.WebhookCounters`` fits)."""
+    """The bound metric children of one webhook (``publish.metrics.WebhookCounters`` fits)."""
 
     @property
     def pending(self) -> _GaugeChild: ...

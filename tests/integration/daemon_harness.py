@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from monitor import synthetic
+from monitor.app.daemon import Daemon
 from monitor.config import load_config
-from monitor.daemon import Daemon
+from monitor.demo import synthetic
 from monitor.pipeline import Evaluation
 
 SECRET_ENV = "E2E_WEBHOOK_SECRET"

@@ -13,8 +13,8 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from monitor import synthetic
-from monitor.replay import evaluation_record
+from monitor.app.replay import evaluation_record
+from monitor.demo import synthetic
 from tests.integration.daemon_harness import (
     RunningDaemon,
     events,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from monitor import synthetic
-from monitor.replay import evaluation_record
+from monitor.app.replay import evaluation_record
+from monitor.demo import synthetic
 from tests.conftest import Env
 from tests.integration.daemon_harness import (
     SECRET,
@@ -167,8 +167,8 @@ def test_bad_input_is_counted_dead_lettered_and_does_not_disturb_valid_events(
 ) -> None:
     from confluent_kafka import Consumer
 
+    from monitor.app.daemon import load_profiles
     from monitor.config import load_config
-    from monitor.daemon import load_profiles
     from monitor.pipeline import Pipeline
     from tests.support.kafka import consumer_config
 

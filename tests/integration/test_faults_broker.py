@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor import synthetic
+from monitor.demo import synthetic
 from tests.integration.daemon_harness import (
     RunningDaemon,
     events,

@@ -4,7 +4,7 @@ Replica ``a`` runs as a subprocess (so it can be SIGKILLed: no shutdown, no last
 checkpoint, no LeaveGroup), replica ``b`` in this process (so its windows can be read).
 Both share one state directory. The topic has four partitions and four models, each
 model's events keyed by model and pinned to its own partition (the deployment rule of
-:mod:`monitor.recovery`), plus a fifth model, ``spread``, whose events go to every
+:mod:`monitor.state.recovery`), plus a fifth model, ``spread``, whose events go to every
 partition, breaking that rule on purpose.
 
 Checks:
@@ -28,11 +28,11 @@ import numpy as np
 import orjson
 import pytest
 
-from monitor.checkpoint import CheckpointStore
+from monitor.app.daemon import Daemon, load_profiles
 from monitor.config import load_config
-from monitor.daemon import Daemon, load_profiles
+from monitor.demo.synthetic import model_config_yaml
 from monitor.pipeline import Pipeline
-from monitor.synthetic import model_config_yaml
+from monitor.state.checkpoint import CheckpointStore
 from tests.integration.daemon_harness import events, wait_until, write_reference
 from tests.integration.fault_support import DaemonProcess
 from tests.support.kafka import produce

@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor import synthetic
+from monitor.demo import synthetic
 from tests.integration.daemon_harness import (
     RunningDaemon,
     events,

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor import synthetic
-from monitor.checkpoint import CheckpointStore
+from monitor.app.daemon import Daemon, load_profiles
 from monitor.config import load_config
-from monitor.daemon import Daemon, load_profiles
+from monitor.demo import synthetic
 from monitor.pipeline import Evaluation, Pipeline
+from monitor.state.checkpoint import CheckpointStore
 from tests.integration.daemon_harness import events, wait_until, write_config, write_reference
 from tests.support.kafka import produce
 

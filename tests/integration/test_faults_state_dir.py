@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from monitor import synthetic
-from monitor.checkpoint import CheckpointStore
+from monitor.demo import synthetic
+from monitor.state.checkpoint import CheckpointStore
 from tests.integration.daemon_harness import (
     RunningDaemon,
     events,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor import synthetic
+from monitor.demo import synthetic
 from tests.conftest import Env
 from tests.integration.daemon_harness import (
     SECRET,

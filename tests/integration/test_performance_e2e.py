@@ -12,9 +12,9 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 from standardwebhooks import Webhook
 
-from monitor import synthetic
-from monitor.baseline import save_reference
-from monitor.model_performance import performance_spec
+from monitor.app.baseline import save_reference
+from monitor.demo import synthetic
+from monitor.model.performance import performance_spec
 from monitor.performance import ReferencePerformance
 from monitor.stats import FeatureKind, build_profile
 from tests.conftest import Env

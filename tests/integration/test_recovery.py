@@ -14,8 +14,8 @@ import httpx
 import numpy as np
 import pytest
 
-from monitor import synthetic
-from monitor.checkpoint import CheckpointStore
+from monitor.demo import synthetic
+from monitor.state.checkpoint import CheckpointStore
 from tests.integration.daemon_harness import events, wait_until, write_config, write_reference
 from tests.support.kafka import produce
 from tests.support.net import free_port

@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
-from monitor.health import CORE_CONDITIONS, Health
-from monitor.metrics import Metrics
-from monitor.results import ResultsStore, status_document
-from monitor.server import Server
+from monitor.publish.health import CORE_CONDITIONS, Health
+from monitor.publish.metrics import Metrics
+from monitor.publish.results import ResultsStore, status_document
+from monitor.publish.server import Server
 from tests.support.prometheus import PrometheusServer
 from tests.support.results import INVALID_REASONS, fake_status
 
@@ -121,9 +121,9 @@ def test_unknown_path_is_404(server: Server) -> None:
 def test_access_log_goes_to_the_monitor_logger_at_debug(
     server: Server, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    with caplog.at_level(logging.DEBUG, logger="monitor.server"):
+    with caplog.at_level(logging.DEBUG, logger="monitor.publish.server"):
         httpx.get(f"{server.url}/healthz")
-    records = [r for r in caplog.records if r.name == "monitor.server"]
+    records = [r for r in caplog.records if r.name == "monitor.publish.server"]
     assert any("GET /healthz" in r.getMessage() for r in records)
     assert all(r.levelno == logging.DEBUG for r in records)
     assert capfd.readouterr().err == ""
@@ -140,7 +140,7 @@ def test_a_failing_collector_gives_500_and_keeps_serving(
     registry, store, health = parts
     registry.register(_Broken())
     with Server(registry, store, health) as srv:
-        with caplog.at_level(logging.ERROR, logger="monitor.server"):
+        with caplog.at_level(logging.ERROR, logger="monitor.publish.server"):
             assert httpx.get(f"{srv.url}/metrics").status_code == 500
         assert httpx.get(f"{srv.url}/healthz").status_code == 200
     assert "error serving /metrics" in caplog.text

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from standardwebhooks import Webhook
 
-from monitor import synthetic
+from monitor.demo import synthetic
 from tests.conftest import Env
 from tests.integration.daemon_harness import (
     SECRET,

@@ -12,8 +12,8 @@ import sys
 import atheris
 import numpy as np
 
-with atheris.instrument_imports(include=["monitor.decode"]):
-    from monitor.decode import DecodeSchema, ModelSchema, Reason, decode_batch
+with atheris.instrument_imports(include=["monitor.ingest.decode"]):
+    from monitor.ingest.decode import DecodeSchema, ModelSchema, Reason, decode_batch
 
 SCHEMA = DecodeSchema(
     models={

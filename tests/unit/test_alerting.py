@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from monitor.alerting import Alerting, AlertRule, AlertState, RetrainGrace, drift_event_id
+from monitor.model.alerting import Alerting, AlertRule, AlertState, RetrainGrace, drift_event_id
 
 
 @dataclass(frozen=True)

@@ -21,20 +21,20 @@ import yaml
 from prometheus_client import CollectorRegistry
 from scipy import stats
 
-from monitor import synthetic
-from monitor.budget import (
+from monitor.cli import EXIT_OK, main
+from monitor.config import Config, validate_config
+from monitor.demo import synthetic
+from monitor.ingest.decode import Reason
+from monitor.model.budget import (
     CALIBRATION_KEY,
     budget_for,
     load_stored_calibrations,
 )
-from monitor.checkpoint import decode_checkpoint, encode_checkpoint
-from monitor.cli import EXIT_OK, main
-from monitor.config import Config, validate_config
-from monitor.decode import Reason
-from monitor.health import Health
-from monitor.metrics import Metrics
 from monitor.pipeline import ModelMonitor, Pipeline
-from monitor.results import ResultsStore, model_document
+from monitor.publish.health import Health
+from monitor.publish.metrics import Metrics
+from monitor.publish.results import ResultsStore, model_document
+from monitor.state.checkpoint import decode_checkpoint, encode_checkpoint
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
 
 BUDGET = "false_alarms_per_month: 1, events_per_second: 100, calibration_draws: 200"
@@ -295,7 +295,7 @@ def test_per_feature_min_effect_applies_to_its_feature_only(profile: ReferencePr
 
 def roundtrip(monitor: ModelMonitor):
     """The model state through the real checkpoint encoding."""
-    from monitor.checkpoint import Checkpoint
+    from monitor.state.checkpoint import Checkpoint
 
     state = monitor.state([])
     ckpt = Checkpoint(replica="r", written_at=1.0, offsets={}, models={monitor.name: state})
@@ -416,8 +416,8 @@ def test_baseline_stores_the_calibration_and_start_up_reuses_it(
     document = json.loads((tmp_path / "fraud.json").read_text())
     assert CALIBRATION_KEY in document
 
+    from monitor.app.daemon import load_profiles
     from monitor.config import load_config
-    from monitor.daemon import load_profiles
 
     config = load_config(write_config(tmp_path))
     stored = load_stored_calibrations(config, tmp_path)

@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.checkpoint import (
+from monitor.config import validate_config
+from monitor.errors import CheckpointError
+from monitor.pipeline import Pipeline
+from monitor.state.checkpoint import (
     Checkpoint,
     CheckpointStore,
     ModelState,
     decode_checkpoint,
     encode_checkpoint,
 )
-from monitor.config import validate_config
-from monitor.errors import CheckpointError
-from monitor.pipeline import Pipeline
 from monitor.stats import FeatureKind, build_profile
 
 
@@ -79,7 +79,7 @@ def test_refuse_raises_a_clear_error_and_keeps_the_file(tmp_path: Path) -> None:
 
 
 def test_another_version_is_incompatible(monkeypatch: pytest.MonkeyPatch) -> None:
-    import monitor.checkpoint as checkpoint
+    import monitor.state.checkpoint as checkpoint
 
     monkeypatch.setattr(checkpoint, "CHECKPOINT_VERSION", 9)
     data = encode_checkpoint(sample())

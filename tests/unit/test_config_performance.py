@@ -14,7 +14,7 @@ from monitor.config import (
     validate_config,
 )
 from monitor.errors import ConfigError
-from monitor.model_performance import performance_spec, prediction_names
+from monitor.model.performance import performance_spec, prediction_names
 from monitor.performance import ESTIMATED_METRICS as CORE_ESTIMATED
 from monitor.performance import HIGHER_IS_BETTER, METRICS, Task
 

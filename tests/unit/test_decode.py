@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import monitor.decode as decode_module
+import monitor.ingest.decode as decode_module
 from monitor.config import Config
-from monitor.decode import (
+from monitor.ingest.decode import (
     DecodeSchema,
     EventFields,
     ModelSchema,

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.decode import DecodedBatch, DecodeSchema, ModelSchema, Reason, decode_batch
+from monitor.ingest.decode import DecodedBatch, DecodeSchema, ModelSchema, Reason, decode_batch
 
 FRAUD = ModelSchema(
     "fraud", numeric=("amount", "age"), categorical=("country",), prediction="numeric"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.health import CORE_CONDITIONS, Health
+from monitor.publish.health import CORE_CONDITIONS, Health
 
 
 def test_not_ready_until_every_condition_holds() -> None:

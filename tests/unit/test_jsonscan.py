@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import monitor.decode as decode_module
-from monitor.decode import CategoryCodes, DecodeSchema, ModelSchema, decode_batch
-from monitor.jsonscan import parse_number
+import monitor.ingest.decode as decode_module
+from monitor.ingest.decode import CategoryCodes, DecodeSchema, ModelSchema, decode_batch
+from monitor.ingest.decode.scanner import parse_number
 
 # ------------------------------------------------------------------------------ numbers
 

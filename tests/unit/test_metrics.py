@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.health import CORE_CONDITIONS, Health
-from monitor.metrics import Metrics
-from monitor.results import ResultsStore
+from monitor.publish.health import CORE_CONDITIONS, Health
+from monitor.publish.metrics import Metrics
+from monitor.publish.results import ResultsStore
 from tests.support.results import INVALID_REASONS as REASONS
 from tests.support.results import fake_performance, fake_status, fake_version
 

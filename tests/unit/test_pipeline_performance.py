@@ -16,19 +16,19 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
-from monitor.baseline import build_reference, save_reference
-from monitor.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
+from monitor.app.baseline import build_reference, save_reference
+from monitor.app.replay import replay
 from monitor.config import Config, validate_config
 from monitor.errors import CheckpointError, ProfileError
-from monitor.metrics import DriftCollector
-from monitor.model_performance import (
+from monitor.model.performance import (
     PERFORMANCE_KEY,
     load_reference_performance,
     reference_performance_from_profile,
 )
 from monitor.performance import ReferencePerformance
 from monitor.pipeline import BatchOutcome, Pipeline
-from monitor.replay import replay
+from monitor.publish.metrics import DriftCollector
+from monitor.state.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
 
 T0 = 1_764_150_000.0
@@ -283,7 +283,7 @@ def test_checkpoint_without_performance_state_is_refused() -> None:
 
 
 def reference(seed: int = 9, n: int = 4000) -> ReferencePerformance:
-    from monitor.model_performance import performance_spec
+    from monitor.model.performance import performance_spec
 
     p, y = scenario(n, seed=seed)
     spec = performance_spec(make_config().models["fraud"], estimation=True)

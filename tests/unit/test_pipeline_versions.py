@@ -13,14 +13,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.alerting import Alerting
-from monitor.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
+from monitor.app.daemon import header_version
 from monitor.config import Config, validate_config
-from monitor.daemon import header_version
-from monitor.health import Health
-from monitor.metrics import Metrics
+from monitor.model.alerting import Alerting
 from monitor.pipeline import BatchOutcome, Pipeline
-from monitor.results import ResultsStore, status_document
+from monitor.publish.health import Health
+from monitor.publish.metrics import Metrics
+from monitor.publish.results import ResultsStore, status_document
+from monitor.state.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
 from monitor.webhooks.formats import drift_payload
 from tests.support.results import INVALID_REASONS
@@ -322,7 +322,7 @@ def test_drift_event_and_payload_carry_the_version() -> None:
     assert drift_payload(event)["version"] == "v1"
     assert type(event).from_dict(event.to_dict()) == event
     # Versioned episodes get their own ids; an unversioned event's id is unchanged.
-    from monitor.alerting import drift_event_id
+    from monitor.model.alerting import drift_event_id
 
     assert drift_event_id("m", 1.0, 3) != drift_event_id("m", 1.0, 3, "v1")
     assert drift_event_id("m", 1.0, 3, None) == drift_event_id("m", 1.0, 3)

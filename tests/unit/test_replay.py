@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.replay import iter_chunks
+from monitor.app.replay import iter_chunks
 
 
 @settings(max_examples=50, deadline=None)

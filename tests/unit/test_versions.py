@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.versions import DEFAULT_VERSION, Action, VersionRouter
+from monitor.model.versions import DEFAULT_VERSION, Action, VersionRouter
 
 
 def actions(result):

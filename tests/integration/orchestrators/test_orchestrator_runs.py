@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from monitor import synthetic
+from monitor.demo import synthetic
 from tests.conftest import Env
 from tests.integration.daemon_harness import (
     RunningDaemon,

@@ -85,8 +85,8 @@ def test_driftmon_config_matches_the_demo_model(tmp_path: Path) -> None:
     cfg = yaml.safe_load((COMPOSE_DIR / "driftmon.yaml").read_text())
     assert cfg["kafka"]["bootstrap_servers"] == "broker:9092"
     assert cfg["http"]["port"] == 9108
-    synthetic = pytest.importorskip("monitor.synthetic")
-    demo = pytest.importorskip("monitor.demo")
+    synthetic = pytest.importorskip("monitor.demo.synthetic")
+    demo = pytest.importorskip("monitor.demo.runner")
     assert cfg["kafka"]["topics"] == [demo.TOPIC]
     (model,) = cfg["models"]
     assert model == synthetic.MODEL

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from monitor.alerting import Alerting, AlertRule, AlertState
+from monitor.model.alerting import Alerting, AlertRule, AlertState
 from monitor.performance import (
     EstimationSpec,
     JoinLimits,

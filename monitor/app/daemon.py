@@ -23,21 +23,11 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
-from monitor.budget import load_stored_calibrations
-from monitor.checkpoint import CheckpointStore
 from monitor.config import CaptureReference, Config, reference_path
-from monitor.decode import Reason
 from monitor.errors import CheckpointError
-from monitor.health import Health
-from monitor.jsonscan import warmup as scanner_warmup
-from monitor.metrics import Metrics
-from monitor.model_performance import load_reference_performance
-from monitor.performance.warmup import warmup as performance_warmup
-from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
-from monitor.recovery import RecoveryCoordinator
-from monitor.results import ResultsStore
-from monitor.server import Server
-from monitor.source import (
+from monitor.ingest.decode import Reason
+from monitor.ingest.decode.scanner import warmup as scanner_warmup
+from monitor.ingest.source import (
     DeadLetterSink,
     KafkaSource,
     Message,
@@ -46,6 +36,16 @@ from monitor.source import (
     message_topics,
     message_values,
 )
+from monitor.model.budget import load_stored_calibrations
+from monitor.model.performance import load_reference_performance
+from monitor.performance.warmup import warmup as performance_warmup
+from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
+from monitor.publish.health import Health
+from monitor.publish.metrics import Metrics
+from monitor.publish.results import ResultsStore
+from monitor.publish.server import Server
+from monitor.state.checkpoint import CheckpointStore
+from monitor.state.recovery import RecoveryCoordinator
 from monitor.stats import ReferenceProfile, warmup
 from monitor.webhooks.delivery import WebhookDispatcher
 

@@ -7,7 +7,7 @@ reference with :meth:`ResultsStore.snapshot` and see a consistent picture withou
 however long they take to render it.
 
 The stats objects are typed here through small read-only protocols that list exactly the
-fields this module and :mod:`monitor.metrics` read from ``DriftResult`` and
+fields this module and :mod:`monitor.publish.metrics` read from ``DriftResult`` and
 ``FeatureResult``. The real frozen dataclasses of :mod:`monitor.stats` satisfy them, and
 the reporting layer does not depend on how the statistics engine is built.
 """
@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from monitor.health import Health
+    from monitor.publish.health import Health
 
 REFERENCE_STATES = ("loaded", "capturing", "failed")
 """Values of :attr:`ModelStatus.reference_state`."""
@@ -100,7 +100,7 @@ class PerformanceReport:
 
 @dataclass(frozen=True)
 class VersionStatus:
-    """One model version of a model with a ``versions`` section (see ``monitor.versions``).
+    """One model version of a model with a ``versions`` section (see ``monitor.model.versions``).
 
     ``version`` ``""`` is the default reference (rows without a version, and new versions
     with ``on_new_version: fallback``). ``reference``: ``"default"``, ``"configured"``

@@ -21,9 +21,9 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from monitor.budget import ModelCalibration
 from monitor.config import Config
-from monitor.model_performance import PerformanceEvaluation
+from monitor.model.budget import ModelCalibration
+from monitor.model.performance import PerformanceEvaluation
 from monitor.performance import ReferencePerformance, performance_payload
 from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
 from monitor.stats import ReferenceProfile

@@ -3,7 +3,7 @@
 :class:`ModelPerformance` wraps a :class:`~monitor.performance.PerformanceMonitor` for the
 pipeline. From a model's decoded columns it takes the rows that carry a prediction (and an
 id) as predictions and the rows that carry a label as labels; a row carrying both is both.
-Every full-window result goes through an :class:`~monitor.alerting.Alerting` of its own
+Every full-window result goes through an :class:`~monitor.model.alerting.Alerting` of its own
 kind (realised, estimated), so a performance threshold crossing runs the same
 ok/pending/firing/resolved lifecycle, ``consecutive`` count and ``cooldown_seconds`` as
 drift (from the model's ``alert:`` section; one crossed metric is enough). A confirmed
@@ -34,7 +34,10 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from monitor.alerting import (
+from monitor.config import CaptureReference, Config, ModelConfig, reference_path
+from monitor.errors import CheckpointError, ProfileError
+from monitor.ingest.decode import ModelColumns
+from monitor.model.alerting import (
     Alerting,
     AlertOutcome,
     AlertRule,
@@ -42,9 +45,6 @@ from monitor.alerting import (
     AlertStatus,
     RetrainGrace,
 )
-from monitor.config import CaptureReference, Config, ModelConfig, reference_path
-from monitor.decode import ModelColumns
-from monitor.errors import CheckpointError, ProfileError
 from monitor.performance import (
     LABEL_DELAY_BUCKETS,
     EstimationSpec,
@@ -58,7 +58,7 @@ from monitor.performance import (
     Threshold,
     performance_event,
 )
-from monitor.results import PerformanceReport
+from monitor.publish.results import PerformanceReport
 from monitor.webhooks.event import DriftEvent
 
 logger = logging.getLogger(__name__)
@@ -416,7 +416,7 @@ class ModelPerformance:
     # -- reporting -----------------------------------------------------------------------
 
     def report(self) -> PerformanceReport:
-        """The immutable snapshot :class:`~monitor.results.ModelStatus` carries."""
+        """The immutable snapshot :class:`~monitor.publish.results.ModelStatus` carries."""
         st = self.monitor.status()
         has_estimation = self.monitor.estimate_window is not None
         return PerformanceReport(

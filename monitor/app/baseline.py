@@ -31,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from monitor.budget import CALIBRATION_KEY, ModelCalibration, calibrate_model
+from monitor.app.replay import iter_chunks
 from monitor.config import Config
-from monitor.decode import decode_batch
 from monitor.errors import ConfigError, ConfigProblem, ProfileError
-from monitor.model_performance import (
+from monitor.ingest.decode import decode_batch
+from monitor.model.budget import CALIBRATION_KEY, ModelCalibration, calibrate_model
+from monitor.model.performance import (
     PERFORMANCE_KEY,
     label_only_rows,
     performance_spec,
@@ -43,7 +44,6 @@ from monitor.model_performance import (
 )
 from monitor.performance import ReferencePerformance, encode_labels
 from monitor.pipeline import schema_for, take_rows
-from monitor.replay import iter_chunks
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
 from monitor.stats.profile import profile_to_json
 

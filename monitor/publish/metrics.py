@@ -8,7 +8,7 @@ Two kinds of metrics live here:
   never calling ``labels()`` per event. Every closed-enum child exists at zero from start.
 * Drift gauges (scores, p-values, thresholds, flags, window fill, reference state). These
   are not stored in prometheus_client metrics at all: :class:`DriftCollector` renders them
-  from a :class:`~monitor.results.ResultsStore` snapshot on each scrape, so a model or
+  from a :class:`~monitor.publish.results.ResultsStore` snapshot on each scrape, so a model or
   feature that leaves the config loses its series with no removal bookkeeping.
 
 Everything is registered in a ``CollectorRegistry`` passed in by the caller, never the
@@ -41,8 +41,8 @@ from prometheus_client.core import (
 from prometheus_client.metrics_core import Metric
 
 from monitor import __version__
-from monitor.health import Health
-from monitor.results import PerformanceReport, ResultsStore
+from monitor.publish.health import Health
+from monitor.publish.results import PerformanceReport, ResultsStore
 
 # One consume -> commit batch: up to tens of thousands of events, decode plus window
 # updates, usually milliseconds; the top buckets catch stalls (slow commits, GC).

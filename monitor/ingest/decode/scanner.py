@@ -5,7 +5,7 @@ single value reaches a column; this scanner reads the bytes of a whole batch and
 each monitored value where it belongs (``float64`` for numbers, the reference profile's
 category code for strings) without creating any. It handles the events a healthy producer
 sends; anything else, every message it is not sure about, is marked *slow* and decoded by
-the object path in :mod:`monitor.decode`, which classifies every reject reason. So the
+the object path in :mod:`monitor.ingest.decode`, which classifies every reject reason. So the
 scanner never rejects: it either reads a message exactly as the object path would, or
 passes it on. A message is slow when it is not a single JSON object, carries a ``label``,
 has a timestamp string or out of range, an unknown or missing model, a string with an

@@ -16,15 +16,15 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from monitor.checkpoint import (
+from monitor.errors import CheckpointError
+from monitor.pipeline import Pipeline
+from monitor.state.checkpoint import (
     Checkpoint,
     CheckpointStore,
     ModelState,
     decode_checkpoint,
     partition_key,
 )
-from monitor.errors import CheckpointError
-from monitor.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import orjson
 
-from monitor import jsonscan
+from monitor.ingest.decode import scanner as jsonscan
 
 try:  # the typed fast path; without msgspec every message takes the general path
     import msgspec
@@ -308,7 +308,7 @@ def decode_batch(
     when the message itself cannot be read).
 
     Models whose schema carries category ``codes`` go through the columnar scanner first
-    (:mod:`monitor.jsonscan`); the messages it passes on, and every other model's, take
+    (:mod:`monitor.ingest.decode.scanner`); the messages it passes on, and every other model's, take
     the object paths below.
     """
     scanner = _scanner_for(schema)
@@ -1111,8 +1111,8 @@ def _table(structs: list[Any], width: int) -> np.ndarray:
 # ------------------------------------------------------------------ columnar scanner
 #
 # Models whose schema carries category codes (the pipeline sets them once a model's
-# reference is known) are read by the Numba scanner of monitor.jsonscan: no Python object
-# per event or value. Every message it is not sure about is decoded by the object paths
+# reference is known) are read by the Numba scanner (ingest/decode/scanner.py): no Python
+# object per event or value. Every message it is not sure about is decoded by the object paths
 # above, which give exactly the same columns (tests/unit/test_decode_scan.py).
 
 _SCANNERS: dict[tuple[object, ...], _Scanner | None] = {}

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from monitor import synthetic
-from monitor.embedded_broker import EmbeddedBroker
+from monitor.demo import synthetic
+from monitor.demo.broker import EmbeddedBroker
 
 TOPIC = "driftmon.demo"
 SECRET_ENV = "DRIFTMON_DEMO_WEBHOOK_SECRET"  # noqa: S105 - a variable name
@@ -199,8 +199,8 @@ def run_demo(
     live_table: bool = True,
 ) -> int:
     """Run the demo; returns the exit code."""
+    from monitor.app.daemon import Daemon
     from monitor.config import load_config
-    from monitor.daemon import Daemon
 
     stop = threading.Event()
     forever = duration_seconds <= 0

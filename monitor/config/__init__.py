@@ -700,7 +700,7 @@ class AlertConfig(_Strict):
     """When drift is confirmed and how often it may trigger the webhooks.
 
     ``false_alarms_per_month`` replaces the raw thresholds by critical values calibrated
-    for the window (``monitor.budget``); thresholds set explicitly still win.
+    for the window (``monitor.model.budget``); thresholds set explicitly still win.
     ``min_effect`` requires an effect size next to significance. ``retrain_grace_seconds``
     suppresses further retrain triggers of the model after one was sent.
     """

@@ -5,11 +5,11 @@
 * ``/healthz``: 200 while the process can answer at all (liveness).
 * ``/readyz``: 200 when every readiness condition holds, else 503; JSON body
   ``{"ready": bool, "reasons": [...], "conditions": {...}}`` either way.
-* ``/status``: :func:`monitor.results.status_document` as JSON.
+* ``/status``: :func:`monitor.publish.results.status_document` as JSON.
 
 The stdlib ``ThreadingHTTPServer`` runs in a daemon thread: the endpoints are read-only
 views over snapshots, so no framework is needed, and a slow scrape never blocks the
-consumer loop. Access logs go to the ``monitor.server`` logger at DEBUG.
+consumer loop. Access logs go to the ``monitor.publish.server`` logger at DEBUG.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from monitor.health import Health
-from monitor.results import ResultsStore, status_document
+from monitor.publish.health import Health
+from monitor.publish.results import ResultsStore, status_document
 
 log = logging.getLogger(__name__)
 
