@@ -52,9 +52,10 @@ from monitor.model.performance import (
     label_only_rows,
     prediction_names,
 )
+from monitor.model.status import CalibrationReport, ModelStatus, VersionStatus
 from monitor.model.versions import DEFAULT_VERSION, Action, VersionRouter
 from monitor.performance import ReferencePerformance
-from monitor.publish.results import CalibrationReport, ModelStatus, ResultsStore, VersionStatus
+from monitor.publish.results import ResultsStore
 from monitor.state.checkpoint import ModelState
 from monitor.stats import (
     CountWindowSpec,

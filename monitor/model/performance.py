@@ -45,6 +45,7 @@ from monitor.model.alerting import (
     AlertStatus,
     RetrainGrace,
 )
+from monitor.model.status import PerformanceReport
 from monitor.performance import (
     LABEL_DELAY_BUCKETS,
     EstimationSpec,
@@ -58,7 +59,6 @@ from monitor.performance import (
     Threshold,
     performance_event,
 )
-from monitor.publish.results import PerformanceReport
 from monitor.webhooks.event import DriftEvent
 
 logger = logging.getLogger(__name__)
@@ -416,7 +416,7 @@ class ModelPerformance:
     # -- reporting -----------------------------------------------------------------------
 
     def report(self) -> PerformanceReport:
-        """The immutable snapshot :class:`~monitor.publish.results.ModelStatus` carries."""
+        """The immutable snapshot :class:`~monitor.model.status.ModelStatus` carries."""
         st = self.monitor.status()
         has_estimation = self.monitor.estimate_window is not None
         return PerformanceReport(

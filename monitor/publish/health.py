@@ -1,4 +1,4 @@
-"""Readiness conditions behind ``/readyz`` and ``driftmon_ready``.
+"""Readiness conditions behind ``/readyz``, ``/status`` and ``driftmon_ready``.
 
 Each component owns one named condition and flips it as its state changes: the CLI sets
 ``config_loaded``, the pipeline ``references_ready``, ``stats.warmup`` ``kernels_warm``,
@@ -10,6 +10,7 @@ their own conditions (``state_dir_writable``, a webhook worker's liveness) with
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 CORE_CONDITIONS = (
     "config_loaded",
@@ -67,3 +68,15 @@ class Health:
                 for name, (ok, detail) in self._state.items()
                 if not ok
             ]
+
+
+def readiness_document(health: Health) -> dict[str, Any]:
+    """The ``/readyz`` JSON body, which also opens the ``/status`` body.
+
+    ``{"ready": bool, "reasons": [str], "conditions": {name: bool}}``.
+    """
+    return {
+        "ready": health.is_ready,
+        "reasons": health.reasons_not_ready(),
+        "conditions": health.conditions(),
+    }

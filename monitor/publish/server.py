@@ -4,8 +4,8 @@
   asks for it in ``Accept``).
 * ``/healthz``: 200 while the process can answer at all (liveness).
 * ``/readyz``: 200 when every readiness condition holds, else 503; JSON body
-  ``{"ready": bool, "reasons": [...], "conditions": {...}}`` either way.
-* ``/status``: :func:`monitor.publish.results.status_document` as JSON.
+  :func:`monitor.publish.health.readiness_document` either way.
+* ``/status``: :func:`monitor.publish.status.status_document` as JSON.
 
 The stdlib ``ThreadingHTTPServer`` runs in a daemon thread: the endpoints are read-only
 views over snapshots, so no framework is needed, and a slow scrape never blocks the
@@ -26,8 +26,9 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from monitor.publish.health import Health
-from monitor.publish.results import ResultsStore, status_document
+from monitor.publish.health import Health, readiness_document
+from monitor.publish.results import ResultsStore
+from monitor.publish.status import status_document
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/healthz":
                 self._send(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8", send_body)
             elif path == "/readyz":
-                health = self.server.health
-                ready = health.is_ready
-                body = {
-                    "ready": ready,
-                    "reasons": health.reasons_not_ready(),
-                    "conditions": health.conditions(),
-                }
-                status = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+                body = readiness_document(self.server.health)
+                status = HTTPStatus.OK if body["ready"] else HTTPStatus.SERVICE_UNAVAILABLE
                 self._send_json(status, body, send_body)
             elif path == "/status":
                 doc = status_document(self.server.results, self.server.health)

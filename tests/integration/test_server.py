@@ -14,8 +14,9 @@ from prometheus_client.metrics_core import Metric
 
 from monitor.publish.health import CORE_CONDITIONS, Health
 from monitor.publish.metrics import Metrics
-from monitor.publish.results import ResultsStore, status_document
+from monitor.publish.results import ResultsStore
 from monitor.publish.server import Server
+from monitor.publish.status import status_document
 from tests.support.prometheus import PrometheusServer
 from tests.support.results import INVALID_REASONS, fake_status
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from monitor.publish.results import ModelStatus, PerformanceReport, VersionStatus
+from monitor.model.status import ModelStatus, PerformanceReport, VersionStatus
 
 INVALID_REASONS = (
     "not_json",

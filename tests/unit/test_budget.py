@@ -33,7 +33,8 @@ from monitor.model.budget import (
 from monitor.pipeline import ModelMonitor, Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
-from monitor.publish.results import ResultsStore, model_document
+from monitor.publish.results import ResultsStore
+from monitor.publish.status import model_document
 from monitor.state.checkpoint import decode_checkpoint, encode_checkpoint
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
 

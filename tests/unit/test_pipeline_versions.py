@@ -19,7 +19,8 @@ from monitor.model.alerting import Alerting
 from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
-from monitor.publish.results import ResultsStore, status_document
+from monitor.publish.results import ResultsStore
+from monitor.publish.status import status_document
 from monitor.state.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
 from monitor.webhooks.formats import drift_payload

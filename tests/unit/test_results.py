@@ -7,8 +7,10 @@ import json
 
 import pytest
 
+from monitor.model.status import ModelStatus
 from monitor.publish.health import Health
-from monitor.publish.results import ModelStatus, ResultsStore, status_document
+from monitor.publish.results import ResultsStore
+from monitor.publish.status import status_document
 from tests.support.results import fake_status
 
 
@@ -125,7 +127,7 @@ def test_model_status_accepts_the_documented_fields() -> None:
 
 
 def test_performance_document_renders_nan_as_null() -> None:
-    from monitor.publish.results import model_document
+    from monitor.publish.status import model_document
     from tests.support.results import fake_performance
 
     plain = model_document(fake_status())

@@ -1,0 +1,200 @@
+"""The ``/status`` JSON documents: readiness plus every model's latest status.
+
+The shapes here are the ``/status`` contract (docs/ARCHITECTURE.md); ``replay`` reports
+reuse :func:`model_document`. Non-finite numbers become ``null`` so every body is strict
+JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from monitor.model.status import (
+    CalibrationReport,
+    FeatureResultView,
+    ModelStatus,
+    PerformanceReport,
+    VersionStatus,
+)
+from monitor.publish.health import Health, readiness_document
+from monitor.publish.results import ResultsStore
+
+
+def _number(value: float | None) -> float | None:
+    """JSON has no NaN or infinity; report them as null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _feature_document(
+    feature: FeatureResultView, thresholds: Mapping[str, float]
+) -> dict[str, Any]:
+    return {
+        "kind": str(feature.kind),
+        "n": feature.n,
+        "missing_ratio": _number(feature.missing_ratio),
+        "scores": {test: _number(v) for test, v in feature.scores.items()},
+        "p_values": {test: _number(v) for test, v in feature.p_values.items()},
+        "thresholds": dict(thresholds),
+        "crossed": list(feature.crossed),
+        "drifted": feature.drifted,
+        "enough_data": feature.enough_data,
+    }
+
+
+def model_document(status: ModelStatus) -> dict[str, Any]:
+    """The ``/status`` entry of one model (also usable for replay reports)."""
+    per_feature: dict[str, dict[str, float]] = {}
+    for (feature, key), value in status.threshold_values.items():
+        per_feature.setdefault(feature, {})[key] = value
+    last: dict[str, Any] | None = None
+    result = status.last_result
+    if result is not None:
+        last = {
+            "time": status.last_evaluation_time,
+            "window_events": result.window_events,
+            "drifted_features": list(result.drifted_features),
+            "features": {
+                f.name: _feature_document(f, per_feature.get(f.name, {})) for f in result.features
+            },
+        }
+    document: dict[str, Any] = {
+        "reference": {
+            "state": status.reference_state,
+            "ready": status.reference_ready,
+            "events": status.reference_events,
+        },
+        "window": {
+            "events": status.window_events,
+            "capacity": status.window_capacity,
+            "fill_ratio": _number(status.window_fill_ratio),
+        },
+        "evaluations": status.evaluations,
+        "last_evaluation": last,
+        "alert": {
+            "state": status.alert_state,
+            "drifted": status.drifted,
+            "consecutive": status.consecutive,
+            "last_trigger_time": status.last_trigger_time,
+            "retrain_grace_seconds": status.retrain_grace_seconds,
+            "retrain_grace_until": status.retrain_grace_until,
+            "retrain_suppressed": status.retrain_suppressed,
+        },
+    }
+    if status.min_effect:
+        document["alert"]["min_effect"] = {f: dict(m) for f, m in status.min_effect.items()}
+    if status.calibration is not None:
+        document["calibration"] = calibration_document(status.calibration)
+    if status.performance is not None:
+        document["performance"] = performance_document(status.performance)
+    if status.versioned:
+        document["active_version"] = status.version
+        document["ignored_version_events"] = status.ignored_version_events
+        document["versions"] = {v.version: version_document(v) for v in status.versions}
+    return document
+
+
+def version_document(v: VersionStatus) -> dict[str, Any]:
+    """The entry of one model version in ``/status`` (models with ``versions``)."""
+    last: dict[str, Any] | None = None
+    if v.last_result is not None:
+        last = {
+            "time": v.last_evaluation_time,
+            "window_events": v.last_result.window_events,
+            "drifted_features": list(v.last_result.drifted_features),
+        }
+    return {
+        "reference": v.reference,
+        "state": "ready" if v.ready else "capturing",
+        "captured": v.captured,
+        "capture_target": v.capture_target,
+        "events": v.events_total,
+        "window_events": v.window_events,
+        "evaluations": v.evaluations,
+        "alert_state": v.alert_state,
+        "last_evaluation": last,
+    }
+
+
+def calibration_document(cal: CalibrationReport) -> dict[str, Any]:
+    """The ``calibration`` entry of a model in ``/status`` (models with a budget)."""
+    return {
+        "source": cal.source,
+        "seconds": _number(cal.seconds),
+        "created_at": cal.created_at,
+        "budget": {
+            "false_alarms_per_month": cal.false_alarms_per_month,
+            "events_per_second": cal.events_per_second,
+            "window_events": cal.window_events,
+            "slide_events": cal.slide_events,
+            "evaluations_per_month": _number(cal.evaluations_per_month),
+            "looks_per_month": _number(cal.looks_per_month),
+            "consecutive": cal.consecutive,
+            "min_features": cal.min_features,
+        },
+        "correction": cal.correction,
+        "dependence": cal.dependence,
+        "alpha_evaluation": _number(cal.alpha_evaluation),
+        "alpha_test": _number(cal.alpha_test),
+        "checks_per_evaluation": cal.checks_per_evaluation,
+        "draws": cal.draws,
+        "seed": cal.seed,
+        "critical_values": {
+            f: {k: _number(v) for k, v in values.items()}
+            for f, values in cal.critical_values.items()
+        },
+        "overridden": {f: dict(values) for f, values in cal.overridden.items()},
+    }
+
+
+def performance_document(perf: PerformanceReport) -> dict[str, Any]:
+    """The ``performance`` entry of a model in ``/status`` (NaN as ``null``)."""
+    return {
+        "values": {k: _number(v) for k, v in perf.values.items()},
+        "estimated": {k: _number(v) for k, v in perf.estimated.items()},
+        "reference": {k: _number(v) for k, v in perf.reference.items()},
+        "window": {"events": perf.window_events, "capacity": perf.window_capacity},
+        "evaluations": perf.evaluations,
+        "labels_total": perf.labels_total,
+        "labels_joined_total": perf.labels_joined_total,
+        "predictions_total": perf.predictions_total,
+        "join": {
+            "pending_predictions": perf.pending_predictions,
+            "pending_labels": perf.pending_labels,
+            "evicted": dict(perf.evicted),
+            "duplicate_labels": perf.duplicate_labels,
+            "invalid_labels": perf.invalid_labels,
+        },
+        "alert": {"state": perf.alert_state, "estimated_state": perf.estimated_alert_state},
+    }
+
+
+def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
+    """The ``/status`` JSON body: readiness, then every model's latest state.
+
+    Shape::
+
+        {"ready": bool, "reasons": [str], "conditions": {name: bool},
+         "models": {model: {"reference": {...}, "window": {...}, "evaluations": int,
+                            "last_evaluation": null | {"time", "window_events",
+                                "drifted_features", "features": {name: {...}}},
+                            "alert": {...},
+                            "calibration": {...},  # models with a false-alarm budget
+                            "performance": {...},  # models with a `performance` section
+                            # models with a `versions` section:
+                            "active_version": str | null, "ignored_version_events": int,
+                            "versions": {version: {"reference", "state", "captured",
+                                "capture_target", "events", "window_events", "evaluations",
+                                "alert_state", "last_evaluation"}}
+                            }}}
+
+    Non-finite numbers are rendered as ``null`` so the body is strict JSON.
+    """
+    snapshot = store.snapshot()
+    return {
+        **readiness_document(health),
+        "models": {model: model_document(s) for model, s in snapshot.items()},
+    }
