@@ -10,7 +10,7 @@ picture without a lock, however long they take to render it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
 
 # The status values are the model layer's; re-exported while callers move to model.status.
@@ -56,14 +56,6 @@ class ResultsStore:
             for status in statuses:
                 updated[status.model] = status
             self._statuses = MappingProxyType(updated)
-
-    def retain(self, models: Sequence[str]) -> None:
-        """Drop every model not in ``models`` (after a config change); its series vanish."""
-        keep = set(models)
-        with self._write_lock:
-            self._statuses = MappingProxyType(
-                {m: s for m, s in self._statuses.items() if m in keep}
-            )
 
     def snapshot(self) -> Mapping[str, ModelStatus]:
         """The current read-only mapping of model name to status; never mutated later."""

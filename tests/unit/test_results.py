@@ -31,13 +31,6 @@ def test_publish_swaps_without_mutating_earlier_snapshots() -> None:
         store.snapshot()["x"] = first  # type: ignore[index]
 
 
-def test_retain_drops_models_no_longer_configured() -> None:
-    store = ResultsStore()
-    store.publish(fake_status("fraud"), fake_status("churn"))
-    store.retain(["churn"])
-    assert list(store.snapshot()) == ["churn"]
-
-
 def test_status_validates_enums() -> None:
     with pytest.raises(ValueError, match="alert_state"):
         dataclasses.replace(fake_status(), alert_state="burning")
