@@ -1,38 +1,19 @@
-"""The metric catalogue: hot counters bound once, drift gauges rendered at scrape time.
+"""The scrape-time drift families, rendered from a results snapshot on every scrape.
 
-Two kinds of metrics live here:
-
-* Counters, gauges and histograms the daemon updates as it runs. Their label children are
-  resolved once (per configured model, per ``decode.Reason``, per webhook) so the pipeline
-  counts into local integers and adds each total once per batch through a bound child,
-  never calling ``labels()`` per event. Every closed-enum child exists at zero from start.
-* Drift gauges (scores, p-values, thresholds, flags, window fill, reference state). These
-  are not stored in prometheus_client metrics at all: :class:`DriftCollector` renders them
-  from a :class:`~monitor.publish.results.ResultsStore` snapshot on each scrape, so a model or
-  feature that leaves the config loses its series with no removal bookkeeping.
-
-Everything is registered in a ``CollectorRegistry`` passed in by the caller, never the
-global ``REGISTRY``, so tests build their own and read it back.
-
-``_created`` series are switched off (:func:`prometheus_client.disable_created_metrics`)
-when :class:`Metrics` is built: they double the series of every counter and histogram
-child, no dashboard or rule uses them, and switching them off in code rather than through
-``PROMETHEUS_DISABLE_CREATED_SERIES`` keeps the exposition identical in the daemon, in
-tests and in ``replay``. The switch is process-wide; driftmon is the only exporter in its
-process.
-
-The names, types, label names and HELP texts are the contract in ``docs/ARCHITECTURE.md``
-and are pinned by ``tests/golden/metrics.txt``.
+Drift gauges (scores, p-values, thresholds, flags, window fill, reference state), the
+per-model counters that move with the model through checkpoints, and the performance
+families are not stored in prometheus_client metrics at all: :class:`DriftCollector`
+renders them from a :class:`~monitor.publish.results.ResultsStore` snapshot on each scrape,
+so a feature that leaves a model's result loses its series with no removal bookkeeping.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -40,48 +21,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.metrics_core import Metric
 
-from monitor import __version__
-from monitor.publish.health import Health
-from monitor.publish.results import PerformanceReport, ResultsStore
-
-# One consume -> commit batch: up to tens of thousands of events, decode plus window
-# updates, usually milliseconds; the top buckets catch stalls (slow commits, GC).
-BATCH_DURATION_BUCKETS = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
-# One model evaluation: compiled kernels over features x bins, well under a millisecond
-# for small models; the low buckets must resolve that.
-EVALUATION_DURATION_BUCKETS = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    1.0,
-)
-# One webhook delivery attempt over HTTP: tens of milliseconds to the client timeout.
-WEBHOOK_DELIVERY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-DEAD_LETTER_OUTCOMES = ("sent", "failed")
-WEBHOOK_OUTCOMES = ("delivered", "retried", "failed")
+from monitor.model.status import PerformanceReport
+from monitor.publish.results import ResultsStore
 
 DRIFT_SCORE_HELP = (
     "Latest drift statistic of a feature for one test (psi; ks: D statistic; kl; "
@@ -89,230 +30,6 @@ DRIFT_SCORE_HELP = (
     "chi2: statistic). Scales differ per test: compare each test to its own threshold "
     "and never sum, average or otherwise aggregate across the test label."
 )
-
-
-@dataclass(frozen=True)
-class ModelCounters:
-    """The bound per-model children the pipeline updates once per batch."""
-
-    unknown_features: Counter
-    last_event_timestamp: Gauge
-
-
-@dataclass(frozen=True)
-class WebhookCounters:
-    """The bound per-webhook children the delivery worker updates per attempt."""
-
-    delivered: Counter
-    retried: Counter
-    failed: Counter
-    pending: Gauge
-    delivery_seconds: Histogram
-
-    def outcome(self, outcome: str) -> Counter:
-        """The counter child of one outcome (``delivered``, ``retried`` or ``failed``)."""
-        return {"delivered": self.delivered, "retried": self.retried, "failed": self.failed}[
-            outcome
-        ]
-
-
-class Metrics:
-    """Every driftmon metric, registered in ``registry``.
-
-    ``invalid_reasons`` is the closed list of ``decode.Reason`` values (decode owns the
-    enum); one child per reason is created here at zero. ``health`` backs
-    ``driftmon_ready`` and ``driftmon_kafka_connected``, so they always agree with
-    ``/readyz``. ``results`` feeds the drift gauges through :class:`DriftCollector`.
-    """
-
-    def __init__(
-        self,
-        registry: CollectorRegistry,
-        results: ResultsStore,
-        health: Health,
-        *,
-        invalid_reasons: Sequence[str],
-        models: Sequence[str] = (),
-        webhooks: Sequence[str] = (),
-        version: str = __version__,
-    ) -> None:
-        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-        self.registry = registry
-        r = registry
-
-        self.build_info = Gauge(
-            "driftmon_build_info", "Build metadata; always 1.", ["version"], registry=r
-        )
-        self.build_info.labels(version).set(1)
-
-        self._invalid = Counter(
-            "driftmon_invalid_events",
-            "Rejected events by reason (closed set; every reason exists from start).",
-            ["reason"],
-            registry=r,
-        )
-        self.invalid: Mapping[str, Counter] = {
-            reason: self._invalid.labels(reason) for reason in invalid_reasons
-        }
-        self._unknown_features = Counter(
-            "driftmon_unknown_features",
-            "Feature keys present in events but not configured for the model (ignored).",
-            ["model"],
-            registry=r,
-        )
-        dead_letter = Counter(
-            "driftmon_dead_letter_messages",
-            "Copies of invalid messages to the dead-letter topic, by outcome.",
-            ["outcome"],
-            registry=r,
-        )
-        self.dead_letter_sent = dead_letter.labels("sent")
-        self.dead_letter_failed = dead_letter.labels("failed")
-        self._last_event = Gauge(
-            "driftmon_last_event_timestamp_seconds",
-            "Event time of the newest event of a model, epoch seconds.",
-            ["model"],
-            registry=r,
-        )
-        self._lag = Gauge(
-            "driftmon_consumer_lag_messages",
-            "Messages behind the partition high watermark seen in fetch responses.",
-            ["topic", "partition"],
-            registry=r,
-        )
-        self.kafka_connected = Gauge(
-            "driftmon_kafka_connected", "1 when the Kafka broker is reachable.", registry=r
-        )
-        self.kafka_connected.set_function(lambda: float(health.conditions()["kafka_connected"]))
-        self.ready = Gauge(
-            "driftmon_ready", "1 when the daemon is ready (same as /readyz).", registry=r
-        )
-        self.ready.set_function(lambda: float(health.is_ready))
-        self.batch_duration = Histogram(
-            "driftmon_batch_duration_seconds",
-            "Duration of one consume-to-commit batch.",
-            buckets=BATCH_DURATION_BUCKETS,
-            registry=r,
-        )
-        self.evaluation_duration = Histogram(
-            "driftmon_evaluation_duration_seconds",
-            "Duration of one model evaluation.",
-            buckets=EVALUATION_DURATION_BUCKETS,
-            registry=r,
-        )
-        self.checkpoint_duration = Histogram(
-            "driftmon_checkpoint_duration_seconds",
-            "Duration of one durable checkpoint write (temp file, fsync, rename).",
-            buckets=BATCH_DURATION_BUCKETS,
-            registry=r,
-        )
-        self.checkpoint_failures = Counter(
-            "driftmon_checkpoint_failures",
-            "Checkpoints that could not be written; consumption pauses until one succeeds.",
-            registry=r,
-        )
-        self._split = Gauge(
-            "driftmon_model_split",
-            "1 when another replica's recent checkpoint also holds the model: its events "
-            "arrive on partitions owned by different replicas (key events by model).",
-            ["model"],
-            registry=r,
-        )
-        self._webhook_deliveries = Counter(
-            "driftmon_webhook_deliveries",
-            "Webhook delivery attempts by outcome.",
-            ["webhook", "outcome"],
-            registry=r,
-        )
-        self._webhook_pending = Gauge(
-            "driftmon_webhook_pending",
-            "Drift triggers waiting in a webhook's outbox.",
-            ["webhook"],
-            registry=r,
-        )
-        self._webhook_seconds = Histogram(
-            "driftmon_webhook_delivery_seconds",
-            "Duration of one webhook delivery attempt.",
-            ["webhook"],
-            buckets=WEBHOOK_DELIVERY_BUCKETS,
-            registry=r,
-        )
-        self.drift = DriftCollector(results)
-        r.register(self.drift)
-
-        self._models: dict[str, ModelCounters] = {}
-        self._webhooks: dict[str, WebhookCounters] = {}
-        self.bind_models(models)
-        self.bind_webhooks(webhooks)
-
-    # -- per-model children --------------------------------------------------------------
-
-    def bind_models(self, models: Sequence[str]) -> None:
-        """Create the children of every configured model; drop those of removed models."""
-        families = (self._unknown_features, self._last_event, self._split)
-        for gone in set(self._models) - set(models):
-            for family in families:
-                family.remove(gone)
-            del self._models[gone]
-        for model in models:
-            self._split.labels(model)  # exists at 0 from the first scrape
-            if model not in self._models:
-                self._models[model] = ModelCounters(
-                    unknown_features=self._unknown_features.labels(model),
-                    last_event_timestamp=self._last_event.labels(model),
-                )
-
-    def model(self, model: str) -> ModelCounters:
-        """The bound children of a model bound earlier (``KeyError`` otherwise)."""
-        return self._models[model]
-
-    def count_invalid(self, counts: Mapping[str, int]) -> None:
-        """Add one batch's rejected-event counts per reason (unknown reasons: ``KeyError``)."""
-        for reason, n in counts.items():
-            if n:
-                self.invalid[reason].inc(n)
-
-    # -- per-webhook children ------------------------------------------------------------
-
-    def bind_webhooks(self, webhooks: Sequence[str]) -> None:
-        """Create the children of every configured webhook; drop those of removed ones."""
-        for gone in set(self._webhooks) - set(webhooks):
-            for outcome in WEBHOOK_OUTCOMES:
-                self._webhook_deliveries.remove(gone, outcome)
-            self._webhook_pending.remove(gone)
-            self._webhook_seconds.remove(gone)
-            del self._webhooks[gone]
-        for name in webhooks:
-            if name not in self._webhooks:
-                self._webhooks[name] = WebhookCounters(
-                    delivered=self._webhook_deliveries.labels(name, "delivered"),
-                    retried=self._webhook_deliveries.labels(name, "retried"),
-                    failed=self._webhook_deliveries.labels(name, "failed"),
-                    pending=self._webhook_pending.labels(name),
-                    delivery_seconds=self._webhook_seconds.labels(name),
-                )
-
-    def webhook(self, name: str) -> WebhookCounters:
-        """The bound children of a webhook bound earlier (``KeyError`` otherwise)."""
-        return self._webhooks[name]
-
-    def set_split_models(self, split: set[str], models: Sequence[str]) -> None:
-        """Set ``driftmon_model_split`` for every configured model."""
-        for model in models:
-            self._split.labels(model).set(1.0 if model in split else 0.0)
-
-    # -- consumer lag --------------------------------------------------------------------
-
-    def set_lag(self, topic: str, partition: int, lag: int) -> None:
-        """Set the lag of an assigned partition (from stats_cb high watermarks)."""
-        self._lag.labels(topic, str(partition)).set(max(lag, 0))
-
-    def remove_lag(self, topic: str, partition: int) -> None:
-        """Drop a revoked partition's series; a no-op when it has none."""
-        try:
-            self._lag.remove(topic, str(partition))
-        except KeyError:
-            pass
 
 
 def _finite(value: float) -> bool:
