@@ -155,7 +155,6 @@ class Daemon:
         self.dispatcher = WebhookDispatcher(
             config.webhooks,
             state_dir=Path(config.state.dir) if config.state is not None else None,
-            registry=self.registry,
             metrics=self.metrics.webhook,
         )
         self.server = Server(

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import httpx
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.errors import (
     CheckpointError,
@@ -64,8 +63,6 @@ log = logging.getLogger("monitor.webhooks")
 # Slack URL (or a password in a URL) must not reach an application's root handler that way.
 _HTTPX_REDACTION = RedactionFilter()
 
-OUTCOMES = ("delivered", "retried", "failed")
-_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)  # as metrics.py
 _IDLE_POLL_SECONDS = 5.0  # upper bound on a worker's sleep; wake-ups come from submit/stop
 
 
@@ -275,7 +272,11 @@ class _HistogramChild(Protocol):
 
 
 class WebhookMetrics(Protocol):
-    """The bound metric children of one webhook (``publish.metrics.WebhookCounters`` fits)."""
+    """The bound metric children of one webhook (``publish.metrics.WebhookCounters`` fits).
+
+    This library declares no metric families: the ``driftmon_webhook_*`` catalogue lives
+    with the application's other metrics, and its builder hands the children in.
+    """
 
     @property
     def pending(self) -> _GaugeChild: ...
@@ -286,56 +287,6 @@ class WebhookMetrics(Protocol):
     def outcome(self, outcome: str) -> _CounterChild:
         """The ``driftmon_webhook_deliveries_total`` child of ``outcome``."""
         ...
-
-
-@dataclass(frozen=True)
-class _OwnMetrics:
-    deliveries: dict[str, Counter]
-    pending: Gauge
-    delivery_seconds: Histogram
-
-    def outcome(self, outcome: str) -> Counter:
-        return self.deliveries[outcome]
-
-
-def _register_metrics(
-    registry: CollectorRegistry, names: Sequence[str]
-) -> Callable[[str], WebhookMetrics]:
-    """Register the webhook families in ``registry``, with every child created at zero."""
-    try:
-        deliveries = Counter(
-            "driftmon_webhook_deliveries",
-            "Webhook delivery attempts by outcome.",
-            ["webhook", "outcome"],
-            registry=registry,
-        )
-        pending = Gauge(
-            "driftmon_webhook_pending",
-            "Drift triggers waiting in a webhook's outbox.",
-            ["webhook"],
-            registry=registry,
-        )
-        seconds = Histogram(
-            "driftmon_webhook_delivery_seconds",
-            "Duration of one webhook delivery attempt.",
-            ["webhook"],
-            registry=registry,
-            buckets=_BUCKETS,
-        )
-    except ValueError as exc:  # prometheus_client's "Duplicated timeseries"
-        raise ValueError(
-            "driftmon_webhook_* metrics are already registered in this registry; pass"
-            " metrics=<Metrics>.webhook to WebhookDispatcher instead"
-        ) from exc
-    children = {
-        name: _OwnMetrics(
-            {o: deliveries.labels(name, o) for o in OUTCOMES},
-            pending.labels(name),
-            seconds.labels(name),
-        )
-        for name in names
-    }
-    return children.__getitem__
 
 
 # --- the dispatcher ----------------------------------------------------------------------
@@ -349,9 +300,9 @@ class WebhookDispatcher:
     :meth:`submit` per drift event, :meth:`flush` then :meth:`stop` at shutdown.
     Without ``state_dir`` the outbox lives in memory and is not durable.
 
-    Metrics: by default the three ``driftmon_webhook_*`` families are registered in
-    ``registry``. When the daemon's metric catalogue already owns them, pass its
-    per-webhook children instead (``metrics=Metrics.webhook``) and nothing is registered.
+    Metrics: ``metrics`` returns the bound children of a webhook by name (the daemon
+    passes ``Metrics.webhook``); it is called once per webhook here, so every child
+    exists from the first scrape.
     """
 
     def __init__(
@@ -359,12 +310,11 @@ class WebhookDispatcher:
         webhooks: Sequence[WebhookConfig],
         *,
         state_dir: Path | None,
-        registry: CollectorRegistry,
+        metrics: Callable[[str], WebhookMetrics],
         env: Mapping[str, str] = os.environ,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
-        metrics: Callable[[str], WebhookMetrics] | None = None,
     ) -> None:
         names = [w.name for w in webhooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -385,8 +335,6 @@ class WebhookDispatcher:
         self._changed = threading.Condition()
         self._started = self._stopped = False
 
-        if metrics is None:
-            metrics = _register_metrics(registry, list(self._webhooks))
         # Every child exists from the first scrape, at zero.
         self._metrics = {name: metrics(name) for name in self._webhooks}
         self._update_pending()

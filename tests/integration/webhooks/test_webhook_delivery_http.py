@@ -18,6 +18,7 @@ from webhook_receiver import Drop, Hang, Received, Receiver, Reply, free_port
 from monitor.webhooks.config import WebhookConfig
 from monitor.webhooks.delivery import WebhookDispatcher
 from monitor.webhooks.event import DriftedFeature, DriftEvent
+from tests.support.webhook_metrics import webhook_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ def test_flaky_receiver_delivers_once_with_same_id_and_backoff() -> None:
     with Receiver(script, handler=lambda r: Reply(200)) as receiver:
         registry = CollectorRegistry()
         dispatcher = WebhookDispatcher(
-            [webhook(receiver.url)], state_dir=None, registry=registry, env=ENV
+            [webhook(receiver.url)], state_dir=None, metrics=webhook_metrics(registry), env=ENV
         )
         dispatcher.start()
         dispatcher.submit(event())
@@ -93,7 +94,7 @@ def test_400_fails_at_once_and_secrets_never_logged(caplog: pytest.LogCaptureFix
     with Receiver(handler=handler) as receiver:
         registry = CollectorRegistry()
         dispatcher = WebhookDispatcher(
-            [webhook(receiver.url)], state_dir=None, registry=registry, env=ENV
+            [webhook(receiver.url)], state_dir=None, metrics=webhook_metrics(registry), env=ENV
         )
         dispatcher.start()
         dispatcher.submit(event())
@@ -114,7 +115,9 @@ def test_delivery_survives_dispatcher_restart_with_receiver_down(tmp_path: Path)
     port = free_port()  # nothing listens yet: connection refused
     url = f"http://127.0.0.1:{port}"
     registry = CollectorRegistry()
-    first = WebhookDispatcher([webhook(url)], state_dir=tmp_path, registry=registry, env=ENV)
+    first = WebhookDispatcher(
+        [webhook(url)], state_dir=tmp_path, metrics=webhook_metrics(registry), env=ENV
+    )
     first.start()
     first.submit(event())
     deadline = time.monotonic() + 5
@@ -126,7 +129,7 @@ def test_delivery_survives_dispatcher_restart_with_receiver_down(tmp_path: Path)
 
     with Receiver(port=port) as receiver:
         second = WebhookDispatcher(
-            [webhook(url)], state_dir=tmp_path, registry=CollectorRegistry(), env=ENV
+            [webhook(url)], state_dir=tmp_path, metrics=webhook_metrics(), env=ENV
         )
         assert second.pending() == {"retrain": 1}
         second.start()
@@ -143,15 +146,15 @@ _CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from prometheus_client import CollectorRegistry
     from monitor.webhooks.config import WebhookConfig
     from monitor.webhooks.delivery import WebhookDispatcher
     from monitor.webhooks.event import DriftedFeature, DriftEvent
+    from tests.support.webhook_metrics import webhook_metrics
 
     url, state = sys.argv[1], Path(sys.argv[2])
     hook = WebhookConfig.model_validate({"name": "retrain", "url": url + "/hook",
         "retry": {"initial_backoff_seconds": 0.2, "max_backoff_seconds": 0.5}})
-    d = WebhookDispatcher([hook], state_dir=state, registry=CollectorRegistry(), env={})
+    d = WebhookDispatcher([hook], state_dir=state, metrics=webhook_metrics(), env={})
     d.start()
     d.submit(DriftEvent(id="evt-kill", time="2026-11-26T12:00:00Z", model="fraud",
         window_events=1, window_start=None, window_end=None,
@@ -192,7 +195,7 @@ def test_trigger_delivered_after_sigkill_and_restart(tmp_path: Path) -> None:
             }
         )
         dispatcher = WebhookDispatcher(
-            [hook], state_dir=tmp_path, registry=CollectorRegistry(), env={}
+            [hook], state_dir=tmp_path, metrics=webhook_metrics(), env={}
         )
         dispatcher.start()
         assert dispatcher.flush(10.0)
@@ -203,9 +206,7 @@ def test_trigger_delivered_after_sigkill_and_restart(tmp_path: Path) -> None:
 def test_hanging_receiver_does_not_block_submit() -> None:
     with Receiver(handler=lambda r: Hang(3.0)) as receiver:
         hook = webhook(receiver.url).model_copy(update={"timeout_seconds": 2.0})
-        dispatcher = WebhookDispatcher(
-            [hook], state_dir=None, registry=CollectorRegistry(), env=ENV
-        )
+        dispatcher = WebhookDispatcher([hook], state_dir=None, metrics=webhook_metrics(), env=ENV)
         dispatcher.start()
         dispatcher.submit(event("first"))
         time.sleep(0.1)  # the worker is now blocked in a request for up to 2 s

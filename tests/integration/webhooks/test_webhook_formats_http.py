@@ -14,6 +14,7 @@ from webhook_receiver import Received, Receiver, Reply
 from monitor.webhooks.config import WebhookConfig
 from monitor.webhooks.delivery import WebhookDispatcher, send_test_event
 from monitor.webhooks.event import DriftedFeature, DriftEvent
+from tests.support.webhook_metrics import webhook_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -203,7 +204,10 @@ def test_format_delivered_to_real_server(case: str) -> None:
     with Receiver(handler=CASES[case][1]) as receiver:
         registry = CollectorRegistry()
         dispatcher = WebhookDispatcher(
-            [webhook_for(case, receiver.url)], state_dir=None, registry=registry, env=ENV
+            [webhook_for(case, receiver.url)],
+            state_dir=None,
+            metrics=webhook_metrics(registry),
+            env=ENV,
         )
         dispatcher.start()
         dispatcher.submit(EVENT)

@@ -22,6 +22,7 @@ from monitor.webhooks.delivery import (
     parse_retry_after,
     send_test_event,
 )
+from tests.support.webhook_metrics import webhook_metrics
 
 FAST = {"max_attempts": 5, "initial_backoff_seconds": 0.01, "max_backoff_seconds": 0.05}
 
@@ -62,7 +63,7 @@ def test_missing_env_variable_is_named_at_start_without_values() -> None:
             "airflow", url="http://af/api/v2/dags/d/dagRuns", auth={"bearer_token_env": "WH_TOKEN"}
         ),
     ]
-    dispatcher = WebhookDispatcher(webhooks, state_dir=None, registry=CollectorRegistry(), env=ENV)
+    dispatcher = WebhookDispatcher(webhooks, state_dir=None, metrics=webhook_metrics(), env=ENV)
     with pytest.raises(ConfigError) as info:
         dispatcher.start()
     message = str(info.value)
@@ -84,7 +85,7 @@ def _dispatcher(
     dispatcher = WebhookDispatcher(
         [webhook],
         state_dir=tmp_path,
-        registry=registry,
+        metrics=webhook_metrics(registry),
         env=ENV,
         rng=random.Random(1),
         transport=httpx.MockTransport(handler),
@@ -187,7 +188,7 @@ def test_airflow3_fetches_token_once_and_refreshes_after_401() -> None:
     dispatcher = WebhookDispatcher(
         [webhook],
         state_dir=None,
-        registry=registry,
+        metrics=webhook_metrics(registry),
         env=ENV,
         transport=httpx.MockTransport(handler),
     )
@@ -224,7 +225,7 @@ def test_submit_after_stop_raises_and_duplicate_names_rejected() -> None:
         dispatcher.submit(make_event())
     with pytest.raises(ConfigError, match="duplicate"):
         WebhookDispatcher(
-            [make_webhook(), make_webhook()], state_dir=None, registry=CollectorRegistry()
+            [make_webhook(), make_webhook()], state_dir=None, metrics=webhook_metrics()
         )
 
 
@@ -237,7 +238,7 @@ def test_submit_with_a_state_dir_queues_every_trigger(tmp_path: Path) -> None:
     dispatcher.stop(1.0)
 
 
-def test_external_metrics_children_are_used_and_double_registration_is_explained() -> None:
+def test_external_metrics_children_are_used() -> None:
     from prometheus_client import Counter, Gauge, Histogram
 
     registry = CollectorRegistry()
@@ -255,12 +256,9 @@ def test_external_metrics_children_are_used_and_double_registration_is_explained
             return counter.labels(self.name, outcome)
 
     webhook = make_webhook("generic")
-    with pytest.raises(ValueError, match="metrics=<Metrics>.webhook"):
-        WebhookDispatcher([webhook], state_dir=None, registry=registry)
     dispatcher = WebhookDispatcher(
         [webhook],
         state_dir=None,
-        registry=registry,
         metrics=Children,
         transport=httpx.MockTransport(lambda r: httpx.Response(200)),
     )

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 from standardwebhooks import Webhook
 from webhook_samples import ENV, PASSWORD, TOKEN, WHSEC, make_event, make_webhook
 
@@ -21,6 +20,7 @@ from monitor.log import configure_logging
 from monitor.webhooks.credentials import basic_token, read_secret_file, resolve_credentials
 from monitor.webhooks.delivery import WebhookDispatcher, send_test_event
 from monitor.webhooks.formats import RenderContext, get_format
+from tests.support.webhook_metrics import webhook_metrics
 
 SLACK_TOKEN = "xoxbSLACKPATHTOKEN0123456789"
 SLACK_URL = f"https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEF2/{SLACK_TOKEN}"
@@ -200,7 +200,7 @@ def test_file_problems_name_the_key_and_path_but_no_value(tmp_path: Path) -> Non
 
 def test_a_missing_secret_file_stops_the_dispatcher_at_start(tmp_path: Path) -> None:
     webhook = make_webhook("generic", secret_file=str(tmp_path / "nope"))
-    dispatcher = WebhookDispatcher([webhook], state_dir=None, registry=CollectorRegistry(), env={})
+    dispatcher = WebhookDispatcher([webhook], state_dir=None, metrics=webhook_metrics(), env={})
     with pytest.raises(ConfigError, match=r"webhooks\[0\]\.secret_file"):
         dispatcher.start()
 
@@ -245,7 +245,7 @@ def test_slack_url_never_reaches_logs_or_test_results(caplog: pytest.LogCaptureF
     dispatcher = WebhookDispatcher(
         [webhook],
         state_dir=None,
-        registry=CollectorRegistry(),
+        metrics=webhook_metrics(),
         env={},
         transport=httpx.MockTransport(handler),
     )
@@ -290,7 +290,7 @@ def test_a_rotated_token_file_is_used_from_the_next_attempt(
     dispatcher = WebhookDispatcher(
         [webhook],
         state_dir=None,
-        registry=CollectorRegistry(),
+        metrics=webhook_metrics(),
         env={},
         transport=httpx.MockTransport(handler),
     )
