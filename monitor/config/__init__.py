@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from monitor.config.alert import AlertConfig
 from monitor.config.env import ENV_PREFIX
-from monitor.config.features import TESTS, FeatureConfig, FeatureKindName, PredictionConfig
+from monitor.config.features import FeatureConfig, FeatureKindName, PredictionConfig
 from monitor.config.loader import load_config, reference_path, validate_config
 from monitor.config.model import ModelConfig
 from monitor.config.performance import (
@@ -71,6 +71,7 @@ from monitor.config.service import (
 from monitor.config.thresholds import MinEffectConfig, PartialThresholds, ThresholdsConfig
 from monitor.config.versions import VersionsConfig
 from monitor.config.windows import CaptureReference, CountWindowConfig, TimeWindowConfig
+from monitor.stats import TESTS  # the drift-test names a config may list
 
 __all__ = [
     "ENV_PREFIX",

@@ -1,8 +1,8 @@
 """What a model monitors: its features, its prediction, and which drift tests run on each.
 
-Owns the config's view of the drift-test catalogue (names, the feature kinds each test
-applies to, which tests export a p-value), the validation of test lists, and the
-``features`` and ``prediction`` sections.
+Owns the validation of test lists and the ``features`` and ``prediction`` sections. What
+the tests are (names, the feature kinds each applies to, which export a p-value, which run
+by default) is ``monitor.stats.REGISTRY``'s to say; this module only asks it.
 """
 
 from __future__ import annotations
@@ -14,28 +14,19 @@ from pydantic import field_validator, model_validator
 
 from monitor.config.base import LabelName, Strict, problem
 from monitor.config.thresholds import MinEffectConfig, PartialThresholds
+from monitor.stats import REGISTRY, TESTS, FeatureKind
 
 FeatureKindName = Literal["numeric", "categorical"]
-
-#: Every drift test driftmon knows, in canonical order.
-TESTS: tuple[str, ...] = ("psi", "ks", "kl", "js", "wasserstein", "chi2")
-#: Which tests apply to which feature kind (see docs/ARCHITECTURE.md).
-_APPLICABLE: dict[str, frozenset[str]] = {
-    "numeric": frozenset({"psi", "ks", "kl", "js", "wasserstein"}),
-    "categorical": frozenset({"psi", "kl", "js", "chi2"}),
-}
-#: Tests that export a p-value series next to the score series.
-_P_VALUE_TESTS = frozenset({"ks", "chi2"})
 
 
 def applies_to(test: str, kind: str) -> bool:
     """Whether ``test`` can run on a feature of ``kind``."""
-    return test in _APPLICABLE[kind]
+    return FeatureKind(kind) in REGISTRY[test].kinds
 
 
 def has_p_value(test: str) -> bool:
     """Whether ``test`` exports a p-value series next to its score series."""
-    return test in _P_VALUE_TESTS
+    return REGISTRY[test].has_p_value
 
 
 def check_test_names(value: list[str] | None) -> list[str] | None:

@@ -23,6 +23,7 @@ from monitor.config.performance import PerformanceConfig, TaskName, check_perfor
 from monitor.config.thresholds import ThresholdsConfig
 from monitor.config.versions import VersionsConfig
 from monitor.config.windows import CaptureReference, CountWindowConfig, Reference, Window
+from monitor.stats import DEFAULT_TESTS
 
 
 class ModelConfig(Strict):
@@ -32,7 +33,7 @@ class ModelConfig(Strict):
     window: Window
     features: dict[LabelName, FeatureConfig] = Field(default_factory=dict)
     prediction: PredictionConfig | None = None
-    tests: list[str] = Field(default_factory=lambda: ["psi", "ks", "js", "chi2"], min_length=1)
+    tests: list[str] = Field(default_factory=lambda: list(DEFAULT_TESTS), min_length=1)
     thresholds: ThresholdsConfig = ThresholdsConfig()
     bins: int = Field(default=100, ge=2, le=10_000)
     psi_buckets: int = Field(default=10, ge=2, le=1000)
