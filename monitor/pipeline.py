@@ -58,6 +58,7 @@ from monitor.performance import ReferencePerformance
 from monitor.publish.results import ResultsStore
 from monitor.state.checkpoint import ModelState
 from monitor.stats import (
+    REGISTRY,
     CountWindowSpec,
     DriftResult,
     DriftThresholds,
@@ -205,7 +206,7 @@ def _threshold_lines(
     for feature, names in tests.items():
         limits = thresholds[feature]
         for test in names:
-            key = f"{test}_p_value" if test in ("ks", "chi2") else test
+            key = REGISTRY[test].primary_key
             value = getattr(limits, key, None)
             if test == "ks" and limits.ks is not None and limits.ks_p_value is None:
                 value = limits.ks

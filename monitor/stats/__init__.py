@@ -6,13 +6,17 @@ Imports numpy, numba, scipy and ``monitor.errors`` only.
 from __future__ import annotations
 
 from monitor.stats.drift import (
+    DEFAULT_TESTS,
     EPSILON,
+    MISSING_RATIO_KEY,
     REGISTRY,
     TESTS,
+    THRESHOLD_SCALES,
     DriftResult,
     DriftTest,
     DriftThresholds,
     FeatureResult,
+    ThresholdScale,
     evaluate,
 )
 from monitor.stats.profile import (
@@ -36,12 +40,15 @@ from monitor.stats.window import (
 )
 
 __all__ = [
+    "DEFAULT_TESTS",
     "EPSILON",
     "MAX_OTHER_VALUES",
+    "MISSING_RATIO_KEY",
     "OTHER",
     "PROFILE_SCHEMA_VERSION",
     "REGISTRY",
     "TESTS",
+    "THRESHOLD_SCALES",
     "UNSEEN",
     "CategoricalProfile",
     "CountWindowSpec",
@@ -54,6 +61,7 @@ __all__ = [
     "ReferenceProfile",
     "SlideInfo",
     "SlotWindow",
+    "ThresholdScale",
     "TimeWindowSpec",
     "WindowCounts",
     "build_profile",

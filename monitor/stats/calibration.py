@@ -103,8 +103,10 @@ from scipy import optimize, special
 
 from monitor.stats import kernels
 from monitor.stats.drift import (
+    DEFAULT_TESTS,
     REGISTRY,
     TESTS,
+    THRESHOLD_SCALES,
     DriftResult,
     DriftThresholds,
     FeatureResult,
@@ -130,19 +132,13 @@ SECONDS_PER_MONTH = 30 * 86_400
 Correction = Literal["bonferroni", "bh"]
 Dependence = Literal["union", "effective"]
 
-#: The threshold key of each test (``DriftThresholds`` field it sets).
-_KEY = {"psi": "psi", "ks": "ks_p_value", "kl": "kl", "js": "js", "wasserstein": "wasserstein",
-        "chi2": "chi2_p_value"}  # fmt: skip
 #: Power applied to a statistic before the scaled chi-square fit.
 _POWER = {"psi": 1, "kl": 1, "chi2": 1, "js": 2, "wasserstein": 2}
 _NUM_COL = {"psi": kernels.NUM_PSI, "kl": kernels.NUM_KL, "js": kernels.NUM_JS,
             "wasserstein": kernels.NUM_W1_NORMED}  # fmt: skip
 _CAT_COL = {"psi": kernels.CAT_PSI, "kl": kernels.CAT_KL, "js": kernels.CAT_JS,
             "chi2": kernels.CAT_CHI2}  # fmt: skip
-_EMPTY_THRESHOLDS = DriftThresholds(
-    psi=None, ks=None, ks_p_value=None, kl=None, js=None, wasserstein=None,
-    chi2_p_value=None, missing_ratio=None,
-)  # fmt: skip
+_EMPTY_THRESHOLDS = DriftThresholds(**{key: None for key in THRESHOLD_SCALES})
 
 
 # --------------------------------------------------------------------------- the budget
@@ -666,7 +662,7 @@ def _score_calibration(
     best, method = max((fitted, "fitted"), (asym, "asymptotic"), (simulated, "simulated_max"))
     crit = best ** (1.0 / power)
     return CriticalValue(
-        key=_KEY[test], critical=crit, statistic=crit, alpha=alpha, method=method,
+        key=REGISTRY[test].primary_key, critical=crit, statistic=crit, alpha=alpha, method=method,
         scale=a, dof=nu, power=power,
         null_mean=float(finite.mean()) if finite.size else math.nan, expected=expected,
     )  # fmt: skip
@@ -703,8 +699,8 @@ def _chi2_calibration(
     # evaluate() thresholds the p-value from chi2(K' - 1): the same cut on that scale.
     p_crit = float(special.chdtrc(dof, crit))
     return CriticalValue(
-        key="chi2_p_value", critical=p_crit, statistic=crit, alpha=alpha, method=method,
-        scale=a, dof=nu, null_mean=mean, expected=float(dof), rare=rare,
+        key=REGISTRY["chi2"].primary_key, critical=p_crit, statistic=crit, alpha=alpha,
+        method=method, scale=a, dof=nu, null_mean=mean, expected=float(dof), rare=rare,
     )  # fmt: skip
 
 
@@ -750,7 +746,7 @@ def calibrate(
     profile: ReferenceProfile,
     budget: Budget,
     *,
-    tests: Mapping[str, Sequence[str]] | Sequence[str] = ("psi", "ks", "js", "chi2"),
+    tests: Mapping[str, Sequence[str]] | Sequence[str] = DEFAULT_TESTS,
     missing_ratio: bool = True,
     reference_events: int | None = None,
     draws: int = 1000,
@@ -806,19 +802,19 @@ def calibrate(
         cells = int(lay.n_buckets[i]) if numeric else int(np.count_nonzero(f.counts))
         out: dict[str, CriticalValue] = {}
         for test in chosen[name]:
+            key = REGISTRY[test].primary_key
             if test == "ks":
-                out["ks_p_value"] = CriticalValue(
-                    key="ks_p_value", critical=alpha, statistic=math.nan, alpha=alpha,
-                    method="p_value",
-                )  # fmt: skip
+                out[key] = CriticalValue(
+                    key=key, critical=alpha, statistic=math.nan, alpha=alpha, method="p_value"
+                )
             elif test == "chi2":
-                out["chi2_p_value"] = _chi2_calibration(
+                out[key] = _chi2_calibration(
                     cat_out[:, i, kernels.CAT_CHI2], alpha, f.counts, window_n, int(ref_n[j])
                 )
             else:
                 column = (num_out[:, i, _NUM_COL[test]] if numeric
                           else cat_out[:, i, _CAT_COL[test]])  # fmt: skip
-                out[_KEY[test]] = _score_calibration(test, column, alpha, cells, inv_n)
+                out[key] = _score_calibration(test, column, alpha, cells, inv_n)
         if missing_ratio:
             out["missing_ratio"] = _missing_calibration(ratio, n, f.n + f.missing, alpha)
         features[name] = out

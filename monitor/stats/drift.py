@@ -53,6 +53,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from itertools import repeat
 from operator import getitem
+from typing import Literal
 
 import numpy as np
 
@@ -75,7 +76,12 @@ SMIRNOV_MAX_N = kernels.SMIRNOV_MAX_N  # exact one-sample Smirnov sum up to this
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """Thresholds per test; ``None`` means the test is reported but never flags."""
+    """Thresholds per test; ``None`` means the test is reported but never flags.
+
+    The one home of the threshold keys and their defaults: the config's ``thresholds``
+    sections are generated from these fields (:data:`THRESHOLD_SCALES` says how each is
+    bounded). Every field is a key of a registered test or the missing-ratio check.
+    """
 
     psi: float | None = 0.2
     ks: float | None = None
@@ -89,27 +95,72 @@ class DriftThresholds:
 
 @dataclass(frozen=True)
 class DriftTest:
-    """One registered test: which kinds it applies to and which thresholds it reads."""
+    """One registered test: which kinds it applies to, which thresholds it reads, and
+    whether a model runs it when its config names no tests."""
 
     name: str
     kinds: frozenset[FeatureKind]
     score_key: str | None  # threshold on the score; crossed when score > threshold
     p_value_key: str | None  # threshold on the p-value; crossed when p < threshold
+    selected_by_default: bool = False
+
+    @property
+    def has_p_value(self) -> bool:
+        """Whether the test yields a p-value (exported next to its score)."""
+        return self.p_value_key is not None
+
+    @property
+    def primary_key(self) -> str:
+        """The threshold key the test is judged by first: its p-value's when it has one,
+        else its score's (the key a false-alarm budget calibrates)."""
+        key = self.p_value_key or self.score_key
+        if key is None:
+            raise ValueError(f"drift test {self.name!r} reads no threshold")
+        return key
 
 
 _BOTH = frozenset(FeatureKind)
+_NUMERIC = frozenset({FeatureKind.NUMERIC})
+_CATEGORICAL = frozenset({FeatureKind.CATEGORICAL})
+#: The drift-test catalogue, in canonical order: everything else about which tests exist,
+#: where they apply and which thresholds they read is derived from it.
 REGISTRY: Mapping[str, DriftTest] = {
     t.name: t
     for t in (
-        DriftTest("psi", _BOTH, "psi", None),
-        DriftTest("ks", frozenset({FeatureKind.NUMERIC}), "ks", "ks_p_value"),
+        DriftTest("psi", _BOTH, "psi", None, selected_by_default=True),
+        DriftTest("ks", _NUMERIC, "ks", "ks_p_value", selected_by_default=True),
         DriftTest("kl", _BOTH, "kl", None),
-        DriftTest("js", _BOTH, "js", None),
-        DriftTest("wasserstein", frozenset({FeatureKind.NUMERIC}), "wasserstein", None),
-        DriftTest("chi2", frozenset({FeatureKind.CATEGORICAL}), None, "chi2_p_value"),
+        DriftTest("js", _BOTH, "js", None, selected_by_default=True),
+        DriftTest("wasserstein", _NUMERIC, "wasserstein", None),
+        DriftTest("chi2", _CATEGORICAL, None, "chi2_p_value", selected_by_default=True),
     )
 }
 TESTS: tuple[str, ...] = tuple(REGISTRY)
+#: The tests a model runs when its config names none.
+DEFAULT_TESTS: tuple[str, ...] = tuple(n for n, t in REGISTRY.items() if t.selected_by_default)
+
+#: The threshold of the missing-ratio check, which is not a test: window missing share
+#: minus the reference's.
+MISSING_RATIO_KEY = "missing_ratio"
+#: How a threshold key's value reads: ``score`` (>= 0, crossed above), ``p_value`` (in
+#: (0, 1), crossed below) or ``share`` (a share difference in [0, 1], crossed above).
+ThresholdScale = Literal["score", "p_value", "share"]
+
+
+def _threshold_scale(key: str) -> ThresholdScale:
+    if any(t.p_value_key == key for t in REGISTRY.values()):
+        return "p_value"
+    if any(t.score_key == key for t in REGISTRY.values()):
+        return "score"
+    if key == MISSING_RATIO_KEY:
+        return "share"
+    raise ValueError(f"threshold {key!r} belongs to no registered test")
+
+
+#: Every threshold key in ``DriftThresholds`` order, with its scale.
+THRESHOLD_SCALES: Mapping[str, ThresholdScale] = {
+    f.name: _threshold_scale(f.name) for f in fields(DriftThresholds)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +359,7 @@ def _build_plan(
                 if key is not None and col is not None and limit is not None:
                     checks.append((key, col, float(limit)))
         if th.missing_ratio is not None:
-            checks.append(("missing_ratio", kernels.V_MISSING, float(th.missing_ratio)))
+            checks.append((MISSING_RATIO_KEY, kernels.V_MISSING, float(th.missing_ratio)))
         kinds.append(kind)
         score_keys.append(chosen)
         p_keys.append(with_p)

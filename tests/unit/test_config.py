@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-import monitor.config as config_module
+import monitor.config.problems as problems_module
 from monitor.config import (
     CaptureReference,
     Config,
@@ -255,7 +255,7 @@ def test_unknown_top_level_key_suggests_nearest() -> None:
 
 def test_planned_keys_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
     # Keys that a later version will support get a "planned" hint, not a spelling guess.
-    monkeypatch.setattr(config_module, "_PLANNED_KEYS", {"someday": "future things"})
+    monkeypatch.setattr(problems_module, "_PLANNED_KEYS", {"someday": "future things"})
     _, _, hint = one_problem(cfg(**{"models.fraud.alert.someday": 1}))
     assert "planned" in hint
 

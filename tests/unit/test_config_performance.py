@@ -79,7 +79,7 @@ def one_problem(**patch: Any) -> tuple[str, str, str]:
 def test_tables_match_the_core() -> None:
     assert {Task(t): m for t, m in PERFORMANCE_METRICS.items()} == dict(METRICS)
     assert ESTIMATED_METRICS == CORE_ESTIMATED
-    from monitor import config as cfg_module
+    from monitor.config import performance as cfg_module
 
     assert cfg_module._HIGHER_IS_BETTER == HIGHER_IS_BETTER
 
@@ -295,11 +295,11 @@ def test_unknown_performance_key_lists_the_valid_ones() -> None:
 
 
 def test_env_overlay_reaches_performance_keys() -> None:
-    from monitor.config import _apply_env
+    from monitor.config.env import apply_env
 
     data = config()
     var = "DRIFTMON_MODELS__FRAUD__PERFORMANCE__JOIN__MAX_PENDING"
-    applied = _apply_env(data, {var: "42"})
+    applied = apply_env(data, {var: "42"})
     assert applied == {"models.fraud.performance.join.max_pending": var}
     perf = validate_config(data).models["fraud"].performance
     assert perf is not None and perf.join.max_pending == 42

@@ -1,0 +1,89 @@
+"""A model's ``alert`` section: when drift is confirmed, how often it may fire, and the
+optional false-alarm budget and minimum effects that decide drift beyond raw thresholds.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from monitor.config.base import Strict, problem
+from monitor.config.thresholds import MinEffectConfig
+
+#: Alert keys that only mean something with ``false_alarms_per_month``.
+_BUDGET_KEYS = ("events_per_second", "correction", "dependence", "calibration_draws",
+                "calibration_seed")  # fmt: skip
+
+
+class AlertConfig(Strict):
+    """When drift is confirmed and how often it may trigger the webhooks.
+
+    ``false_alarms_per_month`` replaces the raw thresholds by critical values calibrated
+    for the window (``monitor.model.budget``); thresholds set explicitly still win.
+    ``min_effect`` requires an effect size next to significance. ``retrain_grace_seconds``
+    suppresses further retrain triggers of the model after one was sent.
+    """
+
+    min_features: int = Field(default=1, ge=1)
+    consecutive: int = Field(default=2, ge=1, le=1000)
+    cooldown_seconds: float = Field(default=3600.0, ge=0)
+    false_alarms_per_month: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    events_per_second: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    correction: Literal["bonferroni", "bh"] = "bonferroni"
+    dependence: Literal["union", "effective"] = "union"
+    calibration_draws: int = Field(default=1000, ge=50, le=100_000)
+    calibration_seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    min_effect: MinEffectConfig | None = None
+    retrain_grace_seconds: float = Field(default=0.0, ge=0, le=366 * 86400)
+
+    @field_validator("correction", "dependence", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _budget_keys(self) -> AlertConfig:
+        if self.false_alarms_per_month is None:
+            # Values other than the defaults: a config written back out with its defaults
+            # (model_dump) still validates.
+            fields = type(self).model_fields
+            stray = [k for k in _BUDGET_KEYS if getattr(self, k) != fields[k].default]
+            if stray:
+                raise problem(
+                    f"{stray[0]} only applies to a false-alarm budget",
+                    "add `false_alarms_per_month: N` (e.g. 1) to calibrate thresholds, or "
+                    f"remove `{stray[0]}`",
+                    stray[0],
+                )
+        return self
+
+    @property
+    def has_budget(self) -> bool:
+        """True when thresholds are calibrated from ``false_alarms_per_month``."""
+        return self.false_alarms_per_month is not None
+
+    def describe(self) -> str:
+        """One line on the budget, minimum effects and retrain grace (``""`` if none is set).
+
+        >>> AlertConfig(false_alarms_per_month=1, events_per_second=250,
+        ...             retrain_grace_seconds=3600).describe()
+        'false-alarm budget 1/month (bonferroni, union, 250 events/s); retrain grace 3600 s'
+        """
+        parts: list[str] = []
+        if self.false_alarms_per_month is not None:
+            rate = (
+                f", {self.events_per_second:g} events/s"
+                if self.events_per_second is not None
+                else ""
+            )
+            parts.append(
+                f"false-alarm budget {self.false_alarms_per_month:g}/month "
+                f"({self.correction}, {self.dependence}{rate})"
+            )
+        if self.min_effect is not None and self.min_effect.measures():
+            measures = ", ".join(f"{k}={v:g}" for k, v in self.min_effect.measures().items())
+            parts.append(f"min_effect {measures}")
+        if self.retrain_grace_seconds > 0:
+            parts.append(f"retrain grace {self.retrain_grace_seconds:g} s")
+        return "; ".join(parts)

@@ -1,0 +1,104 @@
+"""The root of the config document: :class:`Config`, its sections, and the checks that
+span sections (topic bindings, the dead-letter topic, webhook names and models, the
+series budget), which are all collected into one :class:`~monitor.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from monitor.config.base import LabelName, Strict, nearest
+from monitor.config.model import ModelConfig
+from monitor.config.service import (
+    HttpConfig,
+    KafkaConfig,
+    LimitsConfig,
+    LogConfig,
+    StateConfig,
+    TopicConfig,
+)
+from monitor.errors import ConfigError, ConfigProblem
+from monitor.webhooks.config import WebhookConfig
+
+
+class Config(Strict):
+    """The whole configuration file."""
+
+    kafka: KafkaConfig
+    http: HttpConfig = HttpConfig()
+    log: LogConfig = LogConfig()
+    models: dict[LabelName, ModelConfig] = Field(min_length=1)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    state: StateConfig | None = None
+    limits: LimitsConfig = LimitsConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        # Every cross-section problem is collected; ConfigError passes through pydantic.
+        problems: list[ConfigProblem] = []
+        names = ", ".join(self.models)
+        for i, topic in enumerate(self.kafka.topics):
+            if topic.model is not None and topic.model not in self.models:
+                problems.append(
+                    ConfigProblem(
+                        f"kafka.topics.{i}.model",
+                        f"topic {topic.name!r} is bound to unknown model {topic.model!r}",
+                        nearest(topic.model, self.models, "configured models"),
+                    )
+                )
+        if self.kafka.dead_letter_topic in {t.name for t in self.kafka.topics}:
+            problems.append(
+                ConfigProblem(
+                    "kafka.dead_letter_topic",
+                    "the dead-letter topic is also consumed",
+                    "use a topic driftmon does not read, e.g. driftmon.dlq",
+                )
+            )
+        seen: set[str] = set()
+        for i, hook in enumerate(self.webhooks):
+            if hook.name in seen:
+                problems.append(
+                    ConfigProblem(
+                        f"webhooks.{i}.name",
+                        f"webhook name {hook.name!r} is used twice",
+                        "give every webhook its own name (it is a metric label)",
+                    )
+                )
+            seen.add(hook.name)
+            for model in hook.models or ():
+                if model not in self.models:
+                    problems.append(
+                        ConfigProblem(
+                            f"webhooks.{i}.models",
+                            f"unknown model {model!r}",
+                            nearest(model, self.models, "configured models") or f"use {names}",
+                        )
+                    )
+        series = self.series_count
+        if series > self.limits.max_series:
+            per_model = ", ".join(f"{m}={c.series_count()}" for m, c in self.models.items())
+            problems.append(
+                ConfigProblem(
+                    "limits.max_series",
+                    f"this config creates {series} drift score/p-value series "
+                    f"(models x features x tests: {per_model}), "
+                    f"above the limit of {self.limits.max_series}",
+                    "monitor fewer features or tests, or raise limits.max_series if your "
+                    "Prometheus can take it",
+                )
+            )
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    @property
+    def series_count(self) -> int:
+        """Drift score and p-value series over every model (configured features only)."""
+        return sum(m.series_count() for m in self.models.values())
+
+    def topic(self, name: str) -> TopicConfig:
+        """The configuration of one consumed topic."""
+        for topic in self.kafka.topics:
+            if topic.name == name:
+                return topic
+        raise KeyError(name)
