@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from functools import cached_property, reduce
+from functools import reduce
 from itertools import chain, compress, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
@@ -50,6 +50,7 @@ import numpy as np
 import orjson
 
 from monitor.ingest.decode import scanner as jsonscan
+from monitor.stats.profile import CategoryCodes
 
 try:  # the typed fast path; without msgspec every message takes the general path
     import msgspec
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from monitor.config import Config
 
 __all__ = [
+    "CategoryCodes",
     "DecodeSchema",
     "DecodedBatch",
     "EventFields",
@@ -115,28 +117,6 @@ class EventFields:
 
 
 PredictionKind = Literal["numeric", "categorical", "probabilities"]
-
-
-@dataclass(frozen=True, eq=False)
-class CategoryCodes:
-    """Category -> code of one categorical column: the reference profile's encoding
-    (``encode`` of :class:`~monitor.stats.profile.CategoricalProfile`), so decode can hand
-    the statistics codes instead of strings. Compared by identity (it is a cache key)."""
-
-    codes: Mapping[str, int]
-    #: Code of a category not in ``codes``.
-    unseen: int
-
-    @cached_property
-    def _with_missing(self) -> dict[str | None, int]:
-        table: dict[str | None, int] = {None: -1}
-        table.update(self.codes)
-        return table
-
-    def encode(self, values: Sequence[str | None]) -> np.ndarray:
-        """Codes of ``values``; -1 for missing."""
-        codes = map(self._with_missing.get, values, repeat(self.unseen))
-        return np.fromiter(codes, dtype=np.int64, count=len(values))
 
 
 @dataclass(frozen=True, slots=True)
