@@ -54,7 +54,6 @@ from monitor.ingest.decode.schema import (
     Reason,
     Rejection,
     build_decode_schema,
-    build_decode_schemas,
 )
 
 __all__ = [
@@ -69,6 +68,5 @@ __all__ = [
     "Reason",
     "Rejection",
     "build_decode_schema",
-    "build_decode_schemas",
     "decode_batch",
 ]

@@ -30,7 +30,6 @@ __all__ = [
     "Reason",
     "Rejection",
     "build_decode_schema",
-    "build_decode_schemas",
 ]
 
 
@@ -171,8 +170,3 @@ def build_decode_schema(
         bound_model=conf.model,
         max_message_bytes=config.kafka.max_message_bytes,
     )
-
-
-def build_decode_schemas(config: Config) -> dict[str, DecodeSchema]:
-    """Decode schemas of every configured topic, by topic name."""
-    return {t.name: build_decode_schema(config, t.name) for t in config.kafka.topics}
