@@ -1,7 +1,9 @@
-"""The general object path: orjson to dicts, routed by model, every value checked.
+"""The object paths: msgspec's typed codec first, then the general orjson path.
 
-It classifies every reject reason, so whatever the faster paths (the msgspec typed codec,
-the columnar scanner) are unsure about ends up here. Columns are pulled out with C-level
+:func:`decode_objects` runs the typed codec (:mod:`~monitor.ingest.decode.typed`) chunk by
+chunk and hands what it refuses to the general path here: orjson to dicts, routed by
+model, every value checked. The general path classifies every reject reason, so whatever
+the faster paths are unsure about ends up here. Columns are pulled out with C-level
 ``map`` calls over the event dicts, never a Python step per value on clean data.
 """
 
