@@ -25,7 +25,7 @@ from dataclasses import replace
 import numpy as np
 import orjson
 
-import monitor.ingest.decode
+import monitor.ingest.decode.typed
 from monitor.ingest.decode import CategoryCodes, DecodeSchema, ModelSchema, decode_batch
 
 NUMERIC = (
@@ -164,15 +164,15 @@ def main() -> None:
 
     runs: dict[str, Callable[[], object]] = {"orjson.loads only": run_orjson}
     runs.update(msgspec_run(batches))
-    typed = monitor.ingest.decode.msgspec
+    typed = monitor.ingest.decode.typed.msgspec
 
     def run_general() -> None:
         # The orjson path alone, as before the typed decoder (what runs without msgspec).
-        monitor.ingest.decode.msgspec = None  # type: ignore[assignment]
+        monitor.ingest.decode.typed.msgspec = None  # type: ignore[assignment]
         try:
             run_decode()
         finally:
-            monitor.ingest.decode.msgspec = typed
+            monitor.ingest.decode.typed.msgspec = typed
 
     runs["decode_batch, orjson path only"] = run_general
     runs["decode_batch, object paths"] = run_decode

@@ -148,35 +148,12 @@ def window_spec(config: ModelConfig) -> CountWindowSpec | TimeWindowSpec:
     )
 
 
-def slice_columns(columns: ModelColumns, start: int, stop: int) -> ModelColumns:
-    """Rows ``start:stop`` of a model's decoded columns."""
-    return ModelColumns(
-        numeric=columns.numeric[start:stop],
-        categorical=[values[start:stop] for values in columns.categorical],
-        ts=columns.ts[start:stop],
-        ids=columns.ids[start:stop],
-        msg_index=columns.msg_index[start:stop],
-        unknown_features=0,
-        versions=columns.versions[start:stop],
-        labels=None if columns.labels is None else columns.labels[start:stop],
-        codes=None if columns.codes is None else columns.codes[start:stop],
-    )
-
-
 def take_rows(columns: ModelColumns, rows: np.ndarray) -> ModelColumns:
-    """The given rows (sorted int64 indices) of a model's decoded columns."""
-    pick = rows.tolist()
-    return ModelColumns(
-        numeric=columns.numeric[rows],
-        categorical=[[values[i] for i in pick] for values in columns.categorical],
-        ts=columns.ts[rows],
-        ids=[columns.ids[i] for i in pick],
-        msg_index=columns.msg_index[rows],
-        unknown_features=columns.unknown_features,
-        versions=[columns.versions[i] for i in pick],
-        labels=None if columns.labels is None else [columns.labels[i] for i in pick],
-        codes=None if columns.codes is None else columns.codes[rows],
-    )
+    """The given rows (sorted int64 indices) of a model's decoded columns.
+
+    Kept for app/baseline.py; new code calls :meth:`ModelColumns.take` directly.
+    """
+    return columns.take(rows)
 
 
 def schema_for(config: Config, topic: str | None, bound_model: str | None = None) -> DecodeSchema:
@@ -480,11 +457,11 @@ class ModelMonitor:
         need = self.capture_target - self._captured
         rows = len(columns.ts)
         take = min(need, rows)
-        self._capture.append(slice_columns(columns, 0, take))
+        self._capture.append(columns.slice_rows(0, take))
         self._captured += take
         if self._captured >= self.capture_target:
             self._finish_capture()
-        return slice_columns(columns, take, rows) if take < rows else None
+        return columns.slice_rows(take, rows) if take < rows else None
 
     def _finish_capture(self) -> None:
         numeric = np.concatenate([c.numeric for c in self._capture], axis=0)
@@ -541,8 +518,8 @@ class ModelMonitor:
             return columns, None
         keep = np.flatnonzero(~mask)
         if keep.size == 0 or keep[-1] == keep.size - 1:  # label events only at the end
-            return slice_columns(columns, 0, keep.size), mask
-        return take_rows(columns, keep), mask
+            return columns.slice_rows(0, keep.size), mask
+        return columns.take(keep), mask
 
     def ingest_performance(
         self, columns: ModelColumns, label_only: np.ndarray | None = None
@@ -923,7 +900,7 @@ class VersionedModel:
                             "events": self.settings.capture_events,
                         },
                     )
-            rows = columns if whole else take_rows(columns, part.rows)
+            rows = columns if whole else columns.take(part.rows)
             label = None if part.version == DEFAULT_VERSION else part.version
             if monitor is self.default:
                 # Rows of fallback versions are evaluated against the default reference.

@@ -27,6 +27,7 @@ from monitor.config import CaptureReference, Config, reference_path
 from monitor.errors import CheckpointError
 from monitor.ingest.decode import Reason
 from monitor.ingest.decode.scanner import warmup as scanner_warmup
+from monitor.ingest.messages import header_version
 from monitor.ingest.source import (
     DeadLetterSink,
     KafkaSource,
@@ -50,9 +51,6 @@ from monitor.stats import ReferenceProfile, warmup
 from monitor.webhooks.delivery import WebhookDispatcher
 
 logger = logging.getLogger(__name__)
-
-#: Kafka message header carrying the model version of events without a version field.
-VERSION_HEADER = "version"
 
 #: A batch's pipeline outcome per topic, with the topic's messages.
 Parts = list[tuple[str, list[Message], BatchOutcome]]
@@ -90,24 +88,6 @@ def load_version_profiles(
             for version, reference in model.versions.references.items()
         }
     return loaded
-
-
-def header_version(msg: Message) -> str | None:
-    """The ``version`` header of a message (UTF-8), or ``None``."""
-    headers = msg.headers()
-    if not headers:
-        return None
-    pairs = headers.items() if isinstance(headers, dict) else headers
-    for key, value in pairs:
-        if key != VERSION_HEADER or value is None:
-            continue
-        if isinstance(value, bytes):
-            try:
-                value = value.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-        return value or None
-    return None
 
 
 class Daemon:

@@ -1,10 +1,13 @@
-"""The Kafka side: a confluent-kafka consumer in batches, commits, lag, and the dead-letter topic.
+"""The Kafka consumer: batches, explicit commits, rebalance callbacks, lag and connection state.
 
 Offsets are committed explicitly (``enable.auto.commit`` and ``enable.auto.offset.store``
 are off): the daemon commits a batch only after every message in it is accounted for, and
 commits synchronously before partitions are revoked and at shutdown. Delivery is therefore
 at-least-once; the events a crash can count twice are those of the batches after the last
 commit (see the README).
+
+The message accessors live in :mod:`monitor.ingest.messages` and the dead-letter producer
+in :mod:`monitor.ingest.dead_letter`; both are re-exported here for existing importers.
 """
 
 from __future__ import annotations
@@ -14,14 +17,35 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import chain, repeat
-from operator import is_not, methodcaller
-from typing import Any, Protocol
+from itertools import repeat
+from operator import is_not
+from typing import Any
 
-import numpy as np
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from monitor.errors import DriftmonError
+from monitor.ingest.client_log import LIBRDKAFKA_LOGGER
+from monitor.ingest.dead_letter import DeadLetterSink
+from monitor.ingest.messages import (
+    Message,
+    last_per_partition,
+    message_errors,
+    message_partitions,
+    message_seconds,
+    message_topics,
+    message_values,
+)
+
+__all__ = [
+    "DeadLetterSink",
+    "KafkaSource",
+    "Message",
+    "RebalanceError",
+    "message_partitions",
+    "message_seconds",
+    "message_topics",
+    "message_values",
+]
 
 # librdkafka's client-side error codes are exposed with a leading underscore.
 _ALL_BROKERS_DOWN = KafkaError._ALL_BROKERS_DOWN  # noqa: SLF001
@@ -30,85 +54,6 @@ _PARTITION_EOF = KafkaError._PARTITION_EOF  # noqa: SLF001
 _NO_OFFSET = KafkaError._NO_OFFSET  # noqa: SLF001
 
 logger = logging.getLogger(__name__)
-
-
-class Message(Protocol):
-    """The parts of ``confluent_kafka.Message`` driftmon uses (tests cannot build real ones)."""
-
-    def error(self) -> KafkaError | None: ...
-    def value(self) -> bytes | None: ...
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
-    def timestamp(self) -> tuple[int, int]: ...
-    def headers(
-        self,
-    ) -> dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None: ...
-
-
-# Per-message accessors as C-level callables: ``map`` over a batch of tens of thousands of
-# messages then costs no Python bytecode per message.
-_ERROR = methodcaller("error")
-_VALUE = methodcaller("value")
-_TOPIC = methodcaller("topic")
-_PARTITION = methodcaller("partition")
-_OFFSET = methodcaller("offset")
-_TIMESTAMP = methodcaller("timestamp")
-
-
-def message_values(messages: Sequence[Message]) -> list[bytes | None]:
-    """The payload of every message."""
-    return list(map(_VALUE, messages))
-
-
-def message_topics(messages: Sequence[Message]) -> list[str | None]:
-    return list(map(_TOPIC, messages))
-
-
-def message_partitions(messages: Sequence[Message]) -> np.ndarray:
-    """Partition of every message, int64."""
-    return np.fromiter(map(_PARTITION, messages), dtype=np.int64, count=len(messages))
-
-
-def message_seconds(messages: Sequence[Message]) -> np.ndarray:
-    """Kafka timestamp of every message in epoch seconds; now where it has none."""
-    n = len(messages)
-    stamps = np.fromiter(
-        chain.from_iterable(map(_TIMESTAMP, messages)), dtype=np.float64, count=2 * n
-    ).reshape(n, 2)
-    kind, millis = stamps[:, 0], stamps[:, 1]
-    return np.where((kind != 0) & (millis > 0), millis / 1000.0, time.time())
-
-
-class _RepeatFilter(logging.Filter):
-    """Lets one librdkafka line per facility and level through every ``interval`` seconds.
-
-    While a broker is down librdkafka repeats the same connection failure about every
-    50 ms; the first line says it all, the rest would flood the log.
-    """
-
-    def __init__(self, interval_seconds: float = 10.0) -> None:
-        super().__init__()
-        self.interval_seconds = interval_seconds
-        self._last: dict[tuple[int, str], float] = {}
-        self._suppressed: dict[tuple[int, str], int] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        fac = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
-        key = (record.levelno, fac or record.getMessage()[:40])
-        now = time.monotonic()
-        if now - self._last.get(key, -1e18) < self.interval_seconds:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return False
-        self._last[key] = now
-        suppressed = self._suppressed.pop(key, 0)
-        if suppressed:
-            record.suppressed = suppressed
-        return True
-
-
-_LIBRDKAFKA_LOGGER = logging.getLogger("monitor.librdkafka")
-_LIBRDKAFKA_LOGGER.addFilter(_RepeatFilter())
 
 
 class RebalanceError(DriftmonError):
@@ -131,6 +76,7 @@ class KafkaSource:
 
     ``on_assign`` / ``on_revoke`` are called with ``[(topic, partition), ...]``. Revocation
     commits the offsets of everything already processed before handing partitions over.
+    ``consumer_factory`` builds the client from its librdkafka config (tests pass a fake).
     """
 
     def __init__(
@@ -145,6 +91,7 @@ class KafkaSource:
         on_revoke: Callable[[list[tuple[str, int]]], None] | None = None,
         on_lag: Callable[[str, int, int | None], None] | None = None,
         on_connected: Callable[[bool], None] | None = None,
+        consumer_factory: Callable[[dict[str, Any]], Consumer] = Consumer,
     ) -> None:
         conf: dict[str, Any] = dict(_DEFAULTS)
         conf.update(extra or {})
@@ -155,7 +102,7 @@ class KafkaSource:
                 "group.id": group_id,
                 "error_cb": self._on_error,
                 "stats_cb": self._on_stats,
-                "logger": _LIBRDKAFKA_LOGGER,
+                "logger": LIBRDKAFKA_LOGGER,
             }
         )
         self.topics = list(topics)
@@ -174,7 +121,7 @@ class KafkaSource:
         self._assignment_seen = threading.Event()
         self._last_error_log = 0.0
         self.connected = False
-        self.consumer = Consumer(conf)
+        self.consumer = consumer_factory(conf)
         self.consumer.subscribe(
             self.topics, on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
         )
@@ -289,7 +236,7 @@ class KafkaSource:
         """One batch of data messages; broker-side errors are logged and skipped."""
         consumed = self.consumer.consume(num_messages=max_messages, timeout=timeout_seconds)
         batch: list[Message] = consumed  # type: ignore[assignment]
-        errors = list(map(_ERROR, batch))
+        errors = message_errors(batch)
         # Identity, not list.count(None): KafkaError's == with None leaves a TypeError set.
         if not any(map(is_not, errors, repeat(None))):
             if batch:
@@ -338,14 +285,7 @@ class KafkaSource:
         """
         if not messages:
             return
-        if len(self.topics) == 1:
-            partitions = message_partitions(messages)
-            n = len(partitions)
-            _, from_end = np.unique(partitions[::-1], return_index=True)
-            lasts = [messages[n - 1 - i] for i in from_end.tolist()]
-        else:
-            pairs = zip(map(_TOPIC, messages), map(_PARTITION, messages), strict=True)
-            lasts = list(dict(zip(pairs, messages, strict=True)).values())
+        lasts = last_per_partition(messages, one_topic=len(self.topics) == 1)
         positions = self._positions
         dirty = self._dirty
         for msg in lasts:
@@ -390,62 +330,6 @@ class KafkaSource:
             self.commit(synchronous=True)
         finally:
             self.consumer.close()
-
-
-class DeadLetterSink:
-    """Copies rejected messages to a topic, with the reason in headers."""
-
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        topic: str,
-        extra: Mapping[str, Any] | None = None,
-        on_result: Callable[[bool], None] | None = None,
-    ) -> None:
-        conf: dict[str, Any] = {"linger.ms": 50}
-        conf.update(extra or {})
-        conf.update(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "logger": _LIBRDKAFKA_LOGGER,
-            }
-        )
-        self.topic = topic
-        self._on_result = on_result
-        self.producer = Producer(conf)
-
-    def _delivered(self, err: KafkaError | None, _msg: Any) -> None:
-        if self._on_result:
-            self._on_result(err is None)
-        if err is not None:
-            logger.warning("dead-letter copy failed", extra={"error": err.str()})
-
-    def send(
-        self, value: bytes | None, reason: str, detail: str, source: tuple[str, int, int]
-    ) -> None:
-        topic, partition, offset = source
-        headers: list[tuple[str, str | bytes | None]] = [
-            ("driftmon-reason", reason.encode()),
-            ("driftmon-detail", detail[:512].encode("utf-8", "replace")),
-            ("driftmon-source", f"{topic}/{partition}/{offset}".encode()),
-        ]
-        try:
-            self.producer.produce(
-                self.topic, value=value, headers=headers, on_delivery=self._delivered
-            )
-        except BufferError:
-            self.producer.poll(1.0)
-            self.producer.produce(
-                self.topic, value=value, headers=headers, on_delivery=self._delivered
-            )
-        except KafkaException as exc:
-            logger.warning("dead-letter produce failed", extra={"error": str(exc)})
-            if self._on_result:
-                self._on_result(False)
-        self.producer.poll(0)
-
-    def flush(self, timeout_seconds: float) -> int:
-        return int(self.producer.flush(timeout_seconds))
 
 
 def _fmt(pairs: Iterable[tuple[str, int]]) -> str:

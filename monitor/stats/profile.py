@@ -102,6 +102,32 @@ class NumericProfile:
 
 
 @dataclass(frozen=True, eq=False)
+class CategoryCodes:
+    """Category -> code table of one categorical column, and the encoder every caller uses.
+
+    The one home of category encoding: :meth:`CategoricalProfile.encode` and decode's
+    category codes both go through :meth:`encode`, so codes agree wherever they are made.
+    Compared by identity (decode caches its scanners by schema, this table included).
+    """
+
+    codes: Mapping[str, int]
+    #: Code of a category not in ``codes``.
+    unseen: int
+
+    @cached_property
+    def _with_missing(self) -> dict[str | None, int]:
+        table: dict[str | None, int] = {None: -1}
+        table.update(self.codes)
+        return table
+
+    def encode(self, values: Sequence[str | None]) -> np.ndarray:
+        """Codes of ``values``: ``codes`` where listed, ``unseen`` otherwise, -1 for missing."""
+        # One C-level pass of dict lookups; missing (None) is in the table as -1.
+        codes = map(self._with_missing.get, values, repeat(self.unseen))
+        return np.fromiter(codes, dtype=np.int64, count=len(values))
+
+
+@dataclass(frozen=True, eq=False)
 class CategoricalProfile:
     """Reference distribution of one categorical feature.
 
@@ -141,17 +167,12 @@ class CategoricalProfile:
         return len(self.categories) + 1
 
     @cached_property
-    def _codes(self) -> dict[str | None, int]:
-        codes: dict[str | None, int] = {None: -1}
-        codes.update(self._lookup)
-        return codes
+    def _encoder(self) -> CategoryCodes:
+        return CategoryCodes(self._lookup, self.unseen_code)
 
     def encode(self, values: Sequence[str | None]) -> np.ndarray:
         """Codes ``0..K-1`` vocabulary, ``K`` other, ``K+1`` unseen, ``-1`` missing."""
-        unseen = len(self.categories) + 1
-        # One C-level pass of dict lookups; missing (None) is in the table as -1.
-        codes = map(self._codes.get, values, repeat(unseen))
-        return np.fromiter(codes, dtype=np.int64, count=len(values))
+        return self._encoder.encode(values)
 
 
 AnyFeatureProfile = NumericProfile | CategoricalProfile

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import monitor.ingest.decode as decode_module
+import monitor.ingest.decode.typed as typed_codec
 from monitor.config import Config
 from monitor.ingest.decode import (
     DecodeSchema,
@@ -365,7 +365,7 @@ def test_fuzz_never_raises_and_counts_add_up(payloads: list[bytes | None]) -> No
 
 
 def _general(payloads: list[bytes | None], schema: DecodeSchema):
-    with mock.patch.object(decode_module, "msgspec", None):
+    with mock.patch.object(typed_codec, "msgspec", None):
         return decode_batch(payloads, np.arange(len(payloads), dtype=np.float64), schema)
 
 

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import monitor.ingest.decode as decode_module
+import monitor.ingest.decode.batch as decode_batch_module
 from monitor.ingest.decode import CategoryCodes, DecodeSchema, ModelSchema, decode_batch
+from monitor.ingest.decode.columnar import scanner_for
 from monitor.ingest.decode.scanner import parse_number
 
 # ------------------------------------------------------------------------------ numbers
@@ -111,12 +112,12 @@ SCHEMA = DecodeSchema(
 def both(payloads: list[bytes | None], schema: DecodeSchema = SCHEMA):
     kafka_ts = np.arange(len(payloads), dtype=np.float64) + 1000.0
     fast = decode_batch(payloads, kafka_ts, schema)
-    original = decode_module._scanner_for
-    decode_module._scanner_for = lambda _schema: None  # type: ignore[assignment]
+    original = decode_batch_module.scanner_for
+    decode_batch_module.scanner_for = lambda _schema: None  # type: ignore[assignment]
     try:
         slow = decode_batch(payloads, kafka_ts, schema)
     finally:
-        decode_module._scanner_for = original
+        decode_batch_module.scanner_for = original
     return fast, slow
 
 
@@ -138,7 +139,7 @@ def assert_same(payloads: list[bytes | None], schema: DecodeSchema = SCHEMA) -> 
 
 def scanned(payloads: list[bytes], schema: DecodeSchema = SCHEMA) -> np.ndarray:
     """Indices of the messages the scanner passes on."""
-    scanner = decode_module._scanner_for(schema)
+    scanner = scanner_for(schema)
     assert scanner is not None
     _, slow = scanner.scan(payloads, np.zeros(len(payloads)))
     return slow

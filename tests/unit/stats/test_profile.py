@@ -11,6 +11,7 @@ from monitor.errors import ProfileError
 from monitor.stats import (
     MAX_OTHER_VALUES,
     PROFILE_SCHEMA_VERSION,
+    CategoryCodes,
     FeatureKind,
     ReferenceProfile,
     build_profile,
@@ -61,6 +62,17 @@ def test_categorical_vocabulary_ties_other_and_unseen():
     assert f.counts.tolist() == [3, 3, 6, 0]
     assert (f.n, f.missing) == (12, 1)
     assert f.encode(["a", "c", "never", None]).tolist() == [0, 2, 3, -1]
+
+
+def test_a_code_table_built_from_the_profile_encodes_like_the_profile():
+    # Decode turns categories into codes with a table taken from the reference profile;
+    # both must give the statistics the very same codes.
+    values = ["b"] * 3 + ["a"] * 3 + ["c"] * 2 + ["d", None, "true", "7"]
+    f = build_profile("m", {"c": values}, {"c": C}, max_categories=2).features["c"]
+    table = CategoryCodes(f.category_codes, f.unseen_code)
+    live = ["a", "b", "c", "d", "7", "never", None, "", "A"]
+    assert table.encode(live).tolist() == f.encode(live).tolist() == [0, 1, 2, 2, 2, 3, -1, 3, 3]
+    assert table.encode([]).dtype == np.int64 and table.encode([]).size == 0
 
 
 def test_other_values_are_capped():

@@ -1,0 +1,134 @@
+"""The columnar path: the Numba scanner (:mod:`~monitor.ingest.decode.scanner`) run over a
+batch, and its scan results turned into :class:`ModelColumns`.
+
+Models whose schema carries category codes (the pipeline sets them once a model's
+reference is known) are read this way: no Python object per event or value. Every message
+the scanner is not sure about is passed on to the object paths, which give exactly the same
+columns (tests/unit/test_jsonscan.py checks this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from monitor.ingest.decode import scanner as jsonscan
+from monitor.ingest.decode.columns import ModelColumns
+from monitor.ingest.decode.schema import DecodeSchema, KafkaTimes, ModelSchema, kafka_times
+
+__all__ = ["ColumnarScanner", "scanner_for"]
+
+_SCANNERS: dict[tuple[object, ...], ColumnarScanner | None] = {}
+_PRED_KINDS = {
+    None: jsonscan.PRED_NONE,
+    "numeric": jsonscan.PRED_NUMERIC,
+    "categorical": jsonscan.PRED_CATEGORICAL,
+    "probabilities": jsonscan.PRED_PROBABILITIES,
+}
+
+
+def scanner_for(schema: DecodeSchema) -> ColumnarScanner | None:
+    """The scanner of the schema's models with codes (cached by content); None if none."""
+    key = (tuple(schema.models.items()), schema.fields, schema.bound_model)
+    try:
+        return _SCANNERS[key]
+    except KeyError:
+        pass
+    if len(_SCANNERS) >= 64:
+        _SCANNERS.clear()
+    fields = schema.fields
+    top = tuple(getattr(fields, name) for name in jsonscan.TOP_FIELDS)
+    coded = [ms for ms in schema.models.values() if ms.codes is not None]
+    bound = schema.bound_model
+    scanner = None
+    # Colliding field names, or a bound model without codes, keep the object paths.
+    if coded and len(set(top)) == len(top) and (bound is None or bound in schema.models):
+        if bound is None or schema.models[bound].codes is not None:
+            models = coded if bound is None else [schema.models[bound]]
+            scanner = ColumnarScanner(schema, models, top)
+    _SCANNERS[key] = scanner
+    return scanner
+
+
+class ColumnarScanner:
+    """The scan tables of one decode schema and the step from scan results to columns."""
+
+    def __init__(self, schema: DecodeSchema, models: list[ModelSchema], top: tuple[str, ...]):
+        self.names = [ms.name for ms in models]
+        self.max_bytes = schema.max_message_bytes
+        self.widths = [(len(ms.numeric_names), len(ms.categorical_names)) for ms in models]
+        bound = 0 if schema.bound_model is not None else -1
+        self.tables = jsonscan.build_tables([_scan_model(ms) for ms in models], top, bound)
+
+    def scan(
+        self, payloads: Sequence[bytes | None], kafka_ts: KafkaTimes
+    ) -> tuple[dict[str, ModelColumns], np.ndarray]:
+        """Columns of the messages the scanner reads, and the indices of the others."""
+        n = len(payloads)
+        try:
+            lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=n)  # type: ignore[arg-type]
+            joined = b"".join(payloads)  # type: ignore[arg-type]
+        except TypeError:  # a message without a value: scanned as empty, so passed on
+            present = [p if p is not None else b"" for p in payloads]
+            lengths = np.fromiter(map(len, present), dtype=np.int64, count=n)
+            joined = b"".join(present)
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        oversized = lengths > self.max_bytes
+        if oversized.any():
+            ends = np.where(oversized, starts, ends)
+        buf = np.frombuffer(joined, dtype=np.uint8)
+        result = jsonscan.scan_messages(self.tables, buf, starts, ends)
+        ok = result.status == 0
+        out: dict[str, ModelColumns] = {}
+        everything = bool(ok.all())
+        for index, name in enumerate(self.names):
+            if len(self.names) == 1:
+                rows = np.arange(n, dtype=np.int64) if everything else np.flatnonzero(ok)
+            else:
+                rows = np.flatnonzero(ok & (result.model == index))
+            if rows.size == 0:
+                continue
+            n_num, n_cat = self.widths[index]
+            whole = everything and len(self.names) == 1
+            numeric = result.numeric[:, :n_num] if whole else result.numeric[rows, :n_num]
+            codes = result.codes[:, :n_cat] if whole else result.codes[rows, :n_cat]
+            ts = result.ts if whole else result.ts[rows]
+            absent = np.isnan(ts)
+            if absent.any():
+                ts[absent] = kafka_times(kafka_ts)[rows[absent]]
+            blank: list[str | None] = [None] * rows.size
+            out[name] = ModelColumns(
+                numeric=np.ascontiguousarray(numeric),
+                categorical=[],
+                ts=ts,
+                ids=blank,
+                msg_index=rows,
+                unknown_features=int(result.unknown[rows].sum()),
+                versions=blank,
+                labels=None,
+                codes=np.ascontiguousarray(codes),
+            )
+        return out, np.flatnonzero(~ok)
+
+
+def _scan_model(ms: ModelSchema) -> jsonscan.ScanModel:
+    codes = ms.codes or ()
+    n_num, n_cat = len(ms.numeric), len(ms.categorical)
+    prediction_column = {"numeric": n_num, "categorical": n_cat}.get(ms.prediction or "", -1)
+    classes = None
+    if ms.prediction == "probabilities":
+        classes = {cls: n_num + k for k, cls in enumerate(ms.classes)}
+    return jsonscan.ScanModel(
+        name=ms.name,
+        numeric={name: col for col, name in enumerate(ms.numeric)},
+        categorical={name: col for col, name in enumerate(ms.categorical)},
+        num_width=len(ms.numeric_names),
+        cat_width=len(ms.categorical_names),
+        vocab=[c.codes for c in codes],
+        unseen=[c.unseen for c in codes],
+        prediction=_PRED_KINDS[ms.prediction],
+        prediction_column=prediction_column,
+        classes=classes,
+    )

@@ -1,0 +1,158 @@
+"""Decode's answer: per-model columns of the accepted events, and the batch's rejections.
+
+:class:`ModelColumns` owns its row operations (take, slice, drop, concatenate), so every
+field travels with the rows wherever they are cut or joined; a new field is added there
+once, and tests/unit/test_decode_columns.py fails if an operation forgets it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from itertools import chain, compress
+from typing import Any
+
+import numpy as np
+
+from monitor.ingest.decode.schema import Reason, Rejection
+
+__all__ = ["DecodedBatch", "ModelColumns", "merge_models"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelColumns:
+    """The accepted events of one model in one batch, as columns (rows in arrival order).
+
+    Row operations keep ``unknown_features`` as it is (it counts keys over the events the
+    columns were decoded from, not per row); :meth:`concat` adds it up.
+    """
+
+    #: rows x len(numeric_names), float64, NaN where missing.
+    numeric: np.ndarray
+    #: One list per categorical feature (categorical_names order), ``None`` where missing.
+    categorical: list[list[str | None]]
+    #: Event time per row, float64 epoch seconds (the Kafka timestamp when absent).
+    ts: np.ndarray
+    ids: list[str | None]
+    #: Index of each row's message in the batch, int64.
+    msg_index: np.ndarray
+    #: Keys of features objects that are not monitored (ignored), over the model's events.
+    unknown_features: int = 0
+    versions: list[str | None] = field(default_factory=list)
+    #: Raw label values per row, or ``None`` when no event carried one.
+    labels: list[Any] | None = None
+    #: rows x len(categorical_names) int64 category codes (-1 missing) when the schema
+    #: gives ``codes``; ``categorical`` is then empty.
+    codes: np.ndarray | None = None
+
+    @property
+    def rows(self) -> int:
+        """Number of accepted events."""
+        return len(self.ts)
+
+    def take(self, rows: np.ndarray) -> ModelColumns:
+        """The given rows (int64 indices, in the order given)."""
+        pick = rows.tolist()
+        return ModelColumns(
+            numeric=self.numeric[rows],
+            categorical=[[values[i] for i in pick] for values in self.categorical],
+            ts=self.ts[rows],
+            ids=[self.ids[i] for i in pick],
+            msg_index=self.msg_index[rows],
+            unknown_features=self.unknown_features,
+            versions=[self.versions[i] for i in pick],
+            labels=None if self.labels is None else [self.labels[i] for i in pick],
+            codes=None if self.codes is None else self.codes[rows],
+        )
+
+    def slice_rows(self, start: int, stop: int) -> ModelColumns:
+        """Rows ``start:stop`` (views of the arrays, no copy)."""
+        return ModelColumns(
+            numeric=self.numeric[start:stop],
+            categorical=[values[start:stop] for values in self.categorical],
+            ts=self.ts[start:stop],
+            ids=self.ids[start:stop],
+            msg_index=self.msg_index[start:stop],
+            unknown_features=self.unknown_features,
+            versions=self.versions[start:stop],
+            labels=None if self.labels is None else self.labels[start:stop],
+            codes=None if self.codes is None else self.codes[start:stop],
+        )
+
+    def drop_rows(self, rows: Collection[int]) -> ModelColumns:
+        """The columns without the given rows (itself when there are none)."""
+        if not rows:
+            return self
+        keep = np.ones(self.rows, dtype=bool)
+        keep[list(rows)] = False
+        kept = keep.tolist()
+        return ModelColumns(
+            numeric=self.numeric[keep],
+            categorical=[list(compress(values, kept)) for values in self.categorical],
+            ts=self.ts[keep],
+            ids=list(compress(self.ids, kept)),
+            msg_index=self.msg_index[keep],
+            unknown_features=self.unknown_features,
+            versions=list(compress(self.versions, kept)),
+            labels=None if self.labels is None else list(compress(self.labels, kept)),
+            codes=None if self.codes is None else self.codes[keep],
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[ModelColumns]) -> ModelColumns:
+        """The rows of ``parts`` one after the other (all with codes, or none)."""
+        if len(parts) == 1:
+            return parts[0]
+        labels = None
+        if any(p.labels is not None for p in parts):
+            labels = [v for p in parts for v in (p.labels or [None] * p.rows)]
+        codes = None
+        if parts[0].codes is not None:
+            codes = np.concatenate([p.codes for p in parts])
+        return ModelColumns(
+            numeric=np.concatenate([p.numeric for p in parts]),
+            categorical=[
+                list(chain.from_iterable(c))
+                for c in zip(*(p.categorical for p in parts), strict=True)
+            ],
+            ts=np.concatenate([p.ts for p in parts]),
+            ids=list(chain.from_iterable(p.ids for p in parts)),
+            msg_index=np.concatenate([p.msg_index for p in parts]),
+            unknown_features=sum(p.unknown_features for p in parts),
+            versions=list(chain.from_iterable(p.versions for p in parts)),
+            labels=labels,
+            codes=codes,
+        )
+
+
+def merge_models(a: dict[str, ModelColumns], b: dict[str, ModelColumns]) -> dict[str, ModelColumns]:
+    """Columns of two disjoint sets of messages, rows back in message order."""
+    out = dict(a)
+    for name, cols in b.items():
+        first = out.get(name)
+        if first is None:
+            out[name] = cols
+            continue
+        both = ModelColumns.concat([first, cols])
+        out[name] = both.take(np.argsort(both.msg_index, kind="stable"))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """Result of :func:`~monitor.ingest.decode.decode_batch`."""
+
+    models: dict[str, ModelColumns]
+    rejected: list[Rejection]
+
+    @property
+    def accepted(self) -> int:
+        """Events accepted over all models."""
+        return sum(c.rows for c in self.models.values())
+
+    def reason_counts(self) -> dict[Reason, int]:
+        """Rejected events per reason (only reasons that occurred)."""
+        counts: dict[Reason, int] = {}
+        for rej in self.rejected:
+            counts[rej.reason] = counts.get(rej.reason, 0) + 1
+        return counts

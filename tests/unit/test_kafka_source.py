@@ -1,0 +1,364 @@
+"""KafkaSource without a broker: a fake consumer records what the source asks of it.
+
+The real-broker tests (tests/integration/test_faults_*.py) pin the end-to-end behaviour;
+these pin the source's own contract: rebalance callbacks, commits of exactly what was
+marked processed, pause/resume and lag from librdkafka's statistics JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from monitor.ingest.messages import header_version, message_seconds, message_values
+from monitor.ingest.source import KafkaSource, RebalanceError
+
+Pair = tuple[str, int]
+
+
+class FakeMessage:
+    """Just what the ``Message`` protocol asks for."""
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes | None = b"{}",
+        error: KafkaError | None = None,
+        timestamp: tuple[int, int] = (1, 1_764_150_000_250),
+        headers: Any = None,
+    ) -> None:
+        self._topic, self._partition, self._offset = topic, partition, offset
+        self._value, self._error = value, error
+        self._timestamp, self._headers = timestamp, headers
+
+    def error(self) -> KafkaError | None:
+        return self._error
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def topic(self) -> str | None:
+        return self._topic
+
+    def partition(self) -> int | None:
+        return self._partition
+
+    def offset(self) -> int | None:
+        return self._offset
+
+    def timestamp(self) -> tuple[int, int]:
+        return self._timestamp
+
+    def headers(self) -> Any:
+        return self._headers
+
+
+class FakeConsumer:
+    """Records every call in ``log`` (shared with the test's callbacks, to pin the order)."""
+
+    def __init__(self, conf: dict[str, Any], log: list[tuple[Any, ...]]) -> None:
+        self.conf = conf
+        self.log = log
+        self.batches: list[list[FakeMessage]] = []
+        self.current: list[TopicPartition] = []
+        self.commit_error: KafkaException | None = None
+        self.callbacks: dict[str, Any] = {}
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.callbacks = callbacks
+        self.log.append(("subscribe", tuple(topics)))
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        self.log.append(("consume", num_messages, timeout))
+        return self.batches.pop(0) if self.batches else []
+
+    def assignment(self) -> list[TopicPartition]:
+        return list(self.current)
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.log.append(("assign", _offsets(partitions)))
+
+    def incremental_assign(self, partitions: list[TopicPartition]) -> None:
+        self.log.append(("incremental_assign", _offsets(partitions)))
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.log.append(("pause", _offsets(partitions)))
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.log.append(("resume", _offsets(partitions)))
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        if self.commit_error is not None:
+            raise self.commit_error
+        self.log.append(("commit", _offsets(offsets), asynchronous))
+
+    def close(self) -> None:
+        self.log.append(("close",))
+
+    # librdkafka calls these from inside poll/consume; the tests call them directly.
+    def rebalance(self, kind: str, pairs: list[Pair]) -> None:
+        self.callbacks[f"on_{kind}"](self, [TopicPartition(t, p) for t, p in pairs])
+
+    def stats(self, stats: Mapping[str, Any]) -> None:
+        self.conf["stats_cb"](json.dumps(stats))
+
+
+def _offsets(partitions: list[TopicPartition]) -> list[tuple[str, int, int]]:
+    return sorted((p.topic, p.partition, p.offset) for p in partitions)
+
+
+class Recorder:
+    """A KafkaSource over a FakeConsumer, with callbacks that write to the same log."""
+
+    def __init__(self, topics: tuple[str, ...] = ("t",), seek: Any = None, **extra: Any) -> None:
+        self.log: list[tuple[Any, ...]] = []
+        self.lag: list[tuple[str, int, int | None]] = []
+        self.connected: list[bool] = []
+        self.seek = seek
+        self.fail = False
+        self.source = KafkaSource(
+            "broker:9092",
+            "group",
+            topics,
+            extra,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lag=lambda t, p, n: self.lag.append((t, p, n)),
+            on_connected=self.connected.append,
+            consumer_factory=self._factory,
+        )
+
+    def _factory(self, conf: dict[str, Any]) -> FakeConsumer:
+        self.consumer = FakeConsumer(conf, self.log)
+        return self.consumer
+
+    def _on_assign(self, pairs: list[Pair]) -> Any:
+        if self.fail:
+            raise ValueError("boom")
+        self.log.append(("on_assign", sorted(pairs)))
+        return self.seek
+
+    def _on_revoke(self, pairs: list[Pair]) -> None:
+        if self.fail:
+            raise ValueError("boom")
+        self.log.append(("on_revoke", sorted(pairs)))
+
+    def calls(self, name: str) -> list[tuple[Any, ...]]:
+        return [entry for entry in self.log if entry[0] == name]
+
+
+def test_commit_settings_are_forced_and_the_topics_subscribed() -> None:
+    rec = Recorder(("a", "b"), **{"enable.auto.commit": True, "fetch.max.bytes": 1024})
+    conf = rec.consumer.conf
+    assert conf["enable.auto.commit"] is False and conf["enable.auto.offset.store"] is False
+    assert conf["fetch.max.bytes"] == 1024  # a pass-through option wins over the default
+    assert conf["auto.offset.reset"] == "earliest"
+    assert (conf["bootstrap.servers"], conf["group.id"]) == ("broker:9092", "group")
+    assert rec.log == [("subscribe", ("a", "b"))]
+    assert rec.source.assigned is False
+
+
+def test_assign_reports_the_partitions_and_seeks_to_the_checkpoint() -> None:
+    rec = Recorder(seek={("t", 1): 40})
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
+    assert rec.log[1:] == [
+        ("on_assign", [("t", 0), ("t", 1)]),
+        ("assign", [("t", 0, -1001), ("t", 1, 40)]),  # -1001: librdkafka's "stored offset"
+    ]
+    assert rec.source.assigned is True
+    assert rec.source.assigned_partitions == {("t", 0), ("t", 1)}
+    assert rec.source.positions == {("t", 1): 40}
+
+
+def test_cooperative_assignment_is_incremental_and_no_seek_leaves_it_to_the_client() -> None:
+    rec = Recorder(seek={("t", 0): 7}, **{"partition.assignment.strategy": "cooperative-sticky"})
+    rec.consumer.rebalance("assign", [("t", 0)])
+    assert rec.calls("incremental_assign") == [("incremental_assign", [("t", 0, 7)])]
+    plain = Recorder()
+    plain.consumer.rebalance("assign", [("t", 0)])
+    assert plain.calls("assign") == [] and plain.calls("incremental_assign") == []
+
+
+def test_only_marked_messages_are_committed_and_only_once_asynchronously() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
+    rec.source.commit(synchronous=False)
+    assert rec.calls("commit") == []  # nothing processed yet
+    rec.source.mark_processed([FakeMessage("t", 0, 5), FakeMessage("t", 1, 2)])
+    rec.source.mark_processed([FakeMessage("t", 0, 6), FakeMessage("t", 0, 9)])
+    rec.source.commit(synchronous=False)
+    assert rec.calls("commit") == [("commit", [("t", 0, 10), ("t", 1, 3)], True)]
+    rec.source.commit(synchronous=False)  # nothing moved since
+    rec.source.mark_processed([FakeMessage("t", 1, 1)])  # older than what is marked
+    rec.source.commit(synchronous=False)
+    assert len(rec.calls("commit")) == 1
+    rec.source.commit(synchronous=True)  # synchronous commits re-send every position
+    assert rec.calls("commit")[-1] == ("commit", [("t", 0, 10), ("t", 1, 3)], False)
+
+
+def test_marking_across_topics_keeps_each_topics_partitions_apart() -> None:
+    rec = Recorder(("a", "b"))
+    rec.consumer.rebalance("assign", [("a", 0), ("b", 0)])
+    batch = [FakeMessage("a", 0, 3), FakeMessage("b", 0, 8), FakeMessage("a", 0, 4)]
+    rec.source.mark_processed(batch)
+    assert rec.source.positions == {("a", 0): 5, ("b", 0): 9}
+    rec.source.commit(synchronous=True, only=[("b", 0), ("c", 9)])
+    assert rec.calls("commit") == [("commit", [("b", 0, 9)], False)]
+
+
+def test_revoke_hands_over_then_commits_synchronously_then_forgets() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
+    rec.source.mark_processed([FakeMessage("t", 0, 4), FakeMessage("t", 1, 6)])
+    rec.consumer.rebalance("revoke", [("t", 1)])
+    assert rec.log[-2:] == [("on_revoke", [("t", 1)]), ("commit", [("t", 1, 7)], False)]
+    assert rec.lag == [("t", 1, None)]  # the lag gauge of a revoked partition is dropped
+    assert rec.source.assigned_partitions == {("t", 0)}
+    assert rec.source.positions == {("t", 0): 5}
+    rec.source.commit(synchronous=False)
+    assert rec.calls("commit")[-1] == ("commit", [("t", 0, 5)], True)
+
+
+def test_lost_partitions_are_handed_over_without_a_commit() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0)])
+    rec.source.mark_processed([FakeMessage("t", 0, 4)])
+    rec.consumer.rebalance("lost", [("t", 0)])
+    assert rec.log[-1] == ("on_revoke", [("t", 0)])
+    assert rec.calls("commit") == [] and rec.lag == []
+    assert rec.source.assigned_partitions == set() and rec.source.positions == {}
+    rec.source.commit(synchronous=True)
+    assert rec.calls("commit") == []
+
+
+@pytest.mark.parametrize("kind", ["assign", "revoke", "lost"])
+def test_a_failing_callback_surfaces_as_rebalance_error(kind: str) -> None:
+    rec = Recorder()
+    rec.fail = True
+    with pytest.raises(RebalanceError, match=f"on_{kind} failed: boom") as info:
+        rec.consumer.rebalance(kind, [("t", 0)])
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_pause_pauses_the_whole_assignment_every_time_and_resume_only_once() -> None:
+    rec = Recorder()
+    rec.consumer.current = [TopicPartition("t", 0)]
+    rec.source.resume()  # not paused: nothing to do
+    rec.source.pause()
+    rec.consumer.current = [TopicPartition("t", 0), TopicPartition("t", 1)]
+    rec.source.pause()  # partitions assigned while paused are paused too
+    rec.source.resume()
+    rec.source.resume()
+    assert [e for e in rec.log if e[0] in ("pause", "resume")] == [
+        ("pause", [("t", 0, -1001)]),
+        ("pause", [("t", 0, -1001), ("t", 1, -1001)]),
+        ("resume", [("t", 0, -1001), ("t", 1, -1001)]),
+    ]
+
+
+def _stats(partitions: Mapping[str, Mapping[str, int]], state: str = "UP") -> dict[str, Any]:
+    return {
+        "brokers": {"b1:9092/1": {"state": state, "nodeid": 1}},
+        "topics": {"t": {"partitions": partitions}},
+    }
+
+
+def test_lag_is_the_high_watermark_minus_the_position_of_assigned_partitions() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1), ("t", 2)])
+    rec.consumer.stats(
+        _stats(
+            {
+                "0": {"hi_offset": 100, "app_offset": 60, "committed_offset": 10},
+                "1": {"hi_offset": 50, "app_offset": -1001, "committed_offset": 45},
+                "2": {"hi_offset": 5, "app_offset": 9},  # position past the watermark
+                "3": {"hi_offset": 100, "app_offset": 0},  # not assigned here
+                "-1": {"hi_offset": 100, "app_offset": 0},  # librdkafka's internal partition
+            }
+        )
+    )
+    assert sorted(rec.lag) == [("t", 0, 40), ("t", 1, 5), ("t", 2, 0)]
+    assert rec.connected == [True] and rec.source.connected is True
+
+
+def test_no_lag_without_a_watermark_or_a_position_and_bad_stats_are_ignored() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
+    rec.consumer.stats(_stats({"0": {"hi_offset": -1, "app_offset": 3}, "1": {}}))
+    rec.consumer.conf["stats_cb"]("{not json")
+    assert rec.lag == []
+
+
+def test_connection_state_follows_the_brokers_and_is_reported_on_change_only() -> None:
+    rec = Recorder()
+    rec.consumer.stats(_stats({}))
+    rec.consumer.stats(_stats({}))
+    rec.consumer.stats(_stats({}, state="DOWN"))
+    rec.consumer.conf["error_cb"](KafkaError(KafkaError._ALL_BROKERS_DOWN))
+    assert rec.connected == [True, False]
+
+
+def test_consume_drops_error_events_and_a_data_message_means_connected(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rec = Recorder()
+    eof = FakeMessage("t", 0, 3, error=KafkaError(KafkaError._PARTITION_EOF))
+    data = [FakeMessage("t", 0, 1), FakeMessage("t", 0, 2)]
+    rec.consumer.batches = [[data[0], eof, data[1]], data]
+    with caplog.at_level(logging.WARNING, logger="monitor.ingest.source"):
+        assert rec.source.consume(500, 0.25) == data
+    assert caplog.records == []  # end of partition is not an error worth a line
+    assert rec.calls("consume")[0] == ("consume", 500, 0.25)
+    assert rec.connected == [True]
+    assert rec.source.consume(500, 0.25) == data
+    assert rec.source.consume(500, 0.25) == []
+
+
+def test_a_failed_commit_is_logged_and_retried_with_the_next_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0)])
+    rec.source.mark_processed([FakeMessage("t", 0, 4)])
+    rec.consumer.commit_error = KafkaException(KafkaError(KafkaError.REQUEST_TIMED_OUT))
+    with caplog.at_level(logging.WARNING, logger="monitor.ingest.source"):
+        rec.source.commit(synchronous=False)
+    assert [r.getMessage() for r in caplog.records] == ["offset commit failed"]
+    rec.consumer.commit_error = KafkaException(KafkaError(KafkaError._NO_OFFSET))
+    rec.source.commit(synchronous=False)  # nothing to commit on the broker's side: quiet
+    assert len(caplog.records) == 1
+    rec.consumer.commit_error = None
+    rec.source.commit(synchronous=False)
+    assert rec.calls("commit") == [("commit", [("t", 0, 5)], True)]
+
+
+def test_close_commits_synchronously_then_closes() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0)])
+    rec.source.mark_processed([FakeMessage("t", 0, 0)])
+    rec.source.close()
+    assert rec.log[-2:] == [("commit", [("t", 0, 1)], False), ("close",)]
+
+
+def test_message_accessors_read_every_message() -> None:
+    batch = [
+        FakeMessage("t", 0, 0, value=b"a"),
+        FakeMessage("t", 0, 1, value=None, timestamp=(0, 0)),
+    ]
+    assert message_values(batch) == [b"a", None]
+    seconds = message_seconds(batch)
+    assert seconds[0] == 1_764_150_000.25 and seconds[1] > 1_700_000_000  # none: now
+
+
+def test_header_version_reads_the_version_header_in_either_form() -> None:
+    assert header_version(FakeMessage("t", 0, 0, headers=[("version", b"v2")])) == "v2"
+    assert header_version(FakeMessage("t", 0, 0, headers={"version": "v3"})) == "v3"
+    assert header_version(FakeMessage("t", 0, 0, headers=[("version", b"\xff")])) is None
+    assert header_version(FakeMessage("t", 0, 0)) is None
