@@ -18,13 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from monitor.errors import CheckpointError
 from monitor.pipeline import Pipeline
-from monitor.state.checkpoint import (
-    Checkpoint,
-    CheckpointStore,
-    ModelState,
-    decode_checkpoint,
-    partition_key,
-)
+from monitor.state.checkpoint import Checkpoint, CheckpointStore, ModelState, partition_key
 
 logger = logging.getLogger(__name__)
 
@@ -113,19 +107,15 @@ class RecoveryCoordinator:
 
     def _drop_superseded_handover(self, checkpoints: list[Checkpoint]) -> None:
         """Delete this replica's handover copy once newer checkpoints list all it holds."""
-        path = self.store.handover_path
-        if not path.exists():
+        handover = self.store.load_handover()
+        if handover is None:
             return
-        try:
-            handover = decode_checkpoint(path.read_bytes(), str(path))
-        except (CheckpointError, OSError):
-            return  # load_all reports and moves aside what cannot be read
         for key in handover.offsets:
             if not any(
                 c.written_at > handover.written_at and key in c.offsets for c in checkpoints
             ):
                 return
-        path.unlink(missing_ok=True)
+        self.store.delete_handover()
 
     def _detect_split(self, checkpoints: list[Checkpoint]) -> None:
         """Report models that another replica's recent checkpoint also holds."""
