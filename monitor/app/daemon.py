@@ -19,10 +19,10 @@ from functools import partial
 from pathlib import Path
 from types import FrameType
 
-import numpy as np
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.app.accounting import BatchAccounting, Parts
 from monitor.config import CaptureReference, Config, reference_path
 from monitor.errors import CheckpointError
 from monitor.ingest.decode import Reason
@@ -31,7 +31,6 @@ from monitor.ingest.source import (
     DeadLetterSink,
     KafkaSource,
     Message,
-    message_partitions,
     message_seconds,
     message_topics,
     message_values,
@@ -39,7 +38,7 @@ from monitor.ingest.source import (
 from monitor.model.budget import load_stored_calibrations
 from monitor.model.performance import load_reference_performance
 from monitor.performance.warmup import warmup as performance_warmup
-from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
+from monitor.pipeline import Evaluation, Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
 from monitor.publish.results import ResultsStore
@@ -53,9 +52,6 @@ logger = logging.getLogger(__name__)
 
 #: Kafka message header carrying the model version of events without a version field.
 VERSION_HEADER = "version"
-
-#: A batch's pipeline outcome per topic, with the topic's messages.
-Parts = list[tuple[str, list[Message], BatchOutcome]]
 
 
 def warm_kernels() -> float:
@@ -125,7 +121,6 @@ class Daemon:
         replica_id: str | None = None,
     ) -> None:
         self.config = config
-        self._on_evaluation = on_evaluation
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.results = ResultsStore()
         self.health = Health()
@@ -170,7 +165,6 @@ class Daemon:
         self.source: KafkaSource | None = None
         self.dead_letter: DeadLetterSink | None = None
         self.events_total = 0
-        self.invalid_counts: dict[str, int] = {}
         self.recovery: RecoveryCoordinator | None = None
         if config.state is not None:
             self.health.register("state_dir_writable", True)
@@ -182,11 +176,9 @@ class Daemon:
             self.recovery = RecoveryCoordinator(
                 store, self.pipeline, config.state.checkpoint_interval_seconds
             )
-            # Replica-level counters resume from this replica's own last checkpoint.
-            for reason, n in self.recovery.restored_counters.items():
-                if reason in self.metrics.invalid and n > 0:
-                    self.metrics.invalid[reason].inc(n)
-                    self.invalid_counts[reason] = n
+        self.accounting = BatchAccounting(
+            self.pipeline, self.metrics, self.health, self.dispatcher, self.recovery, on_evaluation
+        )
 
     @property
     def http_port(self) -> int:
@@ -220,7 +212,7 @@ class Daemon:
                 kafka.bootstrap_servers,
                 kafka.dead_letter_topic,
                 kafka.producer,
-                on_result=self._on_dead_letter,
+                on_result=self.accounting.dead_letter_result,
             )
         self.source = KafkaSource(
             kafka.bootstrap_servers,
@@ -278,7 +270,9 @@ class Daemon:
             # replace the last good checkpoint with an empty one.
             return True
         try:
-            seconds = recovery.checkpoint(source.positions, self.invalid_counts, handover=handover)
+            seconds = recovery.checkpoint(
+                source.positions, self.accounting.invalid_counts, handover=handover
+            )
         except CheckpointError as exc:
             if not recovery.failing:
                 logger.error(
@@ -308,25 +302,6 @@ class Daemon:
             self.metrics.remove_lag(topic, partition)
         else:
             self.metrics.set_lag(topic, partition, lag)
-
-    def _on_dead_letter(self, sent: bool) -> None:
-        (self.metrics.dead_letter_sent if sent else self.metrics.dead_letter_failed).inc()
-
-    def _record(self, outcome: BatchOutcome) -> None:
-        """Counters once per batch, not per event."""
-        metrics = self.metrics
-        for model, n in outcome.unknown_features.items():
-            metrics.model(model).unknown_features.inc(n)
-        for model, ts in outcome.last_event_time.items():
-            metrics.model(model).last_event_timestamp.set(ts)
-        reasons: dict[str, int] = {}
-        for rejection in outcome.rejected:
-            reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1
-        metrics.count_invalid(reasons)
-        for reason, n in reasons.items():
-            self.invalid_counts[reason] = self.invalid_counts.get(reason, 0) + n
-        for evaluation in outcome.evaluations:
-            metrics.evaluation_duration.observe(evaluation.duration_seconds)
 
     def run(
         self,
@@ -401,7 +376,7 @@ class Daemon:
         if inflight is None:
             return
         messages, update = inflight
-        outcome = self._account(update.result())
+        outcome = self.accounting.account(update.result(), self.dead_letter)
         source, recovery = self.source, self.recovery
         if source is not None:
             source.mark_processed(messages)
@@ -412,10 +387,6 @@ class Daemon:
                 source.commit(synchronous=False)
         self.metrics.batch_duration.observe(time.perf_counter() - self._batch_started)
         self.events_total += sum(outcome.accepted.values())
-
-    def process_messages(self, messages: list[Message]) -> BatchOutcome:
-        """Account for one consumed batch: statistics, counters, dead letters, webhooks."""
-        return self._account(self._update(messages))
 
     def _update(self, messages: list[Message]) -> Parts:
         """The statistics step of a batch, per topic (runs on the worker thread)."""
@@ -439,53 +410,6 @@ class Daemon:
             outcome = self.pipeline.process(message_values(msgs), kafka_ts, topic, versions)
             parts.append((topic, msgs, outcome))
         return parts
-
-    def _account(self, parts: Parts) -> BatchOutcome:
-        """Everything after the statistics: partitions noted for checkpoints, dead letters,
-        metrics, webhooks (on the loop's thread)."""
-        total = BatchOutcome()
-        recovery = self.recovery
-        for topic, msgs, outcome in parts:
-            if recovery is not None and outcome.model_messages:
-                partitions = message_partitions(msgs)
-                for model, indices in outcome.model_messages.items():
-                    found = np.unique(partitions[indices]).tolist()
-                    recovery.note(model, {(topic, p) for p in found})
-            for rejection in outcome.rejected:
-                msg = msgs[rejection.index]
-                if self.dead_letter is not None:
-                    self.dead_letter.send(
-                        msg.value(),
-                        rejection.reason,
-                        rejection.detail,
-                        (topic, msg.partition() or 0, msg.offset() or 0),
-                    )
-            total.merge(outcome)
-        self._record(total)
-        self.health.set("references_ready", self.pipeline.references_ready)
-        for evaluation in total.evaluations:
-            if self._on_evaluation is not None:
-                self._on_evaluation(evaluation)
-            event = evaluation.drift_event
-            if event is not None:
-                logger.info(
-                    "drift confirmed, triggering webhooks",
-                    extra={
-                        "model": event.model,
-                        "event_id": event.id,
-                        "features": event.features_drifted,
-                    },
-                )
-                self.dispatcher.submit(event)
-        for performance in total.performance:
-            event = performance.drift_event
-            if event is not None:
-                logger.info(
-                    "performance threshold crossed, triggering webhooks",
-                    extra={"model": event.model, "event_id": event.id},
-                )
-                self.dispatcher.submit(event)
-        return total
 
     def shutdown(self) -> None:
         logger.info("shutting down")
