@@ -1,8 +1,13 @@
 """The long-running service: wires every component from the config and runs the loop.
 
+The loop consumes a batch while the previous one's statistics run on a worker thread,
+then drains it (accounting: ``monitor.app.accounting``) and commits through the one
+``CommitSequence`` (``monitor.state.commit``), as do the rebalance callbacks and shutdown.
+
 Shutdown order on SIGTERM/SIGINT (or when ``max_seconds``/``max_events`` is reached):
-finish the batch in hand, commit its offsets, close the consumer (leaving the group), flush
-the dead-letter producer, flush pending webhooks for a bounded time, stop the HTTP server.
+finish the batch in hand, flush the dead-letter producer, write the final checkpoint, close
+the consumer (committing its offsets and leaving the group), flush pending webhooks for a
+bounded time, stop the HTTP server.
 """
 
 from __future__ import annotations
@@ -19,41 +24,38 @@ from functools import partial
 from pathlib import Path
 from types import FrameType
 
-import numpy as np
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.app.accounting import BatchAccounting, Parts
 from monitor.config import CaptureReference, Config, reference_path
 from monitor.errors import CheckpointError
+from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.decode import Reason
 from monitor.ingest.decode.scanner import warmup as scanner_warmup
-from monitor.ingest.messages import header_version
-from monitor.ingest.source import (
-    DeadLetterSink,
-    KafkaSource,
+from monitor.ingest.messages import (
     Message,
-    message_partitions,
+    header_version,
     message_seconds,
     message_topics,
     message_values,
 )
+from monitor.ingest.source import KafkaSource
 from monitor.model.budget import load_stored_calibrations
 from monitor.model.performance import load_reference_performance
 from monitor.performance.warmup import warmup as performance_warmup
-from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
+from monitor.pipeline import Evaluation, Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
 from monitor.publish.results import ResultsStore
 from monitor.publish.server import Server
 from monitor.state.checkpoint import CheckpointStore
+from monitor.state.commit import Commit, CommitSequence
 from monitor.state.recovery import RecoveryCoordinator
 from monitor.stats import ReferenceProfile, warmup
 from monitor.webhooks.delivery import WebhookDispatcher
 
 logger = logging.getLogger(__name__)
-
-#: A batch's pipeline outcome per topic, with the topic's messages.
-Parts = list[tuple[str, list[Message], BatchOutcome]]
 
 
 def warm_kernels() -> float:
@@ -90,6 +92,31 @@ def load_version_profiles(
     return loaded
 
 
+class _CheckpointHealth:
+    """How checkpoints went, made visible: readiness, metrics and one log line per episode."""
+
+    def __init__(self, health: Health, metrics: Metrics, models: list[str]) -> None:
+        self._health = health
+        self._metrics = metrics
+        self._models = models
+
+    def checkpoint_failed(self, error: CheckpointError, *, first: bool) -> None:
+        if first:
+            logger.error(
+                "checkpoint failed: consumption paused until the state directory is writable again",
+                extra={"error": str(error)},
+            )
+        self._health.set("state_dir_writable", False, str(error))
+        self._metrics.checkpoint_failures.inc()
+
+    def checkpoint_written(self, seconds: float, split_models: set[str]) -> None:
+        if not self._health.conditions().get("state_dir_writable", True):
+            logger.info("checkpoint written again: consumption resumes")
+        self._health.set("state_dir_writable", True)
+        self._metrics.checkpoint_duration.observe(seconds)
+        self._metrics.set_split_models(split_models, self._models)
+
+
 class Daemon:
     """driftmon run."""
 
@@ -105,7 +132,6 @@ class Daemon:
         replica_id: str | None = None,
     ) -> None:
         self.config = config
-        self._on_evaluation = on_evaluation
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.results = ResultsStore()
         self.health = Health()
@@ -149,7 +175,6 @@ class Daemon:
         self.source: KafkaSource | None = None
         self.dead_letter: DeadLetterSink | None = None
         self.events_total = 0
-        self.invalid_counts: dict[str, int] = {}
         self.recovery: RecoveryCoordinator | None = None
         if config.state is not None:
             self.health.register("state_dir_writable", True)
@@ -161,11 +186,17 @@ class Daemon:
             self.recovery = RecoveryCoordinator(
                 store, self.pipeline, config.state.checkpoint_interval_seconds
             )
-            # Replica-level counters resume from this replica's own last checkpoint.
-            for reason, n in self.recovery.restored_counters.items():
-                if reason in self.metrics.invalid and n > 0:
-                    self.metrics.invalid[reason].inc(n)
-                    self.invalid_counts[reason] = n
+        self.accounting = BatchAccounting(
+            self.pipeline, self.metrics, self.health, self.dispatcher, self.recovery, on_evaluation
+        )
+        self.commits = CommitSequence(
+            lambda: self.source,
+            drain=partial(self._drain, commit=False),
+            recovery=self.recovery,
+            counters=lambda: self.accounting.invalid_counts,
+            report=_CheckpointHealth(self.health, self.metrics, list(config.models)),
+            flush=self._flush_dead_letters,
+        )
 
     @property
     def http_port(self) -> int:
@@ -199,7 +230,7 @@ class Daemon:
                 kafka.bootstrap_servers,
                 kafka.dead_letter_topic,
                 kafka.producer,
-                on_result=self._on_dead_letter,
+                on_result=self.accounting.dead_letter_result,
             )
         self.source = KafkaSource(
             kafka.bootstrap_servers,
@@ -241,43 +272,9 @@ class Daemon:
         # The handover copy keeps their state on disk after the next periodic checkpoint
         # (which no longer lists them) replaces this replica's own file.
         # At shutdown the final checkpoint is the last word: no copy is needed.
-        self._drain(commit=False)
+        self.commits.run(handover=not self._closing, commit=Commit.BY_SOURCE)
         if self.recovery is not None:
-            self.checkpoint(handover=not self._closing)
             self.recovery.on_revoke(pairs)
-
-    def checkpoint(self, *, handover: bool = False) -> bool:
-        """Checkpoint now; on failure pause consumption and report, never commit past it."""
-        self._drain(commit=False)
-        recovery, source = self.recovery, self.source
-        if recovery is None or source is None:
-            return True
-        if not source.assigned:
-            # Before the first assignment nothing is restored yet: writing now would
-            # replace the last good checkpoint with an empty one.
-            return True
-        try:
-            seconds = recovery.checkpoint(source.positions, self.invalid_counts, handover=handover)
-        except CheckpointError as exc:
-            if not recovery.failing:
-                logger.error(
-                    "checkpoint failed: consumption paused until the state directory is "
-                    "writable again",
-                    extra={"error": str(exc)},
-                )
-            recovery.failing = True
-            recovery.last_checkpoint = time.time()
-            self.health.set("state_dir_writable", False, str(exc))
-            self.metrics.checkpoint_failures.inc()
-            source.pause()
-            return False
-        if not self.health.conditions().get("state_dir_writable", True):
-            logger.info("checkpoint written again: consumption resumes")
-        self.health.set("state_dir_writable", True)
-        self.metrics.checkpoint_duration.observe(seconds)
-        self.metrics.set_split_models(recovery.split_models, list(self.config.models))
-        source.resume()
-        return True
 
     def _on_connected(self, connected: bool) -> None:
         self.health.set("kafka_connected", connected)
@@ -287,25 +284,6 @@ class Daemon:
             self.metrics.remove_lag(topic, partition)
         else:
             self.metrics.set_lag(topic, partition, lag)
-
-    def _on_dead_letter(self, sent: bool) -> None:
-        (self.metrics.dead_letter_sent if sent else self.metrics.dead_letter_failed).inc()
-
-    def _record(self, outcome: BatchOutcome) -> None:
-        """Counters once per batch, not per event."""
-        metrics = self.metrics
-        for model, n in outcome.unknown_features.items():
-            metrics.model(model).unknown_features.inc(n)
-        for model, ts in outcome.last_event_time.items():
-            metrics.model(model).last_event_timestamp.set(ts)
-        reasons: dict[str, int] = {}
-        for rejection in outcome.rejected:
-            reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1
-        metrics.count_invalid(reasons)
-        for reason, n in reasons.items():
-            self.invalid_counts[reason] = self.invalid_counts.get(reason, 0) + n
-        for evaluation in outcome.evaluations:
-            metrics.evaluation_duration.observe(evaluation.duration_seconds)
 
     def run(
         self,
@@ -351,19 +329,16 @@ class Daemon:
                 # Counted once the batch in flight is accounted for; an idle poll must not
                 # skip this check, or the loop would run on to the deadline.
                 break
-            recovery = self.recovery
-            if recovery is not None and recovery.failing:
+            if self.commits.failing:
                 # Paused; a message still arriving (a partition assigned meanwhile, or
                 # already fetched) is processed below, never dropped: its offset is not
                 # committed until a checkpoint covering it is durable.
-                if recovery.due() and self.checkpoint():
-                    source.commit(synchronous=False)
+                self.commits.when_due()
                 if not messages:
                     continue
                 source.pause()
             if not messages:
-                if recovery is not None and recovery.due() and self.checkpoint():
-                    source.commit(synchronous=False)
+                self.commits.when_due()
                 continue
             # The statistics of this batch run on the worker while the next consume()
             # reads from the broker (the scanner and the kernels release the GIL).
@@ -371,30 +346,25 @@ class Daemon:
             self._batch_started = time.perf_counter()
 
     def _drain(self, *, commit: bool = True) -> None:
-        """Finish the batch in flight: wait for its statistics, then account for it.
+        """Finish the batch in flight: wait for its statistics, account for it, mark its
+        offsets processed and (``commit``) hand them to the commit sequence.
 
-        Runs after every consume() and first thing in every rebalance callback and
-        checkpoint, so offsets, checkpoints and handovers always see whole batches.
+        Runs after every consume() and, as the commit sequence's first step, in every
+        rebalance callback, checkpoint and at shutdown, so offsets, checkpoints and
+        handovers always see whole batches.
         """
         inflight, self._inflight = self._inflight, None
         if inflight is None:
             return
         messages, update = inflight
-        outcome = self._account(update.result())
-        source, recovery = self.source, self.recovery
-        if source is not None:
-            source.mark_processed(messages)
-            if commit and recovery is None:
-                source.commit(synchronous=False)
-            elif commit and recovery is not None and recovery.due() and self.checkpoint():
-                # Offsets are committed only once the checkpoint covering them is durable.
-                source.commit(synchronous=False)
+        outcome = self.accounting.account(update.result(), self.dead_letter)
+        if self.source is not None:
+            self.source.mark_processed(messages)
+            if commit:
+                self.commits.after_batch()
+        # The batch's duration runs from consume to commit, checkpoint included.
         self.metrics.batch_duration.observe(time.perf_counter() - self._batch_started)
         self.events_total += sum(outcome.accepted.values())
-
-    def process_messages(self, messages: list[Message]) -> BatchOutcome:
-        """Account for one consumed batch: statistics, counters, dead letters, webhooks."""
-        return self._account(self._update(messages))
 
     def _update(self, messages: list[Message]) -> Parts:
         """The statistics step of a batch, per topic (runs on the worker thread)."""
@@ -419,66 +389,16 @@ class Daemon:
             parts.append((topic, msgs, outcome))
         return parts
 
-    def _account(self, parts: Parts) -> BatchOutcome:
-        """Everything after the statistics: partitions noted for checkpoints, dead letters,
-        metrics, webhooks (on the loop's thread)."""
-        total = BatchOutcome()
-        recovery = self.recovery
-        for topic, msgs, outcome in parts:
-            if recovery is not None and outcome.model_messages:
-                partitions = message_partitions(msgs)
-                for model, indices in outcome.model_messages.items():
-                    found = np.unique(partitions[indices]).tolist()
-                    recovery.note(model, {(topic, p) for p in found})
-            for rejection in outcome.rejected:
-                msg = msgs[rejection.index]
-                if self.dead_letter is not None:
-                    self.dead_letter.send(
-                        msg.value(),
-                        rejection.reason,
-                        rejection.detail,
-                        (topic, msg.partition() or 0, msg.offset() or 0),
-                    )
-            total.merge(outcome)
-        self._record(total)
-        self.health.set("references_ready", self.pipeline.references_ready)
-        for evaluation in total.evaluations:
-            if self._on_evaluation is not None:
-                self._on_evaluation(evaluation)
-            event = evaluation.drift_event
-            if event is not None:
-                logger.info(
-                    "drift confirmed, triggering webhooks",
-                    extra={
-                        "model": event.model,
-                        "event_id": event.id,
-                        "features": event.features_drifted,
-                    },
-                )
-                self.dispatcher.submit(event)
-        for performance in total.performance:
-            event = performance.drift_event
-            if event is not None:
-                logger.info(
-                    "performance threshold crossed, triggering webhooks",
-                    extra={"model": event.model, "event_id": event.id},
-                )
-                self.dispatcher.submit(event)
-        return total
+    def _flush_dead_letters(self) -> None:
+        if self.dead_letter is not None:
+            self.dead_letter.flush(5.0)
 
     def shutdown(self) -> None:
         logger.info("shutting down")
         self._closing = True
-        if self.source is not None and self.recovery is not None:
-            self.checkpoint()
-        if self.source is not None:
-            try:
-                self.source.close()
-            except Exception:  # keep shutting down the rest
-                logger.exception("consumer close failed")
-            self.source = None
-        if self.dead_letter is not None:
-            self.dead_letter.flush(5.0)
+        # Dead letters, final checkpoint, then the consumer commits and leaves the group.
+        self.commits.run(commit=Commit.CLOSE)
+        self.source = None
         self.dispatcher.flush(5.0)
         self.dispatcher.stop(2.0)
         self.server.stop()

@@ -25,27 +25,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from monitor.errors import DriftmonError
 from monitor.ingest.client_log import LIBRDKAFKA_LOGGER
-from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.messages import (
     Message,
     last_per_partition,
     message_errors,
-    message_partitions,
-    message_seconds,
-    message_topics,
-    message_values,
 )
 
-__all__ = [
-    "DeadLetterSink",
-    "KafkaSource",
-    "Message",
-    "RebalanceError",
-    "message_partitions",
-    "message_seconds",
-    "message_topics",
-    "message_values",
-]
+__all__ = ["KafkaSource", "RebalanceError"]
 
 # librdkafka's client-side error codes are exposed with a leading underscore.
 _ALL_BROKERS_DOWN = KafkaError._ALL_BROKERS_DOWN  # noqa: SLF001

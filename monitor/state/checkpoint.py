@@ -161,7 +161,11 @@ def _fsync_dir(path: Path) -> None:
 
 
 class CheckpointStore:
-    """The checkpoint files of one state directory."""
+    """The checkpoint files of one state directory: every read, write and delete of them.
+
+    Nothing else opens these files; the recovery coordinator decides *what* to write and
+    restore, this class decides how it reaches the disk.
+    """
 
     def __init__(self, state_dir: Path, replica: str, on_corrupt: str = "fresh") -> None:
         self.directory = state_dir / "checkpoints"
@@ -200,6 +204,21 @@ class CheckpointStore:
                 f"cannot write checkpoint {path}: {exc.strerror or exc}"
             ) from None
         return time.perf_counter() - started
+
+    def load_handover(self) -> Checkpoint | None:
+        """This replica's handover copy; ``None`` if there is none or it cannot be read
+        (:meth:`load_all` reports and moves aside what cannot be read)."""
+        path = self.handover_path
+        if not path.exists():
+            return None
+        try:
+            return decode_checkpoint(path.read_bytes(), str(path))
+        except (CheckpointError, OSError):
+            return None
+
+    def delete_handover(self) -> None:
+        """Remove this replica's handover copy (no error if there is none)."""
+        self.handover_path.unlink(missing_ok=True)
 
     def load_all(self) -> list[Checkpoint]:
         """Every readable checkpoint, newest first.

@@ -18,13 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from monitor.errors import CheckpointError
 from monitor.pipeline import Pipeline
-from monitor.state.checkpoint import (
-    Checkpoint,
-    CheckpointStore,
-    ModelState,
-    decode_checkpoint,
-    partition_key,
-)
+from monitor.state.checkpoint import Checkpoint, CheckpointStore, ModelState, partition_key
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +40,8 @@ class RecoveryCoordinator:
         self.interval_seconds = interval_seconds
         self._clock = clock
         self.model_partitions: dict[str, set[str]] = {}
-        self.last_checkpoint: float = clock()
-        self.failing = False
+        self._last_checkpoint: float = clock()
+        self._failing = False
         self.split_models: set[str] = set()
         self.restored_counters: dict[str, int] = {}
         self._restored_models: set[str] = set()
@@ -62,8 +56,19 @@ class RecoveryCoordinator:
         keys = self.model_partitions.setdefault(model, set())
         keys.update(partition_key(t, p) for t, p in partitions)
 
+    @property
+    def failing(self) -> bool:
+        """True from a failed checkpoint until the next one is durable."""
+        return self._failing
+
+    @property
+    def last_checkpoint(self) -> float:
+        """When the last checkpoint was written or, while failing, last attempted."""
+        return self._last_checkpoint
+
     def due(self) -> bool:
-        return self.failing or self._clock() - self.last_checkpoint >= self.interval_seconds
+        """A checkpoint is due: the interval passed, or the last attempt failed (retry)."""
+        return self._failing or self._clock() - self._last_checkpoint >= self.interval_seconds
 
     # -- checkpoint --------------------------------------------------------------------
 
@@ -75,6 +80,9 @@ class RecoveryCoordinator:
         handover: bool = False,
     ) -> float:
         """Write the checkpoint; raises ``CheckpointError`` (the caller pauses consumption).
+
+        A failure marks the coordinator :attr:`failing` (so a retry is :meth:`due` at once)
+        until a later checkpoint succeeds.
 
         ``handover`` (on revocation) also writes the copy that later periodic checkpoints
         do not overwrite, so the revoked partitions' state stays available to whoever is
@@ -94,11 +102,16 @@ class RecoveryCoordinator:
             models=states,
             counters=dict(counters),
         )
-        seconds = self.store.save(ckpt)
-        if handover:
-            seconds += self.store.save(ckpt, handover=True)
-        self.last_checkpoint = ckpt.written_at
-        self.failing = False
+        try:
+            seconds = self.store.save(ckpt)
+            if handover:
+                seconds += self.store.save(ckpt, handover=True)
+        except CheckpointError:
+            self._failing = True
+            self._last_checkpoint = self._clock()
+            raise
+        self._last_checkpoint = ckpt.written_at
+        self._failing = False
         checkpoints = self._load_all()
         if not handover:
             self._drop_superseded_handover(checkpoints)
@@ -113,19 +126,15 @@ class RecoveryCoordinator:
 
     def _drop_superseded_handover(self, checkpoints: list[Checkpoint]) -> None:
         """Delete this replica's handover copy once newer checkpoints list all it holds."""
-        path = self.store.handover_path
-        if not path.exists():
+        handover = self.store.load_handover()
+        if handover is None:
             return
-        try:
-            handover = decode_checkpoint(path.read_bytes(), str(path))
-        except (CheckpointError, OSError):
-            return  # load_all reports and moves aside what cannot be read
         for key in handover.offsets:
             if not any(
                 c.written_at > handover.written_at and key in c.offsets for c in checkpoints
             ):
                 return
-        path.unlink(missing_ok=True)
+        self.store.delete_handover()
 
     def _detect_split(self, checkpoints: list[Checkpoint]) -> None:
         """Report models that another replica's recent checkpoint also holds."""
