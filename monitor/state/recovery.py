@@ -81,7 +81,7 @@ class RecoveryCoordinator:
         assigned them next.
         """
         states: dict[str, ModelState] = {}
-        for name in self.pipeline.monitors:
+        for name in self.pipeline.model_names:
             if self.pipeline.events_seen(name) == 0 and name not in self.model_partitions:
                 continue
             states[name] = self.pipeline.model_state(
@@ -171,7 +171,7 @@ class RecoveryCoordinator:
         for model, ckpt in chosen.items():
             if (
                 model in self._restored_models
-                or model not in self.pipeline.monitors
+                or model not in self.pipeline.model_names
                 or self.model_partitions.get(model)  # live here already: never clobber
             ):
                 continue
