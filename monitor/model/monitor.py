@@ -19,13 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from monitor.config import CaptureReference, CountWindowConfig, ModelConfig
+from monitor.config import CaptureReference, ModelConfig
 from monitor.errors import CheckpointError, ProfileError
 from monitor.ingest.decode import CategoryCodes, ModelColumns
 from monitor.model.alerting import (
     Alerting,
     AlertRule,
-    AlertState,
     RetrainGrace,
 )
 from monitor.model.budget import ModelCalibration
@@ -43,6 +42,7 @@ from monitor.model.performance import (
     prediction_names,
     split_label_rows,
 )
+from monitor.model.snapshot import monitor_status
 from monitor.model.state import WINDOW, alert_from_json, alert_to_json, put_state_dict
 from monitor.model.state import take_prefixed as take_state
 from monitor.performance import ReferencePerformance
@@ -391,36 +391,4 @@ class ModelMonitor:
 
     def status(self) -> ModelStatus:
         """An immutable snapshot for metrics and ``/status``."""
-        evaluator = self.evaluator
-        capacity = (
-            self.config.window.events if isinstance(self.config.window, CountWindowConfig) else None
-        )
-        window_events, fill = evaluator.fill(capacity) if evaluator is not None else (0, 0.0)
-        alert = self.alerting.status
-        return ModelStatus(
-            model=self.name,
-            reference_state="loaded" if evaluator is not None else "capturing",
-            reference_events=(
-                evaluator.reference_events if evaluator is not None else self.capture.captured
-            ),
-            window_events=window_events,
-            window_capacity=capacity,
-            window_fill_ratio=fill,
-            evaluations=self.evaluations,
-            last_evaluation_time=self.last_evaluation_time,
-            last_result=self.last_result,
-            drifted=alert.drifted,
-            consecutive=alert.consecutive,
-            alert_state=AlertState(alert.state).name.lower(),
-            last_trigger_time=alert.last_trigger_time,
-            threshold_values=self.limits.lines,
-            events_total=self.events_seen,
-            late_events=self.late_events,
-            retrain_triggers=self.retrain_triggers,
-            performance=self.performance.report() if self.performance is not None else None,
-            calibration=self.limits.report,
-            retrain_suppressed=self.grace.suppressed,
-            retrain_grace_seconds=self.grace.seconds,
-            retrain_grace_until=self.grace.until,
-            min_effect=self.min_effects,
-        )
+        return monitor_status(self)

@@ -17,10 +17,10 @@ from typing import Any
 from monitor.config import CaptureReference
 from monitor.errors import CheckpointError, ProfileError
 from monitor.ingest.decode import CategoryCodes, ModelColumns
-from monitor.model.alerting import AlertState
 from monitor.model.evaluation import Evaluation, ModelStep
 from monitor.model.monitor import ModelMonitor
 from monitor.model.rows import take_rows
+from monitor.model.snapshot import version_status
 from monitor.model.state import nest_version, unnest_version
 from monitor.model.versions import DEFAULT_VERSION, Action, VersionRouter
 from monitor.publish.results import ModelStatus, VersionStatus
@@ -244,20 +244,7 @@ class VersionedModel:
             reference = "configured"
         else:
             reference = "captured"
-        window = monitor.window
-        return VersionStatus(
-            version=version,
-            reference=reference,
-            ready=monitor.reference_ready,
-            captured=monitor.captured,
-            capture_target=monitor.capture_target,
-            events_total=monitor.events_seen,
-            window_events=window.events if window is not None else 0,
-            evaluations=monitor.evaluations,
-            alert_state=AlertState(monitor.alerting.status.state).name.lower(),
-            last_evaluation_time=monitor.last_evaluation_time,
-            last_result=monitor.last_result,
-        )
+        return version_status(version, reference, monitor)
 
     @property
     def events_seen(self) -> int:
