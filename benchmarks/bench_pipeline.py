@@ -113,16 +113,16 @@ def bench_replay(directory: Path, n: int) -> dict[str, float]:
     events_file = directory / "events.jsonl"
     events_file.write_bytes(b"\n".join(lines) + b"\n")
     config = load_config(wide_config(directory, "127.0.0.1:9", "unused"))
-    from monitor.app.daemon import load_profiles
+    from monitor.model.reference_file import load_references
 
-    profiles = load_profiles(config)
+    references = load_references(config)
     plain, full = [], []
     for _ in range(3):
         t = time.perf_counter()
         for line in lines:
             orjson.loads(line)
         plain.append(n / (time.perf_counter() - t))
-        summary = replay(config, profiles, events_file, None)
+        summary = replay(config, references, events_file, None)
         full.append(summary.events_per_second)
     return {
         "replay_events_per_s": statistics.median(full),

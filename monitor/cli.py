@@ -132,27 +132,19 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from monitor.app.daemon import load_profiles, load_version_profiles
     from monitor.app.replay import replay
     from monitor.config import load_config
-    from monitor.model.budget import load_stored_calibrations
-    from monitor.model.performance import load_reference_performance
+    from monitor.model.reference_file import load_references
 
     config = load_config(args.config)
     _configure_logging(args, config.log.level, config.log.format)
-    base_dir = args.config.resolve().parent
-    profiles = load_profiles(config, base_dir)
-    performance = load_reference_performance(config, base_dir)
-    versions = load_version_profiles(config, base_dir)
-    calibrations = load_stored_calibrations(config, base_dir)
+    references = load_references(config, args.config.resolve().parent)
     out = sys.stdout.buffer
     if args.output is None:
-        summary = replay(config, profiles, args.input, out, performance, versions, calibrations)
+        summary = replay(config, references, args.input, out)
     else:
         with args.output.open("wb") as handle:
-            summary = replay(
-                config, profiles, args.input, handle, performance, versions, calibrations
-            )
+            summary = replay(config, references, args.input, handle)
     print(
         f"replayed {summary.lines} line(s) in {summary.seconds:.2f} s "
         f"({summary.events_per_second:,.0f}/s): {summary.accepted} accepted, "

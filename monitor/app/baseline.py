@@ -21,10 +21,8 @@ long as the profile and every budget parameter are unchanged (a digest of both d
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,17 +33,12 @@ from monitor.app.replay import iter_chunks
 from monitor.config import Config
 from monitor.errors import ConfigError, ConfigProblem, ProfileError
 from monitor.ingest.decode import decode_batch
-from monitor.model.budget import CALIBRATION_KEY, ModelCalibration, calibrate_model
-from monitor.model.performance import (
-    PERFORMANCE_KEY,
-    label_only_rows,
-    performance_spec,
-    prediction_names,
-)
+from monitor.model.budget import ModelCalibration, calibrate_model
+from monitor.model.performance import label_only_rows, performance_spec, prediction_names
+from monitor.model.reference_file import ReferenceFile
 from monitor.performance import ReferencePerformance, encode_labels
-from monitor.pipeline import schema_for, take_rows
+from monitor.pipeline import schema_for
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
-from monitor.stats.profile import profile_to_json
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +102,7 @@ def _from_jsonl(
         labelled.add(got.numeric, got.labels, got.ids)
         label_only = label_only_rows(got, labelled.index.tolist())
         if label_only is not None:
-            got = take_rows(got, np.flatnonzero(~label_only))
+            got = got.take(np.flatnonzero(~label_only))
         numeric.append(got.numeric)
         for j, values in enumerate(got.categorical):
             categorical[j].extend(values)
@@ -273,14 +266,4 @@ def save_reference(
     """Write the profile JSON (atomically), with the reference performance under
     ``performance`` and the budget calibration under ``calibration`` when there are
     ones; profile readers ignore the extra keys."""
-    document = profile_to_json(profile)
-    if performance is not None:
-        document[PERFORMANCE_KEY] = performance.to_dict()
-    if calibration is not None:
-        document[CALIBRATION_KEY] = calibration.to_json()
-    text = json.dumps(document, indent=1, allow_nan=False)
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.write("\n")
-    os.replace(tmp, path)
+    ReferenceFile(path).write(profile, performance, calibration)

@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.app.accounting import BatchAccounting, Parts
-from monitor.config import CaptureReference, Config, reference_path
+from monitor.config import Config
 from monitor.errors import CheckpointError
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.decode import Reason
@@ -41,8 +41,7 @@ from monitor.ingest.messages import (
     message_values,
 )
 from monitor.ingest.source import KafkaSource
-from monitor.model.budget import load_stored_calibrations
-from monitor.model.performance import load_reference_performance
+from monitor.model.reference_file import ModelReference, load_references
 from monitor.performance.warmup import warmup as performance_warmup
 from monitor.pipeline import Evaluation, Pipeline
 from monitor.publish.health import Health
@@ -52,7 +51,7 @@ from monitor.publish.server import Server
 from monitor.state.checkpoint import CheckpointStore
 from monitor.state.commit import Commit, CommitSequence
 from monitor.state.recovery import RecoveryCoordinator
-from monitor.stats import ReferenceProfile, warmup
+from monitor.stats import warmup
 from monitor.webhooks.delivery import WebhookDispatcher
 
 logger = logging.getLogger(__name__)
@@ -65,31 +64,6 @@ def warm_kernels() -> float:
     performance_warmup()
     scanner_warmup()
     return time.perf_counter() - started
-
-
-def load_profiles(config: Config, base_dir: Path | None = None) -> dict[str, ReferenceProfile]:
-    """Load every file reference; paths are relative to the config file's directory."""
-    profiles: dict[str, ReferenceProfile] = {}
-    for name, model in config.models.items():
-        if isinstance(model.reference, CaptureReference):
-            continue
-        profiles[name] = ReferenceProfile.load(reference_path(model.reference, base_dir))
-    return profiles
-
-
-def load_version_profiles(
-    config: Config, base_dir: Path | None = None
-) -> dict[str, dict[str, ReferenceProfile]]:
-    """Per model, the profiles of the versions listed under ``versions.references``."""
-    loaded: dict[str, dict[str, ReferenceProfile]] = {}
-    for name, model in config.models.items():
-        if model.versions is None:
-            continue
-        loaded[name] = {
-            version: ReferenceProfile.load(reference_path(reference, base_dir))
-            for version, reference in model.versions.references.items()
-        }
-    return loaded
 
 
 class _CheckpointHealth:
@@ -126,8 +100,7 @@ class Daemon:
         *,
         config_dir: Path | None = None,
         registry: CollectorRegistry | None = None,
-        profiles: Mapping[str, ReferenceProfile] | None = None,
-        version_profiles: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
+        references: Mapping[str, ModelReference] | None = None,
         on_evaluation: Callable[[Evaluation], None] | None = None,
         replica_id: str | None = None,
     ) -> None:
@@ -144,18 +117,9 @@ class Daemon:
             webhooks=[w.name for w in config.webhooks],
             version=__version__,
         )
-        if profiles is None:
-            profiles = load_profiles(config, config_dir)
-        if version_profiles is None:
-            version_profiles = load_version_profiles(config, config_dir)
-        self.pipeline = Pipeline(
-            config,
-            profiles,
-            self.results,
-            load_reference_performance(config, config_dir),
-            version_profiles=version_profiles,
-            calibrations=load_stored_calibrations(config, config_dir),
-        )
+        if references is None:
+            references = load_references(config, config_dir)
+        self.pipeline = Pipeline(config, references, self.results)
         self.health.set("config_loaded", True)
         self.health.set("references_ready", self.pipeline.references_ready)
         self.dispatcher = WebhookDispatcher(
@@ -261,10 +225,7 @@ class Daemon:
     def _calibrate(self) -> None:
         """Calibrate the false-alarm budgets still pending, once checkpoints had their
         chance to provide them (a restored calibration is reused, not recomputed)."""
-        pending = [m for m in self.pipeline.monitors.values() if m.calibration_pending]
-        for monitor in pending:
-            monitor.ensure_calibrated()
-        if pending:
+        if self.pipeline.calibrate_pending():
             self.pipeline.publish()
 
     def _on_revoke(self, pairs: list[tuple[str, int]]) -> None:

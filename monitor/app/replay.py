@@ -22,9 +22,9 @@ import numpy as np
 import orjson
 
 from monitor.config import Config
-from monitor.model.budget import ModelCalibration
 from monitor.model.performance import PerformanceEvaluation
-from monitor.performance import ReferencePerformance, performance_payload
+from monitor.model.reference_file import ModelReference
+from monitor.performance import performance_payload
 from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
 from monitor.stats import ReferenceProfile
 
@@ -153,26 +153,17 @@ def _non_blank(parts: list[bytes]) -> list[bytes]:
 
 def replay(
     config: Config,
-    profiles: Mapping[str, ReferenceProfile],
+    references: Mapping[str, ModelReference | ReferenceProfile],
     input_path: Path,
     output: IO[bytes] | None,
-    performance: Mapping[str, ReferencePerformance] | None = None,
-    version_profiles: Mapping[str, Mapping[str, ReferenceProfile]] | None = None,
-    calibrations: Mapping[str, ModelCalibration] | None = None,
 ) -> ReplaySummary:
     """Run the pipeline over ``input_path`` and write one JSON line per evaluation.
 
-    Within a chunk, drift records come first, then performance records. ``calibrations``:
-    the false-alarm budget calibrations stored in the profile files (reused when they fit,
-    computed otherwise).
+    Within a chunk, drift records come first, then performance records. ``references``:
+    what each model's reference files hold (:func:`~monitor.model.reference_file.
+    load_references`); a stored calibration is reused when it fits, computed otherwise.
     """
-    pipeline = Pipeline(
-        config,
-        profiles,
-        performance=performance,
-        version_profiles=version_profiles,
-        calibrations=calibrations,
-    )
+    pipeline = Pipeline(config, references)
     started = time.perf_counter()
     # Events without a ``ts`` get the replay's start time (there is no Kafka timestamp).
     default_ts = time.time()

@@ -36,6 +36,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import Any
 
 from monitor.stats import DriftResult
 from monitor.webhooks.event import DriftedFeature, DriftEvent
@@ -189,6 +190,17 @@ class RetrainGrace:
         """End the grace now (the model version changed)."""
         self.until = None
 
+    def state(self) -> dict[str, float | int | None]:
+        """The checkpointed part: when the grace ends and what it withheld."""
+        return {"until": self.until, "suppressed": self.suppressed}
+
+    def restore(self, saved: Mapping[str, Any] | None) -> None:
+        """Resume from :meth:`state` (a checkpoint without one: no grace running)."""
+        saved = saved or {}
+        until = saved.get("until")
+        self.until = None if until is None else float(until)
+        self.suppressed = int(saved.get("suppressed", 0))
+
 
 class Alerting:
     """The confirmation state machine of one model (of one model version).
@@ -214,6 +226,18 @@ class Alerting:
         self.status = status or AlertStatus()
         self.version = version
         self.grace = grace if grace is not None else RetrainGrace()
+
+    def set_thresholds(self, thresholds: Mapping[str, Mapping[str, float]]) -> None:
+        """The thresholds drift events quote from now on (a calibration replaced them)."""
+        self.thresholds = thresholds
+
+    def set_version(self, version: str | None) -> None:
+        """The model version the next evaluations belong to (carried by drift events)."""
+        self.version = version
+
+    def restore(self, status: AlertStatus) -> None:
+        """Resume the state machine where a checkpoint left it."""
+        self.status = status
 
     def clear_grace(self) -> None:
         """End the model's retrain grace now, so the next confirmed episode triggers.

@@ -25,9 +25,9 @@ window (size, slide, evaluations a month, tests, ``consecutive``):
 * :func:`apply_min_effects` then drops drifted features whose effect is below
   ``min_effect`` (``alert.min_effect`` with per-feature overrides).
 
-``driftmon baseline`` stores the calibration in the profile file under
-:data:`CALIBRATION_KEY` (:func:`load_stored_calibrations` reads it back); checkpoints store
-it in the model's state.
+``driftmon baseline`` stores the calibration in the profile file under ``calibration``
+(:mod:`monitor.model.reference_file` reads it back); checkpoints store it in the model's
+state.
 """
 
 from __future__ import annotations
@@ -38,17 +38,12 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from monitor.config import (
-    CaptureReference,
-    Config,
     CountWindowConfig,
     ModelConfig,
-    reference_path,
 )
-from monitor.errors import ProfileError
 from monitor.stats import DriftResult, DriftThresholds, ReferenceProfile
 from monitor.stats.calibration import (
     CALIBRATION_SCHEMA_VERSION,
@@ -61,7 +56,6 @@ from monitor.stats.effect import apply_min_effect
 from monitor.stats.profile import profile_to_json
 
 __all__ = [
-    "CALIBRATION_KEY",
     "ModelCalibration",
     "apply_min_effects",
     "budget_for",
@@ -69,15 +63,10 @@ __all__ = [
     "calibration_digest",
     "decide",
     "effective_thresholds",
-    "load_stored_calibrations",
-    "stored_calibration",
     "without_overridden",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Top-level key of the reference profile JSON that holds a stored calibration.
-CALIBRATION_KEY = "calibration"
 
 
 def budget_for(config: ModelConfig) -> Budget | None:
@@ -284,44 +273,3 @@ def apply_min_effects(
         for i, f in zip(indices, decided.features, strict=True):
             features[i] = f
     return replace(result, features=tuple(features))
-
-
-# ------------------------------------------------------------------------- profile files
-
-
-def stored_calibration(path: Path) -> ModelCalibration | None:
-    """The calibration stored in a profile file, ``None`` when it has none."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None  # loading the profile itself reports the missing file
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProfileError(f"cannot read the stored calibration of {path}: {exc}") from None
-    stored = data.get(CALIBRATION_KEY) if isinstance(data, dict) else None
-    if stored is None:
-        return None
-    try:
-        return ModelCalibration.from_json(stored, source="profile")
-    except ValueError as exc:
-        logger.warning(
-            "the calibration stored in the profile is unusable; recalibrating",
-            extra={"profile": str(path), "error": str(exc)},
-        )
-        return None
-
-
-def load_stored_calibrations(
-    config: Config, base_dir: Path | None = None
-) -> dict[str, ModelCalibration]:
-    """Stored calibrations of the profile files of models with a budget.
-
-    Whether one fits is decided by its digest when the model installs its profile.
-    """
-    found: dict[str, ModelCalibration] = {}
-    for name, model in config.models.items():
-        if not model.alert.has_budget or isinstance(model.reference, CaptureReference):
-            continue
-        stored = stored_calibration(reference_path(model.reference, base_dir))
-        if stored is not None:
-            found[name] = stored
-    return found

@@ -12,8 +12,7 @@ and the payload of :func:`~monitor.performance.performance_payload`.
 
 Reference performance lives in the reference profile file under the top-level key
 ``performance`` (``driftmon baseline`` writes it when the input carries predictions and
-labels); profile readers ignore keys they do not know, so old and new files load in both
-old and new driftmon versions.
+labels); :mod:`monitor.model.reference_file` reads and writes it.
 
 Label-only events (``{"model", "id", "label", "ts"}``) are decoded like any other event
 and feed the join only.
@@ -22,20 +21,18 @@ and feed the join only.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import orjson
 
-from monitor.config import CaptureReference, Config, ModelConfig, reference_path
-from monitor.errors import CheckpointError, ProfileError
+from monitor.config import ModelConfig
+from monitor.errors import CheckpointError
 from monitor.ingest.decode import ModelColumns
 from monitor.model.alerting import (
     Alerting,
@@ -45,6 +42,7 @@ from monitor.model.alerting import (
     AlertStatus,
     RetrainGrace,
 )
+from monitor.model.state import alert_from_json, alert_to_json, put_core_state, take_core_state
 from monitor.model.status import PerformanceReport
 from monitor.performance import (
     LABEL_DELAY_BUCKETS,
@@ -64,18 +62,14 @@ from monitor.webhooks.event import DriftEvent
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "PERFORMANCE_KEY",
     "ModelPerformance",
     "PerformanceEvaluation",
     "label_only_rows",
-    "load_reference_performance",
     "performance_spec",
     "prediction_names",
-    "reference_performance_from_profile",
+    "split_label_rows",
 ]
 
-#: Top-level key of the reference profile JSON that holds the reference performance.
-PERFORMANCE_KEY = "performance"
 Kind = Literal["realised", "estimated"]
 _KINDS: tuple[Kind, ...] = ("realised", "estimated")
 
@@ -131,47 +125,6 @@ def performance_spec(config: ModelConfig, *, estimation: bool | None = None) -> 
     )
 
 
-def reference_performance_from_profile(path: Path) -> ReferencePerformance | None:
-    """The reference performance stored in a profile file, ``None`` when it has none."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProfileError(f"cannot read reference performance of {path}: {exc}") from None
-    stored = data.get(PERFORMANCE_KEY) if isinstance(data, dict) else None
-    if stored is None:
-        return None
-    try:
-        return ReferencePerformance.from_dict(stored)
-    except (CheckpointError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ProfileError(
-            f"{path}: the stored reference performance is invalid ({exc}); rebuild it with "
-            "`driftmon baseline`"
-        ) from None
-
-
-def load_reference_performance(
-    config: Config, base_dir: Path | None = None
-) -> dict[str, ReferencePerformance]:
-    """Reference performance of every model with a ``performance`` section and a profile
-    file that carries one; raises ``ProfileError`` when a relative threshold needs it and
-    the profile has none."""
-    found: dict[str, ReferencePerformance] = {}
-    for name, model in config.models.items():
-        if model.performance is None or isinstance(model.reference, CaptureReference):
-            continue
-        path = reference_path(model.reference, base_dir)
-        reference = reference_performance_from_profile(path)
-        if reference is not None:
-            found[name] = reference
-        elif model.performance.relative_thresholds:
-            raise ProfileError(
-                f"model {name!r}: performance.{model.performance.relative_thresholds[0]} "
-                f"compares with the reference performance, but {path} has none; rebuild it "
-                "with `driftmon baseline` from events that carry predictions and labels"
-            )
-    return found
-
-
 # ------------------------------------------------------------------------- label events
 
 
@@ -189,6 +142,19 @@ def label_only_rows(columns: ModelColumns, prediction_index: Sequence[int]) -> n
     for values in columns.categorical:
         mask &= np.fromiter((v is None for v in values), dtype=bool, count=len(values))
     return mask if mask.any() else None
+
+
+def split_label_rows(
+    columns: ModelColumns, prediction_index: Sequence[int]
+) -> tuple[ModelColumns, np.ndarray | None]:
+    """The rows for the drift windows, and the mask of label-only rows in ``columns``."""
+    mask = label_only_rows(columns, prediction_index)
+    if mask is None:
+        return columns, None
+    keep = np.flatnonzero(~mask)
+    if keep.size == 0 or keep[-1] == keep.size - 1:  # label events only at the end
+        return columns.slice_rows(0, keep.size), mask
+    return columns.take(keep), mask
 
 
 # ----------------------------------------------------------------------------- monitor
@@ -345,49 +311,23 @@ class ModelPerformance:
     # -- checkpoints ---------------------------------------------------------------------
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """``(scalars, arrays)`` for the model's checkpoint, keys prefixed ``performance.``.
-
-        Arrays go into the archive, numbers into the JSON metadata; a non-finite number
-        (the join watermark starts at ``-inf``) is written as its text, which ``float()``
-        reads back, and NaN metric values as ``null``.
-        """
+        """``(scalars, arrays)`` for the model's checkpoint, keys prefixed ``performance.``
+        (layout in :mod:`monitor.model.state`)."""
         scalars: dict[str, Any] = {
             "performance.evaluations": self.evaluations,
             "performance.triggers": self.triggers,
             "performance.delay_sum": self.delay_sum,
             "performance.alert": {
-                kind: {
-                    "state": int(a.status.state),
-                    "consecutive": a.status.consecutive,
-                    "last_trigger_time": a.status.last_trigger_time,
-                    "episodes": a.status.episodes,
-                }
-                for kind, a in self.alerting.items()
+                kind: alert_to_json(a.status) for kind, a in self.alerting.items()
             },
         }
         arrays: dict[str, np.ndarray] = {"performance.delay_counts": self.delay_counts.copy()}
-        for key, value in self.monitor.state_dict().items():
-            name = f"performance.core.{key}"
-            if isinstance(value, np.ndarray):
-                arrays[name] = value
-            elif isinstance(value, dict):
-                scalars[name] = {k: None if math.isnan(v) else v for k, v in value.items()}
-            elif isinstance(value, float) and not math.isfinite(value):
-                scalars[name] = str(value)
-            else:
-                scalars[name] = value
+        put_core_state(scalars, arrays, self.monitor.state_dict())
         return scalars, arrays
 
     def restore(self, scalars: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
         """Resume from :meth:`state`; raises ``CheckpointError`` when it does not fit."""
-        prefix = "performance.core."
-        core: dict[str, Any] = {}
-        for key, value in [*scalars.items(), *arrays.items()]:
-            if not key.startswith(prefix):
-                continue
-            if isinstance(value, dict):
-                value = {k: math.nan if v is None else v for k, v in value.items()}
-            core[key[len(prefix) :]] = value
+        core = take_core_state(scalars, arrays)
         if not core:
             raise CheckpointError(f"checkpoint of model {self.model!r} has no performance state")
         self.monitor = PerformanceMonitor.from_state_dict(
@@ -402,12 +342,7 @@ class ModelPerformance:
             self.evaluations = int(scalars["performance.evaluations"])
             self.triggers = int(scalars["performance.triggers"])
             for kind, saved in scalars["performance.alert"].items():
-                self.alerting[kind].status = AlertStatus(
-                    state=AlertState(int(saved["state"])),
-                    consecutive=int(saved["consecutive"]),
-                    last_trigger_time=saved["last_trigger_time"],
-                    episodes=int(saved["episodes"]),
-                )
+                self.alerting[kind].restore(alert_from_json(saved))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"checkpoint of model {self.model!r}: performance state is incomplete ({exc})"

@@ -13,29 +13,9 @@ import threading
 from collections.abc import Mapping
 from types import MappingProxyType
 
-# The status values are the model layer's; re-exported while callers move to model.status.
-from monitor.model.status import (
-    ALERT_STATES,
-    REFERENCE_STATES,
-    CalibrationReport,
-    DriftResultView,
-    FeatureResultView,
-    ModelStatus,
-    PerformanceReport,
-    VersionStatus,
-)
+from monitor.model.status import ModelStatus
 
-__all__ = [
-    "ALERT_STATES",
-    "REFERENCE_STATES",
-    "CalibrationReport",
-    "DriftResultView",
-    "FeatureResultView",
-    "ModelStatus",
-    "PerformanceReport",
-    "ResultsStore",
-    "VersionStatus",
-]
+__all__ = ["ResultsStore"]
 
 
 class ResultsStore:

@@ -7,14 +7,14 @@ which offsets are committed.
   on revocation, split-model detection, and whether a checkpoint is due or failing.
 - :mod:`monitor.state.commit`: ``CommitSequence``, drain → flush → checkpoint → commit.
 
-``RecoveryCoordinator`` is not re-exported here: it imports the pipeline, and the model
-code imports this package's checkpoint types.
+``RecoveryCoordinator`` is not re-exported here: it imports the pipeline. ``ModelState``, the
+container of one model's state, belongs to the model (:mod:`monitor.model.state`); checkpoints
+hold one per model.
 """
 
 from monitor.state.checkpoint import (
     Checkpoint,
     CheckpointStore,
-    ModelState,
     decode_checkpoint,
     encode_checkpoint,
     partition_key,
@@ -26,7 +26,6 @@ __all__ = [
     "CheckpointStore",
     "Commit",
     "CommitSequence",
-    "ModelState",
     "decode_checkpoint",
     "encode_checkpoint",
     "partition_key",

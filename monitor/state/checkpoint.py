@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import CheckpointError
+from monitor.model.state import ModelState
 
 logger = logging.getLogger(__name__)
 
@@ -47,22 +48,6 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 def partition_key(topic: str, partition: int) -> str:
     """``topic/partition``, the key offsets and model partitions use in checkpoints."""
     return f"{topic}/{partition}"
-
-
-@dataclass
-class ModelState:
-    """Everything needed to resume one model exactly.
-
-    ``fingerprint`` identifies the configuration and reference the state was built with; a
-    state whose fingerprint differs from the running config is discarded, not forced in.
-    Arrays go into the archive; scalars, lists and dicts into the JSON metadata.
-    """
-
-    model: str
-    fingerprint: str
-    partitions: list[str]
-    scalars: dict[str, Any] = field(default_factory=dict)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass

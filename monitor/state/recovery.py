@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from monitor.errors import CheckpointError
+from monitor.model.state import ModelState
 from monitor.pipeline import Pipeline
-from monitor.state.checkpoint import Checkpoint, CheckpointStore, ModelState, partition_key
+from monitor.state.checkpoint import Checkpoint, CheckpointStore, partition_key
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class RecoveryCoordinator:
         assigned them next.
         """
         states: dict[str, ModelState] = {}
-        for name in self.pipeline.monitors:
+        for name in self.pipeline.model_names:
             if self.pipeline.events_seen(name) == 0 and name not in self.model_partitions:
                 continue
             states[name] = self.pipeline.model_state(
@@ -180,7 +181,7 @@ class RecoveryCoordinator:
         for model, ckpt in chosen.items():
             if (
                 model in self._restored_models
-                or model not in self.pipeline.monitors
+                or model not in self.pipeline.model_names
                 or self.model_partitions.get(model)  # live here already: never clobber
             ):
                 continue

@@ -167,8 +167,8 @@ def test_bad_input_is_counted_dead_lettered_and_does_not_disturb_valid_events(
 ) -> None:
     from confluent_kafka import Consumer
 
-    from monitor.app.daemon import load_profiles
     from monitor.config import load_config
+    from monitor.model.reference_file import load_references
     from monitor.pipeline import Pipeline
     from tests.support.kafka import consumer_config
 
@@ -224,7 +224,7 @@ def test_bad_input_is_counted_dead_lettered_and_does_not_disturb_valid_events(
 
     # The statistics equal those of the valid events alone, evaluation for evaluation.
     config = load_config(config_path)
-    pipeline = Pipeline(config, load_profiles(config, config_path.parent))
+    pipeline = Pipeline(config, load_references(config, config_path.parent))
     import numpy as np
 
     alone = pipeline.process(valid, np.zeros(len(valid)), topic=topic).evaluations

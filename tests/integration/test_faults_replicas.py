@@ -28,9 +28,10 @@ import numpy as np
 import orjson
 import pytest
 
-from monitor.app.daemon import Daemon, load_profiles
+from monitor.app.daemon import Daemon
 from monitor.config import load_config
 from monitor.demo.synthetic import model_config_yaml
+from monitor.model.reference_file import load_references
 from monitor.pipeline import Pipeline
 from monitor.state.checkpoint import CheckpointStore
 from tests.integration.daemon_harness import events, wait_until, write_reference
@@ -112,7 +113,7 @@ class InProcess:
 def expected_state(config: Path, model: str) -> dict[str, object]:
     """The state of one monitor fed the model's whole stream in one go."""
     conf = load_config(config)
-    pipeline = Pipeline(conf, load_profiles(conf, config.parent))
+    pipeline = Pipeline(conf, load_references(conf, config.parent))
     payloads = stream(model, 1) + stream(model, 2)
     pipeline.process(payloads, np.zeros(len(payloads)), conf.kafka.topics[0].name)
     state = pipeline.monitors[model].state([])

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.app.daemon import Daemon, load_profiles
+from monitor.app.daemon import Daemon
 from monitor.config import load_config
 from monitor.demo import synthetic
+from monitor.model.reference_file import load_references
 from monitor.pipeline import Evaluation, Pipeline
 from monitor.state.checkpoint import CheckpointStore
 from tests.integration.daemon_harness import events, wait_until, write_config, write_reference
@@ -85,7 +86,7 @@ def test_partitions_lost_after_a_stall_are_resumed_without_double_counting(
         time.sleep(2.0)  # a replay would show up as more events than produced
         assert monitor.monitors["fraud"].events_seen == FIRST + SECOND
 
-        expected = Pipeline(config, load_profiles(config, tmp_path))
+        expected = Pipeline(config, load_references(config, tmp_path))
         payloads = first + second
         expected.process(payloads, np.zeros(len(payloads)), topic)
         want = expected.monitors["fraud"].state([])

@@ -25,12 +25,10 @@ from monitor.cli import EXIT_OK, main
 from monitor.config import Config, validate_config
 from monitor.demo import synthetic
 from monitor.ingest.decode import Reason
-from monitor.model.budget import (
-    CALIBRATION_KEY,
-    budget_for,
-    load_stored_calibrations,
-)
-from monitor.pipeline import ModelMonitor, Pipeline
+from monitor.model.budget import budget_for
+from monitor.model.monitor import ModelMonitor
+from monitor.model.reference_file import CALIBRATION_KEY, load_references
+from monitor.pipeline import Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
 from monitor.publish.results import ResultsStore
@@ -417,12 +415,10 @@ def test_baseline_stores_the_calibration_and_start_up_reuses_it(
     document = json.loads((tmp_path / "fraud.json").read_text())
     assert CALIBRATION_KEY in document
 
-    from monitor.app.daemon import load_profiles
     from monitor.config import load_config
 
     config = load_config(write_config(tmp_path))
-    stored = load_stored_calibrations(config, tmp_path)
-    pipeline = Pipeline(config, load_profiles(config, tmp_path), calibrations=stored)
+    pipeline = Pipeline(config, load_references(config, tmp_path))
     monitor = pipeline.monitors["fraud"]
     assert not monitor.calibration_pending
     assert monitor.calibration is not None and monitor.calibration.source == "profile"
@@ -432,9 +428,7 @@ def test_baseline_stores_the_calibration_and_start_up_reuses_it(
 
     # Another budget: the stored calibration does not fit and is not used.
     other = load_config(write_config(tmp_path, BUDGET.replace("month: 1", "month: 2")))
-    pipeline = Pipeline(
-        other, load_profiles(other, tmp_path), calibrations=load_stored_calibrations(other)
-    )
+    pipeline = Pipeline(other, load_references(other, tmp_path))
     assert pipeline.monitors["fraud"].calibration_pending
 
 

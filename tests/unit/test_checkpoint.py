@@ -9,11 +9,11 @@ import pytest
 
 from monitor.config import validate_config
 from monitor.errors import CheckpointError
+from monitor.model.state import ModelState
 from monitor.pipeline import Pipeline
 from monitor.state.checkpoint import (
     Checkpoint,
     CheckpointStore,
-    ModelState,
     decode_checkpoint,
     encode_checkpoint,
 )

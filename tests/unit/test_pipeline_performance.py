@@ -20,10 +20,11 @@ from monitor.app.baseline import build_reference, save_reference
 from monitor.app.replay import replay
 from monitor.config import Config, validate_config
 from monitor.errors import CheckpointError, ProfileError
-from monitor.model.performance import (
+from monitor.model.reference_file import (
     PERFORMANCE_KEY,
-    load_reference_performance,
-    reference_performance_from_profile,
+    ModelReference,
+    ReferenceFile,
+    load_references,
 )
 from monitor.performance import ReferencePerformance
 from monitor.pipeline import BatchOutcome, Pipeline
@@ -156,7 +157,7 @@ def test_label_events_join_in_either_order_and_match_sklearn() -> None:
     assert pipeline.monitors["fraud"].window is not None
     assert perf.labels_total == perf.labels_joined_total == 1000
     assert perf.pending_predictions == perf.pending_labels == 0
-    assert outcome.labels == {"fraud": 1000}
+    assert outcome.accepted["fraud"] - status.events_total == 1000  # the label events
     assert len([e for e in outcome.performance if e.kind == "realised"]) == 9
 
     last = join_order(messages)[-200:]
@@ -229,7 +230,7 @@ def test_threshold_crossing_triggers_a_performance_event() -> None:
     pipeline = Pipeline(config, {"fraud": make_profile()})
     outcome = run(pipeline, interleave(p, y, lag=3))
 
-    events = [e for e in outcome.drift_events if e.kind == "performance"]
+    events = [p.drift_event for p in outcome.performance if p.drift_event is not None]
     assert len(events) == 1
     event = events[0]
     assert event.id.startswith("performance-realised-")
@@ -296,8 +297,8 @@ def test_reference_changes_the_fingerprint_and_feeds_relative_thresholds() -> No
         estimation={"window": {"events": 200, "slide": 100}},
     )
     ref = reference()
-    with_ref = Pipeline(config, {"fraud": make_profile()}, performance={"fraud": ref})
-    other = Pipeline(config, {"fraud": make_profile()}, performance={"fraud": reference(10)})
+    with_ref = Pipeline(config, {"fraud": ModelReference(make_profile(), performance=ref)})
+    other = Pipeline(config, {"fraud": ModelReference(make_profile(), performance=reference(10))})
     assert with_ref.monitors["fraud"].fingerprint != other.monitors["fraud"].fingerprint
 
     p, y = scenario(600, seed=11)
@@ -313,7 +314,7 @@ def test_reference_changes_the_fingerprint_and_feeds_relative_thresholds() -> No
 
 def test_collector_renders_performance_from_model_state() -> None:
     config = make_config(join={"max_delay_seconds": 60, "max_pending": 100_000})
-    pipeline = Pipeline(config, {"fraud": make_profile()}, performance={"fraud": reference()})
+    pipeline = Pipeline(config, {"fraud": ModelReference(make_profile(), performance=reference())})
     p, y = scenario(300, seed=12)
     # an orphan prediction: never labelled, expired once event time is 60 s past it
     messages = [prediction(10_000, 0.5, T0), *interleave(p, y, lag=2)]
@@ -342,24 +343,25 @@ def test_reference_performance_round_trips_through_the_profile_file(tmp_path: Pa
     path = tmp_path / "fraud.json"
     save_reference(path, make_profile(), ref)
     assert ReferenceProfile.load(path).features.keys() == {"amount", "prediction"}
-    loaded = reference_performance_from_profile(path)
+    loaded = ReferenceFile(path).performance()
     assert loaded is not None and loaded.values == ref.values and loaded.events == ref.events
     assert loaded.estimator is not None
 
     # an old profile (no performance key) still loads; relative thresholds then fail clearly
     make_profile().save(tmp_path / "old.json")
-    assert reference_performance_from_profile(tmp_path / "old.json") is None
+    assert ReferenceFile(tmp_path / "old.json").performance() is None
     config = make_config(tmp_path / "old.json", thresholds={"accuracy": {"max_drop": 0.1}})
     with pytest.raises(ProfileError, match="driftmon baseline"):
-        load_reference_performance(config)
-    found = load_reference_performance(make_config(path))
+        load_references(config)
+    references = load_references(make_config(path))
+    found = {n: r.performance for n, r in references.items() if r.performance is not None}
     assert found.keys() == {"fraud"} and found["fraud"].values == ref.values
 
     broken = json.loads(path.read_text())
     broken[PERFORMANCE_KEY] = {"values": "nope"}
     path.write_text(json.dumps(broken))
     with pytest.raises(ProfileError, match="invalid"):
-        reference_performance_from_profile(path)
+        ReferenceFile(path).performance()
 
 
 def test_baseline_pairs_inline_and_separate_labels(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.app.daemon import header_version
 from monitor.config import Config, validate_config
 from monitor.model.alerting import Alerting
+from monitor.model.reference_file import ModelReference
 from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
@@ -91,13 +92,14 @@ def run(pipeline: Pipeline, payloads: list[bytes], **kw: Any) -> BatchOutcome:
 
 
 def fired(outcome: BatchOutcome) -> list[str | None]:
-    return [e.version for e in outcome.drift_events]
+    found = [*outcome.evaluations, *outcome.performance]
+    return [e.drift_event.version for e in found if e.drift_event is not None]
 
 
 def with_default() -> Pipeline:
-    return Pipeline(config(references={"v1": "v1.json"}), {"m": profile()}, version_profiles={
-        "m": {"v1": profile(seed=1)}
-    })  # fmt: skip
+    return Pipeline(config(references={"v1": "v1.json"}), {"m": ModelReference(profile(), versions={
+        "v1": profile(seed=1)
+    })})  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- routing
@@ -206,7 +208,7 @@ def test_status_shows_the_capture_progress_and_each_versions_state() -> None:
 def test_fallback_compares_new_versions_with_the_default_reference() -> None:
     pipeline = with_default()
     pipeline = Pipeline(
-        config(on_new_version="fallback"), {"m": profile()}, version_profiles={"m": {}}
+        config(on_new_version="fallback"), {"m": ModelReference(profile(), versions={})}
     )
     versioned = pipeline.versioned["m"]
     outcome = run(pipeline, events(900, seed=5, version="v7", shift=3.0))
@@ -219,8 +221,7 @@ def test_fallback_compares_new_versions_with_the_default_reference() -> None:
 def test_ignore_drops_unknown_versions_and_counts_them() -> None:
     pipeline = Pipeline(
         config(on_new_version="ignore", references={"v1": "v1.json"}),
-        {"m": profile()},
-        version_profiles={"m": {"v1": profile()}},
+        {"m": ModelReference(profile(), versions={"v1": profile()})},
     )
     outcome = run(pipeline, events(300, seed=1, version="v1") + events(250, seed=2, version="v9"))
     assert outcome.ignored_versions == {"m": 250}
@@ -238,7 +239,7 @@ def test_ignore_drops_unknown_versions_and_counts_them() -> None:
 
 
 def test_max_versions_evicts_the_least_recently_seen_and_keeps_counters() -> None:
-    pipeline = Pipeline(config(max_versions=3), {"m": profile()}, version_profiles={"m": {}})
+    pipeline = Pipeline(config(max_versions=3), {"m": ModelReference(profile(), versions={})})
     versioned = pipeline.versioned["m"]
     for i, name in enumerate(["a", "b", "c", "d"]):
         run(pipeline, events(50, seed=i, version=name))
@@ -253,8 +254,7 @@ def test_max_versions_evicts_the_least_recently_seen_and_keeps_counters() -> Non
 def test_a_configured_version_evicted_and_seen_again_uses_its_profile() -> None:
     pipeline = Pipeline(
         config(references={"v1": "v1.json"}, max_versions=2),
-        {"m": profile()},
-        version_profiles={"m": {"v1": profile()}},
+        {"m": ModelReference(profile(), versions={"v1": profile()})},
     )
     versioned = pipeline.versioned["m"]
     run(pipeline, events(50, seed=1, version="v2"))
@@ -318,7 +318,7 @@ def test_a_version_change_clears_the_retrain_grace(monkeypatch: pytest.MonkeyPat
 def test_drift_event_and_payload_carry_the_version() -> None:
     pipeline = with_default()
     outcome = run(pipeline, events(900, seed=6, version="v1", shift=3.0))
-    (event,) = outcome.drift_events
+    (event,) = [e.drift_event for e in outcome.evaluations if e.drift_event is not None]
     assert event.version == "v1"
     assert drift_payload(event)["version"] == "v1"
     assert type(event).from_dict(event.to_dict()) == event
@@ -392,7 +392,7 @@ def test_a_checkpoint_without_versions_still_loads() -> None:
     state = checkpointed(plain)
     assert "versions" not in state.scalars
 
-    versioned = Pipeline(config(), {}, version_profiles={"m": {}})
+    versioned = Pipeline(config(), {"m": ModelReference(versions={})})
     versioned.restore_model("m", state)
     assert versioned.monitors["m"].events_seen == 250
     straight = Pipeline(validate_config(_without_versions()), {})
@@ -408,8 +408,7 @@ def test_a_version_whose_profile_changed_starts_again_alone() -> None:
     state = checkpointed(first)
     other = Pipeline(
         config(references={"v1": "v1.json"}),
-        {"m": profile()},
-        version_profiles={"m": {"v1": profile(shift=0.5, seed=7)}},
+        {"m": ModelReference(profile(), versions={"v1": profile(shift=0.5, seed=7)})},
     )
     other.restore_model("m", state)
     versioned = other.versioned["m"]

@@ -1,0 +1,156 @@
+"""A model's window against its installed reference, and what one evaluation produces.
+
+:class:`WindowEvaluator` exists once a reference is installed (from a file, a capture or
+a checkpoint): it holds the profile in configuration order, the sliding window and the
+column encoder, and turns every slide of a full window into an :class:`Evaluation`
+decided by the model's thresholds, effect sizes and alert.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from monitor.config import CountWindowConfig, ModelConfig
+from monitor.ingest.decode import ModelColumns
+from monitor.model.alerting import Alerting, AlertOutcome
+from monitor.model.budget import apply_min_effects
+from monitor.model.calibration import ModelThresholds
+from monitor.model.encoding import ProfileEncoder
+from monitor.model.performance import PerformanceEvaluation
+from monitor.stats import (
+    CountWindowSpec,
+    DriftResult,
+    ReferenceProfile,
+    SlideInfo,
+    SlotWindow,
+    TimeWindowSpec,
+    evaluate,
+)
+from monitor.webhooks.event import DriftEvent
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One window evaluation of one model."""
+
+    model: str
+    slide: SlideInfo
+    first_event: int  # 1-based index of the window's first event in the model's stream
+    last_event: int
+    result: DriftResult
+    alert: AlertOutcome
+    duration_seconds: float
+    version: str | None = None  # models with versions: the version whose window this is
+
+    @property
+    def drift_event(self) -> DriftEvent | None:
+        return self.alert.event
+
+
+@dataclass
+class ModelStep:
+    """What one batch of a model's rows did: evaluations, performance windows, rows
+    of unknown versions dropped (``versions.on_new_version: ignore``)."""
+
+    evaluations: list[Evaluation]
+    performance: list[PerformanceEvaluation]
+    ignored: int = 0
+
+
+def window_spec(config: ModelConfig) -> CountWindowSpec | TimeWindowSpec:
+    """The statistics engine's window spec for a model's ``window:`` section."""
+    window = config.window
+    if isinstance(window, CountWindowConfig):
+        return CountWindowSpec(events=window.events, slide=window.slide)
+    return TimeWindowSpec(
+        seconds=window.seconds, slide_seconds=window.slide_seconds, min_events=window.min_events
+    )
+
+
+def restrict_profile(profile: ReferenceProfile, names: Sequence[str]) -> ReferenceProfile:
+    """The profile limited to the configured features, in configuration order."""
+    return replace(profile, features={name: profile.features[name] for name in names})
+
+
+class WindowEvaluator:
+    """The window of one model against its installed reference profile."""
+
+    def __init__(
+        self,
+        name: str,
+        config: ModelConfig,
+        profile: ReferenceProfile,
+        *,
+        numeric_columns: Sequence[str],
+        categorical_columns: Sequence[str],
+        limits: ModelThresholds,
+        alerting: Alerting,
+        min_effects: Mapping[str, Mapping[str, float]],
+    ) -> None:
+        self.name = name
+        self.profile = profile
+        self.window = SlotWindow(profile, window_spec(config))
+        self.encoder = ProfileEncoder(profile, numeric_columns, categorical_columns)
+        self._limits = limits
+        self._alerting = alerting
+        self._min_effects = min_effects
+        self._reference_missing = {
+            name: f.missing / (f.n + f.missing) if f.n + f.missing else 0.0
+            for name, f in profile.features.items()
+        }
+
+    def resume(self, config: ModelConfig, window_state: dict[str, Any]) -> None:
+        """Replace the window with a checkpointed one."""
+        self.window = SlotWindow.from_state_dict(self.profile, window_spec(config), window_state)
+
+    @property
+    def reference_events(self) -> int:
+        """Events the reference was built from (per feature, averaged)."""
+        features = self.profile.features
+        return sum(int(f.n + f.missing) for f in features.values()) // max(1, len(features))
+
+    def fill(self, capacity: int | None) -> tuple[int, float]:
+        """Events in the window and how full it is (of ``capacity`` for count windows)."""
+        window = self.window
+        if capacity:
+            return window.events, min(1.0, window.events / capacity)
+        return window.events, window.fill_ratio
+
+    def slides(self, columns: ModelColumns) -> Iterator[SlideInfo]:
+        """Feed rows to the window; every slide at which the window is full."""
+        numeric, codes = self.encoder.encode(columns)
+        window = self.window
+        for slide in window.feed(numeric, codes, columns.ts):
+            if window.is_full:
+                yield slide
+
+    def evaluate(self, slide: SlideInfo, offset: int) -> Evaluation:
+        """Decide the window at ``slide``; ``offset``: the model's events before the
+        window's first event (its reference capture)."""
+        started = time.perf_counter()
+        profile, window, limits = self.profile, self.window, self._limits
+        result = evaluate(profile, window, tests=limits.tests, thresholds=limits.thresholds)
+        result = limits.decide(result)
+        if self._min_effects:
+            result = apply_min_effects(result, self._min_effects, self._reference_missing)
+        last = offset + window.events_seen
+        at = slide.end if slide.end is not None else time.time()
+        outcome = self._alerting.observe(
+            result,
+            at=at,
+            slide_index=slide.slide_index,
+            window_start=slide.start,
+            window_end=slide.end,
+        )
+        return Evaluation(
+            model=self.name,
+            slide=slide,
+            first_event=last - result.window_events + 1,
+            last_event=last,
+            result=result,
+            alert=outcome,
+            duration_seconds=time.perf_counter() - started,
+        )
