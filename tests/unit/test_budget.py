@@ -269,6 +269,7 @@ def window_of(shift: float, start: int) -> list[bytes]:
     ]
 
 
+@pytest.mark.slow
 def test_min_effect_drops_a_significant_but_tiny_shift_while_a_real_one_fires() -> None:
     profile = build_profile("m", {"x": quantiles(200_000)}, {"x": FeatureKind.NUMERIC})
     tiny = window_of(0.03, 0)  # 0.03 sd in a window of 100,000 events: significant
@@ -459,6 +460,7 @@ def replay_lines(tmp_path: Path, name: str, payloads: list[bytes]) -> list[dict[
     return [json.loads(line) for line in report.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_replay_with_a_budget_stays_quiet_on_a_stationary_stream_and_fires_on_a_shift(
     tmp_path: Path,
 ) -> None:
