@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test warm nojit unit integration check lint typecheck bench promtool clean
+.PHONY: venv demo test warm doctest nojit unit integration check lint typecheck bench promtool clean
 
 # uv resolves and downloads in parallel: a cold install takes well under a minute where
 # pip took about two and a half.
@@ -46,9 +46,12 @@ typecheck: venv
 ## test: every check and every test (this is what CI runs). Integration tests mostly wait
 ## on Kafka group joins and servers, so three workers share two cores well.
 PYTEST_WORKERS ?= 3
-test: venv promtool check warm
-	$(PY) -m pytest -q --doctest-modules monitor/stats monitor/performance
+test: venv promtool check warm doctest
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
+
+## doctest: the examples in every module docstring of the package
+doctest: venv
+	$(PY) -m pytest -q --doctest-modules monitor
 
 ## warm: compile every Numba kernel into the on-disk cache once, so parallel test workers
 ## (and the daemon) load it instead of each compiling the same kernels
@@ -61,8 +64,12 @@ nojit: venv
 	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -n $(PYTEST_WORKERS) tests/unit/stats tests/unit/performance \
 	  --deselect tests/unit/stats/test_calibration.py::test_calibration_is_fast_enough_for_start_up
 
-unit: venv
-	$(PY) -m pytest -q tests/unit
+## unit: the fast loop, the doctests and the unit tests not marked slow (cold-cache Numba,
+## the atheris run, calibration timing, property tests of thousands of examples, anything
+## over ~5 s). Measured on the 2-core dev box, busy with other test runs (load ~4.5):
+## 1 min 26 s in all, 60 s of it the unit tests. `make test` still runs every test.
+unit: venv warm doctest
+	$(PY) -m pytest -q -n 2 -m "not slow" tests/unit
 
 integration: venv promtool
 	$(PY) -m pytest -q tests/integration

@@ -38,9 +38,10 @@ from confluent_kafka import KafkaError, Producer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.integration.daemon_harness import events, write_config, write_reference
-from tests.integration.fault_support import DaemonProcess
-from tests.support.kafka import TansuBroker, create_topic
+from tests.support.daemon import DaemonProcess
+from tests.support.kafka import create_topic, tansu_broker
 from tests.support.net import free_port
+from tests.support.yaml_edit import edit_yaml_file
 
 TOPIC = "soak"
 GARBAGE: list[tuple[str, bytes | None]] = [
@@ -140,7 +141,7 @@ def sample(daemon: DaemonProcess, t0: float) -> dict[str, Any]:
     metrics = daemon.metrics()
 
     def total(name: str) -> float:
-        return sum(v for (n, _), v in metrics.items() if n == name)
+        return sum(s.value for s in metrics if s.name == name)
 
     return {
         "t": round(time.monotonic() - t0, 1),
@@ -175,7 +176,7 @@ def main() -> int:
         parser.error("--minutes must be in (0, 10]")
 
     tmp = Path(tempfile.mkdtemp(prefix="driftmon-soak-"))
-    broker = TansuBroker(tmp / "tansu.log")
+    broker = tansu_broker(tmp / "tansu.log")
     broker.start()
     create_topic(broker.bootstrap, TOPIC, 3)
     http_port = free_port()
@@ -188,14 +189,14 @@ def main() -> int:
         events_per_window=20_000,
         slide=5_000,
     )
-    config.write_text(config.read_text().replace("port: 0", f"port: {http_port}"))
+    edit_yaml_file(config, (("http", "port"), http_port))
     daemon = DaemonProcess(config, http_port)
     rows: list[dict[str, Any]] = []
     checks: dict[str, bool] = {}
     load = Load(broker.bootstrap, args.rate, args.garbage_every)
     restart: dict[str, float] = {}
     try:
-        if not wait(lambda: daemon.metrics() != {}, 60):
+        if not wait(lambda: daemon.metrics() != [], 60):
             raise RuntimeError("daemon did not come up:\n" + daemon.log_text()[-3000:])
         t0 = time.monotonic()
         duration = args.minutes * 60.0
@@ -233,9 +234,9 @@ def main() -> int:
         final = sample(daemon, t0)
         rows.append(final)
         invalid_by_reason = {
-            dict(labels)["reason"]: int(v)
-            for (n, labels), v in daemon.metrics().items()
-            if n == "driftmon_invalid_events_total" and v
+            s.labels["reason"]: int(s.value)
+            for s in daemon.metrics()
+            if s.name == "driftmon_invalid_events_total" and s.value
         }
         checks["daemon never exited"] = daemon.alive()
         checks["every valid event counted once"] = final["events"] == load.valid

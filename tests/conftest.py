@@ -15,8 +15,12 @@ Fixtures:
 * ``promtool``: path of the promtool binary.
 * ``webhook_receiver``: a started :class:`~tests.support.webhook.WebhookReceiver`.
 
-Helpers to import: ``free_port`` and ``wait_port`` (``tests.support.net``), ``produce``,
-``consumer_config``, ``TansuBroker`` (``tests.support.kafka``).
+Helpers to import, one of each: ``free_port`` (``tests.support.net``), ``produce``,
+``consumer_config``, ``tansu_broker`` (``tests.support.kafka``), ``WebhookReceiver``
+(``tests.support.webhook``), ``DaemonProcess`` and ``RunningDaemon``
+(``tests.support.daemon``), ``parse_samples`` and ``sample_value``
+(``tests.support.metrics``), ``wait_until`` (``tests.support.wait``) and ``edit_yaml_file``
+(``tests.support.yaml_edit``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer
 
-from tests.support.kafka import TansuBroker, consumer_config, create_topic, delete_topics
+from monitor.demo.broker import EmbeddedBroker
+from tests.support.kafka import consumer_config, create_topic, delete_topics, tansu_broker
 from tests.support.net import free_port
 from tests.support.prometheus import PrometheusServer, binary
 from tests.support.webhook import WebhookReceiver
@@ -78,9 +83,9 @@ def env() -> Iterator[Env]:
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     """The session's Tansu broker (memory storage); its log is ``tansu.log`` in a tmp dir."""
-    broker = TansuBroker(tmp_path_factory.mktemp("tansu") / "tansu.log")
+    broker = tansu_broker(tmp_path_factory.mktemp("tansu") / "tansu.log")
     broker.start()
     try:
         yield broker
@@ -89,7 +94,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBrok
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(kafka_broker: TansuBroker) -> str:
+def kafka_bootstrap(kafka_broker: EmbeddedBroker) -> str:
     """``bootstrap.servers`` of the session's broker."""
     return kafka_broker.bootstrap
 

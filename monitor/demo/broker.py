@@ -47,13 +47,23 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class EmbeddedBroker:
-    """A Tansu broker on 127.0.0.1 for as long as the context lasts."""
+    """A Tansu broker on 127.0.0.1 for as long as the context lasts.
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    The port is chosen once: :meth:`stop` followed by :meth:`start` brings a fresh (empty)
+    broker back on the same port, which is how fault tests take the broker away from
+    running clients and return it. The log is truncated at the first start only, so it
+    holds every run. ``binary`` overrides the Tansu binary of the installed package.
+    """
+
+    def __init__(
+        self, port: int | None = None, log_path: Path | None = None, binary: Path | None = None
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        self.binary = binary
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._started_before = False
 
     @property
     def bootstrap(self) -> str:
@@ -62,7 +72,7 @@ class EmbeddedBroker:
     def start(self, timeout_seconds: float = 15.0) -> None:
         url = f"tcp://127.0.0.1:{self.port}"
         cmd = [
-            str(tansu_binary()),
+            str(self.binary or tansu_binary()),
             "broker",
             "--listener-url",
             url,
@@ -73,8 +83,9 @@ class EmbeddedBroker:
         ]
         out: IO[bytes] | int = subprocess.DEVNULL
         if self.log_path is not None:
-            self._log = self.log_path.open("wb")
+            self._log = self.log_path.open("ab" if self._started_before else "wb")
             out = self._log
+        self._started_before = True
         self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:

@@ -1,20 +1,16 @@
-"""Runs the real daemon against the real test broker, in a thread of the test process."""
+"""The synthetic fraud model for daemon tests: its reference profile, events and config.
+
+How the daemon is run lives in :mod:`tests.support.daemon` (in a thread or a subprocess).
+"""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import httpx
 import numpy as np
 
-from monitor.app.daemon import Daemon
-from monitor.config import load_config
 from monitor.demo import synthetic
-from monitor.pipeline import Evaluation
+from tests.support.yaml_edit import edit_yaml
 
 SECRET_ENV = "E2E_WEBHOOK_SECRET"
 SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWRyaWZ0bW9uLWUyZS10ZXN0cw=="
@@ -34,6 +30,19 @@ def events(
     cols = synthetic.generate(np.random.default_rng(seed), n, drift=drift)
     return list(
         synthetic.to_events(cols, start_ts=start_ts, step_seconds=0.01, id_offset=id_offset)
+    )
+
+
+def retrain_webhook_yaml(url: str) -> str:
+    """A ``webhooks:`` section: one generic webhook signed with ``$SECRET_ENV``, fast retries."""
+    return (
+        "webhooks:\n"
+        "  - name: retrain\n"
+        "    format: generic\n"
+        f"    url: {url}\n"
+        f"    secret_env: {SECRET_ENV}\n"
+        "    timeout_seconds: 5\n"
+        "    retry: {max_attempts: 3, initial_backoff_seconds: 0.2, max_backoff_seconds: 1}\n"
     )
 
 
@@ -63,83 +72,17 @@ def write_config(
         "http: {host: 127.0.0.1, port: 0}\n"
         "models:\n"
         + synthetic.model_config_yaml(str(reference), events=events_per_window, slide=slide)
-        .replace("ks_p_value: 0.001", "ks_p_value: 0.000001")
-        .replace("chi2_p_value: 0.001", "chi2_p_value: 0.000001")
     )
     if webhook_url is not None:
-        text += (
-            "webhooks:\n"
-            "  - name: retrain\n"
-            "    format: generic\n"
-            f"    url: {webhook_url}\n"
-            f"    secret_env: {SECRET_ENV}\n"
-            "    timeout_seconds: 5\n"
-            "    retry: {max_attempts: 3, initial_backoff_seconds: 0.2, max_backoff_seconds: 1}\n"
-        )
+        text += retrain_webhook_yaml(webhook_url)
     text += extra
+    thresholds = ("models", synthetic.MODEL, "thresholds")
     path = directory / "driftmon.yaml"
-    path.write_text(text)
-    return path
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for: {message}")
-
-
-class RunningDaemon:
-    """``Daemon.run`` in a background thread; collects every evaluation."""
-
-    def __init__(self, config_path: Path, **run_kwargs: Any) -> None:
-        self.config = load_config(config_path)
-        self.evaluations: list[Evaluation] = []
-        self.daemon = Daemon(
-            self.config, config_dir=config_path.parent, on_evaluation=self.evaluations.append
+    path.write_text(
+        edit_yaml(
+            text,
+            ((*thresholds, "ks_p_value"), 0.000001),
+            ((*thresholds, "chi2_p_value"), 0.000001),
         )
-        self.exit_code: int | None = None
-        self._thread = threading.Thread(target=self._run, kwargs=run_kwargs, daemon=True)
-
-    def _run(self, **kwargs: Any) -> None:
-        self.exit_code = self.daemon.run(install_signals=False, **kwargs)
-
-    def __enter__(self) -> RunningDaemon:
-        self._thread.start()
-        wait_until(lambda: self.daemon.http_port != 0, 30, "HTTP server up")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self.daemon.request_stop()
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), "daemon did not stop"
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.daemon.http_port}"
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=5.0)
-
-    def metric(self, name: str, **labels: str) -> float | None:
-        from prometheus_client.parser import text_string_to_metric_families
-
-        for family in text_string_to_metric_families(self.get("/metrics").text):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    return float(sample.value)
-        return None
-
-    @property
-    def events_total(self) -> int:
-        return self.daemon.events_total
+    )
+    return path

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from monitor.demo import synthetic
-from tests.integration.daemon_harness import RunningDaemon, events, wait_until, write_reference
+from tests.integration.daemon_harness import events, write_reference
+from tests.support.daemon import RunningDaemon
 from tests.support.kafka import produce
+from tests.support.wait import wait_until
+from tests.support.yaml_edit import REMOVE, edit_yaml_file
 
 pytestmark = pytest.mark.integration
 
@@ -18,13 +21,6 @@ DRIFTED = set(synthetic.DRIFTED_FEATURES)
 def write_budget_config(directory: Path, *, bootstrap: str, topic: str, reference: Path) -> Path:
     """The synthetic model with no raw thresholds: every critical value is calibrated."""
     model = synthetic.model_config_yaml(str(reference), events=4000, slide=1000)
-    model = model.replace(
-        "    thresholds: {psi: 0.2, ks_p_value: 0.001, js: 0.1, chi2_p_value: 0.001}\n", ""
-    ).replace(
-        "cooldown_seconds: 3600}",
-        "cooldown_seconds: 3600, false_alarms_per_month: 1, events_per_second: 100, "
-        "calibration_draws: 300, retrain_grace_seconds: 86400}",
-    )
     path = directory / "driftmon.yaml"
     path.write_text(
         "kafka:\n"
@@ -36,7 +32,15 @@ def write_budget_config(directory: Path, *, bootstrap: str, topic: str, referenc
         "http: {host: 127.0.0.1, port: 0}\n"
         "models:\n" + model
     )
-    return path
+    alert = ("models", synthetic.MODEL, "alert")
+    return edit_yaml_file(
+        path,
+        (("models", synthetic.MODEL, "thresholds"), REMOVE),
+        ((*alert, "false_alarms_per_month"), 1),
+        ((*alert, "events_per_second"), 100),
+        ((*alert, "calibration_draws"), 300),
+        ((*alert, "retrain_grace_seconds"), 86400),
+    )
 
 
 def test_a_budget_configured_model_confirms_drift_and_reports_its_calibration(

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from monitor.app.replay import evaluation_record
 from monitor.demo import synthetic
-from tests.integration.daemon_harness import (
-    RunningDaemon,
-    events,
-    wait_until,
-    write_config,
-    write_reference,
-)
+from tests.integration.daemon_harness import events, write_config, write_reference
+from tests.support.daemon import DaemonProcess, RunningDaemon
 from tests.support.kafka import consumer_config, produce
 from tests.support.net import free_port
+from tests.support.wait import wait_until
+from tests.support.yaml_edit import edit_yaml_file
 
 pytestmark = pytest.mark.integration
 
@@ -41,40 +36,23 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
         group=group,
         reference=write_reference(tmp_path),
     )
-    config.write_text(config.read_text().replace("port: 0", f"port: {port}"))
+    edit_yaml_file(config, (("http", "port"), port))
     total = 6000
     produce(kafka_bootstrap, topic, events(total, seed=8), key=synthetic.MODEL)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    daemon = DaemonProcess(config)
     try:
-
-        def counted() -> float:
-            try:
-                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-            except httpx.HTTPError:
-                return 0.0
-            for line in text.splitlines():
-                if line.startswith('driftmon_events_total{model="fraud"}'):
-                    return float(line.split()[-1])
-            return 0.0
-
-        wait_until(lambda: counted() >= total, 90, "daemon consumed the topic")
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+        wait_until(
+            lambda: (daemon.metric("driftmon_events_total", model="fraud") or 0.0) >= total,
+            90,
+            "daemon consumed the topic",
+        )
+        assert daemon.get("/readyz", timeout=2).status_code == 200
         started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(20)
+        code = daemon.terminate(20)
         elapsed = time.monotonic() - started
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    output = ""
-    if proc.stdout is not None:
-        output = proc.stdout.read().decode()
-        proc.stdout.close()
+        daemon.kill()
+    output = daemon.log_text()
     assert code == 0, output
     assert elapsed < 10, f"shutdown took {elapsed:.1f} s"
     assert "Traceback" not in output

@@ -20,10 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.daemon_harness import events, wait_until, write_config, write_reference
-from tests.integration.fault_support import DaemonProcess
+from tests.integration.daemon_harness import events, write_config, write_reference
+from tests.support.daemon import DaemonProcess
 from tests.support.kafka import produce
+from tests.support.metrics import sample_value
 from tests.support.net import free_port
+from tests.support.wait import wait_until
+from tests.support.yaml_edit import edit_yaml_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,8 +51,11 @@ def test_backlog_catch_up_full_speed_bounded_memory_lag_exported(
         slide=5_000,
     )
     # The catch-up takes a few seconds: lag statistics every 100 ms, so it is seen moving.
-    text = config.read_text().replace("port: 0", f"port: {http_port}")
-    config.write_text(text.replace("statistics.interval.ms: 1000", "statistics.interval.ms: 100"))
+    edit_yaml_file(
+        config,
+        (("http", "port"), http_port),
+        (("kafka", "consumer", "statistics.interval.ms"), 100),
+    )
     chunk = 50_000
     for i in range(0, BACKLOG, chunk):
         batch = events(chunk, seed=60 + i // chunk, start_ts=1_764_150_000.0 + i / 100)
@@ -64,11 +70,11 @@ def test_backlog_catch_up_full_speed_bounded_memory_lag_exported(
         started = time.monotonic()
         while time.monotonic() - started < 180:
             metrics = daemon.metrics()
-            seen = metrics.get(("driftmon_events_total", frozenset({("model", "fraud")})), 0.0)
+            seen = sample_value(metrics, "driftmon_events_total", model="fraud") or 0.0
             lag = {
-                dict(labels)["partition"]: value
-                for (name, labels), value in metrics.items()
-                if name == "driftmon_consumer_lag_messages"
+                s.labels["partition"]: s.value
+                for s in metrics
+                if s.name == "driftmon_consumer_lag_messages"
             }
             samples.append((time.monotonic(), seen, lag, daemon.rss()))
             if seen >= BACKLOG and lag and sum(lag.values()) == 0:

@@ -17,14 +17,10 @@ from pathlib import Path
 import pytest
 
 from monitor.demo import synthetic
-from tests.integration.daemon_harness import (
-    RunningDaemon,
-    events,
-    wait_until,
-    write_config,
-    write_reference,
-)
-from tests.support.kafka import TansuBroker, create_topic, produce
+from tests.integration.daemon_harness import events, write_config, write_reference
+from tests.support.daemon import RunningDaemon
+from tests.support.kafka import create_topic, produce, tansu_broker
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -34,7 +30,7 @@ SECOND = 5_000
 
 
 def test_broker_restart_daemon_stays_up_reports_not_ready_and_resumes(tmp_path: Path) -> None:
-    broker = TansuBroker(tmp_path / "tansu.log")
+    broker = tansu_broker(tmp_path / "tansu.log")
     broker.start()
     try:
         topic = "faults-broker"

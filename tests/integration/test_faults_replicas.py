@@ -19,25 +19,27 @@ Checks:
 
 from __future__ import annotations
 
+import copy
 import logging
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
+import yaml
 
-from monitor.app.daemon import Daemon
 from monitor.config import load_config
-from monitor.demo.synthetic import model_config_yaml
+from monitor.demo.synthetic import MODEL, model_config_yaml
 from monitor.model.reference_file import load_references
 from monitor.pipeline import Pipeline
 from monitor.state.checkpoint import CheckpointStore
-from tests.integration.daemon_harness import events, wait_until, write_reference
-from tests.integration.fault_support import DaemonProcess
+from tests.integration.daemon_harness import events, write_reference
+from tests.support.daemon import DaemonProcess, RunningDaemon
 from tests.support.kafka import produce
 from tests.support.net import free_port
+from tests.support.wait import wait_until
+from tests.support.yaml_edit import edit_yaml_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -56,11 +58,9 @@ def stream(model: str, phase: int) -> list[bytes]:
     return for_model(events(n, seed=seed, start_ts=start, id_offset=phase * 10**6), model)
 
 
-def write_replica_config(tmp: Path, bootstrap: str, topic: str, reference: Path) -> Path:
-    models = "".join(
-        model_config_yaml(str(reference), events=4000, slide=1000).replace("  fraud:", f"  {m}:")
-        for m in (*MODELS, "spread")
-    )
+def write_replica_config(
+    directory: Path, bootstrap: str, topic: str, reference: Path, http_port: int, state: Path
+) -> Path:
     text = (
         "kafka:\n"
         f"  bootstrap_servers: {bootstrap}\n"
@@ -71,43 +71,23 @@ def write_replica_config(tmp: Path, bootstrap: str, topic: str, reference: Path)
         "statistics.interval.ms: 1000}\n"
         "  poll_timeout_seconds: 0.2\n"
         "  batch_max_messages: 500\n"
-        "http: {host: 127.0.0.1, port: PORT}\n"
-        f"state: {{dir: {tmp / 'state'}, checkpoint_interval_seconds: 0.5}}\n"
-        "models:\n" + models
+        f"http: {{host: 127.0.0.1, port: {http_port}}}\n"
+        f"state: {{dir: {state}, checkpoint_interval_seconds: 0.5}}\n"
+        "models:\n" + model_config_yaml(str(reference), events=4000, slide=1000)
     )
-    path = tmp / "driftmon.yaml"
+    # The synthetic model's config under each model's name.
+    model = yaml.safe_load(text)["models"].pop(MODEL)
+    path = directory / "driftmon.yaml"
     path.write_text(text)
-    return path
+    return edit_yaml_file(
+        path,
+        (("models",), {name: copy.deepcopy(model) for name in (*MODELS, "spread")}),
+    )
 
 
-def b_share(b: InProcess) -> int:
+def b_share(b: RunningDaemon) -> int:
     source = b.daemon.source
     return len(source.assigned_partitions) if source is not None else 0
-
-
-class InProcess:
-    """Replica ``b``: ``Daemon.run`` in a thread of this process."""
-
-    def __init__(self, config: Path, replica_id: str) -> None:
-        conf = load_config(config)
-        self.daemon = Daemon(conf, config_dir=config.parent, replica_id=replica_id)
-        self.thread = threading.Thread(
-            target=self.daemon.run, kwargs={"install_signals": False}, daemon=True
-        )
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.daemon.request_stop()
-        self.thread.join(30)
-        assert not self.thread.is_alive()
-
-    def events_seen(self, model: str) -> int:
-        return self.daemon.pipeline.monitors[model].events_seen
-
-    def metric(self, name: str, **labels: str) -> float | None:
-        return self.daemon.registry.get_sample_value(name, labels)
 
 
 def expected_state(config: Path, model: str) -> dict[str, object]:
@@ -120,7 +100,9 @@ def expected_state(config: Path, model: str) -> dict[str, object]:
     return {"scalars": state.scalars, "arrays": state.arrays}
 
 
-def assert_split_reported(a: DaemonProcess, b: InProcess, caplog: pytest.LogCaptureFixture) -> None:
+def assert_split_reported(
+    a: DaemonProcess, b: RunningDaemon, caplog: pytest.LogCaptureFixture
+) -> None:
     """``spread`` (and only it) is flagged by both replicas, with a warning naming it."""
     wait_until(lambda: b.metric("driftmon_model_split", model="spread") == 1.0, 15, "split b")
     wait_until(lambda: a.metric("driftmon_model_split", model="spread") == 1.0, 15, "split a")
@@ -137,19 +119,19 @@ def test_survivor_takes_over_partitions_and_resumes_state_and_split_is_reported(
 ) -> None:
     caplog.set_level(logging.INFO, logger="monitor")
     topic = kafka_topic(partitions=4)
-    config = write_replica_config(tmp_path, kafka_bootstrap, topic, write_reference(tmp_path))
+    reference = write_reference(tmp_path)
     dir_a, dir_b = tmp_path / "a", tmp_path / "b"
     dir_a.mkdir()
     dir_b.mkdir()
     port_a = free_port()
-    (dir_a / "driftmon.yaml").write_text(config.read_text().replace("PORT", str(port_a)))
-    (dir_b / "driftmon.yaml").write_text(config.read_text().replace("PORT", "0"))
+    state = tmp_path / "state"
+    write_replica_config(dir_a, kafka_bootstrap, topic, reference, port_a, state)
+    write_replica_config(dir_b, kafka_bootstrap, topic, reference, 0, state)
     for d in (dir_a, dir_b):
-        (d / "fraud.profile.json").write_bytes((tmp_path / "fraud.profile.json").read_bytes())
+        (d / "fraud.profile.json").write_bytes(reference.read_bytes())
 
     # b joins first and owns all four partitions; a joins and takes half of them.
-    b = InProcess(dir_b / "driftmon.yaml", "b")
-    b.start()
+    b = RunningDaemon(dir_b / "driftmon.yaml", daemon_kwargs={"replica_id": "b"}).start()
     a: DaemonProcess | None = None
     try:
         wait_until(lambda: b.daemon.source is not None and b_share(b) == 4, 60, "b owns all")
@@ -197,7 +179,7 @@ def test_survivor_takes_over_partitions_and_resumes_state_and_split_is_reported(
             produce(kafka_bootstrap, topic, stream(model, 2), key=model, partition=i)
         total = FIRST + SECOND
         wait_until(
-            lambda: all(b.events_seen(m) == total for m in MODELS),
+            lambda: all(b.daemon.pipeline.monitors[m].events_seen == total for m in MODELS),
             90,
             "b holds every model's whole stream",
         )

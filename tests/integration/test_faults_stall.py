@@ -26,8 +26,10 @@ from monitor.demo import synthetic
 from monitor.model.reference_file import load_references
 from monitor.pipeline import Evaluation, Pipeline
 from monitor.state.checkpoint import CheckpointStore
-from tests.integration.daemon_harness import events, wait_until, write_config, write_reference
+from tests.integration.daemon_harness import events, write_config, write_reference
 from tests.support.kafka import produce
+from tests.support.wait import wait_until
+from tests.support.yaml_edit import edit_yaml_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,11 +51,12 @@ def test_partitions_lost_after_a_stall_are_resumed_without_double_counting(
         extra_kafka="  batch_max_messages: 500\n",
         extra=f"state: {{dir: {state}, checkpoint_interval_seconds: 10}}\n",
     )
-    text = config_path.read_text().replace(
-        "session.timeout.ms: 6000, heartbeat.interval.ms: 2000",
-        "session.timeout.ms: 2000, heartbeat.interval.ms: 500, max.poll.interval.ms: 3000",
+    edit_yaml_file(
+        config_path,
+        (("kafka", "consumer", "session.timeout.ms"), 2000),
+        (("kafka", "consumer", "heartbeat.interval.ms"), 500),
+        (("kafka", "consumer", "max.poll.interval.ms"), 3000),
     )
-    config_path.write_text(text)
     first = events(FIRST, seed=51)
     second = events(SECOND, seed=52, start_ts=1_764_160_000.0, id_offset=FIRST)
     produce(kafka_bootstrap, topic, first, key=synthetic.MODEL)

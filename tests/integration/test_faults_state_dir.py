@@ -21,14 +21,10 @@ from confluent_kafka import Consumer, TopicPartition
 
 from monitor.demo import synthetic
 from monitor.state.checkpoint import CheckpointStore
-from tests.integration.daemon_harness import (
-    RunningDaemon,
-    events,
-    wait_until,
-    write_config,
-    write_reference,
-)
+from tests.integration.daemon_harness import events, write_config, write_reference
+from tests.support.daemon import RunningDaemon
 from tests.support.kafka import consumer_config, produce
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -27,13 +27,15 @@ from tests.integration.daemon_harness import (
     SECRET,
     SECRET_ENV,
     events,
-    wait_until,
     write_config,
     write_reference,
 )
-from tests.integration.fault_support import DaemonProcess, FixedPortReceiver
+from tests.support.daemon import DaemonProcess
 from tests.support.kafka import produce
 from tests.support.net import free_port
+from tests.support.wait import wait_until
+from tests.support.webhook import WebhookReceiver
+from tests.support.yaml_edit import edit_yaml_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -69,14 +71,13 @@ def test_receiver_down_nothing_lost_delivered_once_memory_flat(
         webhook_url=f"http://127.0.0.1:{hook_port}/retrain",
         extra=f"state: {{dir: {tmp_path / 'state'}, checkpoint_interval_seconds: 1}}\n",
     )
-    text = config.read_text()
-    text = text.replace("port: 0", f"port: {http_port}")
-    text = text.replace("cooldown_seconds: 3600", "cooldown_seconds: 1")
-    text = text.replace(
-        "max_attempts: 3, initial_backoff_seconds: 0.2, max_backoff_seconds: 1",
-        "max_attempts: 100, initial_backoff_seconds: 0.2, max_backoff_seconds: 2",
+    edit_yaml_file(
+        config,
+        (("http", "port"), http_port),
+        (("models", synthetic.MODEL, "alert", "cooldown_seconds"), 1),
+        (("webhooks", 0, "retry", "max_attempts"), 100),
+        (("webhooks", 0, "retry", "max_backoff_seconds"), 2),
     )
-    config.write_text(text)
 
     def feed() -> None:
         for i in range(EPISODES):
@@ -85,7 +86,7 @@ def test_receiver_down_nothing_lost_delivered_once_memory_flat(
             time.sleep(OUTAGE_SECONDS / (EPISODES + 1))
 
     daemon = DaemonProcess(config, http_port)
-    receiver = FixedPortReceiver(hook_port)
+    receiver = WebhookReceiver(port=hook_port)
     try:
         wait_until(lambda: daemon.metric("driftmon_ready") is not None, 60, "daemon serving")
         feeder = threading.Thread(target=feed, daemon=True)

@@ -18,9 +18,12 @@ from monitor.model.performance import performance_spec
 from monitor.performance import ReferencePerformance
 from monitor.stats import FeatureKind, build_profile
 from tests.conftest import Env
-from tests.integration.daemon_harness import SECRET, SECRET_ENV, RunningDaemon, wait_until
+from tests.integration.daemon_harness import SECRET, SECRET_ENV, retrain_webhook_yaml
+from tests.support.daemon import RunningDaemon
 from tests.support.kafka import produce
+from tests.support.wait import wait_until
 from tests.support.webhook import WebhookReceiver
+from tests.support.yaml_edit import edit_yaml_file
 
 pytestmark = pytest.mark.integration
 
@@ -31,14 +34,8 @@ WINDOW = 2000
 
 
 def model_yaml(reference: Path) -> str:
-    """The synthetic model with drift alerts off (thresholds null) and performance on."""
-    base = synthetic.model_config_yaml(str(reference), events=4000, slide=1000)
-    base = base.replace(
-        "    thresholds: {psi: 0.2, ks_p_value: 0.001, js: 0.1, chi2_p_value: 0.001}",
-        "    thresholds: {psi: null, ks_p_value: null, js: null, chi2_p_value: null, "
-        "missing_ratio: null}",
-    )
-    return base + (
+    """The synthetic model with performance on (:func:`write_setup` turns drift alerts off)."""
+    return synthetic.model_config_yaml(str(reference), events=4000, slide=1000) + (
         "    task: binary_classification\n"
         "    performance:\n"
         "      metrics: [accuracy, precision, recall, f1, roc_auc, log_loss]\n"
@@ -74,13 +71,14 @@ def write_setup(
         "  consumer: {session.timeout.ms: 6000, heartbeat.interval.ms: 2000}\n"
         "  poll_timeout_seconds: 0.2\n"
         "http: {host: 127.0.0.1, port: 0}\n"
-        "models:\n" + model_yaml(reference) + "webhooks:\n"
-        "  - name: retrain\n"
-        "    format: generic\n"
-        f"    url: {webhook_url}\n"
-        f"    secret_env: {SECRET_ENV}\n"
-        "    timeout_seconds: 5\n"
-        "    retry: {max_attempts: 3, initial_backoff_seconds: 0.2, max_backoff_seconds: 1}\n"
+        "models:\n" + model_yaml(reference) + retrain_webhook_yaml(webhook_url)
+    )
+    edit_yaml_file(  # drift alerts off: every drift threshold null
+        config,
+        (
+            ("models", synthetic.MODEL, "thresholds"),
+            dict.fromkeys(("psi", "ks_p_value", "js", "chi2_p_value", "missing_ratio")),
+        ),
     )
     from monitor.config import load_config
 

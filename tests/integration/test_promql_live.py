@@ -17,14 +17,14 @@ from tests.conftest import Env
 from tests.integration.daemon_harness import (
     SECRET,
     SECRET_ENV,
-    RunningDaemon,
     events,
-    wait_until,
     write_config,
     write_reference,
 )
+from tests.support.daemon import RunningDaemon
 from tests.support.kafka import produce
 from tests.support.promql import RULES_FILE, extract_expressions
+from tests.support.wait import wait_until
 from tests.support.webhook import WebhookReceiver
 
 pytestmark = pytest.mark.integration

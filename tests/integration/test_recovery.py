@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
 from monitor.demo import synthetic
 from monitor.state.checkpoint import CheckpointStore
-from tests.integration.daemon_harness import events, wait_until, write_config, write_reference
+from tests.integration.daemon_harness import events, write_config, write_reference
+from tests.support.daemon import DaemonProcess
 from tests.support.kafka import produce
 from tests.support.net import free_port
+from tests.support.wait import wait_until
+from tests.support.yaml_edit import edit_yaml_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,55 +37,27 @@ def stateful_config(tmp: Path, bootstrap: str, topic: str, group: str, reference
         extra_kafka="  batch_max_messages: 300\n",
         extra=f"state: {{dir: {tmp / 'state'}, checkpoint_interval_seconds: 0.3}}\n",
     )
-    text = path.read_text()
-    text = text.replace(
-        "session.timeout.ms: 6000, heartbeat.interval.ms: 2000",
-        "session.timeout.ms: 2000, heartbeat.interval.ms: 500",
+    return edit_yaml_file(
+        path,
+        (("kafka", "consumer", "session.timeout.ms"), 2000),
+        (("kafka", "consumer", "heartbeat.interval.ms"), 500),
+        (("http", "port"), free_port()),
     )
-    text = text.replace("port: 0", f"port: {free_port()}")
-    path.write_text(text)
-    return path
 
 
-class Proc:
-    def __init__(self, config: Path) -> None:
-        self.port = int(config.read_text().split("port: ")[1].split("}")[0])
-        self.log = config.parent / "daemon.log"
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def events(self) -> float:
-        try:
-            text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
-        except httpx.HTTPError:
-            return -1.0
-        for line in text.splitlines():
-            if line.startswith('driftmon_events_total{model="fraud"}'):
-                return float(line.split()[-1])
-        return -1.0
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
+def events_counted(proc: DaemonProcess) -> float:
+    """The daemon's ``driftmon_events_total`` for the model; -1 while it is not serving."""
+    value = proc.metric("driftmon_events_total", model="fraud")
+    return -1.0 if value is None else value
 
 
 def run_to_end(config: Path) -> None:
-    proc = Proc(config)
+    proc = DaemonProcess(config)
     try:
-        wait_until(lambda: proc.events() == TOTAL, 120, "all events accounted for")
+        wait_until(lambda: events_counted(proc) == TOTAL, 120, "all events accounted for")
         assert proc.terminate() == 0
     finally:
-        if proc.proc.poll() is None:
-            proc.kill()
+        proc.kill()
 
 
 def final_state(state_dir: Path) -> dict[str, object]:
@@ -123,22 +95,22 @@ def test_sigkill_at_random_points_leaves_exactly_the_uninterrupted_state(
 
     producer = threading.Thread(target=trickle, daemon=True)
     rng = random.Random(7)
-    kills = 0
+    exit_codes: list[int] = []
     at_kill: list[float] = []
     for attempt in range(4):
-        proc = Proc(config)
+        proc = DaemonProcess(config)
         try:
-            wait_until(lambda p=proc: p.events() >= 0, 60, "daemon serving")
+            proc.wait_serving(60)
             if attempt == 0:
                 producer.start()
-            wait_until(lambda p=proc: p.events() > 0, 60, "consuming")
+            wait_until(lambda p=proc: events_counted(p) > 0, 60, "consuming")
             time.sleep(rng.uniform(0.1, 1.2))
-            at_kill.append(proc.events())
+            at_kill.append(events_counted(proc))
         finally:
-            proc.kill()
-            kills += 1
+            exit_codes.append(proc.kill())
     producer.join(60)
-    assert kills == 4
+    # Every run was still going when killed: none had crashed or exited by itself.
+    assert exit_codes == [-signal.SIGKILL] * 4, exit_codes
     assert any(0 < n < TOTAL for n in at_kill), at_kill  # killed mid-stream
     run_to_end(config)
     got = final_state(crash_dir / "state")

@@ -19,14 +19,15 @@ from tests.conftest import Env
 from tests.integration.daemon_harness import (
     SECRET,
     SECRET_ENV,
-    RunningDaemon,
     events,
-    wait_until,
     write_config,
     write_reference,
 )
+from tests.support.daemon import RunningDaemon
 from tests.support.kafka import produce
+from tests.support.wait import wait_until
 from tests.support.webhook import WebhookReceiver
+from tests.support.yaml_edit import edit_yaml_file
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +57,14 @@ def test_a_deployed_version_is_captured_without_alarm_then_its_own_drift_fires(
         reference=reference,
         webhook_url=webhook_receiver.url + "/retrain",
     )
-    text = config.read_text()
-    versions = (
-        f"    versions: {{references: {{v1: {reference}}}, capture_events: {CAPTURE}}}\n"
+    model = ("models", synthetic.MODEL)
+    edit_yaml_file(
+        config,
+        ((*model, "versions"), {"references": {"v1": str(reference)}, "capture_events": CAPTURE}),
         # A captured reference has fewer events than the file one: fewer bins keep the
         # no-drift JS distance well under its threshold.
-        "    bins: 20\n"
+        ((*model, "bins"), 20),
     )
-    config.write_text(text.replace("    alert: {", versions + "    alert: {", 1))
 
     v1 = with_version_field(events(8000, seed=1), "v1")
     v2_deployed = events(CAPTURE + 8000, seed=2, drift=True, start_ts=1_764_150_100.0)

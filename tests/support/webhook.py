@@ -1,9 +1,13 @@
-"""A real HTTP receiver on 127.0.0.1 that records requests and answers from a script.
+"""The one HTTP receiver of the tests: on 127.0.0.1, it records requests and answers from a script.
 
 Each request is recorded (before answering, so even dropped ones are kept) and answered
-with the next scripted :class:`Reply`; once the script is used up, ``default`` answers.
-A reply can delay, or drop the connection without any response (the client then sees
-``httpx.RemoteProtocolError``), which is what retry and timeout tests need.
+with the next scripted :class:`Reply`; once the script is used up, ``handler`` answers if
+given, else ``default``. A reply can delay (a hanging receiver), or drop the connection
+without any response (the client then sees ``httpx.RemoteProtocolError``), which is what
+retry and timeout tests need. A ``handler`` may check a request's shape with ``assert``:
+its ``AssertionError`` is kept in :attr:`WebhookReceiver.errors` and answered with 500, so
+the test asserts ``errors == []`` at the end. Given a ``port``, the receiver binds it at
+every :meth:`~WebhookReceiver.start`, so it can go down and come back on the same address.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,13 +25,24 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer. ``drop=True`` closes the connection without responding."""
+    """One scripted answer. ``drop=True`` closes the connection without responding.
+
+    A ``body`` that is not bytes is sent as JSON, with ``content-type: application/json``
+    unless ``headers`` name another.
+    """
 
     status: int = 204
     headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    body: bytes | dict[str, Any] | list[Any] = b""
     delay_seconds: float = 0.0
     drop: bool = False
+
+    def encoded(self) -> tuple[Mapping[str, str], bytes]:
+        """The headers and body bytes to send."""
+        if isinstance(self.body, bytes):
+            return self.headers, self.body
+        headers = {"content-type": "application/json", **self.headers}
+        return headers, json.dumps(self.body).encode()
 
 
 DROP = Reply(drop=True)
@@ -51,8 +66,11 @@ class RecordedRequest:
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = True  # a hanging reply must not block shutdown
     receiver: WebhookReceiver
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet: clients that time out and hang up are what some tests provoke."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -98,13 +116,14 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        reply_headers, body = reply.encoded()
         self.send_response(reply.status)
-        for name, value in reply.headers.items():
+        for name, value in reply_headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if reply.body and self.command != "HEAD":
-            self.wfile.write(reply.body)
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
@@ -112,11 +131,25 @@ class _Handler(BaseHTTPRequestHandler):
         """Silence per-request logging on stderr."""
 
 
+Handler = Callable[[RecordedRequest], Reply]
+"""Answers a request once the script is used up; may ``assert`` on the request."""
+
+
 class WebhookReceiver:
     """The receiver; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
-    def __init__(self, replies: Sequence[Reply] = (), default: Reply | None = None) -> None:
+    def __init__(
+        self,
+        replies: Sequence[Reply] = (),
+        default: Reply | None = None,
+        *,
+        handler: Handler | None = None,
+        port: int = 0,
+    ) -> None:
         self.default = default or Reply(204)
+        self.handler = handler
+        self.errors: list[str] = []
+        self._requested_port = port
         self._script: deque[Reply] = deque(replies)
         self._requests: list[RecordedRequest] = []
         self._cond = threading.Condition()
@@ -124,8 +157,8 @@ class WebhookReceiver:
         self._thread: threading.Thread | None = None
 
     def start(self) -> WebhookReceiver:
-        """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
-        httpd = _Server(("127.0.0.1", 0), _Handler)
+        """Bind 127.0.0.1 (the given port, else a free one) and serve in a daemon thread."""
+        httpd = _Server(("127.0.0.1", self._requested_port), _Handler)
         httpd.receiver = self
         self._httpd = httpd
         self._thread = threading.Thread(
@@ -152,8 +185,10 @@ class WebhookReceiver:
 
     @property
     def port(self) -> int:
-        """The bound port."""
-        assert self._httpd is not None, "receiver not started"
+        """The bound port, or the fixed one while stopped."""
+        if self._httpd is None:
+            assert self._requested_port, "receiver not started"
+            return self._requested_port
         return int(self._httpd.server_address[1])
 
     @property
@@ -184,6 +219,14 @@ class WebhookReceiver:
     def _record(self, request: RecordedRequest) -> Reply:
         with self._cond:
             self._requests.append(request)
-            reply = self._script.popleft() if self._script else self.default
+            scripted = self._script.popleft() if self._script else None
             self._cond.notify_all()
-            return reply
+        if scripted is not None:
+            return scripted
+        if self.handler is None:
+            return self.default
+        try:
+            return self.handler(request)
+        except AssertionError as exc:
+            self.errors.append(f"{request.path}: {exc}")
+            return Reply(500, body=b"request shape check failed")

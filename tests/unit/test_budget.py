@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,32 +35,48 @@ from monitor.publish.results import ResultsStore
 from monitor.publish.status import model_document
 from monitor.state.checkpoint import decode_checkpoint, encode_checkpoint
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
+from tests.support.yaml_edit import REMOVE, KeyPath, edit_yaml
 
-BUDGET = "false_alarms_per_month: 1, events_per_second: 100, calibration_draws: 200"
-RAW_THRESHOLDS = "    thresholds: {psi: 0.2, ks_p_value: 0.001, js: 0.1, chi2_p_value: 0.001}\n"
+BUDGET: dict[str, Any] = {
+    "false_alarms_per_month": 1,
+    "events_per_second": 100,
+    "calibration_draws": 200,
+}
+RAW_THRESHOLDS: dict[str, Any] = {"psi": 0.2, "ks_p_value": 0.001, "js": 0.1, "chi2_p_value": 0.001}
+MODEL = ("models", "fraud")
+
+
+def synthetic_yaml(
+    reference: str,
+    alert: Mapping[str, Any],
+    thresholds: Mapping[str, Any] | None,
+    edits: Sequence[tuple[KeyPath, Any]] = (),
+) -> str:
+    """The synthetic fraud model (window 4000/1000): ``alert`` keys added to its alert,
+    its thresholds replaced by ``thresholds`` (none when ``None``), then ``edits``."""
+    model = synthetic.model_config_yaml(reference, events=4000, slide=1000)
+    text = "kafka: {bootstrap_servers: 127.0.0.1:9092, topics: [t]}\nmodels:\n" + model
+    return edit_yaml(
+        text,
+        ((*MODEL, "thresholds"), REMOVE if thresholds is None else dict(thresholds)),
+        *(((*MODEL, "alert", key), value) for key, value in alert.items()),
+        *edits,
+    )
 
 
 def synthetic_config(
     reference: str = "fraud.json",
     *,
-    alert: str = BUDGET,
-    thresholds: str = "",
-    extra: str = "",
-    edits: dict[str, str] | None = None,
+    alert: Mapping[str, Any] = BUDGET,
+    thresholds: Mapping[str, Any] | None = None,
+    edits: Sequence[tuple[KeyPath, Any]] = (),
 ) -> Config:
-    """The synthetic fraud model (window 4000/1000) with ``alert`` keys added.
+    """:func:`synthetic_yaml`, validated.
 
-    Edited as text, not through ``model_dump``: a dumped config marks every threshold as
+    Edited as YAML, not through ``model_dump``: a dumped config marks every threshold as
     written, and written thresholds win over calibrated ones.
     """
-    model = synthetic.model_config_yaml(reference, events=4000, slide=1000)
-    model = model.replace(RAW_THRESHOLDS, thresholds + extra)
-    model = model.replace("cooldown_seconds: 3600}", f"cooldown_seconds: 3600, {alert}}}")
-    for old, new in (edits or {}).items():
-        assert old in model, old
-        model = model.replace(old, new)
-    text = "kafka: {bootstrap_servers: 127.0.0.1:9092, topics: [t]}\nmodels:\n" + model
-    return validate_config(yaml.safe_load(text))
+    return validate_config(yaml.safe_load(synthetic_yaml(reference, alert, thresholds, edits)))
 
 
 @pytest.fixture(autouse=True)
@@ -120,10 +136,9 @@ def test_calibrated_critical_values_drive_evaluation_alerting_and_threshold_line
 
 def test_explicit_raw_thresholds_win_over_the_calibrated_ones(profile: ReferenceProfile) -> None:
     config = synthetic_config(
-        extra="    thresholds: {psi: 0.5}\n",
-        edits={"country: {type: categorical}": "country: {type: categorical, "
-               "thresholds: {js: 0.3, psi: null}}"},
-    )  # fmt: skip
+        thresholds={"psi": 0.5},
+        edits=[((*MODEL, "features", "country", "thresholds"), {"js": 0.3, "psi": None})],
+    )
     pipeline = Pipeline(config, {"fraud": profile})
     monitor = pipeline.monitors["fraud"]
     monitor.ensure_calibrated()
@@ -215,7 +230,7 @@ def test_bh_flags_features_that_bonferroni_misses_through_the_pipeline() -> None
 
 def test_bh_keeps_the_raw_decision_of_an_overridden_check(profile: ReferenceProfile) -> None:
     # A raw psi threshold of 0 flags every feature; BH must not take that decision away.
-    config = synthetic_config(alert=BUDGET + ", correction: bh", extra="    thresholds: {psi: 0}\n")
+    config = synthetic_config(alert={**BUDGET, "correction": "bh"}, thresholds={"psi": 0})
     pipeline = Pipeline(config, {"fraud": profile})
     evaluations = feed(pipeline, stream(4000, 1)).evaluations
     assert evaluations
@@ -253,6 +268,7 @@ def window_of(shift: float, start: int) -> list[bytes]:
     ]
 
 
+@pytest.mark.slow
 def test_min_effect_drops_a_significant_but_tiny_shift_while_a_real_one_fires() -> None:
     profile = build_profile("m", {"x": quantiles(200_000)}, {"x": FeatureKind.NUMERIC})
     tiny = window_of(0.03, 0)  # 0.03 sd in a window of 100,000 events: significant
@@ -278,9 +294,9 @@ def test_min_effect_drops_a_significant_but_tiny_shift_while_a_real_one_fires() 
 def test_per_feature_min_effect_applies_to_its_feature_only(profile: ReferenceProfile) -> None:
     # Raw thresholds, no budget: min_effect works on its own too.
     config = synthetic_config(
-        alert="min_effect: {psi: 5}",
+        alert={"min_effect": {"psi": 5}},
         thresholds=RAW_THRESHOLDS,
-        edits={"amount: {type: numeric}": "amount: {type: numeric, min_effect: {psi: 0.1}}"},
+        edits=[((*MODEL, "features", "amount", "min_effect"), {"psi": 0.1})],
     )
     pipeline = Pipeline(config, {"fraud": profile})
     feed(pipeline, stream(4000, 1))
@@ -342,7 +358,7 @@ def test_a_calibration_for_other_inputs_is_not_reused(profile: ReferenceProfile)
 
 
 def test_a_captured_reference_is_calibrated_once_and_restored_with_it() -> None:
-    config = synthetic_config(edits={"reference: fraud.json": "reference: {capture_events: 3000}"})
+    config = synthetic_config(edits=[((*MODEL, "reference"), {"capture_events": 3000})])
     first = Pipeline(config, {})
     feed(first, stream(8000, 1))
     source = first.monitors["fraud"]
@@ -364,11 +380,8 @@ def test_a_handover_keeps_the_file_profiles_calibration(profile: ReferenceProfil
 
 
 def test_a_time_window_without_a_rate_calibrates_for_min_events(profile: ReferenceProfile) -> None:
-    time_window = {
-        "window: {events: 4000, slide: 1000}": "window: {seconds: 600, slide_seconds: 60, "
-        "min_events: 500}"
-    }
-    config = synthetic_config(alert="false_alarms_per_month: 1", edits=time_window)
+    time_window = [((*MODEL, "window"), {"seconds": 600, "slide_seconds": 60, "min_events": 500})]
+    config = synthetic_config(alert={"false_alarms_per_month": 1}, edits=time_window)
     budget = budget_for(config.models["fraud"])
     assert budget is not None
     assert (budget.window_events, budget.evaluations_per_month_value) == (500, 43_200)
@@ -391,12 +404,11 @@ def write_jsonl(path: Path, payloads: list[bytes]) -> Path:
     return path
 
 
-def write_config(tmp_path: Path, alert: str = BUDGET, reference: str = "fraud.json") -> Path:
-    model = synthetic.model_config_yaml(reference, events=4000, slide=1000)
-    model = model.replace(RAW_THRESHOLDS, "")
-    model = model.replace("cooldown_seconds: 3600}", f"cooldown_seconds: 3600, {alert}}}")
+def write_config(
+    tmp_path: Path, alert: Mapping[str, Any] = BUDGET, reference: str = "fraud.json"
+) -> Path:
     path = tmp_path / "driftmon.yaml"
-    path.write_text("kafka: {bootstrap_servers: 127.0.0.1:9092, topics: [t]}\nmodels:\n" + model)
+    path.write_text(synthetic_yaml(reference, alert, thresholds=None))
     return path
 
 
@@ -427,7 +439,7 @@ def test_baseline_stores_the_calibration_and_start_up_reuses_it(
     assert status.calibration.source == "profile"
 
     # Another budget: the stored calibration does not fit and is not used.
-    other = load_config(write_config(tmp_path, BUDGET.replace("month: 1", "month: 2")))
+    other = load_config(write_config(tmp_path, {**BUDGET, "false_alarms_per_month": 2}))
     pipeline = Pipeline(other, load_references(other, tmp_path))
     assert pipeline.monitors["fraud"].calibration_pending
 
@@ -443,6 +455,7 @@ def replay_lines(tmp_path: Path, name: str, payloads: list[bytes]) -> list[dict[
     return [json.loads(line) for line in report.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_replay_with_a_budget_stays_quiet_on_a_stationary_stream_and_fires_on_a_shift(
     tmp_path: Path,
 ) -> None:
@@ -468,8 +481,7 @@ def test_grace_suppresses_the_second_episode_and_is_reported_and_checkpointed(
     profile: ReferenceProfile,
 ) -> None:
     config = synthetic_config(
-        alert=BUDGET + ", retrain_grace_seconds: 3600",
-        edits={"cooldown_seconds: 3600": "cooldown_seconds: 0"},
+        alert={**BUDGET, "retrain_grace_seconds": 3600, "cooldown_seconds": 0},
     )
     pipeline = Pipeline(config, {"fraud": profile})
     t0 = 1_764_150_000.0
@@ -508,7 +520,7 @@ def test_grace_suppresses_the_second_episode_and_is_reported_and_checkpointed(
 
 
 def test_status_document_without_a_budget_has_no_calibration(profile: ReferenceProfile) -> None:
-    config = synthetic_config(alert="min_features: 1", thresholds=RAW_THRESHOLDS)
+    config = synthetic_config(alert={"min_features": 1}, thresholds=RAW_THRESHOLDS)
     pipeline = Pipeline(config, {"fraud": profile})
     status = pipeline.results.get("fraud")
     assert status is not None and status.calibration is None

@@ -10,6 +10,7 @@ import pytest
 
 from monitor import __version__
 from monitor.cli import EXIT_CONFIG, EXIT_OK, main
+from tests.support.yaml_edit import edit_yaml
 
 GOOD = """\
 kafka: {bootstrap_servers: 127.0.0.1:9092, topics: [ml.inference]}
@@ -56,6 +57,7 @@ def test_check_config_lists_every_problem_with_key_path_and_hint(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_run_refuses_an_invalid_config_with_exit_code_2_and_no_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "monitor", "run", "--config", str(write(tmp_path, BAD))],
@@ -79,7 +81,9 @@ def test_missing_config_file_is_a_config_error(
 def test_missing_reference_profile_is_reported_clearly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = write(tmp_path, GOOD.replace("{capture_events: 1000}", "baselines/absent.json"))
+    config = write(
+        tmp_path, edit_yaml(GOOD, (("models", "fraud", "reference"), "baselines/absent.json"))
+    )
     code = main(["replay", "--config", str(config), "--input", str(tmp_path / "x.jsonl")])
     assert code == EXIT_CONFIG
     err = capsys.readouterr().err

@@ -9,6 +9,7 @@ import pytest
 
 from monitor.cli import EXIT_CONFIG, EXIT_OK, main
 from monitor.config import validate_config
+from tests.support.yaml_edit import REMOVE, edit_yaml
 from tests.unit.test_config import cfg, one_problem
 
 BUDGET = {"false_alarms_per_month": 1, "events_per_second": 250}
@@ -178,7 +179,10 @@ def test_check_config_shows_the_budget_and_its_errors(
     out = capsys.readouterr().out
     assert "fraud: false-alarm budget 1/month (bonferroni, union, 50 events/s)" in out
     assert "retrain grace 600 s" in out
-    path.write_text(GOOD.replace("events_per_second: 50, ", "correction: holm, "))
+    alert = ("models", "fraud", "alert")
+    path.write_text(
+        edit_yaml(GOOD, ((*alert, "events_per_second"), REMOVE), ((*alert, "correction"), "holm"))
+    )
     assert main(["check-config", str(path)]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "models.fraud.alert.correction: invalid value 'holm'" in err

@@ -333,6 +333,7 @@ payload = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(payload, max_size=12))
 def test_fuzz_never_raises_and_counts_add_up(payloads: list[bytes | None]) -> None:
@@ -419,6 +420,7 @@ def _raw(ev: dict[str, object]) -> bytes:
     return json.dumps(ev, allow_nan=False).encode()
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None)
 @given(
     payloads=st.lists(plain_event.map(_raw) | payload, max_size=20),

@@ -180,6 +180,7 @@ def test_each_hostile_shape_is_rejected_with_its_reason(name: str) -> None:
     assert peak <= peak_bound([payload]), f"peak {peak} bytes for {name}"
 
 
+@pytest.mark.slow
 def test_a_batch_of_every_hostile_shape_keeps_the_valid_events() -> None:
     valid = [event(id=f"v{i}", features={"amount": float(i), "country": "DE"}) for i in range(50)]
     hostile = [p for p, _, _ in HOSTILE.values()]
@@ -282,6 +283,7 @@ hostile_payload = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=150,
     deadline=None,
@@ -299,6 +301,7 @@ def test_fuzz_hostile_batches_never_raise_and_stay_bounded(payloads: list[bytes 
 ATHERIS_HARNESS = Path(__file__).with_name("fuzz_decode_atheris.py")
 
 
+@pytest.mark.slow
 def test_atheris_bounded_run_finds_no_crash(tmp_path: Path) -> None:
     """A bounded libFuzzer run over one-message batches (seeded with valid events)."""
     corpus = tmp_path / "corpus"

@@ -22,6 +22,7 @@ from monitor.ingest.decode.scanner import parse_number
 # ------------------------------------------------------------------------------ numbers
 
 
+@pytest.mark.slow
 def test_numbers_the_scanner_reads_equal_float_of_their_text() -> None:
     rng = random.Random(7)
     realistic, awkward = [], []
@@ -41,6 +42,7 @@ def test_numbers_the_scanner_reads_equal_float_of_their_text() -> None:
     assert sum(parse_number(t.encode()) is not None for t in realistic) == len(realistic)
 
 
+@pytest.mark.slow
 @given(
     digits=st.text("0123456789", min_size=1, max_size=19),
     point=st.integers(0, 19),
@@ -287,6 +289,7 @@ def _event(draw: st.DrawFn) -> bytes:
     return json.dumps(ordered, ensure_ascii=style == "json-ascii", indent=indent).encode()
 
 
+@pytest.mark.slow
 @given(st.lists(st.composite(lambda draw: _event(draw))(), min_size=1, max_size=12))
 @settings(max_examples=400, deadline=None)
 def test_random_events_match_the_object_paths(payloads: list[bytes]) -> None:

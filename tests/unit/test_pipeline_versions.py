@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.app.daemon import header_version
 from monitor.config import Config, validate_config
@@ -25,6 +24,7 @@ from monitor.publish.status import status_document
 from monitor.state.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
 from monitor.webhooks.formats import drift_payload
+from tests.support.metrics import parse_samples, sample_value
 from tests.support.results import INVALID_REASONS
 
 KINDS = {"x": FeatureKind.NUMERIC, "c": FeatureKind.CATEGORICAL}
@@ -230,9 +230,9 @@ def test_ignore_drops_unknown_versions_and_counts_them() -> None:
     assert status is not None
     assert status.ignored_version_events == 250 and status.events_total == 300
     assert status.version == "v1"  # a dropped version never becomes active
-    assert value(scrape(pipeline.results), "driftmon_ignored_version_events_total", model="m") == (
-        250
-    )
+    assert sample_value(
+        scrape(pipeline.results), "driftmon_ignored_version_events_total", model="m"
+    ) == (250)
 
 
 # ------------------------------------------------------------------------------ bounds
@@ -274,21 +274,8 @@ def scrape(store: ResultsStore) -> str:
     return generate_latest(registry).decode()
 
 
-def value(text: str, name: str, **labels: str) -> float | None:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return None
-
-
 def info_series(text: str) -> list[dict[str, str]]:
-    return [
-        s.labels
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
-        if s.name == "driftmon_model_info"
-    ]
+    return [dict(s.labels) for s in parse_samples(text) if s.name == "driftmon_model_info"]
 
 
 def test_model_info_moves_with_the_active_version() -> None:
@@ -299,7 +286,7 @@ def test_model_info_moves_with_the_active_version() -> None:
     run(pipeline, events(100, seed=2, version="v2"))
     text = scrape(pipeline.results)
     assert info_series(text) == [{"model": "m", "version": "v2"}]  # v1's series is gone
-    assert value(text, "driftmon_reference_ready", model="m") == 0.0  # v2 is capturing
+    assert sample_value(text, "driftmon_reference_ready", model="m") == 0.0  # v2 is capturing
     run(pipeline, events(100, seed=3))
     assert info_series(scrape(pipeline.results)) == [{"model": "m", "version": ""}]
 

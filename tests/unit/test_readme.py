@@ -22,6 +22,7 @@ def test_python_examples_run() -> None:
 COMMANDS = sorted(set(re.findall(r"`driftmon ([a-z-]+)", README)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 def test_documented_commands_exist(command: str) -> None:
     args = [sys.executable, "-m", "monitor", command, "--help"]

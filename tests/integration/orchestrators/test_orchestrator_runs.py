@@ -20,16 +20,12 @@ import pytest
 
 from monitor.demo import synthetic
 from tests.conftest import Env
-from tests.integration.daemon_harness import (
-    RunningDaemon,
-    events,
-    wait_until,
-    write_config,
-    write_reference,
-)
+from tests.integration.daemon_harness import events, write_config, write_reference
 from tests.integration.orchestrators.servers import AirflowStandalone, PrefectServer
 from tests.integration.orchestrators.venvs import ensure_venv
+from tests.support.daemon import RunningDaemon
 from tests.support.kafka import produce
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 

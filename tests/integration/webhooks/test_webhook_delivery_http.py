@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
-from webhook_receiver import Drop, Hang, Received, Receiver, Reply, free_port
 
 from monitor.webhooks.config import WebhookConfig
 from monitor.webhooks.delivery import WebhookDispatcher
 from monitor.webhooks.event import DriftedFeature, DriftEvent
+from tests.support.net import free_port
+from tests.support.webhook import DROP, RecordedRequest, Reply, WebhookReceiver
 from tests.support.webhook_metrics import webhook_metrics
 
 pytestmark = pytest.mark.integration
@@ -65,8 +66,8 @@ def outcome(registry: CollectorRegistry, name: str) -> float | None:
 
 
 def test_flaky_receiver_delivers_once_with_same_id_and_backoff() -> None:
-    script = [Reply(503), Drop(), Reply(429, {"retry-after": "1"})]
-    with Receiver(script, handler=lambda r: Reply(200)) as receiver:
+    script = [Reply(503), DROP, Reply(429, {"retry-after": "1"})]
+    with WebhookReceiver(script, default=Reply(200)) as receiver:
         registry = CollectorRegistry()
         dispatcher = WebhookDispatcher(
             [webhook(receiver.url)], state_dir=None, metrics=webhook_metrics(registry), env=ENV
@@ -75,23 +76,23 @@ def test_flaky_receiver_delivers_once_with_same_id_and_backoff() -> None:
         dispatcher.submit(event())
         assert dispatcher.flush(15.0)
         dispatcher.stop(2.0)
-    got = receiver.received
+    got = receiver.requests
     assert len(got) == 4  # three failures, then exactly one success
     assert {r.headers["webhook-id"] for r in got} == {"evt-42"}
     assert len({r.body for r in got}) == 1
-    gaps = [b.at - a.at for a, b in zip(got, got[1:], strict=False)]
+    gaps = [b.monotonic - a.monotonic for a, b in zip(got, got[1:], strict=False)]
     assert gaps[0] <= 0.2 + 0.5 and gaps[1] <= 0.4 + 0.5  # full jitter under the caps
     assert gaps[2] >= 0.95  # Retry-After: 1 was honoured
     assert outcome(registry, "retried") == 3 and outcome(registry, "delivered") == 1
 
 
 def test_400_fails_at_once_and_secrets_never_logged(caplog: pytest.LogCaptureFixture) -> None:
-    def handler(r: Received) -> Reply:
+    def handler(r: RecordedRequest) -> Reply:
         # A receiver echoing credentials back must not leak them into our logs.
         return Reply(400, body={"error": "bad request", "echo": r.headers.get("authorization")})
 
     caplog.set_level(logging.DEBUG)  # httpx/httpcore debug lines included
-    with Receiver(handler=handler) as receiver:
+    with WebhookReceiver(handler=handler) as receiver:
         registry = CollectorRegistry()
         dispatcher = WebhookDispatcher(
             [webhook(receiver.url)], state_dir=None, metrics=webhook_metrics(registry), env=ENV
@@ -100,7 +101,7 @@ def test_400_fails_at_once_and_secrets_never_logged(caplog: pytest.LogCaptureFix
         dispatcher.submit(event())
         assert dispatcher.flush(5.0)
         dispatcher.stop(2.0)
-    assert len(receiver.received) == 1
+    assert len(receiver.requests) == 1
     assert outcome(registry, "failed") == 1 and outcome(registry, "retried") == 0
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert (
@@ -127,7 +128,7 @@ def test_delivery_survives_dispatcher_restart_with_receiver_down(tmp_path: Path)
     assert not first.flush(0.1)
     first.stop(2.0)
 
-    with Receiver(port=port) as receiver:
+    with WebhookReceiver(port=port) as receiver:
         second = WebhookDispatcher(
             [webhook(url)], state_dir=tmp_path, metrics=webhook_metrics(), env=ENV
         )
@@ -138,8 +139,8 @@ def test_delivery_survives_dispatcher_restart_with_receiver_down(tmp_path: Path)
         assert second.pending() == {"retrain": 0}
         time.sleep(0.3)
         second.stop(2.0)
-    assert len(receiver.received) == 1
-    assert receiver.received[0].headers["webhook-id"] == "evt-42"
+    assert len(receiver.requests) == 1
+    assert receiver.requests[0].headers["webhook-id"] == "evt-42"
 
 
 _CHILD = textwrap.dedent(
@@ -186,7 +187,7 @@ def test_trigger_delivered_after_sigkill_and_restart(tmp_path: Path) -> None:
         if child.stdout is not None:
             child.stdout.close()
 
-    with Receiver(port=port) as receiver:
+    with WebhookReceiver(port=port) as receiver:
         hook = WebhookConfig.model_validate(
             {
                 "name": "retrain",
@@ -200,11 +201,11 @@ def test_trigger_delivered_after_sigkill_and_restart(tmp_path: Path) -> None:
         dispatcher.start()
         assert dispatcher.flush(10.0)
         dispatcher.stop(2.0)
-    assert [r.headers["webhook-id"] for r in receiver.received] == ["evt-kill"]
+    assert [r.headers["webhook-id"] for r in receiver.requests] == ["evt-kill"]
 
 
 def test_hanging_receiver_does_not_block_submit() -> None:
-    with Receiver(handler=lambda r: Hang(3.0)) as receiver:
+    with WebhookReceiver(default=Reply(200, delay_seconds=3.0)) as receiver:
         hook = webhook(receiver.url).model_copy(update={"timeout_seconds": 2.0})
         dispatcher = WebhookDispatcher([hook], state_dir=None, metrics=webhook_metrics(), env=ENV)
         dispatcher.start()
@@ -222,4 +223,4 @@ def test_hanging_receiver_does_not_block_submit() -> None:
         started = time.perf_counter()
         dispatcher.stop(1.0)
         assert time.perf_counter() - started < 2.5  # stop waits at most its bound (+ slack)
-    assert receiver.received  # attempts were made, and timed out
+    assert receiver.requests  # attempts were made, and timed out

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from webhook_receiver import Received, Receiver, Reply
 
 from monitor.webhooks.config import WebhookConfig
 from monitor.webhooks.delivery import WebhookDispatcher, send_test_event
 from monitor.webhooks.event import DriftedFeature, DriftEvent
+from tests.support.webhook import RecordedRequest, Reply, WebhookReceiver
 from tests.support.webhook_metrics import webhook_metrics
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ EVENT = DriftEvent(
 FAST = {"max_attempts": 3, "initial_backoff_seconds": 0.05, "max_backoff_seconds": 0.2}
 
 
-def check_generic(r: Received) -> Reply:
+def check_generic(r: RecordedRequest) -> Reply:
     from standardwebhooks.webhooks import Webhook
 
     assert r.method == "POST" and r.path == "/hook"
@@ -44,7 +44,7 @@ def check_generic(r: Received) -> Reply:
     return Reply(204)
 
 
-def check_cloudevents(r: Received) -> Reply:
+def check_cloudevents(r: RecordedRequest) -> Reply:
     from ce_sdk import from_http
 
     event = from_http(r.headers, r.body)
@@ -54,7 +54,7 @@ def check_cloudevents(r: Received) -> Reply:
     return Reply(202)
 
 
-def check_cloudevents_binary(r: Received) -> Reply:
+def check_cloudevents_binary(r: RecordedRequest) -> Reply:
     from ce_sdk import from_http
 
     assert r.headers["ce-specversion"] == "1.0" and r.headers["ce-id"] == EVENT.id
@@ -63,7 +63,7 @@ def check_cloudevents_binary(r: Received) -> Reply:
     return Reply(202)
 
 
-def check_airflow(r: Received) -> Reply:
+def check_airflow(r: RecordedRequest) -> Reply:
     if r.path == "/auth/token":
         assert r.json() == {"username": "admin", "password": "af-pass-INTEGRATION"}
         return Reply(201, body={"access_token": "jwt-abc"})
@@ -76,7 +76,7 @@ def check_airflow(r: Received) -> Reply:
     return Reply(200, body={"dag_run_id": body["dag_run_id"], "state": "queued"})
 
 
-def check_prefect(r: Received) -> Reply:
+def check_prefect(r: RecordedRequest) -> Reply:
     assert r.path == "/api/deployments/dep-1/create_flow_run"
     body = r.json()
     assert body["idempotency_key"] == EVENT.id
@@ -84,7 +84,7 @@ def check_prefect(r: Received) -> Reply:
     return Reply(201, body={"id": "run-1", "state_type": "SCHEDULED", "idempotency_key": EVENT.id})
 
 
-def check_dagster(r: Received) -> Reply:
+def check_dagster(r: RecordedRequest) -> Reply:
     assert r.path == "/graphql"
     body = r.json()
     assert body["query"].startswith("mutation LaunchRun")
@@ -96,7 +96,7 @@ def check_dagster(r: Received) -> Reply:
     return Reply(200, body={"data": {"launchRun": {"__typename": "LaunchRunSuccess", "run": run}}})
 
 
-def check_kubeflow(r: Received) -> Reply:
+def check_kubeflow(r: RecordedRequest) -> Reply:
     assert r.path == "/apis/v2beta1/runs"
     body = r.json()
     assert body["pipeline_version_reference"] == {"pipeline_id": "p", "pipeline_version_id": "v"}
@@ -104,7 +104,7 @@ def check_kubeflow(r: Received) -> Reply:
     return Reply(200, body={"run_id": "kfp-1", "state": "PENDING"})
 
 
-def check_argo(r: Received) -> Reply:
+def check_argo(r: RecordedRequest) -> Reply:
     assert r.path == "/api/v1/workflows/ml/submit"
     assert r.headers["authorization"] == f"Bearer {TOKEN}"
     body = r.json()
@@ -113,7 +113,7 @@ def check_argo(r: Received) -> Reply:
     return Reply(200, body={"metadata": {"name": "retrain-x7k2p", "uid": "u"}})
 
 
-def check_github(r: Received) -> Reply:
+def check_github(r: RecordedRequest) -> Reply:
     assert r.path == "/repos/acme/ml/dispatches"
     assert r.headers["accept"] == "application/vnd.github+json"
     assert r.headers["authorization"] == f"Bearer {TOKEN}"
@@ -122,13 +122,13 @@ def check_github(r: Received) -> Reply:
     return Reply(204)
 
 
-def check_slack(r: Received) -> Reply:
+def check_slack(r: RecordedRequest) -> Reply:
     body = r.json()
     assert "fraud" in body["text"] and "var-model=fraud" in json.dumps(body["blocks"])
     return Reply(200, {"content-type": "text/plain"}, b"ok")
 
 
-CASES: dict[str, tuple[dict[str, Any], Callable[[Received], Reply]]] = {
+CASES: dict[str, tuple[dict[str, Any], Callable[[RecordedRequest], Reply]]] = {
     "generic": ({"format": "generic", "path": "/hook", "secret_env": "SECRET"}, check_generic),
     "cloudevents": ({"format": "cloudevents", "path": "/ce"}, check_cloudevents),
     "cloudevents-binary": (
@@ -201,7 +201,7 @@ def webhook_for(case: str, base_url: str) -> WebhookConfig:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_format_delivered_to_real_server(case: str) -> None:
-    with Receiver(handler=CASES[case][1]) as receiver:
+    with WebhookReceiver(handler=CASES[case][1]) as receiver:
         registry = CollectorRegistry()
         dispatcher = WebhookDispatcher(
             [webhook_for(case, receiver.url)],
@@ -222,7 +222,7 @@ def test_format_delivered_to_real_server(case: str) -> None:
 
 @pytest.mark.parametrize("case", ["generic", "airflow3", "slack"])
 def test_send_test_event_to_real_server(case: str) -> None:
-    def handler(r: Received) -> Reply:
+    def handler(r: RecordedRequest) -> Reply:
         if r.path == "/auth/token":
             return Reply(201, body={"access_token": "jwt-abc"})
         payload = r.json()
@@ -237,7 +237,7 @@ def test_send_test_event_to_real_server(case: str) -> None:
         assert payload["test"] is True
         return Reply(200, body={"ok": True})
 
-    with Receiver(handler=handler) as receiver:
+    with WebhookReceiver(handler=handler) as receiver:
         result = send_test_event(webhook_for(case, receiver.url), ENV)
     assert receiver.errors == []
     assert result.ok, result.detail

@@ -18,6 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor import cli
+from monitor.config import load_config
+from monitor.demo import runner as demo
+from monitor.demo import synthetic
 from tests.support.promql import REPO
 
 COMPOSE_DIR = REPO / "deploy" / "compose"
@@ -75,7 +79,6 @@ def test_demo_producer() -> None:
 
 
 def test_demo_flags_exist_in_the_cli() -> None:
-    cli = pytest.importorskip("monitor.cli")
     src = Path(cli.__file__).read_text()
     for flag in ("--bootstrap", "--producer-only", "--duration", "--rate"):
         assert f'"{flag}"' in src, flag
@@ -85,14 +88,11 @@ def test_driftmon_config_matches_the_demo_model(tmp_path: Path) -> None:
     cfg = yaml.safe_load((COMPOSE_DIR / "driftmon.yaml").read_text())
     assert cfg["kafka"]["bootstrap_servers"] == "broker:9092"
     assert cfg["http"]["port"] == 9108
-    synthetic = pytest.importorskip("monitor.demo.synthetic")
-    demo = pytest.importorskip("monitor.demo.runner")
     assert cfg["kafka"]["topics"] == [demo.TOPIC]
     (model,) = cfg["models"]
     assert model == synthetic.MODEL
     assert list(cfg["models"][model]["features"]) == [*synthetic.NUMERIC, *synthetic.CATEGORICAL]
-    config = pytest.importorskip("monitor.config")
-    config.load_config(COMPOSE_DIR / "driftmon.yaml")
+    load_config(COMPOSE_DIR / "driftmon.yaml")
 
 
 def test_prometheus_loads_the_rules_and_scrapes_driftmon(tmp_path: Path) -> None:
@@ -139,6 +139,7 @@ def test_grafana_gets_provisioning_and_dashboards() -> None:
     assert source["url"] == "http://prometheus:9090"
 
 
+@pytest.mark.slow
 def test_compose_file_validates_against_the_compose_specification(tmp_path: Path) -> None:
     """The official compose-spec JSON schema (vendored by check-jsonschema, offline).
 

@@ -40,6 +40,7 @@ def multiclass_scenario(rng, n, *, scale=1.0, concept=False):
     return proba, y
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(

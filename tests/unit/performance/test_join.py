@@ -98,6 +98,7 @@ batches = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(batches, st.integers(1, 6), st.sampled_from([5.0, 15.0, 1000.0]))
 def test_matches_naive_model(script, cap, delay):

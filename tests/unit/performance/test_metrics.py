@@ -49,6 +49,7 @@ def sk_binary(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 scores = st.one_of(st.integers(0, 10).map(lambda i: i / 10), st.floats(0.0, 1.0))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1), scores), min_size=1, max_size=80))
 def test_binary_matches_sklearn(rows):
@@ -60,6 +61,7 @@ def test_binary_matches_sklearn(rows):
         assert close(got[name], float(value)), (name, got[name], value)
 
 
+@pytest.mark.slow
 def test_binary_one_class_auc_is_nan_and_zero_division_is_zero():
     got = binary_metrics(np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]))
     assert math.isnan(got["roc_auc"])
@@ -85,6 +87,7 @@ def multiclass_rows(draw):
     return k, y, raw / raw.sum(axis=1, keepdims=True)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(multiclass_rows())
 def test_multiclass_matches_sklearn(case):
@@ -115,6 +118,7 @@ def test_multiclass_rejects_bad_classes():
 finite = st.floats(-1e6, 1e6, allow_nan=False).filter(lambda v: v == 0 or abs(v) > 1e-6)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(finite, finite), min_size=1, max_size=60))
 def test_regression_matches_sklearn(rows):

@@ -85,6 +85,7 @@ def test_budget_rejects_bad_values(kwargs):
         Budget(**{**base, **kwargs})
 
 
+@pytest.mark.slow
 def test_psi_null_mean_matches_the_documented_formula(profile):
     b = Budget(1.0, window_events=5_000, slide_events=500, events_per_second=100)
     cal = calibrate(profile, b, tests=["psi"], draws=400, seed=3)
@@ -198,6 +199,7 @@ def test_apply_bonferroni_matches_evaluate_and_bh_finds_more(profile):
     assert pvals[("normal", "ks_p_value")] == result.features[0].p_values["ks"]
 
 
+@pytest.mark.slow
 def test_calibration_is_fast_enough_for_start_up():
     rng = np.random.default_rng(0)
     cols = {f"x{i}": rng.normal(size=50_000) for i in range(20)}

@@ -88,6 +88,7 @@ counts_pair = st.integers(1, 60).flatmap(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(counts_pair, st.integers(1, 12))
 def test_numeric_statistics_match_references(pair: tuple[list[int], list[int]], buckets: int):
@@ -251,6 +252,7 @@ def test_binning_kernel_matches_searchsorted_with_nan_and_inf():
         assert (lo[0], hi[0]) == (finite.min(), finite.max())
 
 
+@pytest.mark.slow
 def test_identical_and_disjoint_extremes():
     ref = np.array([10, 10, 10, 10])
     same, _ = run_numeric(ref, ref * 3)

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = "from monitor.stats import warmup; warmup()"
 
 
@@ -24,6 +26,7 @@ def run(cache_dir: str) -> list[str]:
     return [line for line in proc.stdout.splitlines() if line.startswith("[cache]")]
 
 
+@pytest.mark.slow
 def test_warmup_populates_cache_and_a_second_start_reuses_it(tmp_path):
     cache = str(tmp_path / "numba")
     first = run(cache)
