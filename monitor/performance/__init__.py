@@ -5,8 +5,13 @@
 * :mod:`~monitor.performance.metrics`: realised metrics over a window of joined rows,
   defined as scikit-learn defines them.
 * :mod:`~monitor.performance.estimate`: confidence-based estimation for classifiers.
-* :mod:`~monitor.performance.monitor`: one model's monitor, thresholds, alert input and
-  webhook payload.
+* :mod:`~monitor.performance.spec`: what to monitor (the ``task`` and ``performance``
+  sections); :mod:`~monitor.performance.thresholds`: the limits and their crossings.
+* :mod:`~monitor.performance.labels`: raw label values encoded, label-delay buckets.
+* :mod:`~monitor.performance.reference`: the metric values and estimator of the reference.
+* :mod:`~monitor.performance.monitor`: one model's monitor (join, windows, evaluations);
+  :mod:`~monitor.performance.result`: what it reports, and the alert input.
+* :mod:`~monitor.performance.payload`: a confirmed performance alert as a webhook event.
 
 Imports: numpy, numba, :mod:`monitor.errors`, :mod:`monitor.stats` (result types) and
 :mod:`monitor.webhooks.event`; nothing above them in the data flow.
@@ -18,6 +23,7 @@ from monitor.performance.estimate import (
     PerformanceEstimator,
 )
 from monitor.performance.join import EvictionReason, JoinedRows, JoinLimits, JoinStore
+from monitor.performance.labels import LABEL_DELAY_BUCKETS, encode_labels
 from monitor.performance.metrics import (
     HIGHER_IS_BETTER,
     METRICS,
@@ -26,20 +32,12 @@ from monitor.performance.metrics import (
     WindowSlide,
     compute_metrics,
 )
-from monitor.performance.monitor import (
-    LABEL_DELAY_BUCKETS,
-    Crossing,
-    EstimationSpec,
-    PerformanceMonitor,
-    PerformanceResult,
-    PerformanceSpec,
-    PerformanceStatus,
-    ReferencePerformance,
-    Threshold,
-    encode_labels,
-    performance_event,
-    performance_payload,
-)
+from monitor.performance.monitor import PerformanceMonitor
+from monitor.performance.payload import performance_event, performance_payload
+from monitor.performance.reference import ReferencePerformance
+from monitor.performance.result import PerformanceResult, PerformanceStatus
+from monitor.performance.spec import EstimationSpec, PerformanceSpec
+from monitor.performance.thresholds import Crossing, Threshold
 
 __all__ = [
     "ESTIMATED_METRICS",

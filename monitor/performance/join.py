@@ -27,30 +27,23 @@ Because the watermark moves per batch, the only effect batching has is at the ed
 that would join one row earlier can miss when one batch carries an event more than ``D``
 newer than both. The bound on joined pairs holds whatever the batching.
 
-Storage: per side, a dict ``id -> slot`` and preallocated arrays per slot (event time,
-value row, a sequence number, the id), grown by doubling. The time order for eviction is
-a heap of *chunks*: every inserted batch is one chunk of ``(ts, slot, seq)`` sorted by
-event time, and the heap holds each chunk keyed by its oldest unconsumed entry. Expiry
-pops chunks while their head is older than the cutoff and cuts each at the cutoff with a
-binary search, so it costs O(expired + chunks touched x log chunks). A joined entry only
-frees its slot; the chunk entry goes stale (its sequence number no longer matches) and is
-skipped. When stale entries outnumber live ones, the chunks are merged into one.
+The entries waiting on each side live in :class:`~monitor.performance.pending.PendingEntries`.
 Memory per pending prediction is measured in ``benchmarks/bench_performance.py``.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import repeat
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from monitor.errors import CheckpointError
+from monitor.performance.pending import PendingEntries
 
 __all__ = ["EvictionReason", "JoinLimits", "JoinStore", "JoinedRows"]
 
@@ -100,179 +93,6 @@ class JoinedRows:
 _Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-@dataclass
-class _Chunk:
-    ts: np.ndarray  # sorted
-    slots: np.ndarray
-    seqs: np.ndarray
-    head: int = 0
-
-
-class _Pending:
-    """Entries of one side: ``id -> slot`` plus slot arrays and the time-ordered chunks."""
-
-    def __init__(self, width: int, capacity: int = 1024) -> None:
-        self.width = width
-        self.index: dict[str, int] = {}
-        self._ts = np.empty(capacity)
-        self._val = np.empty((capacity, width))
-        self._seq = np.full(capacity, -1, np.int64)
-        self._ids = np.empty(capacity, dtype=object)
-        self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # a stack, top at the end
-        self._nfree = capacity
-        self._next_seq = 0
-        self._heap: list[tuple[float, int]] = []
-        self._chunks: dict[int, _Chunk] = {}
-        self._chunk_no = 0
-        self._entries = 0  # unconsumed chunk entries, live and stale
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    @property
-    def capacity(self) -> int:
-        return int(self._ts.shape[0])
-
-    def nbytes(self) -> int:
-        """Bytes of the numpy arrays (slots, chunks); excludes the dict and id strings."""
-        arrays = self._ts.nbytes + self._val.nbytes + self._seq.nbytes
-        arrays += self._ids.nbytes + self._free.nbytes
-        for ch in self._chunks.values():
-            arrays += ch.ts.nbytes + ch.slots.nbytes + ch.seqs.nbytes
-        return int(arrays)
-
-    def _grow(self, need: int) -> None:
-        old = self.capacity
-        cap = max(need, 2 * old)
-        extra = cap - old
-        self._ts = np.concatenate([self._ts, np.empty(extra)])
-        self._val = np.concatenate([self._val, np.empty((extra, self.width))])
-        self._seq = np.concatenate([self._seq, np.full(extra, -1, np.int64)])
-        self._ids = np.concatenate([self._ids, np.empty(extra, dtype=object)])
-        free = np.empty(cap, np.int64)  # room for every slot to be free at once
-        free[:extra] = np.arange(cap - 1, old - 1, -1)
-        free[extra : extra + self._nfree] = self._free[: self._nfree]
-        self._free = free
-        self._nfree += extra
-
-    def ts_of(self, slots: np.ndarray) -> np.ndarray:
-        ts: np.ndarray = self._ts[slots]
-        return ts
-
-    def insert(self, ids: Sequence[str], ts: np.ndarray, values: np.ndarray) -> None:
-        m = len(ids)
-        if m == 0:
-            return
-        if self._nfree < m:
-            self._grow(len(self.index) + m)
-        slots = self._free[self._nfree - m : self._nfree].copy()
-        self._nfree -= m
-        seqs = np.arange(self._next_seq, self._next_seq + m, dtype=np.int64)
-        self._next_seq += m
-        self._ts[slots] = ts
-        self._val[slots] = values
-        self._seq[slots] = seqs
-        self._ids[slots] = ids
-        self.index.update(zip(ids, slots.tolist(), strict=True))
-        order = np.argsort(ts, kind="stable")
-        self._push(_Chunk(ts[order], slots[order], seqs[order]))
-        self._entries += m
-        if self._entries > 2 * len(self.index) + 4096:
-            self._compact()
-
-    def _push(self, chunk: _Chunk) -> None:
-        no = self._chunk_no
-        self._chunk_no += 1
-        self._chunks[no] = chunk
-        heapq.heappush(self._heap, (float(chunk.ts[chunk.head]), no))
-
-    def _compact(self) -> None:
-        """Merge every chunk into one holding only live entries, in (ts, arrival) order."""
-        slots = [ch.slots[ch.head :] for ch in self._chunks.values()]
-        seqs = [ch.seqs[ch.head :] for ch in self._chunks.values()]
-        all_slots = np.concatenate(slots) if slots else np.empty(0, np.int64)
-        all_seqs = np.concatenate(seqs) if seqs else np.empty(0, np.int64)
-        live = self._seq[all_slots] == all_seqs
-        all_slots, all_seqs = all_slots[live], all_seqs[live]
-        ts = self._ts[all_slots]
-        order = np.lexsort((all_seqs, ts))
-        self._heap = []
-        self._chunks = {}
-        self._entries = int(all_slots.shape[0])
-        if self._entries:
-            self._push(_Chunk(ts[order], all_slots[order], all_seqs[order]))
-
-    def remove(self, slots: np.ndarray, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Take entries out (joined or evicted); return their event times and values."""
-        ts = self._ts[slots]
-        values = self._val[slots]
-        for key in ids:
-            del self.index[key]
-        self._seq[slots] = -1
-        self._ids[slots] = None
-        m = slots.shape[0]
-        self._free[self._nfree : self._nfree + m] = slots
-        self._nfree += m
-        return ts, values
-
-    def _drop_live(self, ch: _Chunk, stop: int, limit: int | None = None) -> tuple[int, int]:
-        """Evict the live entries of ``ch[head:stop]`` (at most ``limit``); advance ``head``.
-
-        Returns ``(evicted, new_head)``.
-        """
-        slots = ch.slots[ch.head : stop]
-        live = np.flatnonzero(self._seq[slots] == ch.seqs[ch.head : stop])
-        if limit is not None and live.shape[0] > limit:
-            live = live[:limit]
-            stop = ch.head + int(live[-1]) + 1
-        gone = slots[live]
-        if gone.shape[0]:
-            self.remove(gone, self._ids[gone].tolist())
-        self._entries -= stop - ch.head
-        return int(gone.shape[0]), stop
-
-    def _repush(self, no: int, ch: _Chunk) -> None:
-        if ch.head < ch.ts.shape[0]:
-            heapq.heappush(self._heap, (float(ch.ts[ch.head]), no))
-        else:
-            del self._chunks[no]
-
-    def expire(self, cutoff: float) -> int:
-        """Evict every entry older than ``cutoff``; return how many live ones left."""
-        evicted = 0
-        while self._heap and self._heap[0][0] < cutoff:
-            _, no = heapq.heappop(self._heap)
-            ch = self._chunks[no]
-            stop = int(np.searchsorted(ch.ts, np.float64(cutoff), side="left"))
-            n, ch.head = self._drop_live(ch, stop)
-            evicted += n
-            self._repush(no, ch)
-        return evicted
-
-    def evict_oldest(self, count: int) -> int:
-        """Evict the ``count`` oldest live entries (by event time, ties in arrival order)."""
-        remaining = count
-        while remaining > 0 and self._heap:
-            _, no = heapq.heappop(self._heap)
-            ch = self._chunks[no]
-            if self._heap:
-                bound, other = self._heap[0]
-                side: Literal["left", "right"] = "right" if no < other else "left"
-                stop = max(int(np.searchsorted(ch.ts, bound, side=side)), ch.head + 1)
-            else:
-                stop = ch.ts.shape[0]
-            n, ch.head = self._drop_live(ch, stop, remaining)
-            remaining -= n
-            self._repush(no, ch)
-        return count - remaining
-
-    def live(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Live entries in arrival order: ids, event times, values."""
-        slots = np.flatnonzero(self._seq >= 0)
-        slots = slots[np.argsort(self._seq[slots], kind="stable")]
-        return self._ids[slots].tolist(), self._ts[slots].copy(), self._val[slots].copy()
-
-
 class JoinStore:
     """Pairs one model's predictions with labels by id, bounded in count and event time.
 
@@ -297,9 +117,9 @@ class JoinStore:
             raise ValueError("prediction width must be >= 1")
         self.limits = limits or JoinLimits()
         self.width = width
-        self._preds = _Pending(width)
-        self._labels = _Pending(1)
-        self._joined = _Pending(0)
+        self._preds = PendingEntries(width)
+        self._labels = PendingEntries(1)
+        self._joined = PendingEntries(0)
         self.watermark = -math.inf
         self.predictions_total = 0
         self.labels_total = 0
@@ -397,8 +217,8 @@ class JoinStore:
         keys: list[str],
         vals: np.ndarray,
         ts: np.ndarray,
-        own: _Pending,
-        partner: _Pending,
+        own: PendingEntries,
+        partner: PendingEntries,
         cutoff: float,
     ) -> tuple[_Rows, tuple[int, int]]:
         """Every row independent (unique ids, none waiting on its own side or joined)."""
@@ -432,8 +252,8 @@ class JoinStore:
         keys: list[str],
         vals: np.ndarray,
         ts: np.ndarray,
-        own: _Pending,
-        partner: _Pending,
+        own: PendingEntries,
+        partner: PendingEntries,
         cutoff: float,
     ) -> tuple[_Rows, tuple[int, int]]:
         """Row by row: duplicates inside the batch or against waiting and joined ids."""

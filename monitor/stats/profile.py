@@ -200,7 +200,7 @@ class ReferenceProfile:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the profile as JSON (atomically: temporary file, then rename)."""
-        text = json.dumps(_profile_to_json(self), indent=1, allow_nan=False)
+        text = json.dumps(profile_to_json(self), indent=1, allow_nan=False)
         tmp = f"{os.fspath(path)}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -378,9 +378,13 @@ def _j2f(v: object, where: str) -> float:
     raise ProfileError(f"{where}: expected a number, got {v!r}")
 
 
-def _profile_to_json(p: ReferenceProfile) -> dict[str, Any]:
+def profile_to_json(profile: ReferenceProfile) -> dict[str, Any]:
+    """The profile as the JSON document :meth:`ReferenceProfile.save` writes.
+
+    :func:`profile_from_json` reads it back bit-identically (used by checkpoints).
+    """
     feats: list[dict[str, Any]] = []
-    for f in p.features.values():
+    for f in profile.features.values():
         if isinstance(f, NumericProfile):
             feats.append(
                 {
@@ -409,11 +413,11 @@ def _profile_to_json(p: ReferenceProfile) -> dict[str, Any]:
                 }
             )
     return {
-        "schema_version": p.schema_version,
-        "model": p.model,
-        "created_at": p.created_at,
-        "source": p.source,
-        "psi_buckets": p.psi_buckets,
+        "schema_version": profile.schema_version,
+        "model": profile.model,
+        "created_at": profile.created_at,
+        "source": profile.source,
+        "psi_buckets": profile.psi_buckets,
         "features": feats,
     }
 
@@ -492,11 +496,3 @@ def profile_from_json(data: Any, where: str = "profile") -> ReferenceProfile:
         psi_buckets=buckets,
         schema_version=version,
     )
-
-
-def profile_to_json(profile: ReferenceProfile) -> dict[str, Any]:
-    """The profile as the JSON document :meth:`ReferenceProfile.save` writes.
-
-    :func:`profile_from_json` reads it back bit-identically (used by checkpoints).
-    """
-    return _profile_to_json(profile)

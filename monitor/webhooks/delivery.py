@@ -5,10 +5,14 @@ in the outbox for every webhook whose ``models`` match and returns; one backgrou
 per webhook (so a hanging receiver delays only its own webhook) sends due triggers
 through its own ``httpx.Client``. Retries use exponential backoff with full jitter,
 capped at ``max_backoff_seconds``; a receiver's ``Retry-After`` (seconds or HTTP date)
-replaces the jittered delay, within the same cap. Connection errors, timeouts, 408, 429
-and 5xx are retried; any other failure is final at once and logged with the response
-body. Every attempt of one trigger carries the same event id (``webhook-id``,
-``dag_run_id``, idempotency key, ``ce-id``).
+replaces the jittered delay, within the same cap (:mod:`monitor.webhooks.backoff`).
+Connection errors, timeouts, 408, 429 and 5xx are retried; any other failure is final at
+once and logged with the response body. Every attempt of one trigger carries the same
+event id (``webhook-id``, ``dag_run_id``, idempotency key, ``ce-id``).
+
+One attempt (render, send, classify) is :class:`~monitor.webhooks.sender.WebhookSender`'s
+job; ``driftmon webhook test`` lives in :mod:`monitor.webhooks.probe`. Both are
+re-exported here, where the CLI and the tests have always imported them.
 
 Secrets are resolved from environment variables or files at :meth:`WebhookDispatcher.start`
 (a secret file that changes later, such as a rotated token, is re-read before the next
@@ -21,239 +25,46 @@ carry the URL). A Slack URL counts as a secret.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import httpx
 
-from monitor.errors import (
-    CheckpointError,
-    ConfigError,
-    ConfigProblem,
-    DeliveryError,
-    DeliveryRejected,
-    DeliveryRetryable,
-)
-from monitor.log import RedactionFilter, register_secret
-from monitor.webhooks.config import RetryConfig, WebhookConfig
-from monitor.webhooks.credentials import Credentials, CredentialSource
-from monitor.webhooks.event import DriftedFeature, DriftEvent
-from monitor.webhooks.formats import (
-    RenderContext,
-    WebhookRequest,
-    WebhookResponse,
-    get_format,
-    validate_webhook,
-)
+from monitor.errors import CheckpointError, ConfigError, ConfigProblem
+from monitor.webhooks.backoff import backoff_cap, backoff_delay, parse_retry_after
+from monitor.webhooks.config import WebhookConfig
+from monitor.webhooks.event import DriftEvent
 from monitor.webhooks.outbox import Outbox, OutboxEntry, open_outbox
+from monitor.webhooks.probe import TestDeliveryResult, make_test_event, send_test_event
+from monitor.webhooks.sender import (
+    AttemptResult,
+    WebhookSender,
+    make_client,
+    prepare_credentials,
+    register_secrets,
+)
+
+__all__ = [
+    "AttemptResult",
+    "TestDeliveryResult",
+    "WebhookDispatcher",
+    "WebhookMetrics",
+    "backoff_cap",
+    "backoff_delay",
+    "make_client",
+    "make_test_event",
+    "parse_retry_after",
+    "send_test_event",
+]
 
 log = logging.getLogger("monitor.webhooks")
 
-# httpx logs every request URL at INFO on its own logger, outside driftmon's handler; a
-# Slack URL (or a password in a URL) must not reach an application's root handler that way.
-_HTTPX_REDACTION = RedactionFilter()
-
 _IDLE_POLL_SECONDS = 5.0  # upper bound on a worker's sleep; wake-ups come from submit/stop
-
-
-# --- backoff and Retry-After -------------------------------------------------------------
-
-
-def backoff_cap(attempts: int, retry: RetryConfig) -> float:
-    """Upper bound of the delay after ``attempts`` failed attempts (1, 2, ...).
-
-    ``initial_backoff_seconds * 2 ** (attempts - 1)``, capped at ``max_backoff_seconds``.
-    """
-    exponent = min(attempts - 1, 62)  # 2**62 seconds is already far past any cap
-    return min(retry.max_backoff_seconds, retry.initial_backoff_seconds * 2.0**exponent)
-
-
-def backoff_delay(attempts: int, retry: RetryConfig, rng: random.Random) -> float:
-    """Full jitter: uniform in ``[0, backoff_cap(attempts)]`` (spreads retry storms)."""
-    return rng.uniform(0.0, backoff_cap(attempts, retry))
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-# --- one attempt -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    """What one attempt did. ``detail`` and ``body_excerpt`` are already redacted."""
-
-    outcome: Literal["delivered", "retryable", "rejected"]
-    detail: str
-    status: int | None = None
-    body_excerpt: str = ""
-    elapsed_seconds: float = 0.0
-    retry_after_seconds: float | None = None
-
-
-def make_client(
-    webhook: WebhookConfig, transport: httpx.BaseTransport | None = None
-) -> httpx.Client:
-    """The webhook's client: explicit timeout and small connection limits, no redirects."""
-    return httpx.Client(
-        timeout=httpx.Timeout(webhook.timeout_seconds),
-        limits=httpx.Limits(max_connections=2, max_keepalive_connections=1, keepalive_expiry=30),
-        follow_redirects=False,  # a redirected POST is a misconfigured URL, not a success
-        transport=transport,
-    )
-
-
-class _Sender:
-    """One webhook's format, credentials, client and (Airflow 3) fetched token."""
-
-    def __init__(
-        self,
-        webhook: WebhookConfig,
-        source: CredentialSource,
-        client: httpx.Client,
-        clock: Callable[[], float],
-    ) -> None:
-        self.webhook = webhook
-        self.source = source
-        self.format = get_format(webhook)
-        self.client = client
-        self.clock = clock
-        self._token: str | None = None
-
-    def __repr__(self) -> str:
-        return f"_Sender({self.webhook.name!r}, format={self.webhook.format!r})"
-
-    @property
-    def credentials(self) -> Credentials:
-        return self.source.current
-
-    def _refresh_credentials(self) -> None:
-        """Pick up rotated secret files; a broken rotation keeps the previous values."""
-        try:
-            changed = self.source.refresh()
-        except ConfigError as exc:
-            problems = "; ".join(str(p) for p in exc.problems)
-            log.warning("webhook %s: keeping the previous secrets: %s", self.webhook.name, problems)
-            return
-        if changed:
-            _register_secrets([self.source.current])
-            self._token = None  # fetched with the old login
-            log.info("webhook %s: secret files changed, credentials reloaded", self.webhook.name)
-
-    def _send(self, request: WebhookRequest) -> WebhookResponse:
-        response = self.client.request(
-            request.method, request.url, headers=dict(request.headers), content=request.body
-        )
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        return WebhookResponse(response.status_code, headers, response.content)
-
-    def _fetched_token(self, now: float) -> str | None:
-        if self.format.token_request is None or self.format.parse_token is None:
-            return None
-        if self._token is None:
-            request = self.format.token_request(RenderContext(self.webhook, self.credentials, now))
-            if request is None:
-                return None
-            self._token = self.format.parse_token(self._send(request))
-        return self._token
-
-    def attempt(self, event: DriftEvent) -> AttemptResult:
-        """Render, send and check once. Never raises for delivery problems."""
-        self._refresh_credentials()
-        redact = self.credentials.redact
-        started = time.perf_counter()
-        response: WebhookResponse | None = None
-        try:
-            now = self.clock()
-            token = self._fetched_token(now)
-            context = RenderContext(self.webhook, self.credentials, now, token)
-            response = self._send(self.format.render(event, context))
-            if token is not None and response.status == 401:
-                self._token = None  # expired or revoked: fetch a new one next attempt
-                raise DeliveryRetryable(f"HTTP 401 with a fetched token: {response.excerpt()}")
-            detail = self.format.check(response)
-            outcome: Literal["delivered", "retryable", "rejected"] = "delivered"
-            retry_after = None
-        except DeliveryRetryable as exc:
-            outcome, detail = "retryable", str(exc)
-            retry_after = exc.retry_after_seconds
-            if retry_after is None and response is not None:
-                retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock())
-        except DeliveryRejected as exc:
-            outcome, detail, retry_after = "rejected", str(exc), None
-        except httpx.TimeoutException as exc:
-            limit = self.webhook.timeout_seconds
-            outcome, detail, retry_after = "retryable", f"{type(exc).__name__} after {limit}s", None
-        except httpx.TransportError as exc:
-            outcome, detail, retry_after = "retryable", f"{type(exc).__name__}: {exc}", None
-        except (httpx.HTTPError, httpx.InvalidURL, DeliveryError) as exc:
-            outcome, detail, retry_after = "rejected", f"{type(exc).__name__}: {exc}", None
-        return AttemptResult(
-            outcome=outcome,
-            detail=redact(detail),
-            status=response.status if response is not None else None,
-            body_excerpt=redact(response.excerpt()) if response is not None else "",
-            elapsed_seconds=time.perf_counter() - started,
-            retry_after_seconds=retry_after,
-        )
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def _register_secrets(credentials: Iterable[Credentials]) -> None:
-    """Mask these secrets in driftmon's log handler and in httpx's request log lines."""
-    httpx_log = logging.getLogger("httpx")
-    if _HTTPX_REDACTION not in httpx_log.filters:
-        httpx_log.addFilter(_HTTPX_REDACTION)
-    for creds in credentials:
-        for value in creds.secret_values():
-            register_secret(value)
-            _HTTPX_REDACTION.add(value)
-
-
-def _prepare(
-    webhooks: Sequence[WebhookConfig], env: Mapping[str, str]
-) -> dict[str, CredentialSource]:
-    """Validate params and resolve secrets of every webhook, reporting all problems."""
-    problems: list[ConfigProblem] = []
-    resolved: dict[str, CredentialSource] = {}
-    for index, webhook in enumerate(webhooks):
-        try:
-            validate_webhook(webhook, index=index)
-            resolved[webhook.name] = CredentialSource(webhook, env, index=index)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
-    return resolved
 
 
 # --- metrics -----------------------------------------------------------------------------
@@ -328,7 +139,7 @@ class WebhookDispatcher:
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._transport = transport
         self._outbox: Outbox = open_outbox(state_dir, now=clock())
-        self._senders: dict[str, _Sender] = {}
+        self._senders: dict[str, WebhookSender] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._wake = {name: threading.Event() for name in self._webhooks}
         self._stopping = threading.Event()
@@ -356,8 +167,8 @@ class WebhookDispatcher:
         """
         if self._started:
             return
-        credentials = _prepare(list(self._webhooks.values()), self._env)
-        _register_secrets(source.current for source in credentials.values())
+        credentials = prepare_credentials(list(self._webhooks.values()), self._env)
+        register_secrets(source.current for source in credentials.values())
         if self._webhooks and not self._outbox.durable:
             log.warning(
                 "webhook outbox is in memory (no state.dir configured): pending triggers"
@@ -365,7 +176,7 @@ class WebhookDispatcher:
             )
         for name, webhook in self._webhooks.items():
             client = make_client(webhook, self._transport)
-            self._senders[name] = _Sender(webhook, credentials[name], client, self._clock)
+            self._senders[name] = WebhookSender(webhook, credentials[name], client, self._clock)
         for name, sender in self._senders.items():
             thread = threading.Thread(
                 target=self._run, args=(sender,), name=f"driftmon-webhook-{name}", daemon=True
@@ -453,7 +264,7 @@ class WebhookDispatcher:
         with self._changed:
             self._changed.notify_all()
 
-    def _run(self, sender: _Sender) -> None:
+    def _run(self, sender: WebhookSender) -> None:
         name = sender.webhook.name
         wake = self._wake[name]
         while not self._stopping.is_set():
@@ -474,7 +285,7 @@ class WebhookDispatcher:
                 log.exception("webhook %s: worker error; retrying in 1s", name)
                 self._stopping.wait(1.0)
 
-    def _deliver(self, sender: _Sender, entry: OutboxEntry) -> None:
+    def _deliver(self, sender: WebhookSender, entry: OutboxEntry) -> None:
         webhook = sender.webhook
         name, event_id = webhook.name, entry.event.id
         result = sender.attempt(entry.event)
@@ -521,83 +332,3 @@ class WebhookDispatcher:
                 result.detail,
             )
         self._update_pending()
-
-
-# --- driftmon webhook test ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TestDeliveryResult:
-    """Outcome of one test delivery, for ``driftmon webhook test`` to print."""
-
-    __test__ = False  # not a pytest test class
-
-    ok: bool
-    status: int | None
-    body_excerpt: str
-    elapsed_seconds: float
-    detail: str
-    event_id: str
-
-    def describe(self) -> str:
-        """Human-readable summary for the CLI (secrets already redacted)."""
-        status = self.status if self.status is not None else "no response"
-        verdict = "OK" if self.ok else "FAILED"
-        lines = [
-            f"{verdict}: HTTP {status} in {self.elapsed_seconds:.3f}s (test event {self.event_id})",
-            f"  {self.detail}",
-        ]
-        if self.body_excerpt:
-            lines.append(f"  response body: {self.body_excerpt}")
-        return "\n".join(lines)
-
-
-def make_test_event(
-    model: str = "driftmon-test", clock: Callable[[], float] = time.time
-) -> DriftEvent:
-    """A clearly marked test event (``test: true``, id ``test-<uuid>``)."""
-    now = clock()
-    return DriftEvent(
-        id=f"test-{uuid.uuid4()}",
-        time=datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        model=model,
-        window_events=1000,
-        window_start=now - 300.0,
-        window_end=now,
-        drifted_features=(
-            DriftedFeature(feature="example_feature", test="psi", score=0.42, threshold=0.2),
-        ),
-        features_monitored=1,
-        test=True,
-        extra={"note": "driftmon webhook test; not a real drift"},
-    )
-
-
-def send_test_event(
-    webhook: WebhookConfig,
-    env: Mapping[str, str] = os.environ,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    clock: Callable[[], float] = time.time,
-) -> TestDeliveryResult:
-    """Send one test event to ``webhook`` now: one attempt, no outbox, no retries.
-
-    Raises :class:`ConfigError` for invalid params or missing environment variables.
-    """
-    credentials = _prepare([webhook], env)[webhook.name]
-    _register_secrets([credentials.current])
-    model = webhook.models[0] if webhook.models else "driftmon-test"
-    event = make_test_event(model, clock)
-    sender = _Sender(webhook, credentials, make_client(webhook, transport), clock)
-    try:
-        result = sender.attempt(event)
-    finally:
-        sender.close()
-    return TestDeliveryResult(
-        ok=result.outcome == "delivered",
-        status=result.status,
-        body_excerpt=result.body_excerpt,
-        elapsed_seconds=result.elapsed_seconds,
-        detail=result.detail,
-        event_id=event.id,
-    )
