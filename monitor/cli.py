@@ -42,7 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-seconds", type=float, default=None, help="stop after this long")
     run.add_argument("--max-events", type=int, default=None, help="stop after this many events")
 
-    check = sub.add_parser("check-config", help="validate a config file and print every problem")
+    check = sub.add_parser(
+        "check-config",
+        help="everything run checks before connecting; exit 2 listing every problem, "
+        "3 when valid but run cannot start yet (a profile not built, no kafka section)",
+    )
     check.add_argument("config", type=Path)
 
     base = sub.add_parser("baseline", help="build a reference profile from a JSONL or CSV file")

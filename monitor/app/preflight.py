@@ -104,12 +104,12 @@ def preflight(
     if command in _NEEDS_SERVICE and isinstance(data, dict):
         problems.extend(_webhook_problems(data.get("webhooks"), env))
         problems.extend(_state_dir_problems(data.get("state"), create=command is Command.RUN))
+    missing_too = [p for p in pending if p.path != "kafka"]
     if problems or config is None:
         # A missing profile is listed with the other problems: all of them are to be fixed.
-        missing_too = [p for p in pending if p.path != "kafka"]
         raise ConfigError([*problems, *missing_too], source)
     references = None
-    if command in _NEEDS_PROFILES and not pending:
+    if command in _NEEDS_PROFILES and not missing_too:
         references = _load(config, source, check_pipeline=command is Command.CHECK)
     return Preflight(config, references, tuple(pending))
 

@@ -138,10 +138,15 @@ def test_an_unreadable_profile_is_a_problem_of_its_key(tmp_path: Path) -> None:
     assert problem.path == "models.fraud.reference" and "cannot read profile" in problem.message
 
 
-def test_a_profile_without_a_configured_feature_is_found_by_check_config(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kafka", [True, False])
+def test_a_profile_without_a_configured_feature_is_found_by_check_config(
+    tmp_path: Path, kafka: bool
+) -> None:
     write_profile(tmp_path / "baselines" / "fraud.json")
     data = document()
     data["models"]["fraud"]["features"]["absent"] = {"type": "numeric"}
+    if not kafka:
+        del data["kafka"]
     (problem,) = problems(write(tmp_path, data), Command.CHECK)
     assert "absent" in problem.message and "driftmon baseline" in problem.message
 
