@@ -1,6 +1,10 @@
 """The ``driftmon`` command line. Thin: parses arguments, calls the package, maps exit codes.
 
-Exit codes: 0 success, 1 runtime failure, 2 invalid configuration / profile / usage.
+Exit codes: 0 success, 1 runtime failure, 2 invalid configuration / profile / usage,
+3 (``check-config`` only) a valid config that ``run`` cannot start with yet: a reference
+profile not built yet or no ``kafka`` section. Every command loads its config through
+``monitor.app.preflight``, which resolves file paths once, against the config's directory.
+No user error prints a traceback.
 """
 
 from __future__ import annotations
@@ -11,11 +15,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from monitor import __version__
-from monitor.errors import CheckpointError, ConfigError, DriftmonError, ProfileError
+from monitor.errors import (
+    CheckpointError,
+    ConfigError,
+    ConfigProblem,
+    DriftmonError,
+    ProfileError,
+    UsageError,
+)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+EXIT_NOT_READY = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,7 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-seconds", type=float, default=None, help="stop after this long")
     run.add_argument("--max-events", type=int, default=None, help="stop after this many events")
 
-    check = sub.add_parser("check-config", help="validate a config file and print every problem")
+    check = sub.add_parser(
+        "check-config",
+        help="everything run checks before connecting; exit 2 listing every problem, "
+        "3 when valid but run cannot start yet (a profile not built, no kafka section)",
+    )
     check.add_argument("config", type=Path)
 
     base = sub.add_parser("baseline", help="build a reference profile from a JSONL or CSV file")
@@ -77,14 +93,20 @@ def _configure_logging(args: argparse.Namespace, level: str = "info", fmt: str =
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    from monitor.config import load_config
+    from monitor.app.preflight import Command, preflight
 
-    config = load_config(args.config)
-    models = ", ".join(config.models)
-    print(
-        f"{args.config}: OK ({len(config.models)} model(s): {models}; "
-        f"{len(config.webhooks)} webhook(s))"
+    checked = preflight(args.config, Command.CHECK)
+    config = checked.config
+    summary = (
+        f"{len(config.models)} model(s): {', '.join(config.models)}; "
+        f"{len(config.webhooks)} webhook(s)"
     )
+    if checked.pending:
+        print(f"{args.config}: valid ({summary}), but `driftmon run` cannot start yet:")
+        for problem in checked.pending:
+            print(f"  {problem.path}: {problem.message}\n      hint: {problem.hint}")
+        return EXIT_NOT_READY
+    print(f"{args.config}: OK ({summary})")
     for name, model in config.models.items():
         alerting = model.alert.describe()
         if alerting:
@@ -94,24 +116,29 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from monitor.app.daemon import Daemon
-    from monitor.config import load_config
+    from monitor.app.preflight import Command, preflight
 
-    config = load_config(args.config)
+    checked = preflight(args.config, Command.RUN)
+    config = checked.config
     _configure_logging(args, config.log.level, config.log.format)
-    daemon = Daemon(config, config_dir=args.config.resolve().parent)
+    daemon = Daemon(config, references=checked.references)
     return daemon.run(max_seconds=args.max_seconds, max_events=args.max_events)
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from monitor.app.baseline import build_reference, calibrate_reference, save_reference
-    from monitor.config import load_config
+    from monitor.app.preflight import Command, preflight
 
-    config = load_config(args.config)
+    config = preflight(args.config, Command.BASELINE).config
     _configure_logging(args)
+    _require_input(args.input)
     profile, performance, rejected = build_reference(config, args.model, args.input)
     calibration = calibrate_reference(config, args.model, profile)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    save_reference(args.output, profile, performance, calibration)
+    try:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        save_reference(args.output, profile, performance, calibration)
+    except OSError as exc:
+        raise _cannot("--output", "write", args.output, exc) from None
     features = len(profile.features)
     labelled = (
         f", reference performance on {performance.events} labelled prediction(s)"
@@ -132,18 +159,21 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from monitor.app.preflight import Command, preflight
     from monitor.app.replay import replay
-    from monitor.config import load_config
-    from monitor.model.reference_file import load_references
 
-    config = load_config(args.config)
+    checked = preflight(args.config, Command.REPLAY)
+    config, references = checked.config, checked.references or {}
     _configure_logging(args, config.log.level, config.log.format)
-    references = load_references(config, args.config.resolve().parent)
-    out = sys.stdout.buffer
+    _require_input(args.input)
     if args.output is None:
-        summary = replay(config, references, args.input, out)
+        summary = replay(config, references, args.input, sys.stdout.buffer)
     else:
-        with args.output.open("wb") as handle:
+        try:
+            handle = args.output.open("wb")
+        except OSError as exc:
+            raise _cannot("--output", "write", args.output, exc) from None
+        with handle:
             summary = replay(config, references, args.input, handle)
     print(
         f"replayed {summary.lines} line(s) in {summary.seconds:.2f} s "
@@ -154,6 +184,21 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def _require_input(path: Path) -> None:
+    """An unreadable --input is a usage error named before any work starts."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise _cannot("--input", "read", path, exc) from None
+
+
+def _cannot(option: str, verb: str, path: Path, exc: OSError) -> UsageError:
+    return UsageError(
+        ConfigProblem(option, f"cannot {verb} {path}: {exc.strerror or exc}", "check the path")
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -203,11 +248,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
-    except (ProfileError, CheckpointError) as exc:
+    except (ProfileError, CheckpointError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except DriftmonError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        # The environment failed us (a disk, a file that vanished): one line, no traceback.
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error:{where}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK

@@ -7,12 +7,13 @@ The hierarchy::
     ├── ProfileError         a reference profile file is missing, corrupt or of another version
     ├── DecodeError          one message could not be decoded; ``reason`` feeds the metric
     ├── CheckpointError      a checkpoint cannot be written, read or is incompatible
+    ├── UsageError           a setting or argument that cannot work as given (a port in use)
     └── DeliveryError        a webhook delivery attempt failed
         ├── DeliveryRejected     final failure (a 4xx other than 408/409/429)
         └── DeliveryRetryable    timeouts, connection errors, 408, 429 and 5xx
 
-Fatal errors (config, profile, checkpoint format) make the CLI exit with code 2 and print
-their message without a traceback.
+Fatal errors (config, profile, checkpoint format, usage) make the CLI exit
+with code 2 and print their message without a traceback.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ class ConfigError(DriftmonError):
         where = f" in {source}" if source else ""
         lines = [f"invalid configuration{where}:"] + [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+class UsageError(DriftmonError):
+    """A setting or argument cannot work as given: a port in use, an unwritable output.
+
+    ``problem.path`` names the config key or command-line option; one line, no traceback.
+    """
+
+    def __init__(self, problem: ConfigProblem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
 
 
 class ProfileError(DriftmonError):

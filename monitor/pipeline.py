@@ -69,8 +69,8 @@ class BatchOutcome:
 
 def schema_for(config: Config, topic: str | None, bound_model: str | None = None) -> DecodeSchema:
     """The decode schema of ``topic``; without one (replay, baseline) the first topic's."""
-    known = {t.name for t in config.kafka.topics}
-    name = topic if topic in known else config.kafka.topics[0].name
+    known = {t.name for t in config.topics}
+    name = topic if topic in known else config.topics[0].name
     schema = build_decode_schema(config, name)
     if bound_model is not None:
         schema = replace(schema, bound_model=bound_model)
@@ -151,7 +151,7 @@ class Pipeline:
         if topic is None:
             return False
         if topic not in self._header_versions:
-            known = {t.name: t for t in self.config.kafka.topics}
+            known = {t.name: t for t in self.config.topics}
             bound = known[topic].model if topic in known else None
             models = [self.models[bound]] if bound is not None else self.models.values()
             self._header_versions[topic] = any(m.reads_versions for m in models)

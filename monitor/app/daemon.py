@@ -12,6 +12,7 @@ bounded time, stop the HTTP server.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -28,8 +29,8 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.app.accounting import BatchAccounting, Parts
-from monitor.config import Config
-from monitor.errors import CheckpointError
+from monitor.config import Config, KafkaConfig
+from monitor.errors import CheckpointError, ConfigError, ConfigProblem, UsageError
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.decode import Reason
 from monitor.ingest.decode.scanner import warmup as scanner_warmup
@@ -104,7 +105,12 @@ class Daemon:
         on_evaluation: Callable[[Evaluation], None] | None = None,
         replica_id: str | None = None,
     ) -> None:
+        if config.kafka is None:
+            raise ConfigError(
+                [ConfigProblem("kafka", "required key is missing: the daemon consumes from Kafka")]
+            )
         self.config = config
+        self.kafka: KafkaConfig = config.kafka
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.results = ResultsStore()
         self.health = Health()
@@ -118,15 +124,22 @@ class Daemon:
             version=__version__,
         )
         if references is None:
+            # load_config made file paths absolute; config_dir serves configs built in
+            # memory with relative reference paths (tests, the demo).
             references = load_references(config, config_dir)
         self.pipeline = Pipeline(config, references, self.results)
         self.health.set("config_loaded", True)
         self.health.set("references_ready", self.pipeline.references_ready)
-        self.dispatcher = WebhookDispatcher(
-            config.webhooks,
-            state_dir=Path(config.state.dir) if config.state is not None else None,
-            metrics=self.metrics.webhook,
-        )
+        try:
+            self.dispatcher = WebhookDispatcher(
+                config.webhooks,
+                state_dir=Path(config.state.dir) if config.state is not None else None,
+                metrics=self.metrics.webhook,
+            )
+        except CheckpointError as exc:
+            raise UsageError(
+                ConfigProblem("state.dir", str(exc), "point state.dir at a writable directory")
+            ) from None
         self.server = Server(
             self.registry, self.results, self.health, host=config.http.host, port=config.http.port
         )
@@ -181,14 +194,14 @@ class Daemon:
 
     def start(self) -> None:
         """Everything but the loop: HTTP first (so /healthz answers), kernels, consumer."""
-        self.server.start()
+        self._listen()
         seconds = warm_kernels()
         self.health.set("kernels_warm", True)
         logger.info("numba kernels warm", extra={"duration_seconds": round(seconds, 3)})
         if self.config.state is None:
             logger.info("no state section: running stateless (windows start empty on restart)")
         self.dispatcher.start()
-        kafka = self.config.kafka
+        kafka = self.kafka
         if kafka.dead_letter_topic:
             self.dead_letter = DeadLetterSink(
                 kafka.bootstrap_servers,
@@ -214,6 +227,27 @@ class Daemon:
                 "http_port": self.http_port,
             },
         )
+
+    def _listen(self) -> None:
+        """Start the HTTP server; a port in use is the user's setting, not a crash."""
+        http = self.config.http
+        try:
+            self.server.start()
+        except OSError as exc:
+            port = exc.errno in (errno.EADDRINUSE, errno.EACCES)
+            hint = (
+                "stop the process that holds it, or choose another port with http.port "
+                "(or DRIFTMON_HTTP__PORT); 0 picks a free one"
+                if port
+                else "set http.host to an address of this machine, e.g. 0.0.0.0 or 127.0.0.1"
+            )
+            raise UsageError(
+                ConfigProblem(
+                    "http.port" if port else "http.host",
+                    f"cannot listen on {http.host}:{http.port}: {exc.strerror or exc}",
+                    hint,
+                )
+            ) from None
 
     def _on_assign(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int] | None:
         self._drain(commit=False)
@@ -277,7 +311,7 @@ class Daemon:
     def _consume_loop(
         self, source: KafkaSource, deadline: float | None, max_events: int | None
     ) -> None:
-        kafka = self.config.kafka
+        kafka = self.kafka
         max_messages = kafka.batch_max_messages
         timeout = kafka.poll_timeout_seconds
         stop = self._stop
@@ -330,7 +364,7 @@ class Daemon:
     def _update(self, messages: list[Message]) -> Parts:
         """The statistics step of a batch, per topic (runs on the worker thread)."""
         by_topic: dict[str, list[Message]] = {}
-        configured = self.config.kafka.topics
+        configured = self.kafka.topics
         if len(configured) == 1:
             by_topic[configured[0].name] = messages
         else:

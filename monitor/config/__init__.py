@@ -45,7 +45,13 @@ from __future__ import annotations
 from monitor.config.alert import AlertConfig
 from monitor.config.env import ENV_PREFIX
 from monitor.config.features import FeatureConfig, FeatureKindName, PredictionConfig
-from monitor.config.loader import load_config, reference_path, validate_config
+from monitor.config.loader import (
+    load_config,
+    read_config_data,
+    reference_files,
+    reference_path,
+    validate_config,
+)
 from monitor.config.model import ModelConfig
 from monitor.config.performance import (
     ESTIMATED_METRICS,
@@ -58,7 +64,7 @@ from monitor.config.performance import (
     TaskName,
 )
 from monitor.config.problems import render_problems
-from monitor.config.root import Config
+from monitor.config.root import OFFLINE_TOPIC, Config
 from monitor.config.service import (
     FieldNames,
     HttpConfig,
@@ -76,6 +82,7 @@ from monitor.stats import TESTS  # the drift-test names a config may list
 __all__ = [
     "ENV_PREFIX",
     "ESTIMATED_METRICS",
+    "OFFLINE_TOPIC",
     "PERFORMANCE_METRICS",
     "TESTS",
     "AlertConfig",
@@ -105,6 +112,8 @@ __all__ = [
     "TopicConfig",
     "VersionsConfig",
     "load_config",
+    "read_config_data",
+    "reference_files",
     "reference_path",
     "render_problems",
     "validate_config",

@@ -1,5 +1,5 @@
 """Loading a config file: read the YAML, overlay ``DRIFTMON_`` variables, resolve reference
-paths against the file's directory, validate, and check that reference files exist.
+paths against the file's directory (once, to absolute paths) and validate.
 
 Every failure, from an unreadable file or a YAML syntax error to a bad value, surfaces as
 one :class:`~monitor.errors.ConfigError` listing every problem; no pydantic or YAML
@@ -31,44 +31,48 @@ def reference_path(reference: str | os.PathLike[str], base_dir: Path | None) -> 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
     """Read, overlay ``DRIFTMON_*`` variables from ``env`` and validate a config file.
 
-    ``env`` defaults to ``os.environ``. Relative reference paths are resolved against the
-    config file's directory. Raises :class:`ConfigError` listing every problem.
+    ``env`` defaults to ``os.environ``. Relative reference paths become absolute paths
+    against the config file's directory, here and nowhere else, so no later step can join
+    them to a directory again. Whether the files exist and load is each command's
+    business (``monitor.app.preflight``): ``baseline`` writes one. Raises
+    :class:`ConfigError` listing every problem.
     """
+    data, env_keys = read_config_data(path, env)
+    return validate_config(data, str(path), env_keys)
+
+
+def read_config_data(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> tuple[Any, dict[str, str]]:
+    """The parsed document with the ``DRIFTMON_*`` overlay applied and reference paths
+    made absolute, and which key paths the environment set (for error messages)."""
     env = os.environ if env is None else env
-    source = str(path)
     data = _read_yaml(Path(path))
     env_keys: dict[str, str] = {}
     if isinstance(data, dict):
         try:
             env_keys = apply_env(data, env)
         except ConfigError as exc:
-            raise ConfigError(exc.problems, source) from None
-        _resolve_references(data, Path(path).parent)
-    config = validate_config(data, source, env_keys)
-    missing = [
-        ConfigProblem(
-            f"models.{name}.reference",
-            f"reference profile not found: {model.reference}",
-            "build one with `driftmon baseline ...` or use {capture_events: N}",
-        )
-        for name, model in config.models.items()
-        if isinstance(model.reference, str) and not Path(model.reference).is_file()
-    ]
-    missing += [
-        ConfigProblem(
-            f"models.{name}.versions.references.{version}",
-            f"reference profile not found: {path}",
-            "build one with `driftmon baseline ...` from events of that version, or leave "
-            "the version out to capture its reference from the stream",
-        )
-        for name, model in config.models.items()
-        if model.versions is not None
-        for version, path in model.versions.references.items()
-        if not Path(path).is_file()
-    ]
-    if missing:
-        raise ConfigError(missing, source)
-    return config
+            raise ConfigError(exc.problems, str(path)) from None
+        _resolve_references(data, Path(path).resolve().parent)
+    return data, env_keys
+
+
+def reference_files(data: Any) -> dict[str, str]:
+    """Every profile file a parsed document names, by key path (valid or not)."""
+    found: dict[str, str] = {}
+    models = data.get("models") if isinstance(data, dict) else None
+    for name, model in models.items() if isinstance(models, dict) else ():
+        if not isinstance(model, dict):
+            continue
+        if isinstance(model.get("reference"), str):
+            found[f"models.{name}.reference"] = model["reference"]
+        versions = model.get("versions")
+        references = versions.get("references") if isinstance(versions, dict) else None
+        for version, file in references.items() if isinstance(references, dict) else ():
+            if isinstance(file, str):
+                found[f"models.{name}.versions.references.{version}"] = file
+    return found
 
 
 def validate_config(
@@ -77,7 +81,11 @@ def validate_config(
     """Validate an already parsed config, turning every failure into one ConfigError."""
     if not isinstance(data, dict):
         raise ConfigError(
-            [ConfigProblem("(config)", "the file must hold a mapping", "start with `kafka:`")],
+            [
+                ConfigProblem(
+                    "(config)", "the file must hold a mapping", "start from examples/config.yaml"
+                )
+            ],
             source,
         )
     try:

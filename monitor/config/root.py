@@ -1,6 +1,10 @@
 """The root of the config document: :class:`Config`, its sections, and the checks that
 span sections (topic bindings, the dead-letter topic, webhook names and models, the
 series budget), which are all collected into one :class:`~monitor.errors.ConfigError`.
+
+The ``kafka`` section is optional here: ``baseline`` and ``replay`` read files and need
+none, so only ``driftmon run`` requires it (``monitor.app.preflight``). Without it, events
+read from files use the default field names (:data:`OFFLINE_TOPIC`).
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ from monitor.config.service import (
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.webhooks.config import WebhookConfig
 
+_DEFAULT_MAX_MESSAGE_BYTES: int = KafkaConfig.model_fields["max_message_bytes"].default
+
+#: The topic settings of events read from a file when the config has no ``kafka`` section.
+OFFLINE_TOPIC = TopicConfig(name="driftmon.offline")
+
 
 class Config(Strict):
     """The whole configuration file."""
 
-    kafka: KafkaConfig
+    kafka: KafkaConfig | None = None
     http: HttpConfig = HttpConfig()
     log: LogConfig = LogConfig()
     models: dict[LabelName, ModelConfig] = Field(min_length=1)
@@ -37,7 +46,7 @@ class Config(Strict):
         # Every cross-section problem is collected; ConfigError passes through pydantic.
         problems: list[ConfigProblem] = []
         names = ", ".join(self.models)
-        for i, topic in enumerate(self.kafka.topics):
+        for i, topic in enumerate(self.kafka.topics if self.kafka is not None else ()):
             if topic.model is not None and topic.model not in self.models:
                 problems.append(
                     ConfigProblem(
@@ -46,7 +55,9 @@ class Config(Strict):
                         nearest(topic.model, self.models, "configured models"),
                     )
                 )
-        if self.kafka.dead_letter_topic in {t.name for t in self.kafka.topics}:
+        if self.kafka is not None and self.kafka.dead_letter_topic in {
+            t.name for t in self.kafka.topics
+        }:
             problems.append(
                 ConfigProblem(
                     "kafka.dead_letter_topic",
@@ -96,9 +107,20 @@ class Config(Strict):
         """Drift score and p-value series over every model (configured features only)."""
         return sum(m.series_count() for m in self.models.values())
 
+    @property
+    def topics(self) -> list[TopicConfig]:
+        """The consumed topics; without a ``kafka`` section, :data:`OFFLINE_TOPIC` alone."""
+        return self.kafka.topics if self.kafka is not None else [OFFLINE_TOPIC]
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest event payload accepted (``kafka.max_message_bytes`` or its default)."""
+        kafka = self.kafka
+        return kafka.max_message_bytes if kafka is not None else _DEFAULT_MAX_MESSAGE_BYTES
+
     def topic(self, name: str) -> TopicConfig:
         """The configuration of one consumed topic."""
-        for topic in self.kafka.topics:
+        for topic in self.topics:
             if topic.name == name:
                 return topic
         raise KeyError(name)

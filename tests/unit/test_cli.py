@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from monitor import __version__
-from monitor.cli import EXIT_CONFIG, EXIT_OK, main
+from monitor.cli import EXIT_CONFIG, EXIT_NOT_READY, EXIT_OK, main
 from tests.support.yaml_edit import edit_yaml
 
 GOOD = """\
@@ -107,3 +108,74 @@ def test_webhook_test_names_the_configured_webhooks_when_the_name_is_unknown(
     )
     assert main(["webhook", "test", "--config", str(config), "nope"]) == EXIT_CONFIG
     assert "configured: retrain" in capsys.readouterr().err
+
+
+WITH_PROFILE = edit_yaml(GOOD, (("models", "fraud", "reference"), "baselines/fraud.json"))
+
+
+def training_file(path: Path, rows: int = 600) -> Path:
+    lines = [
+        f'{{"model": "fraud", "ts": {1_764_150_000 + i}, "prediction": {i % 10 / 10}, '
+        f'"features": {{"amount": {50 + i % 37}, "country": "{"DE" if i % 3 else "FR"}"}}}}'
+        for i in range(rows)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_check_config_exits_3_until_the_profile_is_built_then_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path, WITH_PROFILE)
+    assert main(["check-config", str(config)]) == EXIT_NOT_READY
+    out = capsys.readouterr().out
+    assert "valid" in out and "`driftmon run` cannot start yet" in out
+    assert "models.fraud.reference" in out and "not built yet" in out
+    assert f"driftmon baseline --config {config}" in out
+    profile = tmp_path / "baselines" / "fraud.json"
+    training = training_file(tmp_path / "training.jsonl")
+    args = ["--config", str(config), "--model", "fraud", "--input", str(training)]
+    assert main(["baseline", *args, "--output", str(profile)]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["check-config", str(config)]) == EXIT_OK
+    assert "OK (1 model(s): fraud" in capsys.readouterr().out
+
+
+def test_baseline_and_replay_work_without_a_kafka_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = yaml.safe_load(WITH_PROFILE)
+    del data["kafka"]
+    text = yaml.safe_dump(data)
+    config = write(tmp_path, text)
+    training = training_file(tmp_path / "training.jsonl")
+    profile = tmp_path / "baselines" / "fraud.json"
+    args = ["--config", str(config), "--model", "fraud", "--input", str(training)]
+    assert main(["baseline", *args, "--output", str(profile)]) == EXIT_OK
+    report = tmp_path / "report.jsonl"
+    replay = ["replay", "--config", str(config), "--input", str(training)]
+    assert main([*replay, "--output", str(report)]) == EXIT_OK
+    assert "600 accepted" in capsys.readouterr().err
+    assert main(["check-config", str(config)]) == EXIT_NOT_READY
+    assert "fine for baseline and replay" in capsys.readouterr().out
+    assert main(["run", "--config", str(config)]) == EXIT_CONFIG
+    assert "kafka: required key is missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--input", "--output"])
+@pytest.mark.parametrize("command", ["baseline", "replay"])
+def test_an_unusable_input_or_output_is_one_line_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, option: str
+) -> None:
+    config = write(tmp_path, GOOD)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    paths = {"--input": training_file(tmp_path / "t.jsonl"), "--output": tmp_path / "out.json"}
+    paths[option] = blocker / "x.jsonl"  # under a regular file: neither readable nor writable
+    args = [command, "--config", str(config), "--input", str(paths["--input"])]
+    args += ["--output", str(paths["--output"])]
+    if command == "baseline":
+        args += ["--model", "fraud"]
+    assert main(args) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{option}: cannot" in err and "x.jsonl" in err

@@ -294,15 +294,21 @@ def test_reference_forms() -> None:
     assert unknown and "did you mean 'capture_events'?" in unknown[0][2]
 
 
-def test_reference_file_missing(tmp_path: Path) -> None:
+def test_loading_does_not_require_the_profile_files(tmp_path: Path) -> None:
+    # `driftmon baseline` writes the profile the config names: each command checks the
+    # files it needs (monitor.app.preflight, tests/unit/test_preflight.py).
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg(**{"models.fraud.reference": "nope.json"})))
-    with pytest.raises(ConfigError) as info:
-        load_config(path, env={})
-    (problem,) = info.value.problems
-    assert problem.path == "models.fraud.reference"
-    assert "not found" in problem.message
-    assert "driftmon baseline" in problem.hint and "capture_events" in problem.hint
+    assert load_config(path, env={}).models["fraud"].reference == str(tmp_path / "nope.json")
+
+
+def test_the_kafka_section_is_optional_for_the_document() -> None:
+    data = cfg()
+    del data["kafka"]
+    config = validate_config(data)
+    assert config.kafka is None
+    assert [t.name for t in config.topics] == ["driftmon.offline"]
+    assert config.max_message_bytes == 1_048_576
 
 
 def test_profile_reference_may_omit_features(tmp_path: Path) -> None:

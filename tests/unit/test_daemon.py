@@ -8,6 +8,7 @@ files are real. One recorder notes every step, so the tests pin the *order* of s
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import monitor.app.daemon as daemon_module
 from monitor.app.accounting import BatchAccounting, Parts
 from monitor.app.daemon import Daemon
 from monitor.config import validate_config
-from monitor.errors import CheckpointError
+from monitor.errors import CheckpointError, ConfigError, UsageError
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.pipeline import BatchOutcome
 from monitor.state.checkpoint import Checkpoint, CheckpointStore
@@ -410,3 +411,34 @@ def test_invalid_counts_resume_from_the_replicas_checkpoint(
         "driftmon_invalid_events_total", {"reason": "not_json"}
     )
     assert value == 4
+
+
+def test_the_daemon_refuses_a_config_without_kafka(tmp_path: Path) -> None:
+    raw = make_config(tmp_path, interval=None)
+    del raw["kafka"]
+    with pytest.raises(ConfigError) as info:
+        Daemon(validate_config(raw))
+    assert [p.path for p in info.value.problems] == ["kafka"]
+
+
+def test_a_port_in_use_is_a_usage_error_naming_http_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        raw = make_config(tmp_path, interval=None)
+        raw["http"]["port"] = busy.getsockname()[1]
+        daemon = Daemon(validate_config(raw))
+        with pytest.raises(UsageError) as info:
+            daemon.start()
+    assert info.value.problem.path == "http.port"
+    assert "already in use" in info.value.problem.message.lower()
+
+
+def test_an_unusable_state_dir_is_a_usage_error_naming_state_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    raw = make_config(tmp_path, interval=10.0)
+    raw["state"]["dir"] = str(blocker / "state")
+    with pytest.raises(UsageError) as info:
+        Daemon(validate_config(raw))
+    assert info.value.problem.path == "state.dir"

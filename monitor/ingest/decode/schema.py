@@ -168,5 +168,5 @@ def build_decode_schema(
         models=models,
         fields=fields,
         bound_model=conf.model,
-        max_message_bytes=config.kafka.max_message_bytes,
+        max_message_bytes=config.max_message_bytes,
     )
