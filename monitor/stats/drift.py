@@ -314,8 +314,28 @@ class _Plan:
     crossed: tuple[_CrossedNames, ...]
     plan: np.ndarray  # see kernels._evaluate_model
     limits: np.ndarray
+    ks_limit: np.ndarray  # per feature: its ks_p_value threshold, NaN for none
     score_width: int
     p_width: int
+
+
+#: What each test needs computed (``kernels.NEED_*`` bits): a feature pays for its
+#: selected tests only.
+_NEEDS = {
+    "psi": kernels.NEED_DIV,
+    "kl": kernels.NEED_DIV,
+    "js": kernels.NEED_DIV,
+    "ks": kernels.NEED_KS | kernels.NEED_KS_P,
+    "wasserstein": kernels.NEED_W1,
+    "chi2": kernels.NEED_CHI2,
+}
+
+
+def _needs(tests: Sequence[str]) -> int:
+    bits = 0
+    for t in tests:
+        bits |= _NEEDS[t]
+    return bits
 
 
 def _snapshot(arg: object) -> object:
@@ -339,6 +359,8 @@ def _build_plan(
     p_keys: list[tuple[str, ...]] = []
     crossed: list[_CrossedNames] = []
     rows: list[tuple[int, list[int], list[int], list[int], list[float]]] = []
+    needs: list[int] = []
+    ks_limit: list[float] = []
     for name in profile.features:
         if name in numeric_rows:
             kind, row = FeatureKind.NUMERIC, numeric_rows[name]
@@ -360,6 +382,8 @@ def _build_plan(
                     checks.append((key, col, float(limit)))
         if th.missing_ratio is not None:
             checks.append((MISSING_RATIO_KEY, kernels.V_MISSING, float(th.missing_ratio)))
+        needs.append(_needs(chosen))
+        ks_limit.append(next((c[2] for c in checks if c[1] == kernels.V_KS_P), np.nan))
         kinds.append(kind)
         score_keys.append(chosen)
         p_keys.append(with_p)
@@ -378,13 +402,14 @@ def _build_plan(
     wc = max((len(r[3]) for r in rows), default=0)
     if wc > 62:
         raise ValueError("at most 62 threshold checks per feature")
-    plan = np.zeros((len(rows), 4 + ws + wp + wc), np.int64)
+    h = kernels.PLAN_HEAD
+    plan = np.zeros((len(rows), h + ws + wp + wc), np.int64)
     limits = np.full((len(rows), wc), np.nan)
     for i, (row, s, p, c, lim) in enumerate(rows):
-        plan[i, :4] = row, len(s), len(p), len(c)
-        plan[i, 4 : 4 + len(s)] = s
-        plan[i, 4 + ws : 4 + ws + len(p)] = p
-        plan[i, 4 + ws + wp : 4 + ws + wp + len(c)] = c
+        plan[i, :h] = row, len(s), len(p), len(c), needs[i]
+        plan[i, h : h + len(s)] = s
+        plan[i, h + ws : h + ws + len(p)] = p
+        plan[i, h + ws + wp : h + ws + wp + len(c)] = c
         limits[i, : len(lim)] = lim
     return _Plan(
         tests=_snapshot(tests),
@@ -396,6 +421,7 @@ def _build_plan(
         crossed=tuple(crossed),
         plan=plan,
         limits=limits,
+        ks_limit=np.array(ks_limit, np.float64),
         score_width=ws,
         p_width=wp,
     )
@@ -500,6 +526,6 @@ def evaluate(
         lay.ref_num, win_num, lay.n_bins, lay.bucket, lay.n_buckets, lay.mids,
         lay.ref_points, lay.first_edge, lay.last_edge, lay.scale, low, high, lay.ref_cat,
         win_cat, lay.n_cats, lay.ref_missing_ratio, events, EPSILON, plan.plan,
-        plan.limits, info, scores, p_values,
+        plan.limits, plan.ks_limit, info, scores, p_values,
     )  # fmt: skip
     return DriftResult(profile.model, events, _feature_results(plan, info, scores, p_values))

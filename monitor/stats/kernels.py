@@ -17,6 +17,40 @@ import math
 import numpy as np
 from numba import njit
 
+from monitor.stats.ks_law import (  # re-exported: tests and drift read them here
+    KS_EXACT_MAX_N as KS_EXACT_MAX_N,
+)
+from monitor.stats.ks_law import (
+    SMIRNOV_MAX_N as SMIRNOV_MAX_N,
+)
+from monitor.stats.ks_law import (
+    _kolmogorov_sf as _kolmogorov_sf,
+)
+from monitor.stats.ks_law import (
+    _ks_equal_sf as _ks_equal_sf,
+)
+from monitor.stats.ks_law import (
+    _ks_exact_sf as _ks_exact_sf,
+)
+from monitor.stats.ks_law import (
+    _ks_limit_sf as _ks_limit_sf,
+)
+from monitor.stats.ks_law import (
+    _ks_p_value as _ks_p_value,
+)
+from monitor.stats.ks_law import (
+    _ks_p_values as _ks_p_values,
+)
+from monitor.stats.ks_law import (
+    _ks_unequal_sf as _ks_unequal_sf,
+)
+from monitor.stats.ks_law import (
+    _smirnov_sf as _smirnov_sf,
+)
+from monitor.stats.ks_law import (
+    ks_p_value_decided as ks_p_value_decided,
+)
+
 # Columns of the (features x NUM_COLUMNS) output of ``_numeric_stats``.
 NUM_PSI = 0
 NUM_KS_D = 1
@@ -221,9 +255,12 @@ def _numeric_row(
     div: np.ndarray,
     eps: float,
     out: np.ndarray,
+    need_ks: bool = True,
+    need_div: bool = True,
 ) -> bool:  # pragma: no cover - compiled
-    """Sample sizes, KS, PSI, KL and JS of numeric row ``f`` into ``out[f]``; False (and
-    NaN statistics) when a side is empty. Wasserstein is left to the caller."""
+    """Sample sizes, KS (``need_ks``), PSI, KL and JS (``need_div``) of numeric row ``f``
+    into ``out[f]``; False (and NaN statistics) when a side is empty. Wasserstein is left
+    to the caller. Statistics not needed are left as they are."""
     n1 = 0
     n2 = 0
     for i in range(k):
@@ -235,18 +272,21 @@ def _numeric_row(
         for c in range(NUM_N_REF):
             out[f, c] = math.nan
         return False
-    # KS: sup over bin boundaries of |F1 - F2|, as an exact integer numerator.
-    c1 = 0
-    c2 = 0
-    best = 0
-    for i in range(k):
-        c1 += ref[f, i]
-        c2 += win[f, i]
-        d = abs(c1 * n2 - c2 * n1)
-        if d > best:
-            best = d
-    out[f, NUM_KS_NUM] = best
-    out[f, NUM_KS_D] = best / (float(n1) * float(n2))
+    if need_ks:
+        # KS: sup over bin boundaries of |F1 - F2|, as an exact integer numerator.
+        c1 = 0
+        c2 = 0
+        best = 0
+        for i in range(k):
+            c1 += ref[f, i]
+            c2 += win[f, i]
+            d = abs(c1 * n2 - c2 * n1)
+            if d > best:
+                best = d
+        out[f, NUM_KS_NUM] = best
+        out[f, NUM_KS_D] = best / (float(n1) * float(n2))
+    if not need_div:
+        return True
     # PSI, KL, JS over the PSI buckets (fine bins merged).
     for j in range(nb):
         p[j] = 0.0
@@ -319,6 +359,69 @@ def _numeric_stats(
         out[f, NUM_W1_NORMED] = w1 / scale[f]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _w1_shared(
+    ref: np.ndarray,
+    win: np.ndarray,
+    f: int,
+    k: int,
+    mids: np.ndarray,
+    ref_points: np.ndarray,
+    first_edge: np.ndarray,
+    last_edge: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    in1: float,
+    in2: float,
+) -> float:  # pragma: no cover - compiled
+    """Wasserstein-1 of numeric row ``f`` on the profile's support points, one pass (see
+    :func:`_numeric_stats_shared`); ``in1``/``in2``: the reciprocal sample sizes."""
+    lo = math.inf
+    hi = -math.inf
+    for s in range(low.shape[0]):
+        lo = min(lo, low[s, f])
+        hi = max(hi, high[s, f])
+    seen = lo < math.inf
+    if k == 1:
+        w_first = 0.5 * (lo + hi) if seen else first_edge[f]
+        w_last = w_first
+    else:
+        w_first = min(lo, first_edge[f]) if seen else first_edge[f]
+        w_last = max(hi, last_edge[f]) if seen else last_edge[f]
+    cf = 0.0
+    cg = 0.0
+    w1 = 0.0
+    # left outer points (the only points of a one-bin feature)
+    r = ref_points[f, 0]
+    if r <= w_first:
+        cf += ref[f, 0] * in1
+        w1 += abs(cf - cg) * (w_first - r)
+        cg += win[f, 0] * in2
+        prev = w_first
+    else:
+        cg += win[f, 0] * in2
+        w1 += abs(cf - cg) * (r - w_first)
+        cf += ref[f, 0] * in1
+        prev = r
+    if k > 1:
+        for i in range(1, k - 1):
+            x = mids[f, i]
+            w1 += abs(cf - cg) * (x - prev)
+            cf += ref[f, i] * in1
+            cg += win[f, i] * in2
+            prev = x
+        r = ref_points[f, k - 1]
+        if r <= w_last:
+            w1 += abs(cf - cg) * (r - prev)
+            cf += ref[f, k - 1] * in1
+            w1 += abs(cf - cg) * (w_last - r)
+        else:
+            w1 += abs(cf - cg) * (w_last - prev)
+            cg += win[f, k - 1] * in2
+            w1 += abs(cf - cg) * (r - w_last)
+    return float(w1)
+
+
 @njit(cache=True, nogil=True)
 def _numeric_stats_shared(
     ref: np.ndarray,
@@ -352,7 +455,6 @@ def _numeric_stats_shared(
     """
     n_features = ref.shape[0]
     width = ref.shape[1]
-    n_slots = low.shape[0]
     p = np.zeros(width)
     q = np.zeros(width)
     div = np.zeros(3)
@@ -360,53 +462,73 @@ def _numeric_stats_shared(
         k = n_bins[f]
         if not _numeric_row(ref, win, f, k, bucket, n_buckets[f], p, q, div, eps, out):
             continue
-        lo = math.inf
-        hi = -math.inf
-        for s in range(n_slots):
-            lo = min(lo, low[s, f])
-            hi = max(hi, high[s, f])
-        seen = lo < math.inf
-        if k == 1:
-            w_first = 0.5 * (lo + hi) if seen else first_edge[f]
-            w_last = w_first
-        else:
-            w_first = min(lo, first_edge[f]) if seen else first_edge[f]
-            w_last = max(hi, last_edge[f]) if seen else last_edge[f]
-        in1 = 1.0 / out[f, NUM_N_REF]
-        in2 = 1.0 / out[f, NUM_N_WIN]
-        cf = 0.0
-        cg = 0.0
-        w1 = 0.0
-        # left outer points (the only points of a one-bin feature)
-        r = ref_points[f, 0]
-        if r <= w_first:
-            cf += ref[f, 0] * in1
-            w1 += abs(cf - cg) * (w_first - r)
-            cg += win[f, 0] * in2
-            prev = w_first
-        else:
-            cg += win[f, 0] * in2
-            w1 += abs(cf - cg) * (r - w_first)
-            cf += ref[f, 0] * in1
-            prev = r
-        if k > 1:
-            for i in range(1, k - 1):
-                x = mids[f, i]
-                w1 += abs(cf - cg) * (x - prev)
-                cf += ref[f, i] * in1
-                cg += win[f, i] * in2
-                prev = x
-            r = ref_points[f, k - 1]
-            if r <= w_last:
-                w1 += abs(cf - cg) * (r - prev)
-                cf += ref[f, k - 1] * in1
-                w1 += abs(cf - cg) * (w_last - r)
-            else:
-                w1 += abs(cf - cg) * (w_last - prev)
-                cg += win[f, k - 1] * in2
-                w1 += abs(cf - cg) * (r - w_last)
+        w1 = _w1_shared(
+            ref, win, f, k, mids, ref_points, first_edge, last_edge, low, high,
+            1.0 / out[f, NUM_N_REF], 1.0 / out[f, NUM_N_WIN],
+        )  # fmt: skip
         out[f, NUM_W1] = w1
         out[f, NUM_W1_NORMED] = w1 / scale[f]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _categorical_row(
+    ref: np.ndarray,
+    win: np.ndarray,
+    f: int,
+    k: int,
+    p: np.ndarray,
+    q: np.ndarray,
+    div: np.ndarray,
+    eps: float,
+    out: np.ndarray,
+    need_div: bool = True,
+    need_chi2: bool = True,
+) -> None:  # pragma: no cover - compiled
+    """Sample sizes, PSI, KL and JS (``need_div``) and chi-square (``need_chi2``) of
+    categorical row ``f`` into ``out[f]`` (see :func:`_categorical_stats`)."""
+    n1 = 0
+    n2 = 0
+    kept = 0
+    for i in range(k):
+        n1 += ref[f, i]
+        n2 += win[f, i]
+        if ref[f, i] + win[f, i] > 0:
+            kept += 1
+    out[f, CAT_N_REF] = n1
+    out[f, CAT_N_WIN] = n2
+    if n1 == 0 or n2 == 0:
+        for c in range(CAT_N_REF):
+            out[f, c] = math.nan
+        return
+    if need_div:
+        for i in range(k):
+            p[i] = ref[f, i]
+            q[i] = win[f, i]
+        _divergences(p, q, k, eps, div)
+        out[f, CAT_PSI] = div[0]
+        out[f, CAT_KL] = div[1]
+        out[f, CAT_JS] = div[2]
+    if not need_chi2:
+        return
+    dof = kept - 1
+    total = float(n1 + n2)
+    stat = 0.0
+    if dof > 0:
+        for i in range(k):
+            col = ref[f, i] + win[f, i]
+            if col == 0:
+                continue
+            e1 = n1 * col / total
+            e2 = n2 * col / total
+            o1 = float(ref[f, i])
+            o2 = float(win[f, i])
+            if dof == 1:
+                # Yates: move each observed count towards its expectation by at most 1/2.
+                o1 += math.copysign(min(0.5, abs(e1 - o1)), e1 - o1)
+                o2 += math.copysign(min(0.5, abs(e2 - o2)), e2 - o2)
+            stat += (o1 - e1) ** 2 / e1 + (o2 - e2) ** 2 / e2
+    out[f, CAT_CHI2] = stat
+    out[f, CAT_DOF] = dof
 
 
 @njit(cache=True, nogil=True)
@@ -426,238 +548,7 @@ def _categorical_stats(
     q = np.zeros(width)
     div = np.zeros(3)
     for f in range(n_features):
-        k = n_cats[f]
-        n1 = 0
-        n2 = 0
-        kept = 0
-        for i in range(k):
-            n1 += ref[f, i]
-            n2 += win[f, i]
-            if ref[f, i] + win[f, i] > 0:
-                kept += 1
-        out[f, CAT_N_REF] = n1
-        out[f, CAT_N_WIN] = n2
-        if n1 == 0 or n2 == 0:
-            for c in range(CAT_N_REF):
-                out[f, c] = math.nan
-            continue
-        for i in range(k):
-            p[i] = ref[f, i]
-            q[i] = win[f, i]
-        _divergences(p, q, k, eps, div)
-        out[f, CAT_PSI] = div[0]
-        out[f, CAT_KL] = div[1]
-        out[f, CAT_JS] = div[2]
-        dof = kept - 1
-        total = float(n1 + n2)
-        stat = 0.0
-        if dof > 0:
-            for i in range(k):
-                col = ref[f, i] + win[f, i]
-                if col == 0:
-                    continue
-                e1 = n1 * col / total
-                e2 = n2 * col / total
-                o1 = float(ref[f, i])
-                o2 = float(win[f, i])
-                if dof == 1:
-                    # Yates: move each observed count towards its expectation by at most 1/2.
-                    o1 += math.copysign(min(0.5, abs(e1 - o1)), e1 - o1)
-                    o2 += math.copysign(min(0.5, abs(e2 - o2)), e2 - o2)
-                stat += (o1 - e1) ** 2 / e1 + (o2 - e2) ** 2 / e2
-        out[f, CAT_CHI2] = stat
-        out[f, CAT_DOF] = dof
-
-
-@njit(cache=True, nogil=True)
-def _ks_equal_sf(n: int, h: int) -> float:  # pragma: no cover - compiled
-    """``P(D_{n,n} >= h/n) = 2 sum_{k>=1} (-1)^(k+1) C(2n, n-kh) / C(2n, n)`` (Gnedenko and
-    Korolyuk, 1951); each binomial ratio is a product of ``kh`` factors."""
-    total = 0.0
-    sign = 1.0
-    a = h
-    while a <= n:
-        term = 1.0
-        for j in range(a):
-            term *= (n - j) / (n + 1.0 + j)
-        if term == 0.0:
-            break
-        total += sign * term
-        sign = -sign
-        a += h
-    return min(max(2.0 * total, 0.0), 1.0)
-
-
-@njit(cache=True, nogil=True)
-def _ks_unequal_sf(m: int, n: int, h: int) -> float:  # pragma: no cover - compiled
-    """Share of the lattice paths (0, 0) -> (m, n) that leave the band ``|x n/g - y m/g| < h``
-    (Hodges, 1958, "inside" method), carried as the share that has already left, which keeps
-    small p-values accurate (Viehmann, 2021, arXiv:2102.08037). NaN if it fails."""
-    if m < n:
-        m, n = n, m
-    g = math.gcd(m, n)
-    mg = m // g
-    ng = n // g
-    # col[y]: share for (x, y); cells outside the band hold 1. Only the band is recomputed,
-    # so a column costs O(band width), not O(n).
-    col = np.ones(n + 1)
-    for y in range(n + 1):
-        if y * mg < h:
-            col[y] = 0.0
-    lo_prev = 0
-    for x in range(1, m + 1):
-        lo = max((x * ng - h) // mg + 1, 0)
-        hi = min((x * ng + h - 1) // mg, n)
-        if lo > n:
-            return 1.0
-        for y in range(lo_prev, lo):
-            col[y] = 1.0
-        lo_prev = lo
-        for y in range(max(lo, 1), hi + 1):  # y = 0 is reached from the left only
-            col[y] = (col[y] * x + col[y - 1] * y) / (x + y)
-    p = col[n]
-    return p if 0.0 <= p <= 1.0 else math.nan
-
-
-@njit(cache=True, nogil=True)
-def _ks_exact_sf(n1: np.ndarray, n2: np.ndarray, h: np.ndarray, out: np.ndarray) -> None:
-    # (i8[::1], i8[::1], i8[::1], f8[::1])
-    """Exact two-sided ``P(D_{m,n} >= h / lcm(m, n))`` of the two-sample KS statistic, per
-    feature. NaN marks a failure; the caller then uses the asymptotic law, like scipy."""
-    for f in range(n1.shape[0]):
-        if h[f] <= 0:
-            out[f] = 1.0
-        elif n1[f] == n2[f]:
-            out[f] = _ks_equal_sf(n1[f], h[f])
-        else:
-            out[f] = _ks_unequal_sf(n1[f], n2[f], h[f])
-
-
-# ---------------------------------------------------------------------------- p-values
-
-KS_EXACT_MAX_N = 10_000  # exact two-sample law up to this sample size, as scipy's "auto"
-SMIRNOV_MAX_N = 10_000  # exact one-sample Smirnov sum up to this effective size
-_KOLMOGOROV_CUTOVER = 0.82  # below it the Jacobi-theta form of the CDF converges faster
-
-
-@njit(cache=True, nogil=True)
-def _kolmogorov_sf(x: float) -> float:  # pragma: no cover - compiled
-    """Kolmogorov's limiting survival function ``Q(x) = P(sqrt(n) D_n >= x)``, n -> inf.
-
-    ``Q(x) = 2 sum_{k>=1} (-1)^(k-1) exp(-2 k^2 x^2)`` for ``x > 0.82``; below, ``1 - K(x)``
-    with ``K(x) = sqrt(2 pi) / x sum_{k>=1} exp(-(2k-1)^2 pi^2 / (8 x^2))`` (Kolmogorov,
-    1933; the same two series and cut-over as ``scipy.special.kolmogorov``).
-    """
-    if not x == x:
-        return math.nan
-    if x <= 0.0:
-        return 1.0
-    if x <= _KOLMOGOROV_CUTOVER:
-        w = -(math.pi * math.pi) / (8.0 * x * x)
-        cdf = 0.0
-        k = 1
-        while True:
-            term = math.exp(w * (2 * k - 1) * (2 * k - 1))
-            cdf += term
-            if term <= cdf * 1e-17:
-                break
-            k += 1
-        return 1.0 - math.sqrt(2.0 * math.pi) / x * cdf
-    sf = 0.0
-    sign = 1.0
-    k = 1
-    while True:
-        term = math.exp(-2.0 * k * k * x * x)
-        sf += sign * term
-        if term <= abs(sf) * 1e-17 or term == 0.0:
-            break
-        sign = -sign
-        k += 1
-    return min(max(2.0 * sf, 0.0), 1.0)
-
-
-@njit(cache=True, nogil=True)
-def _smirnov_sf(n: int, x: float) -> float:  # pragma: no cover - compiled
-    """Exact one-sided ``P(D_n^+ >= x)`` (Smirnov, 1944; Birnbaum and Tingey, 1951)::
-
-        x sum_{j=0}^{floor(n (1 - x))} C(n, j) (x + j/n)^(j-1) (1 - x - j/n)^(n-j)
-
-    Every term is positive, so the sum is taken term by term in log space with no
-    cancellation (relative error about ``n`` ulps). The terms rise to one peak and then
-    fall; the sum stops past the peak once a term is below ``e^-50`` of it.
-    """
-    if not x == x:
-        return math.nan
-    if x <= 0.0:
-        return 1.0
-    if x >= 1.0:
-        return 0.0
-    last = int(math.floor(n * (1.0 - x)))
-    total = 0.0
-    log_binom = 0.0  # log C(n, j)
-    peak = -math.inf
-    for j in range(last + 1):
-        if j > 0:
-            log_binom += math.log((n - j + 1) / j)
-        up = x + j / n
-        down = (n - j) / n - x
-        if down <= 0.0:
-            break
-        t = log_binom + (j - 1) * math.log(up) + (n - j) * math.log(down)
-        if t > peak:
-            peak = t
-        elif t < peak - 50.0:  # past the peak: the rest adds < n e^-50 of the sum
-            break
-        if t > -745.0:  # exp underflows to 0 below
-            total += math.exp(t)
-    return min(max(x * total, 0.0), 1.0)
-
-
-@njit(cache=True, nogil=True)
-def _ks_limit_sf(d: float, n: float) -> float:  # pragma: no cover - compiled
-    """Two-sided one-sample ``P(D_n >= d)`` at effective size ``n`` (``kstwo.sf``) for
-    two-sample p-values above the exact range; see :func:`monitor.stats.drift.ks_p_values`.
-    """
-    if not (d == d and n == n):
-        return math.nan
-    sq = math.sqrt(n)
-    t = n * d
-    nx2 = t * d
-    if d >= 1.0:
-        return 0.0
-    if t <= 0.5:
-        return 1.0
-    if t >= n - 1.0:  # Ruben and Gambino (1982): exact near the top of the range
-        return min(2.0 * math.pow(1.0 - d, n), 1.0)
-    if n > 140 and nx2 >= 370.0:
-        return 0.0
-    closed = nx2 >= (4.0 if n <= 140 else 2.2) or d >= 0.5
-    if closed and n <= SMIRNOV_MAX_N and nx2 < 370.0:
-        return min(2.0 * _smirnov_sf(int(n), d), 1.0)
-    return _kolmogorov_sf(d * (sq + 0.12 + 0.11 / sq))  # Stephens (1970)
-
-
-@njit(cache=True, nogil=True)
-def _ks_p_value(d: float, num: float, n1: int, n2: int) -> float:  # pragma: no cover
-    """Two-sided p-value of the two-sample KS statistic ``d = num / (n1 n2)``, as
-    ``scipy.stats.ks_2samp``: the exact law up to ``KS_EXACT_MAX_N`` (NaN from it falls
-    back to the limit, as scipy's does), else :func:`_ks_limit_sf` at
-    ``n_e = round(n1 n2 / (n1 + n2))``."""
-    if not d == d or n1 <= 0 or n2 <= 0:
-        return math.nan
-    p = math.nan
-    if max(n1, n2) <= KS_EXACT_MAX_N:
-        g = math.gcd(n1, n2)
-        h = int(round(num / g))  # d * lcm(n1, n2), an exact integer
-        if h <= 0:
-            p = 1.0
-        elif n1 == n2:
-            p = _ks_equal_sf(n1, h)
-        else:
-            p = _ks_unequal_sf(n1, n2, h)
-    if not p == p:
-        p = _ks_limit_sf(d, float(round(n1 * n2 / (n1 + n2))))
-    return min(max(p, 0.0), 1.0)
+        _categorical_row(ref, win, f, n_cats[f], p, q, div, eps, out)
 
 
 @njit(cache=True, nogil=True)
@@ -722,17 +613,98 @@ def _chi2_sf(dof: float, stat: float) -> float:  # pragma: no cover - compiled
     return _gammaincc(0.5 * dof, 0.5 * stat)
 
 
-@njit(cache=True, nogil=True)
-def _ks_p_values(
-    d: np.ndarray, num: np.ndarray, n1: np.ndarray, n2: np.ndarray, out: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    # (f8[::1], f8[::1], f8[::1], f8[::1], f8[::1])
-    """:func:`_ks_p_value` over arrays (sample sizes held in float64)."""
-    for f in range(d.shape[0]):
-        if n1[f] == n1[f] and n2[f] == n2[f]:
-            out[f] = _ks_p_value(d[f], num[f], int(n1[f]), int(n2[f]))
-        else:
-            out[f] = math.nan
+# Bits of ``plan[t, 4]``: what ``_evaluate_model`` computes for feature ``t`` (only what
+# its selected tests need).
+NEED_KS = 1  # the KS statistic
+NEED_KS_P = 2  # and its p-value
+NEED_DIV = 4  # PSI, KL and JS
+NEED_W1 = 8  # Wasserstein
+NEED_CHI2 = 16  # chi-square statistic and p-value
+PLAN_HEAD = 5  # [row, n_scores, n_p_values, n_checks, needs]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _numeric_values(
+    ref_num: np.ndarray,
+    win_num: np.ndarray,
+    n_bins: np.ndarray,
+    bucket: np.ndarray,
+    n_buckets: np.ndarray,
+    mids: np.ndarray,
+    ref_points: np.ndarray,
+    first_edge: np.ndarray,
+    last_edge: np.ndarray,
+    scale: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    r: int,
+    need: int,
+    ks_limit: float,
+    eps: float,
+    p: np.ndarray,
+    q: np.ndarray,
+    div: np.ndarray,
+    num: np.ndarray,
+    vals: np.ndarray,
+) -> tuple[float, float, bool]:  # pragma: no cover - compiled
+    """The ``V_*`` values numeric row ``r`` needs into ``vals``; (count, missing, enough)."""
+    k = n_bins[r]
+    enough = _numeric_row(
+        ref_num, win_num, r, k, bucket, n_buckets[r], p, q, div, eps, num,
+        (need & (NEED_KS | NEED_KS_P)) != 0, (need & NEED_DIV) != 0,
+    )  # fmt: skip
+    n = num[r, NUM_N_WIN]
+    if enough:
+        if need & NEED_DIV:
+            vals[V_PSI] = num[r, NUM_PSI]
+            vals[V_KL] = num[r, NUM_KL]
+            vals[V_JS] = num[r, NUM_JS]
+        if need & (NEED_KS | NEED_KS_P):
+            vals[V_KS] = num[r, NUM_KS_D]
+        if need & NEED_KS_P:
+            vals[V_KS_P] = ks_p_value_decided(
+                num[r, NUM_KS_D], num[r, NUM_KS_NUM], int(num[r, NUM_N_REF]), int(n), ks_limit
+            )
+        if need & NEED_W1:
+            w1 = _w1_shared(
+                ref_num, win_num, r, k, mids, ref_points, first_edge, last_edge, low, high,
+                1.0 / num[r, NUM_N_REF], 1.0 / n,
+            )  # fmt: skip
+            vals[V_WASSERSTEIN] = w1 / scale[r]
+    return n, float(win_num[r, win_num.shape[1] - 1]), enough
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _categorical_values(
+    ref_cat: np.ndarray,
+    win_cat: np.ndarray,
+    n_cats: np.ndarray,
+    r: int,
+    need: int,
+    eps: float,
+    p: np.ndarray,
+    q: np.ndarray,
+    div: np.ndarray,
+    cat: np.ndarray,
+    vals: np.ndarray,
+) -> tuple[float, float, bool]:  # pragma: no cover - compiled
+    """The ``V_*`` values categorical row ``r`` needs into ``vals``; (count, missing,
+    enough)."""
+    _categorical_row(
+        ref_cat, win_cat, r, n_cats[r], p, q, div, eps, cat,
+        (need & NEED_DIV) != 0, (need & NEED_CHI2) != 0,
+    )  # fmt: skip
+    n = cat[r, CAT_N_WIN]
+    enough = n > 0 and cat[r, CAT_N_REF] > 0
+    if enough:
+        if need & NEED_DIV:
+            vals[V_PSI] = cat[r, CAT_PSI]
+            vals[V_KL] = cat[r, CAT_KL]
+            vals[V_JS] = cat[r, CAT_JS]
+        if need & NEED_CHI2:
+            vals[V_CHI2] = cat[r, CAT_CHI2]
+            vals[V_CHI2_P] = _chi2_sf(cat[r, CAT_DOF], cat[r, CAT_CHI2])
+    return n, float(win_cat[r, win_cat.shape[1] - 1]), enough
 
 
 @njit(cache=True, nogil=True)
@@ -757,31 +729,33 @@ def _evaluate_model(
     eps: float,
     plan: np.ndarray,
     limits: np.ndarray,
+    ks_limit: np.ndarray,
     info: np.ndarray,
     scores: np.ndarray,
     p_values: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Every statistic, p-value and threshold check of one model, in one call.
+    """The selected statistics, p-values and threshold checks of one model, in one call.
 
     ``win_num``/``win_cat``: the window's summed counts, missing count in the last column;
     ``low``/``high``: its per-slot extremes (slots x numeric features). ``plan`` row ``t``
-    (features in profile order) is ``[row, n_scores, n_p_values, n_checks]`` followed by
-    three blocks as wide as ``scores``, ``p_values`` and ``limits``: the ``V_*`` value of
-    each score, each p-value and each check. ``row`` is the numeric row, or ``n_numeric +``
-    the categorical row. Check ``c`` hits when its value is above ``limits[t, c]`` (a
-    score) or below it (``V_KS_P``, ``V_CHI2_P``), both only with enough data; the
-    missing-ratio check (``V_MISSING``) needs no data. ``info`` row ``t``: window count,
-    missing ratio, enough data (1.0/0.0) and the bit mask of the checks hit.
+    (features in profile order) is ``[row, n_scores, n_p_values, n_checks, needs]``
+    followed by three blocks as wide as ``scores``, ``p_values`` and ``limits``: the
+    ``V_*`` value of each score, each p-value and each check. ``row`` is the numeric row,
+    or ``n_numeric +`` the categorical row; ``needs`` the ``NEED_*`` bits of what to
+    compute, so the cost is that of the selected tests only. Check ``c`` hits when its
+    value is above ``limits[t, c]`` (a score) or below it (``V_KS_P``, ``V_CHI2_P``),
+    both only with enough data; the missing-ratio check (``V_MISSING``) needs no data.
+    ``ks_limit[t]``: the ``ks_p_value`` threshold (NaN for none), where the KS p-value
+    must be exact (:func:`monitor.stats.ks_law.ks_p_value_decided`). ``info`` row ``t``:
+    window count, missing ratio, enough data (1.0/0.0) and the bit mask of the checks hit.
     """
     nf = ref_num.shape[0]
-    nc = ref_cat.shape[0]
-    num = np.empty((nf, NUM_COLUMNS))
-    _numeric_stats_shared(
-        ref_num, win_num, n_bins, bucket, n_buckets, mids, ref_points, first_edge, last_edge,
-        low, high, scale, eps, num,
-    )  # fmt: skip
-    cat = np.empty((nc, CAT_COLUMNS))
-    _categorical_stats(ref_cat, win_cat, n_cats, eps, cat)
+    num = np.empty((max(nf, 1), NUM_COLUMNS))
+    cat = np.empty((max(ref_cat.shape[0], 1), CAT_COLUMNS))
+    width = max(ref_num.shape[1], ref_cat.shape[1], 1)
+    p = np.zeros(width)
+    q = np.zeros(width)
+    div = np.zeros(3)
     ws = scores.shape[1]
     wp = p_values.shape[1]
     vals = np.empty(V_COLUMNS)
@@ -790,35 +764,25 @@ def _evaluate_model(
             vals[c] = math.nan
         r = plan[t, 0]
         if r < nf:
-            vals[V_PSI] = num[r, NUM_PSI]
-            vals[V_KS] = num[r, NUM_KS_D]
-            vals[V_KL] = num[r, NUM_KL]
-            vals[V_JS] = num[r, NUM_JS]
-            vals[V_WASSERSTEIN] = num[r, NUM_W1_NORMED]
-            vals[V_KS_P] = _ks_p_value(
-                num[r, NUM_KS_D], num[r, NUM_KS_NUM], int(num[r, NUM_N_REF]), int(num[r, NUM_N_WIN])
-            )
-            n = num[r, NUM_N_WIN]
-            missing = win_num[r, win_num.shape[1] - 1]
+            n, missing, enough = _numeric_values(
+                ref_num, win_num, n_bins, bucket, n_buckets, mids, ref_points, first_edge,
+                last_edge, scale, low, high, r, plan[t, 4], ks_limit[t], eps, p, q, div, num,
+                vals,
+            )  # fmt: skip
         else:
-            r -= nf
-            vals[V_PSI] = cat[r, CAT_PSI]
-            vals[V_KL] = cat[r, CAT_KL]
-            vals[V_JS] = cat[r, CAT_JS]
-            vals[V_CHI2] = cat[r, CAT_CHI2]
-            vals[V_CHI2_P] = _chi2_sf(cat[r, CAT_DOF], cat[r, CAT_CHI2])
-            n = cat[r, CAT_N_WIN]
-            missing = win_cat[r, win_cat.shape[1] - 1]
+            n, missing, enough = _categorical_values(
+                ref_cat, win_cat, n_cats, r - nf, plan[t, 4], eps, p, q, div, cat, vals
+            )
         ratio = missing / events if events > 0 else math.nan
         vals[V_MISSING] = ratio - ref_missing[t]
-        enough = n > 0 and abs(vals[V_PSI]) < math.inf
+        h = PLAN_HEAD
         for j in range(ws):
-            scores[t, j] = vals[plan[t, 4 + j]] if j < plan[t, 1] else math.nan
+            scores[t, j] = vals[plan[t, h + j]] if j < plan[t, 1] else math.nan
         for j in range(wp):
-            p_values[t, j] = vals[plan[t, 4 + ws + j]] if j < plan[t, 2] else math.nan
+            p_values[t, j] = vals[plan[t, h + ws + j]] if j < plan[t, 2] else math.nan
         mask = 0
         for j in range(plan[t, 3]):
-            col = plan[t, 4 + ws + wp + j]
+            col = plan[t, h + ws + wp + j]
             value = vals[col]
             if col == V_MISSING:
                 hit = value > limits[t, j]
