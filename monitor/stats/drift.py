@@ -25,8 +25,10 @@ when a window cell is empty. JS needs no floor.
   it equals ``scipy.stats.ks_2samp``. On continuous data the binned statistic is a lower
   bound: :math:`0 \le D_{\text{raw}} - D \le \max_i p_i`, because both empirical CDFs are
   monotone inside a bin; with equal-frequency reference bins :math:`\max_i p_i \le 1/b +
-  1/n_1`, i.e. at most 0.01 (+1/n) with the default 100 bins. p-value: see
-  :func:`ks_p_values`.
+  1/n_1`, i.e. at most 0.01 (+1/n) with the default 100 bins. p-value: scipy's from
+  :func:`ks_p_values`; :func:`evaluate` reports ``laws.ks_p_value_decided``, scipy's value
+  where it is cheap, for ``n_e < 200`` or where the ``ks_p_value`` decision depends on
+  it, else the Stephens-corrected limit within a factor 1.5 of it (same decisions).
 * **Wasserstein-1** :math:`\int |F(x) - G(x)| dx` between the binned distributions, each bin's
   mass placed at its midpoint, the outer bins' at the observed minimum and maximum of each
   side (finite values; a one-bin feature at the midrange) (Villani, 2009, for the
@@ -448,7 +450,7 @@ def evaluate(
     thresholds: DriftThresholds | Mapping[str, DriftThresholds] = DriftThresholds(),
 ) -> DriftResult:
     """Run the selected tests on every feature: statistics, p-values and threshold checks
-    of all features in one kernel call.
+    of all features in one kernel call, computing only what the selected tests need.
 
     ``tests``: names for every feature (each runs where it applies), or a mapping from
     feature name to names (features absent from it run every applicable test).
