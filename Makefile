@@ -62,7 +62,9 @@ warm: venv
 ## debuggers see inside the kernels; slow (minutes), so not part of `make test`
 nojit: venv
 	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -n $(PYTEST_WORKERS) tests/unit/stats tests/unit/performance \
-	  --deselect tests/unit/stats/test_calibration.py::test_calibration_is_fast_enough_for_start_up
+	  --deselect tests/unit/stats/test_calibration.py::test_calibration_is_fast_enough_for_start_up \
+	  --deselect tests/unit/stats/test_laws.py::test_evaluation_cost_does_not_grow_with_window_or_reference_size \
+	  --deselect tests/unit/stats/test_laws.py::test_warmup_compiles_the_evaluation_and_calibration_kernels
 
 ## unit: the fast loop, the doctests and the unit tests not marked slow (cold-cache Numba,
 ## the atheris run, calibration timing, property tests of thousands of examples, anything

@@ -25,8 +25,10 @@ when a window cell is empty. JS needs no floor.
   it equals ``scipy.stats.ks_2samp``. On continuous data the binned statistic is a lower
   bound: :math:`0 \le D_{\text{raw}} - D \le \max_i p_i`, because both empirical CDFs are
   monotone inside a bin; with equal-frequency reference bins :math:`\max_i p_i \le 1/b +
-  1/n_1`, i.e. at most 0.01 (+1/n) with the default 100 bins. p-value: see
-  :func:`ks_p_values`.
+  1/n_1`, i.e. at most 0.01 (+1/n) with the default 100 bins. p-value: scipy's from
+  :func:`ks_p_values`; :func:`evaluate` reports ``laws.ks_p_value_decided``, scipy's value
+  where it is cheap, for ``n_e < 200`` or where the ``ks_p_value`` decision depends on
+  it, else the Stephens-corrected limit within a factor 1.5 of it (same decisions).
 * **Wasserstein-1** :math:`\int |F(x) - G(x)| dx` between the binned distributions, each bin's
   mass placed at its midpoint, the outer bins' at the observed minimum and maximum of each
   side (finite values; a one-bin feature at the midrange) (Villani, 2009, for the
@@ -57,21 +59,26 @@ from typing import Literal
 
 import numpy as np
 
+from monitor.stats import evaluation_kernel as ek
 from monitor.stats import kernels
-from monitor.stats.kernels import (
-    _categorical_stats,
-    _chi2_sf,
-    _evaluate_model,
-    _ks_p_values,
-    _numeric_stats_shared,
-)
+from monitor.stats.evaluation_kernel import _evaluate_model
+from monitor.stats.kernels import _categorical_stats, _numeric_stats_shared
+from monitor.stats.laws import KS_EXACT_MAX_N as KS_EXACT_MAX_N  # this module's API too
+from monitor.stats.laws import SMIRNOV_MAX_N as SMIRNOV_MAX_N
+from monitor.stats.laws import chi2_p_values as chi2_p_values
+from monitor.stats.laws import ks_p_values as ks_p_values
 from monitor.stats.layout import Layout, layout_of
 from monitor.stats.profile import FeatureKind, ReferenceProfile
 from monitor.stats.window import SlotWindow, WindowCounts
 
 EPSILON = 1e-4
-KS_EXACT_MAX_N = kernels.KS_EXACT_MAX_N  # as scipy.stats.ks_2samp(method="auto")
-SMIRNOV_MAX_N = kernels.SMIRNOV_MAX_N  # exact one-sample Smirnov sum up to this n_e
+#: The compiled kernels behind :func:`evaluate`, :func:`numeric_statistics` and
+#: :func:`categorical_statistics` (calibration), with every kernel they call compiled into
+#: them: one signature each, whatever tests a config selects (the plan picks the work at
+#: run time). Warm-up compiles these; a warm-up that compiles only what a config needs
+#: takes ``EVALUATION_KERNELS`` for any model and the other two only with a budget.
+EVALUATION_KERNELS = (_evaluate_model,)
+CALIBRATION_KERNELS = (_numeric_stats_shared, _categorical_stats)
 
 
 @dataclass(frozen=True)
@@ -191,54 +198,6 @@ class DriftResult:
         return tuple(f.name for f in self.features if f.drifted)
 
 
-# ---------------------------------------------------------------------------- p-values
-
-
-def ks_p_values(d: np.ndarray, num: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
-    """Two-sided p-values of the two-sample KS test, as ``scipy.stats.ks_2samp``.
-
-    ``d``: statistics; ``num``: their exact numerators ``d n1 n2``; ``n1``/``n2``: sample
-    sizes (float arrays; NaN gives NaN). Computed in Numba (``kernels._ks_p_value``):
-
-    * ``max(n1, n2) <= 10000``: the exact distribution (Gnedenko and Korolyuk for equal
-      sizes, Hodges' lattice-path count otherwise), as scipy's ``method="auto"``;
-    * otherwise the one-sample distribution of D at ``n_e = round(n1 n2 / (n1 + n2))``
-      that scipy uses (``kstwo``). Where scipy takes closed forms, so does this: for
-      ``n_e <= 10,000``, ``2 * smirnov(n_e, D)`` for ``n_e D^2 >= 2.2`` (``>= 4`` when
-      ``n_e <= 140``) with the exact one-sided Smirnov sum (``kernels._smirnov_sf``,
-      about 1e-11 relative to scipy and 50-200x faster), 0 above ``n_e D^2 = 370``, and
-      the Ruben-Gambino forms at the ends: the same numbers. Elsewhere scipy runs Durbin's
-      matrix algorithm (20-100 ms per call); this uses the Kolmogorov limit with Stephens'
-      (1970) finite-n correction, ``Q(D (sqrt(n_e) + 0.12 + 0.11 / sqrt(n_e)))``: within
-      0.005 absolute of scipy where ``p > 0.02`` (0.02 for ``n_e < 1000``), and within
-      10 % relative below that down to ``p = 1e-10`` for ``n_e > 10,000`` (e.g. 0.00105
-      for 0.001), and below 1e-9 where scipy is below 1e-10. Features flagged at the usual
-      thresholds are the same as scipy's (checked in the tests and the benchmark).
-
-    >>> ks_p_values(np.array([0.0, 0.5]), np.array([0.0, 100.0]), np.array([10.0, 10.0]),
-    ...             np.array([20.0, 20.0])).round(6).tolist()  # exact law, as ks_2samp
-    [1.0, 0.062289]
-    """
-    d, num, n1, n2 = (np.ascontiguousarray(a, dtype=np.float64) for a in (d, num, n1, n2))
-    out = np.empty(d.shape[0])
-    _ks_p_values(d, num, n1, n2, out)
-    return out
-
-
-def chi2_p_values(stat: np.ndarray, dof: np.ndarray) -> np.ndarray:
-    """``P(X >= stat)`` for ``X ~ chi-square(dof)``, the regularized upper incomplete
-    gamma ``Q(dof / 2, stat / 2)`` (``scipy.special.chdtrc``, to about 1e-12 relative),
-    computed in Numba; 1 where ``dof <= 0``.
-
-    >>> chi2_p_values(np.array([3.841458820694124, 0.0]), np.array([1.0, 0.0])).round(9)
-    array([0.05, 1.  ])
-    """
-    out = np.empty(np.shape(stat))
-    for i, (s, k) in enumerate(zip(np.asarray(stat, float), np.asarray(dof, float), strict=True)):
-        out[i] = _chi2_sf(float(k), float(s))
-    return out
-
-
 # ---------------------------------------------------------------------------- statistics
 
 
@@ -277,14 +236,14 @@ def _tests_for(
 # ---------------------------------------------------------------------------- evaluation
 
 _SCORE_VALUE = {
-    "psi": kernels.V_PSI,
-    "ks": kernels.V_KS,
-    "kl": kernels.V_KL,
-    "js": kernels.V_JS,
-    "wasserstein": kernels.V_WASSERSTEIN,
-    "chi2": kernels.V_CHI2,
+    "psi": ek.V_PSI,
+    "ks": ek.V_KS,
+    "kl": ek.V_KL,
+    "js": ek.V_JS,
+    "wasserstein": ek.V_WASSERSTEIN,
+    "chi2": ek.V_CHI2,
 }
-_P_VALUE = {"ks": kernels.V_KS_P, "chi2": kernels.V_CHI2_P}
+_P_VALUE = {"ks": ek.V_KS_P, "chi2": ek.V_CHI2_P}
 
 
 class _CrossedNames(dict[int, tuple[str, ...]]):
@@ -312,10 +271,30 @@ class _Plan:
     score_keys: tuple[tuple[str, ...], ...]
     p_keys: tuple[tuple[str, ...], ...]
     crossed: tuple[_CrossedNames, ...]
-    plan: np.ndarray  # see kernels._evaluate_model
+    plan: np.ndarray  # see evaluation_kernel._evaluate_model
     limits: np.ndarray
+    ks_limit: np.ndarray  # per feature: its ks_p_value threshold, NaN for none
     score_width: int
     p_width: int
+
+
+#: What each test needs computed (``evaluation_kernel.NEED_*`` bits): a feature pays for its
+#: selected tests only.
+_NEEDS = {
+    "psi": ek.NEED_DIV,
+    "kl": ek.NEED_DIV,
+    "js": ek.NEED_DIV,
+    "ks": ek.NEED_KS | ek.NEED_KS_P,
+    "wasserstein": ek.NEED_W1,
+    "chi2": ek.NEED_CHI2,
+}
+
+
+def _needs(tests: Sequence[str]) -> int:
+    bits = 0
+    for t in tests:
+        bits |= _NEEDS[t]
+    return bits
 
 
 def _snapshot(arg: object) -> object:
@@ -339,6 +318,8 @@ def _build_plan(
     p_keys: list[tuple[str, ...]] = []
     crossed: list[_CrossedNames] = []
     rows: list[tuple[int, list[int], list[int], list[int], list[float]]] = []
+    needs: list[int] = []
+    ks_limit: list[float] = []
     for name in profile.features:
         if name in numeric_rows:
             kind, row = FeatureKind.NUMERIC, numeric_rows[name]
@@ -359,7 +340,9 @@ def _build_plan(
                 if key is not None and col is not None and limit is not None:
                     checks.append((key, col, float(limit)))
         if th.missing_ratio is not None:
-            checks.append((MISSING_RATIO_KEY, kernels.V_MISSING, float(th.missing_ratio)))
+            checks.append((MISSING_RATIO_KEY, ek.V_MISSING, float(th.missing_ratio)))
+        needs.append(_needs(chosen))
+        ks_limit.append(next((c[2] for c in checks if c[1] == ek.V_KS_P), np.nan))
         kinds.append(kind)
         score_keys.append(chosen)
         p_keys.append(with_p)
@@ -378,13 +361,14 @@ def _build_plan(
     wc = max((len(r[3]) for r in rows), default=0)
     if wc > 62:
         raise ValueError("at most 62 threshold checks per feature")
-    plan = np.zeros((len(rows), 4 + ws + wp + wc), np.int64)
+    h = ek.PLAN_HEAD
+    plan = np.zeros((len(rows), h + ws + wp + wc), np.int64)
     limits = np.full((len(rows), wc), np.nan)
     for i, (row, s, p, c, lim) in enumerate(rows):
-        plan[i, :4] = row, len(s), len(p), len(c)
-        plan[i, 4 : 4 + len(s)] = s
-        plan[i, 4 + ws : 4 + ws + len(p)] = p
-        plan[i, 4 + ws + wp : 4 + ws + wp + len(c)] = c
+        plan[i, :h] = row, len(s), len(p), len(c), needs[i]
+        plan[i, h : h + len(s)] = s
+        plan[i, h + ws : h + ws + len(p)] = p
+        plan[i, h + ws + wp : h + ws + wp + len(c)] = c
         limits[i, : len(lim)] = lim
     return _Plan(
         tests=_snapshot(tests),
@@ -396,6 +380,7 @@ def _build_plan(
         crossed=tuple(crossed),
         plan=plan,
         limits=limits,
+        ks_limit=np.array(ks_limit, np.float64),
         score_width=ws,
         p_width=wp,
     )
@@ -465,7 +450,7 @@ def evaluate(
     thresholds: DriftThresholds | Mapping[str, DriftThresholds] = DriftThresholds(),
 ) -> DriftResult:
     """Run the selected tests on every feature: statistics, p-values and threshold checks
-    of all features in one kernel call.
+    of all features in one kernel call, computing only what the selected tests need.
 
     ``tests``: names for every feature (each runs where it applies), or a mapping from
     feature name to names (features absent from it run every applicable test).
@@ -500,6 +485,6 @@ def evaluate(
         lay.ref_num, win_num, lay.n_bins, lay.bucket, lay.n_buckets, lay.mids,
         lay.ref_points, lay.first_edge, lay.last_edge, lay.scale, low, high, lay.ref_cat,
         win_cat, lay.n_cats, lay.ref_missing_ratio, events, EPSILON, plan.plan,
-        plan.limits, info, scores, p_values,
+        plan.limits, plan.ks_limit, info, scores, p_values,
     )  # fmt: skip
     return DriftResult(profile.model, events, _feature_results(plan, info, scores, p_values))

@@ -1,8 +1,10 @@
 """Private Numba kernels of the statistics engine.
 
 Every kernel takes contiguous ``float64``/``int64`` arrays and scalars only, does no argument
-checking and is called once per batch (binning) or once per evaluation (statistics), never per
-event or per feature. The typed wrappers in :mod:`monitor.stats.window` and
+checking and is called once per evaluation or calibration draw, never per event or per feature
+(the binning kernels, called once per batch, are in :mod:`monitor.stats.binning`; the
+evaluation kernel in :mod:`monitor.stats.evaluation_kernel`; the null laws in
+:mod:`monitor.stats.laws`). The typed wrappers in :mod:`monitor.stats.window` and
 :mod:`monitor.stats.drift` validate and prepare the inputs. ``fastmath`` is off: NaN must keep
 its IEEE meaning (it marks a missing value) and the statistics are compared against scipy to
 the last few ulps.
@@ -38,133 +40,6 @@ CAT_DOF = 4
 CAT_N_REF = 5
 CAT_N_WIN = 6
 CAT_COLUMNS = 7
-
-# Per-feature values that ``_evaluate_model`` reports and checks against thresholds.
-V_PSI = 0
-V_KS = 1
-V_KL = 2
-V_JS = 3
-V_WASSERSTEIN = 4
-V_CHI2 = 5
-V_KS_P = 6
-V_CHI2_P = 7
-V_MISSING = 8  # window missing share minus the reference's
-V_COLUMNS = 9
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _finite_or(x: float, other: float) -> float:  # pragma: no cover - compiled
-    return x if abs(x) < math.inf else other
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _bin_column(
-    v: np.ndarray, e: np.ndarray, k: int, t: np.ndarray, depth: int, lo: float, hi: float
-) -> tuple[float, float]:  # pragma: no cover - compiled
-    """Bin one feature's values; ``depth`` is a literal at every call site so the search
-    unrolls. Four values advance through the search together: their loads are independent,
-    so the CPU overlaps them instead of waiting on one chain of dependent loads."""
-    miss = t.shape[0] - 1
-    n = v.shape[0]
-    r = 0
-    while r + 4 <= n:
-        a = v[r]
-        b = v[r + 1]
-        c = v[r + 2]
-        d = v[r + 3]
-        pa = 0
-        pb = 0
-        pc = 0
-        pd = 0
-        s = 1 << depth
-        for _ in range(depth):
-            s >>= 1
-            pa += s * (e[pa + s - 1] <= a)
-            pb += s * (e[pb + s - 1] <= b)
-            pc += s * (e[pc + s - 1] <= c)
-            pd += s * (e[pd + s - 1] <= d)
-        pa += e[pa] <= a
-        pb += e[pb] <= b
-        pc += e[pc] <= c
-        pd += e[pd] <= d
-        # +inf also passes the +inf padding: clamp to the last bin; NaN goes to `miss`.
-        t[min(pa, k) if a == a else miss] += 1
-        t[min(pb, k) if b == b else miss] += 1
-        t[min(pc, k) if c == c else miss] += 1
-        t[min(pd, k) if d == d else miss] += 1
-        lo = min(lo, _finite_or(a, lo), _finite_or(b, lo), _finite_or(c, lo), _finite_or(d, lo))
-        hi = max(hi, _finite_or(a, hi), _finite_or(b, hi), _finite_or(c, hi), _finite_or(d, hi))
-        r += 4
-    while r < n:
-        a = v[r]
-        pa = 0
-        s = 1 << depth
-        for _ in range(depth):
-            s >>= 1
-            pa += s * (e[pa + s - 1] <= a)
-        pa += e[pa] <= a
-        t[min(pa, k) if a == a else miss] += 1
-        lo = min(lo, _finite_or(a, lo))
-        hi = max(hi, _finite_or(a, hi))
-        r += 1
-    return lo, hi
-
-
-@njit(cache=True, nogil=True)
-def _bin_numeric(
-    values: np.ndarray,
-    edges: np.ndarray,
-    n_edges: np.ndarray,
-    out: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    # (f8[:, ::1], f8[:, ::1], i8[::1], i8[:, ::1], f8[::1], f8[::1])
-    """Add rows x features values to per-feature bin counts.
-
-    The bin of ``x`` is the number of edges ``<= x`` (``searchsorted(side="right")``): bins
-    are ``(-inf, e0), [e0, e1), ..., [e_{k-1}, +inf)``. It is found by a branch-free binary
-    search over the feature's edges padded with ``+inf`` to a power of two ``P``:
-    ``log2(P) + 1`` compare-and-add steps and no data-dependent branch. The last column of
-    ``out`` counts NaN (missing); ``-inf``/``+inf`` land in the outer bins. ``low``/``high``
-    track the smallest and largest finite values (Wasserstein support of the outer bins).
-    """
-    width = edges.shape[1]
-    depth = 0
-    while (1 << depth) < width:
-        depth += 1
-    # Feature-major pass over a transposed copy: one feature's edges and counts stay hot.
-    vt = np.ascontiguousarray(values.T)
-    for f in range(vt.shape[0]):
-        e = edges[f]
-        k = n_edges[f]
-        t = out[f]
-        v = vt[f]
-        lo = low[f]
-        hi = high[f]
-        # A literal depth lets the search unroll: specialised for the default 100 bins
-        # (P = 128) and for 64; other widths run the same search with a loop.
-        if depth == 7:
-            lo, hi = _bin_column(v, e, k, t, 7, lo, hi)
-        elif depth == 6:
-            lo, hi = _bin_column(v, e, k, t, 6, lo, hi)
-        else:
-            lo, hi = _bin_column(v, e, k, t, depth, lo, hi)
-        low[f] = lo
-        high[f] = hi
-
-
-@njit(cache=True, nogil=True)
-def _count_codes(codes: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    # (i8[:, ::1], i8[:, ::1])
-    """Add rows x features categorical codes to per-feature counts; ``-1`` (missing) goes
-    to the last column of ``out``."""
-    n_rows, n_features = codes.shape
-    miss = out.shape[1] - 1
-    for r in range(n_rows):
-        for f in range(n_features):
-            c = codes[r, f]
-            out[f, c if c >= 0 else miss] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -221,9 +96,12 @@ def _numeric_row(
     div: np.ndarray,
     eps: float,
     out: np.ndarray,
+    need_ks: bool = True,
+    need_div: bool = True,
 ) -> bool:  # pragma: no cover - compiled
-    """Sample sizes, KS, PSI, KL and JS of numeric row ``f`` into ``out[f]``; False (and
-    NaN statistics) when a side is empty. Wasserstein is left to the caller."""
+    """Sample sizes, KS (``need_ks``), PSI, KL and JS (``need_div``) of numeric row ``f``
+    into ``out[f]``; False (and NaN statistics) when a side is empty. Wasserstein is left
+    to the caller. Statistics not needed are left as they are."""
     n1 = 0
     n2 = 0
     for i in range(k):
@@ -235,18 +113,21 @@ def _numeric_row(
         for c in range(NUM_N_REF):
             out[f, c] = math.nan
         return False
-    # KS: sup over bin boundaries of |F1 - F2|, as an exact integer numerator.
-    c1 = 0
-    c2 = 0
-    best = 0
-    for i in range(k):
-        c1 += ref[f, i]
-        c2 += win[f, i]
-        d = abs(c1 * n2 - c2 * n1)
-        if d > best:
-            best = d
-    out[f, NUM_KS_NUM] = best
-    out[f, NUM_KS_D] = best / (float(n1) * float(n2))
+    if need_ks:
+        # KS: sup over bin boundaries of |F1 - F2|, as an exact integer numerator.
+        c1 = 0
+        c2 = 0
+        best = 0
+        for i in range(k):
+            c1 += ref[f, i]
+            c2 += win[f, i]
+            d = abs(c1 * n2 - c2 * n1)
+            if d > best:
+                best = d
+        out[f, NUM_KS_NUM] = best
+        out[f, NUM_KS_D] = best / (float(n1) * float(n2))
+    if not need_div:
+        return True
     # PSI, KL, JS over the PSI buckets (fine bins merged).
     for j in range(nb):
         p[j] = 0.0
@@ -319,6 +200,69 @@ def _numeric_stats(
         out[f, NUM_W1_NORMED] = w1 / scale[f]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _w1_shared(
+    ref: np.ndarray,
+    win: np.ndarray,
+    f: int,
+    k: int,
+    mids: np.ndarray,
+    ref_points: np.ndarray,
+    first_edge: np.ndarray,
+    last_edge: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    in1: float,
+    in2: float,
+) -> float:  # pragma: no cover - compiled
+    """Wasserstein-1 of numeric row ``f`` on the profile's support points, one pass (see
+    :func:`_numeric_stats_shared`); ``in1``/``in2``: the reciprocal sample sizes."""
+    lo = math.inf
+    hi = -math.inf
+    for s in range(low.shape[0]):
+        lo = min(lo, low[s, f])
+        hi = max(hi, high[s, f])
+    seen = lo < math.inf
+    if k == 1:
+        w_first = 0.5 * (lo + hi) if seen else first_edge[f]
+        w_last = w_first
+    else:
+        w_first = min(lo, first_edge[f]) if seen else first_edge[f]
+        w_last = max(hi, last_edge[f]) if seen else last_edge[f]
+    cf = 0.0
+    cg = 0.0
+    w1 = 0.0
+    # left outer points (the only points of a one-bin feature)
+    r = ref_points[f, 0]
+    if r <= w_first:
+        cf += ref[f, 0] * in1
+        w1 += abs(cf - cg) * (w_first - r)
+        cg += win[f, 0] * in2
+        prev = w_first
+    else:
+        cg += win[f, 0] * in2
+        w1 += abs(cf - cg) * (r - w_first)
+        cf += ref[f, 0] * in1
+        prev = r
+    if k > 1:
+        for i in range(1, k - 1):
+            x = mids[f, i]
+            w1 += abs(cf - cg) * (x - prev)
+            cf += ref[f, i] * in1
+            cg += win[f, i] * in2
+            prev = x
+        r = ref_points[f, k - 1]
+        if r <= w_last:
+            w1 += abs(cf - cg) * (r - prev)
+            cf += ref[f, k - 1] * in1
+            w1 += abs(cf - cg) * (w_last - r)
+        else:
+            w1 += abs(cf - cg) * (w_last - prev)
+            cg += win[f, k - 1] * in2
+            w1 += abs(cf - cg) * (r - w_last)
+    return float(w1)
+
+
 @njit(cache=True, nogil=True)
 def _numeric_stats_shared(
     ref: np.ndarray,
@@ -352,7 +296,6 @@ def _numeric_stats_shared(
     """
     n_features = ref.shape[0]
     width = ref.shape[1]
-    n_slots = low.shape[0]
     p = np.zeros(width)
     q = np.zeros(width)
     div = np.zeros(3)
@@ -360,53 +303,73 @@ def _numeric_stats_shared(
         k = n_bins[f]
         if not _numeric_row(ref, win, f, k, bucket, n_buckets[f], p, q, div, eps, out):
             continue
-        lo = math.inf
-        hi = -math.inf
-        for s in range(n_slots):
-            lo = min(lo, low[s, f])
-            hi = max(hi, high[s, f])
-        seen = lo < math.inf
-        if k == 1:
-            w_first = 0.5 * (lo + hi) if seen else first_edge[f]
-            w_last = w_first
-        else:
-            w_first = min(lo, first_edge[f]) if seen else first_edge[f]
-            w_last = max(hi, last_edge[f]) if seen else last_edge[f]
-        in1 = 1.0 / out[f, NUM_N_REF]
-        in2 = 1.0 / out[f, NUM_N_WIN]
-        cf = 0.0
-        cg = 0.0
-        w1 = 0.0
-        # left outer points (the only points of a one-bin feature)
-        r = ref_points[f, 0]
-        if r <= w_first:
-            cf += ref[f, 0] * in1
-            w1 += abs(cf - cg) * (w_first - r)
-            cg += win[f, 0] * in2
-            prev = w_first
-        else:
-            cg += win[f, 0] * in2
-            w1 += abs(cf - cg) * (r - w_first)
-            cf += ref[f, 0] * in1
-            prev = r
-        if k > 1:
-            for i in range(1, k - 1):
-                x = mids[f, i]
-                w1 += abs(cf - cg) * (x - prev)
-                cf += ref[f, i] * in1
-                cg += win[f, i] * in2
-                prev = x
-            r = ref_points[f, k - 1]
-            if r <= w_last:
-                w1 += abs(cf - cg) * (r - prev)
-                cf += ref[f, k - 1] * in1
-                w1 += abs(cf - cg) * (w_last - r)
-            else:
-                w1 += abs(cf - cg) * (w_last - prev)
-                cg += win[f, k - 1] * in2
-                w1 += abs(cf - cg) * (r - w_last)
+        w1 = _w1_shared(
+            ref, win, f, k, mids, ref_points, first_edge, last_edge, low, high,
+            1.0 / out[f, NUM_N_REF], 1.0 / out[f, NUM_N_WIN],
+        )  # fmt: skip
         out[f, NUM_W1] = w1
         out[f, NUM_W1_NORMED] = w1 / scale[f]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _categorical_row(
+    ref: np.ndarray,
+    win: np.ndarray,
+    f: int,
+    k: int,
+    p: np.ndarray,
+    q: np.ndarray,
+    div: np.ndarray,
+    eps: float,
+    out: np.ndarray,
+    need_div: bool = True,
+    need_chi2: bool = True,
+) -> None:  # pragma: no cover - compiled
+    """Sample sizes, PSI, KL and JS (``need_div``) and chi-square (``need_chi2``) of
+    categorical row ``f`` into ``out[f]`` (see :func:`_categorical_stats`)."""
+    n1 = 0
+    n2 = 0
+    kept = 0
+    for i in range(k):
+        n1 += ref[f, i]
+        n2 += win[f, i]
+        if ref[f, i] + win[f, i] > 0:
+            kept += 1
+    out[f, CAT_N_REF] = n1
+    out[f, CAT_N_WIN] = n2
+    if n1 == 0 or n2 == 0:
+        for c in range(CAT_N_REF):
+            out[f, c] = math.nan
+        return
+    if need_div:
+        for i in range(k):
+            p[i] = ref[f, i]
+            q[i] = win[f, i]
+        _divergences(p, q, k, eps, div)
+        out[f, CAT_PSI] = div[0]
+        out[f, CAT_KL] = div[1]
+        out[f, CAT_JS] = div[2]
+    if not need_chi2:
+        return
+    dof = kept - 1
+    total = float(n1 + n2)
+    stat = 0.0
+    if dof > 0:
+        for i in range(k):
+            col = ref[f, i] + win[f, i]
+            if col == 0:
+                continue
+            e1 = n1 * col / total
+            e2 = n2 * col / total
+            o1 = float(ref[f, i])
+            o2 = float(win[f, i])
+            if dof == 1:
+                # Yates: move each observed count towards its expectation by at most 1/2.
+                o1 += math.copysign(min(0.5, abs(e1 - o1)), e1 - o1)
+                o2 += math.copysign(min(0.5, abs(e2 - o2)), e2 - o2)
+            stat += (o1 - e1) ** 2 / e1 + (o2 - e2) ** 2 / e2
+    out[f, CAT_CHI2] = stat
+    out[f, CAT_DOF] = dof
 
 
 @njit(cache=True, nogil=True)
@@ -426,409 +389,4 @@ def _categorical_stats(
     q = np.zeros(width)
     div = np.zeros(3)
     for f in range(n_features):
-        k = n_cats[f]
-        n1 = 0
-        n2 = 0
-        kept = 0
-        for i in range(k):
-            n1 += ref[f, i]
-            n2 += win[f, i]
-            if ref[f, i] + win[f, i] > 0:
-                kept += 1
-        out[f, CAT_N_REF] = n1
-        out[f, CAT_N_WIN] = n2
-        if n1 == 0 or n2 == 0:
-            for c in range(CAT_N_REF):
-                out[f, c] = math.nan
-            continue
-        for i in range(k):
-            p[i] = ref[f, i]
-            q[i] = win[f, i]
-        _divergences(p, q, k, eps, div)
-        out[f, CAT_PSI] = div[0]
-        out[f, CAT_KL] = div[1]
-        out[f, CAT_JS] = div[2]
-        dof = kept - 1
-        total = float(n1 + n2)
-        stat = 0.0
-        if dof > 0:
-            for i in range(k):
-                col = ref[f, i] + win[f, i]
-                if col == 0:
-                    continue
-                e1 = n1 * col / total
-                e2 = n2 * col / total
-                o1 = float(ref[f, i])
-                o2 = float(win[f, i])
-                if dof == 1:
-                    # Yates: move each observed count towards its expectation by at most 1/2.
-                    o1 += math.copysign(min(0.5, abs(e1 - o1)), e1 - o1)
-                    o2 += math.copysign(min(0.5, abs(e2 - o2)), e2 - o2)
-                stat += (o1 - e1) ** 2 / e1 + (o2 - e2) ** 2 / e2
-        out[f, CAT_CHI2] = stat
-        out[f, CAT_DOF] = dof
-
-
-@njit(cache=True, nogil=True)
-def _ks_equal_sf(n: int, h: int) -> float:  # pragma: no cover - compiled
-    """``P(D_{n,n} >= h/n) = 2 sum_{k>=1} (-1)^(k+1) C(2n, n-kh) / C(2n, n)`` (Gnedenko and
-    Korolyuk, 1951); each binomial ratio is a product of ``kh`` factors."""
-    total = 0.0
-    sign = 1.0
-    a = h
-    while a <= n:
-        term = 1.0
-        for j in range(a):
-            term *= (n - j) / (n + 1.0 + j)
-        if term == 0.0:
-            break
-        total += sign * term
-        sign = -sign
-        a += h
-    return min(max(2.0 * total, 0.0), 1.0)
-
-
-@njit(cache=True, nogil=True)
-def _ks_unequal_sf(m: int, n: int, h: int) -> float:  # pragma: no cover - compiled
-    """Share of the lattice paths (0, 0) -> (m, n) that leave the band ``|x n/g - y m/g| < h``
-    (Hodges, 1958, "inside" method), carried as the share that has already left, which keeps
-    small p-values accurate (Viehmann, 2021, arXiv:2102.08037). NaN if it fails."""
-    if m < n:
-        m, n = n, m
-    g = math.gcd(m, n)
-    mg = m // g
-    ng = n // g
-    # col[y]: share for (x, y); cells outside the band hold 1. Only the band is recomputed,
-    # so a column costs O(band width), not O(n).
-    col = np.ones(n + 1)
-    for y in range(n + 1):
-        if y * mg < h:
-            col[y] = 0.0
-    lo_prev = 0
-    for x in range(1, m + 1):
-        lo = max((x * ng - h) // mg + 1, 0)
-        hi = min((x * ng + h - 1) // mg, n)
-        if lo > n:
-            return 1.0
-        for y in range(lo_prev, lo):
-            col[y] = 1.0
-        lo_prev = lo
-        for y in range(max(lo, 1), hi + 1):  # y = 0 is reached from the left only
-            col[y] = (col[y] * x + col[y - 1] * y) / (x + y)
-    p = col[n]
-    return p if 0.0 <= p <= 1.0 else math.nan
-
-
-@njit(cache=True, nogil=True)
-def _ks_exact_sf(n1: np.ndarray, n2: np.ndarray, h: np.ndarray, out: np.ndarray) -> None:
-    # (i8[::1], i8[::1], i8[::1], f8[::1])
-    """Exact two-sided ``P(D_{m,n} >= h / lcm(m, n))`` of the two-sample KS statistic, per
-    feature. NaN marks a failure; the caller then uses the asymptotic law, like scipy."""
-    for f in range(n1.shape[0]):
-        if h[f] <= 0:
-            out[f] = 1.0
-        elif n1[f] == n2[f]:
-            out[f] = _ks_equal_sf(n1[f], h[f])
-        else:
-            out[f] = _ks_unequal_sf(n1[f], n2[f], h[f])
-
-
-# ---------------------------------------------------------------------------- p-values
-
-KS_EXACT_MAX_N = 10_000  # exact two-sample law up to this sample size, as scipy's "auto"
-SMIRNOV_MAX_N = 10_000  # exact one-sample Smirnov sum up to this effective size
-_KOLMOGOROV_CUTOVER = 0.82  # below it the Jacobi-theta form of the CDF converges faster
-
-
-@njit(cache=True, nogil=True)
-def _kolmogorov_sf(x: float) -> float:  # pragma: no cover - compiled
-    """Kolmogorov's limiting survival function ``Q(x) = P(sqrt(n) D_n >= x)``, n -> inf.
-
-    ``Q(x) = 2 sum_{k>=1} (-1)^(k-1) exp(-2 k^2 x^2)`` for ``x > 0.82``; below, ``1 - K(x)``
-    with ``K(x) = sqrt(2 pi) / x sum_{k>=1} exp(-(2k-1)^2 pi^2 / (8 x^2))`` (Kolmogorov,
-    1933; the same two series and cut-over as ``scipy.special.kolmogorov``).
-    """
-    if not x == x:
-        return math.nan
-    if x <= 0.0:
-        return 1.0
-    if x <= _KOLMOGOROV_CUTOVER:
-        w = -(math.pi * math.pi) / (8.0 * x * x)
-        cdf = 0.0
-        k = 1
-        while True:
-            term = math.exp(w * (2 * k - 1) * (2 * k - 1))
-            cdf += term
-            if term <= cdf * 1e-17:
-                break
-            k += 1
-        return 1.0 - math.sqrt(2.0 * math.pi) / x * cdf
-    sf = 0.0
-    sign = 1.0
-    k = 1
-    while True:
-        term = math.exp(-2.0 * k * k * x * x)
-        sf += sign * term
-        if term <= abs(sf) * 1e-17 or term == 0.0:
-            break
-        sign = -sign
-        k += 1
-    return min(max(2.0 * sf, 0.0), 1.0)
-
-
-@njit(cache=True, nogil=True)
-def _smirnov_sf(n: int, x: float) -> float:  # pragma: no cover - compiled
-    """Exact one-sided ``P(D_n^+ >= x)`` (Smirnov, 1944; Birnbaum and Tingey, 1951)::
-
-        x sum_{j=0}^{floor(n (1 - x))} C(n, j) (x + j/n)^(j-1) (1 - x - j/n)^(n-j)
-
-    Every term is positive, so the sum is taken term by term in log space with no
-    cancellation (relative error about ``n`` ulps). The terms rise to one peak and then
-    fall; the sum stops past the peak once a term is below ``e^-50`` of it.
-    """
-    if not x == x:
-        return math.nan
-    if x <= 0.0:
-        return 1.0
-    if x >= 1.0:
-        return 0.0
-    last = int(math.floor(n * (1.0 - x)))
-    total = 0.0
-    log_binom = 0.0  # log C(n, j)
-    peak = -math.inf
-    for j in range(last + 1):
-        if j > 0:
-            log_binom += math.log((n - j + 1) / j)
-        up = x + j / n
-        down = (n - j) / n - x
-        if down <= 0.0:
-            break
-        t = log_binom + (j - 1) * math.log(up) + (n - j) * math.log(down)
-        if t > peak:
-            peak = t
-        elif t < peak - 50.0:  # past the peak: the rest adds < n e^-50 of the sum
-            break
-        if t > -745.0:  # exp underflows to 0 below
-            total += math.exp(t)
-    return min(max(x * total, 0.0), 1.0)
-
-
-@njit(cache=True, nogil=True)
-def _ks_limit_sf(d: float, n: float) -> float:  # pragma: no cover - compiled
-    """Two-sided one-sample ``P(D_n >= d)`` at effective size ``n`` (``kstwo.sf``) for
-    two-sample p-values above the exact range; see :func:`monitor.stats.drift.ks_p_values`.
-    """
-    if not (d == d and n == n):
-        return math.nan
-    sq = math.sqrt(n)
-    t = n * d
-    nx2 = t * d
-    if d >= 1.0:
-        return 0.0
-    if t <= 0.5:
-        return 1.0
-    if t >= n - 1.0:  # Ruben and Gambino (1982): exact near the top of the range
-        return min(2.0 * math.pow(1.0 - d, n), 1.0)
-    if n > 140 and nx2 >= 370.0:
-        return 0.0
-    closed = nx2 >= (4.0 if n <= 140 else 2.2) or d >= 0.5
-    if closed and n <= SMIRNOV_MAX_N and nx2 < 370.0:
-        return min(2.0 * _smirnov_sf(int(n), d), 1.0)
-    return _kolmogorov_sf(d * (sq + 0.12 + 0.11 / sq))  # Stephens (1970)
-
-
-@njit(cache=True, nogil=True)
-def _ks_p_value(d: float, num: float, n1: int, n2: int) -> float:  # pragma: no cover
-    """Two-sided p-value of the two-sample KS statistic ``d = num / (n1 n2)``, as
-    ``scipy.stats.ks_2samp``: the exact law up to ``KS_EXACT_MAX_N`` (NaN from it falls
-    back to the limit, as scipy's does), else :func:`_ks_limit_sf` at
-    ``n_e = round(n1 n2 / (n1 + n2))``."""
-    if not d == d or n1 <= 0 or n2 <= 0:
-        return math.nan
-    p = math.nan
-    if max(n1, n2) <= KS_EXACT_MAX_N:
-        g = math.gcd(n1, n2)
-        h = int(round(num / g))  # d * lcm(n1, n2), an exact integer
-        if h <= 0:
-            p = 1.0
-        elif n1 == n2:
-            p = _ks_equal_sf(n1, h)
-        else:
-            p = _ks_unequal_sf(n1, n2, h)
-    if not p == p:
-        p = _ks_limit_sf(d, float(round(n1 * n2 / (n1 + n2))))
-    return min(max(p, 0.0), 1.0)
-
-
-@njit(cache=True, nogil=True)
-def _gammaincc(a: float, x: float) -> float:  # pragma: no cover - compiled
-    """Regularized upper incomplete gamma ``Q(a, x) = Gamma(a, x) / Gamma(a)``, ``a > 0``.
-
-    ``x < a + 1``: ``1 - P(a, x)`` with ``P`` from its power series
-    ``x^a e^-x / Gamma(a + 1) sum_k x^k / ((a + 1) ... (a + k))`` (then ``Q >= 0.3``,
-    so the subtraction costs no relative accuracy); otherwise the continued fraction of
-    ``Q`` evaluated with the modified Lentz method (Press et al., Numerical Recipes, 3rd ed.,
-    section 6.2). The prefactor is taken in log space, so ``Q`` underflows only where it
-    is below the smallest double.
-    """
-    if not (a == a and x == x) or a <= 0.0:
-        return math.nan
-    if x <= 0.0:
-        return 1.0
-    if x == math.inf:
-        return 0.0
-    log_pre = a * math.log(x) - x - math.lgamma(a)
-    if x < a + 1.0:
-        term = 1.0 / a
-        total = term
-        ap = a
-        for _ in range(10_000):
-            ap += 1.0
-            term *= x / ap
-            total += term
-            if term < total * 1e-17:
-                break
-        return max(1.0 - math.exp(log_pre + math.log(total)), 0.0)
-    tiny = 1e-300
-    b = x + 1.0 - a
-    c = 1.0 / tiny
-    d = 1.0 / b
-    h = d
-    for i in range(1, 10_000):
-        an = -i * (i - a)
-        b += 2.0
-        d = an * d + b
-        if abs(d) < tiny:
-            d = tiny
-        c = b + an / c
-        if abs(c) < tiny:
-            c = tiny
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-16:
-            break
-    return math.exp(log_pre + math.log(h))
-
-
-@njit(cache=True, nogil=True)
-def _chi2_sf(dof: float, stat: float) -> float:  # pragma: no cover - compiled
-    """``P(X >= stat)`` for ``X ~ chi-square(dof)``: ``Q(dof / 2, stat / 2)``; 1 for
-    ``dof <= 0`` (a table with one non-empty column carries no evidence), NaN stays NaN."""
-    if not (dof == dof and stat == stat):
-        return math.nan
-    if dof <= 0.0:
-        return 1.0
-    return _gammaincc(0.5 * dof, 0.5 * stat)
-
-
-@njit(cache=True, nogil=True)
-def _ks_p_values(
-    d: np.ndarray, num: np.ndarray, n1: np.ndarray, n2: np.ndarray, out: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    # (f8[::1], f8[::1], f8[::1], f8[::1], f8[::1])
-    """:func:`_ks_p_value` over arrays (sample sizes held in float64)."""
-    for f in range(d.shape[0]):
-        if n1[f] == n1[f] and n2[f] == n2[f]:
-            out[f] = _ks_p_value(d[f], num[f], int(n1[f]), int(n2[f]))
-        else:
-            out[f] = math.nan
-
-
-@njit(cache=True, nogil=True)
-def _evaluate_model(
-    ref_num: np.ndarray,
-    win_num: np.ndarray,
-    n_bins: np.ndarray,
-    bucket: np.ndarray,
-    n_buckets: np.ndarray,
-    mids: np.ndarray,
-    ref_points: np.ndarray,
-    first_edge: np.ndarray,
-    last_edge: np.ndarray,
-    scale: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    ref_cat: np.ndarray,
-    win_cat: np.ndarray,
-    n_cats: np.ndarray,
-    ref_missing: np.ndarray,
-    events: int,
-    eps: float,
-    plan: np.ndarray,
-    limits: np.ndarray,
-    info: np.ndarray,
-    scores: np.ndarray,
-    p_values: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    """Every statistic, p-value and threshold check of one model, in one call.
-
-    ``win_num``/``win_cat``: the window's summed counts, missing count in the last column;
-    ``low``/``high``: its per-slot extremes (slots x numeric features). ``plan`` row ``t``
-    (features in profile order) is ``[row, n_scores, n_p_values, n_checks]`` followed by
-    three blocks as wide as ``scores``, ``p_values`` and ``limits``: the ``V_*`` value of
-    each score, each p-value and each check. ``row`` is the numeric row, or ``n_numeric +``
-    the categorical row. Check ``c`` hits when its value is above ``limits[t, c]`` (a
-    score) or below it (``V_KS_P``, ``V_CHI2_P``), both only with enough data; the
-    missing-ratio check (``V_MISSING``) needs no data. ``info`` row ``t``: window count,
-    missing ratio, enough data (1.0/0.0) and the bit mask of the checks hit.
-    """
-    nf = ref_num.shape[0]
-    nc = ref_cat.shape[0]
-    num = np.empty((nf, NUM_COLUMNS))
-    _numeric_stats_shared(
-        ref_num, win_num, n_bins, bucket, n_buckets, mids, ref_points, first_edge, last_edge,
-        low, high, scale, eps, num,
-    )  # fmt: skip
-    cat = np.empty((nc, CAT_COLUMNS))
-    _categorical_stats(ref_cat, win_cat, n_cats, eps, cat)
-    ws = scores.shape[1]
-    wp = p_values.shape[1]
-    vals = np.empty(V_COLUMNS)
-    for t in range(plan.shape[0]):
-        for c in range(V_COLUMNS):
-            vals[c] = math.nan
-        r = plan[t, 0]
-        if r < nf:
-            vals[V_PSI] = num[r, NUM_PSI]
-            vals[V_KS] = num[r, NUM_KS_D]
-            vals[V_KL] = num[r, NUM_KL]
-            vals[V_JS] = num[r, NUM_JS]
-            vals[V_WASSERSTEIN] = num[r, NUM_W1_NORMED]
-            vals[V_KS_P] = _ks_p_value(
-                num[r, NUM_KS_D], num[r, NUM_KS_NUM], int(num[r, NUM_N_REF]), int(num[r, NUM_N_WIN])
-            )
-            n = num[r, NUM_N_WIN]
-            missing = win_num[r, win_num.shape[1] - 1]
-        else:
-            r -= nf
-            vals[V_PSI] = cat[r, CAT_PSI]
-            vals[V_KL] = cat[r, CAT_KL]
-            vals[V_JS] = cat[r, CAT_JS]
-            vals[V_CHI2] = cat[r, CAT_CHI2]
-            vals[V_CHI2_P] = _chi2_sf(cat[r, CAT_DOF], cat[r, CAT_CHI2])
-            n = cat[r, CAT_N_WIN]
-            missing = win_cat[r, win_cat.shape[1] - 1]
-        ratio = missing / events if events > 0 else math.nan
-        vals[V_MISSING] = ratio - ref_missing[t]
-        enough = n > 0 and abs(vals[V_PSI]) < math.inf
-        for j in range(ws):
-            scores[t, j] = vals[plan[t, 4 + j]] if j < plan[t, 1] else math.nan
-        for j in range(wp):
-            p_values[t, j] = vals[plan[t, 4 + ws + j]] if j < plan[t, 2] else math.nan
-        mask = 0
-        for j in range(plan[t, 3]):
-            col = plan[t, 4 + ws + wp + j]
-            value = vals[col]
-            if col == V_MISSING:
-                hit = value > limits[t, j]
-            elif col == V_KS_P or col == V_CHI2_P:
-                hit = enough and value < limits[t, j]
-            else:
-                hit = enough and value > limits[t, j]
-            if hit:
-                mask |= 1 << j
-        info[t, 0] = n
-        info[t, 1] = ratio
-        info[t, 2] = 1.0 if enough else 0.0
-        info[t, 3] = mask
+        _categorical_row(ref, win, f, n_cats[f], p, q, div, eps, out)

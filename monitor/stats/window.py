@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import CheckpointError
-from monitor.stats.kernels import _bin_numeric, _count_codes
+from monitor.stats.binning import _bin_numeric, _count_codes
 from monitor.stats.layout import layout_of
 from monitor.stats.profile import ReferenceProfile
 
