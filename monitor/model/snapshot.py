@@ -53,6 +53,7 @@ def monitor_status(monitor: ModelMonitor) -> ModelStatus:
         retrain_grace_seconds=monitor.grace.seconds,
         retrain_grace_until=monitor.grace.until,
         min_effect=monitor.min_effects,
+        absent_features=monitor.absent.current,
     )
 
 

@@ -199,6 +199,9 @@ class ModelStatus:
     retrain_grace_seconds: float = 0.0
     retrain_grace_until: float | None = None
     min_effect: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: Features missing from every event of the latest evaluated window (a schema
+    #: problem; drift only with ``alert.retrain_on_absent_feature``).
+    absent_features: tuple[str, ...] = ()
 
     @property
     def reference_ready(self) -> bool:

@@ -30,7 +30,7 @@ def _number(value: float | None) -> float | None:
 
 
 def _feature_document(
-    feature: FeatureResultView, thresholds: Mapping[str, float]
+    feature: FeatureResultView, thresholds: Mapping[str, float], absent: bool
 ) -> dict[str, Any]:
     return {
         "kind": str(feature.kind),
@@ -41,6 +41,7 @@ def _feature_document(
         "thresholds": dict(thresholds),
         "crossed": list(feature.crossed),
         "drifted": feature.drifted,
+        "absent": absent,
         "enough_data": feature.enough_data,
     }
 
@@ -57,8 +58,12 @@ def model_document(status: ModelStatus) -> dict[str, Any]:
             "time": status.last_evaluation_time,
             "window_events": result.window_events,
             "drifted_features": list(result.drifted_features),
+            "absent_features": list(status.absent_features),
             "features": {
-                f.name: _feature_document(f, per_feature.get(f.name, {})) for f in result.features
+                f.name: _feature_document(
+                    f, per_feature.get(f.name, {}), f.name in status.absent_features
+                )
+                for f in result.features
             },
         }
     document: dict[str, Any] = {
@@ -180,7 +185,8 @@ def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
         {"ready": bool, "reasons": [str], "conditions": {name: bool},
          "models": {model: {"reference": {...}, "window": {...}, "evaluations": int,
                             "last_evaluation": null | {"time", "window_events",
-                                "drifted_features", "features": {name: {...}}},
+                                "drifted_features", "absent_features",
+                                "features": {name: {...}}},
                             "alert": {...},
                             "calibration": {...},  # models with a false-alarm budget
                             "performance": {...},  # models with a `performance` section
