@@ -126,6 +126,10 @@ class BatchAccounting:
                         "model": event.model,
                         "event_id": event.id,
                         "features": event.features_drifted,
+                        # e.g. "amount ks p_value 2.1e-09 < 0.001 (statistic 0.3102)"
+                        "checks": "; ".join(
+                            f"{f.feature} {f.describe()}" for f in event.drifted_features
+                        ),
                     },
                 )
                 self._dispatcher.submit(event)

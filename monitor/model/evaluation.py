@@ -100,7 +100,8 @@ class WindowEvaluator:
         self._alerting = alerting
         self._min_effects = min_effects
         self._absent = absent
-        self._reference_missing = {
+        #: feature -> the reference's missing share.
+        self.reference_missing = {
             name: f.missing / (f.n + f.missing) if f.n + f.missing else 0.0
             for name, f in profile.features.items()
         }
@@ -138,7 +139,7 @@ class WindowEvaluator:
         result = evaluate(profile, window, tests=limits.tests, thresholds=limits.thresholds)
         result = limits.decide(result)
         if self._min_effects:
-            result = apply_min_effects(result, self._min_effects, self._reference_missing)
+            result = apply_min_effects(result, self._min_effects, self.reference_missing)
         if self._absent is not None:  # absent features: a schema problem, not drift
             result = self._absent.apply(result, window.newest_slot_absent())
         last = offset + window.events_seen
@@ -149,6 +150,7 @@ class WindowEvaluator:
             slide_index=slide.slide_index,
             window_start=slide.start,
             window_end=slide.end,
+            reference_missing=self.reference_missing,
         )
         return Evaluation(
             model=self.name,
