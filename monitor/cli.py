@@ -153,8 +153,10 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     )
     print(
         f"wrote {args.output}: model {args.model}, {features} feature(s){labelled}"
-        f"{calibrated}, {rejected} row(s) rejected"
+        f"{calibrated}, {rejected.total} row(s) rejected"
     )
+    for line in rejected.report():
+        print(line)
     return EXIT_OK
 
 
@@ -183,6 +185,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         f"{summary.triggers} trigger(s)",
         file=sys.stderr,
     )
+    for line in summary.rejections.report():
+        print(line, file=sys.stderr)
     return EXIT_OK
 
 

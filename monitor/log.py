@@ -207,6 +207,18 @@ class RateLimitedLogger:
             state[2] += 1
             return None
 
+    def suppress(self, key: str, n: int) -> None:
+        """Count ``n`` lines of ``key`` as suppressed without offering them one by one
+        (a batch's rejections past the budget); the next line written reports them."""
+        if n <= 0:
+            return
+        with self._lock:
+            state = self._state.get(key)
+            if state is None:
+                self._state[key] = [self._clock(), self.limit, n]
+            else:
+                state[2] += n
+
     def log(
         self, level: int, key: str, msg: str, *args: Any, extra: dict[str, Any] | None = None
     ) -> bool:

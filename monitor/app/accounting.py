@@ -3,8 +3,8 @@
 The worker thread runs decode and statistics (``Pipeline.process``); what comes after must
 see batches one at a time and in order, so it runs here: the partitions each model's
 events came from (noted for checkpoints), dead letters, counters, evaluation callbacks and
-webhook submission. This module also owns the replica-level invalid-event counts that
-checkpoints carry.
+webhook submission, and the rate-limited log line of each rejected event. This module
+also owns the replica-level invalid-event counts that checkpoints carry.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from monitor.app.rejections import RejectionLog
 from monitor.ingest.dead_letter import DeadLetterSink
+from monitor.ingest.decode import Rejection
 from monitor.ingest.messages import Message, message_partitions
 from monitor.pipeline import BatchOutcome, Evaluation, Pipeline
 from monitor.publish.health import Health
@@ -46,6 +48,7 @@ class BatchAccounting:
         self._dispatcher = dispatcher
         self._recovery = recovery
         self._on_evaluation = on_evaluation
+        self.rejections = RejectionLog()
         self.invalid_counts: dict[str, int] = {}
         if recovery is not None:
             self._resume_counters(recovery.restored_counters)
@@ -68,6 +71,7 @@ class BatchAccounting:
         total = BatchOutcome()
         for topic, msgs, outcome in parts:
             self._note_partitions(topic, msgs, outcome)
+            self.rejections.log(outcome.rejected, _source_of(topic, msgs))
             if dead_letter is not None:
                 for rejection in outcome.rejected:
                     msg = msgs[rejection.index]
@@ -122,6 +126,10 @@ class BatchAccounting:
                         "model": event.model,
                         "event_id": event.id,
                         "features": event.features_drifted,
+                        # e.g. "amount ks p_value 2.1e-09 < 0.001 (statistic 0.3102)"
+                        "checks": "; ".join(
+                            f"{f.feature} {f.describe()}" for f in event.drifted_features
+                        ),
                     },
                 )
                 self._dispatcher.submit(event)
@@ -133,3 +141,13 @@ class BatchAccounting:
                     extra={"model": event.model, "event_id": event.id},
                 )
                 self._dispatcher.submit(event)
+
+
+def _source_of(topic: str, msgs: list[Message]) -> Callable[[Rejection], str]:
+    """``topic/partition/offset`` of a rejected event (the dead-letter header's form)."""
+
+    def source(rejection: Rejection) -> str:
+        msg = msgs[rejection.index]
+        return f"{topic}/{msg.partition() or 0}/{msg.offset() or 0}"
+
+    return source

@@ -29,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from monitor.app.replay import iter_chunks
+from monitor.app.rejections import RejectionLog, RejectionSummary
+from monitor.app.replay import iter_numbered_chunks, note_rejections
 from monitor.config import Config
 from monitor.errors import ConfigError, ConfigProblem, ProfileError
-from monitor.ingest.decode import decode_batch
+from monitor.ingest.decode import Reason, decode_batch
 from monitor.model.budget import ModelCalibration, calibrate_model
 from monitor.model.performance import label_only_rows, performance_spec, prediction_names
 from monitor.model.reference_file import ReferenceFile
@@ -85,23 +86,28 @@ class _Labelled:
 
 
 def _from_jsonl(
-    config: Config, model: str, path: Path, labelled: _Labelled
+    config: Config, model: str, path: Path, labelled: _Labelled, rejections: RejectionSummary
 ) -> tuple[dict[str, object], int]:
+    """The feature columns of a JSON-lines file and the number of label-only events
+    (which are not profiled); rejected lines go into ``rejections``."""
     schema = schema_for(config, None, bound_model=model)
     columns = schema.models[model]
     numeric: list[np.ndarray] = []
     categorical: list[list[str | None]] = [[] for _ in columns.categorical_names]
-    rejected = 0
-    for chunk in iter_chunks(path):
+    log = RejectionLog()
+    labels_only = 0
+    for chunk, numbers in iter_numbered_chunks(path):
         kafka_ts = np.zeros(len(chunk))
         decoded = decode_batch(chunk, kafka_ts, schema)
-        rejected += len(decoded.rejected)
+        if decoded.rejected:
+            note_rejections(decoded.rejected, numbers, rejections, log)
         got = decoded.models.get(model)
         if got is None or len(got.ts) == 0:
             continue
         labelled.add(got.numeric, got.labels, got.ids)
         label_only = label_only_rows(got, labelled.index.tolist())
         if label_only is not None:
+            labels_only += int(label_only.sum())
             got = got.take(np.flatnonzero(~label_only))
         numeric.append(got.numeric)
         for j, values in enumerate(got.categorical):
@@ -116,17 +122,16 @@ def _from_jsonl(
         data[name] = matrix[:, i]
     for j, name in enumerate(columns.categorical_names):
         data[name] = categorical[j]
-    return data, rejected
+    return data, labels_only
 
 
 def _from_csv(
-    kinds: dict[str, FeatureKind], path: Path, labelled: _Labelled
-) -> tuple[dict[str, object], int]:
+    kinds: dict[str, FeatureKind], path: Path, labelled: _Labelled, rejections: RejectionSummary
+) -> dict[str, object]:
     numeric: dict[str, list[float]] = {n: [] for n, k in kinds.items() if k is FeatureKind.NUMERIC}
     categorical: dict[str, list[str | None]] = {
         n: [] for n, k in kinds.items() if k is FeatureKind.CATEGORICAL
     }
-    rejected = 0
     labels: list[Any] = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -139,7 +144,7 @@ def _from_csv(
             )
         for row in reader:
             parsed: dict[str, float] = {}
-            ok = True
+            bad: tuple[Reason, str] | None = None
             for name in numeric:
                 cell = (row.get(name) or "").strip()
                 if not cell:
@@ -148,14 +153,14 @@ def _from_csv(
                 try:
                     value = float(cell)
                 except ValueError:
-                    ok = False
+                    bad = Reason.wrong_type, f"column {name!r}: {cell[:40]!r} is not a number"
                     break
                 if not math.isfinite(value):
-                    ok = False
+                    bad = Reason.non_finite, f"column {name!r}: {cell!r} is not finite"
                     break
                 parsed[name] = value
-            if not ok:
-                rejected += 1
+            if bad is not None:
+                rejections.add(str(bad[0]), reader.line_num, bad[1])
                 continue
             for name, value in parsed.items():
                 numeric[name].append(value)
@@ -168,7 +173,7 @@ def _from_csv(
     columns = [np.asarray(v, dtype=np.float64) for v in numeric.values()]
     matrix = np.column_stack(columns) if columns else np.empty((len(labels), 0))
     labelled.add(matrix, labels, [None] * len(labels))
-    return {name: data[name] for name in kinds}, rejected
+    return {name: data[name] for name in kinds}
 
 
 def _csv_label(cell: str | None) -> Any:
@@ -186,28 +191,34 @@ def _csv_label(cell: str | None) -> Any:
 def build_baseline(config: Config, model: str, input_path: Path) -> tuple[ReferenceProfile, int]:
     """The profile of ``model`` from a file; returns it with the number of rejected rows."""
     profile, _, rejected = build_reference(config, model, input_path)
-    return profile, rejected
+    return profile, rejected.total
 
 
 def build_reference(
     config: Config, model: str, input_path: Path
-) -> tuple[ReferenceProfile, ReferencePerformance | None, int]:
+) -> tuple[ReferenceProfile, ReferencePerformance | None, RejectionSummary]:
     """The profile of ``model`` and, for a model with a ``performance`` section whose file
-    carries labelled predictions, its reference performance; plus the rejected rows."""
+    carries labelled predictions, its reference performance; plus the rejected rows (per
+    reason, with the first examples' line numbers)."""
     kinds = _kinds(config, model)
     if not input_path.exists():
         raise ProfileError(f"{input_path}: no such file")
     model_config = config.models[model]
     numeric_names = [n for n, k in kinds.items() if k is FeatureKind.NUMERIC]
     labelled = _Labelled([numeric_names.index(n) for n in prediction_names(model_config)])
+    rejections = RejectionSummary(str(input_path))
+    labels_only = 0
     if input_path.suffix.lower() == ".csv":
-        data, rejected = _from_csv(kinds, input_path, labelled)
+        data = _from_csv(kinds, input_path, labelled, rejections)
     else:
-        data, rejected = _from_jsonl(config, model, input_path, labelled)
+        data, labels_only = _from_jsonl(config, model, input_path, labelled, rejections)
     rows = max((len(v) for v in data.values()), default=0)  # type: ignore[arg-type]
     if rows == 0:
-        raise ProfileError(f"{input_path}: no valid events for model {model!r}")
-    model_config = config.models[model]
+        raise ProfileError(
+            f"{input_path}: no valid events for model {model!r}: "
+            + _why_empty(rejections, labels_only)
+        )
+    _warn_empty_features(model, input_path, data)
     profile = build_profile(
         model,
         data,  # type: ignore[arg-type]
@@ -217,7 +228,43 @@ def build_reference(
         psi_buckets=model_config.psi_buckets,
         source=input_path.name,
     )
-    return profile, _reference_performance(config, model, labelled), rejected
+    return profile, _reference_performance(config, model, labelled), rejections
+
+
+def _why_empty(rejections: RejectionSummary, labels_only: int) -> str:
+    """Why a file gave no rows to profile, for the error message."""
+    parts = []
+    if rejections.total:
+        parts.append(
+            f"{rejections.total} event(s) rejected ({rejections.why()}; first: "
+            f"{rejections.first_example()})"
+        )
+    if labels_only:
+        parts.append(f"{labels_only} label event(s) without features or prediction")
+    if not parts:
+        return "the file holds no events"
+    return " and ".join(parts)
+
+
+def _warn_empty_features(model: str, path: Path, data: dict[str, object]) -> None:
+    """A configured feature no row carries is a naming or schema problem: say so now,
+    before the daemon reports the feature absent from every window."""
+    for name, values in data.items():
+        if isinstance(values, np.ndarray):
+            empty = not np.isfinite(values).any()
+        else:
+            empty = all(v is None for v in values)  # type: ignore[attr-defined]
+        if empty:
+            logger.warning(
+                "configured feature has no values in the training file",
+                extra={
+                    "model": model,
+                    "feature": name,
+                    "file": str(path),
+                    "hint": "check the feature name against the events' keys (or the CSV "
+                    "header); the profile records it as always missing",
+                },
+            )
 
 
 def _reference_performance(

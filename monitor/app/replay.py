@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import IO, Any
@@ -21,7 +21,9 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from monitor.app.rejections import RejectionLog, RejectionSummary
 from monitor.config import Config
+from monitor.ingest.decode import Rejection
 from monitor.model.performance import PerformanceEvaluation
 from monitor.model.reference_file import ModelReference
 from monitor.performance import performance_payload
@@ -109,6 +111,8 @@ class ReplaySummary:
     triggers: int
     seconds: float
     performance_evaluations: int = 0
+    #: Counts per reason and the first examples, with their line numbers.
+    rejections: RejectionSummary = field(default_factory=lambda: RejectionSummary(""))
 
     @property
     def events_per_second(self) -> float:
@@ -116,14 +120,26 @@ class ReplaySummary:
 
 
 def iter_chunks(path: Path, lines: int = CHUNK_LINES) -> Iterator[list[bytes]]:
-    """The file's non-blank lines in chunks (bytes, line ends stripped).
+    """The file's non-blank lines in chunks (bytes, line ends stripped)."""
+    for chunk, _ in iter_numbered_chunks(path, lines):
+        yield chunk
+
+
+def iter_numbered_chunks(
+    path: Path, lines: int = CHUNK_LINES
+) -> Iterator[tuple[list[bytes], np.ndarray]]:
+    """The file's non-blank lines in chunks, each with the 1-based line numbers of its
+    lines (int64), so a rejection can name its ``file:line``.
 
     Reads 4 MB blocks and splits them with C-level passes only (split, filter, map): a
     Python step per line would cost as much as decoding the line. A line cut by a block
-    boundary is carried into the next block.
+    boundary is carried into the next block. Line numbers are one ``arange`` per block
+    unless the block had blank lines.
     """
     chunk: list[bytes] = []
+    numbers = np.empty(0, dtype=np.int64)
     tail = b""
+    first = 1  # line number of the next part
     with path.open("rb") as handle:
         while True:
             block = handle.read(1 << 22)
@@ -131,24 +147,31 @@ def iter_chunks(path: Path, lines: int = CHUNK_LINES) -> Iterator[list[bytes]]:
                 break
             parts = (tail + block).split(b"\n")
             tail = parts.pop()
-            chunk.extend(_non_blank(parts))
+            kept, where = _non_blank(parts)
+            chunk.extend(kept)
+            numbers = np.concatenate([numbers, first + where])
+            first += len(parts)
             while len(chunk) >= lines:
-                yield chunk[:lines]
-                chunk = chunk[lines:]
-    chunk.extend(_non_blank([tail]))
+                yield chunk[:lines], numbers[:lines]
+                chunk, numbers = chunk[lines:], numbers[lines:]
+    kept, where = _non_blank([tail])
+    chunk.extend(kept)
+    numbers = np.concatenate([numbers, first + where])
     while chunk:
-        yield chunk[:lines]
-        chunk = chunk[lines:]
+        yield chunk[:lines], numbers[:lines]
+        chunk, numbers = chunk[lines:], numbers[lines:]
 
 
-def _non_blank(parts: list[bytes]) -> list[bytes]:
-    """Lines without a trailing CR, blank and whitespace-only lines dropped."""
+def _non_blank(parts: list[bytes]) -> tuple[list[bytes], np.ndarray]:
+    """Lines without a trailing CR, blank and whitespace-only lines dropped; with the
+    indices in ``parts`` of the lines kept."""
     if any(map(bytes.endswith, parts, repeat(b"\r"))):
         parts = [p.rstrip(b"\r") for p in parts]
-    parts = list(filter(None, parts))
-    if any(map(bytes.isspace, parts)):
-        parts = [p for p in parts if not p.isspace()]
-    return parts
+    kept = list(filter(None, parts))
+    if len(kept) == len(parts) and not any(map(bytes.isspace, kept)):
+        return kept, np.arange(len(parts), dtype=np.int64)
+    where = [i for i, p in enumerate(parts) if p and not p.isspace()]
+    return [parts[i] for i in where], np.array(where, dtype=np.int64)
 
 
 def replay(
@@ -168,11 +191,15 @@ def replay(
     # Events without a ``ts`` get the replay's start time (there is no Kafka timestamp).
     default_ts = time.time()
     totals = BatchOutcome()
+    rejections = RejectionSummary(str(input_path))
+    log = RejectionLog()
     lines = rejected = evaluations = triggers = perf_evaluations = 0
-    for chunk in iter_chunks(input_path):
+    for chunk, numbers in iter_numbered_chunks(input_path):
         lines += len(chunk)
         outcome = pipeline.process(chunk, np.full(len(chunk), default_ts), topic=None)
-        rejected += len(outcome.rejected)
+        if outcome.rejected:
+            rejected += len(outcome.rejected)
+            note_rejections(outcome.rejected, numbers, rejections, log)
         for evaluation in outcome.evaluations:
             evaluations += 1
             triggers += evaluation.drift_event is not None
@@ -193,4 +220,18 @@ def replay(
         triggers=triggers,
         seconds=time.perf_counter() - started,
         performance_evaluations=perf_evaluations,
+        rejections=rejections,
     )
+
+
+def note_rejections(
+    rejected: Sequence[Rejection],
+    numbers: np.ndarray,
+    summary: RejectionSummary,
+    log: RejectionLog,
+) -> None:
+    """A chunk's rejections into the run's summary and the rate-limited log, each named
+    by ``file:line`` (``numbers``: the chunk's line numbers)."""
+    for r in rejected:
+        summary.add(str(r.reason), int(numbers[r.index]), r.detail)
+    log.log(rejected, lambda r: f"{summary.path}:{numbers[r.index]}")

@@ -17,6 +17,7 @@ uses:
 * ``windows``: a model's ``reference`` and ``window``;
 * ``features`` and ``thresholds``: features, prediction, tests and their thresholds;
 * ``alert``, ``versions``, ``performance``: the rest of a model; ``model``: ``ModelConfig``;
+* ``timestamps``: how event times written without an offset are read;
 * ``root``: ``Config`` and its cross-section checks;
 * ``loader`` and ``env``: reading a file and the ``DRIFTMON_`` overlay;
 * ``problems``: turning validation errors into messages and hints.
@@ -75,6 +76,7 @@ from monitor.config.service import (
     TopicConfig,
 )
 from monitor.config.thresholds import MinEffectConfig, PartialThresholds, ThresholdsConfig
+from monitor.config.timestamps import TimestampsConfig
 from monitor.config.versions import VersionsConfig
 from monitor.config.windows import CaptureReference, CountWindowConfig, TimeWindowConfig
 from monitor.stats import TESTS  # the drift-test names a config may list
@@ -109,6 +111,7 @@ __all__ = [
     "TaskName",
     "ThresholdsConfig",
     "TimeWindowConfig",
+    "TimestampsConfig",
     "TopicConfig",
     "VersionsConfig",
     "load_config",

@@ -23,6 +23,7 @@ class AlertConfig(Strict):
     for the window (``monitor.model.budget``); thresholds set explicitly still win.
     ``min_effect`` requires an effect size next to significance. ``retrain_grace_seconds``
     suppresses further retrain triggers of the model after one was sent.
+    ``retrain_on_absent_feature`` lets a feature absent from a whole window count as drift.
     """
 
     min_features: int = Field(default=1, ge=1)
@@ -36,6 +37,9 @@ class AlertConfig(Strict):
     calibration_seed: int = Field(default=0, ge=0, le=2**32 - 1)
     min_effect: MinEffectConfig | None = None
     retrain_grace_seconds: float = Field(default=0.0, ge=0, le=366 * 86400)
+    #: A feature missing from every event of a window is a schema problem, reported on
+    #: its own (``driftmon_feature_absent``); True also counts it as drift.
+    retrain_on_absent_feature: bool = False
 
     @field_validator("correction", "dependence", mode="before")
     @classmethod

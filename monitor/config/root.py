@@ -21,6 +21,7 @@ from monitor.config.service import (
     StateConfig,
     TopicConfig,
 )
+from monitor.config.timestamps import TimestampsConfig
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.webhooks.config import WebhookConfig
 
@@ -40,6 +41,7 @@ class Config(Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     state: StateConfig | None = None
     limits: LimitsConfig = LimitsConfig()
+    timestamps: TimestampsConfig = TimestampsConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
 
+from monitor.model.checks import check_of
 from monitor.stats import DriftResult
 from monitor.webhooks.event import DriftedFeature, DriftEvent
 
@@ -122,18 +123,23 @@ def build_drift_event(
     window_start: float | None,
     window_end: float | None,
     version: str | None = None,
+    reference_missing: Mapping[str, float] | None = None,
 ) -> DriftEvent:
-    """Render a drift result as the event every webhook format sends."""
+    """Render a drift result as the event every webhook format sends; ``reference_missing``
+    (feature -> the reference's missing share) gives the missing-ratio checks their value."""
     drifted: list[DriftedFeature] = []
     for feature in result.features:
         if not feature.drifted:
             continue
         limits = thresholds.get(feature.name, {})
         for key in feature.crossed:
-            # "ks_p_value" is a threshold on the ks test's p-value; the score stays the
-            # statistic so receivers see both, and `threshold` is the limit that was crossed.
-            test = key.removesuffix("_p_value")
+            # "ks_p_value" is a threshold on the ks test's p-value: `compared` says so; the
+            # score stays the statistic so receivers see both.
+            test, compared = check_of(key)
             score = feature.scores.get(test, feature.missing_ratio)
+            increase = None
+            if compared == "missing_ratio_increase" and reference_missing is not None:
+                increase = feature.missing_ratio - reference_missing.get(feature.name, 0.0)
             drifted.append(
                 DriftedFeature(
                     feature=feature.name,
@@ -141,6 +147,8 @@ def build_drift_event(
                     score=float(score),
                     threshold=float(limits.get(key, float("nan"))),
                     p_value=feature.p_values.get(test),
+                    compared=compared,
+                    missing_ratio_increase=increase,
                 )
             )
     return DriftEvent(
@@ -258,6 +266,7 @@ class Alerting:
         slide_index: int,
         window_start: float | None = None,
         window_end: float | None = None,
+        reference_missing: Mapping[str, float] | None = None,
     ) -> AlertOutcome:
         """Fold one evaluation into the alert state; ``at`` is the event time of the window end."""
         previous = self.status.state
@@ -296,6 +305,7 @@ class Alerting:
                         window_start=window_start,
                         window_end=window_end,
                         version=self.version,
+                        reference_missing=reference_missing,
                     )
                     status = replace(status, last_trigger_time=at)
                     self.grace.start(at)

@@ -15,6 +15,7 @@ from typing import Any
 
 from monitor.config import CountWindowConfig, ModelConfig
 from monitor.ingest.decode import ModelColumns
+from monitor.model.absent import AbsentFeatures
 from monitor.model.alerting import Alerting, AlertOutcome
 from monitor.model.budget import apply_min_effects
 from monitor.model.calibration import ModelThresholds
@@ -89,6 +90,7 @@ class WindowEvaluator:
         limits: ModelThresholds,
         alerting: Alerting,
         min_effects: Mapping[str, Mapping[str, float]],
+        absent: AbsentFeatures | None = None,
     ) -> None:
         self.name = name
         self.profile = profile
@@ -97,7 +99,9 @@ class WindowEvaluator:
         self._limits = limits
         self._alerting = alerting
         self._min_effects = min_effects
-        self._reference_missing = {
+        self._absent = absent
+        #: feature -> the reference's missing share.
+        self.reference_missing = {
             name: f.missing / (f.n + f.missing) if f.n + f.missing else 0.0
             for name, f in profile.features.items()
         }
@@ -135,7 +139,9 @@ class WindowEvaluator:
         result = evaluate(profile, window, tests=limits.tests, thresholds=limits.thresholds)
         result = limits.decide(result)
         if self._min_effects:
-            result = apply_min_effects(result, self._min_effects, self._reference_missing)
+            result = apply_min_effects(result, self._min_effects, self.reference_missing)
+        if self._absent is not None:  # absent features: a schema problem, not drift
+            result = self._absent.apply(result, window.newest_slot_absent())
         last = offset + window.events_seen
         at = slide.end if slide.end is not None else time.time()
         outcome = self._alerting.observe(
@@ -144,6 +150,7 @@ class WindowEvaluator:
             slide_index=slide.slide_index,
             window_start=slide.start,
             window_end=slide.end,
+            reference_missing=self.reference_missing,
         )
         return Evaluation(
             model=self.name,

@@ -22,6 +22,7 @@ import numpy as np
 from monitor.config import CaptureReference, ModelConfig
 from monitor.errors import CheckpointError, ProfileError
 from monitor.ingest.decode import CategoryCodes, ModelColumns
+from monitor.model.absent import AbsentFeatures
 from monitor.model.alerting import (
     Alerting,
     AlertRule,
@@ -67,8 +68,11 @@ def model_fingerprint(
     """What a checkpointed state must have been built with to be restored."""
     # `versions` is left out: the per-version monitors check their own fingerprints, so
     # adding a versions section keeps the checkpointed state of the default reference.
+    # `alert.retrain_on_absent_feature` changes decisions, not state: left out too, so
+    # checkpoints taken before the key existed still restore.
+    exclude: dict[str, Any] = {"versions": True, "alert": {"retrain_on_absent_feature"}}
     config_json = json.dumps(
-        config.model_dump(mode="json", warnings=False, exclude={"versions"}), sort_keys=True
+        config.model_dump(mode="json", warnings=False, exclude=exclude), sort_keys=True
     )
     digest = hashlib.sha256(config_json.encode())
     if performance is not None:
@@ -123,6 +127,9 @@ class ModelMonitor:
             grace=self.grace,
         )
         self.limits = ModelThresholds(name, config, self.alerting, thresholds, tests, calibration)
+        self.absent = AbsentFeatures(
+            name, retrain=config.alert.retrain_on_absent_feature, version=version
+        )
         self.min_effects = {
             feature: measures
             for feature in self.kinds
@@ -219,6 +226,7 @@ class ModelMonitor:
             limits=self.limits,
             alerting=self.alerting,
             min_effects=self.min_effects,
+            absent=self.absent,
         )
         # With the reference known, decode can hand over category codes instead of strings
         # (the columnar scanner). The performance join still needs ids and raw labels.

@@ -53,6 +53,9 @@ def monitor_status(monitor: ModelMonitor) -> ModelStatus:
         retrain_grace_seconds=monitor.grace.seconds,
         retrain_grace_until=monitor.grace.until,
         min_effect=monitor.min_effects,
+        absent_features=monitor.absent.current,
+        check_thresholds=monitor.alerting.thresholds,
+        reference_missing=evaluator.reference_missing if evaluator is not None else {},
     )
 
 

@@ -199,6 +199,15 @@ class ModelStatus:
     retrain_grace_seconds: float = 0.0
     retrain_grace_until: float | None = None
     min_effect: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: Features missing from every event of the latest evaluated window (a schema
+    #: problem; drift only with ``alert.retrain_on_absent_feature``).
+    absent_features: tuple[str, ...] = ()
+    #: feature -> threshold key (``psi``, ``ks_p_value``, ``missing_ratio``...) -> the
+    #: value in use, as ``FeatureResult.crossed`` names them: what ``/status`` shows.
+    check_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: feature -> the reference's missing share (the missing-ratio check compares the
+    #: window's share minus this).
+    reference_missing: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def reference_ready(self) -> bool:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from monitor.model.checks import MISSING_RATIO, check_of, compared_value
 from monitor.model.status import (
     CalibrationReport,
     FeatureResultView,
@@ -30,26 +31,48 @@ def _number(value: float | None) -> float | None:
 
 
 def _feature_document(
-    feature: FeatureResultView, thresholds: Mapping[str, float]
+    feature: FeatureResultView,
+    limits: Mapping[str, float],
+    reference_missing: float | None,
+    absent: bool,
 ) -> dict[str, Any]:
+    """One feature of the last evaluation. ``thresholds`` is keyed like ``crossed`` and
+    the config (``ks_p_value`` is a threshold on the ks p-value); ``checks`` spells out,
+    per threshold, what was compared with it."""
+    checks: dict[str, dict[str, Any]] = {}
+    for key, threshold in limits.items():
+        test, compared = check_of(key)
+        if test != MISSING_RATIO and test not in feature.scores:
+            continue  # a threshold of a test this feature does not run
+        score = feature.scores.get(test, math.nan)
+        increase = (
+            feature.missing_ratio - reference_missing if reference_missing is not None else None
+        )
+        value = compared_value(compared, score, feature.p_values.get(test), increase)
+        checks[key] = {
+            "test": test,
+            "compared": compared,
+            compared: _number(value),
+            f"{compared}_threshold": _number(threshold),
+            "crossed": key in feature.crossed,
+        }
     return {
         "kind": str(feature.kind),
         "n": feature.n,
         "missing_ratio": _number(feature.missing_ratio),
         "scores": {test: _number(v) for test, v in feature.scores.items()},
         "p_values": {test: _number(v) for test, v in feature.p_values.items()},
-        "thresholds": dict(thresholds),
+        "thresholds": {key: _number(v) for key, v in limits.items() if key in checks},
+        "checks": checks,
         "crossed": list(feature.crossed),
         "drifted": feature.drifted,
+        "absent": absent,
         "enough_data": feature.enough_data,
     }
 
 
 def model_document(status: ModelStatus) -> dict[str, Any]:
     """The ``/status`` entry of one model (also usable for replay reports)."""
-    per_feature: dict[str, dict[str, float]] = {}
-    for (feature, key), value in status.threshold_values.items():
-        per_feature.setdefault(feature, {})[key] = value
     last: dict[str, Any] | None = None
     result = status.last_result
     if result is not None:
@@ -57,8 +80,15 @@ def model_document(status: ModelStatus) -> dict[str, Any]:
             "time": status.last_evaluation_time,
             "window_events": result.window_events,
             "drifted_features": list(result.drifted_features),
+            "absent_features": list(status.absent_features),
             "features": {
-                f.name: _feature_document(f, per_feature.get(f.name, {})) for f in result.features
+                f.name: _feature_document(
+                    f,
+                    status.check_thresholds.get(f.name, {}),
+                    status.reference_missing.get(f.name),
+                    f.name in status.absent_features,
+                )
+                for f in result.features
             },
         }
     document: dict[str, Any] = {
@@ -180,7 +210,8 @@ def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
         {"ready": bool, "reasons": [str], "conditions": {name: bool},
          "models": {model: {"reference": {...}, "window": {...}, "evaluations": int,
                             "last_evaluation": null | {"time", "window_events",
-                                "drifted_features", "features": {name: {...}}},
+                                "drifted_features", "absent_features",
+                                "features": {name: {...}}},
                             "alert": {...},
                             "calibration": {...},  # models with a false-alarm budget
                             "performance": {...},  # models with a `performance` section

@@ -162,6 +162,22 @@ class SlotWindow:
             categorical=self._cat_total.copy(),
         )
 
+    def newest_slot_absent(self) -> frozenset[str]:
+        """Features that no event of the newest slot carried (empty when the slot holds no
+        events): the producer stopped sending them. O(features)."""
+        if self._current < 0:
+            return frozenset()
+        pos = self._current % self._slots
+        held = self._slot_events[pos]
+        if not held:
+            return frozenset()
+        profile = self.profile
+        num = np.flatnonzero(self._num[pos, :, -1] == held).tolist()
+        cat = np.flatnonzero(self._cat[pos, :, -1] == held).tolist()
+        return frozenset(
+            [profile.numeric_names[i] for i in num] + [profile.categorical_names[i] for i in cat]
+        )
+
     def _sketch(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The live arrays behind :meth:`counts`, not copied and not reduced over slots:
         events, numeric totals, per-slot lows and highs (slots x features), categorical

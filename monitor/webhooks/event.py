@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,13 +10,45 @@ from typing import Any
 
 @dataclass(frozen=True)
 class DriftedFeature:
-    """One feature test that crossed its threshold."""
+    """One feature check that crossed its threshold.
+
+    ``compared`` names what was compared with ``threshold``: the test's ``score``
+    (crossed above), its ``p_value`` (crossed below) or, for the missing-ratio check, the
+    ``missing_ratio_increase`` (window missing share minus the reference's; ``score`` is
+    then the window's missing ratio). ``value`` is that compared quantity.
+
+    >>> DriftedFeature("amount", "ks", 0.3102, 0.001, 2.1e-09, "p_value").describe()
+    'ks p_value 2.1e-09 < 0.001 (statistic 0.3102)'
+    >>> DriftedFeature("amount", "psi", 0.4213, 0.2).describe()
+    'psi score 0.4213 > 0.2'
+    """
 
     feature: str
     test: str
     score: float
     threshold: float
     p_value: float | None = None
+    compared: str = "score"  # "score" | "p_value" | "missing_ratio_increase"
+    missing_ratio_increase: float | None = None
+
+    @property
+    def value(self) -> float | None:
+        """The quantity compared with ``threshold``."""
+        if self.compared == "p_value":
+            return self.p_value
+        if self.compared == "missing_ratio_increase":
+            return self.missing_ratio_increase
+        return self.score
+
+    def describe(self) -> str:
+        """The check as a person reads it: ``ks p_value 2.1e-09 < 0.001 (statistic 0.3102)``."""
+        op = "<" if self.compared == "p_value" else ">"
+        text = f"{self.test} {self.compared} {_num(self.value)} {op} {_num(self.threshold)}"
+        if self.compared == "p_value":
+            text += f" (statistic {_num(self.score)})"
+        elif self.compared == "missing_ratio_increase":
+            text += f" (missing ratio {_num(self.score)})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -62,6 +95,8 @@ class DriftEvent:
                     "score": f.score,
                     "threshold": f.threshold,
                     "p_value": f.p_value,
+                    "compared": f.compared,
+                    "missing_ratio_increase": f.missing_ratio_increase,
                 }
                 for f in self.drifted_features
             ],
@@ -89,6 +124,8 @@ class DriftEvent:
                     score=float(f["score"]),
                     threshold=float(f["threshold"]),
                     p_value=_opt_float(f.get("p_value")),
+                    compared=str(f.get("compared") or _stored_before_compared(f)),
+                    missing_ratio_increase=_opt_float(f.get("missing_ratio_increase")),
                 )
                 for f in data.get("drifted_features", ())
             ),
@@ -102,3 +139,17 @@ class DriftEvent:
 
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _stored_before_compared(f: Mapping[str, Any]) -> str:
+    """What an entry stored before ``compared`` existed compared: p-value tests carried
+    their p-value threshold, the missing-ratio check its increase."""
+    if f.get("test") == "missing_ratio":
+        return "missing_ratio_increase"
+    return "p_value" if f.get("p_value") is not None else "score"
+
+
+def _num(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a" if value is None or math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return f"{value:.4g}"

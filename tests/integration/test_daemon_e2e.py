@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,14 @@ ALL_FEATURES = set(synthetic.NUMERIC) | set(synthetic.CATEGORICAL) | {"predictio
 
 
 def test_drift_is_confirmed_on_exactly_the_drifted_features(
-    tmp_path: Path, kafka_bootstrap: str, kafka_topic, webhook_receiver: WebhookReceiver, env: Env
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    kafka_topic,
+    webhook_receiver: WebhookReceiver,
+    env: Env,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="monitor")
     env.set(SECRET_ENV, SECRET)
     topic = kafka_topic(partitions=3)
     reference = write_reference(tmp_path)
@@ -71,6 +78,17 @@ def test_drift_is_confirmed_on_exactly_the_drifted_features(
         assert model["alert"]["state"] == "firing"
         flagged = {name for name, f in model["last_evaluation"]["features"].items() if f["drifted"]}
         assert flagged == DRIFTED
+        # Each check names what it compared: ks and chi2 thresholds are on their p-values.
+        for f in model["last_evaluation"]["features"].values():
+            for key, check in f["checks"].items():
+                assert check["compared"] == (
+                    "p_value"
+                    if key.endswith("_p_value")
+                    else ("missing_ratio_increase" if key == "missing_ratio" else "score")
+                )
+                assert f"{check['compared']}_threshold" in check and check["compared"] in check
+        amount = model["last_evaluation"]["features"]["amount"]
+        assert "ks_p_value" in amount["thresholds"] and "ks" not in amount["thresholds"]
 
     # One signed trigger for the episode, verifiable with the Standard Webhooks package.
     assert len(webhook_receiver.requests) == 1
@@ -80,6 +98,13 @@ def test_drift_is_confirmed_on_exactly_the_drifted_features(
     assert payload["model"] == "fraud"
     assert {f["feature"] for f in payload["drifted_features"]} == DRIFTED
     assert payload["summary"]["features_monitored"] == len(ALL_FEATURES)
+    for f in payload["drifted_features"]:
+        assert f[f"{f['compared']}_threshold"] == f["threshold"]
+        if f["test"] in ("ks", "chi2"):
+            assert f["compared"] == "p_value" and f["p_value"] < f["p_value_threshold"]
+    assert any(f["compared"] == "p_value" for f in payload["drifted_features"])
+    [confirmed] = [r for r in caplog.records if r.getMessage().startswith("drift confirmed")]
+    assert " p_value " in confirmed.checks and " < " in confirmed.checks  # type: ignore[attr-defined]
 
 
 def test_a_stream_without_drift_raises_no_alert(

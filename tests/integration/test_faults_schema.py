@@ -6,15 +6,17 @@ One stream, four phases, through the real broker and daemon:
 2. ``ADDED`` events that carry a feature nobody configured (``new_feature``): they are
    accepted, the extra key is ignored and counted in ``driftmon_unknown_features_total``;
 3. ``DROPPED`` events without the configured ``velocity_1h``: they are accepted, the
-   window's missing ratio of that feature climbs from 0 to 1 and, once it exceeds the
-   reference's by ``thresholds.missing_ratio`` (0.1), the feature is reported drifted
-   with ``missing_ratio`` among the thresholds crossed, and the model alerts;
-4. ``RETYPED`` events whose ``amount`` became a string: each is rejected as ``wrong_type``
-   and the statistics do not see it.
+   window's missing ratio of that feature climbs from 0 to 1, and the feature is reported
+   *absent* (``driftmon_feature_absent``, ``/status``, one log line): a schema problem,
+   not drift, so it is not flagged drifted and the model does not alert;
+4. ``RETYPED`` events whose ``amount`` became a string: each is rejected as ``wrong_type``,
+   logged (rate-limited) with its ``topic/partition/offset``, and the statistics do not
+   see it.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import orjson
@@ -46,8 +48,9 @@ def reshape(messages: list[bytes], change: str) -> list[bytes]:
 
 
 def test_schema_changes_are_counted_reported_and_rejected(
-    tmp_path: Path, kafka_bootstrap: str, kafka_topic
+    tmp_path: Path, kafka_bootstrap: str, kafka_topic, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="monitor")
     topic = kafka_topic(partitions=1)
     config = write_config(
         tmp_path,
@@ -79,7 +82,7 @@ def test_schema_changes_are_counted_reported_and_rejected(
         assert run.metric("driftmon_feature_drifted", model="fraud", feature="new_feature") is None
 
         # 3. The dropped feature: missing ratio 0 before, 1 once the window holds only
-        # events without it, and reported as drift through the missing-ratio threshold.
+        # events without it; reported absent from the first slide without it, never drifted.
         def velocity(evaluation_index: int) -> tuple[float, tuple[str, ...], bool]:
             result = run.evaluations[evaluation_index].result
             (feature,) = [f for f in result.features if f.name == "velocity_1h"]
@@ -89,16 +92,26 @@ def test_schema_changes_are_counted_reported_and_rejected(
         assert velocity(last_clean) == (0.0, (), False)
         ratios = [velocity(i)[0] for i in range(last_clean, len(run.evaluations))]
         assert ratios == sorted(ratios), "missing ratio rises monotonically"
-        ratio, crossed, drifted = velocity(-1)
-        assert ratio == 1.0
-        assert "missing_ratio" in crossed
-        assert drifted
+        assert velocity(-1) == (1.0, (), False)
+        assert not any(velocity(i)[2] for i in range(last_clean, len(run.evaluations)))
+        assert all(e.drift_event is None for e in run.evaluations)
         assert run.metric("driftmon_missing_ratio", model="fraud", feature="velocity_1h") == 1.0
-        assert run.metric("driftmon_feature_drifted", model="fraud", feature="velocity_1h") == 1.0
-        assert run.metric("driftmon_model_drifted", model="fraud") == 1.0
-        # Only the dropped feature drifted: the schema change is named, not blurred.
-        assert run.evaluations[-1].result.drifted_features == ("velocity_1h",)
+        assert run.metric("driftmon_feature_absent", model="fraud", feature="velocity_1h") == 1.0
+        assert run.metric("driftmon_feature_absent", model="fraud", feature="amount") == 0.0
+        assert run.metric("driftmon_feature_drifted", model="fraud", feature="velocity_1h") == 0.0
+        assert run.metric("driftmon_model_drifted", model="fraud") == 0.0
+        assert run.evaluations[-1].result.drifted_features == ()
+        last = run.get("/status").json()["models"]["fraud"]["last_evaluation"]
+        assert last["absent_features"] == ["velocity_1h"]
+        assert last["features"]["velocity_1h"]["absent"] is True
+        absent_lines = [r for r in caplog.records if r.getMessage().startswith("feature absent")]
+        assert [r.feature for r in absent_lines] == ["velocity_1h"]  # type: ignore[attr-defined]
 
-        # 4. The retyped events: rejected, and the window did not see them.
+        # 4. The retyped events: rejected, logged with their source within the rate
+        # limit (5 lines a minute per reason), and the window did not see them.
+        rejected = [r for r in caplog.records if r.getMessage() == "event rejected"]
+        first = CLEAN + ADDED + DROPPED
+        assert [r.source for r in rejected] == [f"{topic}/0/{first + i}" for i in range(5)]  # type: ignore[attr-defined]
+        assert all(r.reason == "wrong_type" and "'amount'" in r.detail for r in rejected)  # type: ignore[attr-defined]
         assert run.evaluations[-1].last_event == accepted
         assert run.metric("driftmon_invalid_events_total", reason="not_json") == 0.0

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
 EMPTY_BY_DESIGN = {
     "DriftmonManyFeaturesDrifted": "4 of 13 features drift, under the 50% bar",
     "DriftmonNoEvents": "events are flowing",
+    "DriftmonFeatureAbsent": "every event carries every feature",
     "DriftmonInvalidEventsHigh": "no invalid events are produced",
     "DriftmonConsumerLagGrowing": "the consumer keeps up",
     "DriftmonWebhookDeliveriesFailing": "the receiver accepts every delivery",

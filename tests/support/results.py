@@ -104,6 +104,25 @@ def fake_status(model: str = "fraud", *, with_result: bool = True) -> ModelStatu
             ("country", "js"): 0.1,
             ("country", "chi2"): 0.001,
         },
+        # As the alert holds them: every threshold set, keyed like `crossed`; the status
+        # document shows those of the tests each feature runs.
+        check_thresholds={
+            "amount": {
+                "psi": 0.2,
+                "ks_p_value": 0.001,
+                "js": 0.1,
+                "chi2_p_value": 0.001,
+                "missing_ratio": 0.1,
+            },
+            "country": {
+                "psi": 0.2,
+                "ks_p_value": 0.001,
+                "js": 0.1,
+                "chi2_p_value": 0.001,
+                "missing_ratio": 0.1,
+            },
+        },
+        reference_missing={"amount": 0.004, "country": 0.0},
     )
 
 

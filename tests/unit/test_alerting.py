@@ -115,9 +115,27 @@ def test_the_event_names_each_crossed_threshold_with_score_and_limit() -> None:
     assert by_test[("a", "psi")].threshold == 0.2
     ks = by_test[("a", "ks")]
     assert (ks.score, ks.threshold, ks.p_value) == (0.3, 0.001, 1e-9)
+    # What each threshold was compared with is named, not left to be guessed.
+    assert (by_test[("a", "psi")].compared, ks.compared, ks.value) == ("score", "p_value", 1e-9)
     assert event.features_monitored == 3
     assert event.time == "2025-11-26T09:40:00.000Z"
     assert event.id == drift_event_id("fraud", 1_764_150_000.0, 7)
+
+
+def test_a_missing_ratio_check_carries_the_increase_it_compared() -> None:
+    limits = {"v": {"missing_ratio": 0.1}}
+    alerting = Alerting("fraud", AlertRule(min_features=1, consecutive=1), limits)
+    absent = FakeFeature("v", True, crossed=("missing_ratio",), missing_ratio=1.0)
+    res = FakeResult("fraud", (absent,))
+    event = alerting.observe(res, at=1.0, slide_index=0, reference_missing={"v": 0.02}).event  # type: ignore[arg-type]
+    assert event is not None
+    (check,) = event.drifted_features
+    assert (check.test, check.compared, check.score) == (
+        "missing_ratio",
+        "missing_ratio_increase",
+        1.0,
+    )
+    assert check.missing_ratio_increase == 0.98 and check.value == 0.98
 
 
 def test_event_ids_are_deterministic_and_distinct_per_episode() -> None:

@@ -253,6 +253,15 @@ def test_unknown_top_level_key_suggests_nearest() -> None:
     assert "did you mean 'webhooks'?" in hint and "kafka" in hint
 
 
+def test_timestamps_timezone_named_zone_or_a_clear_error() -> None:
+    config = validate_config(cfg(**{"timestamps.timezone": "Europe/Berlin"}))
+    assert config.timestamps.zone is not None and str(config.timestamps.zone) == "Europe/Berlin"
+    assert validate_config(cfg()).timestamps.zone is None  # default: reject, as RFC 3339
+    path, message, hint = one_problem(cfg(**{"timestamps.timezone": "Europe/Berln"}))
+    assert (path, message) == ("timestamps.timezone", "unknown time zone 'Europe/Berln'")
+    assert "did you mean 'Europe/Berlin'?" in hint and "IANA" in hint
+
+
 def test_planned_keys_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
     # Keys that a later version will support get a "planned" hint, not a spelling guess.
     monkeypatch.setattr(problems_module, "_PLANNED_KEYS", {"someday": "future things"})

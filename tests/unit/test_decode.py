@@ -170,6 +170,29 @@ def test_timestamps() -> None:
     assert ts == [1764151200.0, 1764151200.0, 17.0, 1000.0]
 
 
+def test_times_without_offset_rejected_by_default_saying_how_to_accept_them() -> None:
+    b = dec({**ev(amount=1), "ts": "2025-11-26T10:00:00"}, ev(amount=2))
+    [rejection] = b.rejected
+    assert rejection.reason == Reason.bad_timestamp
+    assert "no UTC offset" in rejection.detail and "timestamps.timezone" in rejection.detail
+
+
+@pytest.mark.parametrize("typed", [True, False])
+def test_times_without_offset_read_in_the_configured_zone(typed: bool) -> None:
+    from zoneinfo import ZoneInfo
+
+    schema = DecodeSchema(models={"fraud": FRAUD}, timezone=ZoneInfo("Europe/Berlin"))
+    events = [
+        {**ev(amount=1), "ts": "2025-11-26T11:00:00"},  # CET: UTC+1
+        {**ev(amount=1), "ts": "2025-07-01T12:00:00"},  # CEST: UTC+2
+        {**ev(amount=1), "ts": "2025-11-26T10:00:00Z"},  # an explicit offset still wins
+    ]
+    with mock.patch.object(typed_codec, "msgspec", typed_codec.msgspec if typed else None):
+        b = dec(*events, schema=schema)
+    assert b.rejected == []
+    assert b.models["fraud"].ts.tolist() == [1764151200.0, 1751364000.0, 1764151200.0]
+
+
 def test_array_messages_each_event_on_its_own() -> None:
     payload = orjson.dumps([ev(amount=1.0), 5, ev(amount="x"), ev(amount=2.0)])
     b = decode_batch([payload, orjson.dumps(ev(amount=3.0))], np.zeros(2), SCHEMA)

@@ -372,7 +372,7 @@ def test_baseline_pairs_inline_and_separate_labels(tmp_path: Path) -> None:
     source = tmp_path / "reference.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
     profile, perf, rejected = build_reference(make_config(), "fraud", source)
-    assert rejected == 0
+    assert rejected.total == 0
     assert profile.features["amount"].n == 3000  # label events are not profiled
     assert perf is not None and perf.events == 3000
     assert perf.values["roc_auc"] == pytest.approx(roc_auc_score(y, p))

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.app.replay import iter_chunks
+from monitor.app.replay import iter_chunks, iter_numbered_chunks
 
 
 @settings(max_examples=50, deadline=None)
@@ -26,3 +26,7 @@ def test_lines_survive_chunking(
     assert all(0 < len(c) <= size for c in chunks)
     expected = [line.rstrip(b"\r") for line in lines if line.strip()]
     assert [line for c in chunks for line in c] == expected
+    numbered = list(iter_numbered_chunks(path, size))
+    assert [c for c, _ in numbered] == chunks
+    kept = [i + 1 for i, line in enumerate(lines) if line.strip()]
+    assert [int(n) for _, numbers in numbered for n in numbers] == kept

@@ -75,12 +75,48 @@ def test_status_document_shape() -> None:
         "missing_ratio": 0.01,
         "scores": {"psi": 0.41, "ks": 0.12, "js": 0.08},
         "p_values": {"ks": 1e-9},
-        "thresholds": {"psi": 0.2, "ks": 0.001, "js": 0.1},
+        # Keyed like `crossed` and the config: the ks threshold is on its p-value.
+        "thresholds": {"psi": 0.2, "ks_p_value": 0.001, "js": 0.1, "missing_ratio": 0.1},
+        # Each threshold with the quantity it is compared with, named.
+        "checks": {
+            "psi": {
+                "test": "psi",
+                "compared": "score",
+                "score": 0.41,
+                "score_threshold": 0.2,
+                "crossed": True,
+            },
+            "ks_p_value": {
+                "test": "ks",
+                "compared": "p_value",
+                "p_value": 1e-9,
+                "p_value_threshold": 0.001,
+                "crossed": True,
+            },
+            "js": {
+                "test": "js",
+                "compared": "score",
+                "score": 0.08,
+                "score_threshold": 0.1,
+                "crossed": False,
+            },
+            "missing_ratio": {
+                "test": "missing_ratio",
+                "compared": "missing_ratio_increase",
+                "missing_ratio_increase": pytest.approx(0.006),
+                "missing_ratio_increase_threshold": 0.1,
+                "crossed": False,
+            },
+        },
         "crossed": ["psi", "ks_p_value"],
         "drifted": True,
+        "absent": False,
         "enough_data": True,
     }
+    assert last["absent_features"] == []
     country = last["features"]["country"]
+    assert country["checks"]["chi2_p_value"]["p_value"] is None  # NaN: too little data
+    assert set(country["thresholds"]) == {"psi", "js", "chi2_p_value", "missing_ratio"}
     assert country["scores"]["chi2"] is None
     assert country["p_values"] == {"chi2": None}
     assert country["enough_data"] is False
@@ -116,6 +152,9 @@ def test_model_status_accepts_the_documented_fields() -> None:
         "retrain_grace_seconds",
         "retrain_grace_until",
         "min_effect",
+        "absent_features",
+        "check_thresholds",
+        "reference_missing",
     ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from datetime import tzinfo
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
@@ -101,7 +102,9 @@ def decode_chunk(
     for name, (evs, msgs) in groups.items():
         if observe is not None:
             observe(name, evs)
-        cols, bad = _decode_model(schema.models[name], schema.fields, evs, msgs, kafka_ts)
+        cols, bad = _decode_model(
+            schema.models[name], schema.fields, evs, msgs, kafka_ts, schema.timezone
+        )
         out[name] = cols
         for k, (reason, detail) in bad.items():
             rejected.append(Rejection(msgs[k], reason, detail, positions.get(id(evs[k]))))
@@ -219,6 +222,7 @@ def _decode_model(
     evs: list[dict[str, Any]],
     msgs: list[int],
     kafka_ts: np.ndarray,
+    zone: tzinfo | None = None,
 ) -> tuple[ModelColumns, Bad]:
     """Columns of one model's events; ``bad`` maps row -> (reason, detail), first one wins."""
     n = len(evs)
@@ -266,7 +270,7 @@ def _decode_model(
             col = list(map(get, probs, repeat(cls)))
             numeric[:, j] = numeric_column(col, f"prediction.{cls}", bad)
 
-    ts = event_times(list(map(get, evs, repeat(f_ts))), kafka_ts, msgs, bad)
+    ts = event_times(list(map(get, evs, repeat(f_ts))), kafka_ts, msgs, bad, zone)
     ids = optional_strings(list(map(get, evs, repeat(f_id))))
     versions = optional_strings(list(map(get, evs, repeat(f_version))))
     label_col = list(map(get, evs, repeat(f_label)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import tzinfo
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
@@ -124,6 +125,9 @@ class DecodeSchema:
     max_message_bytes: int = 1_048_576
     #: Longest JSON array accepted as one message; longer ones are rejected as oversized.
     max_events_per_message: int = 10_000
+    #: The zone of ISO event times without an offset (``timestamps.timezone``); ``None``
+    #: rejects them (``bad_timestamp``), as RFC 3339 requires an offset.
+    timezone: tzinfo | None = None
 
 
 #: Kafka timestamps of a batch, or a function giving them (only called when some event
@@ -169,4 +173,5 @@ def build_decode_schema(
         fields=fields,
         bound_model=conf.model,
         max_message_bytes=config.max_message_bytes,
+        timezone=config.timestamps.zone,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from functools import reduce
 from itertools import chain, compress, repeat
 from typing import Any, Literal
@@ -74,6 +75,7 @@ def codec_for(schema: DecodeSchema) -> _TypedCodec | None:
         schema.fields,
         schema.bound_model,
         schema.max_message_bytes,
+        schema.timezone,
     )
     try:
         return _CODECS[key]
@@ -195,7 +197,7 @@ class _TypedCodec:
                     slow.append(i)
         out: dict[str, ModelColumns] = {}
         for lay, evs, ms in self._group(objs, msgs):
-            cols, bad = _typed_columns(lay, evs, ms, kafka_ts)
+            cols, bad = _typed_columns(lay, evs, ms, kafka_ts, self.schema.timezone)
             out[lay.schema.name] = cols
             rejected.extend(Rejection(ms[k], reason, detail) for k, (reason, detail) in bad.items())
         return out, slow
@@ -262,7 +264,7 @@ def _learnable(key: str) -> bool:
 
 
 def _typed_columns(
-    lay: _Layout, evs: list[Any], msgs: list[int], kafka_ts: np.ndarray
+    lay: _Layout, evs: list[Any], msgs: list[int], kafka_ts: np.ndarray, zone: tzinfo | None
 ) -> tuple[ModelColumns, Bad]:
     """Columns of one model's decoded Structs; msgspec has already checked the types."""
     ms = lay.schema
@@ -304,7 +306,7 @@ def _typed_columns(
     cols = ModelColumns(
         numeric=numeric,
         categorical=categorical,
-        ts=event_times(ts_col, kafka_ts, msgs, bad),
+        ts=event_times(ts_col, kafka_ts, msgs, bad, zone),
         ids=optional_strings(id_col),
         msg_index=np.array(msgs, dtype=np.int64),
         unknown_features=unknown,

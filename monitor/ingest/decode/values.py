@@ -7,7 +7,7 @@ wins), so the msgspec path and the orjson path classify every value alike.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import numpy as np
@@ -82,8 +82,14 @@ def probability_objects(preds: list[Any], bad: Bad) -> list[Any]:
     return out
 
 
-def event_times(col: list[Any], kafka_ts: np.ndarray, msgs: list[int], bad: Bad) -> np.ndarray:
-    """Event times: numbers as epoch seconds, RFC 3339 strings, else the Kafka timestamp."""
+def event_times(
+    col: list[Any], kafka_ts: np.ndarray, msgs: list[int], bad: Bad, zone: tzinfo | None = None
+) -> np.ndarray:
+    """Event times: numbers as epoch seconds, RFC 3339 strings, else the Kafka timestamp.
+
+    ISO times without an offset are read in ``zone`` (``timestamps.timezone``); without
+    one they are rejected, and the detail says how to accept them.
+    """
     types = set(map(type, col))
     if types <= {float, int}:
         ts = np.array(col, dtype=np.float64)
@@ -103,28 +109,37 @@ def event_times(col: list[Any], kafka_ts: np.ndarray, msgs: list[int], bad: Bad)
                 continue
             detail = f"ts {v:g} is not epoch seconds"
         elif t is str:
-            parsed = _parse_rfc3339(v)
-            if parsed is not None:
+            parsed = _parse_iso(v, zone)
+            if isinstance(parsed, float):
                 ts[k] = parsed
                 continue
-            detail = f"ts {v[:40]!r} is not an RFC 3339 time with offset"
+            detail = f"ts {v[:40]!r} {parsed}"
         else:
             detail = f"ts is {type_name(v)}"
         bad.setdefault(k, (Reason.bad_timestamp, detail))
     return ts
 
 
-def _parse_rfc3339(text: str) -> float | None:
+NO_OFFSET = (
+    "has no UTC offset: add one (Z, +01:00) or set timestamps.timezone in the config "
+    "to read such times in that zone"
+)
+
+
+def _parse_iso(text: str, zone: tzinfo | None) -> float | str:
+    """Epoch seconds of an ISO time, or why it cannot be read (the rejection detail)."""
     if len(text) > 40:
-        return None
+        return "is not an RFC 3339 time (too long)"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        return None
+        return "is not an RFC 3339 time with offset"
     if moment.tzinfo is None:  # RFC 3339 requires an offset; a local time is ambiguous
-        return None
+        if zone is None:
+            return NO_OFFSET
+        moment = moment.replace(tzinfo=zone)
     value = moment.timestamp()
-    return value if 0 <= value < _MAX_TS else None
+    return value if 0 <= value < _MAX_TS else "is outside 1970..5138"
 
 
 def optional_strings(col: list[Any]) -> list[str | None]:

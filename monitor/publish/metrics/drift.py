@@ -97,6 +97,13 @@ class DriftCollector:
                 (model, feature),
             ),
             (
+                "driftmon_feature_absent",
+                "1 when no event of the newest slide of the latest evaluation carried the "
+                "feature: a schema problem (the producer stopped sending it), reported apart "
+                "from drift.",
+                (model, feature),
+            ),
+            (
                 "driftmon_features_drifted",
                 "Number of drifted features in the latest evaluation of a model.",
                 (model,),
@@ -274,6 +281,8 @@ class DriftCollector:
                     if _finite(p):
                         fam["driftmon_drift_p_value"].add_metric([model, f.name, test], p)
                 fam["driftmon_feature_drifted"].add_metric([model, f.name], float(f.drifted))
+                absent = float(f.name in status.absent_features)
+                fam["driftmon_feature_absent"].add_metric([model, f.name], absent)
                 if _finite(f.missing_ratio):
                     fam["driftmon_missing_ratio"].add_metric([model, f.name], f.missing_ratio)
                 drifted += f.drifted

@@ -18,7 +18,7 @@ from typing import Any
 from monitor.errors import DeliveryRejected, DeliveryRetryable
 from monitor.webhooks.config import WebhookConfig, mask_url
 from monitor.webhooks.credentials import Credentials, basic_token
-from monitor.webhooks.event import DriftEvent
+from monitor.webhooks.event import DriftedFeature, DriftEvent
 
 USER_AGENT = "driftmon-webhooks"
 JSON = "application/json"
@@ -132,16 +132,7 @@ def drift_payload(event: DriftEvent) -> dict[str, Any]:
             "start": rfc3339(event.window_start),
             "end": rfc3339(event.window_end),
         },
-        "drifted_features": [
-            {
-                "feature": f.feature,
-                "test": f.test,
-                "score": finite(f.score),
-                "threshold": finite(f.threshold),
-                "p_value": finite(f.p_value),
-            }
-            for f in event.drifted_features
-        ],
+        "drifted_features": [_drifted_entry(f) for f in event.drifted_features],
         "summary": {
             "features_monitored": event.features_monitored,
             "features_drifted": event.features_drifted,
@@ -154,6 +145,24 @@ def drift_payload(event: DriftEvent) -> dict[str, Any]:
     if event.extra:
         payload["extra"] = dict(event.extra)
     return payload
+
+
+def _drifted_entry(f: DriftedFeature) -> dict[str, Any]:
+    """One crossed check: the documented keys, then ``compared`` naming the quantity that
+    was compared with the threshold, and that threshold under its own name
+    (``p_value_threshold``, ``score_threshold``, ``missing_ratio_increase_threshold``)."""
+    entry: dict[str, Any] = {
+        "feature": f.feature,
+        "test": f.test,
+        "score": finite(f.score),
+        "threshold": finite(f.threshold),
+        "p_value": finite(f.p_value),
+        "compared": f.compared,
+    }
+    if f.compared == "missing_ratio_increase":
+        entry["missing_ratio_increase"] = finite(f.missing_ratio_increase)
+    entry[f"{f.compared}_threshold"] = finite(f.threshold)
+    return entry
 
 
 def json_body(obj: Any) -> bytes:

@@ -11,7 +11,8 @@ Request::
 
     {"type": "driftmon.drift.detected", "id", "time", "model",
      "window": {"events", "start", "end"},
-     "drifted_features": [{"feature", "test", "score", "threshold", "p_value"}],
+     "drifted_features": [{"feature", "test", "score", "threshold", "p_value", "compared",
+                           "<compared>_threshold"}],
      "summary": {"features_monitored", "features_drifted"}}
 
 Success: any 2xx.

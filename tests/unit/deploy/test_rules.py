@@ -23,6 +23,7 @@ SEVERITIES = {"warning", "critical"}
 REQUIRED_ALERTS = {
     "DriftmonModelDrifted",
     "DriftmonManyFeaturesDrifted",
+    "DriftmonFeatureAbsent",
     "DriftmonNoEvents",
     "DriftmonInvalidEventsHigh",
     "DriftmonConsumerLagGrowing",

@@ -50,10 +50,35 @@ def test_generic_payload_is_exactly_the_documented_one() -> None:
         "model": "fraud",
         "window": {"events": 5000, "start": "2026-11-26T12:16:40Z", "end": "2026-11-26T12:26:40Z"},
         "drifted_features": [
-            {"feature": "amount", "test": "psi", "score": 0.42, "threshold": 0.2, "p_value": None},
-            {"feature": "amount", "test": "ks", "score": 0.31, "threshold": 0.001, "p_value": 1e-6},
-            {"feature": "country", "test": "js", "score": 0.15, "threshold": 0.1, "p_value": None},
-        ],
+            {
+                "feature": "amount",
+                "test": "psi",
+                "score": 0.42,
+                "threshold": 0.2,
+                "p_value": None,
+                "compared": "score",
+                "score_threshold": 0.2,
+            },
+            # The ks threshold is a p-value threshold: `compared` says so, and names it.
+            {
+                "feature": "amount",
+                "test": "ks",
+                "score": 0.31,
+                "threshold": 0.001,
+                "p_value": 1e-6,
+                "compared": "p_value",
+                "p_value_threshold": 0.001,
+            },
+            {
+                "feature": "country",
+                "test": "js",
+                "score": 0.15,
+                "threshold": 0.1,
+                "p_value": None,
+                "compared": "score",
+                "score_threshold": 0.1,
+            },
+        ],  # fmt: skip
         "summary": {"features_monitored": 12, "features_drifted": 2},
     }
     # Unsigned without secret_env, but the id is still there for dedupe.
@@ -68,6 +93,28 @@ def test_payload_marks_tests_and_nulls_non_finite_scores() -> None:
     payload = drift_payload(event)
     assert payload["test"] is True
     assert payload["drifted_features"][0]["score"] is None
+
+
+def test_missing_ratio_entries_name_the_increase_they_compare() -> None:
+    from monitor.webhooks.event import DriftedFeature, DriftEvent
+
+    check = DriftedFeature(
+        "velocity", "missing_ratio", 1.0, 0.1, compared="missing_ratio_increase",
+        missing_ratio_increase=0.98,
+    )  # fmt: skip
+    [entry] = drift_payload(make_event(drifted_features=(check,)))["drifted_features"]
+    assert entry["compared"] == "missing_ratio_increase"
+    assert entry["missing_ratio_increase"] == 0.98
+    assert entry["missing_ratio_increase_threshold"] == 0.1
+    assert check.describe() == "missing_ratio missing_ratio_increase 0.98 > 0.1 (missing ratio 1)"
+    # Events stored in the outbox before `compared` existed read back sensibly.
+    stored = make_event().to_dict()
+    for f in stored["drifted_features"]:
+        del f["compared"], f["missing_ratio_increase"]
+    assert [f.compared for f in DriftEvent.from_dict(stored).drifted_features] == [
+        "score", "p_value", "score"
+    ]  # fmt: skip
+    assert DriftEvent.from_dict(make_event().to_dict()) == make_event()
 
 
 def test_same_event_renders_same_body_every_attempt() -> None:
@@ -283,6 +330,13 @@ def test_slack_message_is_readable_with_grafana_link() -> None:
     assert body["text"].startswith("Drift detected on model fraud: 2 of 12 features drifted")
     text = json.dumps(body["blocks"])
     assert "amount" in text and "0.42" in text and "country" in text
+    # What is compared with what, never a statistic beside a p-value threshold unexplained.
+    lines = body["blocks"][1]["text"]["text"].split("\n")
+    assert lines == [  # mrkdwn escapes < and >; Slack shows them as written
+        "• `amount` psi score 0.42 &gt; 0.2",
+        "• `amount` ks p_value 1e-06 &lt; 0.001 (statistic 0.31)",
+        "• `country` js score 0.15 &gt; 0.1",
+    ]
     assert "var-model=fraud&from=1795695400000&to=1795696000000" in text
     test_message = slack.render(make_event(test=True), context(make_webhook("slack")))
     assert test_message.json()["text"].startswith("[TEST")

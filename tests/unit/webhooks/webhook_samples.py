@@ -34,7 +34,7 @@ def make_event(event_id: str = "evt-0001", model: str = "fraud", **kw: Any) -> D
         "window_end": NOW,
         "drifted_features": (
             DriftedFeature("amount", "psi", 0.42, 0.2),
-            DriftedFeature("amount", "ks", 0.31, 0.001, p_value=1e-6),
+            DriftedFeature("amount", "ks", 0.31, 0.001, p_value=1e-6, compared="p_value"),
             DriftedFeature("country", "js", 0.15, 0.1),
         ),
         "features_monitored": 12,
