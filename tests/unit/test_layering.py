@@ -100,9 +100,7 @@ MAX_MODULE_LINES = 500
 MAX_CLASS_LINES = 320
 LONG_LEAF_MODULES = {
     "ingest/decode/scanner.py": "the Numba JSON scanner: one state machine, kept whole",
-    "stats/kernels.py": "the Numba statistics kernels behind the typed wrappers: leaf code",
     "stats/calibration.py": "false-alarm budgets to critical values: one statistical job",
-    "stats/drift.py": "the drift tests; most of its length is their mathematical definition",
 }
 
 
