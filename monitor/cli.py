@@ -132,6 +132,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from monitor.app.kernels import scanner_aside
     from monitor.app.replay import replay
     from monitor.config import load_config
     from monitor.model.reference_file import load_references
@@ -140,11 +141,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     _configure_logging(args, config.log.level, config.log.format)
     references = load_references(config, args.config.resolve().parent)
     out = sys.stdout.buffer
-    if args.output is None:
-        summary = replay(config, references, args.input, out)
-    else:
-        with args.output.open("wb") as handle:
-            summary = replay(config, references, args.input, handle)
+    with scanner_aside():  # a short replay never waits for the scanner to compile
+        if args.output is None:
+            summary = replay(config, references, args.input, out)
+        else:
+            with args.output.open("wb") as handle:
+                summary = replay(config, references, args.input, handle)
     print(
         f"replayed {summary.lines} line(s) in {summary.seconds:.2f} s "
         f"({summary.events_per_second:,.0f}/s): {summary.accepted} accepted, "

@@ -28,11 +28,11 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.app.accounting import BatchAccounting, Parts
+from monitor.app.kernels import KernelWarmup
 from monitor.config import Config
 from monitor.errors import CheckpointError
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.decode import Reason
-from monitor.ingest.decode.scanner import warmup as scanner_warmup
 from monitor.ingest.messages import (
     Message,
     header_version,
@@ -42,7 +42,6 @@ from monitor.ingest.messages import (
 )
 from monitor.ingest.source import KafkaSource
 from monitor.model.reference_file import ModelReference, load_references
-from monitor.performance.warmup import warmup as performance_warmup
 from monitor.pipeline import Evaluation, Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
@@ -51,19 +50,9 @@ from monitor.publish.server import Server
 from monitor.state.checkpoint import CheckpointStore
 from monitor.state.commit import Commit, CommitSequence
 from monitor.state.recovery import RecoveryCoordinator
-from monitor.stats import warmup
 from monitor.webhooks.delivery import WebhookDispatcher
 
 logger = logging.getLogger(__name__)
-
-
-def warm_kernels() -> float:
-    """Compile (or load from the cache) every Numba kernel; the seconds it took."""
-    started = time.perf_counter()
-    warmup()
-    performance_warmup()
-    scanner_warmup()
-    return time.perf_counter() - started
 
 
 class _CheckpointHealth:
@@ -127,6 +116,7 @@ class Daemon:
             state_dir=Path(config.state.dir) if config.state is not None else None,
             metrics=self.metrics.webhook,
         )
+        self.kernels = KernelWarmup(config)
         self.server = Server(
             self.registry, self.results, self.health, host=config.http.host, port=config.http.port
         )
@@ -182,9 +172,10 @@ class Daemon:
     def start(self) -> None:
         """Everything but the loop: HTTP first (so /healthz answers), kernels, consumer."""
         self.server.start()
-        seconds = warm_kernels()
+        seconds = self.kernels.run()
         self.health.set("kernels_warm", True)
         logger.info("numba kernels warm", extra={"duration_seconds": round(seconds, 3)})
+        self.kernels.start_background()
         if self.config.state is None:
             logger.info("no state section: running stateless (windows start empty on restart)")
         self.dispatcher.start()
@@ -363,5 +354,6 @@ class Daemon:
         self.dispatcher.flush(5.0)
         self.dispatcher.stop(2.0)
         self.server.stop()
+        self.kernels.stop()
         self._worker.shutdown(wait=False)
         logger.info("stopped", extra={"events": self.events_total})
