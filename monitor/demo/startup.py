@@ -40,7 +40,7 @@ def wait_until_ready(
     """
     started = time.monotonic()
     said = -every
-    while not daemon.health.is_ready():
+    while not daemon.health.is_ready:
         elapsed = time.monotonic() - started
         if not alive():
             return "the daemon stopped before it was ready (see the messages above)"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from monitor.app.kernels import WarmupProgress
 from monitor.demo.startup import DemoOutcome, verdict, wait_until_ready
+from monitor.publish.health import Health
 
 
 @dataclass
@@ -13,7 +14,8 @@ class FakeHealth:
     ready_after: int  # calls to is_ready() before it says yes
     calls: int = 0
 
-    def is_ready(self) -> bool:
+    @property
+    def is_ready(self) -> bool:  # a property, as on Health
         self.calls += 1
         return self.calls > self.ready_after
 
@@ -30,6 +32,11 @@ class FakeKernels:
 class FakeDaemon:
     health: FakeHealth
     kernels: FakeKernels = field(default_factory=FakeKernels)
+
+
+def test_the_fake_reads_health_as_the_real_one_is_read() -> None:
+    assert isinstance(FakeHealth.__dict__["is_ready"], property)
+    assert isinstance(Health.__dict__["is_ready"], property)
 
 
 def test_a_first_run_shows_the_compile_step_then_ready() -> None:
