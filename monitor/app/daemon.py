@@ -172,10 +172,11 @@ class Daemon:
     def start(self) -> None:
         """Everything but the loop: HTTP first (so /healthz answers), kernels, consumer."""
         self.server.start()
+        # The scanner first: uncached, its child compiles on another core meanwhile.
+        self.kernels.start_background()
         seconds = self.kernels.run()
         self.health.set("kernels_warm", True)
         logger.info("numba kernels warm", extra={"duration_seconds": round(seconds, 3)})
-        self.kernels.start_background()
         if self.config.state is None:
             logger.info("no state section: running stateless (windows start empty on restart)")
         self.dispatcher.start()

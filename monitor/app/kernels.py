@@ -5,12 +5,13 @@ daemon was ready. Now:
 
 * before ready, only what every batch needs: binning and the drift statistics, and the
   performance kernels when a model has a ``performance`` section;
-* the JSON scanner (more than half of the cold compile) in a child process, in parallel,
-  while decode takes the object paths (:mod:`monitor.ingest.decode.scanner_gate`); the
-  daemon loads it from the cache the child wrote and switches to it. On a warm cache it is
-  loaded at once. A child, not a thread: Numba compiles under one global lock and mostly
-  in Python, so a thread would stall the consume loop and any other kernel compiled
-  meanwhile (the budget calibration's).
+* the JSON scanner (more than half of the cold compile) in a child process started first,
+  so it compiles on another core meanwhile, while decode takes the object paths
+  (:mod:`monitor.ingest.decode.scanner_gate`); the daemon loads it from the cache the
+  child wrote and switches to it. On a warm cache it is loaded at once. A child, not a
+  thread: Numba compiles under one global lock and mostly in Python, so a thread would
+  stall the consume loop and any other kernel compiled meanwhile (the budget
+  calibration's).
 
 Progress is logged step by step and readable as :attr:`KernelWarmup.progress` (the demo
 shows it). Whether a step compiled or loaded comes from Numba's ``numba:compile`` event,
@@ -165,7 +166,8 @@ def scanner_aside() -> Iterator[None]:
 
 
 class KernelWarmup:
-    """The kernels of one config: :meth:`run` before ready, then :meth:`start_background`."""
+    """The kernels of one config: :meth:`start_background` (the scanner, aside), then
+    :meth:`run` (what is needed before ready)."""
 
     def __init__(self, config: Config) -> None:
         self.steps: list[tuple[str, Callable[[], object]]] = [("drift statistics", stats_warmup)]
@@ -199,7 +201,7 @@ class KernelWarmup:
         return time.monotonic() - self.progress.started
 
     def start_background(self) -> None:
-        """After ready: the scanner (see :class:`BackgroundScanner`)."""
+        """The scanner (see :class:`BackgroundScanner`); call it before :meth:`run`."""
         self.scanner.start()
 
     def stop(self) -> None:

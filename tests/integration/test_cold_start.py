@@ -64,10 +64,10 @@ def test_first_start_says_it_compiles_consumes_meanwhile_and_the_next_start_load
     log = daemon.log_text()
     order = [
         "http listening",
+        "json scanner compiling in the background",
         "compiling numba kernels (first run only",
         "numba kernels: drift statistics ready (1/1)",
         "numba kernels warm",
-        "json scanner compiling in the background",
     ]
     positions = [ready_log.find(line) for line in order]
     assert -1 not in positions and positions == sorted(positions), ready_log[-3000:]
