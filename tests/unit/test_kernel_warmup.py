@@ -173,3 +173,50 @@ def test_replay_without_a_budget_imports_no_scipy(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "evaluation" in proc.stderr  # the replay ran
     assert proc.stdout.splitlines()[-1] == "[]"
+
+
+REPLAY = """
+    import sys
+    from monitor.cli import main
+    main(["replay", "--config", sys.argv[1], "--input", sys.argv[2]])
+"""
+
+
+@pytest.mark.slow
+def test_a_cold_replay_decodes_without_waiting_for_the_scanner(tmp_path: Path) -> None:
+    from monitor.demo import synthetic
+
+    reference = tmp_path / "fraud.json"
+    synthetic.reference_profile(rows=2000).save(reference)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "kafka: {bootstrap_servers: '127.0.0.1:9', topics: [t]}\nmodels:\n"
+        + synthetic.model_config_yaml(str(reference), events=40, slide=20)
+    )
+    cols = synthetic.generate(np.random.default_rng(0), 100)
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join(synthetic.to_events(cols, start_ts=1e9, step_seconds=1)))
+
+    def replay(cache: Path | None) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ)
+        if cache is not None:
+            env["NUMBA_CACHE_DIR"] = str(cache)
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(REPLAY), str(config), str(events)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    cold = replay(tmp_path / "numba")
+    assert cold.returncode == 0, cold.stderr
+    assert "json scanner compiling in the background" in cold.stderr
+    warm = replay(None)  # the suite's warm cache: the scanner decodes
+    assert warm.returncode == 0, warm.stderr
+    assert "json scanner compiling" not in warm.stderr
+    # the object paths gave the same evaluations as the scanner
+    assert cold.stdout == warm.stdout and cold.stdout.count("\n") == 4
+    # the child was ended with the replay: it left no scanner in the cache
+    assert not list((tmp_path / "numba").rglob("scanner._scan-*.nbi"))
