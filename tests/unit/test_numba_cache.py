@@ -53,12 +53,12 @@ def test_kernels_are_cached_in_the_default_dir_and_nothing_in_the_package(
 ) -> None:
     started = time.time()
     code = (
-        "import numpy as np; from monitor.stats.kernels import _count_codes; "
+        "import numpy as np; from monitor.stats.window import _count_codes; "
         "_count_codes(np.zeros((2, 1), np.int64), np.zeros((1, 3), np.int64))"
     )
     _python(code, NUMBA_CACHE_DIR=None, XDG_CACHE_HOME=str(tmp_path))
     cached = [p.name for p in (tmp_path / "driftmon" / "numba").rglob("*.nbi")]
-    assert any(name.startswith("kernels._count_codes") for name in cached), cached
+    assert any("._count_codes-" in name for name in cached), cached
     in_package = [p for p in (ROOT / "monitor").rglob("*.nb[ic]") if p.stat().st_mtime >= started]
     assert not in_package
 
