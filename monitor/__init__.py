@@ -6,8 +6,13 @@ slot window, evaluate the window against the profile.
 
 from __future__ import annotations
 
-from monitor.errors import ProfileError
-from monitor.stats import (
+from monitor import _numba_cache
+
+# Before anything below imports numba: it reads NUMBA_CACHE_DIR once, at import.
+_numba_cache.configure()
+
+from monitor.errors import ProfileError  # noqa: E402
+from monitor.stats import (  # noqa: E402
     TESTS,
     CategoricalProfile,
     CountWindowSpec,

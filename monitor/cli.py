@@ -161,6 +161,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from monitor.app.kernels import scanner_aside
     from monitor.app.preflight import Command, preflight
     from monitor.app.replay import replay
 
@@ -168,15 +169,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     config, references = checked.config, checked.references or {}
     _configure_logging(args, config.log.level, config.log.format)
     _require_input(args.input)
-    if args.output is None:
-        summary = replay(config, references, args.input, sys.stdout.buffer)
-    else:
-        try:
-            handle = args.output.open("wb")
-        except OSError as exc:
-            raise _cannot("--output", "write", args.output, exc) from None
-        with handle:
-            summary = replay(config, references, args.input, handle)
+    with scanner_aside():  # a short replay never waits for the scanner to compile
+        if args.output is None:
+            summary = replay(config, references, args.input, sys.stdout.buffer)
+        else:
+            try:
+                handle = args.output.open("wb")
+            except OSError as exc:
+                raise _cannot("--output", "write", args.output, exc) from None
+            with handle:
+                summary = replay(config, references, args.input, handle)
     print(
         f"replayed {summary.lines} line(s) in {summary.seconds:.2f} s "
         f"({summary.events_per_second:,.0f}/s): {summary.accepted} accepted, "

@@ -29,11 +29,11 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.app.accounting import BatchAccounting, Parts
+from monitor.app.kernels import KernelWarmup
 from monitor.config import Config, KafkaConfig
 from monitor.errors import CheckpointError, ConfigError, ConfigProblem, UsageError
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.decode import Reason
-from monitor.ingest.decode.scanner import warmup as scanner_warmup
 from monitor.ingest.messages import (
     Message,
     header_version,
@@ -43,7 +43,6 @@ from monitor.ingest.messages import (
 )
 from monitor.ingest.source import KafkaSource
 from monitor.model.reference_file import ModelReference, load_references
-from monitor.performance.warmup import warmup as performance_warmup
 from monitor.pipeline import Evaluation, Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
@@ -52,19 +51,9 @@ from monitor.publish.server import Server
 from monitor.state.checkpoint import CheckpointStore
 from monitor.state.commit import Commit, CommitSequence
 from monitor.state.recovery import RecoveryCoordinator
-from monitor.stats import warmup
 from monitor.webhooks.delivery import WebhookDispatcher
 
 logger = logging.getLogger(__name__)
-
-
-def warm_kernels() -> float:
-    """Compile (or load from the cache) every Numba kernel; the seconds it took."""
-    started = time.perf_counter()
-    warmup()
-    performance_warmup()
-    scanner_warmup()
-    return time.perf_counter() - started
 
 
 class _CheckpointHealth:
@@ -140,6 +129,7 @@ class Daemon:
             raise UsageError(
                 ConfigProblem("state.dir", str(exc), "point state.dir at a writable directory")
             ) from None
+        self.kernels = KernelWarmup(config)
         self.server = Server(
             self.registry, self.results, self.health, host=config.http.host, port=config.http.port
         )
@@ -195,7 +185,9 @@ class Daemon:
     def start(self) -> None:
         """Everything but the loop: HTTP first (so /healthz answers), kernels, consumer."""
         self._listen()
-        seconds = warm_kernels()
+        # The scanner first: uncached, its child compiles on another core meanwhile.
+        self.kernels.start_background()
+        seconds = self.kernels.run()
         self.health.set("kernels_warm", True)
         logger.info("numba kernels warm", extra={"duration_seconds": round(seconds, 3)})
         if self.config.state is None:
@@ -397,5 +389,6 @@ class Daemon:
         self.dispatcher.flush(5.0)
         self.dispatcher.stop(2.0)
         self.server.stop()
+        self.kernels.stop()
         self._worker.shutdown(wait=False)
         logger.info("stopped", extra={"events": self.events_total})

@@ -25,6 +25,7 @@ import numpy as np
 
 from monitor.demo import synthetic
 from monitor.demo.broker import EmbeddedBroker
+from monitor.demo.startup import DemoOutcome, verdict, wait_until_ready
 
 TOPIC = "driftmon.demo"
 SECRET_ENV = "DRIFTMON_DEMO_WEBHOOK_SECRET"  # noqa: S105 - a variable name
@@ -246,47 +247,86 @@ def run_demo(
             time.sleep(0.05)
         url = f"http://127.0.0.1:{daemon.http_port}"
         print(f"driftmon is serving {url}/metrics  ({url}/status, {url}/readyz)", flush=True)
+        # The clock starts when the daemon is ready: a first run compiles kernels first.
+        not_ready = wait_until_ready(daemon, runner.is_alive, _say)
+        if not_ready is not None:
+            daemon.request_stop()
+            runner.join(30)
+            print(f"demo failed: {not_ready}", flush=True)
+            return 1
         producer.start()
-        started = time.monotonic()
-        confirmed_at: float | None = None
-        last_plain = 0.0
         try:
-            while runner.is_alive():
-                elapsed = time.monotonic() - started
-                if not forever and elapsed >= duration_seconds:
-                    break
-                status = daemon.results.snapshot().get(synthetic.MODEL)
-                if confirmed_at is None and status is not None and status.drifted:
-                    confirmed_at = time.time()
-                    if not live_table:
-                        print(
-                            f"[{elapsed:5.1f}s] drift confirmed on model {synthetic.MODEL}",
-                            flush=True,
-                        )
-                if live_table:
-                    sys.stdout.write(
-                        "\x1b[H\x1b[2J" + _render_table(daemon, producer, received, url) + "\n"
-                    )
-                    sys.stdout.flush()
-                elif elapsed - last_plain >= 5.0:
-                    last_plain = elapsed
-                    fill = 0.0 if status is None else status.window_fill_ratio
-                    state = "-" if status is None else status.alert_state
-                    print(
-                        f"[{elapsed:5.1f}s] produced {producer.sent:,}, "
-                        f"window fill {fill:.0%}, alert {state}",
-                        flush=True,
-                    )
-                time.sleep(1.0)
-        except KeyboardInterrupt:
-            pass
+            confirmed_at = _watch(
+                daemon, runner, producer, received, url, duration_seconds, live_table
+            )
         finally:
+            alive = runner.is_alive()
             stop.set()
             producer.join(10)
             daemon.request_stop()
             runner.join(30)
         _print_summary(daemon, producer, received, confirmed_at)
-    return 0
+        outcome = DemoOutcome(
+            events_counted=daemon.events_total,
+            webhooks_received=len(received.calls),
+            drift_injected=producer.drift_started_at is not None,
+            daemon_alive=alive,
+        )
+    reasons = verdict(outcome)
+    for reason in reasons:
+        print(f"demo failed: {reason}", flush=True)
+    return 1 if reasons else 0
+
+
+def _watch(
+    daemon: Any,
+    runner: threading.Thread,
+    producer: Producer,
+    received: Received,
+    url: str,
+    duration_seconds: float,
+    live_table: bool,
+) -> float | None:
+    """Show progress until the duration is over (or Ctrl-C); when drift was confirmed."""
+    forever = duration_seconds <= 0
+    started = time.monotonic()
+    confirmed_at: float | None = None
+    last_plain = 0.0
+    try:
+        while runner.is_alive():
+            elapsed = time.monotonic() - started
+            if not forever and elapsed >= duration_seconds:
+                break
+            status = daemon.results.snapshot().get(synthetic.MODEL)
+            if confirmed_at is None and status is not None and status.drifted:
+                confirmed_at = time.time()
+                if not live_table:
+                    print(
+                        f"[{elapsed:5.1f}s] drift confirmed on model {synthetic.MODEL}",
+                        flush=True,
+                    )
+            if live_table:
+                sys.stdout.write(
+                    "\x1b[H\x1b[2J" + _render_table(daemon, producer, received, url) + "\n"
+                )
+                sys.stdout.flush()
+            elif elapsed - last_plain >= 5.0:
+                last_plain = elapsed
+                fill = 0.0 if status is None else status.window_fill_ratio
+                state = "-" if status is None else status.alert_state
+                print(
+                    f"[{elapsed:5.1f}s] produced {producer.sent:,}, "
+                    f"window fill {fill:.0%}, alert {state}",
+                    flush=True,
+                )
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    return confirmed_at
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 def _print_summary(

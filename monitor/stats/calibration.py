@@ -99,7 +99,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numba import njit
-from scipy import optimize, special
 
 from monitor.stats import kernels
 from monitor.stats.drift import (
@@ -128,6 +127,15 @@ __all__ = [
 
 CALIBRATION_SCHEMA_VERSION = 1
 SECONDS_PER_MONTH = 30 * 86_400
+
+
+def _special() -> Any:
+    """``scipy.special``, imported on first use: scipy (and ``scipy.optimize`` below) cost
+    most of a second of every start-up, and only a false-alarm budget needs them."""
+    from scipy import special
+
+    return special
+
 
 Correction = Literal["bonferroni", "bh"]
 Dependence = Literal["union", "effective"]
@@ -277,7 +285,7 @@ class CriticalValue:
         if self.key == "missing_ratio":
             return 1.0 if value < self.critical else self.alpha  # a threshold, not a law
         x = max(value, 0.0) ** self.power
-        p = float(special.chdtrc(self.dof, x / self.scale)) if self.scale > 0 else 1.0
+        p = float(_special().chdtrc(self.dof, x / self.scale)) if self.scale > 0 else 1.0
         if self.rare:
             p += _rare_cells_sf(value, self.rare)
         return min(1.0, p)
@@ -629,7 +637,7 @@ def _rare_cells_sf(value: float, rare: Sequence[tuple[float, float]]) -> float:
     total = 0.0
     for lam, factor in rare:
         x = lam + math.sqrt(max(value, 0.0) * lam * factor)
-        total += float(special.pdtrc(math.ceil(x) - 1, lam))  # P(Poisson(lam) >= ceil(x))
+        total += float(_special().pdtrc(math.ceil(x) - 1, lam))  # P(Poisson(lam) >= ceil(x))
     return total
 
 
@@ -650,12 +658,12 @@ def _score_calibration(
     power = _POWER[test]
     finite = stats[np.isfinite(stats)]
     a, nu, _ = _fit(finite**power)
-    fitted = a * float(special.chdtri(nu, alpha)) if a > 0 else 0.0
+    fitted = a * float(_special().chdtri(nu, alpha)) if a > 0 else 0.0
     dof = max(cells - 1, 1)
     asym = {
-        "psi": inv_n * float(special.chdtri(dof, alpha)),
-        "kl": 0.5 * inv_n * float(special.chdtri(dof, alpha)),
-        "js": inv_n * float(special.chdtri(dof, alpha)) / (8.0 * math.log(2.0)),
+        "psi": inv_n * float(_special().chdtri(dof, alpha)),
+        "kl": 0.5 * inv_n * float(_special().chdtri(dof, alpha)),
+        "js": inv_n * float(_special().chdtri(dof, alpha)) / (8.0 * math.log(2.0)),
     }.get(test, 0.0)
     expected = {"psi": dof * inv_n, "kl": 0.5 * dof * inv_n}.get(test, math.nan)
     simulated = float(finite.max() ** power) if finite.size else 0.0
@@ -681,23 +689,25 @@ def _chi2_calibration(
     rare = tuple((float(x), factor) for x in lam[(lam > 0) & (lam < 5.0)])
 
     def sf(c: float) -> float:
-        tail = float(special.chdtrc(nu, c / a)) if a > 0 else 0.0
+        tail = float(_special().chdtrc(nu, c / a)) if a > 0 else 0.0
         return tail + (_rare_cells_sf(c, rare) if rare else 0.0)
 
-    asym = float(special.chdtri(dof, alpha))
-    fitted = a * float(special.chdtri(nu, alpha)) if a > 0 else 0.0
+    asym = float(_special().chdtri(dof, alpha))
+    fitted = a * float(_special().chdtri(nu, alpha)) if a > 0 else 0.0
     method = "fitted"
     crit = fitted
     if rare:
         hi = max(fitted, asym, 1.0)
         while sf(hi) > alpha:
             hi *= 2.0
+        from scipy import optimize  # see _special
+
         crit = float(optimize.brentq(lambda c: sf(c) - alpha, 0.0, hi, xtol=1e-9 * hi))
         method = "fitted+rare_cells"
     simulated = float(finite.max()) if finite.size else 0.0
     crit, method = max((crit, method), (asym, "asymptotic"), (simulated, "simulated_max"))
     # evaluate() thresholds the p-value from chi2(K' - 1): the same cut on that scale.
-    p_crit = float(special.chdtrc(dof, crit))
+    p_crit = float(_special().chdtrc(dof, crit))
     return CriticalValue(
         key=REGISTRY["chi2"].primary_key, critical=p_crit, statistic=crit, alpha=alpha,
         method=method, scale=a, dof=nu, null_mean=mean, expected=float(dof), rare=rare,
@@ -710,14 +720,16 @@ def _missing_calibration(
     """Critical window-minus-reference missing ratio (module doc: binomial law)."""
     missing = round(ratio * n_reference_total)
     if n_reference_total > 0 and missing < n_reference_total:
-        upper = float(special.betaincinv(missing + 1, n_reference_total - missing, 1 - alpha / 2))
+        upper = float(
+            _special().betaincinv(missing + 1, n_reference_total - missing, 1 - alpha / 2)
+        )
     else:
         upper = 1.0 if n_reference_total > 0 else ratio
     # smallest k with P(X > k) <= alpha / 2 for X ~ Binomial(n_window, upper)
     lo, hi = 0, n_window
     while lo < hi:
         mid = (lo + hi) // 2
-        if float(special.bdtrc(mid, n_window, upper)) <= alpha / 2:
+        if float(_special().bdtrc(mid, n_window, upper)) <= alpha / 2:
             hi = mid
         else:
             lo = mid + 1

@@ -227,6 +227,22 @@ def make_config(
     return raw
 
 
+class NoKernels:
+    """The daemon's kernel warm-up, skipped: these tests script the loop, not Numba."""
+
+    def __init__(self, _config: object) -> None:
+        pass
+
+    def run(self) -> float:
+        return 0.0
+
+    def start_background(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
 @pytest.fixture
 def log() -> Recorder:
     return Recorder()
@@ -237,7 +253,7 @@ def run_daemon(
     tmp_path: Path, log: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Daemon]:
     """Run a daemon over a scripted source to its end; returns the stopped daemon."""
-    monkeypatch.setattr(daemon_module, "warm_kernels", lambda: 0.0)
+    monkeypatch.setattr(daemon_module, "KernelWarmup", NoKernels)
     monkeypatch.setattr(
         daemon_module, "CheckpointStore", lambda *a, **k: RecordingStore(log, *a, **k)
     )

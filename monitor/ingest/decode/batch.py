@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from monitor.ingest.decode import scanner_gate
 from monitor.ingest.decode.columnar import scanner_for
 from monitor.ingest.decode.columns import DecodedBatch, merge_models
 from monitor.ingest.decode.objects import decode_objects
@@ -32,9 +33,10 @@ def decode_batch(
 
     Models whose schema carries category ``codes`` go through the columnar scanner first
     (:mod:`~monitor.ingest.decode.columnar`); the messages it passes on, and every other
-    model's, take the object paths (:mod:`~monitor.ingest.decode.objects`).
+    model's, take the object paths (:mod:`~monitor.ingest.decode.objects`); so does
+    everything while :mod:`~monitor.ingest.decode.scanner_gate` is closed.
     """
-    scanner = scanner_for(schema)
+    scanner = scanner_for(schema) if scanner_gate.is_open() else None
     if scanner is None:
         return _with_codes(decode_objects(payloads, kafka_times(kafka_ts), schema), schema)
     fast, slow = scanner.scan(payloads, kafka_ts)

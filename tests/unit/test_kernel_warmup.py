@@ -1,0 +1,222 @@
+"""Which kernels a start compiles, in what order, what it says, and the scanner gate."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from monitor.app.kernels import KernelWarmup
+from monitor.config import validate_config
+from monitor.ingest.decode import decode_batch, scanner_gate
+from monitor.ingest.decode.columnar import ColumnarScanner
+from tests.unit.test_config_performance import MODEL as PERFORMANCE_MODEL
+from tests.unit.test_jsonscan import CLEAN, SCHEMA
+
+BASE: dict[str, Any] = {
+    "kafka": {"bootstrap_servers": "127.0.0.1:9", "topics": ["t"]},
+    "models": {
+        "m": {
+            "reference": {"capture_events": 100},
+            "window": {"events": 200, "slide": 100},
+            "features": {"x": {"type": "numeric"}},
+        }
+    },
+}
+
+
+def _run(code: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), NUMBA_DISABLE_JIT="0")
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_drift_statistics_only_without_a_performance_section() -> None:
+    steps = KernelWarmup(validate_config(BASE)).steps
+    assert [name for name, _ in steps] == ["drift statistics"]
+
+
+def test_performance_kernels_with_a_performance_section() -> None:
+    raw = copy.deepcopy(BASE)
+    raw["models"]["p"] = copy.deepcopy(PERFORMANCE_MODEL)
+    steps = KernelWarmup(validate_config(raw)).steps
+    assert [name for name, _ in steps] == ["drift statistics", "performance metrics"]
+
+
+def test_a_closed_gate_decodes_the_same_without_the_scanner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kafka_ts = np.arange(len(CLEAN), dtype=np.float64)
+    open_batch = decode_batch(list(CLEAN), kafka_ts, SCHEMA)
+
+    def no_scan(*_args: object) -> None:
+        raise AssertionError("the scanner ran with the gate closed")
+
+    monkeypatch.setattr(ColumnarScanner, "scan", no_scan)
+    scanner_gate.close()
+    try:
+        closed = decode_batch(list(CLEAN), kafka_ts, SCHEMA)
+    finally:
+        scanner_gate.open_()
+    assert closed.models.keys() == open_batch.models.keys()
+    for name, a in open_batch.models.items():
+        b = closed.models[name]
+        assert np.array_equal(a.numeric, b.numeric, equal_nan=True)
+        assert a.codes is not None and b.codes is not None
+        assert np.array_equal(a.codes, b.codes)
+        assert np.array_equal(a.ts, b.ts)
+
+
+PROGRESS = """
+    import logging, sys
+    from monitor.app.kernels import KernelWarmup
+    from monitor.config import validate_config
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+    raw = {"kafka": {"bootstrap_servers": "127.0.0.1:9", "topics": ["t"]},
+           "models": {"m": {"reference": {"capture_events": 100},
+                            "window": {"events": 200, "slide": 100},
+                            "features": {"x": {"type": "numeric"}}}}}
+    warm = KernelWarmup(validate_config(raw))
+    warm.run()
+    print("compiling" if warm.progress.compiling else "loaded", warm.progress.done,
+          warm.progress.total, warm.progress.finished)
+"""
+
+
+@pytest.mark.slow
+def test_a_first_run_says_it_compiles_and_the_second_loads(tmp_path: Path) -> None:
+    first = _run(PROGRESS, tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith("compiling numba kernels (first run only")
+    assert lines[1] == "numba kernels: drift statistics ready (1/1)"
+    assert lines[-1] == "compiling 1 1 True"
+    second = _run(PROGRESS, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "compiling numba kernels" not in second.stdout
+    assert second.stdout.splitlines()[-1] == "loaded 1 1 True"
+
+
+BACKGROUND = """
+    import time
+    from monitor.app.kernels import KernelWarmup
+    from monitor.config import validate_config
+    from monitor.ingest.decode import scanner_gate
+    raw = {"kafka": {"bootstrap_servers": "127.0.0.1:9", "topics": ["t"]},
+           "models": {"m": {"reference": {"capture_events": 100},
+                            "window": {"events": 200, "slide": 100},
+                            "features": {"x": {"type": "numeric"}}}}}
+    warm = KernelWarmup(validate_config(raw))
+    warm.start_background()
+    print("closed" if not scanner_gate.is_open() else "open")
+    while warm.scanner._child is None:
+        time.sleep(0.01)
+    child = warm.scanner._child
+    warm.stop()
+    print("child", child.poll() is not None, "gate", scanner_gate.is_open())
+"""
+
+
+def test_an_uncached_scanner_compiles_in_a_child_that_stop_ends(tmp_path: Path) -> None:
+    result = _run(BACKGROUND, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["closed", "child True gate True"]
+
+
+NO_SCIPY = """
+    import sys
+    from monitor.cli import main
+    try:
+        main(["replay", "--config", sys.argv[1], "--input", sys.argv[2]])
+    except SystemExit:
+        pass
+    # numba itself imports the top-level scipy package (a version check); nothing more
+    print(sorted(m for m in sys.modules if m.startswith(("scipy.optimize", "scipy.special"))))
+"""
+
+
+def test_replay_without_a_budget_imports_no_scipy(tmp_path: Path) -> None:
+    from monitor.demo import synthetic
+
+    reference = tmp_path / "fraud.json"
+    synthetic.reference_profile(rows=2000).save(reference)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "kafka: {bootstrap_servers: '127.0.0.1:9', topics: [t]}\nmodels:\n"
+        + synthetic.model_config_yaml(str(reference), events=40, slide=20)
+    )
+    cols = synthetic.generate(np.random.default_rng(0), 100)
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join(synthetic.to_events(cols, start_ts=1e9, step_seconds=1)))
+    env = dict(os.environ)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(NO_SCIPY), str(config), str(events)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "evaluation" in proc.stderr  # the replay ran
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
+REPLAY = """
+    import sys
+    from monitor.cli import main
+    main(["replay", "--config", sys.argv[1], "--input", sys.argv[2]])
+"""
+
+
+@pytest.mark.slow
+def test_a_cold_replay_decodes_without_waiting_for_the_scanner(tmp_path: Path) -> None:
+    from monitor.demo import synthetic
+
+    reference = tmp_path / "fraud.json"
+    synthetic.reference_profile(rows=2000).save(reference)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "kafka: {bootstrap_servers: '127.0.0.1:9', topics: [t]}\nmodels:\n"
+        + synthetic.model_config_yaml(str(reference), events=40, slide=20)
+    )
+    cols = synthetic.generate(np.random.default_rng(0), 100)
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join(synthetic.to_events(cols, start_ts=1e9, step_seconds=1)))
+
+    def replay(cache: Path | None) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ)
+        if cache is not None:
+            env["NUMBA_CACHE_DIR"] = str(cache)
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(REPLAY), str(config), str(events)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    cold = replay(tmp_path / "numba")
+    assert cold.returncode == 0, cold.stderr
+    assert "json scanner compiling in the background" in cold.stderr
+    warm = replay(None)  # the suite's warm cache: the scanner decodes
+    assert warm.returncode == 0, warm.stderr
+    assert "json scanner compiling" not in warm.stderr
+    # the object paths gave the same evaluations as the scanner
+    assert cold.stdout == warm.stdout and cold.stdout.count("\n") == 4
+    # the child was ended with the replay: it left no scanner in the cache
+    assert not list((tmp_path / "numba").rglob("scanner._scan-*.nbi"))
