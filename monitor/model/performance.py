@@ -236,7 +236,10 @@ class ModelPerformance:
     def ingest(
         self, columns: ModelColumns, label_only: np.ndarray | None = None
     ) -> list[PerformanceEvaluation]:
-        """Feed a batch's predictions, then its labels; evaluate every completed slide."""
+        """Feed a batch's predictions, then its labels; evaluate every completed slide.
+
+        The join's watermark moves only after both, so a batch spanning more than
+        ``max_delay_seconds`` expires nothing that one of its own rows still joins."""
         results: list[PerformanceResult] = []
         rows = len(columns.ts)
         if rows == 0:
@@ -250,7 +253,7 @@ class ModelPerformance:
                 keep = has_pred.tolist()
                 ids = [i for i, k in zip(columns.ids, keep, strict=True) if k]
                 joined, found = self.monitor.add_predictions(
-                    ids, pred[has_pred], columns.ts[has_pred]
+                    ids, pred[has_pred], columns.ts[has_pred], advance=False
                 )
                 self._observe_delays(joined)
                 results += found
@@ -261,9 +264,10 @@ class ModelPerformance:
                 ids = [i for i, k in zip(columns.ids, has_label, strict=True) if k]
                 values = [v for v in labels if v is not None]
                 ts = columns.ts[np.asarray(has_label, dtype=bool)]
-                joined, found = self.monitor.add_labels(ids, values, ts)
+                joined, found = self.monitor.add_labels(ids, values, ts, advance=False)
                 self._observe_delays(joined)
                 results += found
+        self.monitor.advance()
         return [self._alert(res) for res in results]
 
     def _observe_delays(self, joined: JoinedRows) -> None:

@@ -72,10 +72,17 @@ class PerformanceMonitor:
         return self.reference.values if self.reference is not None else {}
 
     def add_predictions(
-        self, ids: Sequence[str | None], predictions: np.ndarray, ts: np.ndarray
+        self,
+        ids: Sequence[str | None],
+        predictions: np.ndarray,
+        ts: np.ndarray,
+        *,
+        advance: bool = True,
     ) -> tuple[JoinedRows, list[PerformanceResult]]:
         """One batch of predictions (``(n,)`` or ``(n, width)``); returns the rows it
-        joined (for the label-delay histogram) and the evaluations it completed."""
+        joined (for the label-delay histogram) and the evaluations it completed.
+
+        ``advance=False``: the batch's labels follow; call :meth:`advance` after them."""
         pred = np.asarray(predictions, dtype=np.float64).reshape(len(ids), -1)
         ts = np.asarray(ts, dtype=np.float64)
         results: list[PerformanceResult] = []
@@ -84,12 +91,17 @@ class PerformanceMonitor:
             for slide in self.estimate_window.feed(pred, nan, ts, nan):
                 if self.estimate_window.is_full:
                     results.append(self._evaluate_estimate(self.estimator, slide))
-        joined = self.join.add_predictions(ids, pred, ts)
+        joined = self.join.add_predictions(ids, pred, ts, advance=advance)
         results.extend(self._feed(joined))
         return joined, results
 
     def add_labels(
-        self, ids: Sequence[str | None], labels: Sequence[Any] | np.ndarray, ts: np.ndarray
+        self,
+        ids: Sequence[str | None],
+        labels: Sequence[Any] | np.ndarray,
+        ts: np.ndarray,
+        *,
+        advance: bool = True,
     ) -> tuple[JoinedRows, list[PerformanceResult]]:
         """One batch of labels: raw values (see :func:`encode_labels`) or encoded float64."""
         if isinstance(labels, np.ndarray) and labels.dtype.kind == "f":
@@ -102,8 +114,12 @@ class PerformanceMonitor:
             self.invalid_labels += int((~ok).sum())
             ids = [i for i, keep in zip(ids, ok.tolist(), strict=True) if keep]
             encoded, ts = encoded[ok], ts[ok]
-        joined = self.join.add_labels(ids, encoded, ts)
+        joined = self.join.add_labels(ids, encoded, ts, advance=advance)
         return joined, self._feed(joined)
+
+    def advance(self) -> None:
+        """End of a batch added with ``advance=False``: move the join's watermark."""
+        self.join.advance()
 
     def _feed(self, joined: JoinedRows) -> list[PerformanceResult]:
         if not len(joined):
