@@ -22,7 +22,7 @@ TaskName = Literal["binary_classification", "multiclass_classification", "regres
 #: kept here so loading a config never imports the Numba kernels; a unit test pins both).
 PERFORMANCE_METRICS: dict[str, tuple[str, ...]] = {
     "binary_classification": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
-    "multiclass_classification": ("accuracy", "precision", "recall", "f1", "log_loss"),
+    "multiclass_classification": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
     "regression": ("mae", "rmse", "mape", "r2"),
 }
 #: Metrics confidence-based estimation produces (monitor.performance.ESTIMATED_METRICS).

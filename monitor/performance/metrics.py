@@ -10,7 +10,9 @@ binary             ``accuracy`` (``accuracy_score``), ``precision`` / ``recall``
                    (``*_score(zero_division=0)``), ``roc_auc`` (``roc_auc_score``),
                    ``log_loss`` (``log_loss(labels=[0, 1])``)
 multiclass         ``accuracy``, ``precision`` / ``recall`` / ``f1`` with
-                   ``average="macro", zero_division=0``, ``log_loss(labels=range(k))``
+                   ``average="macro", zero_division=0``, ``roc_auc``
+                   (``roc_auc_score(multi_class="ovr")``: macro one-vs-rest),
+                   ``log_loss(labels=range(k))``
 regression         ``mae`` (``mean_absolute_error``), ``rmse``
                    (``root_mean_squared_error``), ``mape``
                    (``mean_absolute_percentage_error``), ``r2`` (``r2_score``)
@@ -27,7 +29,9 @@ Inputs and edge cases:
 * Zero division: a precision, recall or F1 whose denominator is zero is 0, exactly
   scikit-learn's ``zero_division=0``.
 * ``roc_auc`` is NaN when the window holds one class only (it is undefined; scikit-learn
-  warns and returns NaN too). ``r2`` is NaN with fewer than two rows; with constant labels
+  warns and returns NaN too); multiclass, when a class is missing from the window's labels
+  (scikit-learn refuses such a window) or the predictions are class indices (no scores).
+  ``r2`` is NaN with fewer than two rows; with constant labels
   it is 1.0 for a perfect prediction and 0.0 otherwise (``force_finite=True``).
 * ``log_loss`` clips the probability of the true class to ``[eps, 1 - eps]`` with the
   float64 machine epsilon; ``mape`` divides by ``max(|y|, eps)``, as scikit-learn does.
@@ -50,7 +54,7 @@ import numpy as np
 
 from monitor.errors import CheckpointError
 from monitor.performance import kernels as k
-from monitor.performance.kernels import _binary_metrics, _multiclass_metrics
+from monitor.performance.kernels import _binary_metrics, _multiclass_metrics, _ovr_auc
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -78,7 +82,7 @@ class Task(StrEnum):
 #: The realised metrics of each task, in export order.
 METRICS: Mapping[Task, tuple[str, ...]] = {
     Task.BINARY: ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
-    Task.MULTICLASS: ("accuracy", "precision", "recall", "f1", "log_loss"),
+    Task.MULTICLASS: ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
     Task.REGRESSION: ("mae", "rmse", "mape", "r2"),
 }
 
@@ -130,7 +134,7 @@ def multiclass_metrics(
     if y.ndim != 1 or pred.shape[0] != y.shape[0]:
         raise ValueError("multiclass labels and predictions must have the same length")
     if y.size == 0:
-        return _nan(_MULTICLASS_ORDER)
+        return _nan((*_MULTICLASS_ORDER, "roc_auc"))
     if y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"multiclass labels must be class indices 0..{n_classes - 1}")
     if pred.ndim == 2:
@@ -145,7 +149,10 @@ def multiclass_metrics(
         proba = np.empty((y.size, 0))
     out = np.empty(k.MC_COLUMNS)
     _multiclass_metrics(y, hat, proba, int(n_classes), EPS, out)
-    return dict(zip(_MULTICLASS_ORDER, out.tolist(), strict=True))
+    values = dict(zip(_MULTICLASS_ORDER, out.tolist(), strict=True))
+    # one-vs-rest needs scores: hard class predictions have no ROC AUC
+    values["roc_auc"] = _ovr_auc(y, proba, int(n_classes)) if proba.shape[1] else math.nan
+    return values
 
 
 def regression_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
@@ -204,6 +211,7 @@ def compute_metrics(
 class WindowSlide:
     """One slide of a performance window.
 
+    ``slide_index`` counts slides from 0, like the drift windows;
     ``first_event``/``last_event`` are 1-based positions in the model's stream of joined
     rows; the ``*_ts`` fields are the event-time ranges of the window's predictions and
     labels (NaN for an empty window).
@@ -295,7 +303,7 @@ class PerformanceWindow:
         else:
             ranges = (math.nan,) * 4
         return WindowSlide(
-            slide_index=self._seen // self.slide,
+            slide_index=self._seen // self.slide - 1,  # 0-based, like the drift windows
             window_events=n,
             first_event=self._seen - n + 1,
             last_event=self._seen,
