@@ -98,7 +98,11 @@ def _nan(names: Sequence[str]) -> dict[str, float]:
 
 
 def binary_metrics(
-    labels: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5
+    labels: np.ndarray,
+    scores: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Binary metrics of positive-class ``scores`` against 0/1 ``labels``.
 
@@ -115,11 +119,32 @@ def binary_metrics(
         return _nan(_BINARY_ORDER)
     out = np.empty(k.BIN_COLUMNS)
     _binary_metrics(y, p, float(threshold), EPS, out)
-    return dict(zip(_BINARY_ORDER, out.tolist(), strict=True))
+    values = dict(zip(_BINARY_ORDER, out.tolist(), strict=True))
+    if predicted is not None:  # the model's own classes replace score >= threshold
+        values.update(_class_metrics(y, np.asarray(predicted, dtype=np.float64)))
+    return values
+
+
+def _class_metrics(y: np.ndarray, hat: np.ndarray) -> dict[str, float]:
+    """Accuracy, precision, recall and F1 of 0/1 classes (``zero_division=0``)."""
+    pos, said = y == 1.0, hat == 1.0
+    tp = float(np.count_nonzero(pos & said))
+    fp = float(np.count_nonzero(~pos & said))
+    fn = float(np.count_nonzero(pos & ~said))
+    return {
+        "accuracy": float(np.count_nonzero(pos == said)) / y.size,
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+    }
 
 
 def multiclass_metrics(
-    labels: np.ndarray, predictions: np.ndarray, *, n_classes: int
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    *,
+    n_classes: int,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Multiclass metrics; ``predictions`` are probability rows (n x k) or class indices.
 
@@ -141,7 +166,10 @@ def multiclass_metrics(
         if pred.shape[1] != n_classes:
             raise ValueError(f"probability rows must have {n_classes} columns")
         proba = np.ascontiguousarray(pred, dtype=np.float64)
-        hat = np.ascontiguousarray(np.argmax(proba, axis=1), dtype=np.int64)
+        chosen = np.argmax(proba, axis=1) if predicted is None else predicted
+        hat = np.ascontiguousarray(chosen, dtype=np.int64)
+        if hat.min() < 0 or hat.max() >= n_classes:
+            raise ValueError(f"predicted classes must be indices 0..{n_classes - 1}")
     else:
         hat = np.ascontiguousarray(pred, dtype=np.int64)
         if hat.min() < 0 or hat.max() >= n_classes:
@@ -195,15 +223,17 @@ def compute_metrics(
     *,
     n_classes: int = 2,
     threshold: float = 0.5,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Every realised metric of ``task`` on one set of joined rows."""
+    """Every realised metric of ``task`` on one set of joined rows; ``predicted``: the
+    model's own class indices, when it sends them (else threshold or arg-max)."""
     if task is Task.BINARY:
         scores = np.asarray(predictions, dtype=np.float64)
         if scores.ndim == 2:  # [p0, p1] rows: the positive class is the second column
             scores = scores[:, -1]
-        return binary_metrics(labels, scores, threshold=threshold)
+        return binary_metrics(labels, scores, threshold=threshold, predicted=predicted)
     if task is Task.MULTICLASS:
-        return multiclass_metrics(labels, predictions, n_classes=n_classes)
+        return multiclass_metrics(labels, predictions, n_classes=n_classes, predicted=predicted)
     return regression_metrics(labels, predictions)
 
 
@@ -323,11 +353,24 @@ class PerformanceWindow:
         return (pred[:, 0] if self.width == 1 else pred), self._label[:n]
 
     def metrics(
-        self, task: Task, *, n_classes: int = 2, threshold: float = 0.5
+        self,
+        task: Task,
+        *,
+        n_classes: int = 2,
+        threshold: float = 0.5,
+        predicted_label: bool = False,
     ) -> dict[str, float]:
-        """Every realised metric of ``task`` over the current window."""
+        """Every realised metric of ``task`` over the current window; with
+        ``predicted_label`` the last prediction column is the model's own class."""
         pred, labels = self.rows()
-        return compute_metrics(task, labels, pred, n_classes=n_classes, threshold=threshold)
+        predicted = None
+        if predicted_label:
+            full = self._pred[: self.events]
+            predicted = full[:, -1]
+            pred = full[:, 0] if self.width == 2 else full[:, :-1]
+        return compute_metrics(
+            task, labels, pred, n_classes=n_classes, threshold=threshold, predicted=predicted
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Plain numpy arrays and ints, enough to rebuild the window exactly."""
