@@ -179,15 +179,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 raise _cannot("--output", "write", args.output, exc) from None
             with handle:
                 summary = replay(config, references, args.input, handle)
-    print(
-        f"replayed {summary.lines} line(s) in {summary.seconds:.2f} s "
-        f"({summary.events_per_second:,.0f}/s): {summary.accepted} accepted, "
-        f"{summary.rejected} rejected, {summary.evaluations} evaluation(s), "
-        f"{summary.performance_evaluations} performance evaluation(s), "
-        f"{summary.triggers} trigger(s)",
-        file=sys.stderr,
-    )
-    for line in summary.rejections.report():
+    for line in summary.report():
         print(line, file=sys.stderr)
     return EXIT_OK
 

@@ -103,6 +103,52 @@ def performance_record(evaluation: PerformanceEvaluation) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class JoinTotals:
+    """The performance join at the end of a replay, summed over the models that have one.
+
+    ``expired`` and ``capacity`` count predictions and labels evicted unjoined;
+    ``duplicates`` and ``invalid`` are labels dropped (a repeat of a joined or waiting id,
+    a value the task cannot use).
+    """
+
+    labels: int = 0
+    joined: int = 0
+    expired: int = 0
+    capacity: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    pending_predictions: int = 0
+    pending_labels: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"labels: {self.labels} received, {self.joined} joined, "
+            f"{self.expired} expired and {self.capacity} evicted for capacity (predictions "
+            f"and labels), {self.duplicates + self.invalid} dropped ({self.duplicates} "
+            f"duplicate, {self.invalid} invalid), {self.pending_predictions} prediction(s) "
+            f"and {self.pending_labels} label(s) still waiting"
+        )
+
+
+def join_totals(pipeline: Pipeline) -> JoinTotals | None:
+    """The join counters of every model with a ``performance`` section, or ``None``."""
+    reports = [pipeline.status(m).performance for m in pipeline.model_names]
+    found = [r for r in reports if r is not None]
+    if not found:
+        return None
+    return JoinTotals(
+        labels=sum(r.labels_total for r in found),
+        joined=sum(r.labels_joined_total for r in found),
+        expired=sum(r.evicted.get("expired", 0) for r in found),
+        capacity=sum(r.evicted.get("capacity", 0) for r in found),
+        duplicates=sum(r.duplicate_labels for r in found),
+        invalid=sum(r.invalid_labels for r in found),
+        pending_predictions=sum(r.pending_predictions for r in found),
+        pending_labels=sum(r.pending_labels for r in found),
+    )
+
+
+@dataclass(frozen=True)
 class ReplaySummary:
     lines: int
     accepted: int
@@ -110,13 +156,33 @@ class ReplaySummary:
     evaluations: int
     triggers: int
     seconds: float
+    #: Performance records written, realised and estimated together.
     performance_evaluations: int = 0
+    realised_evaluations: int = 0
+    estimated_evaluations: int = 0
+    #: ``None`` when no model has a ``performance`` section.
+    join: JoinTotals | None = None
     #: Counts per reason and the first examples, with their line numbers.
     rejections: RejectionSummary = field(default_factory=lambda: RejectionSummary(""))
 
     @property
     def events_per_second(self) -> float:
         return self.lines / self.seconds if self.seconds > 0 else 0.0
+
+    def report(self) -> list[str]:
+        """The lines ``driftmon replay`` prints on stderr."""
+        lines = [
+            f"replayed {self.lines} line(s) in {self.seconds:.2f} s "
+            f"({self.events_per_second:,.0f}/s): {self.accepted} accepted, "
+            f"{self.rejected} rejected, {self.evaluations} drift evaluation(s), "
+            f"{self.triggers} trigger(s)"
+        ]
+        if self.join is not None:
+            lines.append(
+                f"performance: {self.realised_evaluations} realised and "
+                f"{self.estimated_evaluations} estimated record(s); {self.join.describe()}"
+            )
+        return lines + self.rejections.report()
 
 
 def iter_chunks(path: Path, lines: int = CHUNK_LINES) -> Iterator[list[bytes]]:
@@ -179,6 +245,8 @@ def replay(
     references: Mapping[str, ModelReference | ReferenceProfile],
     input_path: Path,
     output: IO[bytes] | None,
+    *,
+    chunk_lines: int = CHUNK_LINES,
 ) -> ReplaySummary:
     """Run the pipeline over ``input_path`` and write one JSON line per evaluation.
 
@@ -193,8 +261,9 @@ def replay(
     totals = BatchOutcome()
     rejections = RejectionSummary(str(input_path))
     log = RejectionLog()
-    lines = rejected = evaluations = triggers = perf_evaluations = 0
-    for chunk, numbers in iter_numbered_chunks(input_path):
+    lines = rejected = evaluations = triggers = 0
+    perf_kinds = {"realised": 0, "estimated": 0}
+    for chunk, numbers in iter_numbered_chunks(input_path, chunk_lines):
         lines += len(chunk)
         outcome = pipeline.process(chunk, np.full(len(chunk), default_ts), topic=None)
         if outcome.rejected:
@@ -206,7 +275,7 @@ def replay(
             if output is not None:
                 output.write(orjson.dumps(evaluation_record(evaluation)) + b"\n")
         for perf in outcome.performance:
-            perf_evaluations += 1
+            perf_kinds[perf.kind] += 1
             triggers += perf.drift_event is not None
             if output is not None:
                 output.write(orjson.dumps(performance_record(perf)) + b"\n")
@@ -219,7 +288,10 @@ def replay(
         evaluations=evaluations,
         triggers=triggers,
         seconds=time.perf_counter() - started,
-        performance_evaluations=perf_evaluations,
+        performance_evaluations=sum(perf_kinds.values()),
+        realised_evaluations=perf_kinds["realised"],
+        estimated_evaluations=perf_kinds["estimated"],
+        join=join_totals(pipeline),
         rejections=rejections,
     )
 

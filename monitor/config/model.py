@@ -76,6 +76,7 @@ class ModelConfig(Strict):
                 self.task,
                 self.prediction,
                 captured_reference=isinstance(self.reference, CaptureReference),
+                features=tuple(self.features),
             )
         versions = self.versions
         if versions is not None and versions.on_new_version == "capture" and not self.features:

@@ -7,7 +7,7 @@ the Numba kernels; a unit test pins both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -22,7 +22,7 @@ TaskName = Literal["binary_classification", "multiclass_classification", "regres
 #: kept here so loading a config never imports the Numba kernels; a unit test pins both).
 PERFORMANCE_METRICS: dict[str, tuple[str, ...]] = {
     "binary_classification": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
-    "multiclass_classification": ("accuracy", "precision", "recall", "f1", "log_loss"),
+    "multiclass_classification": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
     "regression": ("mae", "rmse", "mape", "r2"),
 }
 #: Metrics confidence-based estimation produces (monitor.performance.ESTIMATED_METRICS).
@@ -94,6 +94,9 @@ class PerformanceConfig(Strict):
     join: JoinConfig = JoinConfig()
     estimation: EstimationConfig | None = None
     decision_threshold: float = Field(default=0.5, gt=0, lt=1)
+    #: A feature carrying the model's own predicted class: it replaces
+    #: ``score >= decision_threshold`` (binary) or the arg-max (multiclass).
+    predicted_label: str | None = None
 
     def metric_names(self, task: str) -> tuple[str, ...]:
         """The configured metrics, or every metric of ``task``."""
@@ -169,6 +172,7 @@ def check_performance(
     pred: PredictionConfig | None,
     *,
     captured_reference: bool,
+    features: Sequence[str] = (),
 ) -> None:
     """That ``perf`` fits the model's task, prediction and reference (``models.*`` keys)."""
     if task is None:
@@ -201,6 +205,7 @@ def check_performance(
             "regression": "a regression prediction is `type: numeric`",
         }[task]
         raise problem(f"a {pred.type} prediction does not fit task {task}", hint, "prediction")
+    _check_predicted_label(perf, task, features)
     metrics = perf.metric_names(task)
     _check_metric_list(perf.metrics, PERFORMANCE_METRICS[task], f"{task} metrics",
                        "performance.metrics")  # fmt: skip
@@ -227,4 +232,36 @@ def check_performance(
             "use `min`/`max`, or point `reference` at a profile built by `driftmon "
             "baseline` from events that carry predictions and labels",
             f"performance.{relative[0]}",
+        )
+
+
+def _check_predicted_label(
+    perf: PerformanceConfig, task: TaskName, features: Sequence[str]
+) -> None:
+    """``predicted_label`` names a configured feature of a classifier, and replaces the
+    decision threshold rather than sitting beside it."""
+    name = perf.predicted_label
+    if name is None:
+        return
+    where = "performance.predicted_label"
+    if task == "regression":
+        raise problem(
+            "a regression model has no predicted class",
+            "remove `predicted_label`; it is for binary and multiclass classifiers",
+            where,
+        )
+    if name not in features:
+        listed = ", ".join(f"`{f}`" for f in features) or "none"
+        raise problem(
+            f"predicted_label names {name!r}, which is not a feature of the model",
+            f"list the field holding the model's predicted class under `features:` "
+            f"(numeric 0/1 or a categorical class name) and name it here; features: {listed}",
+            where,
+        )
+    if "decision_threshold" in perf.model_fields_set:
+        raise problem(
+            "decision_threshold and predicted_label both say how the predicted class is made",
+            "keep `predicted_label` (the model's own class) or `decision_threshold` "
+            "(score >= threshold), not both",
+            where,
         )

@@ -40,6 +40,7 @@ from monitor.model.evaluation import (
 from monitor.model.performance import (
     ModelPerformance,
     PerformanceEvaluation,
+    predicted_column,
     prediction_names,
     split_label_rows,
 )
@@ -157,6 +158,9 @@ class ModelMonitor:
                 reference_performance,
                 prediction_index=self._prediction_index,
                 grace=self.grace,
+                predicted_column=predicted_column(
+                    config, self._numeric_columns, self._categorical_columns
+                ),
             )
         self.fingerprint = model_fingerprint(config, self.performance, profile)
         if profile is not None:

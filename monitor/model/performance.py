@@ -55,6 +55,7 @@ from monitor.performance import (
     ReferencePerformance,
     Task,
     Threshold,
+    encode_labels,
     performance_event,
 )
 from monitor.webhooks.event import DriftEvent
@@ -66,6 +67,7 @@ __all__ = [
     "PerformanceEvaluation",
     "label_only_rows",
     "performance_spec",
+    "predicted_column",
     "prediction_names",
     "split_label_rows",
 ]
@@ -122,7 +124,20 @@ def performance_spec(config: ModelConfig, *, estimation: bool | None = None) -> 
         prediction_width=max(1, len(prediction_names(config))),
         decision_threshold=perf.decision_threshold,
         estimation=est_spec,
+        predicted_label=perf.predicted_label is not None,
     )
+
+
+def predicted_column(
+    config: ModelConfig, numeric: Sequence[str], categorical: Sequence[str]
+) -> tuple[Literal["numeric", "categorical"], int] | None:
+    """Where the decoded columns hold ``performance.predicted_label`` (a feature)."""
+    name = config.performance.predicted_label if config.performance else None
+    if name is None:
+        return None
+    if name in numeric:
+        return "numeric", list(numeric).index(name)
+    return "categorical", list(categorical).index(name)
 
 
 # ------------------------------------------------------------------------- label events
@@ -198,8 +213,12 @@ class ModelPerformance:
         *,
         prediction_index: Sequence[int],
         grace: RetrainGrace | None = None,
+        predicted_column: tuple[Literal["numeric", "categorical"], int] | None = None,
     ) -> None:
         self.model = model
+        # where the model's own predicted class is decoded (`performance.predicted_label`)
+        self.predicted_column = predicted_column
+        self._warned_at = -math.inf
         self.config = config
         self.spec = performance_spec(config)
         self.reference = reference
@@ -236,7 +255,10 @@ class ModelPerformance:
     def ingest(
         self, columns: ModelColumns, label_only: np.ndarray | None = None
     ) -> list[PerformanceEvaluation]:
-        """Feed a batch's predictions, then its labels; evaluate every completed slide."""
+        """Feed a batch's predictions, then its labels; evaluate every completed slide.
+
+        The join's watermark moves only after both, so a batch spanning more than
+        ``max_delay_seconds`` expires nothing that one of its own rows still joins."""
         results: list[PerformanceResult] = []
         rows = len(columns.ts)
         if rows == 0:
@@ -250,7 +272,11 @@ class ModelPerformance:
                 keep = has_pred.tolist()
                 ids = [i for i, k in zip(columns.ids, keep, strict=True) if k]
                 joined, found = self.monitor.add_predictions(
-                    ids, pred[has_pred], columns.ts[has_pred]
+                    ids,
+                    pred[has_pred],
+                    columns.ts[has_pred],
+                    advance=False,
+                    predicted=self._predicted(columns, has_pred),
                 )
                 self._observe_delays(joined)
                 results += found
@@ -261,10 +287,40 @@ class ModelPerformance:
                 ids = [i for i, k in zip(columns.ids, has_label, strict=True) if k]
                 values = [v for v in labels if v is not None]
                 ts = columns.ts[np.asarray(has_label, dtype=bool)]
-                joined, found = self.monitor.add_labels(ids, values, ts)
+                joined, found = self.monitor.add_labels(ids, values, ts, advance=False)
                 self._observe_delays(joined)
                 results += found
+        self.monitor.advance()
         return [self._alert(res) for res in results]
+
+    def _predicted(self, columns: ModelColumns, rows: np.ndarray) -> np.ndarray | None:
+        """The model's own predicted class index of ``rows`` (NaN: missing or unknown)."""
+        if self.predicted_column is None:
+            return None
+        kind, index = self.predicted_column
+        values: list[Any]
+        if kind == "numeric":
+            values = columns.numeric[rows, index].tolist()
+        else:
+            values = [
+                v for v, k in zip(columns.categorical[index], rows.tolist(), strict=True) if k
+            ]
+        hat = encode_labels(values, self.spec)
+        bad = int(np.count_nonzero(np.isnan(hat)))
+        now = time.monotonic()
+        if bad and now - self._warned_at >= 60.0:  # at most once a minute
+            self._warned_at = now
+            logger.warning(
+                "predictions without a usable predicted class dropped from performance",
+                extra={
+                    "model": self.model,
+                    "field": self.config.performance.predicted_label
+                    if self.config.performance is not None
+                    else None,
+                    "count": bad,
+                },
+            )
+        return hat
 
     def _observe_delays(self, joined: JoinedRows) -> None:
         if not len(joined):

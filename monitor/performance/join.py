@@ -5,8 +5,13 @@ id. Predictions wait for their label and labels wait for their prediction the sa
 
 Semantics (event time throughout; ``D`` is ``max_delay_seconds``):
 
-* The *watermark* ``W`` is the newest event time the store has seen on either stream. It
-  advances once per batch, to the batch's newest timestamp; ``cutoff = W - D``.
+* The *watermark* ``W`` is the newest event time the store has seen on either stream;
+  ``cutoff = W - D``. A call with ``advance=True`` (the default) moves it to the call's
+  newest timestamp first. A batch that carries predictions *and* labels adds both with
+  ``advance=False`` and then calls :meth:`JoinStore.advance`: the watermark never outruns
+  rows of the same batch still to be joined, so a block spanning more than ``D`` (a
+  backtest file, a daemon catching up on history) joins what a row-by-row pass in event
+  time would join.
 * Rows are taken in order. A row whose id is already waiting on its own side, or was
   joined recently, is a duplicate: the first one wins and the row is counted
   (``duplicate_labels`` / ``duplicate_predictions``) and dropped.
@@ -23,9 +28,10 @@ Semantics (event time throughout; ``D`` is ``max_delay_seconds``):
   recognised; once forgotten, a repeat label waits as a new one (and expires unmatched).
 * Rows without an id cannot join; they are counted in ``missing_ids``.
 
-Because the watermark moves per batch, the only effect batching has is at the edge: a pair
-that would join one row earlier can miss when one batch carries an event more than ``D``
-newer than both. The bound on joined pairs holds whatever the batching.
+With the advance at the end of a batch, a stream in event-time order joins every pair at
+most ``D`` apart whatever the batching: a row of a later batch is no older than the
+watermark, so nothing it could join has expired. Out of order, a batch joins at least what
+a row-by-row pass would. The bound on joined pairs holds whatever the batching.
 
 The entries waiting on each side live in :class:`~monitor.performance.pending.PendingEntries`.
 Memory per pending prediction is measured in ``benchmarks/bench_performance.py``.
@@ -121,6 +127,7 @@ class JoinStore:
         self._labels = PendingEntries(1)
         self._joined = PendingEntries(0)
         self.watermark = -math.inf
+        self._horizon = -math.inf  # newest event time added since the last advance
         self.predictions_total = 0
         self.labels_total = 0
         self.joined_total = 0
@@ -157,26 +164,45 @@ class JoinStore:
     # -- ingest ----------------------------------------------------------------------
 
     def add_predictions(
-        self, ids: Sequence[str | None], values: np.ndarray, ts: np.ndarray
+        self, ids: Sequence[str | None], values: np.ndarray, ts: np.ndarray, *, advance: bool = True
     ) -> JoinedRows:
         """Add a batch of predictions; return the rows it completed (their labels waited).
 
         ``values`` is ``(n,)`` for width 1 or ``(n, width)``; ``ts`` is event time.
+        ``advance=False`` leaves the watermark and expiry to :meth:`advance`.
         """
         vals = np.asarray(values, dtype=np.float64).reshape(len(ids), self.width)
         self.predictions_total += len(ids)
-        return self._arrive(ids, vals, np.asarray(ts, dtype=np.float64), label_side=False)
+        ts = np.asarray(ts, dtype=np.float64)
+        return self._arrive(ids, vals, ts, label_side=False, advance=advance)
 
     def add_labels(
-        self, ids: Sequence[str | None], labels: np.ndarray, ts: np.ndarray
+        self, ids: Sequence[str | None], labels: np.ndarray, ts: np.ndarray, *, advance: bool = True
     ) -> JoinedRows:
         """Add a batch of labels; return the rows it completed (their predictions waited)."""
         vals = np.asarray(labels, dtype=np.float64).reshape(len(ids), 1)
         self.labels_total += len(ids)
-        return self._arrive(ids, vals, np.asarray(ts, dtype=np.float64), label_side=True)
+        ts = np.asarray(ts, dtype=np.float64)
+        return self._arrive(ids, vals, ts, label_side=True, advance=advance)
+
+    def advance(self) -> None:
+        """Move the watermark to the newest event time added so far and expire what is
+        more than ``D`` older (the end of a batch added with ``advance=False``)."""
+        if self._horizon > self.watermark:
+            self.watermark = self._horizon
+        cutoff = self.watermark - self.limits.max_delay_seconds
+        self.evicted_predictions[EvictionReason.EXPIRED] += self._preds.expire(cutoff)
+        self.evicted_labels[EvictionReason.EXPIRED] += self._labels.expire(cutoff)
+        self._joined.expire(cutoff)
 
     def _arrive(
-        self, ids: Sequence[str | None], vals: np.ndarray, ts: np.ndarray, *, label_side: bool
+        self,
+        ids: Sequence[str | None],
+        vals: np.ndarray,
+        ts: np.ndarray,
+        *,
+        label_side: bool,
+        advance: bool,
     ) -> JoinedRows:
         if len(ids) != ts.shape[0]:
             raise ValueError("ids, values and ts must have the same length")
@@ -189,7 +215,9 @@ class JoinStore:
         else:
             keys = ids  # type: ignore[assignment]
         if keys:
-            self.watermark = max(self.watermark, float(ts.max()))
+            self._horizon = max(self._horizon, float(ts.max()))
+            if advance:
+                self.watermark = max(self.watermark, self._horizon)
         own, partner = (self._labels, self._preds) if label_side else (self._preds, self._labels)
         cutoff = self.watermark - self.limits.max_delay_seconds
         if (
@@ -202,9 +230,10 @@ class JoinStore:
             rows, expired = self._arrive_sequential(keys, vals, ts, own, partner, cutoff)
         own_evicted = self.evicted_labels if label_side else self.evicted_predictions
         partner_evicted = self.evicted_predictions if label_side else self.evicted_labels
-        own_evicted[EvictionReason.EXPIRED] += expired[0] + own.expire(cutoff)
-        partner_evicted[EvictionReason.EXPIRED] += expired[1] + partner.expire(cutoff)
-        self._joined.expire(cutoff)
+        own_evicted[EvictionReason.EXPIRED] += expired[0]
+        partner_evicted[EvictionReason.EXPIRED] += expired[1]
+        if advance:
+            self.advance()
         limit = self.limits.max_pending
         if len(own) > limit:
             own_evicted[EvictionReason.CAPACITY] += own.evict_oldest(len(own) - limit)
@@ -330,7 +359,8 @@ class JoinStore:
             state[f"{name}_ids"] = np.array(ids, dtype=np.str_)
             state[f"{name}_ts"] = ts
             state[f"{name}_values"] = values
-        state["watermark"] = self.watermark
+        # a batch is always advanced before a checkpoint; the max only guards a stray one
+        state["watermark"] = max(self.watermark, self._horizon)
         for key in (
             "predictions_total",
             "labels_total",
@@ -364,7 +394,7 @@ class JoinStore:
                 if ts.shape != (len(ids),) or values.shape != (len(ids), width):
                     raise CheckpointError(f"join store state {name!r} has inconsistent shapes")
                 side.insert(ids, ts, values)
-            store.watermark = float(state["watermark"])
+            store.watermark = store._horizon = float(state["watermark"])
             for key in (
                 "predictions_total",
                 "labels_total",

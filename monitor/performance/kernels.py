@@ -154,6 +154,28 @@ def _multiclass_metrics(
 
 
 @njit(cache=True, nogil=True)
+def _ovr_auc(y: np.ndarray, proba: np.ndarray, k: int) -> float:  # pragma: no cover - compiled
+    # (i8[::1], f8[:, ::1], i8)
+    """Macro one-vs-rest ROC AUC of probability rows, as scikit-learn's
+    ``roc_auc_score(multi_class="ovr")``: the mean over classes of the binary AUC of
+    column ``c`` for ``y == c``. NaN when a class is absent from ``y`` (its AUC is
+    undefined; scikit-learn refuses the window).
+    """
+    n = y.shape[0]
+    total = 0.0
+    for c in range(k):
+        yc = np.zeros(n)
+        for i in range(n):
+            if y[i] == c:
+                yc[i] = 1.0
+        auc = _rank_auc(yc, np.ascontiguousarray(proba[:, c]))
+        if math.isnan(auc):
+            return math.nan
+        total += auc
+    return total / k
+
+
+@njit(cache=True, nogil=True)
 def _pav(y: np.ndarray, w: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """Isotonic (non-decreasing) least-squares fit of ``y`` with weights ``w``.
 

@@ -10,7 +10,9 @@ binary             ``accuracy`` (``accuracy_score``), ``precision`` / ``recall``
                    (``*_score(zero_division=0)``), ``roc_auc`` (``roc_auc_score``),
                    ``log_loss`` (``log_loss(labels=[0, 1])``)
 multiclass         ``accuracy``, ``precision`` / ``recall`` / ``f1`` with
-                   ``average="macro", zero_division=0``, ``log_loss(labels=range(k))``
+                   ``average="macro", zero_division=0``, ``roc_auc``
+                   (``roc_auc_score(multi_class="ovr")``: macro one-vs-rest),
+                   ``log_loss(labels=range(k))``
 regression         ``mae`` (``mean_absolute_error``), ``rmse``
                    (``root_mean_squared_error``), ``mape``
                    (``mean_absolute_percentage_error``), ``r2`` (``r2_score``)
@@ -27,7 +29,9 @@ Inputs and edge cases:
 * Zero division: a precision, recall or F1 whose denominator is zero is 0, exactly
   scikit-learn's ``zero_division=0``.
 * ``roc_auc`` is NaN when the window holds one class only (it is undefined; scikit-learn
-  warns and returns NaN too). ``r2`` is NaN with fewer than two rows; with constant labels
+  warns and returns NaN too); multiclass, when a class is missing from the window's labels
+  (scikit-learn refuses such a window) or the predictions are class indices (no scores).
+  ``r2`` is NaN with fewer than two rows; with constant labels
   it is 1.0 for a perfect prediction and 0.0 otherwise (``force_finite=True``).
 * ``log_loss`` clips the probability of the true class to ``[eps, 1 - eps]`` with the
   float64 machine epsilon; ``mape`` divides by ``max(|y|, eps)``, as scikit-learn does.
@@ -50,7 +54,7 @@ import numpy as np
 
 from monitor.errors import CheckpointError
 from monitor.performance import kernels as k
-from monitor.performance.kernels import _binary_metrics, _multiclass_metrics
+from monitor.performance.kernels import _binary_metrics, _multiclass_metrics, _ovr_auc
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -78,7 +82,7 @@ class Task(StrEnum):
 #: The realised metrics of each task, in export order.
 METRICS: Mapping[Task, tuple[str, ...]] = {
     Task.BINARY: ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
-    Task.MULTICLASS: ("accuracy", "precision", "recall", "f1", "log_loss"),
+    Task.MULTICLASS: ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
     Task.REGRESSION: ("mae", "rmse", "mape", "r2"),
 }
 
@@ -94,7 +98,11 @@ def _nan(names: Sequence[str]) -> dict[str, float]:
 
 
 def binary_metrics(
-    labels: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5
+    labels: np.ndarray,
+    scores: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Binary metrics of positive-class ``scores`` against 0/1 ``labels``.
 
@@ -111,11 +119,32 @@ def binary_metrics(
         return _nan(_BINARY_ORDER)
     out = np.empty(k.BIN_COLUMNS)
     _binary_metrics(y, p, float(threshold), EPS, out)
-    return dict(zip(_BINARY_ORDER, out.tolist(), strict=True))
+    values = dict(zip(_BINARY_ORDER, out.tolist(), strict=True))
+    if predicted is not None:  # the model's own classes replace score >= threshold
+        values.update(_class_metrics(y, np.asarray(predicted, dtype=np.float64)))
+    return values
+
+
+def _class_metrics(y: np.ndarray, hat: np.ndarray) -> dict[str, float]:
+    """Accuracy, precision, recall and F1 of 0/1 classes (``zero_division=0``)."""
+    pos, said = y == 1.0, hat == 1.0
+    tp = float(np.count_nonzero(pos & said))
+    fp = float(np.count_nonzero(~pos & said))
+    fn = float(np.count_nonzero(pos & ~said))
+    return {
+        "accuracy": float(np.count_nonzero(pos == said)) / y.size,
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+    }
 
 
 def multiclass_metrics(
-    labels: np.ndarray, predictions: np.ndarray, *, n_classes: int
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    *,
+    n_classes: int,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Multiclass metrics; ``predictions`` are probability rows (n x k) or class indices.
 
@@ -130,14 +159,17 @@ def multiclass_metrics(
     if y.ndim != 1 or pred.shape[0] != y.shape[0]:
         raise ValueError("multiclass labels and predictions must have the same length")
     if y.size == 0:
-        return _nan(_MULTICLASS_ORDER)
+        return _nan((*_MULTICLASS_ORDER, "roc_auc"))
     if y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"multiclass labels must be class indices 0..{n_classes - 1}")
     if pred.ndim == 2:
         if pred.shape[1] != n_classes:
             raise ValueError(f"probability rows must have {n_classes} columns")
         proba = np.ascontiguousarray(pred, dtype=np.float64)
-        hat = np.ascontiguousarray(np.argmax(proba, axis=1), dtype=np.int64)
+        chosen = np.argmax(proba, axis=1) if predicted is None else predicted
+        hat = np.ascontiguousarray(chosen, dtype=np.int64)
+        if hat.min() < 0 or hat.max() >= n_classes:
+            raise ValueError(f"predicted classes must be indices 0..{n_classes - 1}")
     else:
         hat = np.ascontiguousarray(pred, dtype=np.int64)
         if hat.min() < 0 or hat.max() >= n_classes:
@@ -145,7 +177,10 @@ def multiclass_metrics(
         proba = np.empty((y.size, 0))
     out = np.empty(k.MC_COLUMNS)
     _multiclass_metrics(y, hat, proba, int(n_classes), EPS, out)
-    return dict(zip(_MULTICLASS_ORDER, out.tolist(), strict=True))
+    values = dict(zip(_MULTICLASS_ORDER, out.tolist(), strict=True))
+    # one-vs-rest needs scores: hard class predictions have no ROC AUC
+    values["roc_auc"] = _ovr_auc(y, proba, int(n_classes)) if proba.shape[1] else math.nan
+    return values
 
 
 def regression_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
@@ -188,15 +223,17 @@ def compute_metrics(
     *,
     n_classes: int = 2,
     threshold: float = 0.5,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Every realised metric of ``task`` on one set of joined rows."""
+    """Every realised metric of ``task`` on one set of joined rows; ``predicted``: the
+    model's own class indices, when it sends them (else threshold or arg-max)."""
     if task is Task.BINARY:
         scores = np.asarray(predictions, dtype=np.float64)
         if scores.ndim == 2:  # [p0, p1] rows: the positive class is the second column
             scores = scores[:, -1]
-        return binary_metrics(labels, scores, threshold=threshold)
+        return binary_metrics(labels, scores, threshold=threshold, predicted=predicted)
     if task is Task.MULTICLASS:
-        return multiclass_metrics(labels, predictions, n_classes=n_classes)
+        return multiclass_metrics(labels, predictions, n_classes=n_classes, predicted=predicted)
     return regression_metrics(labels, predictions)
 
 
@@ -204,6 +241,7 @@ def compute_metrics(
 class WindowSlide:
     """One slide of a performance window.
 
+    ``slide_index`` counts slides from 0, like the drift windows;
     ``first_event``/``last_event`` are 1-based positions in the model's stream of joined
     rows; the ``*_ts`` fields are the event-time ranges of the window's predictions and
     labels (NaN for an empty window).
@@ -295,7 +333,7 @@ class PerformanceWindow:
         else:
             ranges = (math.nan,) * 4
         return WindowSlide(
-            slide_index=self._seen // self.slide,
+            slide_index=self._seen // self.slide - 1,  # 0-based, like the drift windows
             window_events=n,
             first_event=self._seen - n + 1,
             last_event=self._seen,
@@ -315,11 +353,24 @@ class PerformanceWindow:
         return (pred[:, 0] if self.width == 1 else pred), self._label[:n]
 
     def metrics(
-        self, task: Task, *, n_classes: int = 2, threshold: float = 0.5
+        self,
+        task: Task,
+        *,
+        n_classes: int = 2,
+        threshold: float = 0.5,
+        predicted_label: bool = False,
     ) -> dict[str, float]:
-        """Every realised metric of ``task`` over the current window."""
+        """Every realised metric of ``task`` over the current window; with
+        ``predicted_label`` the last prediction column is the model's own class."""
         pred, labels = self.rows()
-        return compute_metrics(task, labels, pred, n_classes=n_classes, threshold=threshold)
+        predicted = None
+        if predicted_label:
+            full = self._pred[: self.events]
+            predicted = full[:, -1]
+            pred = full[:, 0] if self.width == 2 else full[:, :-1]
+        return compute_metrics(
+            task, labels, pred, n_classes=n_classes, threshold=threshold, predicted=predicted
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Plain numpy arrays and ints, enough to rebuild the window exactly."""

@@ -52,10 +52,8 @@ class PerformanceMonitor:
         self.model = model
         self.spec = spec
         self.reference = reference
-        self.join = JoinStore(spec.join, spec.prediction_width)
-        self.window = PerformanceWindow(
-            spec.window_events, spec.window_slide, spec.prediction_width
-        )
+        self.join = JoinStore(spec.join, spec.stored_width)
+        self.window = PerformanceWindow(spec.window_events, spec.window_slide, spec.stored_width)
         self.estimator = reference.estimator if reference is not None else None
         est = spec.estimation
         self.estimate_window = (
@@ -64,6 +62,8 @@ class PerformanceMonitor:
             else None
         )
         self.invalid_labels = 0
+        #: predictions dropped because their predicted class was missing or unknown
+        self.invalid_predicted_labels = 0
         self.values: dict[str, float] = {}
         self.estimated: dict[str, float] = {}
 
@@ -72,24 +72,49 @@ class PerformanceMonitor:
         return self.reference.values if self.reference is not None else {}
 
     def add_predictions(
-        self, ids: Sequence[str | None], predictions: np.ndarray, ts: np.ndarray
+        self,
+        ids: Sequence[str | None],
+        predictions: np.ndarray,
+        ts: np.ndarray,
+        *,
+        advance: bool = True,
+        predicted: np.ndarray | None = None,
     ) -> tuple[JoinedRows, list[PerformanceResult]]:
         """One batch of predictions (``(n,)`` or ``(n, width)``); returns the rows it
-        joined (for the label-delay histogram) and the evaluations it completed."""
+        joined (for the label-delay histogram) and the evaluations it completed.
+
+        ``advance=False``: the batch's labels follow; call :meth:`advance` after them.
+        ``predicted``: the model's own class indices (``performance.predicted_label``);
+        rows where it is NaN (missing or not a class) are counted and dropped."""
         pred = np.asarray(predictions, dtype=np.float64).reshape(len(ids), -1)
         ts = np.asarray(ts, dtype=np.float64)
+        if self.spec.predicted_label:
+            if predicted is None:
+                raise ValueError("this model's predictions carry a predicted class")
+            hat = np.asarray(predicted, dtype=np.float64)
+            ok = np.isfinite(hat)
+            if not ok.all():
+                self.invalid_predicted_labels += int((~ok).sum())
+                ids = [i for i, keep in zip(ids, ok.tolist(), strict=True) if keep]
+                pred, ts, hat = pred[ok], ts[ok], hat[ok]
         results: list[PerformanceResult] = []
         if self.estimate_window is not None and self.estimator is not None:
             nan = np.full(len(ids), math.nan)
             for slide in self.estimate_window.feed(pred, nan, ts, nan):
                 if self.estimate_window.is_full:
                     results.append(self._evaluate_estimate(self.estimator, slide))
-        joined = self.join.add_predictions(ids, pred, ts)
+        stored = np.column_stack([pred, hat]) if self.spec.predicted_label else pred
+        joined = self.join.add_predictions(ids, stored, ts, advance=advance)
         results.extend(self._feed(joined))
         return joined, results
 
     def add_labels(
-        self, ids: Sequence[str | None], labels: Sequence[Any] | np.ndarray, ts: np.ndarray
+        self,
+        ids: Sequence[str | None],
+        labels: Sequence[Any] | np.ndarray,
+        ts: np.ndarray,
+        *,
+        advance: bool = True,
     ) -> tuple[JoinedRows, list[PerformanceResult]]:
         """One batch of labels: raw values (see :func:`encode_labels`) or encoded float64."""
         if isinstance(labels, np.ndarray) and labels.dtype.kind == "f":
@@ -102,8 +127,12 @@ class PerformanceMonitor:
             self.invalid_labels += int((~ok).sum())
             ids = [i for i, keep in zip(ids, ok.tolist(), strict=True) if keep]
             encoded, ts = encoded[ok], ts[ok]
-        joined = self.join.add_labels(ids, encoded, ts)
+        joined = self.join.add_labels(ids, encoded, ts, advance=advance)
         return joined, self._feed(joined)
+
+    def advance(self) -> None:
+        """End of a batch added with ``advance=False``: move the join's watermark."""
+        self.join.advance()
 
     def _feed(self, joined: JoinedRows) -> list[PerformanceResult]:
         if not len(joined):
@@ -117,6 +146,7 @@ class PerformanceMonitor:
                     self.spec.task,
                     n_classes=self.spec.n_classes,
                     threshold=self.spec.decision_threshold,
+                    predicted_label=self.spec.predicted_label,
                 )
                 values = {m: values[m] for m in self.spec.metrics}
                 crossed = crossings(
@@ -189,6 +219,7 @@ class PerformanceMonitor:
         if self.estimate_window is not None:
             state.update({f"estimate.{k}": v for k, v in self.estimate_window.state_dict().items()})
         state["invalid_labels"] = self.invalid_labels
+        state["invalid_predicted_labels"] = self.invalid_predicted_labels
         state["values"] = dict(self.values)
         state["estimated"] = dict(self.estimated)
         return state
@@ -208,10 +239,10 @@ class PerformanceMonitor:
             return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
         mon.join = JoinStore.from_state_dict(spec.join, part("join."))
-        if mon.join.width != spec.prediction_width:
+        if mon.join.width != spec.stored_width:
             raise CheckpointError("performance state has another prediction width")
         mon.window = PerformanceWindow.from_state_dict(
-            spec.window_events, spec.window_slide, spec.prediction_width, part("window.")
+            spec.window_events, spec.window_slide, spec.stored_width, part("window.")
         )
         if mon.estimate_window is not None and spec.estimation is not None:
             saved = part("estimate.")
@@ -224,6 +255,8 @@ class PerformanceMonitor:
                 )
         try:
             mon.invalid_labels = int(state["invalid_labels"])
+            # absent in checkpoints written before predicted_label existed
+            mon.invalid_predicted_labels = int(state.get("invalid_predicted_labels", 0))
             mon.values = {k: float(v) for k, v in state["values"].items()}
             mon.estimated = {k: float(v) for k, v in state["estimated"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -47,6 +47,9 @@ class PerformanceSpec:
     prediction_width: int = 1
     decision_threshold: float = 0.5
     estimation: EstimationSpec | None = None
+    #: Prediction rows carry the model's own predicted class index as an extra last
+    #: column (``performance.predicted_label``); the class metrics use it.
+    predicted_label: bool = False
 
     def __post_init__(self) -> None:
         valid = METRICS[self.task]
@@ -62,6 +65,8 @@ class PerformanceSpec:
                     f"performance.{key}: {', '.join(bad)} not available for {self.task} "
                     f"(choose from {', '.join(allowed)})"
                 )
+        if self.predicted_label and self.task is Task.REGRESSION:
+            raise ValueError("performance.predicted_label: a regression has no class")
         if self.task is Task.MULTICLASS and len(self.classes) < 2:
             raise ValueError("performance: a multiclass model needs prediction.classes")
         if self.estimation is not None:
@@ -79,6 +84,11 @@ class PerformanceSpec:
                     f"performance.estimation: {', '.join(bad)} cannot be estimated "
                     f"(choose from {', '.join(ESTIMATED_METRICS)})"
                 )
+
+    @property
+    def stored_width(self) -> int:
+        """Columns of a prediction row in the join and the window (with the class)."""
+        return self.prediction_width + int(self.predicted_label)
 
     @property
     def n_classes(self) -> int:

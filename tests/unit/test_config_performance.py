@@ -143,6 +143,12 @@ def test_probabilities_and_tasks() -> None:
     assert spec.task is Task.MULTICLASS
     assert spec.classes == ("a", "b", "c") and spec.prediction_width == 3
     assert prediction_names(multi) == ("prediction.a", "prediction.b", "prediction.c")
+    with_auc = model(
+        task="multiclass_classification",
+        prediction={"type": "probabilities", "classes": ["a", "b", "c"]},
+        **{"performance.metrics": ["roc_auc"], "performance.thresholds": {"roc_auc": {"min": 0.7}}},
+    )
+    assert performance_spec(with_auc).metrics == ("roc_auc",)  # one-vs-rest, realised too
     binary = model(prediction={"type": "probabilities", "classes": ["ok", "fraud"]})
     assert performance_spec(binary).prediction_width == 2
     regression = model(

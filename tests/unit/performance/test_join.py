@@ -226,3 +226,89 @@ def test_growth_then_every_slot_freed_at_once():
     assert rows.predictions.tolist() == list(np.arange(5000.0)[::-1])
     store.add_predictions([f"n{i}" for i in range(6000)], np.zeros(6000), np.ones(6000))
     assert store.pending_predictions == 6000
+
+
+def sorted_stream(n: int, delay: float, seed: int = 0):
+    """Predictions one per second, in event-time order with their label events: a third
+    inline (same row, delay 0), a third delayed by up to ``delay`` (a label event placed at
+    its own event time), a sixth delayed by more than ``delay``, the rest never labelled.
+    Rows are ``(side, id, ts)``; returns them and the ids whose label is within ``delay``."""
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[float, int, str, str]] = []  # (ts, order, side, id) sorted below
+    within: set[str] = set()
+    for i in range(n):
+        key, t = f"r{i}", float(i)
+        rows.append((t, 0, "pred", key))
+        kind = i % 6
+        if kind in (0, 1):  # inline: the same row carries the label
+            rows.append((t, 1, "label", key))
+            within.add(key)
+        elif kind in (2, 3):
+            rows.append((t + float(rng.uniform(0, delay)), 1, "label", key))
+            within.add(key)
+        elif kind == 4:
+            rows.append((t + delay + 1 + float(rng.uniform(0, delay)), 1, "label", key))
+    rows.sort()
+    return [(side, key, t) for t, _, side, key in rows], within
+
+
+def feed_blocks(store: JoinStore, rows, block: int, *, advance_per_call: bool) -> set[str]:
+    """Blocks of ``block`` rows, predictions then labels of each block, like the pipeline."""
+    joined: set[str] = set()
+    for start in range(0, len(rows), block):
+        part = rows[start : start + block]
+        for side in ("pred", "label"):
+            ids = [k for s, k, _ in part if s == side]
+            ts = np.array([t for s, _, t in part if s == side])
+            add = store.add_predictions if side == "pred" else store.add_labels
+            got = add(ids, np.zeros(len(ids)), ts, advance=advance_per_call)
+            joined.update(_joined_ids(ids, ts, got, side))
+        if not advance_per_call:
+            store.advance()
+    return joined
+
+
+def _joined_ids(ids, ts, got, side) -> set[str]:
+    arrived = got.label_ts if side == "label" else got.prediction_ts
+    return {k for k, t in zip(ids, ts.tolist(), strict=True) if t in set(arrived.tolist())}
+
+
+@pytest.mark.parametrize("block", [1, 7, 500, 5000])
+def test_blocks_wider_than_max_delay_join_every_label_within_it(block):
+    delay = 60.0
+    rows, within = sorted_stream(3000, delay)
+    store = JoinStore(JoinLimits(max_delay_seconds=delay, max_pending=100_000))
+    joined = feed_blocks(store, rows, block, advance_per_call=False)
+    assert joined == within  # every label within max_delay joins, and only those
+    assert store.joined_total == len(within)
+    # what expired is exactly what has no label within max_delay (and is past the cutoff)
+    cutoff = store.watermark - delay
+    never = [(k, t) for s, k, t in rows if s == "pred" and k not in within]
+    late_labels = [(k, t) for s, k, t in rows if s == "label" and k not in within]
+    expired_preds = sum(t < cutoff for _, t in never)
+    expired_labels = sum(t < cutoff for _, t in late_labels)
+    assert store.evicted_predictions["expired"] == expired_preds
+    assert store.evicted_labels["expired"] == expired_labels
+    assert store.pending_predictions == len(never) - expired_preds
+
+
+def test_advancing_per_call_is_what_dropped_labels():
+    """The old behaviour, kept for callers that add one stream at a time: a block wider
+    than max_delay expires its own predictions before its labels are processed."""
+    delay = 60.0
+    rows, within = sorted_stream(3000, delay)
+    store = JoinStore(JoinLimits(max_delay_seconds=delay, max_pending=100_000))
+    feed_blocks(store, rows, 2000, advance_per_call=True)
+    assert store.joined_total < len(within) // 4
+
+
+def test_advance_is_deferred_and_checkpointed():
+    store = JoinStore(JoinLimits(max_delay_seconds=10, max_pending=100))
+    store.add_predictions(["a", "b"], np.array([0.1, 0.2]), np.array([0.0, 100.0]), advance=False)
+    assert store.watermark == -math.inf and store.pending_predictions == 2
+    rows = store.add_labels(["a"], np.array([1.0]), np.array([5.0]), advance=False)
+    assert rows.labels.tolist() == [1.0]  # a joins although b is 100 s newer
+    store.advance()
+    assert store.watermark == 100.0 and store.pending_predictions == 1
+    restored = JoinStore.from_state_dict(store.limits, store.state_dict())
+    assert restored.watermark == 100.0

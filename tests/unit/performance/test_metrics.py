@@ -103,9 +103,35 @@ def test_multiclass_matches_sklearn(case):
     }
     for name, value in want.items():
         assert close(got[name], float(value)), (name, got[name], value)
+    assert close(got["roc_auc"], sk_ovr_auc(y, proba, k)), (got["roc_auc"], k)
     hard = multiclass_metrics(y, hat, n_classes=k)
-    assert math.isnan(hard["log_loss"])
+    assert math.isnan(hard["log_loss"]) and math.isnan(hard["roc_auc"])  # no scores
     assert hard["f1"] == got["f1"]
+
+
+def sk_ovr_auc(y: np.ndarray, proba: np.ndarray, k: int) -> float:
+    """scikit-learn's one-vs-rest macro ROC AUC; NaN where it refuses (a class missing)."""
+    if len(np.unique(y)) < k:
+        return math.nan
+    if k == 2:  # scikit-learn takes the positive column for two classes
+        return float(skm.roc_auc_score(y, proba[:, 1]))
+    return float(skm.roc_auc_score(y, proba, multi_class="ovr", labels=list(range(k))))
+
+
+@pytest.mark.parametrize("k", [3, 4, 7])
+def test_multiclass_roc_auc_is_sklearn_one_vs_rest(k):
+    rng = np.random.default_rng(k)
+    n = 500
+    y = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), y] += 1.0  # an informative model
+    logits[: n // 5] = np.round(logits[: n // 5])  # ties inside each column
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    got = multiclass_metrics(y, proba, n_classes=k)["roc_auc"]
+    want = skm.roc_auc_score(y, proba, multi_class="ovr")
+    assert 0.6 < got and close(got, float(want))
+    missing = y != k - 1  # one class absent: undefined, never a crossing
+    assert math.isnan(multiclass_metrics(y[missing], proba[missing], n_classes=k)["roc_auc"])
 
 
 def test_multiclass_rejects_bad_classes():
@@ -171,7 +197,7 @@ def test_window_slides_and_evaluates_the_last_rows():
             want = sk_binary(y[max(0, last - 6) : last], p[max(0, last - 6) : last])
             got = win.metrics(Task.BINARY)
             assert all(close(got[m], float(want[m])) for m in want)
-    assert [s.slide_index for s in slides] == [1, 2, 3, 4, 5, 6, 7]
+    assert [s.slide_index for s in slides] == [0, 1, 2, 3, 4, 5, 6]  # 0-based, like drift
     assert slides[-1].window_events == 6
     assert (slides[-1].first_event, slides[-1].last_event) == (9, 14)
     assert slides[-1].first_prediction_ts == 8.0
