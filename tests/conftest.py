@@ -25,6 +25,7 @@ Helpers to import, one of each: ``free_port`` (``tests.support.net``), ``produce
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -70,6 +71,22 @@ class Env:
             else:
                 os.environ[name] = value
         self._saved.clear()
+
+
+@pytest.fixture(autouse=True)
+def monitor_logger_restored() -> Iterator[None]:
+    """Every test leaves the ``monitor`` logger as it found it.
+
+    Commands run in-process (``cli.main``) install a handler on the ``monitor`` logger, on the
+    test's captured stderr, and turn propagation off; without this the next test in the same
+    worker logs into a closed stream and its ``caplog`` sees nothing.
+    """
+    logger = logging.getLogger("monitor")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 @pytest.fixture
