@@ -209,7 +209,7 @@ class Daemon:
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lag=self._on_lag,
-            on_connected=self._on_connected,
+            on_condition=self.health.set,
         )
         logger.info(
             "driftmon started",
@@ -262,9 +262,6 @@ class Daemon:
         self.commits.run(handover=not self._closing, commit=Commit.BY_SOURCE)
         if self.recovery is not None:
             self.recovery.on_revoke(pairs)
-
-    def _on_connected(self, connected: bool) -> None:
-        self.health.set("kafka_connected", connected)
 
     def _on_lag(self, topic: str, partition: int, lag: int | None) -> None:
         if lag is None:

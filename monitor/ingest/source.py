@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from monitor.errors import DriftmonError
 from monitor.ingest.client_log import LIBRDKAFKA_LOGGER
+from monitor.ingest.connection import BrokerWatch, ConditionReport
 from monitor.ingest.messages import (
     Message,
     last_per_partition,
@@ -38,6 +39,11 @@ _ALL_BROKERS_DOWN = KafkaError._ALL_BROKERS_DOWN  # noqa: SLF001
 _TRANSPORT = KafkaError._TRANSPORT  # noqa: SLF001
 _PARTITION_EOF = KafkaError._PARTITION_EOF  # noqa: SLF001
 _NO_OFFSET = KafkaError._NO_OFFSET  # noqa: SLF001
+_AUTHENTICATION = KafkaError._AUTHENTICATION  # noqa: SLF001
+_SSL = KafkaError._SSL  # noqa: SLF001
+_BAD_MSG = KafkaError._BAD_MSG  # noqa: SLF001
+_UNREACHABLE = (_ALL_BROKERS_DOWN, _TRANSPORT, _AUTHENTICATION, _SSL)
+_UNKNOWN_TOPIC = KafkaError.UNKNOWN_TOPIC_OR_PART
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +68,8 @@ class KafkaSource:
 
     ``on_assign`` / ``on_revoke`` are called with ``[(topic, partition), ...]``. Revocation
     commits the offsets of everything already processed before handing partitions over.
+    ``on_condition`` receives the readiness conditions ``kafka_connected`` and
+    ``kafka_topics`` with a specific reason (see :mod:`monitor.ingest.connection`).
     ``consumer_factory`` builds the client from its librdkafka config (tests pass a fake).
     """
 
@@ -76,7 +84,7 @@ class KafkaSource:
         | None = None,
         on_revoke: Callable[[list[tuple[str, int]]], None] | None = None,
         on_lag: Callable[[str, int, int | None], None] | None = None,
-        on_connected: Callable[[bool], None] | None = None,
+        on_condition: ConditionReport | None = None,
         consumer_factory: Callable[[dict[str, Any]], Consumer] = Consumer,
     ) -> None:
         conf: dict[str, Any] = dict(_DEFAULTS)
@@ -98,7 +106,7 @@ class KafkaSource:
         self._on_assign_cb = on_assign
         self._on_revoke_cb = on_revoke
         self._on_lag = on_lag
-        self._on_connected = on_connected
+        self.watch = BrokerWatch(bootstrap_servers, topics, on_condition)
         # Next offset to consume per partition, for everything accounted for, and the
         # partitions whose position moved since the last commit.
         self._positions: dict[tuple[str, int], int] = {}
@@ -106,7 +114,6 @@ class KafkaSource:
         self._assigned: set[tuple[str, int]] = set()
         self._assignment_seen = threading.Event()
         self._last_error_log = 0.0
-        self.connected = False
         self.consumer = consumer_factory(conf)
         self.consumer.subscribe(
             self.topics, on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
@@ -119,6 +126,7 @@ class KafkaSource:
             pairs = [(p.topic, p.partition) for p in partitions]
             self._assigned.update(pairs)
             self._assignment_seen.set()
+            self.watch.topics_seen({topic for topic, _ in pairs})
             seek = self._on_assign_cb(pairs) if self._on_assign_cb else None
             if seek:
                 # Resume from the offsets the checkpoint covers, not the group's commits.
@@ -173,10 +181,14 @@ class KafkaSource:
 
     def _on_error(self, error: KafkaError) -> None:
         code = error.code()
-        if code in (_ALL_BROKERS_DOWN, _TRANSPORT):
-            self._set_connected(False)
+        # A non-Kafka server answering the first request (ApiVersion) is a bad message.
+        not_kafka = code == _BAD_MSG and "APIVERSION" in error.str().upper()
+        if code in _UNREACHABLE or not_kafka:
+            # Said once per outage by the watch, in driftmon's words.
+            self.watch.unreachable(None if code == _ALL_BROKERS_DOWN else error.str())
+            return
         now = time.monotonic()
-        if now - self._last_error_log >= 10.0:  # librdkafka repeats these every ~50 ms
+        if now - self._last_error_log >= 10.0:  # librdkafka may repeat these every ~50 ms
             self._last_error_log = now
             logger.warning("kafka error", extra={"error": error.str(), "code": error.name()})
 
@@ -188,6 +200,12 @@ class KafkaSource:
         brokers = stats.get("brokers", {}).values()
         up = any(b.get("state") == "UP" and b.get("nodeid", -1) >= 0 for b in brokers)
         self._set_connected(up)
+        if self.watch.missing:
+            # A topic created after the subscription shows up in metadata with partitions.
+            known = stats.get("topics", {})
+            self.watch.topics_seen(
+                t for t, ts in known.items() if any(int(n) >= 0 for n in ts.get("partitions", {}))
+            )
         if self._on_lag is None:
             return
         for topic, tstats in stats.get("topics", {}).items():
@@ -204,12 +222,16 @@ class KafkaSource:
                 if high >= 0 and position >= 0:
                     self._on_lag(topic, partition, max(0, high - position))
 
+    @property
+    def connected(self) -> bool:
+        """True while a broker answers (from the last error, statistics or batch)."""
+        return self.watch.connected
+
     def _set_connected(self, value: bool) -> None:
-        if value != self.connected:
-            self.connected = value
-            logger.info("kafka connection state", extra={"connected": value})
-            if self._on_connected:
-                self._on_connected(value)
+        if value:
+            self.watch.reachable()
+        else:
+            self.watch.unreachable(None)
 
     # -- consuming and committing ------------------------------------------------------
 
@@ -231,7 +253,9 @@ class KafkaSource:
         out: list[Message] = []
         for msg, err in zip(batch, errors, strict=True):
             if err is not None:
-                if err.code() != _PARTITION_EOF:
+                if err.code() == _UNKNOWN_TOPIC:
+                    self.watch.topic_missing(msg.topic() or "")
+                elif err.code() != _PARTITION_EOF:
                     self._on_error(err)
                 continue
             out.append(msg)

@@ -2,7 +2,9 @@
 
 Each component owns one named condition and flips it as its state changes: the CLI sets
 ``config_loaded``, the pipeline ``references_ready``, ``stats.warmup`` ``kernels_warm``,
-the source ``consumer_assigned`` and ``kafka_connected``. Components added later register
+the source ``consumer_assigned``, ``kafka_connected`` and ``kafka_topics`` (every
+subscribed topic exists). Details name the cause: ``broker at HOST:PORT unreachable:
+connection refused``, ``topic missing: NAME``. Components added later register
 their own conditions (``state_dir_writable``, a webhook worker's liveness) with
 :meth:`Health.register`. The process is ready when every condition holds.
 """
@@ -18,6 +20,7 @@ CORE_CONDITIONS = (
     "kernels_warm",
     "consumer_assigned",
     "kafka_connected",
+    "kafka_topics",
 )
 
 

@@ -38,6 +38,8 @@ EMPTY_BY_DESIGN = {
     "DriftmonInvalidEventsHigh": "no invalid events are produced",
     "DriftmonConsumerLagGrowing": "the consumer keeps up",
     "DriftmonWebhookDeliveriesFailing": "the receiver accepts every delivery",
+    "DriftmonKafkaUnreachable": "the broker is reachable",
+    "DriftmonNotReady": "the daemon is ready",
     "DriftmonDown": "the target is up",
     "DriftmonAbsent": "the target exists",
 }

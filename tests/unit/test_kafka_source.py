@@ -121,6 +121,7 @@ class Recorder:
         self.log: list[tuple[Any, ...]] = []
         self.lag: list[tuple[str, int, int | None]] = []
         self.connected: list[bool] = []
+        self.conditions: list[tuple[str, bool, str]] = []
         self.seek = seek
         self.fail = False
         self.source = KafkaSource(
@@ -131,9 +132,14 @@ class Recorder:
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lag=lambda t, p, n: self.lag.append((t, p, n)),
-            on_connected=self.connected.append,
+            on_condition=self._on_condition,
             consumer_factory=self._factory,
         )
+
+    def _on_condition(self, name: str, ok: bool, detail: str) -> None:
+        self.conditions.append((name, ok, detail))
+        if name == "kafka_connected":
+            self.connected.append(ok)
 
     def _factory(self, conf: dict[str, Any]) -> FakeConsumer:
         self.consumer = FakeConsumer(conf, self.log)

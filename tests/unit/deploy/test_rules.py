@@ -21,6 +21,8 @@ RUNBOOK = promql.REPO / "docs" / "RUNBOOK.md"
 RUNBOOK_BASE = "https://driftmon.example/docs/RUNBOOK.md"
 SEVERITIES = {"warning", "critical"}
 REQUIRED_ALERTS = {
+    "DriftmonKafkaUnreachable",
+    "DriftmonNotReady",
     "DriftmonModelDrifted",
     "DriftmonManyFeaturesDrifted",
     "DriftmonFeatureAbsent",
