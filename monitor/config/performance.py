@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from monitor.config.base import Strict, nearest, problem
 from monitor.config.features import PredictionConfig
-from monitor.config.windows import divisor_below
+from monitor.config.windows import check_slide_divides
 
 TaskName = Literal["binary_classification", "multiclass_classification", "regression"]
 
@@ -40,19 +40,7 @@ class PerformanceWindowConfig(Strict):
 
     @model_validator(mode="after")
     def _divides(self) -> PerformanceWindowConfig:
-        if self.slide > self.events:
-            raise problem(
-                f"slide ({self.slide}) is larger than the window ({self.events} events)",
-                "use a slide of at most `events`, e.g. events/10",
-                "slide",
-            )
-        if self.events % self.slide:
-            raise problem(
-                f"slide {self.slide} does not divide events {self.events}",
-                f"pick a slide that divides the window exactly, e.g. "
-                f"{divisor_below(self.events, self.slide)}",
-                "slide",
-            )
+        check_slide_divides(self.events, self.slide)
         return self
 
 

@@ -42,6 +42,22 @@ Reference = Annotated[
 _MAX_SLOTS = 1000
 
 
+def check_slide_divides(events: int, slide: int) -> None:
+    """A count window's slide fits in it and divides it (drift and performance windows)."""
+    if slide > events:
+        raise problem(
+            f"slide ({slide}) is larger than the window ({events} events)",
+            "use a slide of at most `events`, e.g. events/10",
+            "slide",
+        )
+    if events % slide:
+        raise problem(
+            f"slide {slide} does not divide events {events}",
+            f"pick a slide that divides the window exactly, e.g. {divisor_below(events, slide)}",
+            "slide",
+        )
+
+
 class CountWindowConfig(Strict):
     """A window of the last ``events`` events, evaluated every ``slide`` events."""
 
@@ -50,19 +66,7 @@ class CountWindowConfig(Strict):
 
     @model_validator(mode="after")
     def _slots(self) -> CountWindowConfig:
-        if self.slide > self.events:
-            raise problem(
-                f"slide ({self.slide}) is larger than the window ({self.events} events)",
-                "use a slide of at most `events`, e.g. events/10",
-                "slide",
-            )
-        if self.events % self.slide:
-            lower = divisor_below(self.events, self.slide)
-            raise problem(
-                f"slide {self.slide} does not divide events {self.events}",
-                f"pick a slide that divides the window exactly, e.g. {lower}",
-                "slide",
-            )
+        check_slide_divides(self.events, self.slide)
         if self.events // self.slide > _MAX_SLOTS:
             raise problem(
                 f"window has {self.events // self.slide} slides (events/slide); "
