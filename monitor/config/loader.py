@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from monitor.config.env import apply_env
 from monitor.config.problems import translate
 from monitor.config.root import Config
+from monitor.config.yaml_bounded import AliasExpansionError, load_bounded
 from monitor.errors import ConfigError, ConfigProblem
 
 
@@ -126,7 +127,12 @@ def _read_yaml(path: Path) -> Any:
             source,
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_bounded(text)
+    except AliasExpansionError as exc:
+        raise ConfigError(
+            [ConfigProblem("(yaml)", str(exc), "write the values out, or nest fewer aliases (*)")],
+            source,
+        ) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_yaml_problem(exc, text)], source) from None
     except yaml.YAMLError as exc:

@@ -8,6 +8,7 @@ that set a bad value) and :func:`render_problems` for ``driftmon check-config``.
 
 from __future__ import annotations
 
+import reprlib
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -210,8 +211,16 @@ def _unwrap(tp: Any, tag: Any) -> Any:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    # reprlib renders at most a few items and characters of each level, so a huge value
+    # (an expanded alias, a pasted file) costs microseconds; then cut to 40 characters.
+    text = _REPR.repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 2
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 4
+_REPR.maxstring = _REPR.maxother = 40
 
 
 def _type_name(value: Any) -> str:

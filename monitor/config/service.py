@@ -56,6 +56,18 @@ _MANAGED_KAFKA_KEYS = {
     "enable.auto.commit": "driftmon commits offsets itself, after the batch is accounted for",
     "enable.auto.offset.store": "driftmon stores offsets itself, after the batch is accounted for",
 }
+# librdkafka keys that load code or run commands inside the daemon: whoever can set an
+# environment variable must not be able to run code with the daemon's credentials.
+_REFUSED_KAFKA_KEYS = {
+    "plugin.library.paths": "driftmon loads no librdkafka plugins; remove the option",
+    "ssl.engine.location": "OpenSSL engines load shared objects; driftmon does not allow "
+    "them: use ssl.key.location / ssl.certificate.location",
+    "ssl_engine_location": "OpenSSL engines load shared objects; driftmon does not allow "
+    "them: use ssl.key.location / ssl.certificate.location",
+    "ssl.providers": "OpenSSL providers load shared objects; driftmon does not allow them",
+    "sasl.kerberos.kinit.cmd": "driftmon runs no commands from config: keep the Kerberos "
+    "ticket cache fresh with a kinit sidecar (KRB5CCNAME) instead",
+}
 _SECRET_KEY_RE = re.compile(r"password|secret|token|(^|\.)key$|credentials", re.IGNORECASE)
 
 
@@ -66,6 +78,12 @@ def _check_librdkafka(value: Any) -> Any:
     for key, option in value.items():
         if key in _MANAGED_KAFKA_KEYS:
             raise problem(f"'{key}' cannot be passed through", _MANAGED_KAFKA_KEYS[key])
+        if str(key).lower() in _REFUSED_KAFKA_KEYS:
+            raise problem(
+                f"'{key}' is refused: it makes librdkafka load code or run a command",
+                _REFUSED_KAFKA_KEYS[str(key).lower()],
+                str(key),
+            )
         if not isinstance(option, str | int | float | bool):
             raise problem(
                 f"librdkafka option {key!r} must be a string, number or boolean",

@@ -531,7 +531,7 @@ def test_env_overrides(tmp_path: Path) -> None:
     assert c.models["fraud"].window.events == 4000  # type: ignore[union-attr]
     assert c.models["fraud"].tests == ["psi", "ks"]
     assert [t.name for t in c.kafka.topics] == ["a", "b"]
-    assert c.kafka.consumer == {"session.timeout.ms": 7000}
+    assert c.kafka.consumer == {"session.timeout.ms": "7000"}  # librdkafka takes text
     assert (c.log.level, c.log.format) == ("debug", "json")
     assert c.state is not None and c.state.dir == "/tmp/state"
 
