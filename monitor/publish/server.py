@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,9 @@ from monitor.publish.results import ResultsStore
 from monitor.publish.status import status_document
 
 log = logging.getLogger(__name__)
+
+#: What a socket write or read raises when the client has gone away.
+_CLIENT_GONE = (ConnectionError, TimeoutError)
 
 
 class _Server(ThreadingHTTPServer):
@@ -61,6 +65,15 @@ class _Server(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver's default prints a raw traceback to stderr, outside the log format
+        # and its redaction. A client that went away is routine; anything else is logged.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _CLIENT_GONE):
+            log.debug("http client %s went away: %s", client_address[0], exc)
+            return
+        log.error("http error serving %s", client_address[0], exc_info=True)
+
     def close_connections(self) -> None:
         """Shut down every open connection (their handler threads then finish)."""
         with self._connections_lock:
@@ -74,6 +87,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    # The Server header names the product, not the Python version it runs on.
+    server_version = "driftmon"
+    sys_version = ""
     # Keep-alive, so Prometheus reuses its connection; idle connections end after the
     # timeout instead of pinning a thread forever.
     protocol_version = "HTTP/1.1"
@@ -102,6 +118,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(HTTPStatus.OK, doc, send_body)
             else:
                 self._send_json(HTTPStatus.NOT_FOUND, {"error": "not found"}, send_body)
+        except _CLIENT_GONE as exc:
+            # The scraper reset or timed out mid-answer: nothing to answer, nothing broken.
+            log.debug("http client %s went away: %s", self.client_address[0], exc)
+            self.close_connection = True
         except Exception:
             # A failing collector must not kill the connection thread silently.
             log.exception("error serving %s", path)

@@ -184,3 +184,33 @@ def test_prometheus_scrapes_the_drift_gauges(
     result = prom.wait_for('driftmon_drift_score{model="fraud",feature="amount",test="psi"}')
     assert result[0]["value"][1] == "0.41"
     assert prom.query('driftmon_alert_state{model="fraud"}')[0]["value"][1] == "2"
+
+
+def test_clients_that_reset_mid_scrape_leave_no_trace_above_debug(
+    server: Server, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """100 scrapers that send a request and reset the connection at once: no traceback
+    on stderr (it would bypass the log format and redaction), nothing above DEBUG, and the
+    next scrape is served."""
+    import socket
+    import struct
+
+    caplog.set_level(logging.DEBUG, logger="monitor.publish.server")
+    request = f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+    for i in range(100):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            if i % 2:
+                sock.sendall(request)
+            else:
+                sock.sendall(request[:10])  # reset while the server is still reading
+            # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert httpx.get(f"{server.url}/metrics").status_code == 200
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err and "Error" not in captured.err
+    assert [r for r in caplog.records if r.levelno > logging.DEBUG] == []
+
+
+def test_server_header_names_the_product_only(server: Server) -> None:
+    header = httpx.get(f"{server.url}/healthz").headers["server"]
+    assert header == "driftmon"
