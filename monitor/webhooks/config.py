@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 WebhookFormat = Literal[
@@ -132,6 +132,23 @@ class WebhookConfig(_Strict):
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     retry: RetryConfig = RetryConfig()
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: HttpUrl) -> HttpUrl:
+        # httpx would send user:pass@ as Basic auth, over any configured token, and the
+        # base64 could come back in a receiver's echo: credentials live in *_env/*_file.
+        if url.username is not None or url.password is not None:
+            raise PydanticCustomError(
+                "driftmon",
+                "credentials in the URL (user:password@) are not allowed",
+                {
+                    "hint": "remove them from the URL and set auth.basic.username_env / "
+                    "password_env (or *_file), or auth.bearer_token_env",
+                    "field": "",
+                },
+            )
+        return url
 
     @model_validator(mode="after")
     def _one_secret(self) -> WebhookConfig:

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pydantic
 import pytest
 from standardwebhooks import Webhook
 from webhook_samples import ENV, PASSWORD, TOKEN, WHSEC, make_event, make_webhook
 
-from monitor.config import validate_config
+from monitor.config import render_problems, validate_config
 from monitor.errors import ConfigError
 from monitor.log import configure_logging
 from monitor.webhooks.credentials import basic_token, read_secret_file, resolve_credentials
@@ -223,11 +224,38 @@ def test_slack_url_is_masked_in_config_and_request_reprs() -> None:
     request = get_format(webhook).render(make_event(), RenderContext(webhook, creds, 0.0))
     assert request.url == SLACK_URL  # sent as configured
     assert SLACK_TOKEN not in repr(request) and "T0ABCDEF1" not in repr(request)
-    # Any other format's URL is shown, with only a user-info password masked.
-    other = make_webhook("generic", url="https://user:pa55word@x.example/hook?a=1")
-    assert other.display_url == "https://user:***@x.example/hook?a=1"
-    assert "pa55word" not in repr(other)
-    assert "pa55word" not in resolve_credentials(other, {}).redact("to https://user:pa55word@x")
+    # Any other format's URL is shown as it is.
+    other = make_webhook("generic", url="https://x.example/hook?a=1")
+    assert other.display_url == "https://x.example/hook?a=1"
+
+
+@pytest.mark.parametrize(
+    "url", ["https://user:pa55word@x.example/hook", "http://user@x.example/h", "http://:pw@x/h"]
+)
+def test_credentials_in_a_webhook_url_are_refused(url: str) -> None:
+    """httpx would send them as Basic auth over a configured token, and a receiver that
+    echoes headers would put the base64 in logs and the outbox: they belong in *_env."""
+    with pytest.raises(pydantic.ValidationError) as info:
+        make_webhook("generic", url=url, auth={"bearer_token_env": "T"})
+    (error,) = info.value.errors()
+    assert "credentials in the URL" in error["msg"]
+    assert "auth.basic" in error["ctx"]["hint"]
+    # What check-config and run print names the key and never the password.
+    data = {
+        "models": {
+            "m": {
+                "reference": {"capture_events": 100},
+                "window": {"events": 10, "slide": 5},
+                "features": {"x": {"type": "numeric"}},
+            }
+        },
+        "webhooks": [{"name": "r", "url": url}],
+    }
+    with pytest.raises(ConfigError) as refused:
+        validate_config(data)
+    (problem,) = refused.value.problems
+    assert problem.path == "webhooks.0.url"
+    assert "pa55word" not in render_problems(refused.value)
 
 
 def test_slack_url_never_reaches_logs_or_test_results(caplog: pytest.LogCaptureFixture) -> None:
