@@ -122,8 +122,9 @@ class Pipeline:
 
     def reset(self, model: str) -> None:
         """Forget a model's live state (its partitions went to another replica)."""
+        before = self.status(model)
         self.models[model] = self.models[model].fresh()
-        self.results.publish(self.status(model))
+        self.results.rebase(before, self.status(model))
 
     def _category_codes(self) -> tuple[tuple[CategoryCodes, ...] | None, ...]:
         return tuple(model.category_codes for model in self.models.values())
@@ -187,7 +188,9 @@ class Pipeline:
 
     def restore_model(self, model: str, state: ModelState) -> None:
         """Resume a model from :meth:`model_state`; ``CheckpointError`` if it does not fit."""
+        before = self.status(model)
         self.models[model].restore(state)
+        self.results.rebase(before, self.status(model))
 
     # -- batches -----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from monitor.model.status import ModelStatus
+from monitor.publish.lifetime import LifetimeCounters, counter_values
 
 __all__ = ["ResultsStore"]
 
@@ -28,6 +29,19 @@ class ResultsStore:
     def __init__(self) -> None:
         self._statuses: Mapping[str, ModelStatus] = MappingProxyType({})
         self._write_lock = threading.Lock()
+        self._lifetime = LifetimeCounters()
+
+    def rebase(self, before: ModelStatus, after: ModelStatus) -> None:
+        """The model was reset or restored from ``before`` to ``after`` (both exact, taken
+        around the step) and ``after`` is published: its counters keep counting on from
+        where ``before`` left them instead of dropping or jumping."""
+        with self._write_lock:
+            self._lifetime.rebase(after.model, counter_values(before), counter_values(after))
+        self.publish(after)
+
+    def counters(self, status: ModelStatus) -> dict[str, float]:
+        """The process-lifetime value of each counter of ``status`` (a snapshot's entry)."""
+        return self._lifetime.adjusted(status.model, counter_values(status))
 
     def publish(self, *statuses: ModelStatus) -> None:
         """Replace the status of each given model; several at once become visible together."""

@@ -10,7 +10,7 @@ so a feature that leaves a model's result loses its series with no removal bookk
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import prometheus_client
@@ -241,23 +241,13 @@ class DriftCollector:
         counters = self._counters()
         perf = self._performance_families()
         for model, status in self._results.snapshot().items():
+            # Counters are process-lifetime: model resets and restores do not move them.
+            total = self._results.counters(status)
             if status.performance is not None:
-                _render_performance(perf, model, status.performance)
-            counters["driftmon_events"].add_metric([model], float(status.events_total))
-            counters["driftmon_evaluations"].add_metric([model], float(status.evaluations))
-            counters["driftmon_late_events"].add_metric([model], float(status.late_events))
-            counters["driftmon_retrain_triggers"].add_metric(
-                [model], float(status.retrain_triggers)
-            )
-            if status.versioned:
-                counters["driftmon_ignored_version_events"].add_metric(
-                    [model], float(status.ignored_version_events)
-                )
-                if status.version is not None:
-                    fam["driftmon_model_info"].add_metric([model, status.version], 1.0)
-            counters["driftmon_retrain_suppressed"].add_metric(
-                [model], float(status.retrain_suppressed)
-            )
+                _render_performance(perf, model, status.performance, total)
+            _render_totals(counters, model, status.versioned, total)
+            if status.versioned and status.version is not None:
+                fam["driftmon_model_info"].add_metric([model, status.version], 1.0)
             for (feature, key), value in status.threshold_values.items():
                 fam["driftmon_drift_threshold"].add_metric([model, feature, key], value)
             fam["driftmon_model_drifted"].add_metric([model], float(status.drifted))
@@ -292,8 +282,34 @@ class DriftCollector:
         yield from perf.all()
 
 
-def _render_performance(fam: _PerformanceFamilies, model: str, p: PerformanceReport) -> None:
-    """Add one model's performance samples (non-finite values are left out)."""
+_TOTAL_FAMILIES = (
+    ("driftmon_events", "events_total"),
+    ("driftmon_evaluations", "evaluations"),
+    ("driftmon_late_events", "late_events"),
+    ("driftmon_retrain_triggers", "retrain_triggers"),
+    ("driftmon_retrain_suppressed", "retrain_suppressed"),
+)
+
+
+def _render_totals(
+    counters: Mapping[str, CounterMetricFamily],
+    model: str,
+    versioned: bool,
+    total: Mapping[str, float],
+) -> None:
+    for family, key in _TOTAL_FAMILIES:
+        counters[family].add_metric([model], total[key])
+    if versioned:
+        counters["driftmon_ignored_version_events"].add_metric(
+            [model], total["ignored_version_events"]
+        )
+
+
+def _render_performance(
+    fam: _PerformanceFamilies, model: str, p: PerformanceReport, total: Mapping[str, float]
+) -> None:
+    """Add one model's performance samples (non-finite values are left out); counters
+    and the delay histogram come from the process-lifetime ``total``."""
     for family, values in (
         (fam.values, p.values),
         (fam.estimated, p.estimated),
@@ -303,14 +319,15 @@ def _render_performance(fam: _PerformanceFamilies, model: str, p: PerformanceRep
             if _finite(value):
                 family.add_metric([model, metric], value)
     fam.pending.add_metric([model], float(p.pending_predictions + p.pending_labels))
-    fam.labels.add_metric([model], float(p.labels_total))
-    fam.joined.add_metric([model], float(p.labels_joined_total))
-    for reason, n in sorted(p.evicted.items()):
-        fam.evicted.add_metric([model, str(reason)], float(n))
-    cumulative = 0
+    fam.labels.add_metric([model], total["labels_total"])
+    fam.joined.add_metric([model], total["labels_joined_total"])
+    evicted = sorted(k.partition(":")[2] for k in total if k.startswith("evicted:"))
+    for reason in evicted:
+        fam.evicted.add_metric([model, reason], total[f"evicted:{reason}"])
+    cumulative = 0.0
     buckets: list[tuple[str, float]] = []
-    for bound, count in zip((*p.delay_buckets, math.inf), p.delay_counts, strict=True):
-        cumulative += count
+    for i, bound in enumerate((*p.delay_buckets, math.inf)):
+        cumulative += total.get(f"delay_count:{i}", 0.0)
         le = prometheus_client.utils.floatToGoString(bound)  # type: ignore[no-untyped-call]
-        buckets.append((le, float(cumulative)))
-    fam.delay.add_metric([model], buckets, p.delay_sum)
+        buckets.append((le, cumulative))
+    fam.delay.add_metric([model], buckets, total.get("delay_sum", 0.0))
