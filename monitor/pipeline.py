@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from monitor.config import Config
+from monitor.errors import CheckpointError
 from monitor.ingest.decode import (
     CategoryCodes,
     DecodedBatch,
@@ -189,7 +190,14 @@ class Pipeline:
     def restore_model(self, model: str, state: ModelState) -> None:
         """Resume a model from :meth:`model_state`; ``CheckpointError`` if it does not fit."""
         before = self.status(model)
-        self.models[model].restore(state)
+        try:
+            self.models[model].restore(state)
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+            # A parseable but tampered or truncated state (a missing key, an alert state
+            # of 99): the caller starts the model fresh, as for any unusable checkpoint.
+            raise CheckpointError(f"checkpoint of model {model!r} is malformed: {exc!r}") from None
         self.results.rebase(before, self.status(model))
 
     # -- batches -----------------------------------------------------------------------

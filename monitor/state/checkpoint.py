@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import re
+import stat
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -137,6 +138,45 @@ def decode_checkpoint(data: bytes, where: str = "checkpoint") -> Checkpoint:
         raise CheckpointError(f"{where}: malformed checkpoint ({exc!r})") from None
 
 
+#: Largest checkpoint file read. A model's state is its windows' bin counts, captures and
+#: pending joins, all bounded by config; a file past this is not ours, or was tampered with.
+MAX_CHECKPOINT_BYTES = 1 << 30
+
+
+def read_checkpoint_file(path: Path, limit: int = MAX_CHECKPOINT_BYTES) -> bytes:
+    """The bytes of a checkpoint file that is a regular file of at most ``limit`` bytes.
+
+    Opened without following a symlink and without blocking, so a FIFO or a link to
+    ``/dev/zero`` planted at the path is refused at once instead of hanging start-up or
+    reading forever. Raises ``CheckpointError``.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CheckpointError(f"{path}: not a regular file")
+        if info.st_size > limit:
+            raise CheckpointError(f"{path}: {info.st_size} bytes, more than the {limit} read")
+        chunks: list[bytes] = []
+        remaining = limit + 1  # one byte more tells a file that grew past the limit
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        if remaining <= 0:
+            raise CheckpointError(f"{path}: grew past the {limit} bytes read")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -194,11 +234,11 @@ class CheckpointStore:
         """This replica's handover copy; ``None`` if there is none or it cannot be read
         (:meth:`load_all` reports and moves aside what cannot be read)."""
         path = self.handover_path
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
         try:
-            return decode_checkpoint(path.read_bytes(), str(path))
-        except (CheckpointError, OSError):
+            return decode_checkpoint(read_checkpoint_file(path), str(path))
+        except CheckpointError:
             return None
 
     def delete_handover(self) -> None:
@@ -216,8 +256,8 @@ class CheckpointStore:
         found: list[Checkpoint] = []
         for path in sorted(self.directory.glob("*.ckpt")):
             try:
-                found.append(decode_checkpoint(path.read_bytes(), str(path)))
-            except (CheckpointError, OSError) as exc:
+                found.append(decode_checkpoint(read_checkpoint_file(path), str(path)))
+            except CheckpointError as exc:
                 if self.on_corrupt == "refuse":
                     raise CheckpointError(
                         f"{exc}; move the file away or set state.on_corrupt: fresh"

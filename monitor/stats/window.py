@@ -358,8 +358,14 @@ class SlotWindow:
             win._late = int(state["late"])
             win._slides = int(state["slides"])
             win._events = int(win._slot_events.sum())
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CheckpointError(f"window state is incomplete: {exc}") from exc
+        if min(win._current + 1, win._seen, win._late, win._slides) < 0:
+            raise CheckpointError("window state has a negative position or count")
+        counts = ("num", "num_total", "cat", "cat_total", "slot_events")
+        arrays = win._arrays()
+        if any(arrays[k].size and arrays[k].min() < 0 for k in counts):
+            raise CheckpointError("window state has negative counts")
         if not np.array_equal(win._num.sum(axis=0), win._num_total):
             raise CheckpointError("window state is inconsistent (slot sums differ from totals)")
         return win

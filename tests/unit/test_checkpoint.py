@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from monitor.state.checkpoint import (
     CheckpointStore,
     decode_checkpoint,
     encode_checkpoint,
+    read_checkpoint_file,
 )
 from monitor.stats import FeatureKind, build_profile
 
@@ -166,3 +168,79 @@ def test_reference_profiles_are_part_of_the_fingerprint() -> None:
     a = Pipeline(config, {"m": one}).monitors["m"].fingerprint
     b = Pipeline(config, {"m": two}).monitors["m"].fingerprint
     assert a != b
+
+
+# -- tampered and odd files (hardening: a checkpoint is input like any other) -----------
+
+
+def test_a_fifo_at_the_checkpoint_path_is_set_aside_without_blocking(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path, "r1")
+    store.directory.mkdir(parents=True)
+    os.mkfifo(store.path)  # opening it for reading would block until a writer appears
+    assert store.load_all() == []
+    assert not store.path.exists()
+    assert any(p.name.startswith("r1.ckpt.corrupt-") for p in store.directory.iterdir())
+
+
+def test_a_symlink_to_dev_zero_is_refused_not_read(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path, "r1")
+    store.directory.mkdir(parents=True)
+    store.path.symlink_to("/dev/zero")
+    assert store.load_all() == []
+    store.handover_path.symlink_to("/dev/zero")
+    assert store.load_handover() is None
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.ckpt"
+    path.write_bytes(encode_checkpoint(sample()))
+    with pytest.raises(CheckpointError, match="more than the 100 read"):
+        read_checkpoint_file(path, limit=100)
+    assert read_checkpoint_file(path) == path.read_bytes()
+
+
+def _tampered(state: ModelState, **scalars: object) -> ModelState:
+    changed = {**state.scalars, **scalars}
+    for key, value in scalars.items():
+        if value is None:
+            del changed[key]
+    return ModelState(state.model, state.fingerprint, state.partitions, changed, state.arrays)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"events_seen": None},
+        {"alert": {"state": 99}},
+        {"alert": "firing"},
+        {"evaluations": "many"},
+        {"window.current": -7},
+        {"window.seen": -1},
+    ],
+    ids=["no-events_seen", "alert-99", "alert-string", "bad-int", "neg-current", "neg-seen"],
+)
+def test_a_parseable_but_tampered_model_state_is_a_checkpoint_error(
+    change: dict[str, object],
+) -> None:
+    """Each of these stopped the daemon at every start (exit 1) despite on_corrupt: fresh;
+    recovery treats a CheckpointError by starting the model fresh."""
+    config = validate_config(CONFIG)
+    source = Pipeline(config, {})
+    source.process(payloads(450, seed=3), np.zeros(450))
+    state = source.model_state("m", ["t/0"])
+    assert set(change) <= set(state.scalars) | {"events_seen"}
+    target = Pipeline(config, {})
+    with pytest.raises(CheckpointError, match="model 'm'|window state"):
+        target.restore_model("m", _tampered(state, **change))
+
+
+def test_negative_window_counts_are_refused() -> None:
+    config = validate_config(CONFIG)
+    source = Pipeline(config, {})
+    source.process(payloads(450, seed=3), np.zeros(450))
+    state = source.model_state("m", ["t/0"])
+    key = next(k for k in state.arrays if k.endswith("slot_events"))
+    arrays = {**state.arrays, key: state.arrays[key] - 10_000}
+    tampered = ModelState(state.model, state.fingerprint, state.partitions, state.scalars, arrays)
+    with pytest.raises(CheckpointError, match="negative|inconsistent"):
+        Pipeline(config, {}).restore_model("m", tampered)
