@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from monitor.app.rejections import RejectionLog
+from monitor.errors import CheckpointError
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.decode import Rejection
 from monitor.ingest.messages import Message, message_partitions
@@ -23,6 +24,7 @@ from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
 from monitor.state.recovery import RecoveryCoordinator
 from monitor.webhooks.delivery import WebhookDispatcher
+from monitor.webhooks.event import DriftEvent
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,10 @@ class BatchAccounting:
         self._on_evaluation = on_evaluation
         self.rejections = RejectionLog()
         self.invalid_counts: dict[str, int] = {}
+        # Triggers the outbox could not store (a full disk): kept in order and stored
+        # before the next checkpoint, which fails (pausing consumption, committing
+        # nothing) until they are.
+        self._unstored: list[DriftEvent] = []
         if recovery is not None:
             self._resume_counters(recovery.restored_counters)
 
@@ -132,7 +138,7 @@ class BatchAccounting:
                         ),
                     },
                 )
-                self._dispatcher.submit(event)
+                self._submit(event)
         for performance in total.performance:
             event = performance.drift_event
             if event is not None:
@@ -140,7 +146,35 @@ class BatchAccounting:
                     "performance threshold crossed, triggering webhooks",
                     extra={"model": event.model, "event_id": event.id},
                 )
-                self._dispatcher.submit(event)
+                self._submit(event)
+
+    def _submit(self, event: DriftEvent) -> None:
+        if self._unstored:
+            self._unstored.append(event)  # keep the order: the earlier ones go first
+            return
+        try:
+            self._dispatcher.submit(event)
+        except CheckpointError as exc:
+            logger.error(
+                "webhook trigger not stored: consumption pauses at the next checkpoint "
+                "until it can be",
+                extra={"event_id": event.id, "error": str(exc)},
+            )
+            self._unstored.append(event)
+
+    @property
+    def unstored_triggers(self) -> int:
+        """Triggers waiting to be stored in the outbox."""
+        return len(self._unstored)
+
+    def store_unstored(self) -> None:
+        """Store the triggers kept after a failed submit, in order; ``CheckpointError``
+        while the outbox still cannot take them."""
+        while self._unstored:
+            self._dispatcher.submit(self._unstored[0])
+            self._unstored.pop(0)
+            if not self._unstored:
+                logger.info("webhook triggers stored again")
 
 
 def _source_of(topic: str, msgs: list[Message]) -> Callable[[Rejection], str]:

@@ -124,6 +124,7 @@ class Daemon:
                 config.webhooks,
                 state_dir=Path(config.state.dir) if config.state is not None else None,
                 metrics=self.metrics.webhook,
+                on_corrupt=config.state.on_corrupt if config.state is not None else "fresh",
             )
         except CheckpointError as exc:
             raise UsageError(
@@ -163,6 +164,7 @@ class Daemon:
             counters=lambda: self.accounting.invalid_counts,
             report=_CheckpointHealth(self.health, self.metrics, list(config.models)),
             flush=self._flush_dead_letters,
+            store_triggers=self.accounting.store_unstored,
         )
 
     @property

@@ -80,16 +80,21 @@ class CommitSequence:
         counters: Callable[[], Mapping[str, int]],
         report: CheckpointReport,
         flush: Callable[[], object] = lambda: None,
+        store_triggers: Callable[[], object] = lambda: None,
     ) -> None:
         """``source`` returns the consumer, or ``None`` before it exists and after close;
         ``counters`` the replica-level counters checkpoints carry; ``flush`` delivers what
-        must not be lost once offsets are committed (run at shutdown)."""
+        must not be lost once offsets are committed (run at shutdown); ``store_triggers``
+        stores the webhook triggers that could not be stored when their batch was
+        accounted for, and raises ``CheckpointError`` while it still cannot (the checkpoint
+        then fails: consumption pauses and nothing is committed past them)."""
         self._source = source
         self._drain = drain
         self._recovery = recovery
         self._counters = counters
         self._report = report
         self._flush = flush
+        self._store_triggers = store_triggers
 
     @property
     def failing(self) -> bool:
@@ -140,7 +145,9 @@ class CommitSequence:
             return True
         first = not recovery.failing
         try:
-            seconds = recovery.checkpoint(source.positions, self._counters(), handover=handover)
+            seconds = recovery.checkpoint(
+                source.positions, self._counters(), handover=handover, before=self._store_triggers
+            )
         except CheckpointError as exc:
             self._report.checkpoint_failed(exc, first=first)
             source.pause()

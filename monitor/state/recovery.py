@@ -79,8 +79,12 @@ class RecoveryCoordinator:
         counters: Mapping[str, int],
         *,
         handover: bool = False,
+        before: Callable[[], object] = lambda: None,
     ) -> float:
         """Write the checkpoint; raises ``CheckpointError`` (the caller pauses consumption).
+
+        ``before`` makes durable what the checkpoint's batches produced outside it (the
+        webhook triggers); a ``CheckpointError`` from it fails the checkpoint the same way.
 
         A failure marks the coordinator :attr:`failing` (so a retry is :meth:`due` at once)
         until a later checkpoint succeeds.
@@ -104,6 +108,7 @@ class RecoveryCoordinator:
             counters=dict(counters),
         )
         try:
+            before()
             seconds = self.store.save(ckpt)
             if handover:
                 seconds += self.store.save(ckpt, handover=True)

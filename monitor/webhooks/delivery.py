@@ -39,7 +39,7 @@ from monitor.errors import CheckpointError, ConfigError, ConfigProblem
 from monitor.webhooks.backoff import backoff_cap, backoff_delay, parse_retry_after
 from monitor.webhooks.config import WebhookConfig
 from monitor.webhooks.event import DriftEvent
-from monitor.webhooks.outbox import Outbox, OutboxEntry, open_outbox
+from monitor.webhooks.outbox import CorruptEntry, Outbox, OutboxEntry, open_outbox
 from monitor.webhooks.probe import TestDeliveryResult, make_test_event, send_test_event
 from monitor.webhooks.sender import (
     AttemptResult,
@@ -122,6 +122,7 @@ class WebhookDispatcher:
         *,
         state_dir: Path | None,
         metrics: Callable[[str], WebhookMetrics],
+        on_corrupt: str = "fresh",
         env: Mapping[str, str] = os.environ,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -138,7 +139,7 @@ class WebhookDispatcher:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._transport = transport
-        self._outbox: Outbox = open_outbox(state_dir, now=clock())
+        self._outbox: Outbox = open_outbox(state_dir, now=clock(), on_corrupt=on_corrupt)
         self._senders: dict[str, WebhookSender] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._wake = {name: threading.Event() for name in self._webhooks}
@@ -279,6 +280,12 @@ class WebhookDispatcher:
                     wake.wait(min(delay, _IDLE_POLL_SECONDS))
                     continue
                 self._deliver(sender, entry)
+            except CorruptEntry as exc:
+                # Moved to the quarantine table: logged once, counted, and the valid
+                # triggers behind it go on at once.
+                log.error("%s; moved to the outbox's quarantine table", exc)
+                self._metrics[name].outcome("quarantined").inc()
+                self._update_pending()
             except Exception:
                 if self._stopping.is_set():
                     return

@@ -18,9 +18,12 @@ format carries the event id as its idempotency key.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +32,23 @@ from typing import Literal, Protocol
 from monitor.errors import CheckpointError
 from monitor.webhooks.event import DriftEvent
 
+log = logging.getLogger(__name__)
+
 OUTBOX_FILE = "webhook-outbox.sqlite3"
 TOMBSTONE_SECONDS = 30 * 86400.0  # long enough for any replay after a restart
 Outcome = Literal["delivered", "failed"]
+
+
+class OutboxCorrupt(Exception):
+    """The outbox file is not a readable SQLite outbox."""
+
+
+class CorruptEntry(Exception):
+    """A pending entry could not be read; it was moved to the outbox's quarantine table."""
+
+    def __init__(self, webhook: str, event_id: str, reason: str) -> None:
+        super().__init__(f"webhook {webhook}: trigger {event_id!r} unreadable ({reason})")
+        self.webhook, self.event_id, self.reason = webhook, event_id, reason
 
 
 @dataclass(frozen=True)
@@ -143,6 +160,13 @@ CREATE TABLE IF NOT EXISTS pending (
     last_error TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (webhook, event_id)
 );
+CREATE TABLE IF NOT EXISTS quarantine (
+    webhook TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (webhook, event_id)
+);
 CREATE TABLE IF NOT EXISTS done (
     webhook TEXT NOT NULL,
     event_id TEXT NOT NULL,
@@ -169,13 +193,27 @@ class SQLiteOutbox:
             path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: explicit BEGIN/COMMIT, nothing left open between calls.
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise CheckpointError(f"cannot open the webhook outbox {path.name}: {exc}") from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-            if now is not None:
-                self._db.execute("DELETE FROM done WHERE finished < ?", (now - TOMBSTONE_SECONDS,))
-        except (OSError, sqlite3.Error) as exc:
+            problems = [str(r[0]) for r in self._db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise OutboxCorrupt(f"{path.name}: {'; '.join(problems)[:300]}")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+                raise OutboxCorrupt(f"{path.name}: {exc}") from exc
             raise CheckpointError(f"cannot open the webhook outbox {path.name}: {exc}") from exc
+        except OutboxCorrupt:
+            self._db.close()
+            raise
+        if now is not None:
+            # Best effort: on a full disk the outbox must still open (and pause, not stop).
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("DELETE FROM done WHERE finished < ?", (now - TOMBSTONE_SECONDS,))
 
     def add(self, webhooks: Iterable[str], event: DriftEvent, now: float) -> list[str]:
         data = json.dumps(event.to_dict())
@@ -199,21 +237,44 @@ class SQLiteOutbox:
                         added.append(name)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
         return added
 
     def next_due(self, webhook: str) -> OutboxEntry | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT event, attempts, next_attempt, created FROM pending WHERE webhook = ?"
-                " ORDER BY next_attempt, created LIMIT 1",
+                "SELECT event_id, event, attempts, next_attempt, created FROM pending"
+                " WHERE webhook = ? ORDER BY next_attempt, created LIMIT 1",
                 (webhook,),
             ).fetchone()
-        if row is None:
-            return None
-        event = DriftEvent.from_dict(json.loads(row[0]))
-        return OutboxEntry(webhook, event, int(row[1]), float(row[2]), float(row[3]))
+            if row is None:
+                return None
+            try:
+                event = DriftEvent.from_dict(json.loads(row[1]))
+                return OutboxEntry(webhook, event, int(row[2]), float(row[3]), float(row[4]))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"[:500]
+                self._quarantine(webhook, str(row[0]), reason)
+        raise CorruptEntry(webhook, str(row[0]), reason)
+
+    def _quarantine(self, webhook: str, event_id: str, reason: str) -> None:
+        """Move an entry that cannot be read out of the way of the valid ones behind it."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO quarantine (webhook, event_id, event, reason)"
+                " SELECT webhook, event_id, event, ? FROM pending"
+                " WHERE webhook = ? AND event_id = ?",
+                (reason, webhook, event_id),
+            )
+            self._db.execute(
+                "DELETE FROM pending WHERE webhook = ? AND event_id = ?", (webhook, event_id)
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
 
     def reschedule(
         self, webhook: str, event_id: str, attempts: int, next_attempt: float, error: str
@@ -239,8 +300,15 @@ class SQLiteOutbox:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def _rollback(self) -> None:
+        # SQLite rolls back by itself on some errors (SQLITE_FULL): a second ROLLBACK
+        # then fails with "no transaction is active" and would hide the real error.
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -252,8 +320,34 @@ class SQLiteOutbox:
             self._db.close()
 
 
-def open_outbox(state_dir: Path | None, *, now: float | None = None) -> Outbox:
-    """The SQLite outbox in ``state_dir``, or a (not durable) memory outbox without one."""
+def open_outbox(
+    state_dir: Path | None, *, now: float | None = None, on_corrupt: str = "fresh"
+) -> Outbox:
+    """The SQLite outbox in ``state_dir``, or a (not durable) memory outbox without one.
+
+    A file that is not a readable outbox (garbage, truncated) is moved aside
+    (``*.corrupt-<time>``, with its WAL) and a new one started when ``on_corrupt`` is
+    ``fresh``, as for checkpoints; with ``refuse`` it raises ``CheckpointError``.
+    """
     if state_dir is None:
         return MemoryOutbox()
-    return SQLiteOutbox(state_dir / OUTBOX_FILE, now=now)
+    path = state_dir / OUTBOX_FILE
+    try:
+        return SQLiteOutbox(path, now=now)
+    except OutboxCorrupt as exc:
+        if on_corrupt == "refuse":
+            raise CheckpointError(
+                f"webhook outbox unreadable ({exc}); move the file away or set "
+                "state.on_corrupt: fresh"
+            ) from None
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            part = path.with_name(path.name + suffix)
+            with contextlib.suppress(FileNotFoundError):
+                part.rename(aside.with_name(aside.name + suffix))
+        log.error(
+            "webhook outbox unreadable, starting a new one: its pending triggers are lost "
+            "(the file is kept for inspection)",
+            extra={"error": str(exc), "moved_to": str(aside)},
+        )
+        return SQLiteOutbox(path, now=now)

@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 # One webhook delivery attempt over HTTP: tens of milliseconds to the client timeout.
 WEBHOOK_DELIVERY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-WEBHOOK_OUTCOMES = ("delivered", "retried", "failed")
+#: ``quarantined``: a stored trigger that could not be read back, set aside unsent.
+WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "quarantined")
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,19 @@ class WebhookCounters:
     delivered: Counter
     retried: Counter
     failed: Counter
+    quarantined: Counter
     pending: Gauge
     delivery_seconds: Histogram
 
     def outcome(self, outcome: str) -> Counter:
-        """The counter child of one outcome (``delivered``, ``retried`` or ``failed``)."""
-        return {"delivered": self.delivered, "retried": self.retried, "failed": self.failed}[
-            outcome
-        ]
+        """The counter child of one of :data:`WEBHOOK_OUTCOMES`."""
+        children = {
+            "delivered": self.delivered,
+            "retried": self.retried,
+            "failed": self.failed,
+            "quarantined": self.quarantined,
+        }
+        return children[outcome]
 
 
 class WebhookFamilies:
@@ -75,6 +81,7 @@ class WebhookFamilies:
                     delivered=self._deliveries.labels(name, "delivered"),
                     retried=self._deliveries.labels(name, "retried"),
                     failed=self._deliveries.labels(name, "failed"),
+                    quarantined=self._deliveries.labels(name, "quarantined"),
                     pending=self._pending.labels(name),
                     delivery_seconds=self._seconds.labels(name),
                 )
