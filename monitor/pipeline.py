@@ -24,6 +24,7 @@ from monitor.ingest.decode import (
     build_decode_schema,
     decode_batch,
 )
+from monitor.ingest.decode.limits import enforce_limits
 from monitor.model.evaluation import Evaluation
 from monitor.model.model import Model, build_model
 from monitor.model.monitor import ModelMonitor
@@ -215,7 +216,7 @@ class Pipeline:
         without a version field takes its message's (see :meth:`wants_header_versions`).
         """
         schema = self.schema(topic)
-        decoded: DecodedBatch = decode_batch(payloads, kafka_ts, schema)
+        decoded: DecodedBatch = enforce_limits(decode_batch(payloads, kafka_ts, schema))
         outcome = BatchOutcome(rejected=list(decoded.rejected))
         for name, columns in decoded.models.items():
             rows = len(columns.ts)

@@ -63,6 +63,9 @@ class JoinConfig(Strict):
 
     max_delay_seconds: float = Field(default=604_800.0, gt=0, le=366 * 86400)
     max_pending: int = Field(default=2_000_000, ge=1, le=100_000_000)
+    #: The same bound in memory; ids are at most 256 characters (longer ones are rejected
+    #: at decode), so the count bound alone could still hold gigabytes.
+    max_pending_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024, le=1 << 40)
 
 
 class EstimationConfig(Strict):

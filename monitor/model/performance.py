@@ -119,7 +119,9 @@ def performance_spec(config: ModelConfig, *, estimation: bool | None = None) -> 
         window_events=perf.window.events,
         window_slide=perf.window.slide,
         thresholds={m: Threshold(**t.model_dump()) for m, t in perf.thresholds.items()},
-        join=JoinLimits(perf.join.max_delay_seconds, perf.join.max_pending),
+        join=JoinLimits(
+            perf.join.max_delay_seconds, perf.join.max_pending, perf.join.max_pending_bytes
+        ),
         classes=classes,
         prediction_width=max(1, len(prediction_names(config))),
         decision_threshold=perf.decision_threshold,

@@ -22,8 +22,8 @@ Semantics (event time throughout; ``D`` is ``max_delay_seconds``):
 * A row that does not join waits, unless it is already older than the cutoff: then it is
   counted as ``expired`` at once.
 * After the rows, everything older than the cutoff is evicted as ``expired``, and a side
-  holding more than ``max_pending`` entries evicts its oldest (by event time, ties in
-  arrival order) as ``capacity``.
+  holding more than ``max_pending`` entries, or more than ``max_pending_bytes`` of memory
+  (estimated), evicts its oldest (by event time, ties in arrival order) as ``capacity``.
 * Joined ids are remembered under the same two limits so that a late duplicate label is
   recognised; once forgotten, a repeat label waits as a new one (and expires unmatched).
 * Rows without an id cannot join; they are counted in ``missing_ids``.
@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import CheckpointError
+from monitor.performance.packed import pack_strings, unpack_strings
 from monitor.performance.pending import PendingEntries
 
 __all__ = ["EvictionReason", "JoinLimits", "JoinStore", "JoinedRows"]
@@ -69,12 +70,17 @@ class JoinLimits:
 
     max_delay_seconds: float = 604_800.0
     max_pending: int = 2_000_000
+    #: The same bound in memory (estimated by ``PendingEntries.held_bytes``): long ids
+    #: fill memory long before the count does.
+    max_pending_bytes: int = 512 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not self.max_delay_seconds > 0:
             raise ValueError("max_delay_seconds must be > 0")
         if self.max_pending < 1:
             raise ValueError("max_pending must be >= 1")
+        if self.max_pending_bytes < 1:
+            raise ValueError("max_pending_bytes must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -234,12 +240,20 @@ class JoinStore:
         partner_evicted[EvictionReason.EXPIRED] += expired[1]
         if advance:
             self.advance()
-        limit = self.limits.max_pending
-        if len(own) > limit:
-            own_evicted[EvictionReason.CAPACITY] += own.evict_oldest(len(own) - limit)
-        if len(self._joined) > limit:
-            self._joined.evict_oldest(len(self._joined) - limit)
+        own_evicted[EvictionReason.CAPACITY] += self._bound(own)
+        self._bound(self._joined)
         return self._rows(rows, label_side=label_side)
+
+    def _bound(self, side: PendingEntries) -> int:
+        """Evict the oldest entries past ``max_pending`` or ``max_pending_bytes``."""
+        evicted = 0
+        if len(side) > self.limits.max_pending:
+            evicted += side.evict_oldest(len(side) - self.limits.max_pending)
+        while len(side) and side.held_bytes() > self.limits.max_pending_bytes:
+            excess = side.held_bytes() - self.limits.max_pending_bytes
+            per_entry = side.held_bytes() / len(side)
+            evicted += side.evict_oldest(max(1, math.ceil(excess / per_entry)))
+        return evicted
 
     def _arrive_unique(
         self,
@@ -356,7 +370,9 @@ class JoinStore:
             ("joined", self._joined),
         ):
             ids, ts, values = side.live()
-            state[f"{name}_ids"] = np.array(ids, dtype=np.str_)
+            # Variable length (UTF-8 bytes + offsets): a fixed-width unicode array costs
+            # 4 bytes x the longest id for every entry, so one long id blew it up.
+            state[f"{name}_id_bytes"], state[f"{name}_id_offsets"] = pack_strings(ids)
             state[f"{name}_ts"] = ts
             state[f"{name}_values"] = values
         # a batch is always advanced before a checkpoint; the max only guards a stray one
@@ -388,7 +404,10 @@ class JoinStore:
                 ("label", store._labels, 1),
                 ("joined", store._joined, 0),
             ):
-                ids = [str(i) for i in np.asarray(state[f"{name}_ids"]).tolist()]
+                if f"{name}_ids" in state:  # written before ids were packed
+                    ids = [str(i) for i in np.asarray(state[f"{name}_ids"]).tolist()]
+                else:
+                    ids = unpack_strings(state[f"{name}_id_bytes"], state[f"{name}_id_offsets"])
                 ts = np.asarray(state[f"{name}_ts"], dtype=np.float64)
                 values = np.asarray(state[f"{name}_values"], dtype=np.float64)
                 if ts.shape != (len(ids),) or values.shape != (len(ids), width):
@@ -407,6 +426,6 @@ class JoinStore:
             for reason in EvictionReason:
                 store.evicted_predictions[reason] = int(state[f"evicted_predictions_{reason}"])
                 store.evicted_labels[reason] = int(state[f"evicted_labels_{reason}"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"join store state is incomplete: {exc}") from exc
         return store

@@ -24,6 +24,10 @@ import numpy as np
 
 __all__ = ["PendingEntries"]
 
+#: Bytes per live entry besides its value row and id characters: slot arrays, chunk
+#: entries, the dict entry and the str object header (measured in bench_performance.py).
+_ENTRY_OVERHEAD = 200
+
 
 @dataclass
 class _Chunk:
@@ -52,6 +56,8 @@ class PendingEntries:
         self._chunks: dict[int, _Chunk] = {}
         self._chunk_no = 0
         self._entries = 0  # unconsumed chunk entries, live and stale
+        #: Characters of the live ids, for the store's bound in bytes.
+        self.id_chars = 0
 
     def __len__(self) -> int:
         return len(self.index)
@@ -59,6 +65,12 @@ class PendingEntries:
     @property
     def capacity(self) -> int:
         return int(self._ts.shape[0])
+
+    def held_bytes(self) -> int:
+        """An upper estimate of the memory the live entries hold: per entry its slot
+        arrays, dict entry and string object, plus the id's characters (at most 4 bytes
+        each, as CPython stores them)."""
+        return len(self.index) * (_ENTRY_OVERHEAD + 8 * self.width) + 4 * self.id_chars
 
     def nbytes(self) -> int:
         """Bytes of the numpy arrays (slots, chunks); excludes the dict and id strings."""
@@ -101,6 +113,7 @@ class PendingEntries:
         self._seq[slots] = seqs
         self._ids[slots] = ids
         self.index.update(zip(ids, slots.tolist(), strict=True))
+        self.id_chars += sum(map(len, ids))
         order = np.argsort(ts, kind="stable")
         self._push(_Chunk(ts[order], slots[order], seqs[order]))
         self._entries += m
@@ -135,6 +148,7 @@ class PendingEntries:
         values = self._val[slots]
         for key in ids:
             del self.index[key]
+        self.id_chars -= sum(map(len, ids))
         self._seq[slots] = -1
         self._ids[slots] = None
         m = slots.shape[0]

@@ -47,6 +47,7 @@ class Reason(StrEnum):
     oversized = "oversized"
     no_payload = "no_payload"
     bad_timestamp = "bad_timestamp"
+    too_long = "too_long"  # an id or version past its length limit (decode/limits.py)
 
 
 @dataclass(frozen=True, slots=True)
