@@ -240,20 +240,9 @@ class JoinStore:
         partner_evicted[EvictionReason.EXPIRED] += expired[1]
         if advance:
             self.advance()
-        own_evicted[EvictionReason.CAPACITY] += self._bound(own)
-        self._bound(self._joined)
+        own_evicted[EvictionReason.CAPACITY] += _bound(own, self.limits)
+        _bound(self._joined, self.limits)
         return self._rows(rows, label_side=label_side)
-
-    def _bound(self, side: PendingEntries) -> int:
-        """Evict the oldest entries past ``max_pending`` or ``max_pending_bytes``."""
-        evicted = 0
-        if len(side) > self.limits.max_pending:
-            evicted += side.evict_oldest(len(side) - self.limits.max_pending)
-        while len(side) and side.held_bytes() > self.limits.max_pending_bytes:
-            excess = side.held_bytes() - self.limits.max_pending_bytes
-            per_entry = side.held_bytes() / len(side)
-            evicted += side.evict_oldest(max(1, math.ceil(excess / per_entry)))
-        return evicted
 
     def _arrive_unique(
         self,
@@ -429,3 +418,15 @@ class JoinStore:
         except (KeyError, TypeError, ValueError, IndexError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"join store state is incomplete: {exc}") from exc
         return store
+
+
+def _bound(side: PendingEntries, limits: JoinLimits) -> int:
+    """Evict the oldest entries past ``max_pending`` or ``max_pending_bytes``."""
+    evicted = 0
+    if len(side) > limits.max_pending:
+        evicted += side.evict_oldest(len(side) - limits.max_pending)
+    while len(side) and side.held_bytes() > limits.max_pending_bytes:
+        excess = side.held_bytes() - limits.max_pending_bytes
+        per_entry = side.held_bytes() / len(side)
+        evicted += side.evict_oldest(max(1, math.ceil(excess / per_entry)))
+    return evicted
