@@ -28,8 +28,9 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
@@ -166,7 +167,7 @@ def kafka_consumer(kafka_bootstrap: str) -> Iterator[Callable[..., Consumer]]:
 def prometheus_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., PrometheusServer]]:
-    """Factory: ``prometheus_server(targets, rule_files=(), alertmanagers=())``.
+    """Factory: ``prometheus_server(targets, rule_files=(), alertmanagers=(), scrape=None)``.
 
     Each call starts a Prometheus on its own port and data dir, scraping the given
     ``host:port`` targets every second, and waits for ``/-/ready``. Stopped at teardown.
@@ -177,9 +178,14 @@ def prometheus_server(
         targets: Sequence[str],
         rule_files: Sequence[Path] = (),
         alertmanagers: Sequence[str] = (),
+        scrape: Mapping[str, Any] | None = None,
     ) -> PrometheusServer:
         server = PrometheusServer(
-            tmp_path_factory.mktemp("prometheus"), targets, rule_files, alertmanagers
+            tmp_path_factory.mktemp("prometheus"),
+            targets,
+            rule_files,
+            alertmanagers,
+            scrape=scrape,
         )
         servers.append(server)
         server.start()

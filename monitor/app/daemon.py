@@ -48,6 +48,7 @@ from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
 from monitor.publish.results import ResultsStore
 from monitor.publish.server import Server
+from monitor.publish.web_config import load_web_config
 from monitor.state.checkpoint import CheckpointStore
 from monitor.state.commit import Commit, CommitSequence
 from monitor.state.recovery import RecoveryCoordinator
@@ -132,7 +133,13 @@ class Daemon:
             ) from None
         self.kernels = KernelWarmup(config)
         self.server = Server(
-            self.registry, self.results, self.health, host=config.http.host, port=config.http.port
+            self.registry,
+            self.results,
+            self.health,
+            host=config.http.host,
+            port=config.http.port,
+            web=load_web_config(Path(web)) if (web := config.http.web_config_file) else None,
+            serve_status=config.http.status,
         )
         self._stop = threading.Event()
         self._closing = False

@@ -104,6 +104,7 @@ def preflight(
     if command in _NEEDS_SERVICE and isinstance(data, dict):
         problems.extend(_webhook_problems(data.get("webhooks"), env))
         problems.extend(_state_dir_problems(data.get("state"), create=command is Command.RUN))
+        problems.extend(_web_config_problems(config))
     missing_too = [p for p in pending if p.path != "kafka"]
     if problems or config is None:
         # A missing profile is listed with the other problems: all of them are to be fixed.
@@ -112,6 +113,19 @@ def preflight(
     if command in _NEEDS_PROFILES and not missing_too:
         references = _load(config, source, check_pipeline=command is Command.CHECK)
     return Preflight(config, references, tuple(pending))
+
+
+def _web_config_problems(config: Config | None) -> list[ConfigProblem]:
+    """The web configuration file loads: certificates, keys and bcrypt hashes included."""
+    if config is None or config.http.web_config_file is None:
+        return []
+    from monitor.publish.web_config import load_web_config
+
+    try:
+        load_web_config(Path(config.http.web_config_file))
+    except ConfigError as exc:
+        return list(exc.problems)
+    return []
 
 
 def _no_kafka(command: Command) -> ConfigProblem:

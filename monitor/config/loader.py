@@ -171,6 +171,11 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, text: str) -> ConfigProblem:
 
 
 def _resolve_references(data: dict[str, Any], base: Path) -> None:
+    http = data.get("http")
+    if isinstance(http, dict):
+        web = http.get("web_config_file")
+        if isinstance(web, str) and web and not Path(web).is_absolute():
+            http["web_config_file"] = str(base / web)
     models = data.get("models")
     if not isinstance(models, dict):
         return

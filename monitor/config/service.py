@@ -156,6 +156,11 @@ class HttpConfig(Strict):
 
     host: str = Field(default="0.0.0.0", min_length=1)  # noqa: S104 - a daemon serves its pod IP
     port: int = Field(default=9108, ge=0, le=65535)
+    #: The exporter-toolkit web configuration file (TLS, basic auth), as node_exporter's
+    #: ``--web.config.file``; relative to the config file's directory.
+    web_config_file: str | None = Field(default=None, min_length=1)
+    #: Serve ``/status`` (per-model JSON); ``false`` leaves /metrics and the probes only.
+    status: bool = True
 
 
 class LogConfig(Strict):

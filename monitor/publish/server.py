@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import sys
 import threading
 from http import HTTPStatus
@@ -30,11 +31,12 @@ from prometheus_client.exposition import choose_encoder
 from monitor.publish.health import Health, readiness_document
 from monitor.publish.results import ResultsStore
 from monitor.publish.status import status_document
+from monitor.publish.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 
 #: What a socket write or read raises when the client has gone away.
-_CLIENT_GONE = (ConnectionError, TimeoutError)
+_CLIENT_GONE = (ConnectionError, TimeoutError, ssl.SSLError)
 
 
 class _Server(ThreadingHTTPServer):
@@ -49,6 +51,8 @@ class _Server(ThreadingHTTPServer):
     registry: CollectorRegistry
     results: ResultsStore
     health: Health
+    web: WebConfig
+    serve_status: bool
 
     def server_activate(self) -> None:
         self._connections: set[socket.socket] = set()
@@ -95,6 +99,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60
 
+    def setup(self) -> None:
+        super().setup()  # applies the timeout to the connection first
+        if isinstance(self.connection, ssl.SSLSocket):
+            # The TLS handshake runs here, in the connection's own thread, not in the
+            # accept loop where one slow client would hold up every other.
+            self.connection.do_handshake()
+
     def do_GET(self) -> None:
         self._dispatch(send_body=True)
 
@@ -103,6 +114,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, send_body: bool) -> None:
         path = urlsplit(self.path).path
+        auth = self.server.web.basic_auth
+        if auth is not None and not auth.allows(self.headers.get("Authorization")):
+            self.close_connection = True
+            self._send(
+                HTTPStatus.UNAUTHORIZED,
+                b"unauthorized\n",
+                "text/plain; charset=utf-8",
+                send_body,
+                {"WWW-Authenticate": 'Basic realm="driftmon"'},
+            )
+            return
         try:
             if path == "/metrics":
                 encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
@@ -113,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = readiness_document(self.server.health)
                 status = HTTPStatus.OK if body["ready"] else HTTPStatus.SERVICE_UNAVAILABLE
                 self._send_json(status, body, send_body)
-            elif path == "/status":
+            elif path == "/status" and self.server.serve_status:
                 doc = status_document(self.server.results, self.server.health)
                 self._send_json(HTTPStatus.OK, doc, send_body)
             else:
@@ -133,8 +155,17 @@ class _Handler(BaseHTTPRequestHandler):
         data = json.dumps(body, allow_nan=False).encode() + b"\n"
         self._send(status, data, "application/json", send_body)
 
-    def _send(self, status: HTTPStatus, data: bytes, content_type: str, send_body: bool) -> None:
+    def _send(
+        self,
+        status: HTTPStatus,
+        data: bytes,
+        content_type: str,
+        send_body: bool,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
+        for name, value in {**self.server.web.headers, **(extra or {})}.items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
@@ -157,7 +188,11 @@ class Server:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        web: WebConfig | None = None,
+        serve_status: bool = True,
     ) -> None:
+        self._web = web or WebConfig()
+        self._serve_status = serve_status
         self._registry = registry
         self._results = results
         self._health = health
@@ -174,6 +209,12 @@ class Server:
         httpd.registry = self._registry
         httpd.results = self._results
         httpd.health = self._health
+        httpd.web = self._web
+        httpd.serve_status = self._serve_status
+        if self._web.tls is not None:
+            httpd.socket = self._web.tls.wrap_socket(
+                httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever,
@@ -207,7 +248,8 @@ class Server:
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:9108``."""
         host = self._host if self._host not in ("", "0.0.0.0") else "127.0.0.1"  # noqa: S104
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._web.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def __enter__(self) -> Server:
         self.start()

@@ -10,7 +10,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,7 +33,8 @@ class PrometheusServer:
     """One Prometheus scraping ``targets`` (``host:port``, path ``/metrics``) every second.
 
     ``rule_files`` are loaded and evaluated every second; ``alertmanagers`` are
-    ``host:port`` of Alertmanagers to send alerts to (start those first).
+    ``host:port`` of Alertmanagers to send alerts to (start those first); ``scrape`` adds
+    keys to the scrape config (``scheme``, ``tls_config``, ``basic_auth``).
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class PrometheusServer:
         rule_files: Sequence[Path] = (),
         alertmanagers: Sequence[str] = (),
         job: str = "driftmon",
+        scrape: Mapping[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
         self.port = free_port()
@@ -52,7 +54,9 @@ class PrometheusServer:
         config: dict[str, Any] = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(p) for p in rule_files],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": list(targets)}], **(scrape or {})}
+            ],
         }
         if alertmanagers:
             config["alerting"] = {
