@@ -42,6 +42,7 @@ from monitor.ingest.messages import (
     message_values,
 )
 from monitor.ingest.source import KafkaSource
+from monitor.ingest.topic_ids import TopicIds, admin_config
 from monitor.model.reference_file import ModelReference, load_references
 from monitor.pipeline import Evaluation, Pipeline
 from monitor.publish.health import Health
@@ -80,6 +81,33 @@ class _CheckpointHealth:
         self._health.set("state_dir_writable", True)
         self._metrics.checkpoint_duration.observe(seconds)
         self._metrics.set_split_models(split_models, self._models)
+
+
+def _http_server(
+    config: Config, registry: CollectorRegistry, results: ResultsStore, health: Health
+) -> Server:
+    web = config.http.web_config_file
+    return Server(
+        registry,
+        results,
+        health,
+        host=config.http.host,
+        port=config.http.port,
+        web=load_web_config(Path(web)) if web else None,
+        serve_status=config.http.status,
+    )
+
+
+def _report_recreated(recovery: RecoveryCoordinator, metrics: Metrics) -> None:
+    """Log and count the topics the last assignment found deleted and created again."""
+    for topic, (then, now) in recovery.recreated.items():
+        logger.warning(
+            "topic was deleted and created again: reading it from the beginning, "
+            "not from the checkpoint's offsets of the old topic",
+            extra={"topic": topic, "old_topic_id": then, "topic_id": now},
+        )
+        metrics.topic_recreated(topic)
+    recovery.recreated.clear()
 
 
 class Daemon:
@@ -132,15 +160,10 @@ class Daemon:
                 ConfigProblem("state.dir", str(exc), "point state.dir at a writable directory")
             ) from None
         self.kernels = KernelWarmup(config)
-        self.server = Server(
-            self.registry,
-            self.results,
-            self.health,
-            host=config.http.host,
-            port=config.http.port,
-            web=load_web_config(Path(web)) if (web := config.http.web_config_file) else None,
-            serve_status=config.http.status,
+        self.topic_ids = TopicIds(
+            admin_config(config.kafka.bootstrap_servers, config.kafka.consumer)
         )
+        self.server = _http_server(config, self.registry, self.results, self.health)
         self._stop = threading.Event()
         self._closing = False
         # One worker for the statistics of the batch in flight (see _loop and _drain).
@@ -252,7 +275,11 @@ class Daemon:
 
     def _on_assign(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int] | None:
         self._drain(commit=False)
-        seek = self.recovery.on_assign(pairs) if self.recovery is not None else None
+        seek = None
+        if self.recovery is not None:
+            ids = self.topic_ids.lookup({topic for topic, _ in pairs})
+            seek = self.recovery.on_assign(pairs, ids)
+            _report_recreated(self.recovery, self.metrics)
         self._calibrate()
         self.health.set("consumer_assigned", True)
         return seek

@@ -60,6 +60,9 @@ class Checkpoint:
     offsets: dict[str, int]
     models: dict[str, ModelState]
     counters: dict[str, int] = field(default_factory=dict)  # replica-level, e.g. invalid events
+    #: topic -> the broker's id of the topic the offsets belong to (a recreated topic
+    #: gets a new one); topics whose id the broker did not give are absent.
+    topic_ids: dict[str, str] = field(default_factory=dict)
 
 
 def encode_checkpoint(ckpt: Checkpoint) -> bytes:
@@ -88,6 +91,7 @@ def encode_checkpoint(ckpt: Checkpoint) -> bytes:
         "written_at": ckpt.written_at,
         "offsets": ckpt.offsets,
         "counters": ckpt.counters,
+        "topic_ids": ckpt.topic_ids,
         "models": models_meta,
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -133,6 +137,7 @@ def decode_checkpoint(data: bytes, where: str = "checkpoint") -> Checkpoint:
             offsets={str(k): int(v) for k, v in meta["offsets"].items()},
             models=models,
             counters={str(k): int(v) for k, v in meta.get("counters", {}).items()},
+            topic_ids={str(k): str(v) for k, v in meta.get("topic_ids", {}).items()},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{where}: malformed checkpoint ({exc!r})") from None

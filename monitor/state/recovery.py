@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 Pair = tuple[str, int]
 
+#: librdkafka's logical offset "the beginning of the partition" (``OFFSET_BEGINNING``).
+FROM_BEGINNING = -2
+
 
 class RecoveryCoordinator:
     """Checkpoints a pipeline's models with the offsets they reflect, and restores them."""
@@ -46,9 +49,15 @@ class RecoveryCoordinator:
         self.split_models: set[str] = set()
         self.restored_counters: dict[str, int] = {}
         self._restored_models: set[str] = set()
+        #: topic -> broker id, as of the last assignment (written into checkpoints)
+        self.topic_ids: dict[str, str] = {}
+        #: topic -> (id in the checkpoint, id now) of topics found recreated; the daemon
+        #: takes them (logs and counts) after each assignment
+        self.recreated: dict[str, tuple[str, str]] = {}
         own = [c for c in store.load_all() if c.replica == store.replica]
         if own:
             self.restored_counters = dict(own[0].counters)
+            self.topic_ids = dict(own[0].topic_ids)
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -106,6 +115,7 @@ class RecoveryCoordinator:
             offsets={partition_key(t, p): off for (t, p), off in positions.items()},
             models=states,
             counters=dict(counters),
+            topic_ids=dict(self.topic_ids),
         )
         try:
             before()
@@ -169,8 +179,17 @@ class RecoveryCoordinator:
 
     # -- rebalances ----------------------------------------------------------------------
 
-    def on_assign(self, pairs: list[Pair]) -> dict[Pair, int]:
-        """Restore the models these partitions fed; return the offsets to resume from."""
+    def on_assign(
+        self, pairs: list[Pair], topic_ids: Mapping[str, str] | None = None
+    ) -> dict[Pair, int]:
+        """Restore the models these partitions fed; return the offsets to resume from.
+
+        ``topic_ids`` are the broker's ids of the assigned topics now: a partition whose
+        checkpoint offset belongs to another incarnation of its topic (deleted and created
+        again) is read from the beginning instead, and reported in :attr:`recreated`.
+        """
+        now = dict(topic_ids or {})
+        self.topic_ids.update(now)
         checkpoints = self.store.load_all()  # newest first; includes other replicas' files
         seek: dict[Pair, int] = {}
         chosen: dict[str, Checkpoint] = {}
@@ -178,6 +197,11 @@ class RecoveryCoordinator:
             key = partition_key(topic, partition)
             for ckpt in checkpoints:
                 if key in ckpt.offsets:
+                    then = ckpt.topic_ids.get(topic)
+                    if then is not None and topic in now and now[topic] != then:
+                        seek[(topic, partition)] = FROM_BEGINNING
+                        self.recreated.setdefault(topic, (then, now[topic]))
+                        break
                     seek[(topic, partition)] = ckpt.offsets[key]
                     for model, state in ckpt.models.items():
                         if key in state.partitions and model not in chosen:

@@ -57,6 +57,7 @@ def populated() -> tuple[CollectorRegistry, Metrics]:
     )
     registry, metrics, _, _ = build(store)
     metrics.set_lag("ml.inference", 0, 12)
+    metrics.topic_recreated("ml.inference")
     return registry, metrics
 
 

@@ -169,6 +169,13 @@ class Metrics:
             "Checkpoints that could not be written; consumption pauses until one succeeds.",
             registry=r,
         )
+        self._recreated = Counter(
+            "driftmon_topics_recreated",
+            "Times a subscribed topic was found deleted and created again since the last "
+            "checkpoint: its partitions were read from the beginning, not the old offsets.",
+            ["topic"],
+            registry=r,
+        )
         self._split = Gauge(
             "driftmon_model_split",
             "1 when another replica's recent checkpoint also holds the model: its events "
@@ -241,3 +248,7 @@ class Metrics:
             self._lag.remove(topic, str(partition))
         except KeyError:
             pass
+
+    def topic_recreated(self, topic: str) -> None:
+        """A subscribed topic came back under a new id (see ``ingest/topic_ids.py``)."""
+        self._recreated.labels(topic).inc()
