@@ -63,7 +63,7 @@ def numeric_profile(features: int, rows: int, seed: int = 0):  # type: ignore[no
 
 
 def bench_binning() -> None:
-    from monitor.stats.binning import _bin_numeric
+    from monitor.stats.binning import numeric_kernel
 
     profile, _ = numeric_profile(20, 100_000)
     lay = layout_of(profile)
@@ -74,8 +74,10 @@ def bench_binning() -> None:
     lo, hi = np.full(20, np.inf), np.full(20, -np.inf)
     edges = [profile.features[n].edges for n in profile.numeric_names]  # type: ignore[union-attr]
 
+    bin_numeric = numeric_kernel(lay.padded_edges.shape[1])
+
     def kernel() -> None:
-        _bin_numeric(x, lay.padded_edges, lay.n_edges, out, lo, hi)
+        bin_numeric(x, lay.padded_edges, lay.n_edges, out, lo, hi)
 
     def feed() -> None:
         for _ in window.feed(x, empty):

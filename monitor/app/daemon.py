@@ -215,16 +215,34 @@ class Daemon:
         self._stop.set()
 
     def start(self) -> None:
-        """Everything but the loop: HTTP first (so /healthz answers), kernels, consumer."""
+        """Everything but the loop: HTTP first (so /healthz answers), the consumer, kernels.
+
+        Subscribed before the kernels compile, the consumer joins its group on librdkafka's
+        threads meanwhile; its callbacks run only in the loop's ``consume``, after them.
+        """
         self._listen()
         # The scanner first: uncached, its child compiles on another core meanwhile.
         self.kernels.start_background()
-        seconds = self.kernels.run()
+        self._subscribe()
+        try:
+            seconds = self.kernels.run()
+        except BaseException:
+            self.kernels.stop()
+            if self.source is not None:  # leave the group: nothing consumed, nothing to commit
+                self.source.consumer.close()
+                self.source = None
+            raise
         self.health.set("kernels_warm", True)
         logger.info("numba kernels warm", extra={"duration_seconds": round(seconds, 3)})
         if self.config.state is None:
             logger.info("no state section: running stateless (windows start empty on restart)")
         self.dispatcher.start()
+        models = ",".join(self.config.models)
+        extra = {"version": __version__, "models": models, "http_port": self.http_port}
+        logger.info("driftmon started", extra=extra)
+
+    def _subscribe(self) -> None:
+        """The dead-letter producer and the consumer, subscribed to the topics."""
         kafka = self.kafka
         if kafka.dead_letter_topic:
             self.dead_letter = DeadLetterSink(
@@ -242,14 +260,6 @@ class Daemon:
             on_revoke=self._on_revoke,
             on_lag=self._on_lag,
             on_condition=self.health.set,
-        )
-        logger.info(
-            "driftmon started",
-            extra={
-                "version": __version__,
-                "models": ",".join(self.config.models),
-                "http_port": self.http_port,
-            },
         )
 
     def _listen(self) -> None:

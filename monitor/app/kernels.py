@@ -3,8 +3,9 @@
 A cold start used to compile every kernel (~45 s on a busy 2-core machine) before the
 daemon was ready. Now:
 
-* before ready, only what every batch needs: binning and the drift statistics, and the
-  performance kernels when a model has a ``performance`` section;
+* before ready, only what every batch needs: binning (for the configured ``bins``) and the
+  drift statistics, the calibration's statistics when a model has a false-alarm budget,
+  and the performance kernels when a model has a ``performance`` section;
 * the JSON scanner (more than half of the cold compile) in a child process started first,
   so it compiles on another core meanwhile, while decode takes the object paths
   (:mod:`monitor.ingest.decode.scanner_gate`); the daemon loads it from the cache the
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 from numba.core import config as numba_config
@@ -38,13 +40,22 @@ from monitor.config import Config
 from monitor.ingest.decode import scanner_gate
 from monitor.ingest.decode.scanner import warmup as scanner_warmup
 from monitor.performance.warmup import warmup as performance_warmup
-from monitor.stats import warmup as stats_warmup
+from monitor.stats.binning import MIN_WIDTH, bins_width
+from monitor.stats.warmup import warmup as stats_warmup
+from monitor.stats.warmup import warmup_calibration as stats_warmup_calibration
 
 __all__ = ["BackgroundScanner", "KernelWarmup", "WarmupProgress", "scanner_aside", "warm_all"]
 
 logger = logging.getLogger(__name__)
 
-_SCANNER_CHILD = "from monitor.ingest.decode.scanner import warmup; warmup()"
+#: The scanner is a speed-up, not a need: its child runs at a lower priority (nice
+#: ``SCANNER_NICE``) so that on a busy machine the kernels the daemon waits for get the
+#: CPU first.
+SCANNER_NICE = 10
+_SCANNER_CHILD = (
+    f"import os; os.nice({SCANNER_NICE}); "
+    "from monitor.ingest.decode.scanner import warmup; warmup()"
+)
 
 
 def warm_all() -> float:
@@ -170,8 +181,15 @@ class KernelWarmup:
     :meth:`run` (what is needed before ready)."""
 
     def __init__(self, config: Config) -> None:
-        self.steps: list[tuple[str, Callable[[], object]]] = [("drift statistics", stats_warmup)]
-        if any(m.performance is not None for m in config.models.values()):
+        models = config.models.values()
+        # Binning for the edge widths of the configured bins (one for up to 128 bins).
+        widths = sorted({bins_width(m.bins) for m in models} or {MIN_WIDTH})
+        self.steps: list[tuple[str, Callable[[], object]]] = [
+            ("drift statistics", partial(stats_warmup, widths, calibration=False))
+        ]
+        if any(m.alert.has_budget for m in models):
+            self.steps.append(("budget calibration", stats_warmup_calibration))
+        if any(m.performance is not None for m in models):
             self.steps.append(("performance metrics", performance_warmup))
         self.progress = WarmupProgress(total=len(self.steps))
         self.scanner = BackgroundScanner()

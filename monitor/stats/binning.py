@@ -4,6 +4,8 @@ once per batch by :class:`monitor.stats.window.SlotWindow`, never per event)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 from numba import njit
@@ -18,8 +20,8 @@ def _finite_or(x: float, other: float) -> float:  # pragma: no cover - compiled
 def _bin_column(
     v: np.ndarray, e: np.ndarray, k: int, t: np.ndarray, depth: int, lo: float, hi: float
 ) -> tuple[float, float]:  # pragma: no cover - compiled
-    """Bin one feature's values; ``depth`` is a literal at every call site so the search
-    unrolls. Four values advance through the search together: their loads are independent,
+    """Bin one feature's values; ``depth`` is a constant of the calling kernel, so the
+    search unrolls. Four values advance through the search together: their loads are independent,
     so the CPU overlaps them instead of waiting on one chain of dependent loads."""
     miss = t.shape[0] - 1
     n = v.shape[0]
@@ -67,48 +69,81 @@ def _bin_column(
     return lo, hi
 
 
-@njit(cache=True, nogil=True)
-def _bin_numeric(
+#: Edges are padded to at least this width (``+inf`` after the last edge), so every profile
+#: of up to 128 bins (the default is 100) shares one binning kernel: a width is a
+#: compile-time constant of its kernel (see :func:`numeric_kernel`).
+MIN_WIDTH = 128
+
+
+def padded_width(n_edges: int) -> int:
+    """The padded edge width of a profile whose features have at most ``n_edges`` edges: a
+    power of two, at least :data:`MIN_WIDTH`.
+
+    >>> padded_width(0), padded_width(99), padded_width(128), padded_width(129)
+    (128, 128, 128, 256)
+    """
+    return max(MIN_WIDTH, 1 << max(0, n_edges - 1).bit_length())
+
+
+def bins_width(bins: int) -> int:
+    """The padded edge width of profiles built with ``bins`` bins (at most ``bins - 1``
+    edges): what the warm-up compiles for a configured ``bins``."""
+    return padded_width(bins - 1)
+
+
+@cache
+def numeric_kernel(width: int) -> Callable[..., None]:
+    """The binning kernel for edges padded to ``width`` columns (a power of two).
+
+    ``kernel(values, edges, n_edges, out, low, high)`` adds rows x features ``values`` to
+    per-feature bin counts. The bin of ``x`` is the number of edges ``<= x``
+    (``searchsorted(side="right")``): bins are ``(-inf, e0), [e0, e1), ..., [e_{k-1},
+    +inf)``. It is found by a branch-free binary search over the feature's edges padded
+    with ``+inf`` to ``width``: ``log2(width) + 1`` compare-and-add steps and no
+    data-dependent branch. The last column of ``out`` counts NaN (missing);
+    ``-inf``/``+inf`` land in the outer bins. ``low``/``high`` track the smallest and
+    largest finite values (Wasserstein support of the outer bins).
+
+    The search depth is a constant of the kernel (a closure variable Numba freezes), so
+    the search unrolls; one kernel per width, compiled on first use and cached on disk
+    (the cache keys a closure by its variables). A single kernel taking the depth at run
+    time was 5-10x slower, and three specialised copies in one kernel tripled its
+    compile time.
+    """
+    if width < 1 or width & (width - 1):
+        raise ValueError(f"width must be a power of two, got {width}")
+    depth = (width - 1).bit_length()
+
+    @njit(cache=True, nogil=True)
+    def _bin_numeric(
+        values: np.ndarray,
+        edges: np.ndarray,
+        n_edges: np.ndarray,
+        out: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
+    ) -> None:  # pragma: no cover - compiled
+        # (f8[:, ::1], f8[:, ::1], i8[::1], i8[:, ::1], f8[::1], f8[::1])
+        # Feature-major pass over a transposed copy: one feature's edges and counts stay hot.
+        vt = np.ascontiguousarray(values.T)
+        for f in range(vt.shape[0]):
+            lo, hi = _bin_column(vt[f], edges[f], n_edges[f], out[f], depth, low[f], high[f])
+            low[f] = lo
+            high[f] = hi
+
+    return _bin_numeric
+
+
+def bin_numeric(
     values: np.ndarray,
     edges: np.ndarray,
     n_edges: np.ndarray,
     out: np.ndarray,
     low: np.ndarray,
     high: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    # (f8[:, ::1], f8[:, ::1], i8[::1], i8[:, ::1], f8[::1], f8[::1])
-    """Add rows x features values to per-feature bin counts.
-
-    The bin of ``x`` is the number of edges ``<= x`` (``searchsorted(side="right")``): bins
-    are ``(-inf, e0), [e0, e1), ..., [e_{k-1}, +inf)``. It is found by a branch-free binary
-    search over the feature's edges padded with ``+inf`` to a power of two ``P``:
-    ``log2(P) + 1`` compare-and-add steps and no data-dependent branch. The last column of
-    ``out`` counts NaN (missing); ``-inf``/``+inf`` land in the outer bins. ``low``/``high``
-    track the smallest and largest finite values (Wasserstein support of the outer bins).
-    """
-    width = edges.shape[1]
-    depth = 0
-    while (1 << depth) < width:
-        depth += 1
-    # Feature-major pass over a transposed copy: one feature's edges and counts stay hot.
-    vt = np.ascontiguousarray(values.T)
-    for f in range(vt.shape[0]):
-        e = edges[f]
-        k = n_edges[f]
-        t = out[f]
-        v = vt[f]
-        lo = low[f]
-        hi = high[f]
-        # A literal depth lets the search unroll: specialised for the default 100 bins
-        # (P = 128) and for 64; other widths run the same search with a loop.
-        if depth == 7:
-            lo, hi = _bin_column(v, e, k, t, 7, lo, hi)
-        elif depth == 6:
-            lo, hi = _bin_column(v, e, k, t, 6, lo, hi)
-        else:
-            lo, hi = _bin_column(v, e, k, t, depth, lo, hi)
-        low[f] = lo
-        high[f] = hi
+) -> None:
+    """:func:`numeric_kernel` for ``edges``' width, called once."""
+    numeric_kernel(edges.shape[1])(values, edges, n_edges, out, low, high)
 
 
 @njit(cache=True, nogil=True)

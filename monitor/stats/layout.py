@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.stats.binning import padded_width
 from monitor.stats.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 
 
@@ -18,7 +19,7 @@ class Layout:
     n_categorical: int
     num_width: int  # max bins + 1 (missing column)
     cat_width: int  # max categories + 2 + 1 (missing column)
-    padded_edges: np.ndarray  # (F, P) edges padded with +inf to a power of two
+    padded_edges: np.ndarray  # (F, P) edges padded with +inf to binning.padded_width
     n_edges: np.ndarray  # (F,)
     n_bins: np.ndarray  # (F,) = n_edges + 1
     ref_num: np.ndarray  # (F, num_width - 1) reference counts
@@ -53,7 +54,7 @@ def _build(profile: ReferenceProfile) -> Layout:
     cats = [f for f in profile.features.values() if isinstance(f, CategoricalProfile)]
     nf, nc = len(nums), len(cats)
     bmax = max((f.edges.size + 1 for f in nums), default=1)
-    p = 1 << max(0, math.ceil(math.log2(max(bmax - 1, 1))))
+    p = padded_width(bmax - 1)
     padded = np.full((nf, p), math.inf)
     n_edges = np.zeros(nf, np.int64)
     ref_num = np.zeros((nf, bmax), np.int64)

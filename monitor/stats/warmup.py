@@ -1,24 +1,41 @@
-"""Compile every kernel signature before the daemon reports ready."""
+"""Compile (or load) the statistics kernels before the daemon reports ready: all of them, or
+only those a config needs."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
+from monitor.stats.binning import MIN_WIDTH, numeric_kernel
 from monitor.stats.drift import categorical_statistics, evaluate, numeric_statistics
 from monitor.stats.layout import layout_of
 from monitor.stats.profile import FeatureKind, build_profile
 from monitor.stats.window import CountWindowSpec, SlotWindow
 
 
-def warmup() -> float:
-    """Run every kernel once on tiny inputs; return the seconds spent.
+def warmup(widths: Iterable[int] = (MIN_WIDTH,), *, calibration: bool = True) -> float:
+    """Run every kernel a window and its evaluation need once on tiny inputs; return the
+    seconds spent.
 
-    With ``NUMBA_CACHE_DIR`` holding a populated cache this only loads the compiled code;
-    on an empty cache it compiles and writes it.
+    ``widths``: the padded edge widths to bin for (:func:`monitor.stats.binning.bins_width`
+    of each configured ``bins``; the default covers up to 128 bins). ``calibration``: also
+    the statistics kernels a false-alarm budget's calibration calls, which a config
+    without a budget never runs. With ``NUMBA_CACHE_DIR`` holding a populated cache this
+    only loads the compiled code; on an empty cache it compiles and writes it.
     """
     start = time.perf_counter()
+    for width in sorted(set(widths)):
+        # the window's call: rows x features values, features x width edges, counts
+        numeric_kernel(width)(
+            np.zeros((4, 1)),
+            np.full((1, width), np.inf),
+            np.zeros(1, np.int64),
+            np.zeros((1, 2), np.int64),
+            np.full(1, np.inf),
+            np.full(1, -np.inf),
+        )
     x = np.linspace(0.0, 1.0, 64)
     profile = build_profile(
         "warmup",
@@ -32,16 +49,22 @@ def warmup() -> float:
     for _ in window.feed(num, cat):
         # small n: exact KS kernel for unequal and equal sizes; chi-square path too
         evaluate(profile, window)
-    # the statistics kernels on their own, as calibration calls them
+    if calibration:
+        warmup_calibration()
+    return time.perf_counter() - start
+
+
+def warmup_calibration() -> float:
+    """Only the statistics kernels a budget's calibration calls; the seconds spent."""
+    start = time.perf_counter()
+    profile = build_profile(
+        "warmup",
+        {"x": np.linspace(0.0, 1.0, 64), "c": ["a", "b"] * 32},
+        {"x": FeatureKind.NUMERIC, "c": FeatureKind.CATEGORICAL},
+        bins=8,
+    )
+    window = SlotWindow(profile, CountWindowSpec(events=32, slide=32))
     lay = layout_of(profile)
     numeric_statistics(lay, window.counts())
     categorical_statistics(lay, window.counts())
-    # the other specialised search widths (64 and 128 edges) of the binning kernel
-    for bins in (64, 100):
-        wide = build_profile(
-            "warmup", {"x": np.arange(256.0)}, {"x": FeatureKind.NUMERIC}, bins=bins
-        )
-        w = SlotWindow(wide, CountWindowSpec(events=16, slide=16))
-        for _ in w.feed(np.arange(16.0)[:, None], np.zeros((16, 0), np.int64)):
-            evaluate(wide, w)
     return time.perf_counter() - start

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import CheckpointError
-from monitor.stats.binning import _bin_numeric, _count_codes
+from monitor.stats.binning import _count_codes, numeric_kernel
 from monitor.stats.layout import layout_of
 from monitor.stats.profile import ReferenceProfile
 
@@ -204,7 +204,8 @@ class SlotWindow:
         if num.shape[0] == 0:
             return
         delta = np.zeros_like(self._num_total)
-        _bin_numeric(num, lay.padded_edges, lay.n_edges, delta, self._low[pos], self._high[pos])
+        bin_numeric = numeric_kernel(lay.padded_edges.shape[1])
+        bin_numeric(num, lay.padded_edges, lay.n_edges, delta, self._low[pos], self._high[pos])
         self._num[pos] += delta
         self._num_total += delta
         cdelta = np.zeros_like(self._cat_total)

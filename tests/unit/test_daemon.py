@@ -458,3 +458,54 @@ def test_an_unusable_state_dir_is_a_usage_error_naming_state_dir(tmp_path: Path)
     with pytest.raises(UsageError) as info:
         Daemon(validate_config(raw))
     assert info.value.problem.path == "state.dir"
+
+
+class RecordedKernels(NoKernels):
+    """A warm-up that notes when it runs, and fails when asked to."""
+
+    log: Recorder
+    fail = False
+
+    def run(self) -> float:
+        self.log("kernels compile")
+        if self.fail:
+            raise RuntimeError("compile failed")
+        return 0.0
+
+
+class ClosableConsumer:
+    def __init__(self, log: Recorder) -> None:
+        self._log = log
+
+    def close(self) -> None:
+        self._log("consumer closed")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_consumer_joins_while_the_kernels_compile(
+    tmp_path: Path, log: Recorder, monkeypatch: pytest.MonkeyPatch, fail: bool
+) -> None:
+    """Subscribed first, so the group join overlaps a first start's compile; a failed
+    compile leaves the group instead of lingering in it."""
+    kernels = type("Kernels", (RecordedKernels,), {"log": log, "fail": fail})
+    monkeypatch.setattr(daemon_module, "KernelWarmup", kernels)
+
+    def subscribe(*_args: Any, **_kwargs: Any) -> Any:
+        log("consumer subscribed")
+        source = FakeSource(log, [])
+        source.consumer = ClosableConsumer(log)  # type: ignore[attr-defined]
+        return source
+
+    monkeypatch.setattr(daemon_module, "KafkaSource", subscribe)
+    daemon = Daemon(validate_config(make_config(tmp_path, interval=None)))
+    try:
+        if fail:
+            with pytest.raises(RuntimeError):
+                daemon.start()
+            assert log.names() == ["consumer subscribed", "kernels compile", "consumer closed"]
+            assert daemon.source is None
+        else:
+            daemon.start()
+            assert log.names() == ["consumer subscribed", "kernels compile"]
+    finally:
+        daemon.server.stop()

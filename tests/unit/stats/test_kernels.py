@@ -250,7 +250,7 @@ def test_binning_kernel_matches_searchsorted_with_nan_and_inf():
         x[2::13] = -np.inf
         out = np.zeros((1, k + 2), np.int64)
         lo, hi = np.array([np.inf]), np.array([-np.inf])
-        binning._bin_numeric(x, pad, np.array([k]), out, lo, hi)
+        binning.bin_numeric(x, pad, np.array([k]), out, lo, hi)
         col = x[:, 0]
         present = col[~np.isnan(col)]
         expect = np.bincount(np.searchsorted(edges, present, side="right"), minlength=k + 1)
