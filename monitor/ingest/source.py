@@ -32,7 +32,7 @@ from monitor.ingest.messages import (
     message_errors,
 )
 
-__all__ = ["KafkaSource", "RebalanceError"]
+__all__ = ["KafkaSource", "RebalanceError", "consumer_defaults"]
 
 # librdkafka's client-side error codes are exposed with a leading underscore.
 _ALL_BROKERS_DOWN = KafkaError._ALL_BROKERS_DOWN  # noqa: SLF001
@@ -61,6 +61,11 @@ _DEFAULTS: dict[str, Any] = {
     "statistics.interval.ms": 5000,
     "fetch.max.bytes": 52428800,
 }
+
+
+def consumer_defaults() -> dict[str, Any]:
+    """The librdkafka settings driftmon applies under ``kafka.consumer`` (which wins)."""
+    return dict(_DEFAULTS)
 
 
 class KafkaSource:
