@@ -7,9 +7,10 @@ then, in interleaved rounds (bare, daemon, bare, daemon, ...), each reads the wh
 from the start under a new group id:
 
 - the bare loop does nothing but ``consume()`` batches and read ``value()`` of every
-  message: no commits, no decoding. It uses the same librdkafka settings as the daemon
-  (driftmon's defaults under the config's ``kafka.consumer``), so fetch tuning helps both,
-  and the batch size that was fastest for it (``--bare-batch``);
+  message: no commits, no decoding. It uses the same librdkafka settings and garbage
+  collector settings as the daemon (driftmon's defaults under the config's
+  ``kafka.consumer``; ``monitor.app.heap``), so that tuning helps both, and the batch size
+  that was fastest for it (``--bare-batch``);
 - the daemon runs as ``driftmon run`` would, with its default batch size and settings
   (only the group timeouts are set, for the test broker's fast joins).
 
@@ -158,7 +159,10 @@ def bare_round(config: Config, group: str, n: int, batch: int) -> Steady:
     """The bare loop: consume() and value() of every message, nothing else."""
     from confluent_kafka import Consumer
 
+    from monitor.app.heap import settle_after_start
+
     assert config.kafka is not None
+    settle_after_start()  # the daemon's collector settings, which help this loop as much
     conf = consumer_settings(config)
     conf.update(
         {

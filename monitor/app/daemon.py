@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.app.accounting import BatchAccounting, Parts
+from monitor.app.heap import settle_after_start
 from monitor.app.kernels import KernelWarmup
 from monitor.config import Config, KafkaConfig
 from monitor.errors import CheckpointError, ConfigError, ConfigProblem, UsageError
@@ -211,6 +212,8 @@ class Daemon:
             on_lag=self._on_lag,
             on_condition=self.health.set,
         )
+        # Everything long-lived exists now: the collector stops walking it (see heap.py).
+        settle_after_start()
         logger.info(
             "driftmon started",
             extra={

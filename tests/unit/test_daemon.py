@@ -258,6 +258,8 @@ def run_daemon(
         daemon_module, "CheckpointStore", lambda *a, **k: RecordingStore(log, *a, **k)
     )
     monkeypatch.setattr(daemon_module, "DeadLetterSink", lambda *a, **k: FakeDeadLetters(log))
+    # Recorded instead of freezing the test process's heap (tests/unit/test_heap.py).
+    monkeypatch.setattr(daemon_module, "settle_after_start", lambda: log("settle heap"))
     account = BatchAccounting.account
 
     def recorded_account(
@@ -309,6 +311,14 @@ def test_a_batch_is_consumed_accounted_checkpointed_then_committed(
     # The first batch is accounted for only once the second is consumed (pipelined loop).
     log.in_order(("consume", 199), ("account", 99))
     assert daemon.events_total == 200
+
+
+def test_the_heap_is_settled_once_after_start_up_before_the_first_consume(
+    run_daemon: Callable[..., Daemon], log: Recorder
+) -> None:
+    run_daemon([ASSIGN, ("batch", batch(0, 100))])
+    assert log.names().count("settle heap") == 1
+    log.in_order(("settle heap",), ("consume", 99))
 
 
 def test_without_a_due_checkpoint_nothing_is_committed(
