@@ -4,8 +4,9 @@
 
 1. replay: the full pipeline (decode, encode, window, evaluate, alert) over a JSON-lines
    file of 20-feature events, next to plain ``orjson.loads`` of the same lines.
-2. end to end on the embedded broker: driftmon's consumer loop against a bare
-   confluent-kafka loop that only reads the same topic (same run, same messages).
+2. end to end on the embedded broker, against a bare confluent-kafka consumer on the same
+   topic, in steady state and interleaved rounds: ``bench_e2e.py`` (run here with its
+   defaults, 600,000 events and 3 rounds).
 3. detection latency: time from the first drifted event produced to
    ``driftmon_model_drifted == 1`` and to the webhook received, with a 2,000-event slide.
 """
@@ -27,10 +28,13 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import bench_e2e
+
 from monitor.app.replay import replay
 from monitor.config import load_config
 from monitor.stats import FeatureKind, build_profile, warmup
 
+E2E_EVENTS = 600_000
 N_NUMERIC = 12
 N_CATEGORICAL = 8
 
@@ -130,77 +134,6 @@ def bench_replay(directory: Path, n: int) -> dict[str, float]:
     }
 
 
-def bench_kafka(directory: Path, n: int) -> dict[str, float]:
-    from confluent_kafka import Consumer
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    from monitor.app.daemon import Daemon
-    from monitor.demo.broker import EmbeddedBroker
-
-    out: dict[str, float] = {}
-    with EmbeddedBroker() as broker:
-        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-        topic = "bench-e2e"
-        admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(10)
-        from confluent_kafka import Producer
-
-        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20})
-        for payload in wide_events(n, seed=2):
-            while True:
-                try:
-                    producer.produce(topic, payload, key=b"wide")
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-        producer.flush(60)
-
-        bare_rates, daemon_rates = [], []
-        for round_ in range(3):
-            consumer = Consumer(
-                {
-                    "bootstrap.servers": broker.bootstrap,
-                    "group.id": f"bare-{round_}",
-                    "session.timeout.ms": 6000,
-                    "auto.offset.reset": "earliest",
-                    "enable.auto.commit": False,
-                }
-            )
-            consumer.subscribe([topic])
-            got, first = 0, None
-            deadline = time.monotonic() + 120
-            while got < n and time.monotonic() < deadline:
-                batch = consumer.consume(10000, 0.5)
-                if batch and first is None:
-                    first = time.perf_counter()
-                got += sum(1 for m in batch if m.error() is None and m.value() is not None)
-                if batch:
-                    consumer.commit(asynchronous=True)
-            bare_rates.append(got / (time.perf_counter() - (first or time.perf_counter())))
-            consumer.close()
-
-            config = load_config(wide_config(directory, broker.bootstrap, topic))
-            config = config.model_copy(
-                update={"kafka": config.kafka.model_copy(update={"group_id": f"daemon-{round_}"})}
-            )
-            daemon = Daemon(config)
-            first_at: list[float] = []
-            # The loop hands each batch's statistics to _update (on the worker thread).
-            original = daemon._update  # noqa: SLF001
-
-            def timed(messages: Any, _orig: Any = original, _first: list[float] = first_at) -> Any:
-                if not _first:
-                    _first.append(time.perf_counter())
-                return _orig(messages)
-
-            daemon._update = timed  # type: ignore[method-assign]  # noqa: SLF001
-            daemon.run(install_signals=False, max_events=n, max_seconds=180)
-            daemon_rates.append(daemon.events_total / (time.perf_counter() - first_at[0]))
-        out["bare_consumer_events_per_s"] = statistics.median(bare_rates)
-        out["driftmon_events_per_s"] = statistics.median(daemon_rates)
-        out["ratio"] = out["driftmon_events_per_s"] / out["bare_consumer_events_per_s"]
-    return out
-
-
 def bench_latency(directory: Path) -> dict[str, float]:
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -280,11 +213,8 @@ def main() -> None:
         )
         if args.skip_kafka:
             return
-        k = bench_kafka(directory, args.events)
-        print(
-            f"end to end: driftmon {k['driftmon_events_per_s']:,.0f} events/s, bare consumer "
-            f"{k['bare_consumer_events_per_s']:,.0f} msgs/s, ratio {k['ratio']:.2f}"
-        )
+        # The strict end-to-end comparison with a bare consumer (its own topic and sizes).
+        bench_e2e.report(bench_e2e.run(E2E_EVENTS, rounds=3, bare_batch=1000), E2E_EVENTS)
         lat = bench_latency(directory)
         print(
             f"detection latency (slide 2,000 at 10k events/s): model_drifted after "

@@ -19,6 +19,7 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -29,8 +30,9 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.app.accounting import BatchAccounting, Parts
+from monitor.app.heap import settle_after_start
 from monitor.app.kernels import KernelWarmup
-from monitor.config import Config, KafkaConfig
+from monitor.config import Config, HttpConfig, KafkaConfig
 from monitor.errors import CheckpointError, ConfigError, ConfigProblem, UsageError
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.decode import Reason
@@ -96,6 +98,27 @@ def _http_server(
         web=load_web_config(Path(web)) if web else None,
         serve_status=config.http.status,
     )
+
+
+def _listen(server: Server, http: HttpConfig) -> None:
+    """Start the HTTP server; a port in use is the user's setting, not a crash."""
+    try:
+        server.start()
+    except OSError as exc:
+        port = exc.errno in (errno.EADDRINUSE, errno.EACCES)
+        hint = (
+            "stop the process that holds it, or choose another port with http.port "
+            "(or DRIFTMON_HTTP__PORT); 0 picks a free one"
+            if port
+            else "set http.host to an address of this machine, e.g. 0.0.0.0 or 127.0.0.1"
+        )
+        raise UsageError(
+            ConfigProblem(
+                "http.port" if port else "http.host",
+                f"cannot listen on {http.host}:{http.port}: {exc.strerror or exc}",
+                hint,
+            )
+        ) from None
 
 
 def _report_recreated(recovery: RecoveryCoordinator, metrics: Metrics) -> None:
@@ -166,10 +189,10 @@ class Daemon:
         self.server = _http_server(config, self.registry, self.results, self.health)
         self._stop = threading.Event()
         self._closing = False
-        # One worker for the statistics of the batch in flight (see _loop and _drain).
+        # One worker for the statistics of the batches in flight (see _loop and _drain).
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="driftmon-stats")
-        self._inflight: tuple[list[Message], Future[Parts]] | None = None
-        self._batch_started = 0.0
+        # Oldest first: messages, their statistics, when they were consumed.
+        self._inflight: deque[tuple[list[Message], Future[Parts], float]] = deque()
         self.source: KafkaSource | None = None
         self.dead_letter: DeadLetterSink | None = None
         self.events_total = 0
@@ -237,6 +260,8 @@ class Daemon:
         if self.config.state is None:
             logger.info("no state section: running stateless (windows start empty on restart)")
         self.dispatcher.start()
+        # Everything long-lived exists now: the collector stops walking it (see heap.py).
+        settle_after_start()
         models = ",".join(self.config.models)
         extra = {"version": __version__, "models": models, "http_port": self.http_port}
         logger.info("driftmon started", extra=extra)
@@ -263,25 +288,7 @@ class Daemon:
         )
 
     def _listen(self) -> None:
-        """Start the HTTP server; a port in use is the user's setting, not a crash."""
-        http = self.config.http
-        try:
-            self.server.start()
-        except OSError as exc:
-            port = exc.errno in (errno.EADDRINUSE, errno.EACCES)
-            hint = (
-                "stop the process that holds it, or choose another port with http.port "
-                "(or DRIFTMON_HTTP__PORT); 0 picks a free one"
-                if port
-                else "set http.host to an address of this machine, e.g. 0.0.0.0 or 127.0.0.1"
-            )
-            raise UsageError(
-                ConfigProblem(
-                    "http.port" if port else "http.host",
-                    f"cannot listen on {http.host}:{http.port}: {exc.strerror or exc}",
-                    hint,
-                )
-            ) from None
+        _listen(self.server, self.config.http)
 
     def _on_assign(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int] | None:
         self._drain(commit=False)
@@ -354,47 +361,50 @@ class Daemon:
             if deadline is not None and time.monotonic() >= deadline:
                 break
             messages = source.consume(max_messages, timeout)
-            self._drain()
+            if messages:
+                # Queued behind the batch in flight, so the worker moves on to it as soon
+                # as that one is done, without waiting for this thread to wake up and
+                # account for it; its statistics then run while the next consume() reads
+                # from the broker (the scanner and the kernels release the GIL).
+                submitted = self._worker.submit(self._update, messages)
+                self._inflight.append((messages, submitted, time.perf_counter()))
+            self._drain(keep=1 if messages else 0)
             if max_events is not None and self.events_total >= max_events:
                 # Counted once the batch in flight is accounted for; an idle poll must not
                 # skip this check, or the loop would run on to the deadline.
                 break
             if self.commits.failing:
                 # Paused; a message still arriving (a partition assigned meanwhile, or
-                # already fetched) is processed below, never dropped: its offset is not
-                # committed until a checkpoint covering it is durable.
+                # already fetched) is processed (submitted above), never dropped: its
+                # offset is not committed until a checkpoint covering it is durable.
                 self.commits.when_due()
                 if not messages:
                     continue
                 source.pause()
             if not messages:
                 self.commits.when_due()
-                continue
-            # The statistics of this batch run on the worker while the next consume()
-            # reads from the broker (the scanner and the kernels release the GIL).
-            self._inflight = (messages, self._worker.submit(self._update, messages))
-            self._batch_started = time.perf_counter()
 
-    def _drain(self, *, commit: bool = True) -> None:
-        """Finish the batch in flight: wait for its statistics, account for it, mark its
-        offsets processed and (``commit``) hand them to the commit sequence.
+    def _drain(self, *, commit: bool = True, keep: int = 0) -> None:
+        """Finish the batches in flight but the newest ``keep``, oldest first: wait for
+        each one's statistics, account for it, mark its offsets processed and
+        (``commit``) hand them to the commit sequence.
 
-        Runs after every consume() and, as the commit sequence's first step, in every
-        rebalance callback, checkpoint and at shutdown, so offsets, checkpoints and
-        handovers always see whole batches.
+        Runs after every consume() (keeping the batch just submitted running) and, as the
+        commit sequence's first step, in every rebalance callback, checkpoint and at
+        shutdown (keeping none), so offsets, checkpoints and handovers always see whole
+        batches.
         """
-        inflight, self._inflight = self._inflight, None
-        if inflight is None:
-            return
-        messages, update = inflight
-        outcome = self.accounting.account(update.result(), self.dead_letter)
-        if self.source is not None:
-            self.source.mark_processed(messages)
-            if commit:
-                self.commits.after_batch()
-        # The batch's duration runs from consume to commit, checkpoint included.
-        self.metrics.batch_duration.observe(time.perf_counter() - self._batch_started)
-        self.events_total += sum(outcome.accepted.values())
+        inflight = self._inflight
+        while len(inflight) > keep:
+            messages, update, started = inflight.popleft()
+            outcome = self.accounting.account(update.result(), self.dead_letter)
+            if self.source is not None:
+                self.source.mark_processed(messages)
+                if commit:
+                    self.commits.after_batch()
+            # The batch's duration runs from consume to commit, checkpoint included.
+            self.metrics.batch_duration.observe(time.perf_counter() - started)
+            self.events_total += sum(outcome.accepted.values())
 
     def _update(self, messages: list[Message]) -> Parts:
         """The statistics step of a batch, per topic (runs on the worker thread)."""

@@ -17,8 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import repeat
-from operator import is_not
+from operator import methodcaller
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -32,7 +31,7 @@ from monitor.ingest.messages import (
     message_errors,
 )
 
-__all__ = ["KafkaSource", "RebalanceError"]
+__all__ = ["KafkaSource", "RebalanceError", "consumer_defaults"]
 
 # librdkafka's client-side error codes are exposed with a leading underscore.
 _ALL_BROKERS_DOWN = KafkaError._ALL_BROKERS_DOWN  # noqa: SLF001
@@ -44,6 +43,7 @@ _SSL = KafkaError._SSL  # noqa: SLF001
 _BAD_MSG = KafkaError._BAD_MSG  # noqa: SLF001
 _UNREACHABLE = (_ALL_BROKERS_DOWN, _TRANSPORT, _AUTHENTICATION, _SSL)
 _UNKNOWN_TOPIC = KafkaError.UNKNOWN_TOPIC_OR_PART
+_ERROR = methodcaller("error")
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,11 @@ _DEFAULTS: dict[str, Any] = {
     "statistics.interval.ms": 5000,
     "fetch.max.bytes": 52428800,
 }
+
+
+def consumer_defaults() -> dict[str, Any]:
+    """The librdkafka settings driftmon applies under ``kafka.consumer`` (which wins)."""
+    return dict(_DEFAULTS)
 
 
 class KafkaSource:
@@ -244,12 +249,13 @@ class KafkaSource:
         """One batch of data messages; broker-side errors are logged and skipped."""
         consumed = self.consumer.consume(num_messages=max_messages, timeout=timeout_seconds)
         batch: list[Message] = consumed  # type: ignore[assignment]
-        errors = message_errors(batch)
-        # Identity, not list.count(None): KafkaError's == with None leaves a TypeError set.
-        if not any(map(is_not, errors, repeat(None))):
+        # One C-level pass with no list built: a data message's error() is None, and a
+        # KafkaError is true (truth, not ==: KafkaError's == with None leaves an error set).
+        if not any(map(_ERROR, batch)):
             if batch:
                 self._set_connected(True)
             return batch
+        errors = message_errors(batch)
         out: list[Message] = []
         for msg, err in zip(batch, errors, strict=True):
             if err is not None:

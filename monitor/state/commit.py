@@ -13,8 +13,9 @@ in this order:
    shutdown ``KafkaSource`` commits synchronously itself as soon as the sequence returns
    (it must not commit *lost* partitions, which reach the same callback).
 
-Without a state section there is nothing to checkpoint: step 3 always succeeds and every
-batch's offsets are committed right after it.
+Without a state section there is nothing to checkpoint: step 3 always succeeds, and every
+batch's offsets are committed as soon as it is accounted for (:meth:`after_batch`), without
+draining the batch behind it, whose offsets are not marked yet.
 """
 
 from __future__ import annotations
@@ -103,8 +104,14 @@ class CommitSequence:
 
     def after_batch(self) -> None:
         """A batch's offsets were just marked: commit them, through a checkpoint when one
-        is due (without a state section, every time)."""
-        if self._recovery is None or self._recovery.due():
+        is due. Without a state section there is nothing to checkpoint: the offsets
+        marked so far are committed at once, without draining the batch still in flight
+        (its offsets are not marked yet), so the worker keeps running."""
+        if self._recovery is None:
+            source = self._source()
+            if source is not None:
+                source.commit(synchronous=False)
+        elif self._recovery.due():
             self.run()
 
     def when_due(self) -> None:

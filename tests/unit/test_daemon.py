@@ -258,6 +258,8 @@ def run_daemon(
         daemon_module, "CheckpointStore", lambda *a, **k: RecordingStore(log, *a, **k)
     )
     monkeypatch.setattr(daemon_module, "DeadLetterSink", lambda *a, **k: FakeDeadLetters(log))
+    # Recorded instead of freezing the test process's heap (tests/unit/test_heap.py).
+    monkeypatch.setattr(daemon_module, "settle_after_start", lambda: log("settle heap"))
     account = BatchAccounting.account
 
     def recorded_account(
@@ -280,6 +282,13 @@ def run_daemon(
         source = FakeSource(log, script)
         monkeypatch.setattr(daemon_module, "KafkaSource", source.connect)
         daemon = Daemon(config, replica_id="r1")
+        submit = daemon._worker.submit
+
+        def recorded_submit(step: Callable[..., Parts], messages: list[FakeMessage]) -> Any:
+            log("submit", messages[-1].offset())
+            return submit(step, messages)
+
+        monkeypatch.setattr(daemon._worker, "submit", recorded_submit)
         source.stop = daemon.request_stop
         monkeypatch.setattr(daemon.dispatcher, "flush", lambda _timeout: log("flush webhooks"))
         assert daemon.run(install_signals=False, max_seconds=60) == 0
@@ -296,19 +305,39 @@ def test_a_batch_is_consumed_accounted_checkpointed_then_committed(
     run_daemon: Callable[..., Daemon], log: Recorder
 ) -> None:
     daemon = run_daemon(
-        [ASSIGN, ("batch", batch(0, 100)), ("batch", batch(100, 100))], interval=EVERY_BATCH
+        [ASSIGN, ("batch", batch(0, 100)), ("batch", batch(100, 100)), ("idle", None)],
+        interval=EVERY_BATCH,
     )
-    for last in (99, 199):
-        log.in_order(
-            ("consume", last),
-            ("account", last),
-            ("mark", last),
-            ("checkpoint", {"t/0": last + 1}),
-            ("commit", "async", {"t/0": last + 1}),
-        )
-    # The first batch is accounted for only once the second is consumed (pipelined loop).
-    log.in_order(("consume", 199), ("account", 99))
+    # The first batch is accounted for only once the second is consumed (pipelined loop);
+    # the checkpoint due after it drains the second too, so it covers both, whole.
+    log.in_order(
+        ("consume", 99),
+        ("consume", 199),
+        ("account", 99),
+        ("mark", 99),
+        ("account", 199),
+        ("mark", 199),
+        ("checkpoint", {"t/0": 200}),
+        ("commit", "async", {"t/0": 200}),
+    )
+    assert ("checkpoint", {"t/0": 100}) not in log.steps
     assert daemon.events_total == 200
+
+
+def test_the_next_batch_is_queued_for_the_worker_before_the_last_is_accounted_for(
+    run_daemon: Callable[..., Daemon], log: Recorder
+) -> None:
+    # The worker moves from one batch to the next without waiting for the loop thread.
+    run_daemon([ASSIGN, ("batch", batch(0, 100)), ("batch", batch(100, 100))])
+    log.in_order(("submit", 99), ("consume", 199), ("submit", 199), ("account", 99))
+
+
+def test_the_heap_is_settled_once_after_start_up_before_the_first_consume(
+    run_daemon: Callable[..., Daemon], log: Recorder
+) -> None:
+    run_daemon([ASSIGN, ("batch", batch(0, 100))])
+    assert log.names().count("settle heap") == 1
+    log.in_order(("settle heap",), ("consume", 99))
 
 
 def test_without_a_due_checkpoint_nothing_is_committed(

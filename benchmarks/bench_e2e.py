@@ -1,0 +1,309 @@
+"""End to end on the embedded broker: the daemon against a bare confluent-kafka consumer.
+
+    python benchmarks/bench_e2e.py [--events 600000] [--rounds 3] [--profile DIR]
+
+One topic (3 partitions) is filled once with ``--events`` events of 20 numeric features;
+then, in interleaved rounds (bare, daemon, bare, daemon, ...), each reads the whole topic
+from the start under a new group id:
+
+- the bare loop does nothing but ``consume()`` batches and read ``value()`` of every
+  message: no commits, no decoding. It uses the same librdkafka settings and garbage
+  collector settings as the daemon (driftmon's defaults under the config's
+  ``kafka.consumer``; ``monitor.app.heap``), so that tuning helps both, and the batch size
+  that was fastest for it (``--bare-batch``);
+- the daemon runs as ``driftmon run`` would, with its default batch size and settings
+  (only the group timeouts are set, for the test broker's fast joins).
+
+Both are measured in steady state: the events counted between 10 % and 90 % of the topic
+(the bare loop counts messages read, the daemon events accounted for), divided by the time
+between the batches that crossed those marks; the group join and the tail are excluded.
+Printed: each round, the median of each side and their ratio, and the load average.
+
+``--profile DIR`` runs one more daemon round under cProfile, one profile for the loop
+thread and one for the worker thread (decode and statistics), written to DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from operator import methodcaller
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitor.config import Config, load_config
+from monitor.stats import FeatureKind, build_profile
+
+N_FEATURES = 20
+PARTITIONS = 3
+#: Where the steady-state window starts and ends, as shares of the topic.
+LOW, HIGH = 0.1, 0.9
+_VALUE = methodcaller("value")
+
+
+class Steady(NamedTuple):
+    """The steady state of one round: events per second, and process CPU per event."""
+
+    rate: float
+    cpu_us: float
+
+
+def steady(samples: Sequence[tuple[float, float, int]], total: int) -> Steady:
+    """The rate between the first samples at or past 10 % and 90 % of ``total``.
+
+    ``samples``: (wall time, process CPU time, events counted so far) after each batch, in
+    order. The window runs from the batch that crossed the low mark to the one that
+    crossed the high mark, so the events of the first of those batches (read before its
+    time) are not counted. The CPU time is the whole process's (librdkafka's threads too),
+    which a busy machine disturbs less than the wall clock.
+    """
+    low = next((s for s in samples if s[2] >= LOW * total), None)
+    high = next((s for s in samples if s[2] >= HIGH * total), None)
+    if low is None or high is None or high[0] <= low[0]:
+        counted = samples[-1][2] if samples else 0
+        raise ValueError(f"no steady state: {counted} of {total} events counted")
+    events = high[2] - low[2]
+    return Steady(events / (high[0] - low[0]), (high[1] - low[1]) / events * 1e6)
+
+
+def numeric_events(n: int, seed: int) -> list[bytes]:
+    """``n`` events of one model with 20 numeric features and a numeric prediction."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0.0, 1.0, (n, N_FEATURES)).round(4).tolist()
+    prediction = rng.random(n).round(5).tolist()
+    names = [f"x{j}" for j in range(N_FEATURES)]
+    return [
+        orjson.dumps(
+            {
+                "model": "num",
+                "ts": 1.7e9 + i * 0.001,
+                "id": f"r{i}",
+                "features": dict(zip(names, values[i], strict=True)),
+                "prediction": prediction[i],
+            }
+        )
+        for i in range(n)
+    ]
+
+
+def write_profile(path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 50_000
+    data: dict[str, Any] = {f"x{j}": rng.normal(0, 1, n) for j in range(N_FEATURES)}
+    data["prediction"] = rng.random(n)
+    kinds = dict.fromkeys(data, FeatureKind.NUMERIC)
+    build_profile("num", data, kinds, source="bench").save(path)
+
+
+def write_config(directory: Path, bootstrap: str, topic: str) -> Path:
+    features = "\n".join(f"      x{j}: {{type: numeric}}" for j in range(N_FEATURES))
+    path = directory / "e2e.yaml"
+    path.write_text(
+        f"""kafka:
+  bootstrap_servers: {bootstrap}
+  topics: [{topic}]
+  consumer: {{session.timeout.ms: 6000, heartbeat.interval.ms: 2000}}
+http: {{host: 127.0.0.1, port: 0}}
+models:
+  num:
+    reference: {directory / "num.json"}
+    window: {{events: 20000, slide: 2000}}
+    features:
+{features}
+    prediction: {{type: numeric}}
+    tests: [psi, ks, js]
+"""
+    )
+    return path
+
+
+def fill_topic(bootstrap: str, topic: str, n: int) -> None:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(10)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    for i, payload in enumerate(numeric_events(n, seed=2)):
+        while True:
+            try:
+                # Round-robin over partitions: each gets a third of the topic.
+                producer.produce(topic, payload, partition=i % PARTITIONS)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    if producer.flush(120):
+        raise RuntimeError("the producer could not deliver every event")
+
+
+def consumer_settings(config: Config) -> dict[str, Any]:
+    """The librdkafka settings the daemon's consumer runs with (defaults, then config)."""
+    from monitor.ingest.source import consumer_defaults
+
+    assert config.kafka is not None
+    return {**consumer_defaults(), **config.kafka.consumer}
+
+
+def bare_round(config: Config, group: str, n: int, batch: int) -> Steady:
+    """The bare loop: consume() and value() of every message, nothing else."""
+    from confluent_kafka import Consumer
+
+    from monitor.app.heap import settle_after_start
+
+    assert config.kafka is not None
+    settle_after_start()  # the daemon's collector settings, which help this loop as much
+    conf = consumer_settings(config)
+    conf.update(
+        {
+            "bootstrap.servers": config.kafka.bootstrap_servers,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+        }
+    )
+    consumer = Consumer(conf)
+    consumer.subscribe([config.kafka.topics[0].name])
+    samples: list[tuple[float, float, int]] = []
+    got = 0
+    deadline = time.monotonic() + 120
+    try:
+        while got < n and time.monotonic() < deadline:
+            messages = consumer.consume(batch, 0.5)
+            values = list(map(_VALUE, messages))
+            got += len(values)
+            samples.append((time.perf_counter(), time.process_time(), got))
+    finally:
+        consumer.close()
+    return steady(samples, n)
+
+
+def daemon_round(
+    config: Config, group: str, n: int, profile_dir: Path | None = None
+) -> tuple[Steady, float]:
+    """The daemon over the whole topic; its steady state and whole-run rate (start-up in)."""
+    from monitor.app.daemon import Daemon
+
+    assert config.kafka is not None
+    kafka = config.kafka.model_copy(update={"group_id": group})
+    daemon = Daemon(config.model_copy(update={"kafka": kafka}))
+    samples: list[tuple[float, float, int]] = []
+    account = daemon.accounting.account
+    counted = [0]
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        outcome = account(*args, **kwargs)
+        counted[0] += sum(outcome.accepted.values())
+        samples.append((time.perf_counter(), time.process_time(), counted[0]))
+        return outcome
+
+    daemon.accounting.account = timed  # type: ignore[method-assign]
+    worker: cProfile.Profile | None = None
+    if profile_dir is not None:
+        worker = cProfile.Profile()
+        daemon._update = _profiled(daemon._update, worker)  # type: ignore[method-assign]  # noqa: SLF001
+    loop = cProfile.Profile() if profile_dir is not None else None
+    started = time.perf_counter()
+    if loop is not None:
+        loop.enable()
+    daemon.run(install_signals=False, max_events=n, max_seconds=180)
+    if loop is not None and worker is not None and profile_dir is not None:
+        loop.disable()
+        loop.dump_stats(profile_dir / "loop.prof")
+        worker.dump_stats(profile_dir / "worker.prof")
+    whole = daemon.events_total / (time.perf_counter() - started)
+    if daemon.events_total < n:
+        raise RuntimeError(f"the daemon counted {daemon.events_total} of {n} events")
+    return steady(samples, n), whole
+
+
+def _profiled(step: Callable[..., Any], profile: cProfile.Profile) -> Callable[..., Any]:
+    def run(*args: Any) -> Any:
+        profile.enable()
+        try:
+            return step(*args)
+        finally:
+            profile.disable()
+
+    return run
+
+
+def run(n: int, rounds: int, bare_batch: int, profile_dir: Path | None = None) -> dict[str, Any]:
+    """Fill a topic, then interleaved rounds; the medians, their ratios and every round."""
+    from monitor.demo.broker import EmbeddedBroker
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        directory = Path(tmp)
+        write_profile(directory / "num.json")
+        topic = "bench-e2e"
+        config = load_config(write_config(directory, broker.bootstrap, topic))
+        fill_topic(broker.bootstrap, topic, n)
+        bare: list[Steady] = []
+        daemon: list[Steady] = []
+        whole: list[float] = []
+        for r in range(rounds):
+            bare.append(bare_round(config, f"bare-{r}", n, bare_batch))
+            steady_state, total = daemon_round(config, f"daemon-{r}", n)
+            daemon.append(steady_state)
+            whole.append(total)
+            print(
+                f"  round {r + 1}: bare {bare[-1].rate:,.0f}/s ({bare[-1].cpu_us:.2f} CPU us "
+                f"an event), daemon {daemon[-1].rate:,.0f}/s ({daemon[-1].cpu_us:.2f} CPU us; "
+                f"whole run {total:,.0f}/s), load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+        if profile_dir is not None:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            daemon_round(config, "daemon-profile", n, profile_dir)
+    rate = (statistics.median(s.rate for s in bare), statistics.median(s.rate for s in daemon))
+    cpu = (statistics.median(s.cpu_us for s in bare), statistics.median(s.cpu_us for s in daemon))
+    return {
+        "bare": rate[0],
+        "daemon": rate[1],
+        "ratio": rate[1] / rate[0],
+        "ratios": [d.rate / b.rate for d, b in zip(daemon, bare, strict=True)],
+        "bare_cpu_us": cpu[0],
+        "daemon_cpu_us": cpu[1],
+        "daemon_whole": statistics.median(whole),
+        "load": (load_before, os.getloadavg()),
+    }
+
+
+def report(result: dict[str, Any], n: int) -> None:
+    before, after = result["load"]
+    print(
+        f"end to end, {n:,} events x {N_FEATURES} numeric features, {PARTITIONS} partitions, "
+        f"steady state 10-90 %, medians: daemon {result['daemon']:,.0f} events/s, bare "
+        f"consumer {result['bare']:,.0f} msgs/s, ratio {result['ratio']:.2f} (per round "
+        f"{', '.join(f'{r:.2f}' for r in result['ratios'])}); process CPU per event: daemon "
+        f"{result['daemon_cpu_us']:.2f} us, bare {result['bare_cpu_us']:.2f} us (bare/daemon "
+        f"{result['bare_cpu_us'] / result['daemon_cpu_us']:.2f}); daemon whole run "
+        f"{result['daemon_whole']:,.0f}/s; load average {before[0]:.2f} at the start, "
+        f"{after[0]:.2f} at the end"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=600_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--bare-batch", type=int, default=1000)
+    parser.add_argument("--profile", type=Path, default=None)
+    args = parser.parse_args()
+    result = run(args.events, args.rounds, args.bare_batch, args.profile)
+    report(result, args.events)
+
+
+if __name__ == "__main__":
+    main()
