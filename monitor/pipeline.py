@@ -77,6 +77,14 @@ def schema_for(config: Config, topic: str | None, bound_model: str | None = None
     return schema
 
 
+def _unique(indices: np.ndarray) -> np.ndarray:
+    """``np.unique`` of message indices, without its sort when they are already strictly
+    increasing (one event per message, in order: the usual batch)."""
+    if indices.size < 2 or bool((indices[1:] > indices[:-1]).all()):
+        return indices
+    return np.unique(indices)
+
+
 class Pipeline:
     """All monitored models of one configuration; feeds batches of raw payloads.
 
@@ -211,7 +219,7 @@ class Pipeline:
             if rows == 0:
                 continue
             outcome.accepted[name] = outcome.accepted.get(name, 0) + rows
-            outcome.model_messages[name] = np.unique(columns.msg_index)
+            outcome.model_messages[name] = _unique(columns.msg_index)
             if columns.unknown_features:
                 outcome.unknown_features[name] = columns.unknown_features
             outcome.last_event_time[name] = float(np.max(columns.ts))
