@@ -79,6 +79,14 @@ def schema_for(config: Config, topic: str | None, bound_model: str | None = None
     return schema
 
 
+def _unique(indices: np.ndarray) -> np.ndarray:
+    """``np.unique`` of message indices, without its sort when they are already strictly
+    increasing (one event per message, in order: the usual batch)."""
+    if indices.size < 2 or bool((indices[1:] > indices[:-1]).all()):
+        return indices
+    return np.unique(indices)
+
+
 class Pipeline:
     """All monitored models of one configuration; feeds batches of raw payloads.
 
@@ -223,7 +231,7 @@ class Pipeline:
             if rows == 0:
                 continue
             outcome.accepted[name] = outcome.accepted.get(name, 0) + rows
-            outcome.model_messages[name] = _distinct(columns.msg_index)
+            outcome.model_messages[name] = _unique(columns.msg_index)
             if columns.unknown_features:
                 outcome.unknown_features[name] = columns.unknown_features
             outcome.last_event_time[name] = float(np.max(columns.ts))
@@ -239,11 +247,3 @@ class Pipeline:
     def publish(self) -> None:
         for name in self.models:
             self.results.publish(self.status(name))
-
-
-def _distinct(index: np.ndarray) -> np.ndarray:
-    """``np.unique`` of message indices, without its sort in the common case: one event
-    per message, rows in message order, so the index already increases strictly."""
-    if index.size < 2 or bool((index[1:] > index[:-1]).all()):
-        return index
-    return np.unique(index)

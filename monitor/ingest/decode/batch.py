@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from monitor.ingest.decode import scanner_gate
+from monitor.ingest.decode.block import as_list
 from monitor.ingest.decode.columnar import scanner_for
 from monitor.ingest.decode.columns import DecodedBatch, merge_models
 from monitor.ingest.decode.objects import decode_objects
@@ -26,6 +27,9 @@ def decode_batch(
 ) -> DecodedBatch:
     """Decode one batch of raw message values of one topic.
 
+    ``payloads``: a list of message values, or a :class:`~monitor.ingest.decode.block.
+    MessageBlock` of lines read from a file, which the scanner reads in place.
+
     ``kafka_ts`` holds each message's Kafka timestamp as float64 epoch seconds; it is the
     event time of events without ``ts``. Every message ends up either as rows of some
     model's :class:`ModelColumns` or as one :class:`Rejection` per event (one per message
@@ -38,7 +42,8 @@ def decode_batch(
     """
     scanner = scanner_for(schema) if scanner_gate.is_open() else None
     if scanner is None:
-        return _with_codes(decode_objects(payloads, kafka_times(kafka_ts), schema), schema)
+        everything = as_list(payloads)
+        return _with_codes(decode_objects(everything, kafka_times(kafka_ts), schema), schema)
     fast, slow = scanner.scan(payloads, kafka_ts)
     if slow.size == 0:
         return DecodedBatch(fast, [])

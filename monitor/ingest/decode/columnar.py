@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from monitor.ingest.decode import scanner as jsonscan
+from monitor.ingest.decode.block import MessageBlock
 from monitor.ingest.decode.columns import ModelColumns
 from monitor.ingest.decode.schema import DecodeSchema, KafkaTimes, ModelSchema, kafka_times
 
@@ -66,19 +67,13 @@ class ColumnarScanner:
     ) -> tuple[dict[str, ModelColumns], np.ndarray]:
         """Columns of the messages the scanner reads, and the indices of the others."""
         n = len(payloads)
-        try:
-            lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=n)  # type: ignore[arg-type]
-            joined = b"".join(payloads)  # type: ignore[arg-type]
-        except TypeError:  # a message without a value: scanned as empty, so passed on
-            present = [p if p is not None else b"" for p in payloads]
-            lengths = np.fromiter(map(len, present), dtype=np.int64, count=n)
-            joined = b"".join(present)
-        ends = np.cumsum(lengths)
-        starts = ends - lengths
-        oversized = lengths > self.max_bytes
-        if oversized.any():
+        if isinstance(payloads, MessageBlock):  # read in place: no bytes joined
+            buf, starts, ends = payloads.buf, payloads.starts, payloads.ends
+        else:
+            buf, starts, ends = _joined(payloads)
+        oversized = ends - starts > self.max_bytes
+        if oversized.any():  # scanned as empty, so passed on to be rejected
             ends = np.where(oversized, starts, ends)
-        buf = np.frombuffer(joined, dtype=np.uint8)
         result = jsonscan.scan_messages(self.tables, buf, starts, ends)
         ok = result.status == 0
         out: dict[str, ModelColumns] = {}
@@ -111,6 +106,20 @@ class ColumnarScanner:
                 codes=np.ascontiguousarray(codes),
             )
         return out, np.flatnonzero(~ok)
+
+
+def _joined(payloads: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The payloads end to end in one buffer, with each one's start and end offset."""
+    n = len(payloads)
+    try:
+        lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=n)  # type: ignore[arg-type]
+        joined = b"".join(payloads)  # type: ignore[arg-type]
+    except TypeError:  # a message without a value: scanned as empty, so passed on
+        present = [p if p is not None else b"" for p in payloads]
+        lengths = np.fromiter(map(len, present), dtype=np.int64, count=n)
+        joined = b"".join(present)
+    ends = np.cumsum(lengths)
+    return np.frombuffer(joined, dtype=np.uint8), ends - lengths, ends
 
 
 def _scan_model(ms: ModelSchema) -> jsonscan.ScanModel:
