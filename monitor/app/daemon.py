@@ -37,6 +37,7 @@ from monitor.ingest.decode import Reason
 from monitor.ingest.messages import (
     Message,
     header_version,
+    message_headers,
     message_seconds,
     message_topics,
     message_values,
@@ -369,7 +370,14 @@ class Daemon:
                 if self.pipeline.wants_header_versions(topic)
                 else None
             )
-            outcome = self.pipeline.process(message_values(msgs), kafka_ts, topic, versions)
+            outcome = self.pipeline.process(
+                message_values(msgs),
+                kafka_ts,
+                topic,
+                versions,
+                headers=partial(message_headers, msgs),
+                topics=partial(message_topics, msgs),
+            )
             parts.append((topic, msgs, outcome))
         return parts
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from monitor.config.base import TOPIC_PATTERN, Strict, problem
+from monitor.config.formats import FormatSettings
 
 
 class FieldNames(Strict):
@@ -39,8 +40,9 @@ class FieldNames(Strict):
         return self
 
 
-class TopicConfig(Strict):
-    """One consumed topic; ``model`` binds every event on it to one model."""
+class TopicConfig(FormatSettings):
+    """One consumed topic; ``model`` binds every event on it to one model; ``format`` says
+    how its payloads are written (:mod:`monitor.config.formats`)."""
 
     name: str = Field(pattern=TOPIC_PATTERN)
     model: str | None = None

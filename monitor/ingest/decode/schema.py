@@ -9,7 +9,7 @@ derived from the config. The category code table is the statistics engine's
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
@@ -47,6 +47,14 @@ class Reason(StrEnum):
     oversized = "oversized"
     no_payload = "no_payload"
     bad_timestamp = "bad_timestamp"
+    #: Model-server formats: a tensor's shape does not fit its data or the model's columns.
+    bad_shape = "bad_shape"
+    #: An unknown tensor datatype, or data that is not of the datatype it declares.
+    bad_datatype = "bad_datatype"
+    #: Raw tensor contents or a protobuf field shorter than announced.
+    truncated = "truncated"
+    #: Unreadable framing: protobuf wire format, Schema Registry prefix, CloudEvent envelope.
+    bad_framing = "bad_framing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +136,12 @@ class DecodeSchema:
     #: The zone of ISO event times without an offset (``timestamps.timezone``); ``None``
     #: rejects them (``bad_timestamp``), as RFC 3339 requires an offset.
     timezone: tzinfo | None = None
+    #: How payloads are written (``kafka.topics[].format``; see ``decode.formats``).
+    format: str = "driftmon"
+    #: ``[N,F]`` input tensors: name -> the feature of each column (``tensors``).
+    tensors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The output tensor read as the prediction; ``None``: the first output.
+    prediction_output: str | None = None
 
 
 #: Kafka timestamps of a batch, or a function giving them (only called when some event
@@ -173,5 +187,8 @@ def build_decode_schema(
         fields=fields,
         bound_model=conf.model,
         max_message_bytes=config.max_message_bytes,
-        timezone=config.timestamps.zone,
+        timezone=conf.zone or config.timestamps.zone,
+        format=conf.format,
+        tensors={name: tuple(cols) for name, cols in conf.tensors.items()},
+        prediction_output=conf.prediction_output,
     )
