@@ -85,9 +85,12 @@ class BatchOutcome:
 
 
 def schema_for(config: Config, topic: str | None, bound_model: str | None = None) -> DecodeSchema:
-    """The decode schema of ``topic``; without one (replay, baseline) the first topic's."""
-    known = {t.name for t in config.topics}
-    name = topic if topic in known else config.topics[0].name
+    """The decode schema of ``topic`` (an entry's name, or a topic a pattern entry matches);
+    without one (replay, baseline) the first topic's."""
+    try:
+        name = config.topic(topic).name if topic is not None else config.topics[0].name
+    except KeyError:
+        name = config.topics[0].name
     schema = build_decode_schema(config, name)
     if bound_model is not None:
         schema = replace(schema, bound_model=bound_model)
@@ -275,7 +278,7 @@ class Pipeline:
             # The topic's settings; on restore, those of the first paired topic of the model.
             topics = self.config.topics
             conf = next(
-                (t for t in topics if t.name == topic),
+                (t for t in topics if topic is not None and t.matches(topic)),
                 next(
                     (t for t in topics if t.format in PAIRED_FORMATS and t.model in (None, model)),
                     topics[0],

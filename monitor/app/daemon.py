@@ -355,7 +355,7 @@ class Daemon:
         """The statistics step of a batch, per topic (runs on the worker thread)."""
         by_topic: dict[str, list[Message]] = {}
         configured = self.kafka.topics
-        if len(configured) == 1:
+        if len(configured) == 1 and not configured[0].is_pattern:
             by_topic[configured[0].name] = messages
         else:
             for msg, name in zip(messages, message_topics(messages), strict=True):

@@ -143,8 +143,12 @@ class Config(Strict):
         return kafka.max_message_bytes if kafka is not None else _DEFAULT_MAX_MESSAGE_BYTES
 
     def topic(self, name: str) -> TopicConfig:
-        """The configuration of one consumed topic."""
+        """The configuration of one consumed topic: the entry of that name, else the first
+        pattern entry matching it."""
         for topic in self.topics:
             if topic.name == name:
+                return topic
+        for topic in self.topics:
+            if topic.matches(name):
                 return topic
         raise KeyError(name)

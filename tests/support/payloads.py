@@ -9,16 +9,20 @@ producers send, never hand-typed imitations.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import orjson
 
 __all__ = [
+    "kserve_record",
     "oip_json_request",
     "oip_json_response",
     "oip_proto_request",
     "oip_proto_response",
+    "parse_proto",
+    "schema_registry_framed",
 ]
 
 _DTYPE = {
@@ -147,3 +151,64 @@ def oip_proto_response(
     if contents is not None:
         msg.raw_output_contents.extend(contents)
     return bytes(msg.SerializeToString())
+
+
+KSERVE_TYPES = {
+    True: "org.kubeflow.serving.inference.request",
+    False: "org.kubeflow.serving.inference.response",
+}
+
+
+def kserve_record(
+    body: Mapping[str, Any] | bytes,
+    ce_id: str,
+    *,
+    request: bool,
+    service: str = "fraud",
+    structured: bool = False,
+    time: datetime | None = None,
+) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A KServe InferenceLogger CloudEvent as the Knative Kafka binding writes it:
+    ``(value, headers)``, binary mode (``ce_*`` headers) or structured mode."""
+    from cloudevents.core.bindings.kafka import to_binary, to_structured
+    from cloudevents.core.formats.json import JSONFormat
+    from cloudevents.core.v1.event import CloudEvent
+
+    attributes: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": ce_id,
+        "type": KSERVE_TYPES[request],
+        "source": f"http://{service}-predictor.default/",
+        "inferenceservicename": service,
+        "namespace": "default",
+        "component": "predictor",
+        "endpoint": "",
+        "datacontenttype": "application/json",
+    }
+    if time is not None:
+        attributes["time"] = time
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    event = CloudEvent(attributes, data)
+    record = (to_structured if structured else to_binary)(event, JSONFormat())
+    return bytes(record.value or b""), [(k, bytes(v)) for k, v in (record.headers or {}).items()]
+
+
+def schema_registry_framed(message: Any, topic: str) -> bytes:
+    """A protobuf message as confluent-kafka's ProtobufSerializer frames it, registered
+    with its mock Schema Registry client (real wire bytes: magic byte, schema id,
+    message indexes)."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    client = SchemaRegistryClient.new_client({"url": "mock://driftmon-tests"})
+    serializer = ProtobufSerializer(type(message), client, {"use.deprecated.format": False})
+    return bytes(serializer(message, SerializationContext(topic, MessageField.VALUE)))
+
+
+def parse_proto(payload: bytes, request: bool) -> Any:
+    """The generated OIP message a serialized payload holds."""
+    from open_inference.grpc import protocol
+
+    cls = protocol.ModelInferRequest if request else protocol.ModelInferResponse
+    return cls.FromString(payload)

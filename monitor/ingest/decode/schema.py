@@ -104,6 +104,14 @@ class ModelSchema:
     #: One per ``categorical_names`` column: decode this model's categories to codes
     #: (``ModelColumns.codes``) instead of strings. Set once the reference is known.
     codes: tuple[CategoryCodes, ...] | None = None
+    #: The features in configured order (positional KServe v1 instances follow it);
+    #: empty: numeric, then categorical.
+    feature_order: tuple[str, ...] = ()
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """The features in configured order."""
+        return self.feature_order or (*self.numeric, *self.categorical)
 
     @property
     def numeric_names(self) -> tuple[str, ...]:
@@ -180,6 +188,7 @@ def build_decode_schema(
             categorical=tuple(k for k, v in feats.items() if v == "categorical"),
             prediction=pred.type if pred else None,
             classes=tuple(pred.classes or ()) if pred else (),
+            feature_order=tuple(feats),
         )
     fields = EventFields(**conf.fields.model_dump())
     return DecodeSchema(

@@ -243,8 +243,8 @@ MALFORMED: dict[str, tuple[bytes | None, Reason]] = {
     "bad wire type": (b"\x0f\x00", Reason.bad_framing),
     "11-byte varint": (b"\x08" + b"\xff" * 10 + b"\x01", Reason.bad_framing),
     "field number 0": (b"\x02\x00", Reason.bad_framing),
-    "NaN in raw FP32": (
-        oip_proto_request({"income": ("FP32", [np.nan, 1.0])}, "x", raw=True),
+    "infinity in raw FP32": (
+        oip_proto_request({"income": ("FP32", [np.inf, 1.0])}, "x", raw=True),
         Reason.non_finite,
     ),
     "non-UTF-8 BYTES": (
@@ -296,3 +296,11 @@ def test_named_prediction_output() -> None:
     np.testing.assert_allclose(batch.models["fraud"].numeric[:, 3], [0.9, 0.7, 0.5], rtol=1e-6)
     assert [r.reason for r in batch.rejected] == [Reason.bad_shape]
     assert "no output 'probs'" in batch.rejected[0].detail
+
+
+def test_nan_in_raw_contents_is_a_missing_value() -> None:
+    body = oip_proto_request({"income": ("FP64", [np.nan, 2.0])}, "x", raw=True)
+    batch = decode([body])
+    income = batch.models["fraud"].numeric[:, 1]
+    assert not batch.rejected
+    assert np.isnan(income[0]) and income[1] == 2

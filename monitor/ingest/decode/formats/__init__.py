@@ -9,7 +9,8 @@ them before the windows (:mod:`monitor.pairing`).
 
 Modules: ``batch`` (what a decoder is handed), ``tensors`` (an inference as tensors),
 ``rows`` (tensors onto a model's columns), ``inference`` (the batch loop of the tensor
-formats), ``oip_json``, ``oip_proto`` + ``protowire``, ``oip``, ``flat``.
+formats), ``oip_json``, ``oip_proto`` + ``protowire``, ``oip``, ``v1`` + ``kserve``,
+``framing`` + ``seldon``, ``flat``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from monitor.ingest.decode.batch import decode_batch, with_codes
 from monitor.ingest.decode.columns import DecodedBatch
 from monitor.ingest.decode.formats.batch import Headers, MessageBatch, header_text
 from monitor.ingest.decode.formats.flat import decode_flat
+from monitor.ingest.decode.formats.kserve import decode_kserve
 from monitor.ingest.decode.formats.oip import decode_oip
+from monitor.ingest.decode.formats.seldon import decode_seldon
 from monitor.ingest.decode.schema import DecodeSchema
 
 __all__ = ["FORMATS", "Headers", "MessageBatch", "decode_messages", "header_text"]
@@ -53,6 +56,8 @@ def _coded(
 FORMATS: Mapping[str, Callable[[MessageBatch, DecodeSchema], DecodedBatch]] = {
     "driftmon": _native,
     "oip": _coded(decode_oip),
+    "kserve": _coded(decode_kserve),
+    "seldon": _coded(decode_seldon),
     "flat": decode_flat,
 }
 

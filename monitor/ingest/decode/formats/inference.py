@@ -17,7 +17,7 @@ from monitor.ingest.decode.formats.rows import Block, assemble, block_of
 from monitor.ingest.decode.formats.tensors import Inference, Malformed
 from monitor.ingest.decode.schema import DecodeSchema, Reason, Rejection, kafka_times
 
-__all__ = ["Envelope", "Reader", "decode_inferences"]
+__all__ = ["Envelope", "Reader", "decode_inferences", "model_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,8 @@ class Envelope:
     inference: Inference
     model: str | None = None
     pair_key: str | None = None
+    #: Event time the envelope gives (epoch seconds); ``None``: the Kafka timestamp.
+    ts: float | None = None
 
 
 #: Reads one message (value, headers, topic); raises :class:`~.tensors.Malformed`;
@@ -58,7 +60,13 @@ def decode_inferences(batch: MessageBatch, schema: DecodeSchema, read: Reader) -
             ms = schema.models[model]
             pair_key = envelope.pair_key or envelope.inference.id
             block = block_of(
-                envelope.inference, ms, schema.tensors, schema.prediction_output, i, pair_key
+                envelope.inference,
+                ms,
+                schema.tensors,
+                schema.prediction_output,
+                i,
+                pair_key,
+                envelope.ts,
             )
         except Malformed as exc:
             rejected.append(Rejection(i, exc.reason, exc.detail))
@@ -72,9 +80,13 @@ def decode_inferences(batch: MessageBatch, schema: DecodeSchema, read: Reader) -
 
 
 def _model_of(envelope: Envelope, schema: DecodeSchema) -> str:
+    return model_of(envelope.model or envelope.inference.model, schema)
+
+
+def model_of(name: str | None, schema: DecodeSchema) -> str:
+    """The configured model a message belongs to: the topic's binding, else ``name``."""
     if schema.bound_model is not None:
         return schema.bound_model
-    name = envelope.model or envelope.inference.model
     if name is None:
         raise Malformed(
             Reason.missing_model, "no model named: bind the topic to a model (`model:`)"

@@ -36,6 +36,8 @@ class Block:
     pair_key: str | None
     version: str | None
     unknown: int = 0
+    #: Event time of the rows; ``None``: the message's Kafka timestamp.
+    ts: float | None = None
 
     @property
     def rows(self) -> int:
@@ -49,6 +51,7 @@ def block_of(
     prediction_output: str | None,
     msg: int,
     pair_key: str | None,
+    ts: float | None = None,
 ) -> Block | None:
     """The rows of ``inf`` for model ``ms``; ``None`` for a response of a model whose
     prediction is not monitored (it has nothing to add)."""
@@ -72,7 +75,8 @@ def block_of(
             return None
         _prediction(_output(inf.tensors, prediction_output), ms, numeric, categorical)
         unknown, half = 0, RESPONSE
-    return Block(msg, numeric, categorical, half, inf.id, pair_key, inf.version, unknown)
+    row_id = inf.id or pair_key
+    return Block(msg, numeric, categorical, half, row_id, pair_key, inf.version, unknown, ts)
 
 
 def _features(
@@ -145,8 +149,9 @@ def _prediction(
 def _numbers(t: Tensor, column: np.ndarray, name: str) -> np.ndarray:
     if t.datatype == BYTES:
         raise Malformed(Reason.bad_datatype, f"feature {name!r}: tensor {t.name!r} is BYTES")
-    if column.dtype.kind == "f" and not np.isfinite(column).all():
-        raise Malformed(Reason.non_finite, f"feature {name!r}: NaN or infinity")
+    # NaN is a missing value (raw contents have no null); infinity is not a value
+    if column.dtype.kind == "f" and np.isinf(column).any():
+        raise Malformed(Reason.non_finite, f"feature {name!r}: infinity")
     return column
 
 
@@ -173,7 +178,7 @@ def assemble(blocks: Sequence[Block], kafka_ts: np.ndarray) -> ModelColumns:
         categorical=[
             list(chain.from_iterable(b.categorical[j] for b in blocks)) for j in range(width)
         ],
-        ts=np.asarray(kafka_ts, dtype=np.float64)[msgs],
+        ts=_times(blocks, sizes, np.asarray(kafka_ts, dtype=np.float64)[msgs]),
         ids=list(chain.from_iterable(_row_keys(b.id, b.rows) for b in blocks)),
         msg_index=msgs,
         unknown_features=sum(b.unknown for b in blocks),
@@ -181,6 +186,15 @@ def assemble(blocks: Sequence[Block], kafka_ts: np.ndarray) -> ModelColumns:
         halves=halves,
         pair_keys=list(chain.from_iterable(_row_keys(b.pair_key, b.rows) for b in blocks)),
     )
+
+
+def _times(blocks: Sequence[Block], sizes: np.ndarray, kafka: np.ndarray) -> np.ndarray:
+    """The Kafka timestamps, replaced where a block's envelope gives its own time."""
+    own = np.fromiter((np.nan if b.ts is None else b.ts for b in blocks), np.float64, len(blocks))
+    if np.isnan(own).all():
+        return kafka
+    rows = np.repeat(own, sizes)
+    return np.where(np.isnan(rows), kafka, rows)
 
 
 def _row_keys(key: str | None, rows: int) -> list[str | None]:
