@@ -8,6 +8,7 @@ producers send, never hand-typed imitations.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -197,13 +198,20 @@ def schema_registry_framed(message: Any, topic: str) -> bytes:
     """A protobuf message as confluent-kafka's ProtobufSerializer frames it, registered
     with its mock Schema Registry client (real wire bytes: magic byte, schema id,
     message indexes)."""
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-    from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    client = SchemaRegistryClient.new_client({"url": "mock://driftmon-tests"})
-    serializer = ProtobufSerializer(type(message), client, {"use.deprecated.format": False})
+    serializer = _serializer(type(message))
     return bytes(serializer(message, SerializationContext(topic, MessageField.VALUE)))
+
+
+@functools.cache
+def _serializer(message_type: type) -> Any:
+    """One serializer per message type: building one registers its schema (slow)."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+
+    client = SchemaRegistryClient.new_client({"url": "mock://driftmon-tests"})
+    return ProtobufSerializer(message_type, client, {"use.deprecated.format": False})
 
 
 def parse_proto(payload: bytes, request: bool) -> Any:
