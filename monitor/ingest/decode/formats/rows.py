@@ -59,6 +59,8 @@ def block_of(
         what = "inputs" if inf.is_request else "outputs"
         raise Malformed(Reason.no_payload, f"no {what}")
     n = inf.tensors[0].rows
+    if n == 0:
+        raise Malformed(Reason.no_payload, f"tensor {inf.tensors[0].name!r} has no rows")
     for t in inf.tensors:
         if t.rows != n:
             raise Malformed(

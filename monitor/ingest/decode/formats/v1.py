@@ -72,7 +72,10 @@ def _positional_columns(rows: list[Any], names: tuple[str, ...], ms: ModelSchema
             "(name them in order under the topic's `tensors: {instances: [...]}`)",
         )
     grid = np.empty((len(rows), width), dtype=object)
-    grid[:] = rows
+    try:
+        grid[:] = rows
+    except ValueError:  # nested arrays inside a row
+        raise Malformed(Reason.wrong_type, "instance values are nested arrays") from None
     numeric = set(ms.numeric)
     return [_feature(n, grid[:, j].tolist(), n in numeric) for j, n in enumerate(names)]
 
