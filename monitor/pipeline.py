@@ -38,7 +38,7 @@ from monitor.model.versioned import VersionedModel
 from monitor.publish.results import ResultsStore
 from monitor.stats import ReferenceProfile
 
-__all__ = ["BatchOutcome", "Evaluation", "Pipeline", "schema_for"]
+__all__ = ["BatchOutcome", "Evaluation", "Pipeline", "pairing_for", "schema_for"]
 
 #: Checkpoint key prefix of a model's waiting request and response halves.
 PAIRING = "pairing."
@@ -95,6 +95,26 @@ def schema_for(config: Config, topic: str | None, bound_model: str | None = None
     if bound_model is not None:
         schema = replace(schema, bound_model=bound_model)
     return schema
+
+
+def pairing_for(config: Config, model: str, topic: str | None) -> Pairing:
+    """An empty pairing store for ``model`` with the settings of ``topic`` (without one,
+    those of the first topic in a paired format that may carry the model)."""
+    topics = config.topics
+    conf = next(
+        (t for t in topics if topic is not None and t.matches(topic)),
+        next(
+            (t for t in topics if t.format in PAIRED_FORMATS and t.model in (None, model)),
+            topics[0],
+        ),
+    ).pairing
+    ms = schema_for(config, topic).models[model]
+    return Pairing(
+        PairLimits(conf.max_pending, conf.max_delay_seconds),
+        len(ms.numeric_names),
+        len(ms.numeric),
+        ms.prediction == "categorical",
+    )
 
 
 class Pipeline:
@@ -275,23 +295,7 @@ class Pipeline:
     def _pairing(self, model: str, topic: str | None) -> Pairing:
         pairing = self.pairings.get(model)
         if pairing is None:
-            # The topic's settings; on restore, those of the first paired topic of the model.
-            topics = self.config.topics
-            conf = next(
-                (t for t in topics if topic is not None and t.matches(topic)),
-                next(
-                    (t for t in topics if t.format in PAIRED_FORMATS and t.model in (None, model)),
-                    topics[0],
-                ),
-            ).pairing
-            ms = schema_for(self.config, topic).models[model]
-            pairing = Pairing(
-                PairLimits(conf.max_pending, conf.max_delay_seconds),
-                len(ms.numeric_names),
-                len(ms.numeric),
-                ms.prediction == "categorical",
-            )
-            self.pairings[model] = pairing
+            pairing = self.pairings[model] = pairing_for(self.config, model, topic)
         return pairing
 
     def _paired(

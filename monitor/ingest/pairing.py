@@ -240,6 +240,12 @@ class Pairing:
                 out.append(_columns(values, cats, ts, [e[0] for e in extras], versions, msgs))
         return out
 
+    def drain(self, like: ModelColumns) -> ModelColumns:
+        """Every waiting request as a row of its own (the end of a file); responses still
+        waiting are dropped and counted as expired. ``like``: columns of the model."""
+        out = self._release(math.inf, 0)
+        return _concat(out, like)
+
     # -- checkpoints -----------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
