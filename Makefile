@@ -16,8 +16,11 @@ $(VENV)/bin/uv:
 	$(PY) -m pip install -q --disable-pip-version-check uv
 
 # Everything: the package, the embedded broker and every test and lint tool.
+# open-inference-grpc ships the generated OIP protobuf types the tests write payloads with;
+# it declares grpcio, which those types never import, so it is installed without it.
 $(STAMP): pyproject.toml | $(VENV)/bin/uv
 	$(VENV)/bin/uv pip install -q -p $(PY) -e '.[test]'
+	$(VENV)/bin/uv pip install -q -p $(PY) --no-deps open-inference-grpc==2.0.0
 	touch $(STAMP)
 
 # Only what the demo runs: the package and the embedded broker (the `demo` extra).

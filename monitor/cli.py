@@ -13,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
 from monitor.errors import (
@@ -23,6 +24,9 @@ from monitor.errors import (
     ProfileError,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -54,11 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     base.add_argument("--model", required=True)
     base.add_argument("--input", required=True, type=Path)
     base.add_argument("--output", required=True, type=Path)
+    _message_file_arguments(base)
 
     rep = sub.add_parser("replay", help="run the pipeline over a JSONL file of events, no Kafka")
     rep.add_argument("--config", required=True, type=Path)
     rep.add_argument("--input", required=True, type=Path)
     rep.add_argument("--output", type=Path, default=None, help="report file (default stdout)")
+    _message_file_arguments(rep)
 
     demo = sub.add_parser("demo", help="the whole loop on this machine, nothing to set up")
     demo.add_argument("--duration", type=float, default=60.0, help="seconds; 0 runs until Ctrl-C")
@@ -125,6 +131,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return daemon.run(max_seconds=args.max_seconds, max_events=args.max_events)
 
 
+def _message_file_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input-format",
+        choices=("lines", "delimited"),
+        default="lines",
+        help="lines: one message per line (JSON); delimited: varint-length-prefixed "
+        "messages (protobuf), see the README",
+    )
+    parser.add_argument(
+        "--topic",
+        default=None,
+        help="the kafka.topics entry (or a topic its pattern matches) whose format reads "
+        "the file; default: the first",
+    )
+
+
+def _topic_of(config: Config, topic: str | None) -> str | None:
+    """``--topic`` as given, once it is known to name a configured topic."""
+    if topic is None:
+        return None
+    try:
+        config.topic(topic)
+    except KeyError:
+        names = "kafka.topics: " + ", ".join(t.name for t in config.topics)
+        problem = ConfigProblem("--topic", f"{topic!r} is not a configured topic", names)
+        raise UsageError(problem) from None
+    return topic
+
+
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from monitor.app.baseline import build_reference, calibrate_reference, save_reference
     from monitor.app.preflight import Command, preflight
@@ -132,7 +167,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     config = preflight(args.config, Command.BASELINE).config
     _configure_logging(args)
     _require_input(args.input)
-    profile, performance, rejected = build_reference(config, args.model, args.input)
+    messages = (args.input_format, _topic_of(config, args.topic))
+    profile, performance, rejected = build_reference(config, args.model, args.input, messages)
     calibration = calibrate_reference(config, args.model, profile)
     try:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -169,16 +205,20 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     config, references = checked.config, checked.references or {}
     _configure_logging(args, config.log.level, config.log.format)
     _require_input(args.input)
+    read: dict[str, Any] = {
+        "input_format": args.input_format,
+        "topic": _topic_of(config, args.topic),
+    }
     with scanner_aside():  # a short replay never waits for the scanner to compile
         if args.output is None:
-            summary = replay(config, references, args.input, sys.stdout.buffer)
+            summary = replay(config, references, args.input, sys.stdout.buffer, **read)
         else:
             try:
                 handle = args.output.open("wb")
             except OSError as exc:
                 raise _cannot("--output", "write", args.output, exc) from None
             with handle:
-                summary = replay(config, references, args.input, handle)
+                summary = replay(config, references, args.input, handle, **read)
     for line in summary.report():
         print(line, file=sys.stderr)
     return EXIT_OK

@@ -8,35 +8,42 @@ exactly the evaluations the live daemon computed on the same events. Each model 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from monitor.config import Config
+from monitor.config.formats import PAIRED_FORMATS
 from monitor.errors import CheckpointError
 from monitor.ingest.decode import (
     CategoryCodes,
     DecodedBatch,
     DecodeSchema,
     KafkaTimes,
+    ModelColumns,
     Rejection,
     build_decode_schema,
-    decode_batch,
 )
+from monitor.ingest.decode.batch import with_codes
+from monitor.ingest.decode.formats import Headers, MessageBatch, decode_messages
 from monitor.ingest.decode.limits import enforce_limits
+from monitor.ingest.pairing import Pairing, PairLimits
 from monitor.model.evaluation import Evaluation
 from monitor.model.model import Model, build_model
 from monitor.model.monitor import ModelMonitor
 from monitor.model.performance import PerformanceEvaluation
 from monitor.model.reference_file import ModelReference
-from monitor.model.state import ModelState
+from monitor.model.state import ModelState, put_state_dict, take_prefixed
 from monitor.model.status import ModelStatus
 from monitor.model.versioned import VersionedModel
 from monitor.publish.results import ResultsStore
 from monitor.stats import ReferenceProfile
 
-__all__ = ["BatchOutcome", "Evaluation", "Pipeline", "schema_for"]
+__all__ = ["BatchOutcome", "Evaluation", "Pipeline", "pairing_for", "schema_for"]
+
+#: Checkpoint key prefix of a model's waiting request and response halves.
+PAIRING = "pairing."
 
 
 @dataclass
@@ -54,6 +61,11 @@ class BatchOutcome:
     performance: list[PerformanceEvaluation] = field(default_factory=list)
     # Events of unknown versions dropped per model (`versions.on_new_version: ignore`).
     ignored_versions: dict[str, int] = field(default_factory=dict)
+    # Request/response pairing: halves left unpaired in this batch per (model, half,
+    # reason), pairs completed per model, and halves waiting per (model, half) after it.
+    unpaired: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    paired: dict[str, int] = field(default_factory=dict)
+    pending_halves: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def merge(self, other: BatchOutcome) -> None:
         for model, n in other.accepted.items():
@@ -64,15 +76,23 @@ class BatchOutcome:
             self.last_event_time[model] = max(ts, self.last_event_time.get(model, ts))
         for model, n in other.ignored_versions.items():
             self.ignored_versions[model] = self.ignored_versions.get(model, 0) + n
+        for key, n in other.unpaired.items():
+            self.unpaired[key] = self.unpaired.get(key, 0) + n
+        for model, n in other.paired.items():
+            self.paired[model] = self.paired.get(model, 0) + n
+        self.pending_halves.update(other.pending_halves)
         self.rejected.extend(other.rejected)
         self.evaluations.extend(other.evaluations)
         self.performance.extend(other.performance)
 
 
 def schema_for(config: Config, topic: str | None, bound_model: str | None = None) -> DecodeSchema:
-    """The decode schema of ``topic``; without one (replay, baseline) the first topic's."""
-    known = {t.name for t in config.topics}
-    name = topic if topic in known else config.topics[0].name
+    """The decode schema of ``topic`` (an entry's name, or a topic a pattern entry matches);
+    without one (replay, baseline) the first topic's."""
+    try:
+        name = config.topic(topic).name if topic is not None else config.topics[0].name
+    except KeyError:
+        name = config.topics[0].name
     schema = build_decode_schema(config, name)
     if bound_model is not None:
         schema = replace(schema, bound_model=bound_model)
@@ -85,6 +105,26 @@ def _unique(indices: np.ndarray) -> np.ndarray:
     if indices.size < 2 or bool((indices[1:] > indices[:-1]).all()):
         return indices
     return np.unique(indices)
+
+
+def pairing_for(config: Config, model: str, topic: str | None) -> Pairing:
+    """An empty pairing store for ``model`` with the settings of ``topic`` (without one,
+    those of the first topic in a paired format that may carry the model)."""
+    topics = config.topics
+    conf = next(
+        (t for t in topics if topic is not None and t.matches(topic)),
+        next(
+            (t for t in topics if t.format in PAIRED_FORMATS and t.model in (None, model)),
+            topics[0],
+        ),
+    ).pairing
+    ms = schema_for(config, topic).models[model]
+    return Pairing(
+        PairLimits(conf.max_pending, conf.max_delay_seconds),
+        len(ms.numeric_names),
+        len(ms.numeric),
+        ms.prediction == "categorical",
+    )
 
 
 class Pipeline:
@@ -105,6 +145,9 @@ class Pipeline:
         self._schemas: dict[str, tuple[tuple[object, ...], DecodeSchema]] = {}
         self._header_versions: dict[str, bool] = {}
         self.models: dict[str, Model] = {}
+        # Per model, the request and response halves waiting for each other (formats that
+        # log them apart); created when a model first receives a half.
+        self.pairings: dict[str, Pairing] = {}
         base = schema_for(config, None)
         for name, model_config in config.models.items():
             reference = references.get(name)
@@ -134,6 +177,7 @@ class Pipeline:
         """Forget a model's live state (its partitions went to another replica)."""
         before = self.status(model)
         self.models[model] = self.models[model].fresh()
+        self.pairings.pop(model, None)
         self.results.rebase(before, self.status(model))
 
     def _category_codes(self) -> tuple[tuple[CategoryCodes, ...] | None, ...]:
@@ -193,14 +237,28 @@ class Pipeline:
         return self.models[model].events_seen
 
     def model_state(self, model: str, partitions: Sequence[str]) -> ModelState:
-        """Everything needed to resume a model exactly, every version included."""
-        return self.models[model].state(partitions)
+        """Everything needed to resume a model exactly, every version and every request or
+        response half waiting for its other half included."""
+        state = self.models[model].state(partitions)
+        pairing = self.pairings.get(model)
+        if pairing is not None:
+            put_state_dict(state.scalars, state.arrays, PAIRING, pairing.state_dict())
+        return state
 
     def restore_model(self, model: str, state: ModelState) -> None:
         """Resume a model from :meth:`model_state`; ``CheckpointError`` if it does not fit."""
         before = self.status(model)
+        saved = take_prefixed(state.scalars, state.arrays, PAIRING)
+        own = replace(
+            state,
+            scalars={k: v for k, v in state.scalars.items() if not k.startswith(PAIRING)},
+            arrays={k: v for k, v in state.arrays.items() if not k.startswith(PAIRING)},
+        )
         try:
-            self.models[model].restore(state)
+            self.models[model].restore(own)
+            self.pairings.pop(model, None)
+            if saved:
+                self._pairing(model, None).restore(saved)
         except CheckpointError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
@@ -217,21 +275,31 @@ class Pipeline:
         kafka_ts: KafkaTimes,
         topic: str | None = None,
         header_versions: Sequence[str | None] | None = None,
+        *,
+        headers: Callable[[], Sequence[Headers]] | None = None,
+        topics: Callable[[], Sequence[str | None]] | None = None,
     ) -> BatchOutcome:
         """Decode and account for one batch of messages from one topic.
 
         ``header_versions``: per message, the value of its ``version`` header; an event
         without a version field takes its message's (see :meth:`wants_header_versions`).
+        ``headers`` and ``topics`` give each message's headers and topic, read only by the
+        formats that need them. Request and response halves are paired first.
         """
         schema = self.schema(topic)
-        decoded: DecodedBatch = enforce_limits(decode_batch(payloads, kafka_ts, schema))
+        batch = MessageBatch(payloads, kafka_ts, headers, topics)
+        decoded: DecodedBatch = enforce_limits(decode_messages(batch, schema))
         outcome = BatchOutcome(rejected=list(decoded.rejected))
-        for name, columns in decoded.models.items():
+        for name, decoded_columns in decoded.models.items():
+            if decoded_columns.rows:
+                outcome.model_messages[name] = _unique(decoded_columns.msg_index)
+            columns = decoded_columns
+            if columns.halves is not None:
+                columns = self._paired(name, columns, schema, topic, header_versions, outcome)
             rows = len(columns.ts)
             if rows == 0:
                 continue
             outcome.accepted[name] = outcome.accepted.get(name, 0) + rows
-            outcome.model_messages[name] = _unique(columns.msg_index)
             if columns.unknown_features:
                 outcome.unknown_features[name] = columns.unknown_features
             outcome.last_event_time[name] = float(np.max(columns.ts))
@@ -243,6 +311,39 @@ class Pipeline:
         for name in outcome.accepted:
             self.results.publish(self.status(name))
         return outcome
+
+    def _pairing(self, model: str, topic: str | None) -> Pairing:
+        pairing = self.pairings.get(model)
+        if pairing is None:
+            pairing = self.pairings[model] = pairing_for(self.config, model, topic)
+        return pairing
+
+    def _paired(
+        self,
+        model: str,
+        columns: ModelColumns,
+        schema: DecodeSchema,
+        topic: str | None,
+        header_versions: Sequence[str | None] | None,
+        outcome: BatchOutcome,
+    ) -> ModelColumns:
+        """Halves joined with their other half (strings until now), then category codes."""
+        if header_versions is not None:
+            # A half that waits loses its message: take the header's version now.
+            picked = [header_versions[i] for i in columns.msg_index.tolist()]
+            versions = [v or h for v, h in zip(columns.versions, picked, strict=True)]
+            columns = replace(columns, versions=versions)
+        pairing = self._pairing(model, topic)
+        before = dict(pairing.unpaired)
+        paired_before = pairing.paired_total
+        columns = pairing.pair(columns)
+        for (half, reason), n in pairing.unpaired.items():
+            if n > before[(half, reason)]:
+                outcome.unpaired[(model, half, reason)] = n - before[(half, reason)]
+        outcome.paired[model] = pairing.paired_total - paired_before
+        for half, n in pairing.pending.items():
+            outcome.pending_halves[(model, half)] = n
+        return with_codes(DecodedBatch({model: columns}, []), schema).models[model]
 
     def publish(self) -> None:
         for name in self.models:

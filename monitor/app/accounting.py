@@ -118,6 +118,8 @@ class BatchAccounting:
             self.invalid_counts[reason] = self.invalid_counts.get(reason, 0) + n
         for evaluation in outcome.evaluations:
             metrics.evaluation_duration.observe(evaluation.duration_seconds)
+        if outcome.paired or outcome.unpaired:
+            metrics.count_pairing(outcome.unpaired, outcome.paired, outcome.pending_halves)
 
     def _submit_events(self, total: BatchOutcome) -> None:
         """Evaluation callbacks, then a webhook per confirmed drift or performance drop."""

@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from monitor.app.message_files import InputFormat, decoded_chunks
 from monitor.app.rejections import RejectionLog, RejectionSummary
-from monitor.app.replay import iter_numbered_chunks, note_rejections
+from monitor.app.replay import note_rejections
 from monitor.config import Config
 from monitor.errors import ConfigError, ConfigProblem, ProfileError
-from monitor.ingest.decode import Reason, decode_batch
+from monitor.ingest.decode import Reason
 from monitor.model.budget import ModelCalibration, calibrate_model
 from monitor.model.performance import label_only_rows, performance_spec, prediction_names
 from monitor.model.reference_file import ReferenceFile
@@ -86,22 +87,25 @@ class _Labelled:
 
 
 def _from_jsonl(
-    config: Config, model: str, path: Path, labelled: _Labelled, rejections: RejectionSummary
+    config: Config,
+    model: str,
+    path: Path,
+    labelled: _Labelled,
+    rejections: RejectionSummary,
+    messages: tuple[InputFormat, str | None] = ("lines", None),
 ) -> tuple[dict[str, object], int]:
-    """The feature columns of a JSON-lines file and the number of label-only events
-    (which are not profiled); rejected lines go into ``rejections``."""
-    schema = schema_for(config, None, bound_model=model)
+    """The feature columns of a file of messages (JSON lines, or length-delimited with
+    ``messages``: the input format and the topic whose format reads them) and the number
+    of label-only events (which are not profiled); rejected lines go into ``rejections``."""
+    schema = schema_for(config, messages[1], bound_model=model)
     columns = schema.models[model]
     numeric: list[np.ndarray] = []
     categorical: list[list[str | None]] = [[] for _ in columns.categorical_names]
     log = RejectionLog()
     labels_only = 0
-    for chunk, numbers in iter_numbered_chunks(path):
-        kafka_ts = np.zeros(len(chunk))
-        decoded = decode_batch(chunk, kafka_ts, schema)
-        if decoded.rejected:
-            note_rejections(decoded.rejected, numbers, rejections, log)
-        got = decoded.models.get(model)
+    for got, rejected, numbers in decoded_chunks(config, model, path, *messages):
+        if rejected:
+            note_rejections(rejected, numbers, rejections, log)
         if got is None or len(got.ts) == 0:
             continue
         labelled.add(got.numeric, got.labels, got.ids)
@@ -195,11 +199,15 @@ def build_baseline(config: Config, model: str, input_path: Path) -> tuple[Refere
 
 
 def build_reference(
-    config: Config, model: str, input_path: Path
+    config: Config,
+    model: str,
+    input_path: Path,
+    messages: tuple[InputFormat, str | None] = ("lines", None),
 ) -> tuple[ReferenceProfile, ReferencePerformance | None, RejectionSummary]:
     """The profile of ``model`` and, for a model with a ``performance`` section whose file
     carries labelled predictions, its reference performance; plus the rejected rows (per
-    reason, with the first examples' line numbers)."""
+    reason, with the first examples' line numbers). ``messages``: how a non-CSV file
+    holds its messages and which topic's format reads them (``message_files``)."""
     kinds = _kinds(config, model)
     if not input_path.exists():
         raise ProfileError(f"{input_path}: no such file")
@@ -211,7 +219,7 @@ def build_reference(
     if input_path.suffix.lower() == ".csv":
         data = _from_csv(kinds, input_path, labelled, rejections)
     else:
-        data, labels_only = _from_jsonl(config, model, input_path, labelled, rejections)
+        data, labels_only = _from_jsonl(config, model, input_path, labelled, rejections, messages)
     rows = max((len(v) for v in data.values()), default=0)  # type: ignore[arg-type]
     if rows == 0:
         raise ProfileError(

@@ -39,6 +39,7 @@ from monitor.ingest.decode import Reason
 from monitor.ingest.messages import (
     Message,
     header_version,
+    message_headers,
     message_seconds,
     message_topics,
     message_values,
@@ -410,7 +411,7 @@ class Daemon:
         """The statistics step of a batch, per topic (runs on the worker thread)."""
         by_topic: dict[str, list[Message]] = {}
         configured = self.kafka.topics
-        if len(configured) == 1:
+        if len(configured) == 1 and not configured[0].is_pattern:
             by_topic[configured[0].name] = messages
         else:
             for msg, name in zip(messages, message_topics(messages), strict=True):
@@ -425,7 +426,14 @@ class Daemon:
                 if self.pipeline.wants_header_versions(topic)
                 else None
             )
-            outcome = self.pipeline.process(message_values(msgs), kafka_ts, topic, versions)
+            outcome = self.pipeline.process(
+                message_values(msgs),
+                kafka_ts,
+                topic,
+                versions,
+                headers=partial(message_headers, msgs),
+                topics=partial(message_topics, msgs),
+            )
             parts.append((topic, msgs, outcome))
         return parts
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +20,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from monitor.app.message_files import InputFormat, iter_messages, pairing_report
 from monitor.app.rejections import RejectionLog, RejectionSummary
 from monitor.config import Config
 from monitor.ingest.decode import Rejection
@@ -166,6 +167,8 @@ class ReplaySummary:
     join: JoinTotals | None = None
     #: Counts per reason and the first examples, with their line numbers.
     rejections: RejectionSummary = field(default_factory=lambda: RejectionSummary(""))
+    #: Request/response pairing of paired formats (``message_files.pairing_report``).
+    pairing: list[str] = field(default_factory=list)
 
     @property
     def events_per_second(self) -> float:
@@ -184,7 +187,7 @@ class ReplaySummary:
                 f"performance: {self.realised_evaluations} realised and "
                 f"{self.estimated_evaluations} estimated record(s); {self.join.describe()}"
             )
-        return lines + self.rejections.report()
+        return lines + self.pairing + self.rejections.report()
 
 
 def iter_chunks(path: Path, lines: int = CHUNK_LINES) -> Iterator[list[bytes]]:
@@ -236,8 +239,13 @@ def replay(
     output: IO[bytes] | None,
     *,
     chunk_lines: int = CHUNK_LINES,
+    input_format: InputFormat = "lines",
+    topic: str | None = None,
 ) -> ReplaySummary:
     """Run the pipeline over ``input_path`` and write one JSON line per evaluation.
+
+    ``input_format`` and ``topic``: how the file holds its messages and which topic's
+    settings read them (:mod:`monitor.app.message_files`; default: the first topic's).
 
     Within a chunk, drift records come first, then performance records. ``references``:
     what each model's reference files hold (:func:`~monitor.model.reference_file.
@@ -252,9 +260,11 @@ def replay(
     log = RejectionLog()
     lines = rejected = evaluations = triggers = 0
     perf_kinds = {"realised": 0, "estimated": 0}
-    for chunk, numbers in iter_numbered_chunks(input_path, chunk_lines):
+    for chunk, numbers in iter_messages(input_path, input_format, chunk_lines):
         lines += len(chunk)
-        outcome = pipeline.process(chunk, np.full(len(chunk), default_ts), topic=None)
+        outcome = pipeline.process(
+            chunk, np.full(len(chunk), default_ts), topic=topic, topics=_named(topic, len(chunk))
+        )
         if outcome.rejected:
             rejected += len(outcome.rejected)
             note_rejections(outcome.rejected, numbers, rejections, log)
@@ -282,7 +292,13 @@ def replay(
         estimated_evaluations=perf_kinds["estimated"],
         join=join_totals(pipeline),
         rejections=rejections,
+        pairing=pairing_report(pipeline.pairings),
     )
+
+
+def _named(topic: str | None, n: int) -> Callable[[], list[str | None]] | None:
+    """Every message's topic, for the formats that read it."""
+    return None if topic is None else (lambda: [topic] * n)
 
 
 def note_rejections(

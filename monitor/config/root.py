@@ -31,6 +31,27 @@ _DEFAULT_MAX_MESSAGE_BYTES: int = KafkaConfig.model_fields["max_message_bytes"].
 OFFLINE_TOPIC = TopicConfig(name="driftmon.offline")
 
 
+def _tensor_problems(
+    key: str, topic: TopicConfig, models: dict[str, ModelConfig]
+) -> list[ConfigProblem]:
+    """Columns of ``[N,F]`` tensors must name monitored features of the topic's model(s)
+    (models whose features come from a profile file are checked when it is loaded)."""
+    bound = [models[topic.model]] if topic.model in models else list(models.values())
+    if any(not m.features for m in bound):
+        return []
+    known = {name for m in bound for name in m.features}
+    return [
+        ConfigProblem(
+            f"{key}.{tensor}",
+            f"column {name!r} of tensor {tensor!r} is not a monitored feature",
+            nearest(name, sorted(known), "monitored features"),
+        )
+        for tensor, names in topic.tensors.items()
+        for name in names
+        if name not in known
+    ]
+
+
 class Config(Strict):
     """The whole configuration file."""
 
@@ -57,6 +78,7 @@ class Config(Strict):
                         nearest(topic.model, self.models, "configured models"),
                     )
                 )
+            problems += _tensor_problems(f"kafka.topics.{i}.tensors", topic, self.models)
         if self.kafka is not None and self.kafka.dead_letter_topic in {
             t.name for t in self.kafka.topics
         }:
@@ -121,8 +143,12 @@ class Config(Strict):
         return kafka.max_message_bytes if kafka is not None else _DEFAULT_MAX_MESSAGE_BYTES
 
     def topic(self, name: str) -> TopicConfig:
-        """The configuration of one consumed topic."""
+        """The configuration of one consumed topic: the entry of that name, else the first
+        pattern entry matching it."""
         for topic in self.topics:
             if topic.name == name:
+                return topic
+        for topic in self.topics:
+            if topic.matches(name):
                 return topic
         raise KeyError(name)

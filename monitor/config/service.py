@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from monitor.config.base import TOPIC_PATTERN, Strict, problem
+from monitor.config.formats import FormatSettings
 
 
 class FieldNames(Strict):
@@ -39,12 +40,42 @@ class FieldNames(Strict):
         return self
 
 
-class TopicConfig(Strict):
-    """One consumed topic; ``model`` binds every event on it to one model."""
+class TopicConfig(FormatSettings):
+    """One consumed topic; ``model`` binds every event on it to one model; ``format`` says
+    how its payloads are written (:mod:`monitor.config.formats`)."""
 
-    name: str = Field(pattern=TOPIC_PATTERN)
+    #: A topic name, or a pattern starting with ``^`` (a regular expression over topic
+    #: names, as librdkafka subscribes; Seldon Core 2 writes one topic per model).
+    name: str = Field(min_length=1)
     model: str | None = None
     fields: FieldNames = FieldNames()
+
+    @field_validator("name")
+    @classmethod
+    def _topic_or_pattern(cls, value: str) -> str:
+        if value.startswith("^"):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise problem(
+                    f"topic pattern {value!r} is not a regular expression: {exc}",
+                    "write e.g. ^seldon\\.prod\\.model\\..* (a leading ^ marks a pattern)",
+                ) from None
+        elif not re.match(TOPIC_PATTERN, value):
+            raise problem(
+                f"{value!r} is not allowed as a Kafka topic name",
+                "use letters, digits, '.', '_' and '-' (up to 249), or a pattern starting with ^",
+            )
+        return value
+
+    @property
+    def is_pattern(self) -> bool:
+        """The name is a pattern over topic names."""
+        return self.name.startswith("^")
+
+    def matches(self, topic: str) -> bool:
+        """Whether messages of ``topic`` are read with this entry."""
+        return topic == self.name or (self.is_pattern and re.match(self.name, topic) is not None)
 
 
 LibrdkafkaValue = str | int | float | bool

@@ -16,26 +16,28 @@ from pydantic import field_validator
 from monitor.config.base import Strict, problem
 
 
+def check_zone(value: str | None) -> str | None:
+    """An IANA zone name, or a problem with a did-you-mean."""
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        near = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise problem(
+            f"unknown time zone {value!r}",
+            hint + "use an IANA zone name such as UTC, Europe/Berlin or America/New_York",
+        ) from None
+    return value
+
+
 class TimestampsConfig(Strict):
     """``timestamps: {timezone: Europe/Berlin}``: the zone of ISO times without an offset."""
 
     timezone: str | None = None
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            near = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
-            raise problem(
-                f"unknown time zone {value!r}",
-                hint + "use an IANA zone name such as UTC, Europe/Berlin or America/New_York",
-            ) from None
-        return value
+    _known_zone = field_validator("timezone")(check_zone)
 
     @property
     def zone(self) -> tzinfo | None:

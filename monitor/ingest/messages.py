@@ -24,6 +24,7 @@ __all__ = [
     "header_version",
     "last_per_partition",
     "message_errors",
+    "message_headers",
     "message_partitions",
     "message_seconds",
     "message_topics",
@@ -55,6 +56,7 @@ _VALUE = methodcaller("value")
 _TOPIC = methodcaller("topic")
 _PARTITION = methodcaller("partition")
 _TIMESTAMP = methodcaller("timestamp")
+_HEADERS = methodcaller("headers")
 
 
 def message_errors(messages: Sequence[Message]) -> list[KafkaError | None]:
@@ -65,6 +67,13 @@ def message_errors(messages: Sequence[Message]) -> list[KafkaError | None]:
 def message_values(messages: Sequence[Message]) -> list[bytes | None]:
     """The payload of every message."""
     return list(map(_VALUE, messages))
+
+
+def message_headers(
+    messages: Sequence[Message],
+) -> list[dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None]:
+    """The headers of every message (the formats of model servers read them)."""
+    return list(map(_HEADERS, messages))
 
 
 def message_topics(messages: Sequence[Message]) -> list[str | None]:

@@ -301,7 +301,8 @@ class KafkaSource:
         """
         if not messages:
             return
-        lasts = last_per_partition(messages, one_topic=len(self.topics) == 1)
+        one_topic = len(self.topics) == 1 and not self.topics[0].startswith("^")  # no pattern
+        lasts = last_per_partition(messages, one_topic=one_topic)
         positions = self._positions
         dirty = self._dirty
         for msg in lasts:

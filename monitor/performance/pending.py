@@ -22,7 +22,10 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["PendingEntries"]
+__all__ = ["Evicted", "PendingEntries"]
+
+#: Entries taken out by an eviction: ids, event times, value rows.
+Evicted = tuple[list[str], np.ndarray, np.ndarray]
 
 #: Bytes per live entry besides its value row and id characters: slot arrays, chunk
 #: entries, the dict entry and the str object header (measured in bench_performance.py).
@@ -156,8 +159,11 @@ class PendingEntries:
         self._nfree += m
         return ts, values
 
-    def _drop_live(self, ch: _Chunk, stop: int, limit: int | None = None) -> tuple[int, int]:
-        """Evict the live entries of ``ch[head:stop]`` (at most ``limit``); advance ``head``.
+    def _drop_live(
+        self, ch: _Chunk, stop: int, limit: int | None = None, taken: list[Evicted] | None = None
+    ) -> tuple[int, int]:
+        """Evict the live entries of ``ch[head:stop]`` (at most ``limit``); advance ``head``;
+        with ``taken``, append what was evicted to it.
 
         Returns ``(evicted, new_head)``.
         """
@@ -168,7 +174,10 @@ class PendingEntries:
             stop = ch.head + int(live[-1]) + 1
         gone = slots[live]
         if gone.shape[0]:
-            self.remove(gone, self._ids[gone].tolist())
+            ids = self._ids[gone].tolist()
+            ts, values = self.remove(gone, ids)
+            if taken is not None:
+                taken.append((ids, ts, values))
         self._entries -= stop - ch.head
         return int(gone.shape[0]), stop
 
@@ -178,20 +187,22 @@ class PendingEntries:
         else:
             del self._chunks[no]
 
-    def expire(self, cutoff: float) -> int:
-        """Evict every entry older than ``cutoff``; return how many live ones left."""
+    def expire(self, cutoff: float, taken: list[Evicted] | None = None) -> int:
+        """Evict every entry older than ``cutoff``; return how many live ones left (with
+        ``taken``, append them to it)."""
         evicted = 0
         while self._heap and self._heap[0][0] < cutoff:
             _, no = heapq.heappop(self._heap)
             ch = self._chunks[no]
             stop = int(np.searchsorted(ch.ts, np.float64(cutoff), side="left"))
-            n, ch.head = self._drop_live(ch, stop)
+            n, ch.head = self._drop_live(ch, stop, taken=taken)
             evicted += n
             self._repush(no, ch)
         return evicted
 
-    def evict_oldest(self, count: int) -> int:
-        """Evict the ``count`` oldest live entries (by event time, ties in arrival order)."""
+    def evict_oldest(self, count: int, taken: list[Evicted] | None = None) -> int:
+        """Evict the ``count`` oldest live entries (by event time, ties in arrival order);
+        with ``taken``, append them to it."""
         remaining = count
         while remaining > 0 and self._heap:
             _, no = heapq.heappop(self._heap)
@@ -202,7 +213,7 @@ class PendingEntries:
                 stop = max(int(np.searchsorted(ch.ts, bound, side=side)), ch.head + 1)
             else:
                 stop = ch.ts.shape[0]
-            n, ch.head = self._drop_live(ch, stop, remaining)
+            n, ch.head = self._drop_live(ch, stop, remaining, taken)
             remaining -= n
             self._repush(no, ch)
         return count - remaining

@@ -29,6 +29,8 @@ def full(rows: int = ROWS, first: int = 0, unknown: int = 7) -> ModelColumns:
         versions=[f"v{k}" for k in r.tolist()],
         labels=[k % 2 for k in r.tolist()],
         codes=np.column_stack([r, -r]).astype(np.int64),
+        halves=(r % 3).astype(np.int8),
+        pair_keys=[f"p{k}" for k in r.tolist()],
     )
 
 

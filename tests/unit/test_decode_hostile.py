@@ -335,3 +335,106 @@ def test_atheris_bounded_run_finds_no_crash(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "Done" in proc.stderr, proc.stderr[-2000:]
+
+
+# -- model servers' formats (monitor.ingest.decode.formats) -------------------------------
+
+
+def _format_seeds() -> dict[str, list[tuple[bytes, list[tuple[str, bytes]], str | None]]]:
+    """Real payloads per format (value, headers, topic), written by the servers' libraries."""
+    from tests.support.payloads import (
+        kserve_record,
+        oip_json_request,
+        oip_json_response,
+        oip_proto_request,
+        oip_proto_response,
+        parse_proto,
+        schema_registry_framed,
+    )
+
+    inputs = {"amount": ("FP64", [1.5, 2.5]), "country": ("BYTES", ["DE", "US"])}
+    outputs = {"score": ("FP32", [0.25, 0.75])}
+    body, length = oip_json_request(inputs, "r", binary=True)
+    rid = [("x-request-id", b"r")]
+    topic = "seldon.ns.model.fraud.inputs"
+    return {
+        "oip": [
+            (oip_json_request(inputs, "r")[0], [], None),
+            (body, [("inference-header-content-length", str(length).encode())], None),
+            (oip_proto_request(inputs, "r", raw=True), [], None),
+            (oip_json_response(outputs, "r"), [], None),
+        ],
+        "kserve": [
+            kserve_record({"instances": [[1.0, 2, "DE"]]}, "c", request=True) + (None,),
+            kserve_record({"predictions": [0.5]}, "c", request=False, structured=True) + (None,),
+        ],
+        "seldon": [
+            (
+                schema_registry_framed(parse_proto(oip_proto_request(inputs, "r"), True), topic),
+                rid,
+                topic,
+            ),
+            (oip_proto_response(outputs, "r"), rid, "seldon.ns.model.fraud.outputs"),
+        ],
+        "flat": [(b'{"amount": 1.5, "country": "DE", "prediction": 0.5}', [], None)],
+    }
+
+
+FORMAT_SEEDS = _format_seeds()
+
+
+@st.composite
+def format_message(
+    draw: st.DrawFn,
+) -> tuple[str, bytes | None, list[tuple[str, bytes]], str | None]:
+    """A real payload of some format, cut, bit-flipped, spliced or replaced by noise."""
+    fmt = draw(st.sampled_from(sorted(FORMAT_SEEDS)))
+    value, headers, topic = draw(st.sampled_from(FORMAT_SEEDS[fmt]))
+    how = draw(st.sampled_from(["keep", "cut", "flip", "noise", "splice", "none"]))
+    if how == "cut":
+        value = value[: draw(st.integers(0, len(value)))]
+    elif how == "flip":
+        data = bytearray(value)
+        for _ in range(draw(st.integers(1, 8))):
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+        value = bytes(data)
+    elif how == "noise":
+        value = draw(st.binary(max_size=256))
+    elif how == "splice":
+        at = draw(st.integers(0, len(value)))
+        value = value[:at] + draw(st.binary(max_size=32)) + value[at:]
+    if draw(st.booleans()) and headers:  # a header dropped or garbled
+        headers = [(k, draw(st.binary(max_size=8))) for k, _ in headers]
+    return fmt, None if how == "none" else value, headers, topic
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(format_message(), min_size=1, max_size=6))
+def test_fuzz_model_server_formats_never_raise(
+    messages: list[tuple[str, bytes | None, list[tuple[str, bytes]], str | None]],
+) -> None:
+    from monitor.ingest.decode.formats import MessageBatch, decode_messages
+
+    for fmt in sorted({m[0] for m in messages}):
+        mine = [m for m in messages if m[0] == fmt]
+        schema = DecodeSchema(models={"fraud": FRAUD}, bound_model="fraud", format=fmt)
+        batch = decode_messages(
+            MessageBatch(
+                [m[1] for m in mine],
+                np.full(len(mine), 1_764_150_000.0),
+                lambda mine=mine: [m[2] for m in mine],  # type: ignore[misc]
+                lambda mine=mine: [m[3] for m in mine],  # type: ignore[misc]
+            ),
+            schema,
+        )
+        seen: set[int] = set()
+        for cols in batch.models.values():
+            assert cols.numeric.shape == (cols.rows, len(FRAUD.numeric_names))
+            assert not np.isinf(cols.numeric).any() and np.isfinite(cols.ts).all()
+            seen.update(cols.msg_index.tolist())
+        for rejection in batch.rejected:
+            assert isinstance(rejection.reason, Reason) and rejection.detail
+            assert len(rejection.detail) <= 1024
+            seen.add(rejection.index)
+        assert seen == set(range(len(mine))), fmt

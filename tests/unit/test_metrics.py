@@ -58,6 +58,9 @@ def populated() -> tuple[CollectorRegistry, Metrics]:
     registry, metrics, _, _ = build(store)
     metrics.set_lag("ml.inference", 0, 12)
     metrics.topic_recreated("ml.inference")
+    metrics.count_pairing(
+        {("fraud", "request", "expired"): 1}, {"fraud": 3}, {("fraud", "request"): 2}
+    )
     return registry, metrics
 
 

@@ -19,7 +19,7 @@ from monitor.ingest.decode.columns import DecodedBatch, merge_models
 from monitor.ingest.decode.objects import decode_objects
 from monitor.ingest.decode.schema import DecodeSchema, KafkaTimes, kafka_times
 
-__all__ = ["decode_batch"]
+__all__ = ["decode_batch", "with_codes"]
 
 
 def decode_batch(
@@ -43,18 +43,18 @@ def decode_batch(
     scanner = scanner_for(schema) if scanner_gate.is_open() else None
     if scanner is None:
         everything = as_list(payloads)
-        return _with_codes(decode_objects(everything, kafka_times(kafka_ts), schema), schema)
+        return with_codes(decode_objects(everything, kafka_times(kafka_ts), schema), schema)
     fast, slow = scanner.scan(payloads, kafka_ts)
     if slow.size == 0:
         return DecodedBatch(fast, [])
     sub = [payloads[i] for i in slow.tolist()]
-    rest = _with_codes(decode_objects(sub, kafka_times(kafka_ts)[slow], schema), schema)
+    rest = with_codes(decode_objects(sub, kafka_times(kafka_ts)[slow], schema), schema)
     rejected = [replace(r, index=int(slow[r.index])) for r in rest.rejected]
     moved = {n: replace(c, msg_index=slow[c.msg_index]) for n, c in rest.models.items()}
     return DecodedBatch(merge_models(fast, moved), rejected)
 
 
-def _with_codes(batch: DecodedBatch, schema: DecodeSchema) -> DecodedBatch:
+def with_codes(batch: DecodedBatch, schema: DecodeSchema) -> DecodedBatch:
     """Categories of the models whose schema has ``codes`` as codes instead of strings."""
     models = dict(batch.models)
     for name, cols in batch.models.items():

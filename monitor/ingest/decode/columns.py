@@ -16,7 +16,7 @@ import numpy as np
 
 from monitor.ingest.decode.schema import Reason, Rejection
 
-__all__ = ["DecodedBatch", "ModelColumns", "merge_models"]
+__all__ = ["REQUEST", "RESPONSE", "WHOLE", "DecodedBatch", "ModelColumns", "merge_models"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,11 @@ class ModelColumns:
     #: rows x len(categorical_names) int64 category codes (-1 missing) when the schema
     #: gives ``codes``; ``categorical`` is then empty.
     codes: np.ndarray | None = None
+    #: Per row, which half of an inference it is (``WHOLE``, ``REQUEST`` or ``RESPONSE``,
+    #: int8) when the format logs requests and responses apart; ``None``: all whole.
+    halves: np.ndarray | None = None
+    #: Per row, the key its other half carries (``<request key>:<row>``), with ``halves``.
+    pair_keys: list[str | None] | None = None
 
     @property
     def rows(self) -> int:
@@ -63,6 +68,8 @@ class ModelColumns:
             versions=[self.versions[i] for i in pick],
             labels=None if self.labels is None else [self.labels[i] for i in pick],
             codes=None if self.codes is None else self.codes[rows],
+            halves=None if self.halves is None else self.halves[rows],
+            pair_keys=None if self.pair_keys is None else [self.pair_keys[i] for i in pick],
         )
 
     def slice_rows(self, start: int, stop: int) -> ModelColumns:
@@ -77,6 +84,8 @@ class ModelColumns:
             versions=self.versions[start:stop],
             labels=None if self.labels is None else self.labels[start:stop],
             codes=None if self.codes is None else self.codes[start:stop],
+            halves=None if self.halves is None else self.halves[start:stop],
+            pair_keys=None if self.pair_keys is None else self.pair_keys[start:stop],
         )
 
     def drop_rows(self, rows: Collection[int]) -> ModelColumns:
@@ -96,6 +105,8 @@ class ModelColumns:
             versions=list(compress(self.versions, kept)),
             labels=None if self.labels is None else list(compress(self.labels, kept)),
             codes=None if self.codes is None else self.codes[keep],
+            halves=None if self.halves is None else self.halves[keep],
+            pair_keys=None if self.pair_keys is None else list(compress(self.pair_keys, kept)),
         )
 
     @staticmethod
@@ -109,6 +120,10 @@ class ModelColumns:
         codes = None
         if parts[0].codes is not None:
             codes = np.concatenate([p.codes for p in parts])
+        halves = pair_keys = None
+        if any(p.halves is not None for p in parts):
+            halves = np.concatenate([_halves(p) for p in parts])
+            pair_keys = [k for p in parts for k in (p.pair_keys or [None] * p.rows)]
         return ModelColumns(
             numeric=np.concatenate([p.numeric for p in parts]),
             categorical=[
@@ -122,7 +137,19 @@ class ModelColumns:
             versions=list(chain.from_iterable(p.versions for p in parts)),
             labels=labels,
             codes=codes,
+            halves=halves,
+            pair_keys=pair_keys,
         )
+
+
+#: ``ModelColumns.halves`` values: a whole inference, or the half logged on its own.
+WHOLE, REQUEST, RESPONSE = 0, 1, 2
+
+
+def _halves(part: ModelColumns) -> np.ndarray:
+    if part.halves is not None:
+        return part.halves
+    return np.zeros(part.rows, dtype=np.int8)
 
 
 def merge_models(a: dict[str, ModelColumns], b: dict[str, ModelColumns]) -> dict[str, ModelColumns]:

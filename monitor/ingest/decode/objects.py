@@ -35,7 +35,7 @@ from monitor.ingest.decode.values import (
     type_name,
 )
 
-__all__ = ["decode_chunk", "decode_objects"]
+__all__ = ["chunks", "decode_chunk", "decode_objects"]
 
 _NON_FINITE_RE = re.compile(rb"(?:^|[\[:,])\s*-?(?:NaN|Infinity)\s*(?:$|[\],}])")
 
@@ -49,7 +49,7 @@ def decode_objects(
     codec = codec_for(schema)
     # Work in chunks so the decoded objects are still in cache when the columns are pulled
     # out (and freed while hot).
-    for start, stop in _chunks(payloads):
+    for start, stop in chunks(payloads):
         chunk = payloads[start:stop]
         if codec is None:
             cols = decode_chunk(chunk, range(start, start + len(chunk)), kafka_ts, schema, rejected)
@@ -73,7 +73,7 @@ _CHUNK = 512
 _CHUNK_BYTES = 4 << 20
 
 
-def _chunks(payloads: Sequence[bytes | None]) -> Iterator[tuple[int, int]]:
+def chunks(payloads: Sequence[bytes | None]) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` ranges of at most ``_CHUNK`` messages and about ``_CHUNK_BYTES``."""
     start, size, n = 0, 0, len(payloads)
     for i, payload in enumerate(payloads):
@@ -92,8 +92,14 @@ def decode_chunk(
     schema: DecodeSchema,
     rejected: list[Rejection],
     observe: Callable[[str, list[dict[str, Any]]], None] | None = None,
+    *,
+    top_level: bool = False,
 ) -> dict[str, ModelColumns]:
-    """The general path: orjson to dicts, then route and validate every field."""
+    """The general path: orjson to dicts, then route and validate every field.
+
+    ``top_level``: features are keys of the event itself, not of a features object (the
+    ``flat`` format); the other configured event fields are then not features.
+    """
     events, ev_msg, positions = _parse(payloads, indices, schema, rejected)
     if not events:
         return {}
@@ -103,7 +109,7 @@ def decode_chunk(
         if observe is not None:
             observe(name, evs)
         cols, bad = _decode_model(
-            schema.models[name], schema.fields, evs, msgs, kafka_ts, schema.timezone
+            schema.models[name], schema.fields, evs, msgs, kafka_ts, schema.timezone, top_level
         )
         out[name] = cols
         for k, (reason, detail) in bad.items():
@@ -223,6 +229,7 @@ def _decode_model(
     msgs: list[int],
     kafka_ts: np.ndarray,
     zone: tzinfo | None = None,
+    top_level: bool = False,
 ) -> tuple[ModelColumns, Bad]:
     """Columns of one model's events; ``bad`` maps row -> (reason, detail), first one wins."""
     n = len(evs)
@@ -232,7 +239,7 @@ def _decode_model(
         evs[0],
         (fields.features, fields.prediction, fields.ts, fields.id, fields.version, fields.label),
     )
-    feats: list[Any] = list(map(get, evs, repeat(f_feat)))
+    feats: list[Any] = evs if top_level else list(map(get, evs, repeat(f_feat)))
     preds: list[Any] = list(map(get, evs, repeat(f_pred)))
     if set(map(type, feats)) != {dict}:
         _check_payloads(feats, preds, list(map(get, evs, repeat(f_label))), bad)
@@ -254,10 +261,12 @@ def _decode_model(
     # Every monitored key present in every event: the unknown count is a subtraction.
     # Otherwise count exactly, which costs a pass over all keys.
     total_keys = sum(map(len, feats))
-    if complete_num and complete_cat:
+    if complete_num and complete_cat and not top_level:
         unknown = total_keys - n * (len(ms.numeric) + len(ms.categorical))
     else:
         known = frozenset(ms.numeric) | frozenset(ms.categorical)
+        if top_level:
+            known |= frozenset(_field_names(fields))
         unknown = total_keys - sum(map(known.__contains__, chain.from_iterable(feats)))
 
     if ms.prediction == "numeric":
@@ -279,6 +288,10 @@ def _decode_model(
         numeric, categorical, ts, ids, np.array(msgs, dtype=np.int64), unknown, versions, labels
     )
     return cols.drop_rows(bad), bad
+
+
+def _field_names(fields: EventFields) -> tuple[str, ...]:
+    return (fields.model, fields.ts, fields.id, fields.prediction, fields.version, fields.label)
 
 
 def _check_payloads(feats: list[Any], preds: list[Any], labels: list[Any], bad: Bad) -> None:

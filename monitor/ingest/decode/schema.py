@@ -9,7 +9,7 @@ derived from the config. The category code table is the statistics engine's
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
@@ -48,6 +48,14 @@ class Reason(StrEnum):
     no_payload = "no_payload"
     bad_timestamp = "bad_timestamp"
     too_long = "too_long"  # an id or version past its length limit (decode/limits.py)
+    #: Model-server formats: a tensor's shape does not fit its data or the model's columns.
+    bad_shape = "bad_shape"
+    #: An unknown tensor datatype, or data that is not of the datatype it declares.
+    bad_datatype = "bad_datatype"
+    #: Raw tensor contents or a protobuf field shorter than announced.
+    truncated = "truncated"
+    #: Unreadable framing: protobuf wire format, Schema Registry prefix, CloudEvent envelope.
+    bad_framing = "bad_framing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,14 @@ class ModelSchema:
     #: One per ``categorical_names`` column: decode this model's categories to codes
     #: (``ModelColumns.codes``) instead of strings. Set once the reference is known.
     codes: tuple[CategoryCodes, ...] | None = None
+    #: The features in configured order (positional KServe v1 instances follow it);
+    #: empty: numeric, then categorical.
+    feature_order: tuple[str, ...] = ()
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """The features in configured order."""
+        return self.feature_order or (*self.numeric, *self.categorical)
 
     @property
     def numeric_names(self) -> tuple[str, ...]:
@@ -129,6 +145,12 @@ class DecodeSchema:
     #: The zone of ISO event times without an offset (``timestamps.timezone``); ``None``
     #: rejects them (``bad_timestamp``), as RFC 3339 requires an offset.
     timezone: tzinfo | None = None
+    #: How payloads are written (``kafka.topics[].format``; see ``decode.formats``).
+    format: str = "driftmon"
+    #: ``[N,F]`` input tensors: name -> the feature of each column (``tensors``).
+    tensors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The output tensor read as the prediction; ``None``: the first output.
+    prediction_output: str | None = None
 
 
 #: Kafka timestamps of a batch, or a function giving them (only called when some event
@@ -167,6 +189,7 @@ def build_decode_schema(
             categorical=tuple(k for k, v in feats.items() if v == "categorical"),
             prediction=pred.type if pred else None,
             classes=tuple(pred.classes or ()) if pred else (),
+            feature_order=tuple(feats),
         )
     fields = EventFields(**conf.fields.model_dump())
     return DecodeSchema(
@@ -174,5 +197,8 @@ def build_decode_schema(
         fields=fields,
         bound_model=conf.model,
         max_message_bytes=config.max_message_bytes,
-        timezone=config.timestamps.zone,
+        timezone=conf.zone or config.timestamps.zone,
+        format=conf.format,
+        tensors={name: tuple(cols) for name, cols in conf.tensors.items()},
+        prediction_output=conf.prediction_output,
     )

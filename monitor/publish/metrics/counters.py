@@ -183,6 +183,27 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        self._unpaired = Counter(
+            "driftmon_pairing_unpaired",
+            "Request or response halves that left the pairing store without their other half, "
+            "by half and reason (expired: older than max_delay_seconds; capacity: "
+            "max_pending; duplicate: a second half with the same key; no_id: no key to pair "
+            "on). An unpaired request is still monitored with its features alone.",
+            ["model", "half", "reason"],
+            registry=r,
+        )
+        self._paired = Counter(
+            "driftmon_pairing_paired",
+            "Requests joined with their response before the windows.",
+            ["model"],
+            registry=r,
+        )
+        self._pending_halves = Gauge(
+            "driftmon_pairing_pending",
+            "Request or response halves waiting for their other half, by half.",
+            ["model", "half"],
+            registry=r,
+        )
         self._webhooks = WebhookFamilies(r)
         self.drift = DriftCollector(results)
         r.register(self.drift)
@@ -217,6 +238,20 @@ class Metrics:
         for reason, n in counts.items():
             if n:
                 self.invalid[reason].inc(n)
+
+    def count_pairing(
+        self,
+        unpaired: Mapping[tuple[str, str, str], int],
+        paired: Mapping[str, int],
+        pending: Mapping[tuple[str, str], int],
+    ) -> None:
+        """One batch's request/response pairing: unpaired halves, pairs, halves waiting."""
+        for (model, half, reason), n in unpaired.items():
+            self._unpaired.labels(model, half, reason).inc(n)
+        for model, n in paired.items():
+            self._paired.labels(model).inc(n)
+        for (model, half), n in pending.items():
+            self._pending_halves.labels(model, half).set(n)
 
     # -- per-webhook children ------------------------------------------------------------
 
