@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry
 from monitor import __version__
 from monitor.app.accounting import BatchAccounting, Parts
 from monitor.app.kernels import KernelWarmup
+from monitor.app.scaleout.runner import ScaleOut
 from monitor.config import Config, KafkaConfig
 from monitor.errors import CheckpointError, ConfigError, ConfigProblem, UsageError
 from monitor.ingest.dead_letter import DeadLetterSink
@@ -143,11 +144,15 @@ class Daemon:
         self.dead_letter: DeadLetterSink | None = None
         self.events_total = 0
         self.recovery: RecoveryCoordinator | None = None
-        if config.state is not None:
+        self.scaleout: ScaleOut | None = None  # kafka.scale_out: state lives in Kafka
+        self.replica_id = (
+            replica_id or os.environ.get("DRIFTMON_REPLICA_ID") or socket.gethostname()
+        )
+        if config.state is not None and not self.kafka.scale_out.enabled:
             self.health.register("state_dir_writable", True)
             store = CheckpointStore(
                 Path(config.state.dir),
-                replica_id or os.environ.get("DRIFTMON_REPLICA_ID") or socket.gethostname(),
+                self.replica_id,
                 on_corrupt=config.state.on_corrupt,
             )
             self.recovery = RecoveryCoordinator(
@@ -201,6 +206,9 @@ class Daemon:
                 kafka.producer,
                 on_result=self.accounting.dead_letter_result,
             )
+        if kafka.scale_out.enabled:  # both stages instead of the one consumer
+            self.scaleout = ScaleOut.of(self)
+            return
         self.source = KafkaSource(
             kafka.bootstrap_servers,
             kafka.group_id,
@@ -289,6 +297,9 @@ class Daemon:
         return 0
 
     def _loop(self, deadline: float | None, max_events: int | None) -> None:
+        if self.scaleout is not None:
+            self.events_total += self.scaleout.run(self._stop, deadline, max_events)
+            return
         source = self.source
         if source is None:
             raise RuntimeError("start() must run before the loop")
@@ -381,7 +392,7 @@ class Daemon:
         logger.info("shutting down")
         self._closing = True
         # Dead letters, final checkpoint, then the consumer commits and leaves the group.
-        self.commits.run(commit=Commit.CLOSE)
+        self.scaleout.close() if self.scaleout else self.commits.run(commit=Commit.CLOSE)
         self.source = None
         self.dispatcher.flush(5.0)
         self.dispatcher.stop(2.0)
