@@ -37,7 +37,9 @@ def model_events(model: str, index: int) -> list[bytes]:
 
 
 def all_events() -> list[bytes]:
-    return [m for i, model in enumerate(MODELS) for m in model_events(model, i)]
+    """Both models' events in event-time order (so every part of the stream has both)."""
+    merged = [m for i, model in enumerate(MODELS) for m in model_events(model, i)]
+    return sorted(merged, key=lambda m: orjson.loads(m)["ts"])
 
 
 def write_config(

@@ -56,6 +56,12 @@ class ScaleOut:
 
         def assigned(_pairs: list[tuple[str, int]]) -> None:
             health.set("consumer_assigned", True)
+            moved()
+
+        def moved() -> None:  # /status shows stage 1's share as it changes
+            stage2 = getattr(self, "stage2", None)
+            if stage2 is not None:
+                stage2.publish()
 
         self.stage1 = Stage1(
             config,
@@ -63,6 +69,7 @@ class ScaleOut:
             pipeline,
             accounting,
             on_assign=assigned,
+            on_revoke=moved,
             on_lag=on_lag,
             on_condition=health.set,
         )

@@ -58,6 +58,7 @@ class Stage1:
         accounting: BatchAccounting,
         *,
         on_assign: Callable[[list[tuple[str, int]]], None],
+        on_revoke: Callable[[], None],
         on_lag: Callable[[str, int, int | None], None],
         on_condition: Callable[..., None],
     ) -> None:
@@ -72,6 +73,7 @@ class Stage1:
         )
         self.codecs = {name: codec_for(name, model) for name, model in pipeline.models.items()}
         self._on_assign = on_assign
+        self._on_revoke = on_revoke
         self._heard: dict[tuple[str, int], float] = {}
         self._idle: set[tuple[str, int]] = set()
         self.source = KafkaSource(
@@ -95,6 +97,7 @@ class Stage1:
         for pair in pairs:
             self._heard.pop(pair, None)
             self._idle.discard(pair)
+        self._on_revoke()
 
     def _source(self, topic: str, partition: int) -> int:
         return source_id(self.topics.index(topic), partition)
