@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -78,7 +79,7 @@ class Replicas:
     def status(self, name: str) -> dict[str, object] | None:
         try:
             return self.running[name].get("/status").json()  # type: ignore[no-any-return]
-        except Exception:  # noqa: BLE001 - not serving (yet, or any more)
+        except (httpx.HTTPError, ValueError):  # not serving (yet, or any more)
             return None
 
     def stable(self) -> bool:
