@@ -117,18 +117,20 @@ class ScaleOut:
         kafka = self.kafka
         timeout = kafka.poll_timeout_seconds / 2
         events = 0
+        busy = False  # a stage had work last turn: do not wait on the other's empty poll
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break
             if max_events is not None and events >= max_events:
                 break
-            messages = self.stage1.source.consume(kafka.batch_max_messages, timeout)
+            messages = self.stage1.source.consume(kafka.batch_max_messages, 0 if busy else timeout)
             if messages:
                 events += self.stage1.process(messages, self.dead_letter)
             self.stage1.tick()
-            rows = self.stage2.source.consume(kafka.batch_max_messages, timeout)
+            rows = self.stage2.source.consume(kafka.batch_max_messages, 0 if messages else timeout)
             if rows:
                 self.stage2.process(rows)
+            busy = bool(messages or rows)
             if self.stage2.due():
                 self.stage2.checkpoint_and_commit()
         return events
