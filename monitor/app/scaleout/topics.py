@@ -132,6 +132,8 @@ class TopicCheckpoints:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "fetch.max.bytes": 64 * 1024 * 1024,
+                # Read only when a partition is assigned: keep little prefetched meanwhile.
+                "queued.max.messages.kbytes": 16 * 1024,
                 "logger": LIBRDKAFKA_LOGGER,
             }
         )
