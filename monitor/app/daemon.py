@@ -32,6 +32,7 @@ from monitor import __version__
 from monitor.app.accounting import BatchAccounting, Parts
 from monitor.app.heap import settle_after_start
 from monitor.app.kernels import KernelWarmup
+from monitor.app.scaleout.runner import ScaleOut
 from monitor.config import Config, HttpConfig, KafkaConfig
 from monitor.errors import CheckpointError, ConfigError, ConfigProblem, UsageError
 from monitor.ingest.dead_letter import DeadLetterSink
@@ -84,6 +85,22 @@ class _CheckpointHealth:
         self._health.set("state_dir_writable", True)
         self._metrics.checkpoint_duration.observe(seconds)
         self._metrics.set_split_models(split_models, self._models)
+
+
+def _dispatcher(config: Config, metrics: Metrics) -> WebhookDispatcher:
+    """The webhook dispatcher, its outbox in the state directory when there is one."""
+    state = config.state
+    try:
+        return WebhookDispatcher(
+            config.webhooks,
+            state_dir=Path(state.dir) if state is not None else None,
+            metrics=metrics.webhook,
+            on_corrupt=state.on_corrupt if state is not None else "fresh",
+        )
+    except CheckpointError as exc:
+        raise UsageError(
+            ConfigProblem("state.dir", str(exc), "point state.dir at a writable directory")
+        ) from None
 
 
 def _http_server(
@@ -172,17 +189,7 @@ class Daemon:
         self.pipeline = Pipeline(config, references, self.results)
         self.health.set("config_loaded", True)
         self.health.set("references_ready", self.pipeline.references_ready)
-        try:
-            self.dispatcher = WebhookDispatcher(
-                config.webhooks,
-                state_dir=Path(config.state.dir) if config.state is not None else None,
-                metrics=self.metrics.webhook,
-                on_corrupt=config.state.on_corrupt if config.state is not None else "fresh",
-            )
-        except CheckpointError as exc:
-            raise UsageError(
-                ConfigProblem("state.dir", str(exc), "point state.dir at a writable directory")
-            ) from None
+        self.dispatcher = _dispatcher(config, self.metrics)
         self.kernels = KernelWarmup(config)
         self.topic_ids = TopicIds(
             admin_config(config.kafka.bootstrap_servers, config.kafka.consumer)
@@ -198,11 +205,15 @@ class Daemon:
         self.dead_letter: DeadLetterSink | None = None
         self.events_total = 0
         self.recovery: RecoveryCoordinator | None = None
-        if config.state is not None:
+        self.scaleout: ScaleOut | None = None  # kafka.scale_out: state lives in Kafka
+        self.replica_id = (
+            replica_id or os.environ.get("DRIFTMON_REPLICA_ID") or socket.gethostname()
+        )
+        if config.state is not None and not self.kafka.scale_out.enabled:
             self.health.register("state_dir_writable", True)
             store = CheckpointStore(
                 Path(config.state.dir),
-                replica_id or os.environ.get("DRIFTMON_REPLICA_ID") or socket.gethostname(),
+                self.replica_id,
                 on_corrupt=config.state.on_corrupt,
             )
             self.recovery = RecoveryCoordinator(
@@ -277,6 +288,9 @@ class Daemon:
                 kafka.producer,
                 on_result=self.accounting.dead_letter_result,
             )
+        if kafka.scale_out.enabled:  # both stages instead of the one consumer
+            self.scaleout = ScaleOut.of(self)
+            return
         self.source = KafkaSource(
             kafka.bootstrap_servers,
             kafka.group_id,
@@ -343,6 +357,9 @@ class Daemon:
         return 0
 
     def _loop(self, deadline: float | None, max_events: int | None) -> None:
+        if self.scaleout is not None:
+            self.events_total += self.scaleout.run(self._stop, deadline, max_events)
+            return
         source = self.source
         if source is None:
             raise RuntimeError("start() must run before the loop")
@@ -445,7 +462,7 @@ class Daemon:
         logger.info("shutting down")
         self._closing = True
         # Dead letters, final checkpoint, then the consumer commits and leaves the group.
-        self.commits.run(commit=Commit.CLOSE)
+        self.scaleout.close() if self.scaleout else self.commits.run(commit=Commit.CLOSE)
         self.source = None
         self.dispatcher.flush(5.0)
         self.dispatcher.stop(2.0)

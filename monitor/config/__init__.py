@@ -66,6 +66,7 @@ from monitor.config.performance import (
 )
 from monitor.config.problems import render_problems
 from monitor.config.root import OFFLINE_TOPIC, Config
+from monitor.config.scaleout import ScaleOutConfig
 from monitor.config.service import (
     FieldNames,
     HttpConfig,
@@ -89,6 +90,7 @@ __all__ = [
     "TESTS",
     "AlertConfig",
     "CaptureReference",
+    "ScaleOutConfig",
     "Config",
     "CountWindowConfig",
     "EstimationConfig",

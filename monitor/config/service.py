@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from monitor.config.base import TOPIC_PATTERN, Strict, problem
 from monitor.config.formats import FormatSettings
+from monitor.config.scaleout import ScaleOutConfig
 
 
 class FieldNames(Strict):
@@ -140,6 +141,7 @@ class KafkaConfig(Strict):
     batch_max_messages: int = Field(default=5000, ge=1, le=1_000_000)
     poll_timeout_seconds: float = Field(default=0.5, gt=0, le=60)
     max_message_bytes: int = Field(default=1_048_576, ge=64, le=1 << 30)
+    scale_out: ScaleOutConfig = ScaleOutConfig()
 
     @field_validator("topics", mode="before")
     @classmethod

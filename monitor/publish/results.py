@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from monitor.model.status import ModelStatus
 from monitor.publish.lifetime import LifetimeCounters, counter_values
+from monitor.scaleout.status import ScaleOutStatus
 
 __all__ = ["ResultsStore"]
 
@@ -29,6 +30,7 @@ class ResultsStore:
     def __init__(self) -> None:
         self._statuses: Mapping[str, ModelStatus] = MappingProxyType({})
         self._write_lock = threading.Lock()
+        self._scale_out: ScaleOutStatus | None = None
         self._lifetime = LifetimeCounters()
 
     def rebase(self, before: ModelStatus, after: ModelStatus) -> None:
@@ -50,6 +52,19 @@ class ResultsStore:
             for status in statuses:
                 updated[status.model] = status
             self._statuses = MappingProxyType(updated)
+
+    def withdraw(self, *models: str) -> None:
+        """Stop publishing these models (scale-out: another replica owns them now)."""
+        with self._write_lock:
+            updated = {k: v for k, v in self._statuses.items() if k not in models}
+            self._statuses = MappingProxyType(updated)
+
+    def publish_scale_out(self, status: ScaleOutStatus) -> None:
+        """Replace the scale-out report (ownership, buffers); one reference swap."""
+        self._scale_out = status
+
+    def scale_out(self) -> ScaleOutStatus | None:
+        return self._scale_out
 
     def snapshot(self) -> Mapping[str, ModelStatus]:
         """The current read-only mapping of model name to status; never mutated later."""

@@ -21,6 +21,7 @@ from monitor.model.status import (
 )
 from monitor.publish.health import Health, readiness_document
 from monitor.publish.results import ResultsStore
+from monitor.scaleout.status import ScaleOutStatus
 
 
 def _number(value: float | None) -> float | None:
@@ -220,12 +221,47 @@ def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
                             "versions": {version: {"reference", "state", "captured",
                                 "capture_target", "events", "window_events", "evaluations",
                                 "alert_state", "last_evaluation"}}
-                            }}}
+                            }},
+         "scale_out": {...}}  # with kafka.scale_out: see scale_out_document
 
     Non-finite numbers are rendered as ``null`` so the body is strict JSON.
     """
     snapshot = store.snapshot()
-    return {
+    doc = {
         **readiness_document(health),
         "models": {model: model_document(s) for model, s in snapshot.items()},
+    }
+    scale_out = store.scale_out()
+    if scale_out is not None:
+        doc["scale_out"] = scale_out_document(scale_out)
+    return doc
+
+
+def scale_out_document(report: ScaleOutStatus) -> dict[str, Any]:
+    """Which replica owns which model (``kafka.scale_out``); ``models`` above lists only
+    the models this replica owns."""
+    return {
+        "replica": report.replica,
+        "rows_topic": report.rows_topic,
+        "source_partitions": list(report.source_partitions),
+        "owned_partitions": list(report.internal_partitions),
+        "owned_models": sorted(m for m, share in report.models.items() if share.owned),
+        "models": {
+            model: {
+                "owned": share.owned,
+                "partition": share.partition,
+                **(
+                    {
+                        "rows": dict(share.counts),
+                        "watermark": _number(share.watermark),
+                        "watermark_lag_seconds": _number(share.watermark_lag_seconds),
+                        "buffered_rows": share.buffered_rows,
+                        "waiting_for": list(share.holding),
+                    }
+                    if share.owned
+                    else {}
+                ),
+            }
+            for model, share in report.models.items()
+        },
     }

@@ -88,6 +88,15 @@ def test_ingest_imports_nothing_downstream() -> None:
         assert not bad, f"{path.name}: {bad}"
 
 
+def test_scaleout_core_knows_no_kafka_and_nothing_downstream() -> None:
+    # Stage 2's core (codec, reorder buffer, the model stage) is a library over the model
+    # layer; the Kafka loops that drive it live in app/scaleout/.
+    for path in modules("scaleout"):
+        bad = [m for m in imports(path) if m.startswith("confluent_kafka")]
+        bad += downstream_imports(path)
+        assert not bad, f"{path.name}: {bad}"
+
+
 def test_publish_never_imports_the_app_or_state() -> None:
     for path in modules("publish"):
         bad = [m for m in imports(path) if m.startswith(("monitor.app", "monitor.state"))]

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from monitor.publish.health import CORE_CONDITIONS, Health
 from monitor.publish.metrics import Metrics
 from monitor.publish.results import ResultsStore
+from monitor.scaleout.status import ModelShare, ScaleOutStatus
 from tests.support.results import INVALID_REASONS as REASONS
 from tests.support.results import fake_performance, fake_status, fake_version
 
@@ -53,6 +54,15 @@ def populated() -> tuple[CollectorRegistry, Metrics]:
             performance=fake_performance(),
             version="v2",
             versions=(fake_version("v2"),),
+        )
+    )
+    store.publish_scale_out(
+        ScaleOutStatus(
+            "a",
+            "driftmon.rows",
+            ("ml.inference/0",),
+            (0,),
+            {"fraud": ModelShare("fraud", 0, True, {"applied": 5, "forced": 1}, 100.0, 2.5, 7, ())},
         )
     )
     registry, metrics, _, _ = build(store)

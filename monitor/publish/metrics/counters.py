@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from monitor import __version__
 from monitor.publish.health import Health
 from monitor.publish.metrics.drift import DriftCollector
+from monitor.publish.metrics.scaleout import ScaleOutCollector
 from monitor.publish.metrics.webhook import WebhookCounters, WebhookFamilies
 from monitor.publish.results import ResultsStore
 
@@ -207,6 +208,7 @@ class Metrics:
         self._webhooks = WebhookFamilies(r)
         self.drift = DriftCollector(results)
         r.register(self.drift)
+        r.register(ScaleOutCollector(results))  # renders nothing unless kafka.scale_out is on
 
         self._models: dict[str, ModelCounters] = {}
         self.bind_models(models)

@@ -1,0 +1,230 @@
+"""Stage 1 on every replica: its share of the source partitions, decoded and binned.
+
+Consumes the configured topics in the replica group (``kafka.group_id``), decodes each
+batch as a single process would, bins every model's rows against its reference grid and
+produces them to ``<group_id>.rows`` with their source offsets, then a progress marker per
+source partition to every internal partition. Source offsets are committed only after all
+of that is acknowledged, so a crash in between sends the same rows again, which stage 2
+drops as duplicates. Rejected events are accounted for here (counter, log, dead letter).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from operator import methodcaller
+
+import numpy as np
+from confluent_kafka import TopicPartition
+
+from monitor.app.accounting import BatchAccounting
+from monitor.app.scaleout.topics import DeliveryFailed, InternalProducer
+from monitor.config import Config, KafkaConfig
+from monitor.ingest.dead_letter import DeadLetterSink
+from monitor.ingest.decode import decode_batch
+from monitor.ingest.messages import (
+    Message,
+    message_partitions,
+    message_seconds,
+    message_topics,
+    message_values,
+)
+from monitor.ingest.source import KafkaSource
+from monitor.pipeline import BatchOutcome, Pipeline
+from monitor.scaleout.codec import encode_rows, source_id
+from monitor.scaleout.reorder import Marker
+from monitor.scaleout.stage import codec_for, partition_of
+
+logger = logging.getLogger(__name__)
+
+COOPERATIVE = {"partition.assignment.strategy": "cooperative-sticky"}
+_OFFSET = methodcaller("offset")
+
+
+def message_offsets(messages: list[Message]) -> np.ndarray:
+    return np.fromiter(map(_OFFSET, messages), dtype=np.int64, count=len(messages))
+
+
+class Stage1:
+    """Decode, bin, produce, then commit (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Config,
+        kafka: KafkaConfig,
+        pipeline: Pipeline,
+        accounting: BatchAccounting,
+        *,
+        on_assign: Callable[[list[tuple[str, int]]], None],
+        on_revoke: Callable[[], None],
+        on_lag: Callable[[str, int, int | None], None],
+        on_condition: Callable[..., None],
+    ) -> None:
+        self.config = config
+        self.kafka = kafka
+        self.pipeline = pipeline
+        self.accounting = accounting
+        self.topics = [t.name for t in kafka.topics]
+        self.idle_seconds = kafka.scale_out.idle_seconds
+        self.out = InternalProducer(
+            kafka.bootstrap_servers, kafka.scale_out.rows_topic(kafka.group_id), kafka.producer
+        )
+        self.codecs = {name: codec_for(name, model) for name, model in pipeline.models.items()}
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self._heard: dict[tuple[str, int], float] = {}
+        self._idle: set[tuple[str, int]] = set()
+        self.source = KafkaSource(
+            kafka.bootstrap_servers,
+            kafka.group_id,
+            self.topics,
+            {**kafka.consumer, **COOPERATIVE},
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+            on_lag=on_lag,
+            on_condition=on_condition,
+        )
+
+    def _assigned(self, pairs: list[tuple[str, int]]) -> None:
+        now = time.monotonic()
+        for pair in pairs:
+            self._heard[pair] = now
+        self._on_assign(pairs)
+
+    def _revoked(self, pairs: list[tuple[str, int]]) -> None:
+        for pair in pairs:
+            self._heard.pop(pair, None)
+            self._idle.discard(pair)
+        self._on_revoke()
+
+    def _source(self, topic: str, partition: int) -> int:
+        return source_id(self.topics.index(topic), partition)
+
+    # -- one batch ---------------------------------------------------------------------
+
+    def process(self, messages: list[Message], dead_letter: DeadLetterSink | None) -> int:
+        """Decode, bin and produce a batch, then commit its offsets; events accepted."""
+        by_topic: dict[str, list[Message]] = {}
+        if len(self.topics) == 1:
+            by_topic[self.topics[0]] = messages
+        else:
+            for msg, name in zip(messages, message_topics(messages), strict=True):
+                by_topic.setdefault(name or "", []).append(msg)
+        parts = []
+        accepted = 0
+        markers: list[Marker] = []
+        for topic, msgs in by_topic.items():
+            outcome, sent, topic_markers = self._topic(topic, msgs)
+            parts.append((topic, msgs, outcome))
+            accepted += sent
+            markers += topic_markers
+        self.accounting.account(parts, dead_letter)
+        try:
+            self.out.flush()
+            self.out.markers(markers)
+            self.out.flush()
+        except DeliveryFailed as exc:
+            logger.warning("rows not delivered; reading the batch again", extra={"error": str(exc)})
+            self._rewind(messages)
+            return 0
+        self.commit(messages)
+        return accepted
+
+    def commit(self, messages: list[Message]) -> None:
+        """The batch's rows and markers are acknowledged: commit its source offsets."""
+        self.source.mark_processed(messages)
+        self.source.commit(synchronous=False)
+
+    def _topic(self, topic: str, msgs: list[Message]) -> tuple[BatchOutcome, int, list[Marker]]:
+        decoded = decode_batch(
+            message_values(msgs), partial(message_seconds, msgs), self.pipeline.schema(topic)
+        )
+        outcome = BatchOutcome(rejected=list(decoded.rejected))
+        partitions = message_partitions(msgs)
+        offsets = message_offsets(msgs)
+        sources = np.array([self._source(topic, p) for p in range(int(partitions.max()) + 1)])
+        present = np.unique(partitions)
+        ranges = np.array(
+            [
+                [sources[p], offsets[partitions == p].min(), offsets[partitions == p].max()]
+                for p in present.tolist()
+            ],
+            np.int64,
+        ).reshape(-1, 3)
+        sent = 0
+        for name, columns in decoded.models.items():
+            if not columns.rows:
+                continue
+            if columns.unknown_features:
+                outcome.unknown_features[name] = columns.unknown_features
+            codec = self.codecs[name]
+            codes = columns.codes
+            if codes is None:
+                codes = codec.encode_categories(columns.categorical)
+            batch = codec.bin(
+                columns.numeric,
+                codes,
+                columns.ts,
+                sources[partitions[columns.msg_index]],
+                offsets[columns.msg_index],
+                ranges,
+            )
+            self.out.rows(name, partition_of(name, self.out.partitions), encode_rows(batch))
+            sent += columns.rows
+        now = time.monotonic()
+        markers = []
+        for p in present.tolist():
+            self._heard[(topic, p)] = now
+            self._idle.discard((topic, p))
+            last = int(offsets[partitions == p].max())
+            markers.append(Marker(int(sources[p]), last + 1, idle=False))
+        return outcome, sent, markers
+
+    def _rewind(self, messages: list[Message]) -> None:
+        """Seek each partition of an undelivered batch back to its first message."""
+        first: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            key = (msg.topic() or "", msg.partition() or 0)
+            first.setdefault(key, msg.offset() or 0)
+        for (topic, partition), offset in first.items():
+            self.source.consumer.seek(TopicPartition(topic, partition, offset))
+
+    # -- idle sources ------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Tell stage 2 about assigned partitions caught up and quiet for ``idle_seconds``,
+        so they stop holding watermarks (an idle partition's next event wakes it)."""
+        now = time.monotonic()
+        quiet = [
+            pair
+            for pair, heard in self._heard.items()
+            if pair not in self._idle and now - heard >= self.idle_seconds
+        ]
+        if not quiet:
+            return
+        consumer = self.source.consumer
+        caught_up: list[tuple[str, int]] = []
+        markers = []
+        try:
+            for tp in consumer.position([TopicPartition(t, p) for t, p in quiet]):
+                _low, high = consumer.get_watermark_offsets(tp, cached=True)
+                if high >= 0 and tp.offset >= high:
+                    caught_up.append((tp.topic, tp.partition))
+                    markers.append(Marker(self._source(tp.topic, tp.partition), tp.offset, True))
+            if markers:
+                self.out.markers(markers)
+                self.out.flush()
+        except Exception as exc:  # retried at the next tick (KafkaException, BufferError, ...)
+            logger.debug("idle markers not sent", extra={"error": str(exc)})
+            return
+        self._idle.update(caught_up)
+
+    @property
+    def positions(self) -> Mapping[tuple[str, int], int]:
+        return self.source.positions
+
+    def close(self) -> None:
+        self.source.close()
+        self.out.producer.flush(5.0)

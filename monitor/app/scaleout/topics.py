@@ -1,0 +1,194 @@
+"""The internal topics of scale-out: row batches and markers out, checkpoints in and out.
+
+``<group_id>.rows`` carries each model's row batches (key: the model, partition:
+:func:`~monitor.scaleout.stage.partition_of`) and stage 1's progress markers (to every
+partition), told apart by the ``driftmon-kind`` header. ``<group_id>.checkpoints`` holds
+stage 2's checkpoints keyed by internal partition; it is meant to be compacted, but readers
+take the last value per key themselves (a broker may keep every record).
+
+Producers are idempotent (no duplicates or reordering from retries); nothing relies on
+Kafka transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from monitor.errors import CheckpointError, DriftmonError
+from monitor.ingest.client_log import LIBRDKAFKA_LOGGER
+from monitor.scaleout.reorder import Marker
+
+logger = logging.getLogger(__name__)
+
+KIND = "driftmon-kind"
+ROWS = b"rows"
+MARKER = b"marker"
+
+
+class DeliveryFailed(DriftmonError):
+    """Rows or markers were not acknowledged: the source offsets must not be committed."""
+
+
+def producer_config(bootstrap: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    conf: dict[str, Any] = {"linger.ms": 5, "compression.type": "lz4"}
+    conf.update(extra)
+    conf.update(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "message.max.bytes": 16 * 1024 * 1024,
+            "logger": LIBRDKAFKA_LOGGER,
+        }
+    )
+    return conf
+
+
+def partition_count(client: Producer | Consumer, topic: str, timeout: float = 10.0) -> int:
+    """Partitions of ``topic``; ``DriftmonError`` naming it when it does not exist."""
+    meta = client.list_topics(topic, timeout=timeout)
+    found = meta.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise DriftmonError(
+            f"internal topic {topic!r} does not exist on the broker; create it (see README, "
+            "Replicas) or set kafka.scale_out.enabled: false"
+        )
+    return len(found.partitions)
+
+
+def encode_marker(markers: Sequence[Marker]) -> bytes:
+    return json.dumps([[m.source, m.committed, m.idle] for m in markers]).encode()
+
+
+def decode_marker(data: bytes) -> list[Marker]:
+    """Markers from a marker message; ``ValueError`` when it is not one."""
+    return [Marker(int(s), int(c), bool(i)) for s, c, i in json.loads(data)]
+
+
+class InternalProducer:
+    """Rows and markers to ``<group_id>.rows``, acknowledged before offsets are committed."""
+
+    def __init__(self, bootstrap: str, topic: str, extra: Mapping[str, Any]) -> None:
+        self.topic = topic
+        self.producer = Producer(producer_config(bootstrap, extra))
+        self.partitions = partition_count(self.producer, topic)
+        self._failed: list[str] = []
+
+    def _report(self, err: KafkaError | None, _msg: Any) -> None:
+        if err is not None:
+            self._failed.append(err.str())
+
+    def rows(self, model: str, partition: int, data: bytes) -> None:
+        self._produce(data, model.encode(), partition, ROWS)
+
+    def markers(self, markers: Sequence[Marker]) -> None:
+        """The same markers to every internal partition."""
+        data = encode_marker(markers)
+        for partition in range(self.partitions):
+            self._produce(data, None, partition, MARKER)
+
+    def _produce(self, data: bytes, key: bytes | None, partition: int, kind: bytes) -> None:
+        while True:
+            try:
+                self.producer.produce(
+                    self.topic,
+                    data,
+                    key,
+                    partition=partition,
+                    headers=[(KIND, kind)],
+                    on_delivery=self._report,
+                )
+                return
+            except BufferError:  # the local queue is full: let deliveries drain
+                self.producer.poll(0.05)
+
+    def flush(self, timeout_seconds: float = 30.0) -> None:
+        """Wait for every acknowledgement; ``DeliveryFailed`` if any was refused or late."""
+        left = self.producer.flush(timeout_seconds)
+        failed, self._failed = self._failed, []
+        if left or failed:
+            reason = failed[0] if failed else f"{left} not acknowledged in {timeout_seconds} s"
+            raise DeliveryFailed(f"rows to {self.topic!r} not delivered: {reason}")
+
+
+class TopicCheckpoints:
+    """Stage-2 checkpoints on ``<group_id>.checkpoints``: the last value per key wins."""
+
+    def __init__(self, bootstrap: str, topic: str, group_id: str, extra: Mapping[str, Any]):
+        self.topic = topic
+        # One record per produce batch: the reader finds the topic's end with ListOffsets,
+        # which some brokers answer with the last batch's base offset + 1.
+        self.producer = Producer({**producer_config(bootstrap, extra), "batch.num.messages": 1})
+        self.reader = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"{group_id}.checkpoint-reader",  # assign() only: never joins
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "fetch.max.bytes": 64 * 1024 * 1024,
+                # Read only when a partition is assigned: keep little prefetched meanwhile.
+                "queued.max.messages.kbytes": 16 * 1024,
+                "logger": LIBRDKAFKA_LOGGER,
+            }
+        )
+        count = partition_count(self.reader, topic)
+        self._next = dict.fromkeys(range(count), 0)  # next offset to read per partition
+        self.reader.assign([TopicPartition(topic, p, 0) for p in range(count)])
+        self._latest: dict[str, bytes] = {}
+
+    def write(self, key: str, data: bytes, timeout_seconds: float = 30.0) -> None:
+        """Produce one checkpoint and wait for its acknowledgement."""
+        failed: list[str] = []
+
+        def report(err: KafkaError | None, _msg: Any) -> None:
+            if err is not None:
+                failed.append(err.str())
+
+        try:
+            self.producer.produce(self.topic, data, key.encode(), on_delivery=report)
+        except (BufferError, KafkaException) as exc:
+            raise CheckpointError(f"checkpoint to {self.topic!r} not sent: {exc}") from None
+        left = self.producer.flush(timeout_seconds)
+        if left or failed:
+            reason = failed[0] if failed else "not acknowledged in time"
+            raise CheckpointError(f"checkpoint to {self.topic!r} not written: {reason}")
+        self._latest[key] = data
+
+    def latest(self, key: str, timeout_seconds: float = 30.0) -> bytes | None:
+        """The newest checkpoint under ``key``, after reading the topic to its end."""
+        self._catch_up(timeout_seconds)
+        return self._latest.get(key)
+
+    def _catch_up(self, timeout_seconds: float) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        try:
+            ends = {
+                p: self.reader.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=timeout_seconds, cached=False
+                )[1]
+                for p in self._next
+            }
+        except KafkaException as exc:
+            raise CheckpointError(f"checkpoint topic {self.topic!r} unreadable: {exc}") from None
+        while any(self._next[p] < end for p, end in ends.items()):
+            if time.monotonic() >= deadline:
+                raise CheckpointError(
+                    f"checkpoint topic {self.topic!r} not read to its end in {timeout_seconds} s"
+                )
+            for msg in self.reader.consume(500, 0.2):
+                if msg.error() is not None:
+                    continue
+                self._next[msg.partition() or 0] = (msg.offset() or 0) + 1
+                key, value = msg.key(), msg.value()
+                if key is not None and value is not None:
+                    self._latest[key.decode()] = value
+
+    def close(self) -> None:
+        self.producer.flush(5.0)
+        self.reader.close()

@@ -1,0 +1,132 @@
+"""Stage 2 of one model, without Kafka: row batches in, today's model fed in event-time order.
+
+:class:`ModelStage` pairs a model (the same :class:`~monitor.model.model.Model` a single
+process runs) with its :class:`~monitor.scaleout.codec.RowCodec` and
+:class:`~monitor.scaleout.reorder.ReorderBuffer`: batches binned against another grid are
+rejected, the rest deduplicated and ordered, and what the watermark releases is rebuilt
+into columns and fed to the model, whose windows, evaluations, alerts and drift events are
+exactly a single process's. Its checkpoint is the model's :class:`ModelState` with the
+buffer's state under the ``reorder.`` prefix.
+
+``partition_of`` decides which internal partition carries a model's rows: a stable hash,
+so every stage-1 replica sends a model's rows to the same partition.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.ingest.decode import ModelColumns
+from monitor.model.evaluation import ModelStep
+from monitor.model.model import Model
+from monitor.model.state import ModelState
+from monitor.scaleout.codec import RowBatch, RowCodec
+from monitor.scaleout.reorder import Marker, ReorderBuffer
+
+__all__ = ["ModelStage", "StageStep", "codec_for", "partition_of"]
+
+REORDER = "reorder."
+
+
+def partition_of(model: str, partitions: int) -> int:
+    """The internal partition of a model's rows (CRC-32 of its name)."""
+    return zlib.crc32(model.encode()) % partitions
+
+
+def codec_for(name: str, model: Model) -> RowCodec:
+    """The row codec of a model with its reference installed (stage 1 and 2 alike)."""
+    monitor = model.default
+    profile = monitor.profile
+    if profile is None:
+        raise ValueError(f"model {name!r} has no reference installed: rows cannot be binned")
+    return RowCodec(
+        name, profile, monitor.numeric_columns, monitor.categorical_columns, monitor.fingerprint
+    )
+
+
+@dataclass
+class StageStep:
+    """What one release did: rows fed, the model's step, the newest event time fed."""
+
+    rows: int
+    step: ModelStep
+    last_event_time: float | None
+
+
+class ModelStage:
+    """One owned model's stage 2 (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        model: Model,
+        sources: Iterable[int],
+        *,
+        allowed_lateness_seconds: float,
+        max_buffered_rows: int,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.codec = codec_for(name, model)
+        self.buffer = ReorderBuffer(
+            name,
+            self.codec.fingerprint,
+            self.codec.width,
+            sources,
+            allowed_lateness_seconds=allowed_lateness_seconds,
+            max_buffered_rows=max_buffered_rows,
+        )
+
+    def push(self, batch: RowBatch) -> bool:
+        """Buffer a row batch; False (and counted rejected) when binned on another grid."""
+        if batch.fingerprint != self.codec.fingerprint or batch.codes.shape[1] != self.codec.width:
+            self.buffer.reject(batch.rows)
+            return False
+        self.buffer.push(batch)
+        return True
+
+    def mark(self, marker: Marker) -> None:
+        self.buffer.mark(marker)
+
+    def step(self) -> StageStep:
+        """Feed the model what the watermark releases."""
+        rows = self.buffer.release()
+        if not rows.rows:
+            return StageStep(0, ModelStep([], []), None)
+        numeric, codes = self.codec.rebuild(rows)
+        n = rows.rows
+        columns = ModelColumns(
+            numeric=numeric,
+            categorical=[],
+            ts=rows.ts,
+            ids=[None] * n,
+            msg_index=np.zeros(n, np.int64),
+            codes=codes,
+        )
+        return StageStep(n, self.model.feed(columns), float(rows.ts.max()))
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def state(self) -> ModelState:
+        """The model's state with the buffer's under ``reorder.``."""
+        state = self.model.state([])
+        scalars, arrays = self.buffer.state()
+        state.scalars[REORDER.rstrip(".")] = scalars
+        state.arrays.update({REORDER + k: v for k, v in arrays.items()})
+        return state
+
+    def restore(self, state: ModelState) -> None:
+        """Resume model and buffer; ``CheckpointError`` when either does not fit."""
+        scalars = dict(state.scalars)
+        buffer_scalars = scalars.pop(REORDER.rstrip("."), None)
+        arrays = {k: v for k, v in state.arrays.items() if not k.startswith(REORDER)}
+        buffered = {k[len(REORDER) :]: v for k, v in state.arrays.items() if k.startswith(REORDER)}
+        self.model.restore(
+            ModelState(state.model, state.fingerprint, state.partitions, scalars, arrays)
+        )
+        if buffer_scalars is not None:
+            self.buffer.restore(buffer_scalars, buffered)

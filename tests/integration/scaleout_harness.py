@@ -1,0 +1,110 @@
+"""Scale-out test set-up: two models spread over six partitions, internal topics, replay.
+
+The events of two models (``fraud`` and ``fraud2``, the synthetic model under two names),
+drifted in their second half, go to random partitions of one six-partition topic: each
+partition holds its events in event-time order, the partitions interleave. What the
+replicas evaluate must equal ``driftmon replay`` of the same events sorted by event time.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import orjson
+import yaml
+
+from monitor.app.replay import evaluation_record, replay
+from monitor.config import load_config
+from monitor.demo.synthetic import MODEL, model_config_yaml
+from monitor.model.reference_file import load_references
+from tests.integration.daemon_harness import events, retrain_webhook_yaml
+from tests.support.kafka import create_topic, produce
+
+MODELS = (MODEL, "fraud2")
+SOURCE_PARTITIONS = 6
+ROWS_PARTITIONS = 4
+PER_MODEL = 6_000  # 3,000 stationary, then 3,000 drifted: window 2,000, slide 500
+
+
+def model_events(model: str, index: int) -> list[bytes]:
+    start = 1_764_150_000.0 + index * 0.005  # the two models' event times never tie
+    half = PER_MODEL // 2
+    calm = events(half, seed=11 + index, start_ts=start)
+    drifted = events(half, seed=21 + index, drift=True, start_ts=start + half * 0.01)
+    return [orjson.dumps({**orjson.loads(m), "model": model}) for m in calm + drifted]
+
+
+def all_events() -> list[bytes]:
+    """Both models' events in event-time order (so every part of the stream has both)."""
+    merged = [m for i, model in enumerate(MODELS) for m in model_events(model, i)]
+    return sorted(merged, key=lambda m: orjson.loads(m)["ts"])
+
+
+def write_config(
+    directory: Path, bootstrap: str, topic: str, group: str, reference: Path, webhook: str
+) -> Path:
+    text = (
+        "kafka:\n"
+        f"  bootstrap_servers: {bootstrap}\n"
+        f"  group_id: {group}\n"
+        f"  topics: [{topic}]\n"
+        # Tansu accepts short sessions: a dead member expires in ~2 s, joins take ~1 s.
+        "  consumer: {session.timeout.ms: 2000, heartbeat.interval.ms: 500, "
+        "statistics.interval.ms: 1000}\n"
+        "  poll_timeout_seconds: 0.2\n"
+        "  batch_max_messages: 500\n"
+        "  scale_out: {enabled: true, allowed_lateness_seconds: 2, idle_seconds: 1, "
+        "checkpoint_interval_seconds: 0.5}\n"
+        "http: {host: 127.0.0.1, port: 0}\n"
+        "models:\n" + model_config_yaml(str(reference), events=2000, slide=500)
+    )
+    text += retrain_webhook_yaml(webhook)
+    doc = yaml.safe_load(text)
+    model = doc["models"][MODEL]
+    model["thresholds"].update({"ks_p_value": 1e-6, "chi2_p_value": 1e-6})
+    doc["models"] = {name: copy.deepcopy(model) for name in MODELS}
+    path = directory / "driftmon.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def create_internal_topics(bootstrap: str, group: str) -> None:
+    create_topic(bootstrap, f"{group}.rows", ROWS_PARTITIONS)
+    create_topic(bootstrap, f"{group}.checkpoints", 1)
+
+
+def produce_spread(bootstrap: str, topic: str, messages: list[bytes], seed: int = 5) -> None:
+    """Each message to a random partition, in order (KServe's unkeyed logger)."""
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, SOURCE_PARTITIONS, len(messages))
+    for p in range(SOURCE_PARTITIONS):
+        produce(bootstrap, topic, [m for m, t in zip(messages, target, strict=True) if t == p],
+                partition=p)  # fmt: skip
+
+
+def replayed(config: Path, messages: list[bytes]) -> dict[str, list[dict[str, object]]]:
+    """``driftmon replay`` of the events sorted by event time: its records per model."""
+    ordered = sorted(messages, key=lambda m: orjson.loads(m)["ts"])
+    path = config.parent / "sorted.jsonl"
+    path.write_bytes(b"\n".join(ordered) + b"\n")
+    out = config.parent / "replay.jsonl"
+    conf = load_config(config)
+    with out.open("wb") as handle:
+        replay(conf, load_references(conf, config.parent), path, handle)
+    records: dict[str, list[dict[str, object]]] = {m: [] for m in MODELS}
+    for line in out.read_bytes().splitlines():
+        record = orjson.loads(line)
+        records[record["model"]].append(record)
+    return records
+
+
+def records_of(evaluations: list[object]) -> dict[str, list[dict[str, object]]]:
+    records: dict[str, list[dict[str, object]]] = {m: [] for m in MODELS}
+    for evaluation in evaluations:
+        record = orjson.loads(orjson.dumps(evaluation_record(evaluation)))  # type: ignore[arg-type]
+        records[record["model"]].append(record)
+    for model in records:
+        records[model].sort(key=lambda r: r["slide"])  # type: ignore[arg-type, return-value]
+    return records

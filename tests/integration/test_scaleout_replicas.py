@@ -1,0 +1,100 @@
+"""Scale-out on the test broker: three replicas give exactly one process's answer.
+
+Three replicas (in this process, so every evaluation can be collected) run both stages
+over one six-partition topic carrying two models' events spread over every partition.
+Every evaluation (scores, p-values, flags, alert states, event ids, window bounds) equals
+``driftmon replay`` of the same events sorted by event time, to the bit, and the webhook
+receiver gets exactly one delivery per episode across all replicas.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.daemon_harness import SECRET, SECRET_ENV, write_reference
+from tests.integration.scaleout_harness import (
+    MODELS,
+    PER_MODEL,
+    all_events,
+    create_internal_topics,
+    produce_spread,
+    records_of,
+    replayed,
+    write_config,
+)
+from tests.support.daemon import RunningDaemon
+from tests.support.wait import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def shares(replicas: list[RunningDaemon]) -> tuple[list[int], int]:
+    """Source partitions per replica (stage 1), internal partitions owned in all (stage 2)."""
+    stage1, stage2 = [], 0
+    for r in replicas:
+        scaleout = r.daemon.scaleout
+        if scaleout is None:
+            return [], 0
+        stage1.append(len(scaleout.stage1.source.assigned_partitions))
+        stage2 += len(scaleout.stage2.owned)
+    return sorted(stage1), stage2
+
+
+def test_three_replicas_equal_a_replay_sorted_by_event_time(
+    tmp_path: Path, kafka_bootstrap: str, kafka_topic, webhook_receiver, env
+) -> None:
+    env.set(SECRET_ENV, SECRET)
+    topic = kafka_topic(partitions=6)
+    group = f"{topic}-g"
+    create_internal_topics(kafka_bootstrap, group)
+    config = write_config(
+        tmp_path, kafka_bootstrap, topic, group, write_reference(tmp_path), webhook_receiver.url
+    )
+    messages = all_events()
+    expected = replayed(config, messages)
+    assert all(expected[m] for m in MODELS)
+    assert any(r["triggered"] for m in MODELS for r in expected[m])
+    replicas = [
+        RunningDaemon(config, daemon_kwargs={"replica_id": name}) for name in ("a", "b", "c")
+    ]
+    for replica in replicas:
+        replica.start()
+    try:
+        # Both groups settle first (cooperative rebalances take a few rounds on this broker),
+        # so every replica decodes its share of the partitions.
+        wait_until(lambda: shares(replicas) == ([2, 2, 2], 4), 60, "stable groups")
+        produce_spread(kafka_bootstrap, topic, messages)
+
+        def evaluations() -> list[object]:
+            return [e for r in replicas for e in r.evaluations]
+
+        def done() -> bool:
+            got = records_of(evaluations())
+            return all(len(got[m]) >= len(expected[m]) for m in MODELS)
+
+        wait_until(done, 90, "every evaluation of the replay")
+        got = records_of(evaluations())
+        for model in MODELS:
+            assert got[model] == expected[model], model
+        owners = {
+            m: [r.daemon.replica_id for r in replicas if r.daemon.results.get(m)] for m in MODELS
+        }
+        assert all(len(o) == 1 for o in owners.values()), owners
+        assert shares(replicas) == ([2, 2, 2], 4)  # no rebalance meanwhile
+        for model in MODELS:  # metrics and /status: one owner, every row applied once
+            owner = [r.metric("driftmon_model_owner", model=model) for r in replicas]
+            assert sorted(owner) == [0.0, 0.0, 1.0], (model, owner)
+            [doc] = [r.get("/status").json() for r in replicas if r.daemon.results.get(model)]
+            assert model in doc["scale_out"]["owned_models"] and model in doc["models"]
+            assert doc["scale_out"]["models"][model]["rows"]["applied"] == PER_MODEL
+            assert doc["scale_out"]["models"][model]["rows"]["late"] == 0
+            assert doc["models"][model]["evaluations"] == len(expected[model])
+        triggered = [r["event_id"] for m in MODELS for r in expected[m] if r["triggered"]]
+        wait_until(lambda: len(webhook_receiver.requests) >= len(triggered), 30, "webhooks")
+        received = [req.json()["id"] for req in webhook_receiver.requests]
+        assert sorted(received) == sorted(triggered)  # one delivery per episode, no more
+    finally:
+        for replica in replicas:
+            replica.stop()
