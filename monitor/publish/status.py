@@ -103,6 +103,9 @@ def model_document(status: ModelStatus) -> dict[str, Any]:
             "capacity": status.window_capacity,
             "fill_ratio": _number(status.window_fill_ratio),
         },
+        # The model's own count, carried through checkpoints and handovers; the
+        # driftmon_events_total counter counts what this process consumed.
+        "events": status.events_total,
         "evaluations": status.evaluations,
         "last_evaluation": last,
         "alert": {
@@ -209,7 +212,8 @@ def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
     Shape::
 
         {"ready": bool, "reasons": [str], "conditions": {name: bool},
-         "models": {model: {"reference": {...}, "window": {...}, "evaluations": int,
+         "models": {model: {"reference": {...}, "window": {...}, "events": int,
+                            "evaluations": int,
                             "last_evaluation": null | {"time", "window_events",
                                 "drifted_features", "absent_features",
                                 "features": {name: {...}}},

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from monitor.demo import synthetic
+from monitor.state.checkpoint import CheckpointStore
 from tests.integration.daemon_harness import (
     SECRET,
     SECRET_ENV,
@@ -53,6 +54,11 @@ def tmpfs(path: Path, size: str = "16m") -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def checkpointed(state: Path, topic: str) -> int:
+    ckpts = CheckpointStore(state, "reader").load_all()
+    return max((c.offsets.get(f"{topic}/0", -1) for c in ckpts), default=-1)
 
 
 def fill(directory: Path, name: str = "filler") -> Path:
@@ -94,6 +100,8 @@ def test_a_full_disk_at_a_trigger_pauses_then_delivers_once(
                 lambda: daemon.metric("driftmon_events_total", model="fraud") == 4_000, 60, "first"
             )
             wait_until(lambda: daemon.get("/readyz").status_code == 200, 30, "ready")
+            # The restart below resumes from this checkpoint: let it cover the first events.
+            wait_until(lambda: checkpointed(state, topic) == 4_000, 30, "checkpoint covers them")
 
             filler = fill(state)
             drifted = events(4_000, seed=32, drift=True, start_ts=1_764_160_000.0, id_offset=4_000)

@@ -2,7 +2,8 @@
 Tansu broker starts, treats every unusable checkpoint as corrupt (``on_corrupt: fresh``)
 and goes on counting. Before, a parseable checkpoint with ``alert.state = 99`` stopped
 it at every start (exit 1), a FIFO at the checkpoint path hung start-up before HTTP came
-up, and a symlink to ``/dev/zero`` read until MemoryError."""
+up, a symlink to ``/dev/zero`` read until MemoryError, and a garbage webhook outbox
+refused start-up (item 7)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from monitor.demo import synthetic
 from monitor.model.state import ModelState
 from monitor.state.checkpoint import CheckpointStore, decode_checkpoint, encode_checkpoint
+from monitor.webhooks.outbox import OUTBOX_FILE
 from tests.integration.daemon_harness import events, write_config, write_reference
 from tests.support.daemon import DaemonProcess
 from tests.support.kafka import produce
@@ -60,6 +62,11 @@ def test_tampered_fifo_and_dev_zero_checkpoints_start_fresh(
     path.write_bytes(encode_checkpoint(ckpt))
     os.mkfifo(state / "checkpoints" / "fifo.ckpt")
     (state / "checkpoints" / "zero.ckpt").symlink_to("/dev/zero")
+    outbox = state / OUTBOX_FILE  # item 7: a garbage outbox refused start-up (exit 2)
+    assert outbox.exists()
+    outbox.write_bytes(b"not an outbox" * 500)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{outbox}{suffix}").unlink(missing_ok=True)
 
     produce(
         kafka_bootstrap,
@@ -86,3 +93,5 @@ def test_tampered_fifo_and_dev_zero_checkpoints_start_fresh(
     assert any(n.startswith("fifo.ckpt.corrupt-") for n in names)
     assert any(n.startswith("zero.ckpt.corrupt-") for n in names)
     assert CheckpointStore(state, "reader").load_all(), "a fresh checkpoint was written"
+    assert "webhook outbox unreadable, starting a new one" in log
+    assert any(p.name.startswith(f"{OUTBOX_FILE}.corrupt-") for p in state.iterdir())

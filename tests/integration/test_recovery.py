@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -46,9 +47,13 @@ def stateful_config(tmp: Path, bootstrap: str, topic: str, group: str, reference
 
 
 def events_counted(proc: DaemonProcess) -> float:
-    """The daemon's ``driftmon_events_total`` for the model; -1 while it is not serving."""
-    value = proc.metric("driftmon_events_total", model="fraud")
-    return -1.0 if value is None else value
+    """Events the model's state holds, restored ones included (``/status``; the
+    ``driftmon_events_total`` counter counts only what this process consumed); -1 while
+    the daemon is not serving."""
+    try:
+        return float(proc.get("/status").json()["models"]["fraud"]["events"])
+    except (httpx.HTTPError, KeyError, ValueError):
+        return -1.0
 
 
 def run_to_end(config: Path) -> None:
