@@ -6,7 +6,8 @@ pairing requests with responses end to end, and the memory of a pending pair.
 1. decode, rows per second on one core, rounds interleaved, median: the same 20-feature
    rows (12 numeric, 8 categorical, a numeric prediction; ``bench_decode``'s events) as
    driftmon events through ``decode_batch`` (the columnar scanner with category codes:
-   the strongest native path) and as OIP v2 JSON requests of 32 rows written by
+   the strongest native path; and the object paths, what models without known category
+   codes take) and as OIP v2 JSON requests of 32 rows written by
    tritonclient plus their responses, decoded by ``decode_messages`` with the categories
    coded after, so both give the same columns. A row costs the native format one event
    and OIP a share of one request and one response.
@@ -117,6 +118,12 @@ def main() -> None:
         for batch in native_batches:
             decode_batch(batch, np.full(len(batch), 1.7e9), coded)
 
+    plain = schema(codes=False)
+
+    def run_objects() -> None:
+        for batch in native_batches:
+            decode_batch(batch, np.full(len(batch), 1.7e9), plain)
+
     def run_oip() -> None:
         for batch in oip_batches:
             decoded = decode_messages(MessageBatch(batch, np.full(len(batch), 1.7e9)), oip)
@@ -124,7 +131,8 @@ def main() -> None:
 
     run_native()  # compile or load the scanner before timing
     run_oip()
-    found = rates({"native": run_native, "oip": run_oip}, args.rows, args.rounds)
+    runs = {"native": run_native, "objects": run_objects, "oip": run_oip}
+    found = rates(runs, args.rows, args.rounds)
     req_bytes = statistics.mean(len(m) for m in messages[::2])
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
@@ -133,6 +141,8 @@ def main() -> None:
         f"{args.rows_per_request} rows, {req_bytes:,.0f} bytes):"
     )
     print(f"  driftmon events, columnar scanner   {found['native']:>12,.0f} rows/s  1.00x")
+    ratio = found["objects"] / found["native"]
+    print(f"  driftmon events, object paths       {found['objects']:>12,.0f} rows/s  {ratio:.2f}x")
     ratio = found["oip"] / found["native"]
     print(f"  OIP JSON request + response          {found['oip']:>12,.0f} rows/s  {ratio:.2f}x")
 
