@@ -47,6 +47,7 @@ class Reason(StrEnum):
     oversized = "oversized"
     no_payload = "no_payload"
     bad_timestamp = "bad_timestamp"
+    too_long = "too_long"  # an id or version past its length limit (decode/limits.py)
     #: Model-server formats: a tensor's shape does not fit its data or the model's columns.
     bad_shape = "bad_shape"
     #: An unknown tensor datatype, or data that is not of the datatype it declares.

@@ -343,3 +343,11 @@ def test_the_batch_fast_path_gives_what_the_per_message_path_gives(
         assert getattr(a, field) == getattr(b, field), field
     for field in ("ts", "msg_index", "halves"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_an_over_long_request_id_is_rejected_on_the_fast_path_too() -> None:
+    body, _ = oip_json_request(INPUTS, "x" * 257)
+    good, _ = oip_json_request(INPUTS, "ok")
+    batch = decode([good, body])
+    assert [(r.index, r.reason) for r in batch.rejected] == [(1, Reason.too_long)]
+    assert batch.models["fraud"].rows == 3

@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 
 from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE, ModelColumns
+from monitor.ingest.decode.formats.inference import MAX_KEY_CHARS
 from monitor.ingest.decode.formats.rows import categories, row_keys
 from monitor.ingest.decode.formats.tensors import BYTES, NUMERIC_DATATYPES
 from monitor.ingest.decode.schema import DecodeSchema, ModelSchema
@@ -157,6 +158,8 @@ def _frame(
     total = sum(counts)
     msgs = np.repeat(np.array([where[k] for k in members], dtype=np.int64), counts)
     ids = [_text(bodies[k].get("id")) for k in members]
+    if max(map(_length, ids)) > MAX_KEY_CHARS:  # the per-message path rejects it
+        raise _Irregular
     keys = list(chain.from_iterable(map(row_keys, ids, counts)))
     versions = list(
         chain.from_iterable(
@@ -258,6 +261,10 @@ def _responses(
         numeric, categorical, kafka_ts[msgs], keys, msgs, 0, versions,
         halves=np.full(len(keys), RESPONSE, dtype=np.int8), pair_keys=keys,
     )  # fmt: skip
+
+
+def _length(value: str | None) -> int:
+    return 0 if value is None else len(value)
 
 
 def _text(value: Any) -> str | None:
