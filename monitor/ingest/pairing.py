@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import compress, repeat
 from typing import Any
 
 import numpy as np
@@ -121,30 +122,55 @@ class Pairing:
 
     def pair(self, cols: ModelColumns) -> ModelColumns:
         """The rows ready for the windows: whole rows, pairs completed, and requests
-        released unpaired; the halves left wait. ``cols`` are uncoded (strings)."""
+        released unpaired; the halves left wait. ``cols`` are uncoded (strings).
+
+        Halves of one batch meet each other first (column operations, no per-row
+        objects), then the waiting halves; only what is left waits, as rows of numbers
+        plus a tuple of its strings.
+        """
         halves = cols.halves
         if halves is None or cols.rows == 0:
             return cols
         keys = cols.pair_keys or [None] * cols.rows
-        cat_rows: list[tuple[str | None, ...]] = (
-            list(zip(*cols.categorical, strict=True)) if cols.categorical else [()] * cols.rows
-        )
         delay = self.limits.max_delay_seconds
         last_msg = int(cols.msg_index[-1])
         # Halves more than the delay older than all of this batch can pair with none of it.
         out = self._release(float(cols.ts.min()) - delay, last_msg)
-        alone = np.flatnonzero(halves == 0)
+        alone = [np.flatnonzero(halves == 0)]
+        rows = {}
         for half in (REQUEST, RESPONSE):
-            rows = np.flatnonzero(halves == half).tolist()
-            keyless = [r for r in rows if keys[r] is None]
-            if keyless:
-                self._count(half, PairReason.NO_ID, len(keyless))
+            found = np.flatnonzero(halves == half)
+            keyed = np.fromiter(
+                map(_has_key, map(keys.__getitem__, found.tolist())), bool, len(found)
+            )
+            if not keyed.all():
+                self._count(half, PairReason.NO_ID, int((~keyed).sum()))
                 if half == REQUEST:  # monitored with its features alone
-                    alone = np.concatenate([alone, np.array(keyless, np.int64)])
-            rows = self._first_of_each(half, [r for r in rows if keys[r] is not None], keys)
-            out += self._meet(half, rows, cols, keys, cat_rows)
-        if alone.shape[0]:
-            out.insert(0, _whole(cols.take(np.sort(alone))))
+                    alone.append(found[~keyed])
+                found = found[keyed]
+            rows[half] = self._first_of_each(half, found, keys)
+        req, resp = rows[REQUEST], rows[RESPONSE]
+        req_keys = list(map(keys.__getitem__, req.tolist()))
+        resp_keys = list(map(keys.__getitem__, resp.tolist()))
+        # 1. both halves in this batch
+        resp_at = dict(zip(resp_keys, resp.tolist(), strict=True))
+        partner = np.fromiter(map(resp_at.get, req_keys, repeat(-1)), np.int64, len(req_keys))
+        met = partner >= 0
+        if met.any():
+            base = _rows(cols, req[met])
+            out.append(self._with_prediction(base, *self._batch_prediction(cols, partner[met])))
+            self.paired_total += int(met.sum())
+            matched = np.zeros(cols.rows, dtype=bool)
+            matched[partner[met]] = True
+            keep = ~matched[resp]
+            resp, resp_keys = resp[keep], list(compress(resp_keys, keep.tolist()))
+            req, req_keys = req[~met], list(compress(req_keys, (~met).tolist()))
+        # 2. a half of this batch and a waiting one; 3. the rest waits
+        out += self._with_waiting(REQUEST, req, req_keys, cols)
+        out += self._with_waiting(RESPONSE, resp, resp_keys, cols)
+        whole = np.sort(np.concatenate(alone))
+        if whole.shape[0]:
+            out.insert(0, _whole(cols.take(whole)))
         self.watermark = max(self.watermark, float(cols.ts.max()))
         out += self._release(self.watermark - delay, last_msg)
         return _concat(out, cols)
@@ -153,71 +179,78 @@ class Pairing:
         if n:
             self.unpaired[(HALF_NAMES[half], reason)] += n
 
-    def _first_of_each(self, half: int, rows: list[int], keys: Sequence[str | None]) -> list[int]:
+    def _first_of_each(self, half: int, rows: np.ndarray, keys: Sequence[str | None]) -> np.ndarray:
         """Rows whose key is neither waiting on the same side nor repeated in the batch."""
         own = self._sides[half].entries.index
+        picked = list(map(keys.__getitem__, rows.tolist()))
+        if len(set(picked)) == len(picked) and not any(map(own.__contains__, picked)):
+            return rows
         seen: set[str | None] = set()
         kept = []
-        for r in rows:
-            key = keys[r]
+        for r, key in zip(rows.tolist(), picked, strict=True):
             if key in seen or key in own:
                 continue
             seen.add(key)
             kept.append(r)
-        self._count(half, PairReason.DUPLICATE, len(rows) - len(kept))
-        return kept
+        self._count(half, PairReason.DUPLICATE, len(picked) - len(kept))
+        return np.array(kept, dtype=np.int64)
 
-    def _meet(
+    def _batch_prediction(
+        self, cols: ModelColumns, rows: np.ndarray
+    ) -> tuple[np.ndarray, list[str | None] | None, list[str | None]]:
+        """The prediction columns of batch rows: numbers, labels, versions."""
+        picked = rows.tolist()
+        labels = [cols.categorical[-1][i] for i in picked] if self.categorical_prediction else None
+        return cols.numeric[rows], labels, [cols.versions[i] for i in picked]
+
+    def _with_prediction(
         self,
-        half: int,
-        rows: list[int],
-        cols: ModelColumns,
-        keys: Sequence[str | None],
-        cat_rows: list[tuple[str | None, ...]],
+        base: ModelColumns,
+        numeric: np.ndarray,
+        labels: list[str | None] | None,
+        versions: list[str | None],
+    ) -> ModelColumns:
+        """Request rows with the prediction of their responses (same order)."""
+        merged = base.numeric.copy()
+        merged[:, self.prediction_at :] = numeric[:, self.prediction_at :]
+        categorical = base.categorical
+        if labels is not None:
+            categorical = [*categorical[:-1], labels]
+        own = [v or r for v, r in zip(base.versions, versions, strict=True)]
+        return ModelColumns(merged, categorical, base.ts, base.ids, base.msg_index, 0, own)
+
+    def _with_waiting(
+        self, half: int, rows: np.ndarray, row_keys: list[str | None], cols: ModelColumns
     ) -> list[ModelColumns]:
         """Rows of one half meet the other side's waiting halves; the rest wait."""
-        if not rows:
+        if not rows.shape[0]:
             return []
         other = self._sides[RESPONSE if half == REQUEST else REQUEST]
-        found = [r for r in rows if keys[r] in other.entries.index]
-        waiting = [r for r in rows if keys[r] not in other.entries.index]
-        if waiting:
-            idx = np.array(waiting, np.int64)
+        found = np.fromiter(map(other.entries.index.__contains__, row_keys), bool, len(row_keys))
+        waiting = rows[~found]
+        if waiting.shape[0]:
+            picked = waiting.tolist()
+            cats = list(zip(*([c[i] for i in picked] for c in cols.categorical), strict=True))
             self._sides[half].insert(
-                [keys[r] for r in waiting],  # type: ignore[misc]
-                cols.ts[idx],
-                cols.numeric[idx],
-                [(cols.ids[r], cols.versions[r], cat_rows[r]) for r in waiting],
-            )
-        if not found:
+                list(compress(row_keys, (~found).tolist())),  # type: ignore[arg-type]
+                cols.ts[waiting],
+                cols.numeric[waiting],
+                list(zip([cols.ids[i] for i in picked], [cols.versions[i] for i in picked],
+                         cats or [()] * len(picked), strict=True)),
+            )  # fmt: skip
+        if not found.any():
             return []
-        idx = np.array(found, np.int64)
-        ts, values, extras = other.take([keys[r] for r in found])  # type: ignore[misc]
-        here = (
-            cols.ts[idx],
-            cols.numeric[idx],
-            [(cols.ids[r], cols.versions[r], cat_rows[r]) for r in found],
-        )
-        there = (ts, values, extras)
-        req, resp = (here, there) if half == REQUEST else (there, here)
-        self.paired_total += len(found)
-        return [self._joined(req, resp, cols.msg_index[idx])]
-
-    def _joined(
-        self,
-        req: tuple[np.ndarray, np.ndarray, list[_Extra]],
-        resp: tuple[np.ndarray, np.ndarray, list[_Extra]],
-        msgs: np.ndarray,
-    ) -> ModelColumns:
-        """Pairs as rows: the request's features and time, the response's prediction."""
-        ts, numeric, req_extra = req
-        numeric = numeric.copy()
-        numeric[:, self.prediction_at :] = resp[1][:, self.prediction_at :]
-        cats = [e[2] for e in req_extra]
-        if self.categorical_prediction:
-            cats = [c[:-1] + r[2][-1:] for c, r in zip(cats, resp[2], strict=True)]
-        versions = [q[1] or r[1] for q, r in zip(req_extra, resp[2], strict=True)]
-        return _columns(numeric, cats, ts, [e[0] for e in req_extra], versions, msgs)
+        hits = rows[found]
+        ts, values, extras = other.take(list(compress(row_keys, found.tolist())))  # type: ignore[arg-type]
+        self.paired_total += int(hits.shape[0])
+        msgs = cols.msg_index[hits]
+        if half == REQUEST:  # the response waited
+            labels = [e[2][-1] for e in extras] if self.categorical_prediction else None
+            base = _rows(cols, hits)
+            return [self._with_prediction(base, values, labels, [e[1] for e in extras])]
+        waited = _columns(values, [e[2] for e in extras], ts, [e[0] for e in extras],
+                          [e[1] for e in extras], msgs)  # fmt: skip
+        return [self._with_prediction(waited, *self._batch_prediction(cols, hits))]
 
     def _release(self, cutoff: float, msg: int) -> list[ModelColumns]:
         """Expire halves older than ``cutoff`` and trim each side to ``max_pending``;
@@ -293,6 +326,19 @@ class Pairing:
                 self.unpaired[(str(h), str(r))] = int(n)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CheckpointError(f"pairing state is incomplete: {exc}") from exc
+
+
+def _rows(cols: ModelColumns, rows: np.ndarray) -> ModelColumns:
+    """``cols.take(rows)``, as views when the rows are one run (a decoded group of
+    requests usually is); the caller copies what it changes."""
+    n = rows.shape[0]
+    if n and int(rows[-1]) - int(rows[0]) == n - 1 and bool((np.diff(rows) == 1).all()):
+        return cols.slice_rows(int(rows[0]), int(rows[-1]) + 1)
+    return cols.take(rows)
+
+
+def _has_key(key: str | None) -> bool:
+    return key is not None
 
 
 def _columns(

@@ -219,6 +219,15 @@ def test_marking_across_topics_keeps_each_topics_partitions_apart() -> None:
     assert rec.calls("commit") == [("commit", [("b", 0, 9)], False)]
 
 
+def test_a_pattern_subscription_keeps_the_real_topics_partitions_apart() -> None:
+    # One configured entry, many topics (Seldon's per-model topics): offsets are per topic.
+    rec = Recorder((r"^seldon\.prod\.model\..*",))
+    ins, outs = "seldon.prod.model.fraud.inputs", "seldon.prod.model.fraud.outputs"
+    rec.consumer.rebalance("assign", [(ins, 0), (outs, 0)])
+    rec.source.mark_processed([FakeMessage(ins, 0, 3), FakeMessage(outs, 0, 8)])
+    assert rec.source.positions == {(ins, 0): 4, (outs, 0): 9}
+
+
 def test_revoke_hands_over_then_commits_synchronously_then_forgets() -> None:
     rec = Recorder()
     rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])

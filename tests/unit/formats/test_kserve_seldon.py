@@ -263,3 +263,19 @@ def test_a_topic_pattern_reads_every_matching_topic_with_its_settings() -> None:
     with pytest.raises(ConfigError) as err:
         validate_config(seldon_config("^seldon(.*"))
     assert "kafka.topics.0.name" in str(err.value) and "regular expression" in str(err.value)
+
+
+def test_an_over_long_id_or_pairing_key_is_rejected_before_it_is_copied_per_row() -> None:
+    long_ce = kserve_record(V1_REQUEST, "c" * 300, request=True)
+    long_body = kserve_record({**V1_REQUEST, "id": "b" * 300}, "short", request=True)
+    good = kserve_record(V1_REQUEST, "ok", request=True)
+    batch = decode([good, long_ce, long_body])
+    assert [(r.index, r.reason) for r in batch.rejected] == [
+        (1, Reason.too_long),
+        (2, Reason.too_long),
+    ]
+    assert "pairing key of 300 characters" in batch.rejected[0].detail
+    assert batch.models["fraud"].rows == 2
+    rid = [("x-request-id", b"r" * 257)]
+    seldon = decode([(oip_proto_request(INPUTS, "b", raw=True), rid)], SELDON, topics=[IN])
+    assert [r.reason for r in seldon.rejected] == [Reason.too_long]

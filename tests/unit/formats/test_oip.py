@@ -304,3 +304,50 @@ def test_nan_in_raw_contents_is_a_missing_value() -> None:
     income = batch.models["fraud"].numeric[:, 1]
     assert not batch.rejected
     assert np.isnan(income[0]) and income[1] == 2
+
+
+def test_the_batch_fast_path_gives_what_the_per_message_path_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import monitor.ingest.decode.formats.oip as oip_module
+
+    wide = DecodeSchema(
+        models={"fraud": FRAUD},
+        bound_model="fraud",
+        format="oip",
+        tensors={"input-0": ("income", "age")},
+        max_message_bytes=1500,
+    )
+    other = dict(INPUTS)
+    other["extra"] = ("INT64", [1, 2, 3])
+    payloads: list[bytes | None] = [
+        oip_json_request(INPUTS, "a")[0],
+        oip_json_response(PROBS, "a", shapes=PROB_SHAPE),
+        oip_json_request(other, "b")[0],  # another tensor set: its own group
+        oip_json_request({"input-0": ("FP64", [1.5, 41])}, "c", shapes={"input-0": [1, 2]})[0],
+        oip_json_request(INPUTS, None)[0],
+        *[payload for payload, _ in MALFORMED.values()],
+        oip_json_response(PROBS, "d", shapes=PROB_SHAPE),
+    ]
+    fast = decode(payloads, wide)
+    monkeypatch.setattr(oip_module, "fast_oip_json", lambda p, ts, s: ([], list(range(len(p)))))
+    slow = decode(payloads, wide)
+    assert sorted(fast.rejected, key=lambda r: r.index) == sorted(
+        slow.rejected, key=lambda r: r.index
+    )
+    a, b = fast.models["fraud"], slow.models["fraud"]
+    order = np.argsort(a.msg_index, kind="stable")
+    a = a.take(order)
+    np.testing.assert_array_equal(a.numeric, b.numeric)
+    for field in ("categorical", "ids", "pair_keys", "versions", "unknown_features"):
+        assert getattr(a, field) == getattr(b, field), field
+    for field in ("ts", "msg_index", "halves"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_an_over_long_request_id_is_rejected_on_the_fast_path_too() -> None:
+    body, _ = oip_json_request(INPUTS, "x" * 257)
+    good, _ = oip_json_request(INPUTS, "ok")
+    batch = decode([good, body])
+    assert [(r.index, r.reason) for r in batch.rejected] == [(1, Reason.too_long)]
+    assert batch.models["fraud"].rows == 3

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from monitor.ingest.decode.schema import KafkaTimes
 
 __all__ = ["Headers", "MessageBatch", "header_text"]
@@ -32,6 +34,17 @@ class MessageBatch:
 
     def all_topics(self) -> Sequence[str | None]:
         return self.topics() if self.topics is not None else [None] * len(self.payloads)
+
+    def subset(self, indices: Sequence[int], kafka_ts: np.ndarray) -> MessageBatch:
+        """The messages at ``indices``, in that order (``kafka_ts``: the batch's times)."""
+        rows = list(indices)
+        headers, topics = self.headers, self.topics
+        return MessageBatch(
+            [self.payloads[i] for i in rows],
+            kafka_ts[rows],
+            None if headers is None else (lambda: [headers()[i] for i in rows]),
+            None if topics is None else (lambda: [topics()[i] for i in rows]),
+        )
 
 
 def header_text(headers: Headers, name: str) -> str | None:

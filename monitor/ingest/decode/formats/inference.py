@@ -17,7 +17,7 @@ from monitor.ingest.decode.formats.rows import Block, assemble, block_of
 from monitor.ingest.decode.formats.tensors import Inference, Malformed
 from monitor.ingest.decode.schema import DecodeSchema, Reason, Rejection, kafka_times
 
-__all__ = ["Envelope", "Reader", "decode_inferences", "model_of"]
+__all__ = ["MAX_KEY_CHARS", "Envelope", "Reader", "decode_inferences", "model_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,8 @@ def decode_inferences(batch: MessageBatch, schema: DecodeSchema, read: Reader) -
             model = _model_of(envelope, schema)
             ms = schema.models[model]
             pair_key = envelope.pair_key or envelope.inference.id
+            _check_key(envelope.inference.id, "id")
+            _check_key(pair_key, "pairing key")
             block = block_of(
                 envelope.inference,
                 ms,
@@ -77,6 +79,19 @@ def decode_inferences(batch: MessageBatch, schema: DecodeSchema, read: Reader) -
         return DecodedBatch({}, rejected)
     ts = kafka_times(batch.kafka_ts)
     return DecodedBatch({name: assemble(b, ts) for name, b in blocks.items()}, rejected)
+
+
+#: Longest request id or pairing key: each becomes ``<key>:<row>`` on every row and waits
+#: in the pairing store, so a hostile one must not be copied per row (the id limit of
+#: driftmon's own events).
+MAX_KEY_CHARS = 256
+
+
+def _check_key(key: str | None, what: str) -> None:
+    if key is not None and len(key) > MAX_KEY_CHARS:
+        raise Malformed(
+            Reason.too_long, f"{what} of {len(key)} characters, more than {MAX_KEY_CHARS}"
+        )
 
 
 def _model_of(envelope: Envelope, schema: DecodeSchema) -> str:

@@ -11,14 +11,18 @@ binary-extension body is read when its JSON header length travels along, as the
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
-from monitor.ingest.decode.columns import DecodedBatch
+import numpy as np
+
+from monitor.ingest.decode.columns import DecodedBatch, ModelColumns, merge_models
 from monitor.ingest.decode.formats.batch import Headers, MessageBatch, header_text
 from monitor.ingest.decode.formats.inference import Envelope, decode_inferences
+from monitor.ingest.decode.formats.oip_fast import fast_oip_json
 from monitor.ingest.decode.formats.oip_json import read_oip_json
 from monitor.ingest.decode.formats.oip_proto import read_oip_protobuf
 from monitor.ingest.decode.formats.tensors import Inference, Malformed
-from monitor.ingest.decode.schema import DecodeSchema, Reason
+from monitor.ingest.decode.schema import DecodeSchema, Reason, kafka_times
 
 __all__ = ["HEADER_LENGTH", "decode_oip", "input_names", "read_body"]
 
@@ -51,10 +55,28 @@ def input_names(schema: DecodeSchema) -> Callable[[str], bool]:
 
 
 def decode_oip(batch: MessageBatch, schema: DecodeSchema) -> DecodedBatch:
+    """A topic bound to a model takes the batch-columnar fast path for regular JSON
+    messages (:mod:`.oip_fast`); the rest go message by message."""
     inputs = input_names(schema)
 
     def read(payload: bytes, headers: Headers, topic: str | None) -> Envelope:
         inference = read_body(payload, headers, inputs)
         return Envelope(inference, model=header_text(headers, "mlserver-model"))
 
-    return decode_inferences(batch, schema, read)
+    if schema.bound_model is None:
+        return decode_inferences(batch, schema, read)
+    ts = kafka_times(batch.kafka_ts)
+    fast, slow = fast_oip_json(batch.payloads, ts, schema)
+    if not slow:
+        models = {schema.bound_model: ModelColumns.concat(fast)} if fast else {}
+        return DecodedBatch(models, [])
+    rest = decode_inferences(batch.subset(slow, ts), schema, read)
+    rejected = [replace(r, index=slow[r.index]) for r in rest.rejected]
+    moved = {
+        n: replace(c, msg_index=np.asarray(slow, np.int64)[c.msg_index])
+        for n, c in rest.models.items()
+    }
+    merged: dict[str, ModelColumns] = {}
+    if fast:
+        merged[schema.bound_model] = ModelColumns.concat(fast)
+    return DecodedBatch(merge_models(merged, moved), rejected)

@@ -21,7 +21,7 @@ from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE, ModelColumns
 from monitor.ingest.decode.formats.tensors import BYTES, Inference, Malformed, Tensor
 from monitor.ingest.decode.schema import ModelSchema, Reason
 
-__all__ = ["Block", "assemble", "block_of"]
+__all__ = ["Block", "assemble", "block_of", "categories", "row_keys"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ def _features(
             if name in num_at:
                 numeric[:, num_at[name]] = _numbers(t, values[:, j], name)
             elif name in cat_at:
-                categorical[cat_at[name]] = _categories(values[:, j])
+                categorical[cat_at[name]] = categories(values[:, j])
             else:
                 unknown += t.rows
     return unknown
@@ -145,7 +145,7 @@ def _prediction(
     if ms.prediction == "numeric":
         numeric[:, first] = _numbers(t, column, "prediction")
     else:
-        categorical[-1] = _categories(column)
+        categorical[-1] = categories(column)
 
 
 def _numbers(t: Tensor, column: np.ndarray, name: str) -> np.ndarray:
@@ -157,7 +157,7 @@ def _numbers(t: Tensor, column: np.ndarray, name: str) -> np.ndarray:
     return column
 
 
-def _categories(column: np.ndarray) -> list[str | None]:
+def categories(column: np.ndarray) -> list[str | None]:
     """Category strings by the native format's rules (bools true/false, numbers as text)."""
     if column.dtype.kind == "O":
         out: list[str | None] = column.tolist()
@@ -181,12 +181,12 @@ def assemble(blocks: Sequence[Block], kafka_ts: np.ndarray) -> ModelColumns:
             list(chain.from_iterable(b.categorical[j] for b in blocks)) for j in range(width)
         ],
         ts=_times(blocks, sizes, np.asarray(kafka_ts, dtype=np.float64)[msgs]),
-        ids=list(chain.from_iterable(_row_keys(b.id, b.rows) for b in blocks)),
+        ids=list(chain.from_iterable(row_keys(b.id, b.rows) for b in blocks)),
         msg_index=msgs,
         unknown_features=sum(b.unknown for b in blocks),
         versions=list(chain.from_iterable([b.version] * b.rows for b in blocks)),
         halves=halves,
-        pair_keys=list(chain.from_iterable(_row_keys(b.pair_key, b.rows) for b in blocks)),
+        pair_keys=list(chain.from_iterable(row_keys(b.pair_key, b.rows) for b in blocks)),
     )
 
 
@@ -199,7 +199,7 @@ def _times(blocks: Sequence[Block], sizes: np.ndarray, kafka: np.ndarray) -> np.
     return np.where(np.isnan(rows), kafka, rows)
 
 
-def _row_keys(key: str | None, rows: int) -> list[str | None]:
+def row_keys(key: str | None, rows: int) -> list[str | None]:
     if key is None:
         return [None] * rows
     return [f"{key}:{r}" for r in range(rows)]
