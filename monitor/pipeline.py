@@ -205,14 +205,17 @@ class Pipeline:
         kafka_ts: KafkaTimes,
         topic: str | None = None,
         header_versions: Sequence[str | None] | None = None,
+        decoded: DecodedBatch | None = None,
     ) -> BatchOutcome:
         """Decode and account for one batch of messages from one topic.
 
         ``header_versions``: per message, the value of its ``version`` header; an event
         without a version field takes its message's (see :meth:`wants_header_versions`).
+        ``decoded``: the batch already decoded with :meth:`schema` of ``topic`` as it is now
+        (``replay`` decodes the next chunk while this one is fed).
         """
-        schema = self.schema(topic)
-        decoded: DecodedBatch = decode_batch(payloads, kafka_ts, schema)
+        if decoded is None:
+            decoded = decode_batch(payloads, kafka_ts, self.schema(topic))
         outcome = BatchOutcome(rejected=list(decoded.rejected))
         for name, columns in decoded.models.items():
             rows = len(columns.ts)

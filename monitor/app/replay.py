@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -22,7 +23,7 @@ import orjson
 
 from monitor.app.rejections import RejectionLog, RejectionSummary
 from monitor.config import Config
-from monitor.ingest.decode import Rejection
+from monitor.ingest.decode import DecodedBatch, DecodeSchema, Rejection, decode_batch
 from monitor.ingest.decode.block import MessageBlock, split_lines
 from monitor.model.performance import PerformanceEvaluation
 from monitor.model.reference_file import ModelReference
@@ -252,9 +253,10 @@ def replay(
     log = RejectionLog()
     lines = rejected = evaluations = triggers = 0
     perf_kinds = {"realised": 0, "estimated": 0}
-    for chunk, numbers in iter_numbered_chunks(input_path, chunk_lines):
+    chunks = iter_numbered_chunks(input_path, chunk_lines)
+    for chunk, numbers, kafka_ts, decoded in decoded_ahead(pipeline, chunks, default_ts):
         lines += len(chunk)
-        outcome = pipeline.process(chunk, np.full(len(chunk), default_ts), topic=None)
+        outcome = pipeline.process(chunk, kafka_ts, topic=None, decoded=decoded)
         if outcome.rejected:
             rejected += len(outcome.rejected)
             note_rejections(outcome.rejected, numbers, rejections, log)
@@ -283,6 +285,45 @@ def replay(
         join=join_totals(pipeline),
         rejections=rejections,
     )
+
+
+_Job = tuple[MessageBlock, np.ndarray, np.ndarray, DecodeSchema, "Future[DecodedBatch]"]
+
+
+def decoded_ahead(
+    pipeline: Pipeline,
+    chunks: Iterator[tuple[MessageBlock, np.ndarray]],
+    default_ts: float,
+) -> Iterator[tuple[MessageBlock, np.ndarray, np.ndarray, DecodedBatch]]:
+    """Each chunk with its event times and decoded, the next one on a worker thread while
+    the caller feeds this one (the scanner releases the GIL, so a second core scans).
+
+    A chunk is decoded with the schema of the moment it is handed to the worker; when
+    feeding the chunk before changed the schema (a reference captured: category codes),
+    it is decoded again with the new one, so the result is what decoding in turn gives.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="driftmon-replay-decode") as worker:
+        ahead: _Job | None = None
+        for chunk, numbers in chunks:
+            kafka_ts = np.full(len(chunk), default_ts)
+            schema = pipeline.schema(None)
+            future = worker.submit(decode_batch, chunk, kafka_ts, schema)
+            if ahead is not None:
+                yield _finished(pipeline, ahead)
+            ahead = (chunk, numbers, kafka_ts, schema, future)
+        if ahead is not None:
+            yield _finished(pipeline, ahead)
+
+
+def _finished(
+    pipeline: Pipeline, job: _Job
+) -> tuple[MessageBlock, np.ndarray, np.ndarray, DecodedBatch]:
+    chunk, numbers, kafka_ts, schema, future = job
+    decoded = future.result()
+    now = pipeline.schema(None)
+    if now is not schema:  # decoded before the chunk ahead of it changed the schema
+        decoded = decode_batch(chunk, kafka_ts, now)
+    return chunk, numbers, kafka_ts, decoded
 
 
 def note_rejections(
