@@ -96,7 +96,7 @@ integration: venv promtool
 ## detection scenarios (benchmarks/detection/) and the soak (benchmarks/soak.py) run on
 ## their own because they take much longer
 bench: venv
-	for b in bench_stats bench_decode bench_formats bench_pipeline bench_performance; do \
+	for b in bench_stats bench_decode bench_formats bench_pipeline bench_replay bench_performance; do \
 	  echo "== $$b"; $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:

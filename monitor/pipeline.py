@@ -269,6 +269,20 @@ class Pipeline:
 
     # -- batches -----------------------------------------------------------------------
 
+    def decode(
+        self,
+        payloads: Sequence[bytes | None],
+        kafka_ts: KafkaTimes,
+        schema: DecodeSchema,
+        *,
+        headers: Callable[[], Sequence[Headers]] | None = None,
+        topics: Callable[[], Sequence[str | None]] | None = None,
+    ) -> DecodedBatch:
+        """One batch in its topic's format with ``schema``, string length limits applied
+        (no state is touched: ``replay`` runs it on a worker thread)."""
+        batch = MessageBatch(payloads, kafka_ts, headers, topics)
+        return enforce_limits(decode_messages(batch, schema))
+
     def process(
         self,
         payloads: Sequence[bytes | None],
@@ -278,6 +292,7 @@ class Pipeline:
         *,
         headers: Callable[[], Sequence[Headers]] | None = None,
         topics: Callable[[], Sequence[str | None]] | None = None,
+        decoded: DecodedBatch | None = None,
     ) -> BatchOutcome:
         """Decode and account for one batch of messages from one topic.
 
@@ -285,10 +300,12 @@ class Pipeline:
         without a version field takes its message's (see :meth:`wants_header_versions`).
         ``headers`` and ``topics`` give each message's headers and topic, read only by the
         formats that need them. Request and response halves are paired first.
+        ``decoded``: the batch already decoded by :meth:`decode` with :meth:`schema` of
+        ``topic`` as it is now (``replay`` decodes the next chunk while this one is fed).
         """
         schema = self.schema(topic)
-        batch = MessageBatch(payloads, kafka_ts, headers, topics)
-        decoded: DecodedBatch = enforce_limits(decode_messages(batch, schema))
+        if decoded is None:
+            decoded = self.decode(payloads, kafka_ts, schema, headers=headers, topics=topics)
         outcome = BatchOutcome(rejected=list(decoded.rejected))
         for name, decoded_columns in decoded.models.items():
             if decoded_columns.rows:

@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -23,7 +24,7 @@ import orjson
 from monitor.app.message_files import InputFormat, iter_messages, pairing_report
 from monitor.app.rejections import RejectionLog, RejectionSummary
 from monitor.config import Config
-from monitor.ingest.decode import Rejection
+from monitor.ingest.decode import DecodedBatch, DecodeSchema, Rejection
 from monitor.ingest.decode.block import MessageBlock, split_lines
 from monitor.model.performance import PerformanceEvaluation
 from monitor.model.reference_file import ModelReference
@@ -260,10 +261,11 @@ def replay(
     log = RejectionLog()
     lines = rejected = evaluations = triggers = 0
     perf_kinds = {"realised": 0, "estimated": 0}
-    for chunk, numbers in iter_messages(input_path, input_format, chunk_lines):
+    chunks = iter_messages(input_path, input_format, chunk_lines)
+    for chunk, numbers, kafka_ts, decoded in decoded_ahead(pipeline, chunks, default_ts, topic):
         lines += len(chunk)
         outcome = pipeline.process(
-            chunk, np.full(len(chunk), default_ts), topic=topic, topics=_named(topic, len(chunk))
+            chunk, kafka_ts, topic=topic, topics=_named(topic, len(chunk)), decoded=decoded
         )
         if outcome.rejected:
             rejected += len(outcome.rejected)
@@ -299,6 +301,47 @@ def replay(
 def _named(topic: str | None, n: int) -> Callable[[], list[str | None]] | None:
     """Every message's topic, for the formats that read it."""
     return None if topic is None else (lambda: [topic] * n)
+
+
+_Job = tuple[Sequence[bytes], np.ndarray, np.ndarray, DecodeSchema, "Future[DecodedBatch]"]
+
+
+def decoded_ahead(
+    pipeline: Pipeline,
+    chunks: Iterator[tuple[Sequence[bytes], np.ndarray]],
+    default_ts: float,
+    topic: str | None = None,
+) -> Iterator[tuple[Sequence[bytes], np.ndarray, np.ndarray, DecodedBatch]]:
+    """Each chunk with its event times and decoded, the next one on a worker thread while
+    the caller feeds this one (the scanner releases the GIL, so a second core scans).
+
+    A chunk is decoded with the schema of the moment it is handed to the worker; when
+    feeding the chunk before changed the schema (a reference captured: category codes),
+    it is decoded again with the new one, so the result is what decoding in turn gives.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="driftmon-replay-decode") as worker:
+        ahead: _Job | None = None
+        for chunk, numbers in chunks:
+            kafka_ts = np.full(len(chunk), default_ts)
+            schema = pipeline.schema(topic)
+            topics = _named(topic, len(chunk))
+            future = worker.submit(pipeline.decode, chunk, kafka_ts, schema, topics=topics)
+            if ahead is not None:
+                yield _finished(pipeline, ahead, topic)
+            ahead = (chunk, numbers, kafka_ts, schema, future)
+        if ahead is not None:
+            yield _finished(pipeline, ahead, topic)
+
+
+def _finished(
+    pipeline: Pipeline, job: _Job, topic: str | None
+) -> tuple[Sequence[bytes], np.ndarray, np.ndarray, DecodedBatch]:
+    chunk, numbers, kafka_ts, schema, future = job
+    decoded = future.result()
+    now = pipeline.schema(topic)
+    if now is not schema:  # decoded before the chunk ahead of it changed the schema
+        decoded = pipeline.decode(chunk, kafka_ts, now, topics=_named(topic, len(chunk)))
+    return chunk, numbers, kafka_ts, decoded
 
 
 def note_rejections(
