@@ -55,11 +55,12 @@ typecheck: venv
 
 ## test: every check and every test (this is what CI runs). Integration tests mostly wait
 ## on Kafka group joins and servers, so three workers share two cores well; files with slow
-## tests are handed out first (tests/conftest.py). Only tests/integration/test_cold_start.py
+## tests come first (tests/conftest.py) and an idle worker takes tests queued on a busy one
+## (worksteal), so no minute-long test starts last. Only tests/integration/test_cold_start.py
 ## compiles every kernel cold; other first-run tests miss a few (tests/support/numba_cache.py).
 PYTEST_WORKERS ?= 3
 test: venv promtool check warm doctest
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15
 
 ## doctest: the examples in every module docstring of the package
 doctest: venv
