@@ -23,6 +23,7 @@ SEVERITIES = {"warning", "critical"}
 REQUIRED_ALERTS = {
     "DriftmonKafkaUnreachable",
     "DriftmonNotReady",
+    "DriftmonConsumerPaused",
     "DriftmonModelDrifted",
     "DriftmonManyFeaturesDrifted",
     "DriftmonFeatureAbsent",
