@@ -1,0 +1,139 @@
+"""Consumer lag of every assigned partition, measured on a timer, paused partitions too.
+
+librdkafka's statistics carry a high watermark only for partitions it fetches from, so a
+consumer paused by failing checkpoints (or stuck behind a slow batch) reported the lag of
+its last fetch while the real lag grew by tens of thousands. :class:`LagProbe` asks the
+broker instead (``get_watermark_offsets``: ListOffsets) every ``interval_seconds`` on its
+own thread, so the consume loop never waits on it, and reports ``high - position``, the
+position being what the daemon has accounted for (the next offset it would commit).
+
+The high watermark is the larger of ListOffsets' answer and the cached value of the last
+fetch: both are exact on Apache Kafka, and on brokers whose ListOffsets answers the base
+offset of the last record batch (the test broker, Tansu) the fetch value is exact while
+fetching and ListOffsets still a close lower bound, which keeps growing, while paused.
+
+Partitions revoked or lost are forgotten under the same lock that guards reports, so a
+measurement in flight never brings back a series the source just removed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from confluent_kafka import KafkaException, TopicPartition
+
+__all__ = ["LagProbe"]
+
+Pair = tuple[str, int]
+LagReport = Callable[[str, int, "int | None"], None]
+
+
+class LagProbe:
+    """Measures the lag of the tracked partitions every ``interval_seconds``.
+
+    ``consumer`` is the source's confluent-kafka consumer (only ``get_watermark_offsets``,
+    ``position`` and ``committed`` are used, which librdkafka allows from any thread);
+    ``position_of`` returns the accounted-for position of a partition, or ``None``;
+    ``on_lag(topic, partition, lag)`` receives each measurement and ``None`` when a
+    partition is forgotten. The thread starts with the first tracked partition; call
+    :meth:`stop` before closing the consumer.
+    """
+
+    def __init__(
+        self,
+        consumer: Any,
+        *,
+        interval_seconds: float,
+        position_of: Callable[[Pair], int | None],
+        on_lag: LagReport,
+        timeout_seconds: float = 2.0,
+    ) -> None:
+        self._consumer = consumer
+        self._interval = interval_seconds
+        self._timeout = timeout_seconds
+        self._position_of = position_of
+        self._on_lag = on_lag
+        self._lock = threading.Lock()
+        self._tracked: set[Pair] = set()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def track(self, pairs: Iterable[Pair]) -> None:
+        """Measure these partitions from now on (an assignment)."""
+        with self._lock:
+            self._tracked.update(pairs)
+            if self._thread is None and not self._stopping.is_set():
+                self._thread = threading.Thread(target=self._run, name="driftmon-lag", daemon=True)
+                self._thread.start()
+
+    def forget(self, pairs: Iterable[Pair]) -> None:
+        """Stop measuring these partitions and drop their series (revoked or lost)."""
+        with self._lock:
+            for pair in pairs:
+                self._tracked.discard(pair)
+                self._on_lag(pair[0], pair[1], None)
+
+    def stop(self) -> None:
+        """Stop the thread, waiting for a query in flight (at most its timeout)."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self._timeout * 2 + 1.0)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                self.measure()
+            except RuntimeError:  # the consumer was closed under us: nothing left to do
+                return
+
+    def measure(self) -> None:
+        """One round over the tracked partitions (the thread's step; tests call it)."""
+        with self._lock:
+            pairs = sorted(self._tracked)
+        lags: dict[Pair, int] = {}
+        for pair in pairs:
+            if self._stopping.is_set():
+                return
+            high = self._high(pair)
+            if high is None:
+                break  # the broker does not answer: keep the last values, try next round
+            position = self._position(pair)
+            if high >= 0 and position is not None and position >= 0:
+                lags[pair] = max(0, high - position)
+        with self._lock:
+            for pair, lag in lags.items():
+                if pair in self._tracked:
+                    self._on_lag(pair[0], pair[1], lag)
+
+    def _high(self, pair: Pair) -> int | None:
+        tp = TopicPartition(pair[0], pair[1])
+        try:
+            listed = self._consumer.get_watermark_offsets(tp, timeout=self._timeout)
+        except KafkaException:
+            return None
+        if listed is None:  # timed out
+            return None
+        try:
+            fetched = self._consumer.get_watermark_offsets(tp, cached=True)
+        except KafkaException:
+            fetched = None
+        high = int(listed[1])
+        if fetched is not None:
+            high = max(high, int(fetched[1]))
+        return high
+
+    def _position(self, pair: Pair) -> int | None:
+        accounted = self._position_of(pair)
+        if accounted is not None:
+            return accounted
+        # Nothing accounted for since the assignment: where the group resumes.
+        tp = TopicPartition(pair[0], pair[1])
+        try:
+            [committed] = self._consumer.committed([tp], timeout=self._timeout)
+        except KafkaException:
+            return None
+        offset = int(committed.offset)
+        return offset if offset >= 0 else None
