@@ -35,12 +35,14 @@ venv: $(STAMP)
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/driftmon demo
 
-## promtool: install Debian's prometheus package when promtool is missing (CI runs as root)
+## promtool: install Debian's prometheus (promtool) and prometheus-alertmanager packages
+## when either is missing (CI runs as root); the alert-chain test starts both by hand
 promtool:
-	@command -v promtool >/dev/null 2>&1 || { \
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends prometheus >/dev/null; }
+	  $(SUDO) apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
+	    prometheus prometheus-alertmanager >/dev/null; }
 
 ## check: lint and type-check without modifying files
 check: venv
