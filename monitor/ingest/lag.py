@@ -18,6 +18,7 @@ measurement in flight never brings back a series the source just removed.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,6 +26,8 @@ from typing import Any
 from confluent_kafka import KafkaException, TopicPartition
 
 __all__ = ["LagProbe"]
+
+logger = logging.getLogger(__name__)
 
 Pair = tuple[str, int]
 LagReport = Callable[[str, int, "int | None"], None]
@@ -83,11 +86,17 @@ class LagProbe:
             thread.join(self._timeout * 2 + 1.0)
 
     def _run(self) -> None:
+        failing = False
         while not self._stopping.wait(self._interval):
             try:
                 self.measure()
-            except RuntimeError:  # the consumer was closed under us: nothing left to do
-                return
+                failing = False
+            except Exception as exc:  # the lag must never stop being measured for good
+                if self._stopping.is_set():
+                    return
+                if not failing:  # once per episode, not every interval
+                    logger.warning("consumer lag not measured", extra={"error": repr(exc)})
+                failing = True
 
     def measure(self) -> None:
         """One round over the tracked partitions (the thread's step; tests call it)."""
