@@ -3,9 +3,12 @@
 librdkafka's statistics carry a high watermark only for partitions it fetches from, so a
 consumer paused by failing checkpoints (or stuck behind a slow batch) reported the lag of
 its last fetch while the real lag grew by tens of thousands. :class:`LagProbe` asks the
-broker instead (``get_watermark_offsets``: ListOffsets) every ``interval_seconds`` on its
-own thread, so the consume loop never waits on it, and reports ``high - position``, the
-position being what the daemon has accounted for (the next offset it would commit).
+broker instead (``get_watermark_offsets``: ListOffsets) every ``interval_seconds`` and
+reports ``high - position``, the position being what the daemon has accounted for (the
+next offset it would commit). It runs on the consume loop's thread, between consume calls
+(:meth:`LagProbe.poll`), which keep coming while the consumer is paused: a thread of its
+own calling into the consumer concurrently with ``consume()`` stopped answering under
+load. One round costs a local round trip per partition, once per interval.
 
 The high watermark is the larger of ListOffsets' answer and the cached value of the last
 fetch: both are exact on Apache Kafka, and on brokers whose ListOffsets answers the base
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -36,12 +40,12 @@ LagReport = Callable[[str, int, "int | None"], None]
 class LagProbe:
     """Measures the lag of the tracked partitions every ``interval_seconds``.
 
-    ``consumer`` is the source's confluent-kafka consumer (only ``get_watermark_offsets``,
-    ``position`` and ``committed`` are used, which librdkafka allows from any thread);
+    ``consumer`` is the source's confluent-kafka consumer (only ``get_watermark_offsets``
+    and ``committed`` are used);
     ``position_of`` returns the accounted-for position of a partition, or ``None``;
     ``on_lag(topic, partition, lag)`` receives each measurement and ``None`` when a
-    partition is forgotten. The thread starts with the first tracked partition; call
-    :meth:`stop` before closing the consumer.
+    partition is forgotten. Call :meth:`poll` from the consume loop and :meth:`stop` before
+    closing the consumer.
     """
 
     def __init__(
@@ -61,15 +65,13 @@ class LagProbe:
         self._lock = threading.Lock()
         self._tracked: set[Pair] = set()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._last = time.monotonic()
+        self._failing = False
 
     def track(self, pairs: Iterable[Pair]) -> None:
         """Measure these partitions from now on (an assignment)."""
         with self._lock:
             self._tracked.update(pairs)
-            if self._thread is None and not self._stopping.is_set():
-                self._thread = threading.Thread(target=self._run, name="driftmon-lag", daemon=True)
-                self._thread.start()
 
     def forget(self, pairs: Iterable[Pair]) -> None:
         """Stop measuring these partitions and drop their series (revoked or lost)."""
@@ -79,24 +81,22 @@ class LagProbe:
                 self._on_lag(pair[0], pair[1], None)
 
     def stop(self) -> None:
-        """Stop the thread, waiting for a query in flight (at most its timeout)."""
+        """No further rounds (before the consumer is closed)."""
         self._stopping.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(self._timeout * 2 + 1.0)
 
-    def _run(self) -> None:
-        failing = False
-        while not self._stopping.wait(self._interval):
-            try:
-                self.measure()
-                failing = False
-            except Exception as exc:  # the lag must never stop being measured for good
-                if self._stopping.is_set():
-                    return
-                if not failing:  # once per episode, not every interval
-                    logger.warning("consumer lag not measured", extra={"error": repr(exc)})
-                failing = True
+    def poll(self) -> None:
+        """A round when one is due; called by the consume loop between batches."""
+        now = time.monotonic()
+        if self._stopping.is_set() or not self._tracked or now - self._last < self._interval:
+            return
+        self._last = now
+        try:
+            self.measure()
+            self._failing = False
+        except Exception as exc:  # the lag must never stop the loop or stop being measured
+            if not self._failing:  # once per episode, not every interval
+                logger.warning("consumer lag not measured", extra={"error": repr(exc)})
+            self._failing = True
 
     def measure(self) -> None:
         """One round over the tracked partitions (the thread's step; tests call it)."""

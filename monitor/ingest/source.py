@@ -243,6 +243,7 @@ class KafkaSource:
 
     def consume(self, max_messages: int, timeout_seconds: float) -> list[Message]:
         """One batch of data messages; broker-side errors are logged and skipped."""
+        self._lag.poll()  # between consume calls: it keeps running while paused
         consumed = self.consumer.consume(num_messages=max_messages, timeout=timeout_seconds)
         batch: list[Message] = consumed  # type: ignore[assignment]
         # One C-level pass with no list built: a data message's error() is None, and a

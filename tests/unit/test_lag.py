@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from monitor.ingest.lag import LagProbe
@@ -113,16 +114,34 @@ def test_a_partition_forgotten_during_a_round_is_not_reported_again() -> None:
     assert seen == [("t", 0, None)]
 
 
-def test_the_thread_measures_on_its_interval_and_stops() -> None:
+def test_poll_measures_once_per_interval_and_not_after_stop() -> None:
     consumer = FakeConsumer()
     consumer.listed = {("t", 0): 30}
-    probe, seen = _probe(consumer, {("t", 0): 10}, interval=0.02)
+    probe, seen = _probe(consumer, {("t", 0): 10}, interval=0.05)
     probe.track([("t", 0)])
-    deadline = time.monotonic() + 5.0
-    while not seen and time.monotonic() < deadline:
-        time.sleep(0.01)
+    probe.poll()
+    assert seen == []  # not due yet: the interval runs from construction
+    time.sleep(0.06)
+    probe.poll()
+    probe.poll()  # the same interval: no second round
+    assert seen == [("t", 0, 20)]
+    time.sleep(0.06)
     probe.stop()
-    assert seen and seen[0] == ("t", 0, 20)
-    count = len(seen)
-    time.sleep(0.1)
-    assert len(seen) == count  # stopped: no more rounds
+    probe.poll()
+    assert seen == [("t", 0, 20)]  # stopped: no more rounds
+
+
+def test_a_failing_round_is_logged_once_and_never_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    consumer = FakeConsumer()
+    probe, _ = _probe(consumer, {("t", 0): 0}, interval=0.0)
+    probe.track([("t", 0)])
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    probe.measure = broken  # type: ignore[method-assign]
+    probe.poll()
+    probe.poll()
+    assert [r.getMessage() for r in caplog.records].count("consumer lag not measured") == 1
