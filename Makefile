@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_STAMP := $(VENV)/.demo-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test warm doctest nojit unit integration check lint typecheck bench promtool clean
+.PHONY: venv demo test warm doctest nojit unit integration check lint typecheck bench promtool runbook-url clean
 
 # uv resolves and downloads in parallel: a cold install takes well under a minute where
 # pip took about two and a half.
@@ -35,12 +35,31 @@ venv: $(STAMP)
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/driftmon demo
 
-## promtool: install Debian's prometheus package when promtool is missing (CI runs as root)
+## promtool: install Debian's prometheus (promtool) and prometheus-alertmanager packages
+## when either is missing (CI runs as root); the alert-chain test starts both by hand
 promtool:
-	@command -v promtool >/dev/null 2>&1 || { \
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends prometheus >/dev/null; }
+	  $(SUDO) apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
+	    prometheus prometheus-alertmanager >/dev/null; }
+
+## runbook-url: point every alert's runbook_url at RUNBOOK_URL (the one setting; the
+## anchors #runbook-<alert> are appended), in the rules and their promtool tests. Without
+## RUNBOOK_URL it is this clone's docs/RUNBOOK.md on its origin remote's web page
+## (GitHub/GitLab/Gitea style: https://HOST/OWNER/REPO/blob/BRANCH/docs/RUNBOOK.md).
+RULES_DIR ?= grafana/alerts
+runbook-url:
+	@url='$(RUNBOOK_URL)'; \
+	if [ -z "$$url" ]; then \
+	  origin=$$(git remote get-url origin 2>/dev/null | sed -E 's#^git@([^:]+):#https://\1/#; s#^ssh://git@#https://#; s#\.git$$##'); \
+	  case "$$origin" in https://*) url="$$origin/blob/$$(git symbolic-ref --short HEAD)/docs/RUNBOOK.md";; \
+	  *) echo "no https or ssh origin remote: give RUNBOOK_URL=https://.../docs/RUNBOOK.md" >&2; exit 2;; esac; \
+	fi; \
+	case "$$url" in http://*|https://*) ;; *) echo "RUNBOOK_URL must be an http(s) URL, got '$$url'" >&2; exit 2;; esac; \
+	current=$$(sed -nE 's/.*runbook_url: ([^#]*)#runbook-.*/\1/p' $(RULES_DIR)/driftmon.rules.yml | head -n1); \
+	sed -i "s|$$current#runbook-|$$url#runbook-|" $(RULES_DIR)/driftmon.rules.yml $(RULES_DIR)/tests/driftmon.rules.test.yml; \
+	echo "runbook_url base: $$url"
 
 ## check: lint and type-check without modifying files
 check: venv

@@ -83,6 +83,20 @@ def _parser() -> argparse.ArgumentParser:
     test = hook_sub.add_parser("test", help="send a clearly marked test event to one webhook")
     test.add_argument("--config", required=True, type=Path)
     test.add_argument("name")
+    listing = hook_sub.add_parser(
+        "abandoned", help="list the triggers webhooks gave up on (kept in state.dir's outbox)"
+    )
+    listing.add_argument("--config", required=True, type=Path)
+    for action, text in (
+        ("retry", "send abandoned triggers again (the running daemon picks them up)"),
+        ("ack", "acknowledge abandoned triggers: drop them, never send them"),
+    ):
+        act = hook_sub.add_parser(action, help=text)
+        act.add_argument("--config", required=True, type=Path)
+        which = act.add_mutually_exclusive_group(required=True)
+        which.add_argument("name", nargs="?", default=None, help="the webhook")
+        which.add_argument("--all", action="store_true", help="every webhook")
+        act.add_argument("--event", default=None, help="only this event id")
 
     for p in (run, rep, demo, base):
         p.add_argument("--log-level", default=None, help="debug, info, warning, error")
@@ -258,6 +272,8 @@ def _cmd_webhook(args: argparse.Namespace) -> int:
     from monitor.webhooks.delivery import send_test_event
 
     config = load_config(args.config)
+    if args.webhook_command != "test":
+        return _webhook_outbox(args, config)
     hooks = {w.name: w for w in config.webhooks}
     if args.name not in hooks:
         known = ", ".join(sorted(hooks)) or "(none configured)"
@@ -266,6 +282,32 @@ def _cmd_webhook(args: argparse.Namespace) -> int:
     result = send_test_event(hooks[args.name])
     print(result.describe())
     return EXIT_OK if result.ok else EXIT_FAILURE
+
+
+def _webhook_outbox(args: argparse.Namespace, config: Config) -> int:
+    import sqlite3
+
+    from monitor.app.outbox_admin import (
+        Selection,
+        list_abandoned,
+        open_state_outbox,
+        retry_or_ack,
+    )
+
+    outbox = open_state_outbox(config)
+    try:
+        if args.webhook_command == "abandoned":
+            lines = list_abandoned(outbox)
+        else:
+            selection = Selection(None if args.all else args.name, args.event)
+            configured = [w.name for w in config.webhooks]
+            lines = retry_or_ack(outbox, selection, args.webhook_command, configured)
+    except sqlite3.Error as exc:  # e.g. locked for longer than SQLite's 5 s busy timeout
+        raise DriftmonError(f"webhook outbox {outbox.path}: {exc}") from None
+    finally:
+        outbox.close()
+    print("\n".join(lines))
+    return EXIT_OK
 
 
 _COMMANDS = {

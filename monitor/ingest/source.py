@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from monitor.errors import DriftmonError
 from monitor.ingest.client_log import LIBRDKAFKA_LOGGER
 from monitor.ingest.connection import BrokerWatch, ConditionReport
+from monitor.ingest.lag import LagProbe
 from monitor.ingest.messages import (
     Message,
     last_per_partition,
@@ -69,7 +70,7 @@ def consumer_defaults() -> dict[str, Any]:
 
 
 class KafkaSource:
-    """Batch consumer with explicit commits, lag from fetch statistics and connection state.
+    """Batch consumer with explicit commits, lag (:mod:`monitor.ingest.lag`) and connection state.
 
     ``on_assign`` / ``on_revoke`` are called with ``[(topic, partition), ...]``. Revocation
     commits the offsets of everything already processed before handing partitions over.
@@ -120,6 +121,14 @@ class KafkaSource:
         self._assignment_seen = threading.Event()
         self._last_error_log = 0.0
         self.consumer = consumer_factory(conf)
+        # Lag as often as librdkafka's statistics (statistics.interval.ms, 5 s by default).
+        interval = float(conf.get("statistics.interval.ms") or 5000) / 1000.0
+        self._lag = LagProbe(
+            self.consumer,
+            interval_seconds=interval,
+            position_of=self._positions.get,
+            on_lag=on_lag or (lambda topic, partition, lag: None),
+        )
         self.consumer.subscribe(
             self.topics, on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
         )
@@ -131,6 +140,8 @@ class KafkaSource:
             pairs = [(p.topic, p.partition) for p in partitions]
             self._assigned.update(pairs)
             self._assignment_seen.set()
+            if self._on_lag is not None:
+                self._lag.track(pairs)
             self.watch.topics_seen({topic for topic, _ in pairs})
             seek = self._on_assign_cb(pairs) if self._on_assign_cb else None
             if seek:
@@ -160,8 +171,7 @@ class KafkaSource:
                 self._assigned.discard(pair)
                 self._positions.pop(pair, None)
                 self._dirty.discard(pair)
-                if self._on_lag:
-                    self._on_lag(pair[0], pair[1], None)
+            self._lag.forget(pairs)
             logger.info("partitions revoked", extra={"partitions": _fmt(pairs)})
         except Exception as exc:
             raise RebalanceError(f"on_revoke failed: {exc}") from exc
@@ -182,6 +192,7 @@ class KafkaSource:
             self._assigned.discard(pair)
             self._positions.pop(pair, None)
             self._dirty.discard(pair)
+        self._lag.forget(pairs)  # nobody here measures them any more
         logger.warning("partitions lost", extra={"partitions": _fmt(pairs)})
 
     def _on_error(self, error: KafkaError) -> None:
@@ -211,21 +222,6 @@ class KafkaSource:
             self.watch.topics_seen(
                 t for t, ts in known.items() if any(int(n) >= 0 for n in ts.get("partitions", {}))
             )
-        if self._on_lag is None:
-            return
-        for topic, tstats in stats.get("topics", {}).items():
-            for part, pstats in tstats.get("partitions", {}).items():
-                partition = int(part)
-                if partition < 0 or (topic, partition) not in self._assigned:
-                    continue
-                # hi_offset comes from fetch responses, which is right on every broker;
-                # ListOffsets "latest" is not (see the README's notes on the test broker).
-                high = int(pstats.get("hi_offset", -1))
-                position = int(pstats.get("app_offset", -1))
-                if position < 0:
-                    position = int(pstats.get("committed_offset", -1))
-                if high >= 0 and position >= 0:
-                    self._on_lag(topic, partition, max(0, high - position))
 
     @property
     def connected(self) -> bool:
@@ -247,6 +243,7 @@ class KafkaSource:
 
     def consume(self, max_messages: int, timeout_seconds: float) -> list[Message]:
         """One batch of data messages; broker-side errors are logged and skipped."""
+        self._lag.poll()  # between consume calls: it keeps running while paused
         consumed = self.consumer.consume(num_messages=max_messages, timeout=timeout_seconds)
         batch: list[Message] = consumed  # type: ignore[assignment]
         # One C-level pass with no list built: a data message's error() is None, and a
@@ -343,10 +340,16 @@ class KafkaSource:
 
     def close(self) -> None:
         """Commit what is processed, then leave the group."""
+        self._lag.stop()  # no broker query may outlive the consumer
         try:
             self.commit(synchronous=True)
         finally:
             self.consumer.close()
+
+    def leave(self) -> None:
+        """Leave the group without committing (offsets must not pass a failed checkpoint)."""
+        self._lag.stop()
+        self.consumer.close()
 
 
 def _fmt(pairs: Iterable[tuple[str, int]]) -> str:

@@ -93,6 +93,9 @@ class WebhookMetrics(Protocol):
     def pending(self) -> _GaugeChild: ...
 
     @property
+    def abandoned(self) -> _GaugeChild: ...
+
+    @property
     def delivery_seconds(self) -> _HistogramChild: ...
 
     def outcome(self, outcome: str) -> _CounterChild:
@@ -260,8 +263,10 @@ class WebhookDispatcher:
     # --- worker --------------------------------------------------------------------------
 
     def _update_pending(self) -> None:
+        abandoned = self._outbox.abandoned_counts()
         for name, count in self.pending().items():
             self._metrics[name].pending.set(count)
+            self._metrics[name].abandoned.set(abandoned.get(name, 0))
         with self._changed:
             self._changed.notify_all()
 
@@ -273,6 +278,9 @@ class WebhookDispatcher:
                 wake.clear()  # before looking, so a submit after the look wakes us
                 entry = self._outbox.next_due(name)
                 if entry is None:
+                    # `driftmon webhook retry`/`ack` change the outbox from another
+                    # process: the gauges catch up on every idle look.
+                    self._update_pending()
                     wake.wait(_IDLE_POLL_SECONDS)
                     continue
                 delay = entry.next_attempt - self._clock()
@@ -327,7 +335,7 @@ class WebhookDispatcher:
                 delay,
             )
         else:
-            self._outbox.finish(name, event_id, "failed", now)
+            self._outbox.finish(name, event_id, "failed", now, result.detail)
             metrics.outcome("failed").inc()
             why = "rejected" if result.outcome == "rejected" else "gave up"
             log.error(

@@ -4,7 +4,11 @@ One entry per (webhook, event id) holds the event, the number of attempts made a
 wall-clock time of the next attempt. An entry leaves the outbox only when it is delivered
 or has finally failed; it then leaves a tombstone, so the same (webhook, event id) is
 never enqueued again, also after a restart (tombstones are kept for
-``TOMBSTONE_SECONDS``).
+``TOMBSTONE_SECONDS``). A trigger that finally failed is also kept whole in the
+``abandoned`` table (as is an unreadable one in ``quarantine``) until a person sends it
+again (:meth:`SQLiteOutbox.retry`, ``driftmon webhook retry``) or drops it
+(:meth:`SQLiteOutbox.ack`, ``driftmon webhook ack``): a lost retrain stays visible
+(``driftmon_webhook_abandoned``) instead of vanishing with its log line.
 
 :class:`SQLiteOutbox` lives in the daemon's state directory (``webhook-outbox.sqlite3``,
 WAL journal, ``synchronous=FULL``): when :meth:`Outbox.add` returns, the trigger is on
@@ -52,6 +56,18 @@ class CorruptEntry(Exception):
 
 
 @dataclass(frozen=True)
+class AbandonedEntry:
+    """A trigger a webhook gave up on, kept until retried or acknowledged."""
+
+    webhook: str
+    event_id: str
+    attempts: int
+    failed_at: float  # wall-clock seconds; 0.0 for unreadable (quarantined) entries
+    error: str  # the last attempt's outcome, or why the stored entry is unreadable
+    readable: bool  # False: quarantined, can only be acknowledged
+
+
+@dataclass(frozen=True)
 class OutboxEntry:
     """One pending trigger of one webhook."""
 
@@ -84,12 +100,19 @@ class Outbox(Protocol):
         """Record a failed attempt and when to try again."""
         ...
 
-    def finish(self, webhook: str, event_id: str, outcome: Outcome, now: float) -> None:
-        """Remove the entry for good and leave a tombstone."""
+    def finish(
+        self, webhook: str, event_id: str, outcome: Outcome, now: float, error: str = ""
+    ) -> None:
+        """Remove the entry for good and leave a tombstone; a ``failed`` one is kept as
+        abandoned (with ``error``) until retried or acknowledged."""
         ...
 
     def counts(self) -> dict[str, int]:
         """Pending entries per webhook (webhooks with none are absent)."""
+        ...
+
+    def abandoned_counts(self) -> dict[str, int]:
+        """Abandoned and quarantined entries per webhook (webhooks with none are absent)."""
         ...
 
     def close(self) -> None:
@@ -106,6 +129,7 @@ class MemoryOutbox:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], OutboxEntry] = {}
         self._done: set[tuple[str, str]] = set()
+        self._abandoned: set[tuple[str, str]] = set()
 
     def add(self, webhooks: Iterable[str], event: DriftEvent, now: float) -> list[str]:
         added = []
@@ -133,10 +157,21 @@ class MemoryOutbox:
                     webhook, old.event, attempts, next_attempt, old.created
                 )
 
-    def finish(self, webhook: str, event_id: str, outcome: Outcome, now: float) -> None:
+    def finish(
+        self, webhook: str, event_id: str, outcome: Outcome, now: float, error: str = ""
+    ) -> None:
         with self._lock:
             self._pending.pop((webhook, event_id), None)
             self._done.add((webhook, event_id))
+            if outcome == "failed":
+                self._abandoned.add((webhook, event_id))
+
+    def abandoned_counts(self) -> dict[str, int]:
+        with self._lock:
+            result: dict[str, int] = {}
+            for webhook, _ in self._abandoned:
+                result[webhook] = result.get(webhook, 0) + 1
+            return result
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -165,6 +200,15 @@ CREATE TABLE IF NOT EXISTS quarantine (
     event_id TEXT NOT NULL,
     event TEXT NOT NULL,
     reason TEXT NOT NULL,
+    PRIMARY KEY (webhook, event_id)
+);
+CREATE TABLE IF NOT EXISTS abandoned (
+    webhook TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    failed_at REAL NOT NULL,
+    last_error TEXT NOT NULL,
     PRIMARY KEY (webhook, event_id)
 );
 CREATE TABLE IF NOT EXISTS done (
@@ -286,10 +330,20 @@ class SQLiteOutbox:
                 (attempts, next_attempt, error[:1000], webhook, event_id),
             )
 
-    def finish(self, webhook: str, event_id: str, outcome: Outcome, now: float) -> None:
+    def finish(
+        self, webhook: str, event_id: str, outcome: Outcome, now: float, error: str = ""
+    ) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if outcome == "failed":
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO abandoned"
+                        " (webhook, event_id, event, attempts, failed_at, last_error)"
+                        " SELECT webhook, event_id, event, attempts + 1, ?, ? FROM pending"
+                        " WHERE webhook = ? AND event_id = ?",
+                        (now, error[:1000], webhook, event_id),
+                    )
                 self._db.execute(
                     "DELETE FROM pending WHERE webhook = ? AND event_id = ?", (webhook, event_id)
                 )
@@ -314,6 +368,85 @@ class SQLiteOutbox:
         with self._lock:
             rows = self._db.execute("SELECT webhook, COUNT(*) FROM pending GROUP BY webhook")
             return {str(w): int(n) for w, n in rows}
+
+    def abandoned_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT webhook, COUNT(*) FROM (SELECT webhook FROM abandoned"
+                " UNION ALL SELECT webhook FROM quarantine) GROUP BY webhook"
+            )
+            return {str(w): int(n) for w, n in rows}
+
+    def abandoned(self) -> list[AbandonedEntry]:
+        """Every abandoned and quarantined entry, oldest failure first."""
+        with self._lock:
+            failed = self._db.execute(
+                "SELECT webhook, event_id, attempts, failed_at, last_error FROM abandoned"
+                " ORDER BY failed_at, webhook, event_id"
+            ).fetchall()
+            unreadable = self._db.execute(
+                "SELECT webhook, event_id, reason FROM quarantine ORDER BY webhook, event_id"
+            ).fetchall()
+        entries = [
+            AbandonedEntry(str(w), str(e), int(a), float(t), str(err), readable=True)
+            for w, e, a, t, err in failed
+        ]
+        entries += [
+            AbandonedEntry(str(w), str(e), 0, 0.0, str(r), readable=False) for w, e, r in unreadable
+        ]
+        return entries
+
+    def retry(self, entries: Iterable[AbandonedEntry], now: float) -> int:
+        """Put abandoned (readable) entries back as pending, due at once, attempts reset;
+        the running daemon's worker picks them up within seconds. Returns how many."""
+        moved = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for entry in entries:
+                    key = (entry.webhook, entry.event_id)
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO pending"
+                        " (webhook, event_id, event, attempts, next_attempt, created)"
+                        " SELECT webhook, event_id, event, 0, ?, ? FROM abandoned"
+                        " WHERE webhook = ? AND event_id = ?",
+                        (now, now, *key),
+                    )
+                    self._db.execute(
+                        "DELETE FROM abandoned WHERE webhook = ? AND event_id = ?", key
+                    )
+                    moved += cur.rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        return moved
+
+    def ack(self, entries: Iterable[AbandonedEntry], now: float) -> int:
+        """Drop abandoned or quarantined entries for good (their tombstone stays, so the
+        trigger is never enqueued again). Returns how many."""
+        dropped = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for entry in entries:
+                    key = (entry.webhook, entry.event_id)
+                    table = "abandoned" if entry.readable else "quarantine"
+                    cur = self._db.execute(
+                        f"DELETE FROM {table} WHERE webhook = ? AND event_id = ?",  # noqa: S608
+                        key,
+                    )
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO done (webhook, event_id, outcome, finished)"
+                        " VALUES (?, ?, 'acknowledged', ?)",
+                        (*key, now),
+                    )
+                    dropped += cur.rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        return dropped
 
     def close(self) -> None:
         with self._lock:

@@ -40,6 +40,7 @@ EMPTY_BY_DESIGN = {
     "DriftmonWebhookDeliveriesFailing": "the receiver accepts every delivery",
     "DriftmonKafkaUnreachable": "the broker is reachable",
     "DriftmonNotReady": "the daemon is ready",
+    "DriftmonConsumerPaused": "checkpoints are written, consumption runs",
     "DriftmonDown": "the target is up",
     "DriftmonAbsent": "the target exists",
     "DriftmonModelWithoutOwner": "scale-out is off here",

@@ -2,7 +2,8 @@
 
 The real-broker tests (tests/integration/test_faults_*.py) pin the end-to-end behaviour;
 these pin the source's own contract: rebalance callbacks, commits of exactly what was
-marked processed, pause/resume and lag from librdkafka's statistics JSON.
+marked processed, pause/resume, connection state from librdkafka's statistics JSON and
+the lag probe's partitions following the assignment (the probe itself: test_lag.py).
 """
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ class FakeConsumer:
         self.current: list[TopicPartition] = []
         self.commit_error: KafkaException | None = None
         self.callbacks: dict[str, Any] = {}
+        self.watermarks: dict[Pair, int] = {}  # ListOffsets "latest" per partition
+
+    def get_watermark_offsets(
+        self, tp: TopicPartition, timeout: float | None = None, cached: bool = False
+    ) -> tuple[int, int]:
+        return (0, -1001 if cached else self.watermarks[(tp.topic, tp.partition)])
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        return [TopicPartition(p.topic, p.partition, -1001) for p in partitions]
 
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
         self.callbacks = callbacks
@@ -247,7 +257,8 @@ def test_lost_partitions_are_handed_over_without_a_commit() -> None:
     rec.source.mark_processed([FakeMessage("t", 0, 4)])
     rec.consumer.rebalance("lost", [("t", 0)])
     assert rec.log[-1] == ("on_revoke", [("t", 0)])
-    assert rec.calls("commit") == [] and rec.lag == []
+    assert rec.calls("commit") == []
+    assert rec.lag == [("t", 0, None)]  # a lost partition's lag series goes too
     assert rec.source.assigned_partitions == set() and rec.source.positions == {}
     rec.source.commit(synchronous=True)
     assert rec.calls("commit") == []
@@ -285,30 +296,27 @@ def _stats(partitions: Mapping[str, Mapping[str, int]], state: str = "UP") -> di
     }
 
 
-def test_lag_is_the_high_watermark_minus_the_position_of_assigned_partitions() -> None:
-    rec = Recorder()
-    rec.consumer.rebalance("assign", [("t", 0), ("t", 1), ("t", 2)])
-    rec.consumer.stats(
-        _stats(
-            {
-                "0": {"hi_offset": 100, "app_offset": 60, "committed_offset": 10},
-                "1": {"hi_offset": 50, "app_offset": -1001, "committed_offset": 45},
-                "2": {"hi_offset": 5, "app_offset": 9},  # position past the watermark
-                "3": {"hi_offset": 100, "app_offset": 0},  # not assigned here
-                "-1": {"hi_offset": 100, "app_offset": 0},  # librdkafka's internal partition
-            }
-        )
-    )
-    assert sorted(rec.lag) == [("t", 0, 40), ("t", 1, 5), ("t", 2, 0)]
-    assert rec.connected == [True] and rec.source.connected is True
-
-
-def test_no_lag_without_a_watermark_or_a_position_and_bad_stats_are_ignored() -> None:
-    rec = Recorder()
+def test_lag_follows_the_assignment_and_ignores_fetch_statistics() -> None:
+    rec = Recorder(**{"statistics.interval.ms": 60000})  # the thread never gets to run
     rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
-    rec.consumer.stats(_stats({"0": {"hi_offset": -1, "app_offset": 3}, "1": {}}))
-    rec.consumer.conf["stats_cb"]("{not json")
+    rec.source.mark_processed([FakeMessage("t", 0, 59), FakeMessage("t", 1, 9)])
+    rec.consumer.watermarks = {("t", 0): 100, ("t", 1): 10}
+    # Statistics only speak of fetched partitions; they no longer set the lag.
+    rec.consumer.stats(_stats({"0": {"hi_offset": 70, "app_offset": 60}}))
     assert rec.lag == []
+    rec.source._lag.measure()
+    assert sorted(rec.lag) == [("t", 0, 40), ("t", 1, 0)]
+    rec.consumer.rebalance("revoke", [("t", 1)])
+    rec.lag.clear()
+    rec.source._lag.measure()
+    assert rec.lag == [("t", 0, 40)]
+    rec.source.close()
+
+
+def test_bad_stats_are_ignored() -> None:
+    rec = Recorder()
+    rec.consumer.conf["stats_cb"]("{not json")
+    assert rec.connected == [] and rec.lag == []
 
 
 def test_connection_state_follows_the_brokers_and_is_reported_on_change_only() -> None:

@@ -314,7 +314,7 @@ class Stage2:
         except CheckpointError as exc:
             # Offsets must not run ahead of the state: leave without committing.
             logger.warning("final checkpoint failed", extra={"error": str(exc)})
-            self.source.consumer.close()
+            self.source.leave()
         else:
             self.source.close()
         self.checkpoints.close()

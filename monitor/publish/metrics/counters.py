@@ -135,7 +135,8 @@ class Metrics:
         )
         self._lag = Gauge(
             "driftmon_consumer_lag_messages",
-            "Messages behind the partition high watermark seen in fetch responses.",
+            "Messages between an assigned partition's high watermark and the position "
+            "accounted for; measured on a timer, paused partitions included.",
             ["topic", "partition"],
             registry=r,
         )
@@ -147,6 +148,17 @@ class Metrics:
             "driftmon_ready", "1 when the daemon is ready (same as /readyz).", registry=r
         )
         self.ready.set_function(lambda: float(health.is_ready))
+        # A failed checkpoint pauses consumption until one is written again; the
+        # condition and the pause change together (app/daemon.py, state/commit.py).
+        self.consumer_paused = Gauge(
+            "driftmon_consumer_paused",
+            "1 while consumption is paused because checkpoints cannot be written "
+            "(state directory or webhook outbox); the consumer lag grows meanwhile.",
+            registry=r,
+        )
+        self.consumer_paused.set_function(
+            lambda: float(not health.conditions().get("state_dir_writable", True))
+        )
         self.batch_duration = Histogram(
             "driftmon_batch_duration_seconds",
             "Duration of one consume-to-commit batch.",
@@ -276,11 +288,11 @@ class Metrics:
     # -- consumer lag --------------------------------------------------------------------
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
-        """Set the lag of an assigned partition (from stats_cb high watermarks)."""
+        """Set the lag of an assigned partition (``monitor.ingest.lag``)."""
         self._lag.labels(topic, str(partition)).set(max(lag, 0))
 
     def remove_lag(self, topic: str, partition: int) -> None:
-        """Drop a revoked partition's series; a no-op when it has none."""
+        """Drop a revoked or lost partition's series; a no-op when it has none."""
         try:
             self._lag.remove(topic, str(partition))
         except KeyError:

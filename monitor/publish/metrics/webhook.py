@@ -3,7 +3,7 @@
 The webhook delivery library (:mod:`monitor.webhooks.delivery`) imports nothing of the
 app, so it declares no metrics: whoever builds a ``WebhookDispatcher`` passes it
 :meth:`WebhookFamilies.webhook`, whose :class:`WebhookCounters` satisfy the library's
-``WebhookMetrics`` protocol. These three families are declared here and nowhere else.
+``WebhookMetrics`` protocol. These four families are declared here and nowhere else.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class WebhookCounters:
     failed: Counter
     quarantined: Counter
     pending: Gauge
+    abandoned: Gauge
     delivery_seconds: Histogram
 
     def outcome(self, outcome: str) -> Counter:
@@ -43,7 +44,7 @@ class WebhookCounters:
 
 
 class WebhookFamilies:
-    """The three webhook families in ``registry`` and the children of each bound webhook."""
+    """The four webhook families in ``registry`` and the children of each bound webhook."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._deliveries = Counter(
@@ -55,6 +56,13 @@ class WebhookFamilies:
         self._pending = Gauge(
             "driftmon_webhook_pending",
             "Drift triggers waiting in a webhook's outbox.",
+            ["webhook"],
+            registry=registry,
+        )
+        self._abandoned = Gauge(
+            "driftmon_webhook_abandoned",
+            "Triggers a webhook gave up on (retries exhausted, rejected, or unreadable) "
+            "and nobody redelivered or acknowledged yet (driftmon webhook retry / ack).",
             ["webhook"],
             registry=registry,
         )
@@ -73,6 +81,7 @@ class WebhookFamilies:
             for outcome in WEBHOOK_OUTCOMES:
                 self._deliveries.remove(gone, outcome)
             self._pending.remove(gone)
+            self._abandoned.remove(gone)
             self._seconds.remove(gone)
             del self._bound[gone]
         for name in webhooks:
@@ -83,6 +92,7 @@ class WebhookFamilies:
                     failed=self._deliveries.labels(name, "failed"),
                     quarantined=self._deliveries.labels(name, "quarantined"),
                     pending=self._pending.labels(name),
+                    abandoned=self._abandoned.labels(name),
                     delivery_seconds=self._seconds.labels(name),
                 )
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor.stats.drift import REGISTRY
 from tests.support import promql
 
 DASHBOARDS = sorted(promql.DASHBOARD_DIR.glob("*.json"))
@@ -293,3 +294,40 @@ def test_every_expression_parses(tmp_path: Path) -> None:
         [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+_TEST_MATCHER = re.compile(r'\btest\s*(=~|!~|!=|=)\s*"([^"]*)"')
+
+
+def _accepts(expr: str, test: str) -> bool:
+    """Whether every `test` matcher of ``expr`` (after `$test` -> ``test``) lets ``test`` pass."""
+    for op, value in _TEST_MATCHER.findall(expr.replace("$test", test)):
+        hit = re.fullmatch(value, test) is not None if "~" in op else value == test
+        if hit == op.startswith("!"):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("test", sorted(REGISTRY))
+def test_every_drift_score_panel_draws_a_threshold_line(test: str) -> None:
+    """The repeated panel of every test shows a threshold: its score's, or for the p-value
+    tests (ks, chi2) the p-value's, drawn with the p-value in the same panel."""
+    model = json.loads((promql.DASHBOARD_DIR / "driftmon-model.json").read_text())
+    (panel,) = [p for p in model["panels"] if p.get("title") == "Drift score: $test"]
+    live = [t for t in panel["targets"] if _accepts(t["expr"], test)]
+    thresholds = [t for t in live if "driftmon_drift_threshold" in t["expr"]]
+    assert thresholds, f"no threshold line for {test}"
+    if REGISTRY[test].has_p_value:
+        assert any("driftmon_drift_p_value" in t["expr"] for t in live)
+        assert all("p-value" in t["legendFormat"] for t in thresholds)
+        assert "p-value" in panel["description"]
+
+
+def test_overview_says_the_last_evaluation_is_an_age() -> None:
+    overview = json.loads((promql.DASHBOARD_DIR / "driftmon-overview.json").read_text())
+    (table,) = [
+        p for p in overview["panels"] if p.get("type") == "table" and p["title"] == "Models"
+    ]
+    names = table["transformations"][1]["options"]["renameByName"]
+    (ref,) = [t["refId"] for t in table["targets"] if t["expr"].startswith("time() -")]
+    assert names[f"Value #{ref}"].endswith("(seconds ago)")

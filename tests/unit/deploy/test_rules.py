@@ -18,11 +18,20 @@ from tests.support import promql
 RULES = promql.RULES_FILE
 RULE_TESTS = RULES.parent / "tests" / "driftmon.rules.test.yml"
 RUNBOOK = promql.REPO / "docs" / "RUNBOOK.md"
-RUNBOOK_BASE = "https://driftmon.example/docs/RUNBOOK.md"
+
+
+def runbook_base() -> str:
+    """The one runbook base of the rule file (``make runbook-url`` sets it)."""
+    match = re.search(r"runbook_url: (\S+)#runbook-", RULES.read_text())
+    assert match, "no runbook_url in the rules"
+    return match[1]
+
+
 SEVERITIES = {"warning", "critical"}
 REQUIRED_ALERTS = {
     "DriftmonKafkaUnreachable",
     "DriftmonNotReady",
+    "DriftmonConsumerPaused",
     "DriftmonModelDrifted",
     "DriftmonManyFeaturesDrifted",
     "DriftmonFeatureAbsent",
@@ -86,7 +95,7 @@ def test_every_alert_is_complete() -> None:
         assert a["labels"]["severity"] in SEVERITIES, name
         ann = a["annotations"]
         assert ann["summary"].strip() and ann["description"].strip(), name
-        assert ann["runbook_url"] == f"{RUNBOOK_BASE}#runbook-{name.lower()}", name
+        assert ann["runbook_url"] == f"{runbook_base()}#runbook-{name.lower()}", name
 
 
 def test_runbook_has_a_section_per_alert() -> None:
@@ -146,3 +155,45 @@ def test_rule_files_are_what_the_stacks_load(tmp_path: Path) -> None:
     )
     mounts = compose["services"]["prometheus"]["volumes"]
     assert any("grafana/alerts/driftmon.rules.yml" in m for m in mounts)
+
+
+def test_runbook_base_is_one_setting_that_make_runbook_url_changes(tmp_path: Path) -> None:
+    """Every runbook_url shares one base ending in docs/RUNBOOK.md; `make runbook-url`
+    derives it from the clone's origin remote (or takes RUNBOOK_URL) and rewrites the
+    rules and their tests, which still pass."""
+    assert runbook_base().startswith("https://") and runbook_base().endswith("/docs/RUNBOOK.md")
+    alerts = tmp_path / "grafana" / "alerts"
+    shutil.copytree(RULES.parent, alerts)
+    git = shutil.which("git") or pytest.skip("git not installed")
+    subprocess.run([git, "init", "-q", "-b", "main"], cwd=tmp_path, check=True)
+    remote = ["remote", "add", "origin", "git@github.com:acme/driftmon.git"]
+    subprocess.run([git, *remote], cwd=tmp_path, check=True)
+    makefile = promql.REPO / "Makefile"
+    proc = subprocess.run(
+        ["make", "-s", "-f", str(makefile), "runbook-url"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    base = "https://github.com/acme/driftmon/blob/main/docs/RUNBOOK.md"
+    for path in (alerts / RULES.name, alerts / "tests" / RULE_TESTS.name):
+        urls = set(re.findall(r"runbook_url: (\S+)#runbook-", path.read_text()))
+        assert urls == {base}, path
+    tested = subprocess.run(
+        [promtool(), "test", "rules", RULE_TESTS.name],
+        cwd=alerts / "tests",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    bad = subprocess.run(
+        ["make", "-s", "-f", str(makefile), "runbook-url", "RUNBOOK_URL=docs/RUNBOOK.md"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "RUNBOOK_URL must be an http(s) URL" in bad.stderr

@@ -140,6 +140,8 @@ def test_models_filter_and_gives_up_after_max_attempts(caplog: pytest.LogCapture
     )
     assert "gave up" in caplog.text
     assert TOKEN not in caplog.text and "***" in caplog.text
+    # The lost trigger stays visible until someone retries or acknowledges it.
+    assert registry.get_sample_value("driftmon_webhook_abandoned", {"webhook": "wh-generic"}) == 1
 
 
 def test_send_test_event_reports_status_and_body(caplog: pytest.LogCaptureFixture) -> None:
@@ -244,11 +246,13 @@ def test_external_metrics_children_are_used() -> None:
     registry = CollectorRegistry()
     counter = Counter("driftmon_webhook_deliveries", "h", ["webhook", "outcome"], registry=registry)
     gauge = Gauge("driftmon_webhook_pending", "h", ["webhook"], registry=registry)
+    abandoned = Gauge("driftmon_webhook_abandoned", "h", ["webhook"], registry=registry)
     histogram = Histogram("driftmon_webhook_delivery_seconds", "h", ["webhook"], registry=registry)
 
     class Children:
         def __init__(self, name: str) -> None:
             self.pending = gauge.labels(name)
+            self.abandoned = abandoned.labels(name)
             self.delivery_seconds = histogram.labels(name)
             self.name = name
 
