@@ -38,6 +38,7 @@ from numba.core import event
 from monitor import _numba_cache
 from monitor.config import Config
 from monitor.ingest.decode import scanner_gate
+from monitor.ingest.decode.formats.oip_scan import warmup as oip_scan_warmup
 from monitor.ingest.decode.scanner import warmup as scanner_warmup
 from monitor.performance.warmup import warmup as performance_warmup
 from monitor.stats.binning import MIN_WIDTH, bins_width
@@ -63,6 +64,7 @@ def warm_all() -> float:
     started = time.perf_counter()
     stats_warmup()
     performance_warmup()
+    oip_scan_warmup()
     scanner_warmup()
     return time.perf_counter() - started
 
@@ -191,6 +193,9 @@ class KernelWarmup:
             self.steps.append(("budget calibration", stats_warmup_calibration))
         if any(m.performance is not None for m in models):
             self.steps.append(("performance metrics", performance_warmup))
+        topics = config.kafka.topics if config.kafka is not None else []
+        if any(t.format == "oip" and t.model is not None for t in topics):
+            self.steps.append(("OIP JSON scanner", oip_scan_warmup))
         self.progress = WarmupProgress(total=len(self.steps))
         self.scanner = BackgroundScanner()
 

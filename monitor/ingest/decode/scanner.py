@@ -75,8 +75,6 @@ _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
 
-
-
 @dataclass(frozen=True)
 class ScanModel:
     """One model as the scanner sees it.
