@@ -16,7 +16,7 @@ import monitor.ingest.decode.formats.oip as oip_module
 from monitor.ingest.decode import CategoryCodes, DecodedBatch, DecodeSchema, ModelSchema
 from monitor.ingest.decode.formats import MessageBatch, decode_messages
 from monitor.ingest.decode.formats.oip_columns import scanned_oip_json
-from monitor.ingest.decode.formats.oip_scan import scan_bodies
+from monitor.ingest.decode.formats.oip_scan import distinct_strings, scan_bodies
 from tests.support.payloads import oip_json_request, oip_json_response
 
 MODEL = ModelSchema(
@@ -214,3 +214,15 @@ def test_tritonclient_bodies_are_read_by_the_scanner(monkeypatch: pytest.MonkeyP
 )
 def test_what_the_scanner_is_unsure_of_goes_to_the_orjson_paths(body: bytes) -> None:
     assert _status([body]) == [1]
+
+
+def test_equal_hashes_of_different_strings_stay_apart() -> None:
+    buf = np.frombuffer(b"abacab", np.uint8)
+    starts = np.array([0, 2, 4, 0], np.int64)  # "ab", "ac", "ab", "a"
+    ends = np.array([2, 4, 6, 1], np.int64)
+    hashes = np.zeros(4, np.int64)  # every string collides
+    idx = np.arange(4, dtype=np.int64)
+    inverse, reps = np.empty(4, np.int64), np.empty(4, np.int64)
+    table = np.empty(16, np.int64)
+    count = distinct_strings(buf, starts, ends, hashes, idx, table, inverse, reps)
+    assert count == 3 and inverse.tolist() == [0, 1, 0, 2] and reps[:3].tolist() == [0, 1, 3]

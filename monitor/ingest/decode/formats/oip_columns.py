@@ -119,17 +119,16 @@ class _Group:
             flags = self.res.values[self._at(j, c)] != 0
             return ["false", "true"], flags.astype(np.int64)
         idx = self._at(j, c)
-        hashes = self.res.str_hash[idx]
-        _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-        reps = idx[first]
         res = self.res
-        if not scan.same_strings(self.buf, res.str_start, res.str_end, idx, reps[inverse]):
-            raise _Irregular
+        table = np.empty(1 << (2 * len(idx)).bit_length(), np.int64)
+        inverse = np.empty(len(idx), np.int64)
+        reps = np.empty(len(idx), np.int64)
+        count = scan.distinct_strings(
+            self.buf, res.str_start, res.str_end, res.str_hash, idx, table, inverse, reps
+        )
         joined = self.joined
-        texts = [joined[s:e].decode("ascii") for s, e in zip(
-            res.str_start[reps].tolist(), res.str_end[reps].tolist(), strict=True
-        )]  # fmt: skip
-        return texts, inverse.reshape(-1)
+        starts, ends = res.str_start[reps[:count]].tolist(), res.str_end[reps[:count]].tolist()
+        return [joined[s:e].decode("ascii") for s, e in zip(starts, ends, strict=True)], inverse
 
     def texts(self, col: int) -> list[str | None]:
         """Per message, the id (``col`` 0) or model version (2)."""

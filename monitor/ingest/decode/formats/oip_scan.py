@@ -29,7 +29,7 @@ __all__ = [
     "MAX_TENSORS",
     "BodyScan",
     "group_messages",
-    "same_strings",
+    "distinct_strings",
     "scan_bodies",
     "warmup",
 ]
@@ -468,26 +468,63 @@ def warmup() -> None:
     group = np.empty(len(messages), np.int64)
     first = np.empty(MAX_GROUPS, np.int64)
     group_messages(buf, res.status, res.is_request, res.n_tensors, res.tensor, group, first)
-    same_strings(buf, res.str_start, res.str_end, np.zeros(1, np.int64), np.zeros(1, np.int64))
+    one = np.zeros(1, np.int64)
+    distinct_strings(
+        buf,
+        res.str_start,
+        res.str_end,
+        res.str_hash,
+        one,
+        np.empty(4, np.int64),
+        np.empty(1, np.int64),
+        np.empty(1, np.int64),
+    )
 
 
 @no_nrt()
-def same_strings(
-    buf: np.ndarray, str_start: np.ndarray, str_end: np.ndarray, idx: np.ndarray, rep: np.ndarray
-) -> bool:
-    """Whether string ``idx[k]`` has the bytes of string ``rep[k]`` for every k (a hash
-    collision is not taken on trust)."""
-    for k in range(len(idx)):
-        a, b = idx[k], rep[k]
-        if a == b:
-            continue
-        n = str_end[a] - str_start[a]
-        if n != str_end[b] - str_start[b]:
+def _equal(buf: np.ndarray, str_start: np.ndarray, str_end: np.ndarray, a: int, b: int) -> bool:
+    n = str_end[a] - str_start[a]
+    if n != str_end[b] - str_start[b]:
+        return False
+    for t in range(n):
+        if buf[str_start[a] + t] != buf[str_start[b] + t]:
             return False
-        for t in range(n):
-            if buf[str_start[a] + t] != buf[str_start[b] + t]:
-                return False
     return True
+
+
+@no_nrt()
+def distinct_strings(
+    buf: np.ndarray,
+    str_start: np.ndarray,
+    str_end: np.ndarray,
+    str_hash: np.ndarray,
+    idx: np.ndarray,
+    table: np.ndarray,
+    inverse: np.ndarray,
+    reps: np.ndarray,
+) -> int:
+    """The distinct strings among ``idx`` (bytes compared, the hash only finds them):
+    ``reps[:count]`` the first of each, ``inverse[k]`` which one ``idx[k]`` is; ``table``
+    (a power of two over twice ``len(idx)``) is scratch. Returns ``count``."""
+    table[:] = -1
+    mask = len(table) - 1
+    count = 0
+    for k in range(len(idx)):
+        v = idx[k]
+        slot = str_hash[v] & mask
+        while True:
+            d = table[slot]
+            if d < 0:
+                table[slot] = count
+                reps[count] = v
+                inverse[k] = count
+                count += 1
+                break
+            if str_hash[reps[d]] == str_hash[v] and _equal(buf, str_start, str_end, reps[d], v):
+                inverse[k] = d
+                break
+            slot = (slot + 1) & mask
+    return count
 
 
 #: Most distinct tensor sets in one batch; messages of further ones go the orjson way.
