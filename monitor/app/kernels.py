@@ -38,7 +38,7 @@ from numba.core import event
 from monitor import _numba_cache
 from monitor.config import Config
 from monitor.ingest.decode import scanner_gate
-from monitor.ingest.decode.formats.oip_scan import warmup as oip_scan_warmup
+from monitor.ingest.decode.formats.oip_groups import warmup as oip_scan_warmup
 from monitor.ingest.decode.scanner import warmup as scanner_warmup
 from monitor.performance.warmup import warmup as performance_warmup
 from monitor.stats.binning import MIN_WIDTH, bins_width

@@ -16,7 +16,8 @@ import monitor.ingest.decode.formats.oip as oip_module
 from monitor.ingest.decode import CategoryCodes, DecodedBatch, DecodeSchema, ModelSchema
 from monitor.ingest.decode.formats import MessageBatch, decode_messages
 from monitor.ingest.decode.formats.oip_columns import scanned_oip_json
-from monitor.ingest.decode.formats.oip_scan import distinct_strings, scan_bodies
+from monitor.ingest.decode.formats.oip_groups import distinct_strings
+from monitor.ingest.decode.formats.oip_scan import scan_bodies
 from tests.support.payloads import oip_json_request, oip_json_response
 
 MODEL = ModelSchema(

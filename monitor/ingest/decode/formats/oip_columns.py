@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE, ModelColumns
+from monitor.ingest.decode.formats import oip_groups
 from monitor.ingest.decode.formats import oip_scan as scan
 from monitor.ingest.decode.formats.inference import MAX_KEY_CHARS
 from monitor.ingest.decode.formats.rows import row_keys
@@ -45,8 +46,8 @@ def scanned_oip_json(
     buf = np.frombuffer(joined, np.uint8)
     res = scan.scan_bodies(buf, ends - lengths, ends)
     group = np.empty(len(present), np.int64)
-    first = np.empty(scan.MAX_GROUPS, np.int64)
-    count = scan.group_messages(
+    first = np.empty(oip_groups.MAX_GROUPS, np.int64)
+    count = oip_groups.group_messages(
         buf, res.status, res.is_request, res.n_tensors, res.tensor, group, first
     )
     slow = np.flatnonzero(group < 0).tolist()
@@ -123,7 +124,7 @@ class _Group:
         table = np.empty(1 << (2 * len(idx)).bit_length(), np.int64)
         inverse = np.empty(len(idx), np.int64)
         reps = np.empty(len(idx), np.int64)
-        count = scan.distinct_strings(
+        count = oip_groups.distinct_strings(
             self.buf, res.str_start, res.str_end, res.str_hash, idx, table, inverse, reps
         )
         joined = self.joined
