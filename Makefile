@@ -57,17 +57,21 @@ typecheck: venv
 	$(PY) -m mypy
 
 ## test: every check and every test (this is what CI runs). Integration tests mostly wait
-## on Kafka group joins and servers, so three workers share two cores well.
+## on Kafka group joins and servers, so three workers share two cores well; files with slow
+## tests come first (tests/conftest.py) and an idle worker takes tests queued on a busy one
+## (worksteal), so no minute-long test starts last. Only tests/integration/test_cold_start.py
+## compiles every kernel cold; other first-run tests miss a few (tests/support/numba_cache.py).
 PYTEST_WORKERS ?= 3
 test: venv promtool check warm doctest
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15
 
 ## doctest: the examples in every module docstring of the package
 doctest: venv
 	$(PY) -m pytest -q --doctest-modules monitor
 
 ## warm: compile every Numba kernel into the on-disk cache once, so parallel test workers
-## (and the daemon) load it instead of each compiling the same kernels. The cache is
+## (and the daemon) load it instead of each compiling the same kernels; the JSON scanner
+## (more than half of it) compiles in a child process on the other core meanwhile. The cache is
 ## NUMBA_CACHE_DIR if set, else ${XDG_CACHE_HOME:-~/.cache}/driftmon/numba: the same
 ## default every driftmon process (tests, CI, the daemon) resolves, so none is set here.
 warm: venv

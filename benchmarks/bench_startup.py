@@ -54,6 +54,13 @@ def _env(cache: Path, tree: Path) -> dict[str, str]:
     return env
 
 
+# Every process runs in the cache's parent, a directory with no ``monitor`` in it: ``-m``
+# and ``-c`` put the working directory before PYTHONPATH, so run from a checkout every
+# ``--tree`` would have measured that checkout.
+def _cwd(env: dict[str, str]) -> str:
+    return str(Path(env["NUMBA_CACHE_DIR"]).parent)
+
+
 def _setup(workdir: Path, bootstrap: str, topic: str, port: int) -> tuple[Path, Path]:
     from monitor.demo import synthetic
 
@@ -86,14 +93,16 @@ def _cpu() -> float:
 def _timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU seconds (children included) of one process."""
     cpu, started = _cpu(), time.perf_counter()
-    subprocess.run(args, env=env, check=True, capture_output=True, timeout=600)
+    subprocess.run(args, env=env, cwd=_cwd(env), check=True, capture_output=True, timeout=600)
     return time.perf_counter() - started, _cpu() - cpu
 
 
 def _until_ready(args: list[str], env: dict[str, str], port: int) -> tuple[float, float]:
     """Wall seconds until ``/readyz`` is 200; CPU seconds of the whole process (stopped then)."""
     cpu, started = _cpu(), time.perf_counter()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        args, env=env, cwd=_cwd(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     ready = None
     try:
         while ready is None:

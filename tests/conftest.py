@@ -215,3 +215,12 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         yield receiver
     finally:
         receiver.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a test marked ``slow`` first, in their usual order otherwise: xdist
+    hands tests out in collection order, and a minute-long test handed out last leaves
+    the other workers idle at the end of the run (CI time). Whole files move, so a
+    file's shared fixtures (a broker per module) are still set up once per worker."""
+    slow = {i.nodeid.split("::")[0] for i in items if i.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)

@@ -1,5 +1,8 @@
 """A first start on an empty Numba cache: progress in the log, ready before the scanner is
-compiled, every event counted while it compiles, and a cache the next start loads."""
+compiled, every event counted while it compiles, and a cache the next start loads.
+
+The one test of the suite that compiles every kernel cold (other first-run tests leave
+only a few kernels out of a copy of the warm cache: tests/support/numba_cache.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from tests.integration.daemon_harness import events, write_config, write_referen
 from tests.support.daemon import DaemonProcess
 from tests.support.kafka import produce
 from tests.support.net import free_port
+from tests.support.numba_cache import cached_kernels
 from tests.support.wait import wait_until
 from tests.support.yaml_edit import edit_yaml_file
 
@@ -25,11 +29,6 @@ def _ready(daemon: DaemonProcess) -> bool:
         return daemon.get("/readyz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _cached(cache: Path) -> set[str]:
-    """The kernels in the cache, by function name (their module may move)."""
-    return {p.name.split("-")[0].rsplit(".", 1)[-1] for p in cache.rglob("*.nbi")}
 
 
 def test_first_start_says_it_compiles_consumes_meanwhile_and_the_next_start_loads(
@@ -74,9 +73,9 @@ def test_first_start_says_it_compiles_consumes_meanwhile_and_the_next_start_load
     assert -1 not in positions and positions == sorted(positions), ready_log[-3000:]
     assert "json scanner ready" not in ready_log, "ready waited for the scanner"
     assert "Traceback" not in log
-    assert {"_evaluate_model", "_bin_numeric", "_scan"} <= _cached(cache)
+    assert {"_evaluate_model", "_bin_numeric", "_scan"} <= cached_kernels(cache)
     # A performance section was not configured: its kernels were not compiled.
-    assert "_binary_metrics" not in _cached(cache)
+    assert "_binary_metrics" not in cached_kernels(cache)
 
     second = DaemonProcess(config, env=env, log_path=tmp_path / "second.log")
     try:

@@ -18,6 +18,7 @@ from monitor.app.kernels import SCANNER_NICE, KernelWarmup
 from monitor.config import validate_config
 from monitor.ingest.decode import decode_batch, scanner_gate
 from monitor.ingest.decode.columnar import ColumnarScanner
+from tests.support.numba_cache import cache_without, cached_kernels
 from tests.unit.test_config_performance import MODEL as PERFORMANCE_MODEL
 from tests.unit.test_jsonscan import CLEAN, SCHEMA
 
@@ -134,13 +135,17 @@ PROGRESS = """
 
 @pytest.mark.slow
 def test_a_first_run_says_it_compiles_and_the_second_loads(tmp_path: Path) -> None:
-    first = _run(PROGRESS, tmp_path)
+    # A cache miss on one kernel takes the same path as an empty cache (see tests.support.
+    # numba_cache); the one cold compile of them all is tests/integration/test_cold_start.py.
+    cache = cache_without(tmp_path / "numba", ["_count_codes"])
+    first = _run(PROGRESS, cache)
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
     assert lines[0].startswith("compiling numba kernels (first run only")
     assert lines[1] == "numba kernels: drift statistics ready (1/1)"
     assert lines[-1] == "compiling 1 1 True"
-    second = _run(PROGRESS, tmp_path)
+    assert "_count_codes" in cached_kernels(cache)
+    second = _run(PROGRESS, cache)
     assert second.returncode == 0, second.stderr
     assert "compiling numba kernels" not in second.stdout
     assert second.stdout.splitlines()[-1] == "loaded 1 1 True"
@@ -253,7 +258,8 @@ def test_a_cold_replay_decodes_without_waiting_for_the_scanner(tmp_path: Path) -
             check=False,
         )
 
-    cold = replay(tmp_path / "numba")
+    # every kernel cached but the scanner's: its child starts, the replay does not wait
+    cold = replay(cache_without(tmp_path / "numba", ["_scan"]))
     assert cold.returncode == 0, cold.stderr
     assert "json scanner compiling in the background" in cold.stderr
     warm = replay(None)  # the suite's warm cache: the scanner decodes
@@ -263,3 +269,31 @@ def test_a_cold_replay_decodes_without_waiting_for_the_scanner(tmp_path: Path) -
     assert cold.stdout == warm.stdout and cold.stdout.count("\n") == 4
     # the child was ended with the replay: it left no scanner in the cache
     assert not list((tmp_path / "numba").rglob("scanner._scan-*.nbi"))
+
+
+def test_warm_all_compiles_an_uncached_scanner_in_a_child_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from monitor.app import kernels
+
+    calls: list[object] = []
+
+    class Child:
+        def __init__(self, args: list[str]) -> None:
+            calls.append(("child", args[-1]))
+
+        def wait(self) -> None:
+            calls.append("child done")
+
+    monkeypatch.setattr(kernels, "_scanner_cached", lambda: False)
+    monkeypatch.setattr(kernels.subprocess, "Popen", Child)
+    for name in ("stats_warmup", "performance_warmup", "scanner_warmup"):
+        monkeypatch.setattr(kernels, name, lambda name=name: calls.append(name))
+    kernels.warm_all()
+    assert calls == [
+        ("child", kernels._SCANNER_CHILD),
+        "stats_warmup",
+        "performance_warmup",
+        "child done",
+        "scanner_warmup",  # loads what the child cached
+    ]
