@@ -10,7 +10,8 @@ pairing requests with responses end to end, and the memory of a pending pair.
    codes take) and as OIP v2 JSON requests of 32 rows written by
    tritonclient plus their responses, decoded by ``decode_messages`` with the categories
    coded after, so both give the same columns. A row costs the native format one event
-   and OIP a share of one request and one response.
+   and OIP a share of one request and one response. OIP is timed twice: with its Numba
+   body scanner (``oip_scan``) and with it off (orjson's batch path, the previous one).
 2. pairing end to end: ``Pipeline.process`` over those requests and responses (decode,
    pairing, codes, windows, evaluations); the time inside ``Pairing.pair`` is measured in
    the same runs, and the overhead is that time over the rest.
@@ -35,6 +36,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import monitor.ingest.decode.formats.oip as oip_module
 from benchmarks.bench_decode import CATEGORICAL, NUMERIC, make_payloads, schema
 from monitor.config import validate_config
 from monitor.ingest.decode import decode_batch
@@ -129,9 +131,23 @@ def main() -> None:
             decoded = decode_messages(MessageBatch(batch, np.full(len(batch), 1.7e9)), oip)
             with_codes(decoded, oip)
 
+    def run_oip_orjson() -> None:  # the Numba body scanner off: orjson's batch path
+        names = vars(oip_module)
+        scanned = names["scanned_oip_json"]
+        names["scanned_oip_json"] = lambda p, ts, s: ([], list(range(len(p))))
+        try:
+            run_oip()
+        finally:
+            names["scanned_oip_json"] = scanned
+
     run_native()  # compile or load the scanner before timing
     run_oip()
-    runs = {"native": run_native, "objects": run_objects, "oip": run_oip}
+    runs: dict[str, Callable[[], object]] = {
+        "native": run_native,
+        "objects": run_objects,
+        "oip": run_oip,
+        "oip_orjson": run_oip_orjson,
+    }
     found = rates(runs, args.rows, args.rounds)
     req_bytes = statistics.mean(len(m) for m in messages[::2])
     load = os.getloadavg()
@@ -145,6 +161,10 @@ def main() -> None:
     print(f"  driftmon events, object paths       {found['objects']:>12,.0f} rows/s  {ratio:.2f}x")
     ratio = found["oip"] / found["native"]
     print(f"  OIP JSON request + response          {found['oip']:>12,.0f} rows/s  {ratio:.2f}x")
+    ratio = found["oip_orjson"] / found["native"]
+    print(
+        f"  OIP JSON, scanner off (orjson)       {found['oip_orjson']:>12,.0f} rows/s  {ratio:.2f}x"
+    )
 
     # -- pairing end to end ------------------------------------------------------------
     spent = [0.0]

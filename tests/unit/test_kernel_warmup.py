@@ -66,6 +66,24 @@ def test_calibration_kernels_only_with_a_budget() -> None:
     assert [name for name, _ in steps] == ["drift statistics", "budget calibration"]
 
 
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ({"name": "t", "model": "m", "format": "oip"}, ["drift statistics", "OIP JSON scanner"]),
+        ({"name": "t", "format": "oip"}, ["drift statistics"]),  # unbound: message by message
+        ({"name": "t", "model": "m", "format": "kserve"}, ["drift statistics"]),
+        ({"name": "t", "model": "m"}, ["drift statistics"]),
+    ],
+)
+def test_the_oip_scanner_only_for_a_bound_oip_topic(
+    topic: dict[str, Any], expected: list[str]
+) -> None:
+    raw = copy.deepcopy(BASE)
+    raw["kafka"]["topics"] = [topic]
+    steps = KernelWarmup(validate_config(raw)).steps
+    assert [name for name, _ in steps] == expected
+
+
 def test_binning_is_warmed_for_the_configured_bins() -> None:
     raw = copy.deepcopy(BASE)
     raw["models"]["wide"] = copy.deepcopy(BASE["models"]["m"])

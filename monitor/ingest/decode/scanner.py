@@ -27,13 +27,23 @@ once.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
 
 import numpy as np
 from numba import njit
+
+from monitor.ingest.decode.jsonlex import (
+    ASCII,
+    ESCAPED,
+    NON_ASCII,
+    literal,
+    no_nrt,
+    number,
+    skip_value,
+    string,
+    ws,
+)
 
 __all__ = [
     "SLOW",
@@ -63,28 +73,6 @@ _MAX_TS = 1e11
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
-_POW10 = np.array([10.0**k for k in range(23)])
-# 10**k as a double-double (hi + lo) beyond the exactly representable 10**22.
-_MAX_E10 = 40
-_POW10_HI = np.array([float(10**k) for k in range(_MAX_E10 + 1)])
-_POW10_LO = np.array([float(10**k - int(float(10**k))) for k in range(_MAX_E10 + 1)])
-_TWO53 = 2**53
-_SPLITTER = 134217729.0  # 2^27 + 1, Dekker's split
-_AMBIGUOUS = 2.0**-30  # relative to half an ulp: closer to a boundary than this is slow
-
-
-_F = TypeVar("_F", bound=Callable[..., object])
-
-
-def _no_nrt(nogil: bool = False) -> Callable[[_F], _F]:
-    """``njit(cache=True)`` without Numba's reference counting, for the message kernels
-    (:func:`_scan`, :func:`_scan_one`, :func:`_skip_value`, :func:`_find_model`): they
-    allocate nothing (scratch arrays are passed in), and with it every call of
-    :func:`_scan_one` took and released a reference to each of its ~20 array arguments,
-    some 40 atomic operations an event, a fifth of the scan. (Numba's ``_nrt`` option;
-    an allocation in these kernels would not compile.)"""
-    options: dict[str, Any] = {"cache": True, "nogil": nogil, "_nrt": False}
-    return cast("Callable[[_F], _F]", njit(**options))
 
 
 @dataclass(frozen=True)
@@ -254,7 +242,7 @@ def scan_messages(
         numeric,
         codes,
         unknown,
-        # Scratch space, allocated here: the kernels allocate nothing (see _no_nrt).
+        # Scratch space, allocated here: the kernels allocate nothing (see no_nrt).
         np.empty(_MAX_DEPTH, np.uint8),
         np.empty((_MAX_UNKNOWN_KEYS, 2), np.int64),
         np.zeros(numeric.shape[1], np.int64),
@@ -266,7 +254,7 @@ def scan_messages(
 def parse_number(text: bytes) -> float | None:
     """The value of a JSON number as the scanner reads it, or None when it passes it on."""
     buf = np.frombuffer(text, dtype=np.uint8)
-    end, value = _number(buf, 0, len(buf))
+    end, value = number(buf, 0, len(buf))
     return value if end == len(buf) else None
 
 
@@ -327,286 +315,11 @@ def _lookup(
         slot = (slot + 1) & mask
 
 
-@njit(cache=True, inline="always")
-def _ws(buf: np.ndarray, pos: int, end: int) -> int:
-    while pos < end:
-        c = buf[pos]
-        if c != 32 and c != 10 and c != 13 and c != 9:
-            return pos
-        pos += 1
-    return pos
-
-
-@njit(cache=True, inline="always")
-def _hex(c: int) -> bool:
-    return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
-
-
-#: What :func:`_string` saw: plain ASCII, non-ASCII bytes (UTF-8 not checked), escapes.
-_ASCII, _NON_ASCII, _ESCAPED = 0, 1, 2
-
-
-@njit(cache=True, inline="always")
-def _string(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
-    """``buf[pos]`` is an opening quote: the index of the closing one (-1 if the string is
-    invalid JSON) and its kind (``_ASCII``, ``_NON_ASCII``, ``_ESCAPED``)."""
-    kind = _ASCII
-    pos += 1
-    while pos < end:
-        c = buf[pos]
-        if c == 34:
-            return pos, kind
-        if c < 32:
-            return -1, kind
-        if c == 92:
-            kind = _ESCAPED
-            pos += 1
-            if pos >= end:
-                return -1, kind
-            e = buf[pos]
-            if e == 117:  # \uXXXX
-                if pos + 4 >= end:
-                    return -1, kind
-                for t in range(1, 5):
-                    if not _hex(buf[pos + t]):
-                        return -1, kind
-                pos += 4
-            elif not (e == 34 or e == 92 or e == 47 or e == 98 or e == 102 or e == 110):
-                if e != 114 and e != 116:
-                    return -1, kind
-        elif c >= 128 and kind == _ASCII:
-            kind = _NON_ASCII
-        pos += 1
-    return -1, kind
-
-
-@njit(cache=True)
-def _two_sum(a: float, b: float) -> tuple[float, float]:
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-@njit(cache=True)
-def _split(a: float) -> tuple[float, float]:
-    c = _SPLITTER * a
-    hi = c - (c - a)
-    return hi, a - hi
-
-
-@njit(cache=True)
-def _two_prod(a: float, b: float) -> tuple[float, float]:
-    p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-
-@njit(cache=True)
-def _round_safely(r: float, err: float) -> bool:
-    """False when ``r + err`` (err tiny, inexact) is too close to a rounding boundary of
-    ``r`` to trust ``r`` as the correctly rounded value."""
-    mant, exp = math.frexp(r)
-    if abs(mant) == 0.5:  # a power of two: the ulp below is half the one above
-        return False
-    half = math.ldexp(1.0, exp - 54)
-    return abs(abs(err) - half) > half * _AMBIGUOUS
-
-
-@njit(cache=True)
-def _decimal_to_double(m: int, e10: int) -> tuple[bool, float]:
-    """``m * 10**e10`` correctly rounded for ``0 < m < 10**18`` and ``|e10| <= 40``, in
-    double-double arithmetic (error about 2**-104 relative); (False, _) when the result is
-    too close to a rounding boundary to be sure."""
-    mh = float(m)
-    ml = float(m - np.int64(mh))
-    ph = _POW10_HI[abs(e10)]
-    pl = _POW10_LO[abs(e10)]
-    if e10 >= 0:
-        a, b = _two_prod(mh, ph)
-        r, err = _two_sum(a, b + (mh * pl + ml * ph))
-    else:
-        q = mh / ph
-        a, b = _two_prod(q, ph)
-        rem = ((mh - a) - b) + (ml - q * pl)
-        r, err = _two_sum(q, rem / ph)
-    if not _round_safely(r, err):
-        return False, 0.0
-    return True, r
-
-
-@njit(cache=True, inline="always")
-def _number(buf: np.ndarray, pos: int, end: int) -> tuple[int, float]:
-    """Parse a JSON number at ``pos``: (end index, value); end -1 when invalid or not
-    exactly convertible here."""
-    neg = False
-    if buf[pos] == 45:
-        neg = True
-        pos += 1
-        if pos >= end:
-            return -1, 0.0
-    m = 0
-    digits = 0  # significant digits in m
-    e10 = 0
-    c = buf[pos]
-    if c == 48:
-        pos += 1
-    elif 49 <= c <= 57:
-        while pos < end and 48 <= buf[pos] <= 57:
-            if digits == 18:
-                return -1, 0.0
-            m = m * 10 + (buf[pos] - 48)
-            digits += 1
-            pos += 1
-    else:
-        return -1, 0.0
-    if pos < end and buf[pos] == 46:
-        pos += 1
-        if pos >= end or not (48 <= buf[pos] <= 57):
-            return -1, 0.0
-        while pos < end and 48 <= buf[pos] <= 57:
-            d = buf[pos] - 48
-            if m == 0 and d == 0:
-                e10 -= 1
-            elif digits == 18:
-                return -1, 0.0
-            else:
-                m = m * 10 + d
-                digits += 1
-                e10 -= 1
-            pos += 1
-    if pos < end and (buf[pos] == 101 or buf[pos] == 69):
-        pos += 1
-        eneg = False
-        if pos < end and (buf[pos] == 43 or buf[pos] == 45):
-            eneg = buf[pos] == 45
-            pos += 1
-        if pos >= end or not (48 <= buf[pos] <= 57):
-            return -1, 0.0
-        ev = 0
-        while pos < end and 48 <= buf[pos] <= 57:
-            if ev < 100000:
-                ev = ev * 10 + (buf[pos] - 48)
-            pos += 1
-        e10 += -ev if eneg else ev
-    if m == 0:
-        value = 0.0
-    elif e10 > _MAX_E10 or e10 < -_MAX_E10:
-        return -1, 0.0
-    elif m <= _TWO53 and -22 <= e10 <= 22:  # Clinger: exact operands, one rounding
-        value = float(m) * _POW10[e10] if e10 >= 0 else float(m) / _POW10[-e10]
-    else:
-        ok, value = _decimal_to_double(m, e10)
-        if not ok:
-            return -1, 0.0
-    return pos, -value if neg else value
-
-
-@njit(cache=True, inline="always")
-def _key(buf: np.ndarray, pos: int, end: int) -> int:
-    """An object key (plain string), whitespace and the colon at ``pos``: the index after
-    the colon, or -1."""
-    if pos >= end or buf[pos] != 34:
-        return -1
-    close, kind = _string(buf, pos, end)
-    if close < 0 or kind != _ASCII:
-        return -1
-    pos = _ws(buf, close + 1, end)
-    if pos >= end or buf[pos] != 58:
-        return -1
-    return pos + 1
-
-
-@njit(cache=True, inline="always")
-def _literal(buf: np.ndarray, pos: int, end: int) -> int:
-    """``true``, ``false`` or ``null`` at ``pos``: the index after it, or -1."""
-    c = buf[pos]
-    if c == 116 or c == 110:  # true null
-        if pos + 4 > end:
-            return -1
-        if c == 116 and buf[pos + 1] == 114 and buf[pos + 2] == 117 and buf[pos + 3] == 101:
-            return pos + 4
-        if c == 110 and buf[pos + 1] == 117 and buf[pos + 2] == 108 and buf[pos + 3] == 108:
-            return pos + 4
-        return -1
-    if c == 102 and pos + 5 <= end:
-        if buf[pos + 1] == 97 and buf[pos + 2] == 108 and buf[pos + 3] == 115:
-            if buf[pos + 4] == 101:
-                return pos + 5
-    return -1
-
-
-@_no_nrt()
-def _skip_value(buf: np.ndarray, pos: int, end: int, stack: np.ndarray, strict: bool = True) -> int:
-    """Validate and skip one JSON value at ``pos`` (after whitespace): the index after it,
-    or -1 (invalid, nested deeper than the stack, numbers the scanner does not convert,
-    and when ``strict`` escaped or non-ASCII strings, whose UTF-8 only the object path
-    checks)."""
-    depth = 0
-    while True:
-        # a value starts here
-        pos = _ws(buf, pos, end)
-        if pos >= end:
-            return -1
-        c = buf[pos]
-        if c == 123 or c == 91:  # { [
-            if depth >= len(stack):
-                return -1
-            stack[depth] = c
-            depth += 1
-            pos = _ws(buf, pos + 1, end)
-            if pos >= end:
-                return -1
-            if buf[pos] == c + 2:  # {} or []
-                depth -= 1
-                pos += 1
-            else:
-                if c == 123:
-                    pos = _key(buf, pos, end)
-                    if pos < 0:
-                        return -1
-                continue
-        elif c == 34:
-            close, kind = _string(buf, pos, end)
-            if close < 0 or (strict and kind != _ASCII):
-                return -1
-            pos = close + 1
-        elif c == 116 or c == 102 or c == 110:
-            pos = _literal(buf, pos, end)
-            if pos < 0:
-                return -1
-        else:
-            pos, _ = _number(buf, pos, end)
-            if pos < 0:
-                return -1
-        # a value ended: close containers or move to the next member
-        while True:
-            if depth == 0:
-                return pos
-            pos = _ws(buf, pos, end)
-            if pos >= end:
-                return -1
-            c = buf[pos]
-            top = stack[depth - 1]
-            if c == top + 2:  # } closes {, ] closes [
-                depth -= 1
-                pos += 1
-                continue
-            if c != 44:
-                return -1
-            pos = _ws(buf, pos + 1, end)
-            if top == 123:
-                pos = _key(buf, pos, end)
-                if pos < 0:
-                    return -1
-            break
-
-
 # Value actions of a member in _scan_one.
 _A_SKIP, _A_NUMBER, _A_CATEGORY, _A_MODEL, _A_OBJECT = range(5)
 
 
-@_no_nrt()
+@no_nrt()
 def _find_model(
     buf: np.ndarray,
     pos: int,
@@ -620,39 +333,39 @@ def _find_model(
 ) -> int:
     """The model of the event object at ``pos`` when its model field comes after the
     features (a pre-pass over the top level); -1 if there is none the scanner knows."""
-    pos = _ws(buf, pos + 1, end)
+    pos = ws(buf, pos + 1, end)
     while True:
         if pos >= end or buf[pos] != 34:
             return -1
-        close, kind = _string(buf, pos, end)
-        if close < 0 or kind != _ASCII:
+        close, kind = string(buf, pos, end)
+        if close < 0 or kind != ASCII:
             return -1
         k = _lookup(buf, pos + 1, close, _NS_TOP, key_bytes, key_start, key_ns, table)
-        pos = _ws(buf, close + 1, end)
+        pos = ws(buf, close + 1, end)
         if pos >= end or buf[pos] != 58:
             return -1
-        pos = _ws(buf, pos + 1, end)
+        pos = ws(buf, pos + 1, end)
         if pos >= end:
             return -1
         if k >= 0 and key_value[k] == _F_MODEL:
             if buf[pos] != 34:
                 return -1
-            close, kind = _string(buf, pos, end)
-            if close < 0 or kind == _ESCAPED:
+            close, kind = string(buf, pos, end)
+            if close < 0 or kind == ESCAPED:
                 return -1
             k = _lookup(buf, pos + 1, close, _NS_MODEL, key_bytes, key_start, key_ns, table)
             return key_value[k] if k >= 0 else -1
         # The main pass validates the event; this one only looks for the model.
-        pos = _skip_value(buf, pos, end, stack, False)
+        pos = skip_value(buf, pos, end, stack, False)
         if pos < 0:
             return -1
-        pos = _ws(buf, pos, end)
+        pos = ws(buf, pos, end)
         if pos >= end or buf[pos] != 44:
             return -1
-        pos = _ws(buf, pos + 1, end)
+        pos = ws(buf, pos + 1, end)
 
 
-@_no_nrt(nogil=True)
+@no_nrt(nogil=True)
 def _scan(
     buf: np.ndarray,
     starts: np.ndarray,
@@ -700,7 +413,7 @@ def _scan(
             status[row] = SLOW
 
 
-@_no_nrt()
+@no_nrt()
 def _scan_one(
     buf: np.ndarray,
     start: int,
@@ -738,7 +451,7 @@ def _scan_one(
     Producers write keys in the same order every time: the key that followed this one
     last time (``follow``, ``first`` per namespace) is compared before any hashing.
     """
-    pos = _ws(buf, start, end)
+    pos = ws(buf, start, end)
     if pos >= end or buf[pos] != 123:
         return False
     opening = pos
@@ -750,7 +463,7 @@ def _scan_one(
     stamp = row + 1
     prev_top = -1
     prev_in = -1
-    pos = _ws(buf, pos + 1, end)
+    pos = ws(buf, pos + 1, end)
     while True:
         # -- the key
         if pos >= end or buf[pos] != 34:
@@ -779,8 +492,8 @@ def _scan_one(
                 if k >= 0:
                     close = pos + 1 + n
         if k < 0:
-            close, kind = _string(buf, pos, end)
-            if close < 0 or kind != _ASCII:
+            close, kind = string(buf, pos, end)
+            if close < 0 or kind != ASCII:
                 return False
             n = close - pos - 1
             k = _lookup(buf, pos + 1, close, ns, key_bytes, key_start, key_ns, table)
@@ -794,10 +507,10 @@ def _scan_one(
         else:
             prev_in = k if k >= 0 else -2
         key_a = pos + 1
-        pos = _ws(buf, close + 1, end)
+        pos = ws(buf, close + 1, end)
         if pos >= end or buf[pos] != 58:
             return False
-        pos = _ws(buf, pos + 1, end)
+        pos = ws(buf, pos + 1, end)
         if pos >= end:
             return False
         c = buf[pos]
@@ -884,13 +597,13 @@ def _scan_one(
         # -- the value
         if action == _A_NUMBER:
             if c == 116 or c == 102 or c == 110:
-                after = _literal(buf, pos, end)
+                after = literal(buf, pos, end)
                 if after < 0 or (to_ts and c != 110):
                     return False
                 value = 1.0 if c == 116 else (0.0 if c == 102 else np.nan)
                 pos = after
             elif c == 45 or 48 <= c <= 57:
-                pos, value = _number(buf, pos, end)
+                pos, value = number(buf, pos, end)
                 if pos < 0:
                     return False
             else:
@@ -902,15 +615,15 @@ def _scan_one(
                     return False
                 ts[row] = value
         elif action == _A_CATEGORY or action == _A_MODEL:
-            text = _ASCII
+            text = ASCII
             if c == 34:
-                close, text = _string(buf, pos, end)
-                if close < 0 or text == _ESCAPED:
+                close, text = string(buf, pos, end)
+                if close < 0 or text == ESCAPED:
                     return False
                 a, b = pos + 1, close
                 pos = close + 1
             elif action == _A_CATEGORY and (c == 116 or c == 102 or c == 110):
-                b = _literal(buf, pos, end)
+                b = literal(buf, pos, end)
                 if b < 0:
                     return False
                 a = pos
@@ -923,7 +636,7 @@ def _scan_one(
                 found = _lookup(buf, a, b, ns, key_bytes, key_start, key_ns, table)
                 if found >= 0:
                     code = key_value[found]
-                elif action == _A_MODEL or text == _NON_ASCII:
+                elif action == _A_MODEL or text == NON_ASCII:
                     return False  # an unknown model, or a category that may not be UTF-8
                 else:
                     code = unseen_code
@@ -934,7 +647,7 @@ def _scan_one(
             else:
                 m = code
         elif action == _A_OBJECT:
-            pos = _ws(buf, pos + 1, end)
+            pos = ws(buf, pos + 1, end)
             if pos >= end:
                 return False
             if buf[pos] != 125:
@@ -943,23 +656,23 @@ def _scan_one(
                 continue
             pos += 1  # an empty object
         else:
-            pos = _skip_value(buf, pos, end, stack)
+            pos = skip_value(buf, pos, end, stack)
             if pos < 0:
                 return False
         # -- after a value: the next member, or the end of objects
         while True:
-            pos = _ws(buf, pos, end)
+            pos = ws(buf, pos, end)
             if pos >= end:
                 return False
             c = buf[pos]
             if c == 44:
-                pos = _ws(buf, pos + 1, end)
+                pos = ws(buf, pos + 1, end)
                 break
             if c != 125:
                 return False
             pos += 1
             if ctx == 0:
-                if _ws(buf, pos, end) != end or m < 0 or not payload:
+                if ws(buf, pos, end) != end or m < 0 or not payload:
                     return False
                 unknown[row] = n_unknown
                 model[row] = m

@@ -331,6 +331,7 @@ def test_the_batch_fast_path_gives_what_the_per_message_path_gives(
     ]
     fast = decode(payloads, wide)
     monkeypatch.setattr(oip_module, "fast_oip_json", lambda p, ts, s: ([], list(range(len(p)))))
+    monkeypatch.setattr(oip_module, "scanned_oip_json", lambda p, ts, s: ([], list(range(len(p)))))
     slow = decode(payloads, wide)
     assert sorted(fast.rejected, key=lambda r: r.index) == sorted(
         slow.rejected, key=lambda r: r.index
@@ -338,6 +339,7 @@ def test_the_batch_fast_path_gives_what_the_per_message_path_gives(
     a, b = fast.models["fraud"], slow.models["fraud"]
     order = np.argsort(a.msg_index, kind="stable")
     a = a.take(order)
+    b = b.take(np.argsort(b.msg_index, kind="stable"))
     np.testing.assert_array_equal(a.numeric, b.numeric)
     for field in ("categorical", "ids", "pair_keys", "versions", "unknown_features"):
         assert getattr(a, field) == getattr(b, field), field

@@ -18,6 +18,7 @@ import numpy as np
 from monitor.ingest.decode.columns import DecodedBatch, ModelColumns, merge_models
 from monitor.ingest.decode.formats.batch import Headers, MessageBatch, header_text
 from monitor.ingest.decode.formats.inference import Envelope, decode_inferences
+from monitor.ingest.decode.formats.oip_columns import scanned_oip_json
 from monitor.ingest.decode.formats.oip_fast import fast_oip_json
 from monitor.ingest.decode.formats.oip_json import read_oip_json
 from monitor.ingest.decode.formats.oip_proto import read_oip_protobuf
@@ -28,6 +29,7 @@ __all__ = ["HEADER_LENGTH", "decode_oip", "input_names", "read_body"]
 
 #: Triton's HTTP header giving the JSON header's length in a binary-extension body.
 HEADER_LENGTH = "inference-header-content-length"
+_Read = Callable[[bytes, Headers, str | None], Envelope]
 
 
 def read_body(
@@ -55,8 +57,9 @@ def input_names(schema: DecodeSchema) -> Callable[[str], bool]:
 
 
 def decode_oip(batch: MessageBatch, schema: DecodeSchema) -> DecodedBatch:
-    """A topic bound to a model takes the batch-columnar fast path for regular JSON
-    messages (:mod:`.oip_fast`); the rest go message by message."""
+    """A topic bound to a model takes the Numba scanner for regular JSON messages
+    (:mod:`.oip_scan`, :mod:`.oip_columns`), then orjson's batch path (:mod:`.oip_fast`)
+    for what it passes on; the rest go message by message."""
     inputs = input_names(schema)
 
     def read(payload: bytes, headers: Headers, topic: str | None) -> Envelope:
@@ -66,9 +69,35 @@ def decode_oip(batch: MessageBatch, schema: DecodeSchema) -> DecodedBatch:
     if schema.bound_model is None:
         return decode_inferences(batch, schema, read)
     ts = kafka_times(batch.kafka_ts)
+    scanned, slow = scanned_oip_json(batch.payloads, ts, schema)
+    if not slow:
+        models = {schema.bound_model: ModelColumns.concat(scanned)} if scanned else {}
+        return DecodedBatch(models, [])
+    rest = _orjson_paths(batch.subset(slow, ts), schema, read)
+    rejected = [replace(r, index=slow[r.index]) for r in rest.rejected]
+    moved = {
+        n: replace(c, msg_index=np.asarray(slow, np.int64)[c.msg_index])
+        for n, c in rest.models.items()
+    }
+    merged: dict[str, ModelColumns] = {}
+    if scanned:
+        merged[schema.bound_model] = ModelColumns.concat(scanned)
+    return DecodedBatch(merge_models(merged, moved), rejected)
+
+
+def _orjson_paths(
+    batch: MessageBatch,
+    schema: DecodeSchema,
+    read: Callable[[bytes, Headers, str | None], Envelope],
+) -> DecodedBatch:
+    """The messages the scanner passed on: orjson's batch path, then message by message."""
+    bound = schema.bound_model
+    if bound is None:
+        raise ValueError("orjson's batch path reads topics bound to one model")
+    ts = kafka_times(batch.kafka_ts)
     fast, slow = fast_oip_json(batch.payloads, ts, schema)
     if not slow:
-        models = {schema.bound_model: ModelColumns.concat(fast)} if fast else {}
+        models = {bound: ModelColumns.concat(fast)} if fast else {}
         return DecodedBatch(models, [])
     rest = decode_inferences(batch.subset(slow, ts), schema, read)
     rejected = [replace(r, index=slow[r.index]) for r in rest.rejected]
@@ -78,5 +107,5 @@ def decode_oip(batch: MessageBatch, schema: DecodeSchema) -> DecodedBatch:
     }
     merged: dict[str, ModelColumns] = {}
     if fast:
-        merged[schema.bound_model] = ModelColumns.concat(fast)
+        merged[bound] = ModelColumns.concat(fast)
     return DecodedBatch(merge_models(merged, moved), rejected)

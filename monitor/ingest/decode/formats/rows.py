@@ -199,7 +199,13 @@ def _times(blocks: Sequence[Block], sizes: np.ndarray, kafka: np.ndarray) -> np.
     return np.where(np.isnan(rows), kafka, rows)
 
 
+#: ``:0``, ``:1``, ...: row suffixes made once (a batch of requests repeats them).
+_SUFFIXES = [f":{r}" for r in range(1024)]
+
+
 def row_keys(key: str | None, rows: int) -> list[str | None]:
     if key is None:
         return [None] * rows
-    return [f"{key}:{r}" for r in range(rows)]
+    if rows > len(_SUFFIXES):
+        return [f"{key}:{r}" for r in range(rows)]
+    return [key + suffix for suffix in _SUFFIXES[:rows]]

@@ -1,0 +1,215 @@
+"""The scanned path of ``oip`` JSON: :mod:`.oip_scan`'s buffers of a batch bound to one
+model turned into columns, group by group (messages with the same tensors), with numpy
+gathers; strings become a Python object once per distinct value, then one reference per
+row (the rows carry strings, as every ``oip`` path's do; the pipeline codes them after
+pairing).
+
+A group it does not take (a categorical tensor of numbers, a BYTES tensor for a numeric
+feature, widths that do not fit the configured names, an over-long id) goes whole to the
+orjson paths with the messages the scanner marked slow; they give the same columns or the
+rejection with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE, ModelColumns
+from monitor.ingest.decode.formats import oip_groups
+from monitor.ingest.decode.formats import oip_scan as scan
+from monitor.ingest.decode.formats.inference import MAX_KEY_CHARS
+from monitor.ingest.decode.formats.rows import row_keys
+from monitor.ingest.decode.schema import DecodeSchema, ModelSchema
+
+__all__ = ["scanned_oip_json"]
+
+_BYTES = scan.DATATYPES.index("BYTES")
+
+
+class _Irregular(Exception):
+    """A group this path does not take."""
+
+
+def scanned_oip_json(
+    payloads: Sequence[bytes | None], kafka_ts: np.ndarray, schema: DecodeSchema
+) -> tuple[list[ModelColumns], list[int]]:
+    """Columns of the messages the scanner reads, and the indices of the others."""
+    if schema.bound_model is None:
+        raise ValueError("the scanned path reads topics bound to one model")
+    ms = schema.models[schema.bound_model]
+    present = [p if p is not None and len(p) <= schema.max_message_bytes else b"" for p in payloads]
+    joined = b"".join(present)
+    lengths = np.fromiter(map(len, present), np.int64, len(present))
+    ends = np.cumsum(lengths)
+    buf = np.frombuffer(joined, np.uint8)
+    res = scan.scan_bodies(buf, ends - lengths, ends)
+    group = np.empty(len(present), np.int64)
+    first = np.empty(oip_groups.MAX_GROUPS, np.int64)
+    count = oip_groups.group_messages(
+        buf, res.status, res.is_request, res.n_tensors, res.tensor, group, first
+    )
+    slow = np.flatnonzero(group < 0).tolist()
+    if count == 1:
+        members_of = [np.flatnonzero(group == 0)]
+    else:
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], np.arange(count + 1))
+        members_of = [order[bounds[g] : bounds[g + 1]] for g in range(count)]
+    out = []
+    for g, members in enumerate(members_of):
+        f = int(first[g])
+        t = res.tensor[f, : res.n_tensors[f]]
+        names = tuple(joined[s:e] for s, e in t[:, :2].tolist())
+        group_cols = _Group(res, joined, buf, members, ms, kafka_ts)
+        cols: ModelColumns | None
+        try:
+            if res.is_request[f]:
+                cols = group_cols.requests(names, schema)
+            else:
+                cols = group_cols.responses(names, schema)
+        except _Irregular:
+            slow.extend(members.tolist())
+            continue
+        if cols is not None:
+            out.append(cols)
+    return out, sorted(slow)
+
+
+class _Group:
+    """The messages of one group and the gathers of their tensors' columns."""
+
+    def __init__(
+        self,
+        res: scan.BodyScan,
+        joined: bytes,
+        buf: np.ndarray,
+        members: np.ndarray,
+        ms: ModelSchema,
+        kafka_ts: np.ndarray,
+    ) -> None:
+        self.res, self.joined, self.buf, self.members, self.ms = res, joined, buf, members, ms
+        self.kafka_ts = kafka_ts
+        first = res.tensor[members[0]]
+        self.dtypes = first[: res.n_tensors[members[0]], scan.T_DTYPE].tolist()
+        self.widths = first[: res.n_tensors[members[0]], scan.T_WIDTH].tolist()
+        self.counts = res.tensor[members, 0, scan.T_ROWS]
+        self.total = int(self.counts.sum())
+        run = np.repeat(np.cumsum(self.counts) - self.counts, self.counts)
+        self.local = np.arange(self.total, dtype=np.int64) - run  # row within its message
+
+    def _at(self, j: int, c: int) -> np.ndarray:
+        """Value indices of column ``c`` of tensor ``j``, all rows of the group."""
+        base = np.repeat(self.res.tensor[self.members, j, scan.T_OFFSET], self.counts)
+        return base + self.local * self.widths[j] + c  # type: ignore[no-any-return]
+
+    def _kinds(self, j: int) -> int:
+        return int(np.bitwise_or.reduce(self.res.tensor[self.members, j, scan.T_KINDS]))
+
+    def numbers(self, j: int, c: int) -> np.ndarray:
+        if self.dtypes[j] == _BYTES:
+            raise _Irregular
+        return self.res.values[self._at(j, c)]  # type: ignore[no-any-return]
+
+    def strings(self, j: int, c: int) -> tuple[list[str], np.ndarray]:
+        """Distinct categories of column ``c`` of tensor ``j`` and each row's index in them."""
+        if self.dtypes[j] != _BYTES:
+            if self._kinds(j) != scan.K_BOOL:  # numbers as categories: the orjson paths
+                raise _Irregular
+            flags = self.res.values[self._at(j, c)] != 0
+            return ["false", "true"], flags.astype(np.int64)
+        idx = self._at(j, c)
+        res = self.res
+        table = np.empty(1 << (2 * len(idx)).bit_length(), np.int64)
+        inverse = np.empty(len(idx), np.int64)
+        reps = np.empty(len(idx), np.int64)
+        count = oip_groups.distinct_strings(
+            self.buf, res.str_start, res.str_end, res.str_hash, idx, table, inverse, reps
+        )
+        joined = self.joined
+        starts, ends = res.str_start[reps[:count]].tolist(), res.str_end[reps[:count]].tolist()
+        return [joined[s:e].decode("ascii") for s, e in zip(starts, ends, strict=True)], inverse
+
+    def texts(self, col: int) -> list[str | None]:
+        """Per message, the id (``col`` 0) or model version (2)."""
+        spans = self.res.text_span[self.members, col : col + 2].tolist()
+        return [self.joined[s:e].decode("ascii") or None if s >= 0 else None for s, e in spans]
+
+    def frame(
+        self, categoricals: list[tuple[int, list[str], np.ndarray]], numeric: np.ndarray, half: int
+    ) -> ModelColumns:
+        ids = self.texts(0)
+        if max(len(t) if t is not None else 0 for t in ids) > MAX_KEY_CHARS:
+            raise _Irregular  # the per-message path rejects it
+        counts = self.counts.tolist()
+        keys: list[str | None] = []
+        versions: list[str | None] = []
+        for rid, version, n in zip(ids, self.texts(2), counts, strict=True):
+            keys += row_keys(rid, n)
+            versions += [version] * n
+        categorical: list[list[str | None]] = [
+            [None] * self.total for _ in self.ms.categorical_names
+        ]
+        for col, texts, inverse in categoricals:
+            categorical[col] = np.array(texts, dtype=object)[inverse].tolist()
+        msgs = np.repeat(self.members, self.counts)
+        return ModelColumns(
+            numeric, categorical, self.kafka_ts[msgs], keys, msgs, 0, versions,
+            halves=np.full(self.total, half, dtype=np.int8), pair_keys=keys,
+        )  # fmt: skip
+
+    def requests(self, names: tuple[bytes, ...], schema: DecodeSchema) -> ModelColumns:
+        ms = self.ms
+        num_at = {n: j for j, n in enumerate(ms.numeric)}
+        cat_at = {n: j for j, n in enumerate(ms.categorical)}
+        numeric = np.full((self.total, len(ms.numeric_names)), np.nan)
+        categoricals = []
+        unknown = 0
+        for j, raw in enumerate(names):
+            name = raw.decode("ascii")
+            features = schema.tensors.get(name)
+            if features is None and name not in num_at and name not in cat_at:
+                unknown += self.total * self.widths[j]
+                continue
+            features = features or (name,)
+            if self.widths[j] != len(features):
+                raise _Irregular
+            for c, feature in enumerate(features):
+                if feature in num_at:
+                    numeric[:, num_at[feature]] = self.numbers(j, c)
+                elif feature in cat_at:
+                    categoricals.append((cat_at[feature], *self.strings(j, c)))
+                else:
+                    unknown += self.total
+        half = REQUEST if ms.prediction is not None else WHOLE
+        cols = self.frame(categoricals, numeric, half)
+        return ModelColumns(
+            cols.numeric, cols.categorical, cols.ts, cols.ids, cols.msg_index, unknown,
+            cols.versions, halves=cols.halves, pair_keys=cols.pair_keys,
+        )  # fmt: skip
+
+    def responses(self, names: tuple[bytes, ...], schema: DecodeSchema) -> ModelColumns | None:
+        ms = self.ms
+        if ms.prediction is None:
+            return None
+        texts = [n.decode("ascii") for n in names]
+        wanted = schema.prediction_output
+        j = 0 if wanted is None else texts.index(wanted) if wanted in texts else -1
+        if j < 0:
+            raise _Irregular
+        numeric = np.full((self.total, len(ms.numeric_names)), np.nan)
+        first = len(ms.numeric)
+        categoricals = []
+        if ms.prediction == "probabilities":
+            if self.widths[j] != len(ms.classes):
+                raise _Irregular
+            for c in range(self.widths[j]):
+                numeric[:, first + c] = self.numbers(j, c)
+        elif self.widths[j] != 1:
+            raise _Irregular
+        elif ms.prediction == "numeric":
+            numeric[:, first] = self.numbers(j, 0)
+        else:
+            categoricals.append((len(ms.categorical_names) - 1, *self.strings(j, 0)))
+        return self.frame(categoricals, numeric, RESPONSE)
