@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.demo import synthetic
+from monitor.state.checkpoint import CheckpointStore
 from tests.support.yaml_edit import edit_yaml
 
 SECRET_ENV = "E2E_WEBHOOK_SECRET"
@@ -86,3 +87,9 @@ def write_config(
         )
     )
     return path
+
+
+def checkpointed(state: Path, topic: str) -> int:
+    """The highest offset of ``topic`` partition 0 that a checkpoint in ``state`` covers."""
+    ckpts = CheckpointStore(state, "reader").load_all()
+    return max((c.offsets.get(f"{topic}/0", -1) for c in ckpts), default=-1)

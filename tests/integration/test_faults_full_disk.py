@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from monitor.demo import synthetic
-from monitor.state.checkpoint import CheckpointStore
 from tests.integration.daemon_harness import (
     SECRET,
     SECRET_ENV,
+    checkpointed,
     events,
     write_config,
     write_reference,
@@ -54,11 +54,6 @@ def tmpfs(path: Path, size: str = "16m") -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def checkpointed(state: Path, topic: str) -> int:
-    ckpts = CheckpointStore(state, "reader").load_all()
-    return max((c.offsets.get(f"{topic}/0", -1) for c in ckpts), default=-1)
 
 
 def fill(directory: Path, name: str = "filler") -> Path:

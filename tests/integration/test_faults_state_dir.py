@@ -20,8 +20,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from monitor.demo import synthetic
-from monitor.state.checkpoint import CheckpointStore
-from tests.integration.daemon_harness import events, write_config, write_reference
+from tests.integration.daemon_harness import checkpointed, events, write_config, write_reference
 from tests.support.daemon import RunningDaemon
 from tests.support.kafka import consumer_config, produce
 from tests.support.wait import wait_until
@@ -40,11 +39,6 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
         return int(tp.offset)
     finally:
         consumer.close()
-
-
-def checkpointed(state: Path, topic: str) -> int:
-    ckpts = CheckpointStore(state, "reader").load_all()
-    return max((c.offsets.get(f"{topic}/0", -1) for c in ckpts), default=-1)
 
 
 def test_unwritable_state_dir_pauses_without_committing_and_resumes(

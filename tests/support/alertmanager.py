@@ -12,14 +12,12 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import pytest
 
-from tests.support.net import free_port, stop_process
+from tests.support.net import free_port, stop_process, wait_http_ready
 
 BINARY = "prometheus-alertmanager"
 
@@ -78,18 +76,13 @@ class AlertmanagerServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"alertmanager exited early:\n{self.log_text()}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"alertmanager not ready after {timeout} s:\n{self.log_text()}")
+        try:
+            wait_http_ready(
+                self.proc, f"{self.url}/-/ready", timeout, "alertmanager", self.log_text
+            )
+        except TimeoutError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """SIGTERM (it stops in about 2 s), SIGKILL after 5 s."""

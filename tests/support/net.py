@@ -5,6 +5,10 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import time
+from collections.abc import Callable
+
+import httpx
 
 
 def free_port() -> int:
@@ -27,3 +31,21 @@ def stop_process(proc: subprocess.Popen[bytes], grace_seconds: float = 3.0) -> N
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def wait_http_ready(
+    proc: subprocess.Popen[bytes], url: str, timeout: float, name: str, log: Callable[[], str]
+) -> None:
+    """Poll ``url`` until it answers 200; ``RuntimeError`` (with ``log()``) if ``proc`` exits
+    first, ``TimeoutError`` after ``timeout`` seconds. The caller stops ``proc`` then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{log()}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{name} not ready after {timeout} s:\n{log()}")

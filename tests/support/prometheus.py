@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import httpx
 
-from tests.support.net import free_port, stop_process
+from tests.support.net import free_port, stop_process, wait_http_ready
 
 
 def binary(name: str) -> Path:
@@ -81,18 +81,11 @@ class PrometheusServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited early:\n{self.log_text()}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"prometheus not ready after {timeout} s:\n{self.log_text()}")
+        try:
+            wait_http_ready(self.proc, f"{self.url}/-/ready", timeout, "prometheus", self.log_text)
+        except TimeoutError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """SIGTERM (Prometheus stops in about 2 s), SIGKILL after 5 s."""
