@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import ssl
@@ -73,7 +74,7 @@ class BasicAuth:
             return False
         stored = self.users.get(user)
         if stored is None:
-            bcrypt.checkpw(b"x", _DUMMY_HASH)  # same cost for unknown users: no user probing
+            bcrypt.checkpw(b"x", _dummy_hash())  # same cost for unknown users: no user probing
             return False
         digest = hashlib.sha256(password.encode()).digest()
         with self._lock:
@@ -86,7 +87,10 @@ class BasicAuth:
         return True
 
 
-_DUMMY_HASH = bcrypt.hashpw(b"unused", bcrypt.gensalt(rounds=4))
+@functools.cache
+def _dummy_hash() -> bytes:
+    # Made on first use, not at import: every daemon imports this module, few use auth.
+    return bcrypt.hashpw(b"unused", bcrypt.gensalt(rounds=4))
 
 
 @dataclass(frozen=True)
