@@ -57,7 +57,7 @@ def partition_count(client: Producer | Consumer, topic: str, timeout: float = 10
     if found is None or found.error is not None or not found.partitions:
         raise DriftmonError(
             f"kafka.scale_out: topic {topic!r} does not exist on the broker; create it "
-            "(README, \"Several replicas\") or set kafka.scale_out.enabled: false"
+            '(README, "Several replicas") or set kafka.scale_out.enabled: false'
         )
     return len(found.partitions)
 
