@@ -9,9 +9,13 @@ receiver gets exactly one delivery per episode across all replicas.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from tests.integration.daemon_harness import SECRET, SECRET_ENV, write_reference
 from tests.integration.scaleout_harness import (
@@ -98,3 +102,25 @@ def test_three_replicas_equal_a_replay_sorted_by_event_time(
     finally:
         for replica in replicas:
             replica.stop()
+
+
+def test_a_missing_internal_topic_is_named_and_not_created(
+    tmp_path: Path, kafka_bootstrap: str, kafka_topic
+) -> None:
+    topic = kafka_topic(partitions=2)
+    group = f"{topic}-g"  # its .rows and .checkpoints topics do not exist
+    config = write_config(
+        tmp_path, kafka_bootstrap, topic, group, write_reference(tmp_path), "http://127.0.0.1:9/"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, SECRET_ENV: SECRET},
+    )
+    assert run.returncode == 1
+    assert f"topic '{group}.rows' does not exist" in run.stderr
+    assert "kafka.scale_out.enabled: false" in run.stderr and "Traceback" not in run.stderr
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    assert f"{group}.rows" not in admin.list_topics(timeout=10).topics  # not auto-created

@@ -17,6 +17,7 @@ from monitor import __version__
 from monitor.app.accounting import BatchAccounting
 from monitor.app.scaleout.stage1 import Stage1
 from monitor.app.scaleout.stage2 import Stage2
+from monitor.app.scaleout.topics import require_topics
 from monitor.config import Config, KafkaConfig
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.pipeline import Pipeline
@@ -47,6 +48,11 @@ class ScaleOut:
     ) -> None:
         self.kafka = kafka
         self.dead_letter = dead_letter
+        so = kafka.scale_out
+        require_topics(
+            kafka.bootstrap_servers,
+            [so.rows_topic(kafka.group_id), so.checkpoints_topic(kafka.group_id)],
+        )
 
         def on_lag(topic: str, partition: int, lag: int | None) -> None:
             if lag is None:

@@ -56,10 +56,28 @@ def partition_count(client: Producer | Consumer, topic: str, timeout: float = 10
     found = meta.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise DriftmonError(
-            f"internal topic {topic!r} does not exist on the broker; create it (see README, "
-            "Replicas) or set kafka.scale_out.enabled: false"
+            f"kafka.scale_out: topic {topic!r} does not exist on the broker; create it "
+            '(README, "Several replicas") or set kafka.scale_out.enabled: false'
         )
     return len(found.partitions)
+
+
+def require_topics(bootstrap: str, topics: Sequence[str], timeout: float = 10.0) -> None:
+    """Fail with the topic's name when an internal topic is missing. A consumer asks: a
+    producer's metadata request may make some brokers create the topic with defaults."""
+    probe = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "driftmon-topic-probe",  # never joins: metadata only
+            "allow.auto.create.topics": False,
+            "logger": LIBRDKAFKA_LOGGER,
+        }
+    )
+    try:
+        for topic in topics:
+            partition_count(probe, topic, timeout)
+    finally:
+        probe.close()
 
 
 def encode_marker(markers: Sequence[Marker]) -> bytes:
