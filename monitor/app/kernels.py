@@ -5,7 +5,8 @@ daemon was ready. Now:
 
 * before ready, only what every batch needs: binning (for the configured ``bins``) and the
   drift statistics, the calibration's statistics when a model has a false-alarm budget,
-  and the performance kernels when a model has a ``performance`` section, and the OIP JSON
+  the sequential detectors when a model runs ``cusum``/``bin_cusum`` (by default with a
+  budget), and the performance kernels when a model has a ``performance`` section, and the OIP JSON
   body scanner (:mod:`monitor.ingest.decode.formats.oip_scan`, about 17 s cold on a busy
   2-core machine, well under a second from the cache) when a topic bound to a model reads
   ``format: oip``, the only path that calls it (``kserve`` bodies are read per message);
@@ -39,14 +40,16 @@ from numba.core import config as numba_config
 from numba.core import event
 
 from monitor import _numba_cache
-from monitor.config import Config
+from monitor.config import Config, ModelConfig
 from monitor.ingest.decode import scanner_gate
 from monitor.ingest.decode.formats.oip_groups import warmup as oip_scan_warmup
 from monitor.ingest.decode.scanner import warmup as scanner_warmup
 from monitor.performance.warmup import warmup as performance_warmup
+from monitor.stats import SEQUENTIAL_TESTS
 from monitor.stats.binning import MIN_WIDTH, bins_width
 from monitor.stats.warmup import warmup as stats_warmup
 from monitor.stats.warmup import warmup_calibration as stats_warmup_calibration
+from monitor.stats.warmup import warmup_sequential as stats_warmup_sequential
 
 __all__ = ["BackgroundScanner", "KernelWarmup", "WarmupProgress", "scanner_aside", "warm_all"]
 
@@ -72,6 +75,7 @@ def warm_all() -> float:
         child = subprocess.Popen([sys.executable, "-c", _SCANNER_CHILD])  # noqa: S603
     try:
         stats_warmup()
+        stats_warmup_sequential()
         performance_warmup()
         oip_scan_warmup()
     finally:
@@ -79,6 +83,12 @@ def warm_all() -> float:
             child.wait()
     scanner_warmup()  # loads what the child cached (compiles here if it could not)
     return time.perf_counter() - started
+
+
+def _runs_sequential(model: ModelConfig) -> bool:
+    """Whether a model runs a sequential test (on by default with a budget, or named)."""
+    names = [*model.model_tests, *(t for f in model.features.values() for t in f.tests or ())]
+    return any(t in SEQUENTIAL_TESTS for t in names)
 
 
 @dataclass
@@ -203,6 +213,8 @@ class KernelWarmup:
         ]
         if any(m.alert.has_budget for m in models):
             self.steps.append(("budget calibration", stats_warmup_calibration))
+        if any(_runs_sequential(m) for m in models):
+            self.steps.append(("sequential detectors", partial(stats_warmup_sequential, widths)))
         if any(m.performance is not None for m in models):
             self.steps.append(("performance metrics", performance_warmup))
         topics = config.kafka.topics if config.kafka is not None else []

@@ -23,7 +23,7 @@ from monitor.config.performance import PerformanceConfig, TaskName, check_perfor
 from monitor.config.thresholds import ThresholdsConfig
 from monitor.config.versions import VersionsConfig
 from monitor.config.windows import CaptureReference, CountWindowConfig, Reference, Window
-from monitor.stats import DEFAULT_TESTS
+from monitor.stats import DEFAULT_TESTS, SEQUENTIAL_TESTS
 
 
 class ModelConfig(Strict):
@@ -125,8 +125,16 @@ class ModelConfig(Strict):
         """
         conf = self.features.get(feature)
         kind = kind or (conf.type if conf else self._kind_of(feature))
-        chosen = conf.tests if conf is not None and conf.tests is not None else self.tests
+        chosen = conf.tests if conf is not None and conf.tests is not None else self.model_tests
         return tuple(t for t in chosen if applies_to(t, kind))
+
+    @property
+    def model_tests(self) -> list[str]:
+        """The model's tests: as written, else the defaults, with the sequential detectors
+        when a false-alarm budget is configured (it sets their thresholds too)."""
+        if "tests" not in self.model_fields_set and self.alert.has_budget:
+            return [*self.tests, *SEQUENTIAL_TESTS]
+        return self.tests
 
     def thresholds_for(self, feature: str) -> ThresholdsConfig:
         """The model's thresholds with the feature's overrides applied."""

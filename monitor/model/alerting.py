@@ -17,6 +17,10 @@ A confirmed episode hands one :class:`~monitor.webhooks.event.DriftEvent` to the
 at most once per ``cooldown_seconds``. Time here is *event time* (the end of the evaluated
 window), so a replay of history triggers exactly when the live daemon would have.
 
+A sequential test's alarm (``cusum``, ``bin_cusum``; :mod:`monitor.model.sequential`) is
+folded in at once with ``immediate=True``: it goes straight to firing when ``min_features``
+features are drifted, without waiting for ``consecutive`` evaluations.
+
 Retrain grace (``retrain_grace_seconds``): once a trigger went out, a retrain is in flight,
 and further triggers of the model are suppressed until the grace has passed (event time,
 like the cooldown) or :meth:`Alerting.clear_grace` is called (a new model version is
@@ -267,14 +271,24 @@ class Alerting:
         window_start: float | None = None,
         window_end: float | None = None,
         reference_missing: Mapping[str, float] | None = None,
+        immediate: bool = False,
     ) -> AlertOutcome:
-        """Fold one evaluation into the alert state; ``at`` is the event time of the window end."""
+        """Fold one evaluation into the alert state; ``at`` is the event time of the window end.
+
+        ``immediate``: a sequential test's alarm, decided already: it confirms at once when
+        ``min_features`` features are drifted (no ``consecutive`` evaluations needed), and
+        changes nothing when they are not (an evaluation in between would).
+        """
         previous = self.status.state
         meets = len(result.drifted_features) >= self.rule.min_features
         status = self.status
         event: DriftEvent | None = None
+        if immediate and not meets:
+            return AlertOutcome(status=status, previous=previous, event=None)
         if meets:
             consecutive = status.consecutive + 1
+            if immediate:
+                consecutive = max(consecutive, self.rule.consecutive)
             if consecutive >= self.rule.consecutive:
                 state = AlertState.FIRING
             else:

@@ -37,14 +37,14 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from monitor.config import (
     CountWindowConfig,
     ModelConfig,
 )
-from monitor.stats import DriftResult, DriftThresholds, ReferenceProfile
+from monitor.stats import SEQUENTIAL_TESTS, DriftResult, DriftThresholds, ReferenceProfile
 from monitor.stats.calibration import (
     CALIBRATION_SCHEMA_VERSION,
     SECONDS_PER_MONTH,
@@ -54,9 +54,15 @@ from monitor.stats.calibration import (
 )
 from monitor.stats.effect import apply_min_effect
 from monitor.stats.profile import profile_to_json
+from monitor.stats.sequential_calibration import (
+    PARAMETERS,
+    SequentialThreshold,
+    calibrate_sequential,
+)
 
 __all__ = [
     "ModelCalibration",
+    "events_per_month",
     "apply_min_effects",
     "budget_for",
     "calibrate_model",
@@ -113,6 +119,18 @@ def _tests(config: ModelConfig, profile: ReferenceProfile) -> dict[str, list[str
     return {name: list(config.tests_for(name)) for name in profile.features}
 
 
+def _sequential_checks(tests: Mapping[str, list[str]]) -> int:
+    return sum(t in SEQUENTIAL_TESTS for names in tests.values() for t in names)
+
+
+def events_per_month(budget: Budget) -> float:
+    """The model's events a month: the configured rate, or (a time window without one)
+    ``min_events`` per window, the assumption the window tests' budget makes too."""
+    if budget.events_per_second is not None:
+        return budget.events_per_second * SECONDS_PER_MONTH
+    return budget.evaluations_per_month_value * budget.slide_events
+
+
 def _missing_ratio_checked(config: ModelConfig) -> bool:
     # Only an explicit model-level `missing_ratio: null` switches the check off everywhere.
     return not (
@@ -126,15 +144,18 @@ def calibration_digest(config: ModelConfig, profile: ReferenceProfile) -> str:
     budget = budget_for(config)
     if budget is None:
         raise ValueError("the model has no false-alarm budget")
-    document = {
+    tests = _tests(config, profile)
+    document: dict[str, Any] = {
         "schema_version": CALIBRATION_SCHEMA_VERSION,
         "profile": profile_to_json(profile),
         "budget": budget.to_json(),
-        "tests": _tests(config, profile),
+        "tests": tests,
         "missing_ratio": _missing_ratio_checked(config),
         "draws": config.alert.calibration_draws,
         "seed": config.alert.calibration_seed,
     }
+    if _sequential_checks(tests):
+        document["sequential"] = PARAMETERS
     text = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -147,14 +168,22 @@ class ModelCalibration:
     digest: str
     source: str  # "computed" | "checkpoint" | "profile"
     seconds: float  # spent computing it (when and wherever that was)
+    #: feature -> sequential test -> its threshold (empty without sequential tests).
+    sequential: Mapping[str, Mapping[str, SequentialThreshold]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """For the checkpoint and the profile file (read back by :meth:`from_json`)."""
-        return {
+        out: dict[str, Any] = {
             "digest": self.digest,
             "seconds": self.seconds,
             "calibration": self.calibration.to_json(),
         }
+        if self.sequential:
+            out["sequential"] = {
+                name: {test: t.to_json() for test, t in tests.items()}
+                for name, tests in self.sequential.items()
+            }
+        return out
 
     @classmethod
     def from_json(cls, data: Any, source: str) -> ModelCalibration:
@@ -167,6 +196,12 @@ class ModelCalibration:
                 digest=str(data["digest"]),
                 source=source,
                 seconds=float(data.get("seconds", 0.0)),
+                sequential={
+                    str(name): {
+                        str(test): SequentialThreshold.from_json(t) for test, t in tests.items()
+                    }
+                    for name, tests in data.get("sequential", {}).items()
+                },
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"incomplete stored calibration ({exc!r})") from None
@@ -178,30 +213,47 @@ def calibrate_model(config: ModelConfig, profile: ReferenceProfile) -> ModelCali
     if budget is None:
         raise ValueError("the model has no false-alarm budget")
     started = time.perf_counter()
+    tests = _tests(config, profile)
+    sequential_checks = _sequential_checks(tests)
     calibration = calibrate(
         profile,
         budget,
-        tests=_tests(config, profile),
+        tests=tests,
         missing_ratio=_missing_ratio_checked(config),
         draws=config.alert.calibration_draws,
         seed=config.alert.calibration_seed,
+        sequential_checks=sequential_checks,
     )
+    sequential: dict[str, dict[str, SequentialThreshold]] = {}
+    if sequential_checks:
+        # Every check, window or sequential, gets the same share of the monthly budget.
+        checks = calibration.checks_per_evaluation + sequential_checks
+        sequential = calibrate_sequential(
+            profile,
+            tests,
+            alarms_per_month=budget.false_alarms_per_month / checks,
+            events_per_month=events_per_month(budget),
+            seed=config.alert.calibration_seed,
+        )
     return ModelCalibration(
         calibration=calibration,
         digest=calibration_digest(config, profile),
         source="computed",
         seconds=time.perf_counter() - started,
+        sequential=sequential,
     )
 
 
 def effective_thresholds(
-    config: ModelConfig, calibration: Calibration
+    config: ModelConfig, found: ModelCalibration
 ) -> tuple[dict[str, DriftThresholds], dict[str, dict[str, float | None]]]:
-    """Per feature, the calibrated thresholds with the explicit raw ones laid over them;
-    and the explicit raw thresholds that won (feature -> key -> value)."""
+    """Per feature, the calibrated thresholds (window and sequential) with the explicit raw
+    ones laid over them; and the explicit raw thresholds that won (feature -> key -> value)."""
     thresholds: dict[str, DriftThresholds] = {}
     overridden: dict[str, dict[str, float | None]] = {}
-    for name, calibrated in calibration.thresholds().items():
+    for name, calibrated in found.calibration.thresholds().items():
+        sequential = {test: t.h for test, t in found.sequential.get(name, {}).items()}
+        calibrated = replace(calibrated, **sequential)
         explicit = config.explicit_thresholds_for(name)
         thresholds[name] = replace(calibrated, **explicit)
         if explicit:

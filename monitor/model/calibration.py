@@ -141,7 +141,7 @@ class ModelThresholds:
     def _use(self, found: ModelCalibration) -> None:
         cal = found.calibration
         self.calibration = found
-        self.thresholds, self._overridden = effective_thresholds(self.config, cal)
+        self.thresholds, self._overridden = effective_thresholds(self.config, found)
         self.alerting.set_thresholds(
             {
                 feature: {k: float(v) for k, v in asdict(limits).items() if v is not None}
@@ -202,6 +202,9 @@ class ModelThresholds:
             alpha_test=cal.alpha_test,
             checks_per_evaluation=cal.checks_per_evaluation,
             created_at=cal.created_at,
-            critical_values=cal.threshold_values(),
+            critical_values={
+                name: {**values, **{t: s.h for t, s in found.sequential.get(name, {}).items()}}
+                for name, values in cal.threshold_values().items()
+            },
             overridden=self._overridden,
         )

@@ -45,7 +45,14 @@ from monitor.model.performance import (
     split_label_rows,
 )
 from monitor.model.snapshot import monitor_status
-from monitor.model.state import WINDOW, ModelState, alert_from_json, alert_to_json, put_state_dict
+from monitor.model.state import (
+    SEQUENTIAL,
+    WINDOW,
+    ModelState,
+    alert_from_json,
+    alert_to_json,
+    put_state_dict,
+)
 from monitor.model.state import take_prefixed as take_state
 from monitor.model.status import ModelStatus
 from monitor.performance import ReferencePerformance
@@ -300,10 +307,7 @@ class ModelMonitor:
         # Events of this model before the window's first event (the reference capture).
         offset = self.events_seen - window.events_seen - len(remaining.ts)
         late_before = window.late_dropped
-        evaluations = [
-            self._counted(evaluator.evaluate(slide, offset))
-            for slide in evaluator.slides(remaining)
-        ]
+        evaluations = [self._counted(e) for e in evaluator.run(remaining, offset)]
         self.late_events += window.late_dropped - late_before
         return evaluations
 
@@ -312,7 +316,8 @@ class ModelMonitor:
         if evaluation.alert.event is not None:
             self.retrain_triggers += 1
         self.last_evaluation_time = time.time()
-        self.last_result = evaluation.result
+        if evaluation.trigger == "slide":  # an alarm's result holds no window statistics
+            self.last_result = evaluation.result
         return evaluation
 
     # -- checkpoints -------------------------------------------------------------------
@@ -349,8 +354,9 @@ class ModelMonitor:
         arrays: dict[str, np.ndarray] = {}
         if self.profile is not None and self._file_profile is None:
             scalars["profile"] = profile_to_json(self.profile)
-        if self.window is not None:
-            put_state_dict(scalars, arrays, WINDOW, self.window.state_dict())
+        if self.evaluator is not None:
+            put_state_dict(scalars, arrays, WINDOW, self.evaluator.window.state_dict())
+            put_state_dict(scalars, arrays, SEQUENTIAL, self.evaluator.sequential_state())
         capture_scalars, capture_arrays = self.capture.state()
         scalars.update(capture_scalars)
         arrays.update(capture_arrays)
@@ -387,8 +393,9 @@ class ModelMonitor:
             else:
                 self.limits.adopt(stored)
         window_state = take_state(s, state.arrays, WINDOW)
-        if self.evaluator is not None and window_state:
-            self.evaluator.resume(self.config, window_state)
+        if self.evaluator is not None:
+            sequential = take_state(s, state.arrays, SEQUENTIAL)
+            self.evaluator.resume(self.config, window_state, sequential)
         self.capture.restore(s, state.arrays)
         self.events_seen = int(s["events_seen"])
         self.evaluations = int(s["evaluations"])

@@ -2,10 +2,11 @@
 
 A :class:`ModelState` is a flat pair of maps, ``scalars`` (the
 JSON metadata) and ``arrays`` (the archive). Each part of a model keeps its entries under
-a key prefix of its own (``window.``, ``capture.``, ``performance.``, ``performance.core.``,
-``version.<i>/``); this module is the one place that writes and reads those prefixes and
-that turns an :class:`~monitor.model.alerting.AlertStatus` into JSON and back. The layout
-is the checkpoint file format: changing it changes what older checkpoints restore to.
+a key prefix of its own (``window.``, ``sequential.``, ``capture.``, ``performance.``,
+``performance.core.``, ``version.<i>/``); this module is the one place that writes and
+reads those prefixes and that turns an :class:`~monitor.model.alerting.AlertStatus` into
+JSON and back. The layout is the checkpoint file format: changing it changes what older
+checkpoints restore to.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "CAPTURE",
     "PERFORMANCE",
     "PERFORMANCE_CORE",
+    "SEQUENTIAL",
     "WINDOW",
     "alert_from_json",
     "alert_to_json",
@@ -54,6 +56,7 @@ class ModelState:
 
 
 WINDOW = "window."
+SEQUENTIAL = "sequential."
 CAPTURE = "capture."
 PERFORMANCE = "performance."
 PERFORMANCE_CORE = "performance.core."

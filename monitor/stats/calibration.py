@@ -750,7 +750,10 @@ def _selected(
         unknown = [t for t in chosen if t not in REGISTRY]
         if unknown:
             raise ValueError(f"unknown drift test(s) {unknown}; valid: {', '.join(TESTS)}")
-        out[name] = tuple(t for t in chosen if kind in REGISTRY[t].kinds)
+        # sequential tests have thresholds of their own (monitor.stats.sequential_calibration)
+        out[name] = tuple(
+            t for t in chosen if kind in REGISTRY[t].kinds and not REGISTRY[t].sequential
+        )
     return out
 
 
@@ -763,6 +766,7 @@ def calibrate(
     reference_events: int | None = None,
     draws: int = 1000,
     seed: int = 0,
+    sequential_checks: int = 0,
 ) -> Calibration:
     """Critical values of every selected test of every feature for ``budget``.
 
@@ -770,7 +774,10 @@ def calibrate(
     where it applies); ``missing_ratio`` adds the missing-ratio check to each feature.
     ``reference_events``: the reference's sample size; ``None`` uses each feature's
     non-missing count in the profile, ``0`` treats the reference as the exact distribution.
-    Seeded: the same inputs give the same critical values.
+    ``sequential_checks``: the sequential tests sharing the budget (each takes as large a
+    share as a window check; sequential tests named in ``tests`` are left to
+    :mod:`monitor.stats.sequential_calibration`). Seeded: the same inputs give the same
+    critical values.
 
     Examples
     --------
@@ -790,10 +797,10 @@ def calibrate(
         raise ValueError("draws must be >= 50 for a stable fit")
     chosen = _selected(profile, tests)
     checks = sum(len(t) for t in chosen.values()) + (len(chosen) if missing_ratio else 0)
-    if checks == 0:
+    if checks + sequential_checks == 0:
         raise ValueError("no test to calibrate")
     alpha_eval = budget.alpha_evaluation
-    alpha = alpha_eval / checks
+    alpha = alpha_eval / (checks + sequential_checks)
     n = budget.window_events
     names = [*profile.numeric_names, *profile.categorical_names]
     ref_n = np.array(

@@ -69,6 +69,7 @@ from monitor.stats.laws import chi2_p_values as chi2_p_values
 from monitor.stats.laws import ks_p_values as ks_p_values
 from monitor.stats.layout import Layout, layout_of
 from monitor.stats.profile import FeatureKind, ReferenceProfile
+from monitor.stats.sequential_plan import DEFAULT_THRESHOLD as SEQUENTIAL_DEFAULT
 from monitor.stats.window import SlotWindow, WindowCounts
 
 EPSILON = 1e-4
@@ -97,6 +98,8 @@ class DriftThresholds:
     js: float | None = 0.1
     wasserstein: float | None = None
     chi2_p_value: float | None = 0.001
+    cusum: float | None = SEQUENTIAL_DEFAULT
+    bin_cusum: float | None = SEQUENTIAL_DEFAULT
     missing_ratio: float | None = 0.1
 
 
@@ -110,6 +113,8 @@ class DriftTest:
     score_key: str | None  # threshold on the score; crossed when score > threshold
     p_value_key: str | None  # threshold on the p-value; crossed when p < threshold
     selected_by_default: bool = False
+    #: A sequential detector (:mod:`monitor.stats.sequential`), not a window statistic.
+    sequential: bool = False
 
     @property
     def has_p_value(self) -> bool:
@@ -140,11 +145,16 @@ REGISTRY: Mapping[str, DriftTest] = {
         DriftTest("js", _BOTH, "js", None, selected_by_default=True),
         DriftTest("wasserstein", _NUMERIC, "wasserstein", None),
         DriftTest("chi2", _CATEGORICAL, None, "chi2_p_value", selected_by_default=True),
+        DriftTest("cusum", _NUMERIC, "cusum", None, sequential=True),
+        DriftTest("bin_cusum", _BOTH, "bin_cusum", None, sequential=True),
     )
 }
 TESTS: tuple[str, ...] = tuple(REGISTRY)
-#: The tests a model runs when its config names none.
+#: The tests a model runs when its config names none (with a budget: and the sequential).
 DEFAULT_TESTS: tuple[str, ...] = tuple(n for n, t in REGISTRY.items() if t.selected_by_default)
+#: The tests decided on window slides, and the sequential detectors.
+WINDOW_TESTS: tuple[str, ...] = tuple(n for n, t in REGISTRY.items() if not t.sequential)
+SEQUENTIAL_TESTS: tuple[str, ...] = tuple(n for n, t in REGISTRY.items() if t.sequential)
 
 #: The threshold of the missing-ratio check, which is not a test: window missing share
 #: minus the reference's.
@@ -230,7 +240,7 @@ def _tests_for(
         wrong = [t for t in chosen if kind not in REGISTRY[t].kinds]
         if wrong:
             raise ValueError(f"test(s) {wrong} do not apply to {kind} feature {name!r}")
-    return tuple(t for t in chosen if kind in REGISTRY[t].kinds)
+    return tuple(t for t in chosen if kind in REGISTRY[t].kinds and not REGISTRY[t].sequential)
 
 
 # ---------------------------------------------------------------------------- evaluation

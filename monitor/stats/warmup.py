@@ -68,3 +68,27 @@ def warmup_calibration() -> float:
     numeric_statistics(lay, window.counts())
     categorical_statistics(lay, window.counts())
     return time.perf_counter() - start
+
+
+def warmup_sequential(widths: Iterable[int] = (MIN_WIDTH,)) -> float:
+    """Only the sequential detectors' kernels (``cusum``, ``bin_cusum``), for the padded
+    edge widths of the configured bins; the seconds spent."""
+    from monitor.stats.sequential import SequentialDetectors, build_plan, cells_kernel
+
+    start = time.perf_counter()
+    for width in sorted(set(widths)):
+        cells_kernel(width)(
+            np.zeros((1, 4)), np.zeros((4, 1), np.int64), np.full((1, width), np.inf),
+            np.full(1, 2, np.int64),
+        )  # fmt: skip
+    profile = build_profile(
+        "warmup",
+        {"x": np.linspace(0.0, 1.0, 64), "c": ["a", "b"] * 32},
+        {"x": FeatureKind.NUMERIC, "c": FeatureKind.CATEGORICAL},
+        bins=8,
+    )
+    tests = {"x": ["cusum", "bin_cusum"], "c": ["bin_cusum"]}
+    detectors = SequentialDetectors(build_plan(profile, tests, {}))
+    cells = np.zeros((2, 4), np.int32)
+    detectors.run_cells(cells)
+    return time.perf_counter() - start

@@ -63,6 +63,20 @@ def test_calibration_kernels_only_with_a_budget() -> None:
     raw["models"]["b"] = copy.deepcopy(BASE["models"]["m"])
     raw["models"]["b"]["alert"] = {"false_alarms_per_month": 1, "events_per_second": 10}
     steps = KernelWarmup(validate_config(raw)).steps
+    # a budget turns the sequential tests on by default: their kernels are compiled too
+    expected = ["drift statistics", "budget calibration", "sequential detectors"]
+    assert [name for name, _ in steps] == expected
+
+
+def test_sequential_kernels_when_a_model_names_them() -> None:
+    raw = copy.deepcopy(BASE)
+    raw["models"]["m"]["features"] = {"x": {"type": "numeric", "tests": ["psi", "cusum"]}}
+    steps = KernelWarmup(validate_config(raw)).steps
+    assert [name for name, _ in steps] == ["drift statistics", "sequential detectors"]
+    with_budget = copy.deepcopy(BASE)
+    with_budget["models"]["m"]["tests"] = ["psi"]  # named: no sequential test
+    with_budget["models"]["m"]["alert"] = {"false_alarms_per_month": 1, "events_per_second": 9}
+    steps = KernelWarmup(validate_config(with_budget)).steps
     assert [name for name, _ in steps] == ["drift statistics", "budget calibration"]
 
 

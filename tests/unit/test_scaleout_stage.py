@@ -112,13 +112,8 @@ def test_the_wire_format_round_trips_and_refuses_garbage() -> None:
         decode_rows(encode_rows(batch)[:-3])
 
 
-def test_a_model_stage_feeds_the_model_what_one_process_sees(tmp_path: Path) -> None:
-    conf = config(tmp_path)
-    refs = load_references(conf, tmp_path)
-    messages = events(3000, seed=3)
-    one = Pipeline(conf, refs)
-    single = one.process(messages, np.zeros(len(messages)), "t")
-    # Stage 1 decodes and bins on two "replicas" (odd and even messages: two partitions).
+def run_two_replicas(conf: Config, refs: dict, messages: list[bytes]) -> tuple[list, ModelStage]:
+    """Stage 1 on two "replicas" (odd and even messages: two partitions), then stage 2."""
     pipeline = Pipeline(conf, refs)
     codec = codec_for(MODEL, pipeline.models[MODEL])
     stage = ModelStage(
@@ -147,9 +142,38 @@ def test_a_model_stage_feeds_the_model_what_one_process_sees(tmp_path: Path) -> 
     for p in (0, 1):
         stage.mark(Marker(source_id(0, p), 10**6, idle=True))
     evaluations += stage.step().step.evaluations
+    return evaluations, stage
+
+
+def test_a_model_stage_feeds_the_model_what_one_process_sees(tmp_path: Path) -> None:
+    conf = config(tmp_path)
+    refs = load_references(conf, tmp_path)
+    messages = events(3000, seed=3)
+    one = Pipeline(conf, refs)
+    single = one.process(messages, np.zeros(len(messages)), "t")
+    evaluations, stage = run_two_replicas(conf, refs, messages)
     assert stage.buffer.counts.duplicate == 3000
     assert [e.result for e in evaluations] == [e.result for e in single.evaluations]
     assert [e.slide for e in evaluations] == [e.slide for e in single.evaluations]
+
+
+def test_sequential_detectors_run_in_the_owner_over_event_time_ordered_rows(
+    tmp_path: Path,
+) -> None:
+    conf = config(tmp_path)
+    model = conf.models[MODEL].model_copy(update={"tests": ["psi", "cusum", "bin_cusum"]})
+    conf = conf.model_copy(update={"models": {MODEL: model}})
+    refs = load_references(conf, tmp_path)
+    messages = events(2500, seed=4) + events(2500, seed=5, drift=True, start_ts=1_764_150_025.0)
+    single = Pipeline(conf, refs).process(messages, np.zeros(len(messages)), "t").evaluations
+    evaluations, _ = run_two_replicas(conf, refs, messages)
+    alarms = [e for e in evaluations if e.trigger == "sequential"]
+    assert alarms and alarms[0].drift_event is not None  # the drift is caught between slides
+    assert [(e.trigger, e.last_event, e.alert.status, e.result) for e in evaluations] == [
+        (e.trigger, e.last_event, e.alert.status, e.result) for e in single
+    ]
+    found = next(e for e in evaluations if e.trigger == "slide" and e.last_event > 2500)
+    assert "cusum" in found.result.features[0].scores
 
 
 def test_a_batch_binned_on_another_grid_is_rejected_and_counted(tmp_path: Path) -> None:

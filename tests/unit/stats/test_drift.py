@@ -158,7 +158,11 @@ def test_test_selection_and_thresholds_per_feature():
         evaluate(profile, win, tests=["nope"])
     with pytest.raises(ValueError, match="do not apply"):
         evaluate(profile, win, tests={"x": ["chi2"]})
-    assert set(TESTS) == set(REGISTRY) == {"psi", "ks", "kl", "js", "wasserstein", "chi2"}
+    assert (
+        set(TESTS)
+        == set(REGISTRY)
+        == {"psi", "ks", "kl", "js", "wasserstein", "chi2", "cusum", "bin_cusum"}
+    )
 
 
 def test_same_features_flagged_as_scipy_ks_loop():
