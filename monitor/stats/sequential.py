@@ -24,7 +24,8 @@ over the reference cells (the fine bins; the vocabulary, ``__other__`` and ``__u
 :math:`\tilde p` (floored at ``EPSILON`` and renormalised, so an unseen category scores
 finitely) and an alternative that is a mixture towards the recent data,
 :math:`q_t = (1 - \lambda) \tilde p + \lambda r_t`, where :math:`r_t` is an exponentially
-weighted average (weight ``EWMA_WEIGHT``, about ``1 / EWMA_WEIGHT`` events of memory) of the
+weighted average (weight ``EWMA_WEIGHT``, about ``1 / EWMA_WEIGHT`` = 200 events of memory:
+a longer memory lets the reference's own sampling error build up into long excursions) of the
 cell indicators *before* event ``t``, started at :math:`\tilde p`. Because :math:`q_t` is
 predictable, :math:`e^{S}` of every excursion is a non-negative martingale under the
 reference (the adaptive CUSUM of Lorden and Pollak, 2005), so any change of shape that

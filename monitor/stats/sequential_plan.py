@@ -22,7 +22,7 @@ K_LOCATION = 0.05
 K_SCALE = 0.1
 #: Mixture weight of the recent data in ``bin_cusum``'s alternative, and its memory.
 MIXTURE = 0.5
-EWMA_WEIGHT = 1.0 / 1000.0
+EWMA_WEIGHT = 1.0 / 200.0
 #: Floor of a reference share in ``bin_cusum`` (as the window tests' epsilon policy).
 EPSILON = 1e-4
 #: Sides of ``cusum``: location up, location down, scale up, scale down.

@@ -24,7 +24,12 @@ from monitor.stats.sequential import (
     lr_scale,
     normal_scores,
 )
-from monitor.stats.sequential_calibration import calibrate_sequential, simulated_log_c
+from monitor.stats.sequential_calibration import (
+    calibrate_sequential,
+    fit_rates,
+    simulated_rates,
+    solve_threshold,
+)
 
 CATEGORIES = ["a", "b", "c", "d"]
 SHARES = [0.4, 0.3, 0.2, 0.1]
@@ -175,29 +180,35 @@ def simulated_arl(profile: ReferenceProfile, name: str, test: str, h: float, n: 
 def test_average_run_length_under_the_reference(
     profile: ReferenceProfile, name: str, test: str
 ) -> None:
-    """Lorden's bound ARL >= e^h holds, and the calibration's ARL ~ c e^h, with c measured
-    at small thresholds, does not overstate the ARL at a larger one (so the budget holds):
-    it is close for the CUSUMs, conservative for bin_cusum, whose c still grows with h."""
-    f = profile.features[name]
-    shares = np.asarray(f.counts, float) / f.n
-    plan = build_plan(profile, {name: [test]}, {})
-    i = plan.names.index(name)
-    log_c = simulated_log_c(plan, i, 0 if test == "cusum" else 1, shares, 200_000, 3)
-    assert log_c is not None and log_c > 0
+    """Lorden's bound ARL >= e^h holds against the reference itself, and the calibration's
+    fitted rate e^(a - b h), measured at small thresholds on redrawn references, does not
+    overstate the ARL at a larger one (so the budget holds)."""
+    rates = simulated_rates(profile, name, 0 if test == "cusum" else 1, 100_000, 2, 3)
+    fit = fit_rates(rates, 200_000)
+    assert fit is not None
+    a, b = fit
+    assert a < 0 and 0 < b <= 1
     h = 5.0
     arl = simulated_arl(profile, name, test, h, 1_000_000)
     assert arl >= math.exp(h)
-    predicted = math.exp(h + log_c)
-    assert arl > predicted / 1.5
-    if test == "cusum":
-        assert arl < predicted * 1.5
+    assert arl > math.exp(b * h - a) / 1.5
+
+
+def test_the_reference_error_raises_the_cusum_threshold() -> None:
+    plain, limited = solve_threshold(-3.0, 1.0, 0.0, 25.0)
+    assert (plain, limited) == (22.0, False)
+    h, limited = solve_threshold(-3.0, 1.0, 1.0 / 250, 25.0)  # k = 0.05, n = 50,000
+    assert not limited and h == pytest.approx(24.38, abs=0.01)
+    assert -3.0 - h + h * h / 250 == pytest.approx(-25.0)
+    h, limited = solve_threshold(-3.0, 1.0, 1.0 / 25, 25.0)  # n = 5,000: out of reach
+    assert limited and h == pytest.approx(12.5)
 
 
 def test_calibrated_thresholds_meet_the_budget_share(profile: ReferenceProfile) -> None:
     found = calibrate_sequential(profile, ALL, alarms_per_month=1.0, events_per_month=2e6)
     x = found["x"]["cusum"]
     assert x.method == "simulated" and x.arl_events == pytest.approx(2e6)
-    assert x.h == pytest.approx(math.log(2e6) - x.log_c)
+    assert math.log(2e6) - 5 < x.h < math.log(2e6) + 2
     assert found["c"]["bin_cusum"].h < math.log(2e6)  # tighter than the bound alone
     assert set(found) == set(ALL) and set(found["n"]) == {"cusum"}
     # and a stationary run of 4 months at that rate raises about 4 alarms, not dozens
