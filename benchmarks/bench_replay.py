@@ -1,6 +1,7 @@
 """``driftmon replay`` as a user runs it: the whole process, start-up included.
 
     python benchmarks/bench_replay.py [--events 500000] [--rounds 5] [--tree DIR ...]
+        [--sequential]
 
 (``--tree``: another copy of the package, e.g. ``git archive REV monitor | tar -x -C DIR``,
 run with this interpreter and ``PYTHONPATH=DIR``.)
@@ -18,6 +19,9 @@ interleaved, times:
 The Numba cache is warmed first (``make warm``'s ``warm_all``) and Python's bytecode cache
 written by one untimed run of each command (as after an install): start-up is a warm start.
 Prints medians of the rounds, CPU seconds, the ratios and the load average before and after.
+
+``--sequential`` adds a run of this tree with the sequential tests too (``tests: [psi, ks,
+js, chi2, cusum, bin_cusum]``, their default thresholds): their whole-process cost.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def main() -> None:
     parser.add_argument(
         "--tree", type=Path, action="append", default=[], help="another copy of the package"
     )
+    parser.add_argument("--sequential", action="store_true", help="also with cusum, bin_cusum")
     args = parser.parse_args()
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # a normal install has its bytecode cached
@@ -94,6 +99,20 @@ def main() -> None:
             + ["--input", str(events), "--output", os.devnull]
             for name in trees
         }
+        if args.sequential:
+            text = config.read_text().replace(
+                "tests: [psi, ks, js, chi2]", "tests: [psi, ks, js, chi2, cusum, bin_cusum]"
+            )
+            assert text != config.read_text(), "the wide config's tests line changed"
+            sequential = config.with_name("sequential.yaml")
+            sequential.write_text(text)
+            name = "this tree, with cusum + bin_cusum"
+            commands[name] = [
+                *commands["this tree"][:5],
+                str(sequential),
+                *commands["this tree"][6:],
+            ]
+            trees[name], envs[name] = trees["this tree"], env
         commands["orjson whole process"] = [sys.executable, "-c", BASELINE, str(events)]
         trees["orjson whole process"] = HERE.parent
         envs["orjson whole process"] = env

@@ -43,6 +43,8 @@ def stateful_config(tmp: Path, bootstrap: str, topic: str, group: str, reference
         (("kafka", "consumer", "session.timeout.ms"), 2000),
         (("kafka", "consumer", "heartbeat.interval.ms"), 500),
         (("http", "port"), free_port()),
+        # the sequential detectors' state goes through the kills too
+        (("models", "fraud", "tests"), ["psi", "ks", "js", "chi2", "cusum", "bin_cusum"]),
     )
 
 
@@ -123,10 +125,12 @@ def test_sigkill_at_random_points_leaves_exactly_the_uninterrupted_state(
     assert list(got["offsets"].values()) == list(expected["offsets"].values()) == [TOTAL]
     scalars_got, scalars_expected = got["scalars"], expected["scalars"]
     assert isinstance(scalars_got, dict) and isinstance(scalars_expected, dict)
-    for key in ("events_seen", "evaluations", "retrain_triggers", "alert"):
+    for key in ("events_seen", "evaluations", "retrain_triggers", "alert", "sequential.alarms"):
         assert scalars_got[key] == scalars_expected[key], key
+    assert scalars_expected["sequential.alarms"]  # the drift half was caught sequentially
     arrays_got, arrays_expected = got["arrays"], expected["arrays"]
     assert isinstance(arrays_got, dict) and isinstance(arrays_expected, dict)
     assert arrays_got.keys() == arrays_expected.keys()
+    assert {"sequential.stats", "sequential.recent"} <= arrays_expected.keys()
     for key, value in arrays_expected.items():
         np.testing.assert_array_equal(arrays_got[key], value, err_msg=key)
