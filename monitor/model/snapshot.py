@@ -56,7 +56,25 @@ def monitor_status(monitor: ModelMonitor) -> ModelStatus:
         absent_features=monitor.absent.current,
         check_thresholds=monitor.alerting.thresholds,
         reference_missing=evaluator.reference_missing if evaluator is not None else {},
+        sequential_alarms=_sequential_alarms(monitor),
     )
+
+
+def _sequential_alarms(monitor: ModelMonitor) -> dict[str, dict[str, object]]:
+    part = monitor.evaluator.sequential if monitor.evaluator is not None else None
+    if part is None:
+        return {}
+    limits = monitor.thresholds
+    return {
+        feature: {
+            "test": a.test,
+            "statistic": a.statistic,
+            "threshold": getattr(limits[feature], a.test) if feature in limits else None,
+            "event": a.index,
+            "time": a.ts,
+        }
+        for feature, a in part.last_alarm.items()
+    }
 
 
 def version_status(version: str, reference: str, monitor: ModelMonitor) -> VersionStatus:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 REFERENCE_STATES = ("loaded", "capturing", "failed")
 """Values of :attr:`ModelStatus.reference_state`."""
@@ -208,6 +208,9 @@ class ModelStatus:
     #: feature -> the reference's missing share (the missing-ratio check compares the
     #: window's share minus this).
     reference_missing: Mapping[str, float] = field(default_factory=dict)
+    #: feature -> its latest sequential alarm: test, statistic, threshold, the alarming
+    #: event's position in the model's window stream and its event time.
+    sequential_alarms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def reference_ready(self) -> bool:

@@ -120,6 +120,10 @@ def model_document(status: ModelStatus) -> dict[str, Any]:
     }
     if status.min_effect:
         document["alert"]["min_effect"] = {f: dict(m) for f, m in status.min_effect.items()}
+    if status.sequential_alarms:  # compared: the statistic with its threshold (a score)
+        document["alert"]["sequential_alarms"] = {
+            f: {**a, "compared": "score"} for f, a in status.sequential_alarms.items()
+        }
     if status.calibration is not None:
         document["calibration"] = calibration_document(status.calibration)
     if status.performance is not None:

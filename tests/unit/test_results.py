@@ -155,6 +155,7 @@ def test_model_status_accepts_the_documented_fields() -> None:
         "absent_features",
         "check_thresholds",
         "reference_missing",
+        "sequential_alarms",
     ]
 
 

@@ -11,6 +11,7 @@ import pytest
 from monitor.config import Config, validate_config
 from monitor.model.monitor import ModelMonitor
 from monitor.pipeline import Pipeline
+from monitor.publish.status import model_document
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
 
 FEATURES = ("x", "y", "c")
@@ -129,6 +130,13 @@ def test_an_alarm_fires_at_once_and_one_episode_gives_one_trigger(
     assert sum(e.drift_event is not None for e in drifting) == 1
     assert len(alarms) == 1  # later alarms only keep x latched while the alert fires
     assert all(e.alert.status.state.name == "FIRING" for e in drifting if e.trigger == "slide")
+    # /status names the latest alarm of each feature: test, statistic, threshold, when
+    status = pipeline.results.get("m")
+    assert status is not None
+    alarm = model_document(status)["alert"]["sequential_alarms"]["x"]
+    assert alarm["test"] in ("cusum", "bin_cusum") and alarm["compared"] == "score"
+    assert alarm["statistic"] > alarm["threshold"] > 15 and alarm["event"] > 4000
+    assert alarm["time"] >= 1e9 + 4000
     # back to the reference: the latch runs out within a window, the episode resolves
     after = feed(pipeline, events(4000, 5, 10_000))
     assert after[-1].alert.status.state.name in ("OK", "RESOLVED")
