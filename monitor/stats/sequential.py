@@ -3,7 +3,7 @@ r"""Sequential drift detectors: CUSUMs that look at every event, not at window s
 Two tests, per feature, run by :class:`SequentialDetectors` over each batch's columns in
 one Numba kernel (rows in order, features inside: the state is a few numbers a feature):
 
-``cusum`` (numeric features): four one-sided CUSUMs (Page, 1954) on the value
+``cusum`` (numeric features): six one-sided CUSUMs (Page, 1954) on the value
 standardised by the reference. Standardising is by *normal scores of the reference
 cells*: a value in fine bin ``c`` (reference share ``p_c``, cumulative share ``a_c`` below
 it) scores the conditional mean of a standard normal over the bin's quantile range,
@@ -14,9 +14,9 @@ recentred and rescaled so that :math:`\sum_c p_c s_c = 0` and :math:`\sum_c p_c 
 1` exactly under the reference. This is robust to any reference law (heavy tails, skew,
 ties of a count feature: a value's score never exceeds the reference's extreme bins),
 unlike ``(x - mean) / sd``. The scale score is :math:`t_c = (s_c^2 - 1)` standardised the
-same way. The four sides are location up/down (increments :math:`\pm s_c - k_\mu`) and
-scale up/down (:math:`\pm t_c - k_\sigma`), with reference values ``K_LOCATION`` and
-``K_SCALE``.
+same way. The sides are location up/down (increments :math:`\pm s_c - k_\mu`), scale
+up/down (:math:`\pm t_c - k_\sigma`) and location up/down again with a larger reference
+value, for large shifts (``K_LOCATION``, ``K_SCALE``, ``K_LOCATION_FAST``).
 
 ``bin_cusum`` (numeric and categorical): a CUSUM of multinomial log-likelihood ratios
 over the reference cells (the fine bins; the vocabulary, ``__other__`` and ``__unseen__``),
@@ -200,7 +200,7 @@ def run_detectors(
     """Advance every detector over ``cells`` (features x rows, -1 missing), feature by
     feature (they are independent), rows in order.
 
-    ``stats`` (features x 5: four cusum sides, bin_cusum) and ``recent`` (features x
+    ``stats`` (features x 7: six cusum sides, bin_cusum) and ``recent`` (features x
     cells, the EWMA of cell indicators, stored divided by ``recent_scale`` so an update
     touches one cell) are updated in place. Each crossing is written to ``alarms`` (row,
     feature, test 0 cusum / 1 bin_cusum, statistic x 1e6 rounded) and restarts that CUSUM
@@ -218,6 +218,8 @@ def run_detectors(
             s1 = stats[f, 1]
             s2 = stats[f, 2]
             s3 = stats[f, 3]
+            s4 = stats[f, 4]
+            s5 = stats[f, 5]
             r = 0
             while r < rows:
                 c = cells[f, r]
@@ -226,7 +228,9 @@ def run_detectors(
                     s1 = max(s1 + inc[1, c], 0.0)
                     s2 = max(s2 + inc[2, c], 0.0)
                     s3 = max(s3 + inc[3, c], 0.0)
-                    top = max(max(s0, s1), max(s2, s3))
+                    s4 = max(s4 + inc[4, c], 0.0)
+                    s5 = max(s5 + inc[5, c], 0.0)
+                    top = max(max(max(s0, s1), max(s2, s3)), max(s4, s5))
                     if top > limit:
                         alarms[n, 0] = r
                         alarms[n, 1] = f
@@ -237,17 +241,21 @@ def run_detectors(
                         s1 = 0.0
                         s2 = 0.0
                         s3 = 0.0
+                        s4 = 0.0
+                        s5 = 0.0
                 r += 1
             stats[f, 0] = s0
             stats[f, 1] = s1
             stats[f, 2] = s2
             stats[f, 3] = s3
+            stats[f, 4] = s4
+            stats[f, 5] = s5
         if bins[f]:
             ref = reference[f]
             mine = recent[f]
             limit = h[f, 1]
             g = recent_scale[f]
-            s = stats[f, 4]
+            s = stats[f, BIN]
             r = 0
             while r < rows:
                 c = cells[f, r]
@@ -268,7 +276,7 @@ def run_detectors(
                             mine[j] *= g
                         g = 1.0
                 r += 1
-            stats[f, 4] = s
+            stats[f, BIN] = s
             recent_scale[f] = g
     return n
 

@@ -20,17 +20,21 @@ SEQUENTIAL_TESTS = ("cusum", "bin_cusum")
 #: shifts detectable, larger ones are found the faster anyway.
 K_LOCATION = 0.05
 K_SCALE = 0.1
+#: A second location pair for large shifts (optimal near 0.5 sd), found in a few hundred
+#: events where the 0.05 pair needs twice as many.
+K_LOCATION_FAST = 0.25
 #: Mixture weight of the recent data in ``bin_cusum``'s alternative, and its memory.
 MIXTURE = 0.5
 EWMA_WEIGHT = 1.0 / 200.0
 #: Floor of a reference share in ``bin_cusum`` (as the window tests' epsilon policy).
 EPSILON = 1e-4
-#: Sides of ``cusum``: location up, location down, scale up, scale down.
-SIDES = 4
+#: Sides of ``cusum``: location up, location down, scale up, scale down, then location up
+#: and down with ``K_LOCATION_FAST``.
+SIDES = 6
 #: Thresholds without a budget (log-likelihood-ratio units: average run length to a false
 #: alarm of at least ``e**20``, 485 million events, per detector).
 DEFAULT_THRESHOLD = 20.0
-#: Detector columns of :attr:`SequentialState.stats`: the four cusum sides, then bin_cusum.
+#: Detector columns of ``SequentialDetectors.stats``: the cusum sides, then bin_cusum.
 BIN = SIDES
 
 
@@ -159,8 +163,11 @@ def build_plan(
             if "cusum" in chosen and counts.sum() > 0:
                 loc, scale = normal_scores(p, int(f.n))
                 for side, x in enumerate(
-                    (loc - K_LOCATION, -loc - K_LOCATION, scale - K_SCALE, -scale - K_SCALE)
-                ):
+                    (
+                        loc - K_LOCATION, -loc - K_LOCATION, scale - K_SCALE, -scale - K_SCALE,
+                        loc - K_LOCATION_FAST, -loc - K_LOCATION_FAST,
+                    )
+                ):  # fmt: skip
                     increments[i, side, :k] = _side_increments(x, p)
                 cusum[i] = True
                 h[i, 0] = limit(limits.get("cusum"))

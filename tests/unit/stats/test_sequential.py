@@ -74,12 +74,15 @@ def reference_run(
         sides: list[np.ndarray] = []
         if "cusum" in tests:
             loc, scale = normal_scores(p, f.n)
-            for x in (loc - K_LOCATION, -loc - K_LOCATION, scale - 0.1, -scale - 0.1):
+            for x in (
+                loc - K_LOCATION, -loc - K_LOCATION, scale - 0.1, -scale - 0.1,
+                loc - 0.25, -loc - 0.25,
+            ):  # fmt: skip
                 sides.append(lr_scale(x, p) * x)
         floored = np.maximum(p, EPSILON)
         floored /= floored.sum()
         r = floored.copy()
-        s = [0.0] * 5
+        s = [0.0] * 7
         numeric_feature = j < len(profile.numeric_names)
         for row in range(numeric.shape[0]):
             if numeric_feature:
@@ -95,15 +98,15 @@ def reference_run(
             if sides:
                 for k, inc in enumerate(sides):
                     s[k] = max(0.0, s[k] + inc[cell])
-                if max(s[:4]) > h:
+                if max(s[:6]) > h:
                     alarms.append((row, name, "cusum"))
-                    s[:4] = [0.0] * 4
+                    s[:6] = [0.0] * 6
             if "bin_cusum" in tests:
                 q = (1 - MIXTURE) * floored[cell] + MIXTURE * r[cell]
-                s[4] = max(0.0, s[4] + math.log(q / floored[cell]))
-                if s[4] > h:
+                s[6] = max(0.0, s[6] + math.log(q / floored[cell]))
+                if s[6] > h:
                     alarms.append((row, name, "bin_cusum"))
-                    s[4] = 0.0
+                    s[6] = 0.0
                 r *= 1 - EWMA_WEIGHT
                 r[cell] += EWMA_WEIGHT
         state[name] = s
