@@ -229,7 +229,7 @@ class RowCodec:
             np.ascontiguousarray(ranges, np.int64).reshape(-1, 3),
         )
 
-    def encode_categories(self, categorical: list[list[str | None]]) -> np.ndarray:
+    def encode_categories(self, categorical: Sequence[Sequence[str | None]]) -> np.ndarray:
         """Category strings (per categorical column) as the profile's int64 codes."""
         rows = len(categorical[0]) if categorical else 0
         codes = np.empty((rows, len(self._categorical)), np.int64)

@@ -17,6 +17,7 @@ from itertools import chain
 
 import numpy as np
 
+from monitor.ingest.decode.coded import Coded
 from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE, ModelColumns
 from monitor.ingest.decode.formats.tensors import BYTES, Inference, Malformed, Tensor
 from monitor.ingest.decode.schema import ModelSchema, Reason
@@ -172,7 +173,9 @@ def categories(column: np.ndarray) -> list[str | None]:
 def assemble(blocks: Sequence[Block], kafka_ts: np.ndarray) -> ModelColumns:
     """One model's blocks of a batch as columns (rows in message order)."""
     sizes = np.fromiter((b.rows for b in blocks), dtype=np.int64, count=len(blocks))
-    msgs = np.repeat(np.fromiter((b.msg for b in blocks), np.int64, len(blocks)), sizes)
+    block = np.repeat(np.arange(len(blocks), dtype=np.int64), sizes)
+    row = np.arange(block.shape[0], dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    msgs = np.fromiter((b.msg for b in blocks), np.int64, len(blocks))[block]
     halves = np.repeat(np.fromiter((b.half for b in blocks), np.int8, len(blocks)), sizes)
     width = len(blocks[0].categorical)
     return ModelColumns(
@@ -181,12 +184,12 @@ def assemble(blocks: Sequence[Block], kafka_ts: np.ndarray) -> ModelColumns:
             list(chain.from_iterable(b.categorical[j] for b in blocks)) for j in range(width)
         ],
         ts=_times(blocks, sizes, np.asarray(kafka_ts, dtype=np.float64)[msgs]),
-        ids=list(chain.from_iterable(row_keys(b.id, b.rows) for b in blocks)),
+        ids=Coded([b.id for b in blocks], block, row),
         msg_index=msgs,
         unknown_features=sum(b.unknown for b in blocks),
-        versions=list(chain.from_iterable([b.version] * b.rows for b in blocks)),
+        versions=Coded([b.version for b in blocks], block),
         halves=halves,
-        pair_keys=list(chain.from_iterable(row_keys(b.pair_key, b.rows) for b in blocks)),
+        pair_keys=Coded([b.pair_key for b in blocks], block, row),
     )
 
 
