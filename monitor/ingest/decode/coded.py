@@ -44,7 +44,7 @@ class Coded(Sequence[str | None]):
     def __init__(
         self, table: Sequence[str | None], index: np.ndarray, suffix: np.ndarray | None = None
     ) -> None:
-        self.table = list(table)
+        self.table = table if type(table) is list else list(table)
         self.at = np.asarray(index, dtype=np.int64)
         self.suffix = None if suffix is None else np.asarray(suffix, dtype=np.int64)
 

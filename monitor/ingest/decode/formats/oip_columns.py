@@ -114,17 +114,22 @@ class _Group:
         #: The group's rows of the batch's numeric columns, filled by requests()/responses().
         self.numeric = numeric
         first = res.tensor[members[0]]
-        self.dtypes = first[: res.n_tensors[members[0]], scan.T_DTYPE].tolist()
-        self.widths = first[: res.n_tensors[members[0]], scan.T_WIDTH].tolist()
+        nt = int(res.n_tensors[members[0]])
+        self.dtypes = first[:nt, scan.T_DTYPE].tolist()
+        self.widths = first[:nt, scan.T_WIDTH].tolist()
         self.counts = res.tensor[members, 0, scan.T_ROWS]
         self.total = int(self.counts.sum())
+        #: Per row, its message's position in ``members``, and its row within the message.
+        self.message = np.repeat(np.arange(len(members), dtype=np.int64), self.counts)
         run = np.repeat(np.cumsum(self.counts) - self.counts, self.counts)
-        self.local = np.arange(self.total, dtype=np.int64) - run  # row within its message
+        self.local = np.arange(self.total, dtype=np.int64) - run
+        self._offsets = res.tensor[members, :nt, scan.T_OFFSET]
 
     def _at(self, j: int, c: int) -> np.ndarray:
         """Value indices of column ``c`` of tensor ``j``, all rows of the group."""
-        base = np.repeat(self.res.tensor[self.members, j, scan.T_OFFSET], self.counts)
-        return base + self.local * self.widths[j] + c  # type: ignore[no-any-return]
+        at = self._offsets[:, j][self.message]
+        at += self.local if self.widths[j] == 1 else self.local * self.widths[j] + c
+        return at
 
     def _kinds(self, j: int) -> int:
         return int(np.bitwise_or.reduce(self.res.tensor[self.members, j, scan.T_KINDS]))
@@ -139,7 +144,7 @@ class _Group:
         if self.dtypes[j] != _BYTES:
             if self._kinds(j) != scan.K_BOOL:  # numbers as categories: the orjson paths
                 raise _Irregular
-            flags = self.res.values[self._at(j, c)] != 0
+            flags = self.numbers(j, c) != 0
             return ["false", "true"], flags.astype(np.int64)
         idx = self._at(j, c)
         res = self.res
@@ -155,7 +160,10 @@ class _Group:
 
     def texts(self, col: int) -> list[str | None]:
         """Per message, the id (``col`` 0) or model version (2)."""
-        spans = self.res.text_span[self.members, col : col + 2].tolist()
+        span = self.res.text_span[self.members, col : col + 2]
+        if (span[:, 0] < 0).all():  # absent from every message (versions usually are)
+            return [None] * len(self.members)
+        spans = span.tolist()
         return [self.joined[s:e].decode("ascii") or None if s >= 0 else None for s, e in spans]
 
     def frame(
@@ -166,7 +174,7 @@ class _Group:
         ids = self.texts(0)
         if max(len(t) if t is not None else 0 for t in ids) > MAX_KEY_CHARS:
             raise _Irregular  # the per-message path rejects it
-        message = np.repeat(np.arange(len(self.members), dtype=np.int64), self.counts)
+        message = self.message
         keys = Coded(ids, message, self.local)
         missing = np.full(self.total, -1, np.int64)
         categorical: list[Values] = [Coded([], missing) for _ in self.ms.categorical_names]
@@ -185,6 +193,7 @@ class _Group:
         cat_at = {n: j for j, n in enumerate(ms.categorical)}
         numeric = self.numeric
         filled = np.zeros(numeric.shape[1], dtype=bool)
+        column = np.full((len(names), max(self.widths)), -1, np.int64)
         categoricals = []
         unknown = 0
         for j, raw in enumerate(names):
@@ -198,12 +207,18 @@ class _Group:
                 raise _Irregular
             for c, feature in enumerate(features):
                 if feature in num_at:
-                    numeric[:, num_at[feature]] = self.numbers(j, c)
+                    if self.dtypes[j] == _BYTES:
+                        raise _Irregular
+                    column[j, c] = num_at[feature]
                     filled[num_at[feature]] = True
                 elif feature in cat_at:
                     categoricals.append((cat_at[feature], *self.strings(j, c)))
                 else:
                     unknown += self.total
+        oip_groups.gather_numbers(
+            self.res.values, self._offsets, self.counts, np.array(self.widths, np.int64),
+            column, numeric,
+        )  # fmt: skip
         numeric[:, ~filled] = np.nan
         half = REQUEST if ms.prediction is not None else WHOLE
         cols = self.frame(categoricals, numeric, half)
