@@ -259,14 +259,16 @@ class Pairing:
         found = other.waiting(keys, rows)
         waiting = rows[~found]
         if waiting.shape[0]:
-            picked = waiting.tolist()
             cats = list(zip(*(coded.take(c, waiting) for c in cols.categorical), strict=True))
+            key_strings = coded.take(keys, waiting).tolist()
+            # the ids are the keys (oip): one string serves both
+            ids = key_strings if _same(cols.ids, keys) else coded.take(cols.ids, waiting)
             self._sides[half].insert(
-                coded.take(keys, waiting).tolist(),
+                key_strings,
                 cols.ts[waiting],
                 cols.numeric[waiting],
-                list(zip(coded.take(cols.ids, waiting), coded.take(cols.versions, waiting),
-                         cats or [()] * len(picked), keys.values()[waiting].tolist(),
+                list(zip(ids, coded.take(cols.versions, waiting),
+                         cats or [()] * waiting.shape[0], keys.values()[waiting].tolist(),
                          strict=True)),
             )  # fmt: skip
         if not found.any():
@@ -383,6 +385,18 @@ def _int_keys(keys: Coded) -> np.ndarray:
     base = np.append(table, -1)[keys.at]
     row = keys.suffix + 1 if keys.suffix is not None else np.zeros(base.shape[0], np.int64)
     return np.where(base >= 0, (base << 32) | row, -1)
+
+
+def _same(ids: Values, keys: Coded) -> bool:
+    """Whether the row ids are the pairing keys (no per-row comparison)."""
+    if ids is keys:
+        return True
+    if not isinstance(ids, Coded) or ids.table != keys.table:
+        return False
+    if (ids.suffix is None) != (keys.suffix is None):
+        return False
+    suffix_same = ids.suffix is None or np.array_equal(ids.suffix, keys.suffix)  # type: ignore[arg-type]
+    return suffix_same and np.array_equal(ids.at, keys.at)
 
 
 def _either(first: Values, second: Values) -> Values:

@@ -170,8 +170,8 @@ def concat(parts: Sequence[Sequence[Any]]) -> Any:
     table: list[str | None] = []
     index = []
     for p in coded:
-        offset = len(table)
-        index.append(np.where(p.at >= 0, p.at + offset, -1) if offset else p.at)
+        offset = len(table)  # an empty table's rows are all -1: nothing to shift
+        index.append(np.where(p.at >= 0, p.at + offset, -1) if offset and p.table else p.at)
         table += p.table
     suffix = None
     if suffixed:  # -1: a part without row numbers

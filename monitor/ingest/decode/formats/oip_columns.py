@@ -53,7 +53,7 @@ def scanned_oip_json(
     joined = b"".join(present)  # type: ignore[arg-type]
     ends = np.cumsum(lengths)
     buf = np.frombuffer(joined, np.uint8)
-    res = scan.scan_bodies(buf, ends - lengths, ends)
+    res = scan.scan_bodies(buf, ends - lengths, ends, reuse=True)  # dropped on return
     group = np.empty(len(present), np.int64)
     first = np.empty(oip_groups.MAX_GROUPS, np.int64)
     count = oip_groups.group_messages(
