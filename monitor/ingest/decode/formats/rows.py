@@ -6,7 +6,8 @@ monitored feature is that feature; a ``[N,F]`` tensor listed under ``tensors`` g
 feature per column; other tensors are counted as unknown features. A response fills the
 prediction columns from one output (``prediction_output``, else the first): ``[N]`` a
 score or a label, ``[N,K]`` the probabilities of the configured ``classes`` in order. A
-batch request of N rows becomes N rows with ids ``<request id>:<row>``.
+batch request of N rows becomes N rows with ids ``<request id>:<row>`` (kept as the
+message's id plus row numbers: :class:`~monitor.ingest.decode.coded.Coded`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE, ModelColumns
 from monitor.ingest.decode.formats.tensors import BYTES, Inference, Malformed, Tensor
 from monitor.ingest.decode.schema import ModelSchema, Reason
 
-__all__ = ["Block", "assemble", "block_of", "categories", "row_keys"]
+__all__ = ["Block", "assemble", "block_of", "categories"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,15 +201,3 @@ def _times(blocks: Sequence[Block], sizes: np.ndarray, kafka: np.ndarray) -> np.
         return kafka
     rows = np.repeat(own, sizes)
     return np.where(np.isnan(rows), kafka, rows)
-
-
-#: ``:0``, ``:1``, ...: row suffixes made once (a batch of requests repeats them).
-_SUFFIXES = [f":{r}" for r in range(1024)]
-
-
-def row_keys(key: str | None, rows: int) -> list[str | None]:
-    if key is None:
-        return [None] * rows
-    if rows > len(_SUFFIXES):
-        return [f"{key}:{r}" for r in range(rows)]
-    return [key + suffix for suffix in _SUFFIXES[:rows]]
