@@ -250,8 +250,10 @@ def _data(
             stop, value = number(buf, pos, end)
             if stop < 0 or not np.isfinite(value):
                 return -1, 0, 0
-            integer = True
-            for t in range(pos, stop):
+            # a value with a fraction was written with '.' or an exponent: only a whole
+            # value needs its bytes looked at again
+            integer = value == np.floor(value)
+            for t in range(pos, stop if integer else pos):
                 b = buf[t]
                 if b == 46 or b == 101 or b == 69:
                     integer = False
