@@ -54,8 +54,10 @@ class CheckpointReport(Protocol):
     def checkpoint_failed(self, error: CheckpointError, *, first: bool) -> None:
         """``first`` is true for the failure that starts an episode, false for retries."""
 
-    def checkpoint_written(self, seconds: float, split_models: set[str]) -> None:
-        """``split_models``: models another live replica's checkpoint also holds."""
+    def checkpoint_written(self, seconds: float | None, split_models: set[str]) -> None:
+        """``seconds``: how long the write took, ``None`` if nothing moved and the last
+        checkpoint still holds; ``split_models``: models another live replica's checkpoint
+        also holds."""
 
 
 class Commit(enum.Enum):
