@@ -94,7 +94,8 @@ class RecoveryCoordinator:
     ) -> float | None:
         """Write the checkpoint and return the seconds it took, or ``None`` when nothing
         moved since the last durable one (same offsets, counters and topics: the state
-        only changes with events), which is not rewritten; raises ``CheckpointError`` (the
+        only changes with events) and no other replica shares the state directory, which
+        is not rewritten; raises ``CheckpointError`` (the
         caller pauses consumption).
 
         ``before`` makes durable what the checkpoint's batches produced outside it (the
@@ -110,12 +111,14 @@ class RecoveryCoordinator:
         covered = (dict(positions), dict(counters), dict(self.topic_ids))
         if not handover and not self._failing and covered == self._covered:
             # An idle daemon does not rewrite its state every interval, and a full disk
-            # is met at the first checkpoint that has something to keep.
-            self._last_checkpoint = self._clock()
-            checkpoints = self._load_all()  # other replicas may have written meanwhile
-            self._drop_superseded_handover(checkpoints)
-            self._detect_split(checkpoints)
-            return None
+            # is met at the first checkpoint that has something to keep. Beside other
+            # replicas it still does: they read its written_at as a sign of life.
+            checkpoints = self._load_all()
+            if all(c.replica == self.store.replica for c in checkpoints):
+                self._last_checkpoint = self._clock()
+                self._drop_superseded_handover(checkpoints)
+                self._detect_split(checkpoints)
+                return None
         states: dict[str, ModelState] = {}
         for name in self.pipeline.model_names:
             if self.pipeline.events_seen(name) == 0 and name not in self.model_partitions:

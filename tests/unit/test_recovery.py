@@ -200,3 +200,17 @@ def test_a_checkpoint_with_nothing_new_is_not_rewritten(tmp_path: Path) -> None:
     coordinator.on_assign([("t", 0)])
     assert coordinator.checkpoint({("t", 0): 151}, {"invalid": 2}) is not None
     assert [c.written_at for c in coordinator.store.load_all()] == [clock.now]
+
+
+def test_beside_another_replica_an_unchanged_checkpoint_is_still_written(
+    tmp_path: Path,
+) -> None:
+    """Other replicas read ``written_at`` as a sign of life (split detection)."""
+    clock = Clock()
+    a, _ = replica(tmp_path, "a", clock)
+    b, _ = replica(tmp_path, "b", clock)
+    b.checkpoint({("t", 1): 10}, {})
+    a.checkpoint({("t", 0): 10}, {})
+    clock.advance(INTERVAL)
+    assert a.checkpoint({("t", 0): 10}, {}) is not None
+    assert [c.written_at for c in a.store.load_all() if c.replica == "a"] == [clock.now]
