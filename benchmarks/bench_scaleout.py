@@ -8,8 +8,8 @@ release per six messages (one consume of 12,000 rows, the size the baseline feed
 
 1. one process (the baseline): ``SlotWindow.feed`` of the same rows already decoded and
    time-sorted, which is what a single process does after decoding;
-2. stage 2: decode the wire bytes, dedup, lateness, watermark, sort, rebuild the columns
-   and the same ``SlotWindow.feed``;
+2. stage 2: decode the wire bytes, dedup, lateness, watermark, sort, and count the codes
+   into the same window (``SlotWindow.feed_binned``, as ``ModelStage.step`` does);
 3. the wire size per row.
 
 Medians of ``--repeats`` runs; the load average is printed with them.
@@ -28,14 +28,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.scaleout.codec import RowCodec, decode_rows, encode_rows, source_id
+from monitor.scaleout.codec import RowBatch, RowCodec, decode_rows, encode_rows, source_id
 from monitor.scaleout.reorder import Marker, ReorderBuffer
 from monitor.stats import CountWindowSpec, FeatureKind, SlotWindow, build_profile
+from monitor.stats.binned import BinnedRows
 
 NUMERIC = [f"x{j}" for j in range(10)]
 CATEGORICAL = [f"c{j}" for j in range(3)]
 SOURCES = 6
 BATCH = 2000
+NUM_COLS = np.arange(len(NUMERIC))
+CAT_COLS = np.arange(len(NUMERIC), len(NUMERIC) + len(CATEGORICAL))
 
 
 def profile():
@@ -101,19 +104,21 @@ def stage2(prof, codec: RowCodec, messages: list[bytes]) -> tuple[float, int]:
         buffer.push(decode_rows(data))
         if (i + 1) % SOURCES:
             continue  # one release per consumed batch of messages, as the daemon does
-        rows = buffer.release()
-        if rows.rows:
-            num, codes = codec.rebuild(rows)
-            for _ in win.feed(num, codes, rows.ts):
-                pass
-            applied += rows.rows
+        applied += feed(win, buffer.release())
     for s in sources:
         buffer.mark(Marker(s, 0, idle=True))
-    rows = buffer.release()
-    num, codes = codec.rebuild(rows)
-    for _ in win.feed(num, codes, rows.ts):
-        pass
-    return time.perf_counter() - started, applied + rows.rows
+    applied += feed(win, buffer.release())
+    return time.perf_counter() - started, applied
+
+
+def feed(win: SlotWindow, rows: RowBatch) -> int:
+    """Released rows into the window as ``ModelStage.step`` feeds them: codes counted."""
+    if rows.rows:
+        binned = BinnedRows(rows.codes, NUM_COLS, CAT_COLS, rows.outer_row, rows.outer_col,
+                            rows.outer_value)  # fmt: skip
+        for _ in win.feed_binned(binned, rows.ts):
+            pass
+    return rows.rows
 
 
 def main() -> None:
