@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import DriftmonError
+from monitor.stats.binned import codes_below
 from monitor.stats.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 
 __all__ = [
@@ -249,9 +250,7 @@ class RowCodec:
         fingerprint check but not this one is corrupt)."""
         if batch.codes.shape[1] != self.width:
             return False
-        if not batch.rows:
-            return True
-        return bool(np.all(batch.codes.max(axis=0) < self._widths))
+        return codes_below(batch.codes, self._widths)
 
     def rebuild(self, batch: RowBatch) -> tuple[np.ndarray, np.ndarray]:
         """``(numeric float64, codes int64)`` in column order, binning exactly as sent."""
