@@ -144,30 +144,32 @@ def _count_binned(
     high: np.ndarray,
     cat: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    n_num = num_cols.shape[0]
     miss = num.shape[1] - 1
     cmiss = cat.shape[1] - 1
-    # Smallest and largest inner code per feature: their left edges are the extremes the
+    # Feature by feature: one histogram row and the running extremes stay in cache and
+    # registers. The smallest and largest inner code's left edges are the extremes the
     # rebuilt inner values would give.
-    lo_code = np.full(n_num, 1 << 30, np.int64)
-    hi_code = np.full(n_num, -1, np.int64)
-    for r in range(start, stop):
-        for f in range(n_num):
-            c = np.int64(codes[r, num_cols[f]])
-            if c == 0:
-                num[f, miss] += 1
-            else:
-                num[f, c - 1] += 1
-                if c >= 2 and c <= n_edges[f]:
-                    lo_code[f] = min(lo_code[f], c)
-                    hi_code[f] = max(hi_code[f], c)
-        for g in range(cat_cols.shape[0]):
-            c = np.int64(codes[r, cat_cols[g]])
-            cat[g, c - 1 if c else cmiss] += 1
-    for f in range(n_num):
-        if hi_code[f] >= 0:
-            low[f] = min(low[f], edges[f, lo_code[f] - 2])
-            high[f] = max(high[f], edges[f, hi_code[f] - 2])
+    for f in range(num_cols.shape[0]):
+        col = num_cols[f]
+        k = n_edges[f]
+        row = num[f]
+        lo = np.int64(1 << 30)
+        hi = np.int64(-1)
+        for r in range(start, stop):
+            c = np.int64(codes[r, col])
+            row[c - 1 if c else miss] += 1
+            inner = c >= 2 and c <= k
+            lo = min(lo, c if inner else lo)
+            hi = max(hi, c if inner else hi)
+        if hi >= 0:
+            low[f] = min(low[f], edges[f, lo - 2])
+            high[f] = max(high[f], edges[f, hi - 2])
+    for g in range(cat_cols.shape[0]):
+        col = cat_cols[g]
+        row = cat[g]
+        for r in range(start, stop):
+            c = np.int64(codes[r, col])
+            row[c - 1 if c else cmiss] += 1
     for i in range(outer_row.shape[0]):
         r = outer_row[i]
         f = outer_feature[i]
