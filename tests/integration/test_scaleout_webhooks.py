@@ -53,6 +53,25 @@ def owners(replicas: Replicas, model: str) -> list[str]:
     )
 
 
+def status_of(replicas: Replicas, name: str) -> str:
+    doc = replicas.status(name) or {}
+    models = doc.get("models") or {}
+    evaluations = {m: v.get("evaluations") for m, v in models.items()}  # type: ignore[union-attr]
+    return f"evaluations {evaluations}; scale_out {doc.get('scale_out')}"
+
+
+def story(replicas: Replicas) -> str:
+    """Each replica's ownership moves, episodes and deliveries: what a failure needs."""
+    keys = ("owned", "handed over", "confirmed", "delivered", "recorded", "assigned")
+    return "\n".join(
+        f"--- {name}\n{status_of(replicas, name)}\n"
+        + "\n".join(
+            line[:220] for line in proc.log_text().splitlines() if any(k in line for k in keys)
+        )
+        for name, proc in replicas.running.items()
+    )
+
+
 def test_an_owner_killed_before_its_checkpoint_sends_no_episode_twice(
     tmp_path: Path, kafka_bootstrap: str, kafka_topic, webhook_receiver, env
 ) -> None:
@@ -112,6 +131,6 @@ def test_an_owner_killed_before_its_checkpoint_sends_no_episode_twice(
         for model in MODELS:
             assert exporters(replicas, model) == [survivor], model
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{replicas.logs()}") from None
+        raise AssertionError(f"{exc}\n{story(replicas)}") from None
     finally:
         replicas.stop_all()
