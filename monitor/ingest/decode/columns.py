@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from monitor.ingest.decode.schema import Reason, Rejection
+from monitor.stats.binned import BinnedRows
 
 __all__ = ["REQUEST", "RESPONSE", "WHOLE", "DecodedBatch", "ModelColumns", "merge_models"]
 
@@ -49,6 +50,9 @@ class ModelColumns:
     halves: np.ndarray | None = None
     #: Per row, the key its other half carries (``<request key>:<row>``), with ``halves``.
     pair_keys: list[str | None] | None = None
+    #: The rows already binned against the model's reference (scale-out's stage 2): the
+    #: window counts these instead of binning ``numeric`` and ``codes``.
+    binned: BinnedRows | None = None
 
     @property
     def rows(self) -> int:
@@ -70,6 +74,7 @@ class ModelColumns:
             codes=None if self.codes is None else self.codes[rows],
             halves=None if self.halves is None else self.halves[rows],
             pair_keys=None if self.pair_keys is None else [self.pair_keys[i] for i in pick],
+            binned=None if self.binned is None else self.binned.take(rows),
         )
 
     def slice_rows(self, start: int, stop: int) -> ModelColumns:
@@ -86,6 +91,7 @@ class ModelColumns:
             codes=None if self.codes is None else self.codes[start:stop],
             halves=None if self.halves is None else self.halves[start:stop],
             pair_keys=None if self.pair_keys is None else self.pair_keys[start:stop],
+            binned=None if self.binned is None else self.binned.slice_rows(start, stop),
         )
 
     def drop_rows(self, rows: Collection[int]) -> ModelColumns:
@@ -107,11 +113,13 @@ class ModelColumns:
             codes=None if self.codes is None else self.codes[keep],
             halves=None if self.halves is None else self.halves[keep],
             pair_keys=None if self.pair_keys is None else list(compress(self.pair_keys, kept)),
+            binned=None if self.binned is None else self.binned.take(np.flatnonzero(keep)),
         )
 
     @staticmethod
     def concat(parts: Sequence[ModelColumns]) -> ModelColumns:
-        """The rows of ``parts`` one after the other (all with codes, or none)."""
+        """The rows of ``parts`` one after the other (all with codes, or none; binned
+        likewise)."""
         if len(parts) == 1:
             return parts[0]
         labels = None
@@ -124,6 +132,9 @@ class ModelColumns:
         if any(p.halves is not None for p in parts):
             halves = np.concatenate([_halves(p) for p in parts])
             pair_keys = [k for p in parts for k in (p.pair_keys or [None] * p.rows)]
+        binned = None
+        if parts[0].binned is not None:
+            binned = BinnedRows.concat([p.binned for p in parts if p.binned is not None])
         return ModelColumns(
             numeric=np.concatenate([p.numeric for p in parts]),
             categorical=[
@@ -139,6 +150,7 @@ class ModelColumns:
             codes=codes,
             halves=halves,
             pair_keys=pair_keys,
+            binned=binned,
         )
 
 
