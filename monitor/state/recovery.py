@@ -91,12 +91,15 @@ class RecoveryCoordinator:
         *,
         handover: bool = False,
         before: Callable[[], object] = lambda: None,
+        skip_unchanged: bool = False,
     ) -> float | None:
-        """Write the checkpoint and return the seconds it took, or ``None`` when nothing
-        moved since the last durable one (same offsets, counters and topics: the state
-        only changes with events) and no other replica shares the state directory, which
-        is not rewritten; raises ``CheckpointError`` (the
-        caller pauses consumption).
+        """Write the checkpoint and return the seconds it took; raises ``CheckpointError``
+        (the caller pauses consumption).
+
+        With ``skip_unchanged`` (the periodic checkpoints) it returns ``None`` instead of
+        rewriting when nothing moved since the last durable one (same offsets, counters
+        and topics: the state only changes with events) and no other replica shares the
+        state directory.
 
         ``before`` makes durable what the checkpoint's batches produced outside it (the
         webhook triggers); a ``CheckpointError`` from it fails the checkpoint the same way.
@@ -109,7 +112,7 @@ class RecoveryCoordinator:
         assigned them next.
         """
         covered = (dict(positions), dict(counters), dict(self.topic_ids))
-        if not handover and not self._failing and covered == self._covered:
+        if skip_unchanged and not handover and not self._failing and covered == self._covered:
             # An idle daemon does not rewrite its state every interval, and a full disk
             # is met at the first checkpoint that has something to keep. Beside other
             # replicas it still does: they read its written_at as a sign of life.

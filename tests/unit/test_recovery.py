@@ -185,7 +185,7 @@ def test_a_checkpoint_with_nothing_new_is_not_rewritten(tmp_path: Path) -> None:
 
     # Same offsets, counters and topics: the state only changes with events.
     clock.advance(INTERVAL)
-    assert coordinator.checkpoint({("t", 0): 150}, {"invalid": 1}) is None
+    assert coordinator.checkpoint({("t", 0): 150}, {"invalid": 1}, skip_unchanged=True) is None
     assert [c.written_at for c in coordinator.store.load_all()] == written
     assert coordinator.last_checkpoint == clock.now and not coordinator.due()
 
@@ -195,11 +195,14 @@ def test_a_checkpoint_with_nothing_new_is_not_rewritten(tmp_path: Path) -> None:
         ({("t", 0): 151}, {"invalid": 2}),
     ):
         clock.advance(INTERVAL)
-        assert coordinator.checkpoint(positions, counters) is not None
+        assert coordinator.checkpoint(positions, counters, skip_unchanged=True) is not None
     clock.advance(INTERVAL)
     coordinator.on_assign([("t", 0)])
-    assert coordinator.checkpoint({("t", 0): 151}, {"invalid": 2}) is not None
+    assert coordinator.checkpoint({("t", 0): 151}, {"invalid": 2}, skip_unchanged=True) is not None
     assert [c.written_at for c in coordinator.store.load_all()] == [clock.now]
+    # Shutdown's and revocation's checkpoints are always written.
+    clock.advance(INTERVAL)
+    assert coordinator.checkpoint({("t", 0): 151}, {"invalid": 2}) is not None
 
 
 def test_beside_another_replica_an_unchanged_checkpoint_is_still_written(
@@ -212,5 +215,5 @@ def test_beside_another_replica_an_unchanged_checkpoint_is_still_written(
     b.checkpoint({("t", 1): 10}, {})
     a.checkpoint({("t", 0): 10}, {})
     clock.advance(INTERVAL)
-    assert a.checkpoint({("t", 0): 10}, {}) is not None
+    assert a.checkpoint({("t", 0): 10}, {}, skip_unchanged=True) is not None
     assert [c.written_at for c in a.store.load_all() if c.replica == "a"] == [clock.now]
