@@ -125,9 +125,13 @@ class WindowEvaluator:
 
     def slides(self, columns: ModelColumns) -> Iterator[SlideInfo]:
         """Feed rows to the window; every slide at which the window is full."""
-        numeric, codes = self.encoder.encode(columns)
         window = self.window
-        for slide in window.feed(numeric, codes, columns.ts):
+        if columns.binned is not None:  # scale-out: binned by stage 1, counted as they are
+            fed = window.feed_binned(columns.binned, columns.ts)
+        else:
+            numeric, codes = self.encoder.encode(columns)
+            fed = window.feed(numeric, codes, columns.ts)
+        for slide in fed:
             if window.is_full:
                 yield slide
 

@@ -17,6 +17,7 @@ import numpy as np
 from monitor.ingest.decode import coded
 from monitor.ingest.decode.coded import Values
 from monitor.ingest.decode.schema import Reason, Rejection
+from monitor.stats.binned import BinnedRows
 
 __all__ = ["REQUEST", "RESPONSE", "WHOLE", "DecodedBatch", "ModelColumns", "merge_models"]
 
@@ -52,6 +53,9 @@ class ModelColumns:
     halves: np.ndarray | None = None
     #: Per row, the key its other half carries (``<request key>:<row>``), with ``halves``.
     pair_keys: Values | None = None
+    #: The rows already binned against the model's reference (scale-out's stage 2): the
+    #: window counts these instead of binning ``numeric`` and ``codes``.
+    binned: BinnedRows | None = None
 
     @property
     def rows(self) -> int:
@@ -72,6 +76,7 @@ class ModelColumns:
             codes=None if self.codes is None else self.codes[rows],
             halves=None if self.halves is None else self.halves[rows],
             pair_keys=None if self.pair_keys is None else coded.take(self.pair_keys, rows),
+            binned=None if self.binned is None else self.binned.take(rows),
         )
 
     def slice_rows(self, start: int, stop: int) -> ModelColumns:
@@ -88,6 +93,7 @@ class ModelColumns:
             codes=None if self.codes is None else self.codes[start:stop],
             halves=None if self.halves is None else self.halves[start:stop],
             pair_keys=None if self.pair_keys is None else self.pair_keys[start:stop],
+            binned=None if self.binned is None else self.binned.slice_rows(start, stop),
         )
 
     def drop_rows(self, rows: Collection[int]) -> ModelColumns:
@@ -108,11 +114,13 @@ class ModelColumns:
             codes=None if self.codes is None else self.codes[keep],
             halves=None if self.halves is None else self.halves[keep],
             pair_keys=None if self.pair_keys is None else coded.keep(self.pair_keys, keep),
+            binned=None if self.binned is None else self.binned.take(np.flatnonzero(keep)),
         )
 
     @staticmethod
     def concat(parts: Sequence[ModelColumns]) -> ModelColumns:
-        """The rows of ``parts`` one after the other (all with codes, or none)."""
+        """The rows of ``parts`` one after the other (all with codes, or none; binned
+        likewise)."""
         if len(parts) == 1:
             return parts[0]
         labels = None
@@ -127,6 +135,9 @@ class ModelColumns:
             pair_keys = coded.concat(
                 [p.pair_keys if p.pair_keys is not None else [None] * p.rows for p in parts]
             )
+        binned = None
+        if parts[0].binned is not None:
+            binned = BinnedRows.concat([p.binned for p in parts if p.binned is not None])
         return ModelColumns(
             numeric=np.concatenate([p.numeric for p in parts]),
             categorical=[
@@ -141,6 +152,7 @@ class ModelColumns:
             codes=codes,
             halves=halves,
             pair_keys=pair_keys,
+            binned=binned,
         )
 
 
