@@ -19,6 +19,10 @@ Both are measured in steady state: the events counted between 10 % and 90 % of t
 between the batches that crossed those marks; the group join and the tail are excluded.
 Printed: each round, the median of each side and their ratio, and the load average.
 
+``--before`` adds, to every round, a daemon round with this branch's consume and scan
+changes switched off (one client call per batch, the scan on one thread): before and after
+in the same run, against the same topic and bare loop.
+
 ``--profile DIR`` runs one more daemon round under cProfile, one profile for the loop
 thread and one for the worker thread (decode and statistics), written to DIR.
 """
@@ -32,7 +36,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from operator import methodcaller
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -227,6 +232,21 @@ def daemon_round(
     return steady(samples, n), whole
 
 
+@contextmanager
+def _before_changes() -> Iterator[None]:
+    """One ``consume()`` call per batch and the scan on one thread, as before both changes."""
+    import monitor.ingest.decode.columnar as columnar
+    import monitor.ingest.source as source
+
+    helper, chunk = columnar.scan_helper, source.CONSUME_CHUNK
+    columnar.scan_helper = lambda: None  # type: ignore[assignment, return-value]
+    source.CONSUME_CHUNK = 1_000_000
+    try:
+        yield
+    finally:
+        columnar.scan_helper, source.CONSUME_CHUNK = helper, chunk
+
+
 def _profiled(step: Callable[..., Any], profile: cProfile.Profile) -> Callable[..., Any]:
     def run(*args: Any) -> Any:
         profile.enable()
@@ -238,7 +258,9 @@ def _profiled(step: Callable[..., Any], profile: cProfile.Profile) -> Callable[.
     return run
 
 
-def run(n: int, rounds: int, bare_batch: int, profile_dir: Path | None = None) -> dict[str, Any]:
+def run(
+    n: int, rounds: int, bare_batch: int, profile_dir: Path | None = None, before: bool = False
+) -> dict[str, Any]:
     """Fill a topic, then interleaved rounds; the medians, their ratios and every round."""
     from monitor.demo.broker import EmbeddedBroker
 
@@ -252,11 +274,29 @@ def run(n: int, rounds: int, bare_batch: int, profile_dir: Path | None = None) -
         bare: list[Steady] = []
         daemon: list[Steady] = []
         whole: list[float] = []
+        previous: list[Steady] = []
         for r in range(rounds):
             bare.append(bare_round(config, f"bare-{r}", n, bare_batch))
+            if before and r % 2:  # alternate which of the two goes first
+                with _before_changes():
+                    previous.append(daemon_round(config, f"before-{r}", n)[0])
             steady_state, total = daemon_round(config, f"daemon-{r}", n)
             daemon.append(steady_state)
             whole.append(total)
+            if before and not r % 2:
+                with _before_changes():
+                    previous.append(daemon_round(config, f"before-{r}", n)[0])
+                print(
+                    f"  round {r + 1}: before the changes {previous[-1].rate:,.0f}/s "
+                    f"({previous[-1].cpu_us:.2f} CPU us an event)",
+                    flush=True,
+                )
+            elif before:
+                print(
+                    f"  round {r + 1}: before the changes {previous[-1].rate:,.0f}/s "
+                    f"({previous[-1].cpu_us:.2f} CPU us an event)",
+                    flush=True,
+                )
             print(
                 f"  round {r + 1}: bare {bare[-1].rate:,.0f}/s ({bare[-1].cpu_us:.2f} CPU us "
                 f"an event), daemon {daemon[-1].rate:,.0f}/s ({daemon[-1].cpu_us:.2f} CPU us; "
@@ -268,7 +308,11 @@ def run(n: int, rounds: int, bare_batch: int, profile_dir: Path | None = None) -
             daemon_round(config, "daemon-profile", n, profile_dir)
     rate = (statistics.median(s.rate for s in bare), statistics.median(s.rate for s in daemon))
     cpu = (statistics.median(s.cpu_us for s in bare), statistics.median(s.cpu_us for s in daemon))
-    return {
+    out: dict[str, Any] = {}
+    if previous:
+        out["before"] = statistics.median(s.rate for s in previous)
+        out["before_cpu_us"] = statistics.median(s.cpu_us for s in previous)
+    return out | {
         "bare": rate[0],
         "daemon": rate[1],
         "ratio": rate[1] / rate[0],
@@ -292,6 +336,12 @@ def report(result: dict[str, Any], n: int) -> None:
         f"{result['daemon_whole']:,.0f}/s; load average {before[0]:.2f} at the start, "
         f"{after[0]:.2f} at the end"
     )
+    if "before" in result:
+        print(
+            f"before the changes (same run, medians): daemon {result['before']:,.0f} events/s, "
+            f"ratio {result['before'] / result['bare']:.2f}, {result['before_cpu_us']:.2f} CPU "
+            f"us an event; after / before {result['daemon'] / result['before']:.2f}"
+        )
 
 
 def main() -> None:
@@ -300,8 +350,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bare-batch", type=int, default=1000)
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--before", action="store_true", help="also time the code before")
     args = parser.parse_args()
-    result = run(args.events, args.rounds, args.bare_batch, args.profile)
+    result = run(args.events, args.rounds, args.bare_batch, args.profile, args.before)
     report(result, args.events)
 
 

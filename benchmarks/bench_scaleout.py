@@ -8,9 +8,11 @@ release per six messages (one consume of 12,000 rows, the size the baseline feed
 
 1. one process (the baseline): ``SlotWindow.feed`` of the same rows already decoded and
    time-sorted, which is what a single process does after decoding;
-2. stage 2: decode the wire bytes, dedup, lateness, watermark, sort, rebuild the columns
-   and the same ``SlotWindow.feed``;
-3. the wire size per row.
+2. stage 2: decode the wire bytes, dedup, lateness, watermark, sort, and count the codes
+   into the same window (``SlotWindow.feed_binned``, as ``ModelStage.step`` does);
+3. the window part of stage 2 alone: the baseline's time-sorted rows, binned beforehand,
+   counted into the same window in the same chunks (``feed_binned``);
+4. the wire size per row.
 
 Medians of ``--repeats`` runs; the load average is printed with them.
 """
@@ -28,14 +30,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.scaleout.codec import RowCodec, decode_rows, encode_rows, source_id
+from monitor.scaleout.codec import RowBatch, RowCodec, decode_rows, encode_rows, source_id
 from monitor.scaleout.reorder import Marker, ReorderBuffer
 from monitor.stats import CountWindowSpec, FeatureKind, SlotWindow, build_profile
+from monitor.stats.binned import BinnedRows
 
 NUMERIC = [f"x{j}" for j in range(10)]
 CATEGORICAL = [f"c{j}" for j in range(3)]
 SOURCES = 6
 BATCH = 2000
+NUM_COLS = np.arange(len(NUMERIC))
+CAT_COLS = np.arange(len(NUMERIC), len(NUMERIC) + len(CATEGORICAL))
 
 
 def profile():
@@ -90,6 +95,22 @@ def one_process(prof, num: np.ndarray, codes: np.ndarray, ts: np.ndarray) -> flo
     return time.perf_counter() - started
 
 
+def counted(prof, rows: RowBatch) -> float:
+    """The window part of stage 2 alone: the same time-sorted rows as the baseline, binned
+    beforehand and cut into the same chunks, counted into the window (``feed_binned``)."""
+    win = SlotWindow(prof, CountWindowSpec(events=20000, slide=2000))
+    chunks = []
+    for a in range(0, rows.rows, BATCH * SOURCES):
+        part = rows.take(np.arange(a, min(rows.rows, a + BATCH * SOURCES)))
+        chunks.append((BinnedRows(part.codes, NUM_COLS, CAT_COLS, part.outer_row,
+                                  part.outer_col, part.outer_value), part.ts))  # fmt: skip
+    started = time.perf_counter()
+    for binned, ts in chunks:
+        for _ in win.feed_binned(binned, ts):
+            pass
+    return time.perf_counter() - started
+
+
 def stage2(prof, codec: RowCodec, messages: list[bytes]) -> tuple[float, int]:
     win = SlotWindow(prof, CountWindowSpec(events=20000, slide=2000))
     sources = [source_id(0, p) for p in range(SOURCES)]
@@ -101,19 +122,21 @@ def stage2(prof, codec: RowCodec, messages: list[bytes]) -> tuple[float, int]:
         buffer.push(decode_rows(data))
         if (i + 1) % SOURCES:
             continue  # one release per consumed batch of messages, as the daemon does
-        rows = buffer.release()
-        if rows.rows:
-            num, codes = codec.rebuild(rows)
-            for _ in win.feed(num, codes, rows.ts):
-                pass
-            applied += rows.rows
+        applied += feed(win, buffer.release())
     for s in sources:
         buffer.mark(Marker(s, 0, idle=True))
-    rows = buffer.release()
-    num, codes = codec.rebuild(rows)
-    for _ in win.feed(num, codes, rows.ts):
-        pass
-    return time.perf_counter() - started, applied + rows.rows
+    applied += feed(win, buffer.release())
+    return time.perf_counter() - started, applied
+
+
+def feed(win: SlotWindow, rows: RowBatch) -> int:
+    """Released rows into the window as ``ModelStage.step`` feeds them: codes counted."""
+    if rows.rows:
+        binned = BinnedRows(rows.codes, NUM_COLS, CAT_COLS, rows.outer_row, rows.outer_col,
+                            rows.outer_value)  # fmt: skip
+        for _ in win.feed_binned(binned, rows.ts):
+            pass
+    return rows.rows
 
 
 def main() -> None:
@@ -125,19 +148,29 @@ def main() -> None:
     codec = RowCodec("wide", prof, NUMERIC, CATEGORICAL, "fp")
     messages, num, codes, ts = prepared(args.rows, codec)
     rows = ts.shape[0]
-    one_process(prof, num[:20000], codes[:20000], ts[:20000])  # compile / load kernels
-    base, staged = [], []
+    n = ts.shape[0]
+    sorted_rows = codec.bin(num, codes, ts, np.zeros(n), np.arange(n), np.zeros((0, 3)))
+    # compile / load every kernel before timing
+    one_process(prof, num[:20000], codes[:20000], ts[:20000])
+    counted(prof, sorted_rows.take(np.arange(20000)))
+    stage2(prof, codec, messages[:60])
+    base, bins, staged = [], [], []
     applied = 0
     for _ in range(args.repeats):
         base.append(one_process(prof, num, codes, ts))
+        bins.append(counted(prof, sorted_rows))
         seconds, applied = stage2(prof, codec, messages)
         staged.append(seconds)
-    b, s = statistics.median(base), statistics.median(staged)
+    b, c, s = statistics.median(base), statistics.median(bins), statistics.median(staged)
     wire = sum(len(m) for m in messages) / rows
     print(f"rows: {rows:,} ({len(NUMERIC)} numeric, {len(CATEGORICAL)} categorical), "
           f"{SOURCES} sources, {len(messages)} row batches; applied {applied:,}")  # fmt: skip
     print(
         f"one process, window feed of sorted rows: {rows / b / 1e6:.2f} M rows/s (median {b:.3f} s)"
+    )
+    print(
+        f"window part of stage 2, binned rows counted: {rows / c / 1e6:.2f} M rows/s "
+        f"(median {c:.3f} s; {b / c:.2f}x the window feed of values)"
     )
     print(
         f"stage 2, decode+dedup+watermark+sort+window: {rows / s / 1e6:.2f} M rows/s "

@@ -79,11 +79,12 @@ class _CheckpointHealth:
         self._health.set("state_dir_writable", False, str(error))
         self._metrics.checkpoint_failures.inc()
 
-    def checkpoint_written(self, seconds: float, split_models: set[str]) -> None:
+    def checkpoint_written(self, seconds: float | None, split_models: set[str]) -> None:
         if not self._health.conditions().get("state_dir_writable", True):
             logger.info("checkpoint written again: consumption resumes")
         self._health.set("state_dir_writable", True)
-        self._metrics.checkpoint_duration.observe(seconds)
+        if seconds is not None:
+            self._metrics.checkpoint_duration.observe(seconds)
         self._metrics.set_split_models(split_models, self._models)
 
 

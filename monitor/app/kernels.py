@@ -45,6 +45,7 @@ from monitor.ingest.decode import scanner_gate
 from monitor.ingest.decode.formats.oip_groups import warmup as oip_scan_warmup
 from monitor.ingest.decode.scanner import warmup as scanner_warmup
 from monitor.performance.warmup import warmup as performance_warmup
+from monitor.scaleout.warmup import warmup as scaleout_warmup
 from monitor.stats import SEQUENTIAL_TESTS
 from monitor.stats.binning import MIN_WIDTH, bins_width
 from monitor.stats.warmup import warmup as stats_warmup
@@ -78,6 +79,7 @@ def warm_all() -> float:
         stats_warmup_sequential()
         performance_warmup()
         oip_scan_warmup()
+        scaleout_warmup()
     finally:
         if child is not None:
             child.wait()
@@ -218,6 +220,8 @@ class KernelWarmup:
         if any(m.performance is not None for m in models):
             self.steps.append(("performance metrics", performance_warmup))
         topics = config.kafka.topics if config.kafka is not None else []
+        if config.kafka is not None and config.kafka.scale_out.enabled:
+            self.steps.append(("scale-out stage 2", scaleout_warmup))
         if any(t.format == "oip" and t.model is not None for t in topics):
             self.steps.append(("OIP JSON scanner", oip_scan_warmup))
         self.progress = WarmupProgress(total=len(self.steps))

@@ -11,31 +11,36 @@ are duplicates (the first half with a key wins) and halves without a key (a requ
 then monitored at once, a response dropped). The waiting halves are in the model's
 checkpoint (:meth:`Pairing.state_dict`), so a restart loses no pair and counts none twice.
 
-Feature values wait as float rows; category strings, row ids and versions wait in a dict
-beside them (category codes are applied after pairing, so a reference captured while
-halves wait does not change what they hold).
+Keys arrive as :class:`~monitor.ingest.decode.coded.Coded` columns (a request's id once,
+plus each row's number): a batch's halves are matched, deduplicated and checked against the
+waiting ones with numpy on integer keys, and ``<key>:<row>`` strings are built only for
+the rows that wait or whose request id is already waiting. Feature values wait as float
+rows; category strings, row ids and versions wait in a dict beside them (category codes
+are applied after pairing, so a reference captured while halves wait does not change what
+they hold).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import compress, repeat
 from typing import Any
 
 import numpy as np
 
 from monitor.errors import CheckpointError
+from monitor.ingest.decode import coded
+from monitor.ingest.decode.coded import Coded, Values
 from monitor.ingest.decode.columns import REQUEST, RESPONSE, ModelColumns
 from monitor.performance.pending import Evicted, PendingEntries
 
 __all__ = ["PairLimits", "PairReason", "Pairing"]
 
 _STATE_VERSION = 1
-# row id, version, category strings of a waiting half
-_Extra = tuple[str | None, str | None, tuple[str | None, ...]]
+# row id, version, category strings, request key (the key without its row) of a waiting half
+_Extra = tuple[str | None, str | None, tuple[str | None, ...], str]
 
 
 class PairReason(StrEnum):
@@ -60,27 +65,56 @@ class PairLimits:
 
 @dataclass
 class _Side:
-    """One half's waiting entries and their strings."""
+    """One half's waiting entries, their strings, and how many wait per request key."""
 
     entries: PendingEntries
     extras: dict[str, _Extra]
+    bases: dict[str, int]
 
     def insert(
         self, keys: list[str], ts: np.ndarray, values: np.ndarray, extras: list[_Extra]
     ) -> None:
         self.entries.insert(keys, ts, values)
         self.extras.update(zip(keys, extras, strict=True))
+        bases = self.bases
+        for e in extras:
+            bases[e[3]] = bases.get(e[3], 0) + 1
+
+    def _gone(self, extras: list[_Extra]) -> list[_Extra]:
+        bases = self.bases
+        for e in extras:
+            left = bases[e[3]] - 1
+            if left:
+                bases[e[3]] = left
+            else:
+                del bases[e[3]]
+        return extras
 
     def take(self, keys: list[str]) -> tuple[np.ndarray, np.ndarray, list[_Extra]]:
         slots = np.fromiter(map(self.entries.index.__getitem__, keys), np.int64, len(keys))
         ts, values = self.entries.remove(slots, keys)
-        return ts, values, [self.extras.pop(k) for k in keys]
+        return ts, values, self._gone([self.extras.pop(k) for k in keys])
 
     def evicted(self, taken: list[Evicted]) -> tuple[np.ndarray, np.ndarray, list[_Extra]]:
         keys = [k for ids, _, _ in taken for k in ids]
         ts = np.concatenate([t for _, t, _ in taken])
         values = np.concatenate([v for _, _, v in taken])
-        return ts, values, [self.extras.pop(k) for k in keys]
+        return ts, values, self._gone([self.extras.pop(k) for k in keys])
+
+    def waiting(self, keys: Coded, rows: np.ndarray) -> np.ndarray:
+        """Which of ``rows`` have their key waiting here: strings are built only for rows
+        whose request key is (per table entry, not per row)."""
+        found = np.zeros(rows.shape[0], dtype=bool)
+        if not self.bases or not rows.shape[0]:
+            return found
+        bases = self.bases
+        maybe = np.fromiter((k in bases for k in keys.table), bool, len(keys.table))
+        ask = np.flatnonzero(maybe[keys.at[rows]])
+        if ask.shape[0]:
+            index = self.entries.index
+            strings = coded.take(keys, rows[ask]).tolist()
+            found[ask] = np.fromiter(map(index.__contains__, strings), bool, ask.shape[0])
+        return found
 
 
 class Pairing:
@@ -99,8 +133,8 @@ class Pairing:
         self.prediction_at = prediction_at
         self.categorical_prediction = categorical_prediction
         self._sides = {
-            REQUEST: _Side(PendingEntries(numeric_width), {}),
-            RESPONSE: _Side(PendingEntries(numeric_width), {}),
+            REQUEST: _Side(PendingEntries(numeric_width), {}, {}),
+            RESPONSE: _Side(PendingEntries(numeric_width), {}, {}),
         }
         self.watermark = -math.inf
         self.paired_total = 0
@@ -124,14 +158,15 @@ class Pairing:
         """The rows ready for the windows: whole rows, pairs completed, and requests
         released unpaired; the halves left wait. ``cols`` are uncoded (strings).
 
-        Halves of one batch meet each other first (column operations, no per-row
-        objects), then the waiting halves; only what is left waits, as rows of numbers
-        plus a tuple of its strings.
+        Halves of one batch meet each other first (integer keys, column operations),
+        then the waiting halves; only what is left waits, as rows of numbers plus a tuple
+        of its strings.
         """
         halves = cols.halves
         if halves is None or cols.rows == 0:
             return cols
-        keys = cols.pair_keys or [None] * cols.rows
+        keys = Coded.of(cols.pair_keys if cols.pair_keys is not None else [None] * cols.rows)
+        ints = _int_keys(keys)
         delay = self.limits.max_delay_seconds
         last_msg = int(cols.msg_index[-1])
         # Halves more than the delay older than all of this batch can pair with none of it.
@@ -140,21 +175,22 @@ class Pairing:
         rows = {}
         for half in (REQUEST, RESPONSE):
             found = np.flatnonzero(halves == half)
-            keyed = np.fromiter(
-                map(_has_key, map(keys.__getitem__, found.tolist())), bool, len(found)
-            )
+            keyed = ints[found] >= 0
             if not keyed.all():
                 self._count(half, PairReason.NO_ID, int((~keyed).sum()))
                 if half == REQUEST:  # monitored with its features alone
                     alone.append(found[~keyed])
                 found = found[keyed]
-            rows[half] = self._first_of_each(half, found, keys)
+            rows[half] = self._first_of_each(half, found, ints, keys)
         req, resp = rows[REQUEST], rows[RESPONSE]
-        req_keys = list(map(keys.__getitem__, req.tolist()))
-        resp_keys = list(map(keys.__getitem__, resp.tolist()))
-        # 1. both halves in this batch
-        resp_at = dict(zip(resp_keys, resp.tolist(), strict=True))
-        partner = np.fromiter(map(resp_at.get, req_keys, repeat(-1)), np.int64, len(req_keys))
+        # 1. both halves in this batch: a sorted join on the integer keys
+        partner = np.full(req.shape[0], -1, np.int64)
+        if req.shape[0] and resp.shape[0]:
+            order = np.argsort(ints[resp], kind="stable")
+            sorted_keys = ints[resp][order]
+            at = np.minimum(np.searchsorted(sorted_keys, ints[req]), sorted_keys.shape[0] - 1)
+            hit = sorted_keys[at] == ints[req]
+            partner[hit] = resp[order[at[hit]]]
         met = partner >= 0
         if met.any():
             base = _rows(cols, req[met])
@@ -162,12 +198,10 @@ class Pairing:
             self.paired_total += int(met.sum())
             matched = np.zeros(cols.rows, dtype=bool)
             matched[partner[met]] = True
-            keep = ~matched[resp]
-            resp, resp_keys = resp[keep], list(compress(resp_keys, keep.tolist()))
-            req, req_keys = req[~met], list(compress(req_keys, (~met).tolist()))
+            resp, req = resp[~matched[resp]], req[~met]
         # 2. a half of this batch and a waiting one; 3. the rest waits
-        out += self._with_waiting(REQUEST, req, req_keys, cols)
-        out += self._with_waiting(RESPONSE, resp, resp_keys, cols)
+        out += self._with_waiting(REQUEST, req, keys, cols)
+        out += self._with_waiting(RESPONSE, resp, keys, cols)
         whole = np.sort(np.concatenate(alone))
         if whole.shape[0]:
             out.insert(0, _whole(cols.take(whole)))
@@ -179,36 +213,32 @@ class Pairing:
         if n:
             self.unpaired[(HALF_NAMES[half], reason)] += n
 
-    def _first_of_each(self, half: int, rows: np.ndarray, keys: Sequence[str | None]) -> np.ndarray:
-        """Rows whose key is neither waiting on the same side nor repeated in the batch."""
-        own = self._sides[half].entries.index
-        picked = list(map(keys.__getitem__, rows.tolist()))
-        if len(set(picked)) == len(picked) and not any(map(own.__contains__, picked)):
-            return rows
-        seen: set[str | None] = set()
-        kept = []
-        for r, key in zip(rows.tolist(), picked, strict=True):
-            if key in seen or key in own:
-                continue
-            seen.add(key)
-            kept.append(r)
-        self._count(half, PairReason.DUPLICATE, len(picked) - len(kept))
-        return np.array(kept, dtype=np.int64)
+    def _first_of_each(
+        self, half: int, rows: np.ndarray, ints: np.ndarray, keys: Coded
+    ) -> np.ndarray:
+        """Rows whose key is neither waiting on the same side nor repeated in the batch
+        (the first of a repeated key wins)."""
+        _, first = np.unique(ints[rows], return_index=True)
+        kept = rows if first.shape[0] == rows.shape[0] else rows[np.sort(first)]
+        waiting = self._sides[half].waiting(keys, kept)
+        if waiting.any():
+            kept = kept[~waiting]
+        self._count(half, PairReason.DUPLICATE, int(rows.shape[0] - kept.shape[0]))
+        return kept
 
     def _batch_prediction(
         self, cols: ModelColumns, rows: np.ndarray
-    ) -> tuple[np.ndarray, list[str | None] | None, list[str | None]]:
+    ) -> tuple[np.ndarray, Values | None, Values]:
         """The prediction columns of batch rows: numbers, labels, versions."""
-        picked = rows.tolist()
-        labels = [cols.categorical[-1][i] for i in picked] if self.categorical_prediction else None
-        return cols.numeric[rows], labels, [cols.versions[i] for i in picked]
+        labels = coded.take(cols.categorical[-1], rows) if self.categorical_prediction else None
+        return cols.numeric[rows], labels, coded.take(cols.versions, rows)
 
     def _with_prediction(
         self,
         base: ModelColumns,
         numeric: np.ndarray,
-        labels: list[str | None] | None,
-        versions: list[str | None],
+        labels: Values | None,
+        versions: Values,
     ) -> ModelColumns:
         """Request rows with the prediction of their responses (same order)."""
         merged = base.numeric.copy()
@@ -216,32 +246,35 @@ class Pairing:
         categorical = base.categorical
         if labels is not None:
             categorical = [*categorical[:-1], labels]
-        own = [v or r for v, r in zip(base.versions, versions, strict=True)]
+        own = _either(base.versions, versions)
         return ModelColumns(merged, categorical, base.ts, base.ids, base.msg_index, 0, own)
 
     def _with_waiting(
-        self, half: int, rows: np.ndarray, row_keys: list[str | None], cols: ModelColumns
+        self, half: int, rows: np.ndarray, keys: Coded, cols: ModelColumns
     ) -> list[ModelColumns]:
         """Rows of one half meet the other side's waiting halves; the rest wait."""
         if not rows.shape[0]:
             return []
         other = self._sides[RESPONSE if half == REQUEST else REQUEST]
-        found = np.fromiter(map(other.entries.index.__contains__, row_keys), bool, len(row_keys))
+        found = other.waiting(keys, rows)
         waiting = rows[~found]
         if waiting.shape[0]:
-            picked = waiting.tolist()
-            cats = list(zip(*([c[i] for i in picked] for c in cols.categorical), strict=True))
+            cats = list(zip(*(coded.take(c, waiting) for c in cols.categorical), strict=True))
+            key_strings = coded.take(keys, waiting).tolist()
+            # the ids are the keys (oip): one string serves both
+            ids = key_strings if _same(cols.ids, keys) else coded.take(cols.ids, waiting)
             self._sides[half].insert(
-                list(compress(row_keys, (~found).tolist())),  # type: ignore[arg-type]
+                key_strings,
                 cols.ts[waiting],
                 cols.numeric[waiting],
-                list(zip([cols.ids[i] for i in picked], [cols.versions[i] for i in picked],
-                         cats or [()] * len(picked), strict=True)),
+                list(zip(ids, coded.take(cols.versions, waiting),
+                         cats or [()] * waiting.shape[0], keys.values()[waiting].tolist(),
+                         strict=True)),
             )  # fmt: skip
         if not found.any():
             return []
         hits = rows[found]
-        ts, values, extras = other.take(list(compress(row_keys, found.tolist())))  # type: ignore[arg-type]
+        ts, values, extras = other.take(coded.take(keys, hits).tolist())
         self.paired_total += int(hits.shape[0])
         msgs = cols.msg_index[hits]
         if half == REQUEST:  # the response waited
@@ -296,7 +329,7 @@ class Pairing:
             state[f"{name}_ts"] = ts
             state[f"{name}_values"] = values
             state[f"{name}_extras"] = [
-                list(side.extras[k][:2]) + [list(side.extras[k][2])] for k in keys
+                [*side.extras[k][:2], list(side.extras[k][2]), side.extras[k][3]] for k in keys
             ]
         return state
 
@@ -310,7 +343,10 @@ class Pairing:
                 keys = [str(k) for k in np.asarray(state[f"{name}_keys"]).tolist()]
                 ts = np.asarray(state[f"{name}_ts"], dtype=np.float64)
                 values = np.asarray(state[f"{name}_values"], dtype=np.float64)
-                extras = [(e[0], e[1], tuple(e[2])) for e in state[f"{name}_extras"]]
+                extras = [
+                    (e[0], e[1], tuple(e[2]), e[3] if len(e) > 3 else _request_key(k))
+                    for e, k in zip(state[f"{name}_extras"], keys, strict=False)
+                ]
                 if (
                     ts.shape != (len(keys),)
                     or values.shape != (len(keys), self.width)
@@ -318,7 +354,7 @@ class Pairing:
                 ):
                     raise CheckpointError(f"pairing state {name!r} has inconsistent shapes")
                 side.entries = PendingEntries(self.width)
-                side.extras = {}
+                side.extras, side.bases = {}, {}
                 side.insert(keys, ts, values, extras)
             self.watermark = float(state["watermark"])
             self.paired_total = int(state["paired_total"])
@@ -337,8 +373,49 @@ def _rows(cols: ModelColumns, rows: np.ndarray) -> ModelColumns:
     return cols.take(rows)
 
 
-def _has_key(key: str | None) -> bool:
-    return key is not None
+def _int_keys(keys: Coded) -> np.ndarray:
+    """Per row an int64 equal for equal keys within the batch (-1: no key): the request
+    key's number among the batch's distinct ones, and the row number."""
+    known: dict[str, int] = {}
+    table = np.fromiter(
+        (-1 if k is None else known.setdefault(k, len(known)) for k in keys.table),
+        np.int64,
+        len(keys.table),
+    )
+    base = np.append(table, -1)[keys.at]
+    row = keys.suffix + 1 if keys.suffix is not None else np.zeros(base.shape[0], np.int64)
+    return np.where(base >= 0, (base << 32) | row, -1)
+
+
+def _same(ids: Values, keys: Coded) -> bool:
+    """Whether the row ids are the pairing keys (no per-row comparison)."""
+    if ids is keys:
+        return True
+    if not isinstance(ids, Coded) or ids.table != keys.table:
+        return False
+    if (ids.suffix is None) != (keys.suffix is None):
+        return False
+    suffix_same = ids.suffix is None or np.array_equal(ids.suffix, keys.suffix)  # type: ignore[arg-type]
+    return suffix_same and np.array_equal(ids.at, keys.at)
+
+
+def _either(first: Values, second: Values) -> Values:
+    """Per row the first value, else (``None``) the second."""
+    a, b = Coded.of(first), Coded.of(second)
+    if a.suffix is not None or b.suffix is not None:
+        return [x if x is not None else y for x, y in zip(a, b, strict=True)]
+    empty = np.fromiter((v is None for v in a.table), bool, len(a.table))
+    missing = np.append(empty, True)[a.at]
+    if not missing.any():
+        return first
+    at = np.where(missing, np.where(b.at >= 0, b.at + len(a.table), -1), a.at)
+    return Coded(a.table + b.table, at)
+
+
+def _request_key(key: str) -> str:
+    """The request key of a row key ``<key>:<row>`` (state written before keys were kept)."""
+    head, _, row = key.rpartition(":")
+    return head if head and row.isdigit() else key
 
 
 def _columns(

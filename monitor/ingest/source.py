@@ -64,6 +64,10 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+#: The most messages one ``consume()`` call of the client returns (see ``KafkaSource._gather``).
+CONSUME_CHUNK = 1000
+
+
 def consumer_defaults() -> dict[str, Any]:
     """The librdkafka settings driftmon applies under ``kafka.consumer`` (which wins)."""
     return dict(_DEFAULTS)
@@ -119,6 +123,7 @@ class KafkaSource:
         self._dirty: set[tuple[str, int]] = set()
         self._assigned: set[tuple[str, int]] = set()
         self._assignment_seen = threading.Event()
+        self._rebalances = 0  # callbacks run so far: a batch ends at one (see _gather)
         self._last_error_log = 0.0
         self.consumer = consumer_factory(conf)
         # Lag as often as librdkafka's statistics (statistics.interval.ms, 5 s by default).
@@ -136,6 +141,7 @@ class KafkaSource:
     # -- callbacks (run inside poll/consume on this thread) ----------------------------
 
     def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._rebalances += 1
         try:
             pairs = [(p.topic, p.partition) for p in partitions]
             self._assigned.update(pairs)
@@ -162,6 +168,7 @@ class KafkaSource:
             raise RebalanceError(f"on_assign failed: {exc}") from exc
 
     def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._rebalances += 1
         try:
             pairs = [(p.topic, p.partition) for p in partitions]
             if self._on_revoke_cb:
@@ -177,6 +184,7 @@ class KafkaSource:
             raise RebalanceError(f"on_revoke failed: {exc}") from exc
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._rebalances += 1
         # Lost partitions already belong to someone else: committing would fail or clash.
         # Hand their state over like a revocation, minus the commit: the checkpoint (local
         # storage, no broker needed) then holds the state with the offsets it reflects, so
@@ -244,8 +252,7 @@ class KafkaSource:
     def consume(self, max_messages: int, timeout_seconds: float) -> list[Message]:
         """One batch of data messages; broker-side errors are logged and skipped."""
         self._lag.poll()  # between consume calls: it keeps running while paused
-        consumed = self.consumer.consume(num_messages=max_messages, timeout=timeout_seconds)
-        batch: list[Message] = consumed  # type: ignore[assignment]
+        batch = self._gather(max_messages, timeout_seconds)
         # One C-level pass with no list built: a data message's error() is None, and a
         # KafkaError is true (truth, not ==: KafkaError's == with None leaves an error set).
         if not any(map(_ERROR, batch)):
@@ -265,6 +272,28 @@ class KafkaSource:
         if out:
             self._set_connected(True)
         return out
+
+    def _gather(self, max_messages: int, timeout_seconds: float) -> list[Message]:
+        """Up to ``max_messages``, read in calls of at most :data:`CONSUME_CHUNK`.
+
+        confluent-kafka creates a batch's ``Message`` objects holding the GIL, in one C
+        call; the statistics thread, coming back from a kernel that released the GIL,
+        waits for the whole of it. Shorter calls keep that wait short. The first call
+        waits up to the timeout, the rest only take what is already fetched, and a
+        rebalance callback (they run inside these calls) ends the batch, so a batch
+        never spans an assignment change (as with one call).
+        """
+        chunk = min(max_messages, CONSUME_CHUNK)
+        rebalances = self._rebalances
+        first = self.consumer.consume(num_messages=chunk, timeout=timeout_seconds)
+        batch: list[Message] = first  # type: ignore[assignment]
+        got = len(batch)
+        while got == chunk and len(batch) < max_messages and self._rebalances == rebalances:
+            chunk = min(CONSUME_CHUNK, max_messages - len(batch))
+            more = self.consumer.consume(num_messages=chunk, timeout=0)
+            batch += more
+            got = len(more)
+        return batch
 
     @property
     def positions(self) -> dict[tuple[str, int], int]:

@@ -172,20 +172,25 @@ class WindowEvaluator:
     def slides(self, columns: ModelColumns) -> Iterator[SlideInfo | SequentialAlarm]:
         """Feed rows to the window and the sequential detectors; in event order, every
         alarm and every slide at which the window is full."""
-        numeric, codes = self.encoder.encode(columns)
         window = self.window
         part = self.sequential
+        binned = columns.binned
+        if binned is not None:  # scale-out: binned by stage 1, counted as they are
+            fed = window.feed_binned(binned, columns.ts)
+        else:
+            numeric, codes = self.encoder.encode(columns)
+            fed = window.feed(numeric, codes, columns.ts)
         if part is None:
-            for slide in window.feed(numeric, codes, columns.ts):
+            for slide in fed:
                 if window.is_full:
                     yield slide
             return
         part.use_thresholds(self._limits.thresholds)
-        cells = part.cells(numeric, codes)
+        cells = part.cells_binned(binned) if binned is not None else part.cells(numeric, codes)
         ts = columns.ts
         before = window.events_seen
         done = 0
-        for slide in window.feed(numeric, codes, ts):
+        for slide in fed:
             upto = window.events_seen - before
             yield from part.advance(cells[:, done:upto], ts[done:upto], before + done + 1)
             done = upto

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,12 @@ class ReferenceFile:
         os.replace(tmp, self.path)
 
 
+def _named(profile: ReferenceProfile, model: str) -> ReferenceProfile:
+    """The profile under the configured model's name: results, status and webhooks name
+    the model the config does, also when several models share one profile file."""
+    return profile if profile.model == model else replace(profile, model=model)
+
+
 def load_references(config: Config, base_dir: Path | None = None) -> dict[str, ModelReference]:
     """Every configured reference file, read into one :class:`ModelReference` per model.
 
@@ -148,10 +154,10 @@ def load_references(config: Config, base_dir: Path | None = None) -> dict[str, M
         for name, model in config.models.items()
         if not isinstance(model.reference, CaptureReference)
     }
-    profiles = {name: file.profile() for name, file in files.items()}
+    profiles = {name: _named(file.profile(), name) for name, file in files.items()}
     versions = {
         name: {
-            version: ReferenceFile(reference_path(reference, base_dir)).profile()
+            version: _named(ReferenceFile(reference_path(reference, base_dir)).profile(), name)
             for version, reference in model.versions.references.items()
         }
         for name, model in config.models.items()

@@ -33,6 +33,7 @@ from monitor.stats import (
     FeatureResult,
     ReferenceProfile,
 )
+from monitor.stats.binned import BinnedRows
 from monitor.stats.profile import NumericProfile
 from monitor.stats.sequential import SequentialDetectors, build_plan, cells_of
 
@@ -87,6 +88,12 @@ class SequentialPart:
         """The batch's cells (features x rows), computed once for the whole batch."""
         plan = self.detectors.plan
         return cells_of(numeric, codes, plan.edges, plan.n_cells)
+
+    def cells_binned(self, binned: BinnedRows) -> np.ndarray:
+        """The cells of rows binned by scale-out's stage 1 (code ``1 + cell``, ``0``
+        missing): the same cells as binning their values here."""
+        columns = np.concatenate((binned.num_cols, binned.cat_cols))
+        return np.ascontiguousarray(binned.codes[:, columns].T, dtype=np.int32) - 1
 
     def advance(self, cells: np.ndarray, ts: np.ndarray, first_index: int) -> list[SequentialAlarm]:
         """Run the detectors over ``cells`` (rows whose first is event ``first_index`` of

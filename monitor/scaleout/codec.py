@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import DriftmonError
+from monitor.stats.binned import codes_below
 from monitor.stats.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 
 __all__ = [
@@ -85,20 +86,24 @@ class RowBatch:
     def take(self, rows: np.ndarray) -> RowBatch:
         """The given rows (int64 indices, in the order given); ranges are kept."""
         rows = np.asarray(rows, np.int64)
-        position = np.full(self.rows, -1, np.int64)
-        position[rows] = np.arange(rows.shape[0])
-        moved = position[self.outer_row] if self.outer_row.size else self.outer_row
-        keep = moved >= 0
+        outer_row, outer_col, outer_value = self.outer_row, self.outer_col, self.outer_value
+        if outer_row.size:
+            position = np.full(self.rows, -1, np.int64)
+            position[rows] = np.arange(rows.shape[0])
+            moved = position[outer_row]
+            keep = moved >= 0
+            outer_row = moved[keep].astype(np.int32)
+            outer_col, outer_value = outer_col[keep], outer_value[keep]
         return RowBatch(
             self.model,
             self.fingerprint,
-            self.source[rows],
-            self.offset[rows],
-            self.ts[rows],
-            self.codes[rows],
-            moved[keep].astype(np.int32),
-            self.outer_col[keep],
-            self.outer_value[keep],
+            np.take(self.source, rows),
+            np.take(self.offset, rows),
+            np.take(self.ts, rows),
+            np.take(self.codes, rows, axis=0),
+            outer_row,
+            outer_col,
+            outer_value,
             self.ranges,
         )
 
@@ -177,6 +182,7 @@ class RowCodec:
         self._categorical = categorical
         widths = [f.edges.size + 2 for f in numeric] + [len(f.categories) + 3 for f in categorical]
         self.width = len(widths)
+        self._widths = np.array(widths, np.int64)
         self.dtype = np.uint8 if max(widths, default=1) <= 256 else np.uint16
         # Per numeric column, the value each code is rebuilt as: NaN for missing, the left
         # edge of an inner bin, NaN for the outer bins (their values travel alongside).
@@ -229,7 +235,7 @@ class RowCodec:
             np.ascontiguousarray(ranges, np.int64).reshape(-1, 3),
         )
 
-    def encode_categories(self, categorical: list[list[str | None]]) -> np.ndarray:
+    def encode_categories(self, categorical: Sequence[Sequence[str | None]]) -> np.ndarray:
         """Category strings (per categorical column) as the profile's int64 codes."""
         rows = len(categorical[0]) if categorical else 0
         codes = np.empty((rows, len(self._categorical)), np.int64)
@@ -238,6 +244,13 @@ class RowCodec:
         return codes
 
     # -- stage 2 ---------------------------------------------------------------------
+
+    def fits(self, batch: RowBatch) -> bool:
+        """Whether every code of ``batch`` is one of this grid's (a batch that passed the
+        fingerprint check but not this one is corrupt)."""
+        if batch.codes.shape[1] != self.width:
+            return False
+        return codes_below(batch.codes, self._widths)
 
     def rebuild(self, batch: RowBatch) -> tuple[np.ndarray, np.ndarray]:
         """``(numeric float64, codes int64)`` in column order, binning exactly as sent."""

@@ -36,6 +36,7 @@ import numpy as np
 
 from monitor.errors import CheckpointError
 from monitor.scaleout.codec import RowBatch, empty_rows
+from monitor.scaleout.order import release_order
 
 __all__ = ["Marker", "ReorderBuffer", "RowCounts"]
 
@@ -241,14 +242,11 @@ class ReorderBuffer:
                 self._watermark = float(np.nextafter(forced_to, math.inf))
                 self.counts.forced += int(np.count_nonzero(ts < self._watermark)) - passed
         rows = RowBatch.concat(self._buffer)
-        below = rows.ts < self._watermark
-        if not below.any():
+        out, rest = release_order(rows.ts, rows.source, rows.offset, self._watermark)
+        if not out.size:
             self._buffer = [rows]
             return empty_rows(self.model, self.fingerprint, self._width)
-        # Only the released rows are sorted; the rest wait as they are.
-        out = np.flatnonzero(below)
-        out = out[np.lexsort((rows.offset[out], rows.source[out], rows.ts[out]))]
-        self._buffer = [rows.take(np.flatnonzero(~below))] if out.size < rows.rows else []
+        self._buffer = [rows.take(rest)] if rest.size else []
         self._buffered -= out.size
         self.counts.applied += out.size
         return rows.take(out)

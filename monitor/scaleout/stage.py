@@ -3,9 +3,10 @@
 :class:`ModelStage` pairs a model (the same :class:`~monitor.model.model.Model` a single
 process runs) with its :class:`~monitor.scaleout.codec.RowCodec` and
 :class:`~monitor.scaleout.reorder.ReorderBuffer`: batches binned against another grid are
-rejected, the rest deduplicated and ordered, and what the watermark releases is rebuilt
-into columns and fed to the model, whose windows, evaluations, alerts and drift events are
-exactly a single process's. Its checkpoint is the model's :class:`ModelState` with the
+rejected, the rest deduplicated and ordered, and what the watermark releases is fed to the
+model as binned columns (counted into the window's slots as they are, never rebuilt into
+values and binned again), whose windows, evaluations, alerts and drift events are exactly a
+single process's. Its checkpoint is the model's :class:`ModelState` with the
 buffer's state under the ``reorder.`` prefix.
 
 ``partition_of`` decides which internal partition carries a model's rows: a stable hash,
@@ -26,6 +27,7 @@ from monitor.model.model import Model
 from monitor.model.state import ModelState
 from monitor.scaleout.codec import RowBatch, RowCodec
 from monitor.scaleout.reorder import Marker, ReorderBuffer
+from monitor.stats.binned import BinnedRows
 
 __all__ = ["ModelStage", "StageStep", "codec_for", "partition_of"]
 
@@ -72,6 +74,12 @@ class ModelStage:
         self.name = name
         self.model = model
         self.codec = codec_for(name, model)
+        # Per feature of the window's profile, its column in the rows' codes.
+        profile = model.default.profile
+        assert profile is not None  # noqa: S101 - codec_for refused a model without one
+        columns = self.codec.numeric_columns + self.codec.categorical_columns
+        self._num_cols = np.array([columns.index(f) for f in profile.numeric_names], np.int64)
+        self._cat_cols = np.array([columns.index(f) for f in profile.categorical_names], np.int64)
         self.buffer = ReorderBuffer(
             name,
             self.codec.fingerprint,
@@ -83,7 +91,7 @@ class ModelStage:
 
     def push(self, batch: RowBatch) -> bool:
         """Buffer a row batch; False (and counted rejected) when binned on another grid."""
-        if batch.fingerprint != self.codec.fingerprint or batch.codes.shape[1] != self.codec.width:
+        if batch.fingerprint != self.codec.fingerprint or not self.codec.fits(batch):
             self.buffer.reject(batch.rows)
             return False
         self.buffer.push(batch)
@@ -97,15 +105,19 @@ class ModelStage:
         rows = self.buffer.release()
         if not rows.rows:
             return StageStep(0, ModelStep([], []), None)
-        numeric, codes = self.codec.rebuild(rows)
         n = rows.rows
+        # The codes go to the window as they are (counted, not rebuilt and binned again).
+        binned = BinnedRows(
+            rows.codes, self._num_cols, self._cat_cols, rows.outer_row, rows.outer_col,
+            rows.outer_value,
+        )  # fmt: skip
         columns = ModelColumns(
-            numeric=numeric,
+            numeric=np.broadcast_to(np.float64(np.nan), (n, len(self._num_cols))),
             categorical=[],
             ts=rows.ts,
             ids=[None] * n,
             msg_index=np.zeros(n, np.int64),
-            codes=codes,
+            binned=binned,
         )
         return StageStep(n, self.model.feed(columns), float(rows.ts.max()))
 

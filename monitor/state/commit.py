@@ -54,8 +54,10 @@ class CheckpointReport(Protocol):
     def checkpoint_failed(self, error: CheckpointError, *, first: bool) -> None:
         """``first`` is true for the failure that starts an episode, false for retries."""
 
-    def checkpoint_written(self, seconds: float, split_models: set[str]) -> None:
-        """``split_models``: models another live replica's checkpoint also holds."""
+    def checkpoint_written(self, seconds: float | None, split_models: set[str]) -> None:
+        """``seconds``: how long the write took, ``None`` if nothing moved and the last
+        checkpoint still holds; ``split_models``: models another live replica's checkpoint
+        also holds."""
 
 
 class Commit(enum.Enum):
@@ -129,7 +131,7 @@ class CommitSequence:
         self._drain()
         if commit is Commit.CLOSE:
             self._flush()
-        durable = self._checkpoint(handover)
+        durable = self._checkpoint(handover, periodic=commit is Commit.ASYNC)
         source = self._source()
         if source is None:
             return durable
@@ -142,7 +144,7 @@ class CommitSequence:
             source.commit(synchronous=False)
         return durable
 
-    def _checkpoint(self, handover: bool) -> bool:
+    def _checkpoint(self, handover: bool, *, periodic: bool) -> bool:
         recovery, source = self._recovery, self._source()
         if recovery is None or source is None:
             return True
@@ -153,7 +155,11 @@ class CommitSequence:
         first = not recovery.failing
         try:
             seconds = recovery.checkpoint(
-                source.positions, self._counters(), handover=handover, before=self._store_triggers
+                source.positions,
+                self._counters(),
+                handover=handover,
+                before=self._store_triggers,
+                skip_unchanged=periodic,
             )
         except CheckpointError as exc:
             self._report.checkpoint_failed(exc, first=first)

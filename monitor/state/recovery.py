@@ -46,6 +46,8 @@ class RecoveryCoordinator:
         self.model_partitions: dict[str, set[str]] = {}
         self._last_checkpoint: float = clock()
         self._failing = False
+        #: what the last durable checkpoint covered: an unchanged one is not rewritten
+        self._covered: tuple[dict[Pair, int], dict[str, int], dict[str, str]] | None = None
         self.split_models: set[str] = set()
         self.restored_counters: dict[str, int] = {}
         self._restored_models: set[str] = set()
@@ -89,8 +91,15 @@ class RecoveryCoordinator:
         *,
         handover: bool = False,
         before: Callable[[], object] = lambda: None,
-    ) -> float:
-        """Write the checkpoint; raises ``CheckpointError`` (the caller pauses consumption).
+        skip_unchanged: bool = False,
+    ) -> float | None:
+        """Write the checkpoint and return the seconds it took; raises ``CheckpointError``
+        (the caller pauses consumption).
+
+        With ``skip_unchanged`` (the periodic checkpoints) it returns ``None`` instead of
+        rewriting when nothing moved since the last durable one (same offsets, counters
+        and topics: the state only changes with events) and no other replica shares the
+        state directory.
 
         ``before`` makes durable what the checkpoint's batches produced outside it (the
         webhook triggers); a ``CheckpointError`` from it fails the checkpoint the same way.
@@ -102,6 +111,17 @@ class RecoveryCoordinator:
         do not overwrite, so the revoked partitions' state stays available to whoever is
         assigned them next.
         """
+        covered = (dict(positions), dict(counters), dict(self.topic_ids))
+        if skip_unchanged and not handover and not self._failing and covered == self._covered:
+            # An idle daemon does not rewrite its state every interval, and a full disk
+            # is met at the first checkpoint that has something to keep. Beside other
+            # replicas it still does: they read its written_at as a sign of life.
+            checkpoints = self._load_all()
+            if all(c.replica == self.store.replica for c in checkpoints):
+                self._last_checkpoint = self._clock()
+                self._drop_superseded_handover(checkpoints)
+                self._detect_split(checkpoints)
+                return None
         states: dict[str, ModelState] = {}
         for name in self.pipeline.model_names:
             if self.pipeline.events_seen(name) == 0 and name not in self.model_partitions:
@@ -128,6 +148,7 @@ class RecoveryCoordinator:
             raise
         self._last_checkpoint = ckpt.written_at
         self._failing = False
+        self._covered = covered
         checkpoints = self._load_all()
         if not handover:
             self._drop_superseded_handover(checkpoints)
@@ -188,6 +209,7 @@ class RecoveryCoordinator:
         checkpoint offset belongs to another incarnation of its topic (deleted and created
         again) is read from the beginning instead, and reported in :attr:`recreated`.
         """
+        self._covered = None  # restored models join the next checkpoint
         now = dict(topic_ids or {})
         self.topic_ids.update(now)
         checkpoints = self.store.load_all()  # newest first; includes other replicas' files
@@ -241,6 +263,7 @@ class RecoveryCoordinator:
 
     def on_revoke(self, pairs: list[Pair]) -> None:
         """After the caller checkpointed: hand over models fed only by revoked partitions."""
+        self._covered = None  # the models handed over leave the next checkpoint
         revoked = {partition_key(t, p) for t, p in pairs}
         for model, keys in list(self.model_partitions.items()):
             if keys and keys <= revoked:

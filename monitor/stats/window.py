@@ -23,13 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from monitor.errors import CheckpointError
+from monitor.stats.binned import BinnedRows, count_binned, outer_features
 from monitor.stats.binning import _count_codes, numeric_kernel
-from monitor.stats.layout import layout_of
+from monitor.stats.layout import Layout, layout_of
 from monitor.stats.profile import ReferenceProfile
 
 
@@ -199,21 +200,19 @@ class SlotWindow:
             raise ValueError("categorical code out of range for its profile")
         return num, cat
 
-    def _add(self, pos: int, num: np.ndarray, cat: np.ndarray, ts: np.ndarray | None) -> None:
-        lay = self._lay
-        if num.shape[0] == 0:
+    def _add(self, pos: int, data: _Rows, ts: np.ndarray | None) -> None:
+        rows = data.rows
+        if rows == 0:
             return
         delta = np.zeros_like(self._num_total)
-        bin_numeric = numeric_kernel(lay.padded_edges.shape[1])
-        bin_numeric(num, lay.padded_edges, lay.n_edges, delta, self._low[pos], self._high[pos])
+        cdelta = np.zeros_like(self._cat_total)
+        data.count(self._lay, delta, self._low[pos], self._high[pos], cdelta)
         self._num[pos] += delta
         self._num_total += delta
-        cdelta = np.zeros_like(self._cat_total)
-        _count_codes(cat, cdelta)
         self._cat[pos] += cdelta
         self._cat_total += cdelta
-        self._slot_events[pos] += num.shape[0]
-        self._events += num.shape[0]
+        self._slot_events[pos] += rows
+        self._events += rows
         if ts is not None and ts.size:
             self._ts_min[pos] = min(self._ts_min[pos], float(ts.min()))
             self._ts_max[pos] = max(self._ts_max[pos], float(ts.max()))
@@ -248,30 +247,37 @@ class SlotWindow:
         the whole batch is consumed once the generator is exhausted.
         """
         num, cat = self._check(numeric, categorical)
+        yield from self._feed(_Values(num, cat), ts)
+
+    def feed_binned(self, rows: BinnedRows, ts: np.ndarray | None = None) -> Iterator[SlideInfo]:
+        """:meth:`feed` of rows already binned against this window's profile: counted
+        straight into the slots (no search), with the same counts and extremes as feeding
+        the rows' values. ``ValueError`` when a code does not fit the profile."""
+        lay = self._lay
+        rows.check(lay.n_edges, lay.n_cats)
+        yield from self._feed(_BinnedSlice(rows, outer_features(rows), 0, rows.rows), ts)
+
+    def _feed(self, data: _Rows, ts: np.ndarray | None) -> Iterator[SlideInfo]:
         t = None if ts is None else np.ascontiguousarray(ts, dtype=np.float64).reshape(-1)
-        if t is not None and t.shape[0] != num.shape[0]:
+        if t is not None and t.shape[0] != data.rows:
             raise ValueError("ts must have one timestamp per row")
         if isinstance(self.spec, CountWindowSpec):
-            yield from self._feed_count(num, cat, t, self.spec.slide)
+            yield from self._feed_count(data, t, self.spec.slide)
         else:
             if t is None:
                 raise ValueError("time windows need event timestamps")
             if not np.all(np.isfinite(t)):
                 raise ValueError("event timestamps must be finite")
-            yield from self._feed_time(num, cat, t, self.spec.slide_seconds)
+            yield from self._feed_time(data, t, self.spec.slide_seconds)
 
-    def _feed_count(
-        self, num: np.ndarray, cat: np.ndarray, t: np.ndarray | None, slide: int
-    ) -> Iterator[SlideInfo]:
-        r, rows = 0, num.shape[0]
+    def _feed_count(self, data: _Rows, t: np.ndarray | None, slide: int) -> Iterator[SlideInfo]:
+        r, rows = 0, data.rows
         while r < rows:
             if self._current < 0 or self._slot_events[self._current % self._slots] >= slide:
                 self._open(self._current + 1)
             pos = self._current % self._slots
             take = min(rows - r, slide - int(self._slot_events[pos]))
-            self._add(
-                pos, num[r : r + take], cat[r : r + take], None if t is None else t[r : r + take]
-            )
+            self._add(pos, data.slice_rows(r, r + take), None if t is None else t[r : r + take])
             self._seen += take
             r += take
             if self._slot_events[pos] == slide:
@@ -279,17 +285,15 @@ class SlotWindow:
                 held = t is not None or math.isfinite(lo)
                 yield self._info(lo if held else None, hi if held else None)
 
-    def _feed_time(
-        self, num: np.ndarray, cat: np.ndarray, t: np.ndarray, slide: float
-    ) -> Iterator[SlideInfo]:
+    def _feed_time(self, data: _Rows, t: np.ndarray, slide: float) -> Iterator[SlideInfo]:
         sid = np.floor(t / slide).astype(np.int64)
-        r, rows = 0, num.shape[0]
+        r, rows = 0, data.rows
         while r < rows:
             if self._current < 0:
                 self._open(int(sid[r]))
             ahead = np.flatnonzero(sid[r:] > self._current)
             end = rows if ahead.size == 0 else r + int(ahead[0])
-            self._add_time_rows(num[r:end], cat[r:end], t[r:end], sid[r:end])
+            self._add_time_rows(data.slice_rows(r, end), t[r:end], sid[r:end])
             self._seen += end - r
             r = end
             if r < rows:
@@ -301,18 +305,16 @@ class SlotWindow:
                     if self.events == 0 and self._current < target:
                         self._open(target)  # the ring is empty: skip the empty slots
 
-    def _add_time_rows(
-        self, num: np.ndarray, cat: np.ndarray, t: np.ndarray, sid: np.ndarray
-    ) -> None:
+    def _add_time_rows(self, data: _Rows, t: np.ndarray, sid: np.ndarray) -> None:
         oldest = self._current - self._slots + 1
         late = sid < oldest
         self._late += int(late.sum())
         if sid.size and sid.min() == self._current and not late.any():
-            self._add(self._current % self._slots, num, cat, t)
+            self._add(self._current % self._slots, data, t)
             return
         for slot in np.unique(sid[~late]):
-            pick = sid == slot
-            self._add(int(slot) % self._slots, num[pick], cat[pick], t[pick])
+            pick = np.flatnonzero(sid == slot)
+            self._add(int(slot) % self._slots, data.take(pick), t[pick])
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -370,3 +372,78 @@ class SlotWindow:
         if not np.array_equal(win._num.sum(axis=0), win._num_total):
             raise CheckpointError("window state is inconsistent (slot sums differ from totals)")
         return win
+
+
+class _Rows(Protocol):
+    """A batch the window can cut and count: raw values, or rows already binned."""
+
+    @property
+    def rows(self) -> int: ...
+
+    def slice_rows(self, start: int, stop: int) -> _Rows: ...
+
+    def take(self, rows: np.ndarray) -> _Rows: ...
+
+    def count(
+        self, lay: Layout, num: np.ndarray, low: np.ndarray, high: np.ndarray, cat: np.ndarray
+    ) -> None: ...
+
+
+class _Values:
+    """Numeric values and category codes, binned by the search kernel."""
+
+    __slots__ = ("cat", "num")
+
+    def __init__(self, num: np.ndarray, cat: np.ndarray) -> None:
+        self.num = num
+        self.cat = cat
+
+    @property
+    def rows(self) -> int:
+        return int(self.num.shape[0])
+
+    def slice_rows(self, start: int, stop: int) -> _Values:
+        return _Values(self.num[start:stop], self.cat[start:stop])
+
+    def take(self, rows: np.ndarray) -> _Values:
+        return _Values(self.num[rows], self.cat[rows])
+
+    def count(
+        self, lay: Layout, num: np.ndarray, low: np.ndarray, high: np.ndarray, cat: np.ndarray
+    ) -> None:
+        numeric_kernel(lay.padded_edges.shape[1])(
+            self.num, lay.padded_edges, lay.n_edges, num, low, high
+        )
+        _count_codes(self.cat, cat)
+
+
+class _BinnedSlice:
+    """Rows ``start:stop`` of binned rows: cut without copying, counted by lookup."""
+
+    __slots__ = ("binned", "outer_feature", "start", "stop")
+
+    def __init__(self, binned: BinnedRows, outer_feature: np.ndarray, start: int, stop: int):
+        self.binned = binned
+        self.outer_feature = outer_feature
+        self.start = start
+        self.stop = stop
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+    def slice_rows(self, start: int, stop: int) -> _BinnedSlice:
+        stop = min(stop, self.rows)
+        return _BinnedSlice(self.binned, self.outer_feature, self.start + start, self.start + stop)
+
+    def take(self, rows: np.ndarray) -> _BinnedSlice:
+        taken = self.binned.take(rows + self.start)
+        return _BinnedSlice(taken, outer_features(taken), 0, int(rows.shape[0]))
+
+    def count(
+        self, lay: Layout, num: np.ndarray, low: np.ndarray, high: np.ndarray, cat: np.ndarray
+    ) -> None:
+        count_binned(
+            self.binned, self.outer_feature, lay.padded_edges, lay.n_edges,
+            self.start, self.stop, num, low, high, cat,
+        )  # fmt: skip

@@ -106,6 +106,18 @@ class WebhookMetrics(Protocol):
 # --- the dispatcher ----------------------------------------------------------------------
 
 
+class DeliveryLedger(Protocol):
+    """Deliveries shared between processes (scale-out: a model's former and next owner)."""
+
+    def delivered(self, webhook: str, event_id: str) -> bool:
+        """Whether any process delivered ``event_id`` to ``webhook`` (False when unknown)."""
+        ...
+
+    def record(self, webhook: str, event_id: str) -> None:
+        """Note a delivery for the others (may raise; the delivery itself stands)."""
+        ...
+
+
 class WebhookDispatcher:
     """Durable, non-blocking delivery of drift events to the configured webhooks.
 
@@ -149,6 +161,7 @@ class WebhookDispatcher:
         self._stopping = threading.Event()
         self._changed = threading.Condition()
         self._started = self._stopped = False
+        self._ledger: DeliveryLedger | None = None
 
         # Every child exists from the first scrape, at zero.
         self._metrics = {name: metrics(name) for name in self._webhooks}
@@ -189,6 +202,12 @@ class WebhookDispatcher:
             thread.start()
         self._started = True
 
+    def share_deliveries(self, ledger: DeliveryLedger) -> None:
+        """Skip triggers another process already delivered, and record ours: with
+        scale-out, a model's next owner re-derives the episodes its former owner fired
+        after the last checkpoint (the episode ids are deterministic)."""
+        self._ledger = ledger
+
     def submit(self, event: DriftEvent) -> None:
         """Store ``event`` for every matching webhook and return without network I/O.
 
@@ -202,6 +221,8 @@ class WebhookDispatcher:
         targets = [
             w.name for w in self._webhooks.values() if w.models is None or event.model in w.models
         ]
+        if self._ledger is not None:
+            targets = self._not_delivered_elsewhere(targets, event)
         if not targets:
             return
         try:
@@ -214,6 +235,19 @@ class WebhookDispatcher:
             self._update_pending()
             for name in added:
                 self._wake[name].set()
+
+    def _not_delivered_elsewhere(self, targets: list[str], event: DriftEvent) -> list[str]:
+        ledger = self._ledger
+        assert ledger is not None  # noqa: S101 - narrowing for mypy
+        left = []
+        for name in targets:
+            if ledger.delivered(name, event.id):
+                log.info(
+                    "webhook %s: event %s delivered by another replica already", name, event.id
+                )
+            else:
+                left.append(name)
+        return left
 
     def pending(self) -> dict[str, int]:
         """Triggers not yet delivered or finally failed, per webhook (all webhooks listed)."""
@@ -300,6 +334,14 @@ class WebhookDispatcher:
                 log.exception("webhook %s: worker error; retrying in 1s", name)
                 self._stopping.wait(1.0)
 
+    def _record(self, name: str, event_id: str) -> None:
+        if self._ledger is None:
+            return
+        try:
+            self._ledger.record(name, event_id)
+        except Exception as exc:  # the delivery stands; a next owner may send it again
+            log.warning("webhook %s: delivery of event %s not recorded: %s", name, event_id, exc)
+
     def _deliver(self, sender: WebhookSender, entry: OutboxEntry) -> None:
         webhook = sender.webhook
         name, event_id = webhook.name, entry.event.id
@@ -311,6 +353,7 @@ class WebhookDispatcher:
         if result.outcome == "delivered":
             self._outbox.finish(name, event_id, "delivered", now)
             metrics.outcome("delivered").inc()
+            self._record(name, event_id)
             log.info(
                 "webhook %s: delivered event %s after %d attempt(s): %s",
                 name,

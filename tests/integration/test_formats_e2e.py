@@ -20,10 +20,12 @@ import numpy as np
 import pytest
 
 from monitor.demo import synthetic
+from monitor.state.checkpoint import CheckpointStore
 from tests.conftest import Env
 from tests.integration.daemon_harness import SECRET, SECRET_ENV, write_config, write_reference
-from tests.support.daemon import RunningDaemon
+from tests.support.daemon import DaemonProcess, RunningDaemon
 from tests.support.kafka import create_topic, delete_topics, produce
+from tests.support.net import free_port
 from tests.support.payloads import (
     kserve_record,
     oip_json_request,
@@ -101,7 +103,7 @@ def produce_records(bootstrap: str, records: list[Record]) -> None:
 
 
 def configure(
-    tmp_path: Path, bootstrap: str, topics: list[dict[str, Any]], webhook: str, group: str
+    tmp_path: Path, bootstrap: str, topics: list[dict[str, Any]], webhook: str | None, group: str
 ) -> Path:
     config = write_config(
         tmp_path,
@@ -227,3 +229,65 @@ def test_seldon_model_topics_through_a_pattern(
             assert run.metric("driftmon_invalid_events_total", reason="not_json") == 0.0
     finally:
         delete_topics(kafka_bootstrap, [inputs, outputs, errors])
+
+
+def test_pending_pairs_survive_a_sigkill(tmp_path: Path, kafka_bootstrap: str, kafka_topic) -> None:
+    """Requests wait for their responses in the checkpoint: killed with SIGKILL while they
+    wait, the daemon restarts, their responses arrive, and every row is paired once (none
+    lost, none counted twice, none released unpaired)."""
+    topic = kafka_topic(partitions=2)
+    config = configure(
+        tmp_path, kafka_bootstrap, [{"name": topic, "format": "kserve"}], None, f"{topic}-g"
+    )
+    state = tmp_path / "state"
+    edit_yaml_file(
+        config,
+        (("state",), {"dir": str(state), "checkpoint_interval_seconds": 0.3}),
+        (("http", "port"), free_port()),
+        # the killed member's session must end before the restarted one is assigned
+        (("kafka", "consumer", "session.timeout.ms"), 2000),
+        (("kafka", "consumer", "heartbeat.interval.ms"), 500),
+    )
+    requests, responses = [], []
+    for k, (inputs, scores) in enumerate(inferences(1600, seed=5)):  # 200 requests of 8 rows
+        ce_id = str(uuid.uuid4())
+        body = oip_json_request(inputs, f"body-{k}")[0]
+        requests.append(kserve_record(body, ce_id, request=True, structured=k % 2 == 0))
+        body = oip_json_response({"predict": ("FP64", scores)}, f"body-{k}")
+        responses.append(kserve_record(body, ce_id, request=False, structured=k % 2 == 0))
+
+    def send(part: list[tuple[bytes, list[tuple[str, bytes]]]]) -> None:
+        produce_records(kafka_bootstrap, [(topic, v, h, None) for v, h in part])
+
+    def checkpointed_requests() -> int:
+        saved = CheckpointStore(state, "x").load_all()  # newest first
+        model = saved[0].models.get("fraud") if saved else None
+        return -1 if model is None else len(model.arrays.get("pairing.request_keys", []))
+
+    send(requests)
+    first = DaemonProcess(config)
+    try:
+        wait_until(lambda: checkpointed_requests() == 1600, 60, "waiting requests checkpointed")
+        assert first.metric("driftmon_pairing_paired_total", model="fraud") in (None, 0.0)
+    finally:
+        first.kill()
+    send(responses)
+    second = DaemonProcess(config)
+    try:
+        second.wait_serving()
+        wait_until(
+            lambda: second.metric("driftmon_pairing_paired_total", model="fraud") == 1600,
+            60,
+            "every waiting request paired after the restart",
+        )
+        assert second.get("/status").json()["models"]["fraud"]["events"] == 1600
+        assert second.metric("driftmon_pairing_pending", model="fraud", half="request") == 0.0
+        for half in ("request", "response"):
+            for reason in ("expired", "capacity", "duplicate", "no_id"):
+                count = second.metric(
+                    "driftmon_pairing_unpaired_total", model="fraud", half=half, reason=reason
+                )
+                assert not count, (half, reason)
+        assert second.terminate() == 0
+    finally:
+        second.kill()

@@ -93,32 +93,37 @@ def test_sigkill_at_random_points_leaves_exactly_the_uninterrupted_state(
     crash_topic = kafka_topic(partitions=1)
     config = stateful_config(crash_dir, kafka_bootstrap, crash_topic, f"{topic}-b", reference)
 
-    # The same stream again, produced in chunks while the daemon is killed and restarted,
-    # so the kills land mid-stream: between checkpoints, mid-batch and mid-slide.
-    def trickle() -> None:
-        for i in range(0, TOTAL, 1000):
-            produce(kafka_bootstrap, crash_topic, stream[i : i + 1000], key=synthetic.MODEL)
-            time.sleep(0.25)
+    # The same stream again, a fifth produced in chunks during each of four runs that are
+    # killed, so the kills land mid-stream (between checkpoints, mid-batch, mid-slide)
+    # however slowly the machine runs: a run can only have seen the fifths produced so far.
+    fifth = TOTAL // 5
+    parts = [stream[i : i + fifth] for i in range(0, TOTAL, fifth)]
 
-    producer = threading.Thread(target=trickle, daemon=True)
+    def trickle(part: list[bytes]) -> None:
+        for i in range(0, len(part), 1000):
+            produce(kafka_bootstrap, crash_topic, part[i : i + 1000], key=synthetic.MODEL)
+            time.sleep(0.2)
+
     rng = random.Random(7)
     exit_codes: list[int] = []
     at_kill: list[float] = []
     for attempt in range(4):
         proc = DaemonProcess(config)
+        feeder = threading.Thread(target=trickle, args=(parts[attempt],), daemon=True)
         try:
             proc.wait_serving(60)
-            if attempt == 0:
-                producer.start()
+            feeder.start()
             wait_until(lambda p=proc: events_counted(p) > 0, 60, "consuming")
             time.sleep(rng.uniform(0.1, 1.2))
             at_kill.append(events_counted(proc))
         finally:
             exit_codes.append(proc.kill())
-    producer.join(60)
+            if feeder.is_alive():
+                feeder.join(60)
+    trickle(parts[4])
     # Every run was still going when killed: none had crashed or exited by itself.
     assert exit_codes == [-signal.SIGKILL] * 4, exit_codes
-    assert any(0 < n < TOTAL for n in at_kill), at_kill  # killed mid-stream
+    assert all(0 < n < TOTAL for n in at_kill), at_kill  # killed mid-stream
     run_to_end(config)
     got = final_state(crash_dir / "state")
 

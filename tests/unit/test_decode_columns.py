@@ -10,6 +10,7 @@ import pytest
 
 from monitor.ingest.decode import ModelColumns
 from monitor.ingest.decode.columns import merge_models
+from monitor.stats.binned import BinnedRows
 
 ROWS = 5
 #: Fields that are not one entry per row: what each row operation does with them.
@@ -31,6 +32,14 @@ def full(rows: int = ROWS, first: int = 0, unknown: int = 7) -> ModelColumns:
         codes=np.column_stack([r, -r]).astype(np.int64),
         halves=(r % 3).astype(np.int8),
         pair_keys=[f"p{k}" for k in r.tolist()],
+        binned=BinnedRows(
+            np.column_stack([r % 7, r % 5, r % 3]).astype(np.uint8),
+            np.array([0, 1]),
+            np.array([2]),
+            np.flatnonzero(r % 2 == 0).astype(np.int32),
+            np.ones(int((r % 2 == 0).sum()), np.int32),
+            (r[r % 2 == 0] * 1.5).astype(np.float64),
+        ),
     )
 
 
@@ -47,9 +56,19 @@ def rows_of(columns: ModelColumns, name: str) -> list[Any]:
     value = getattr(columns, name)
     if name == "categorical":
         return [tuple(col[k] for col in value) for k in range(columns.rows)]
+    if isinstance(value, BinnedRows):
+        outer = [
+            sorted((c, v) for r, c, v in zip(*_outer(value), strict=True) if r == k)
+            for k in range(value.rows)
+        ]
+        return [(tuple(row), tuple(o)) for row, o in zip(value.codes.tolist(), outer, strict=True)]
     if isinstance(value, np.ndarray):
         return [tuple(row) if value.ndim == 2 else row for row in value.tolist()]
     return list(value)
+
+
+def _outer(value: BinnedRows) -> tuple[list[int], list[int], list[float]]:
+    return value.outer_row.tolist(), value.outer_col.tolist(), value.outer_value.tolist()
 
 
 def expect_rows(got: ModelColumns, source: ModelColumns, picked: list[int]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -16,8 +17,8 @@ from hypothesis import strategies as st
 
 import monitor.ingest.decode.batch as decode_batch_module
 from monitor.ingest.decode import CategoryCodes, DecodeSchema, ModelSchema, decode_batch
-from monitor.ingest.decode.columnar import scanner_for
-from monitor.ingest.decode.scanner import parse_number
+from monitor.ingest.decode.columnar import _joined, scanner_for
+from monitor.ingest.decode.scanner import SPLIT_MIN, parse_number, scan_messages
 
 # ------------------------------------------------------------------------------ numbers
 
@@ -294,3 +295,37 @@ def _event(draw: st.DrawFn) -> bytes:
 @settings(max_examples=400, deadline=None)
 def test_random_events_match_the_object_paths(payloads: list[bytes]) -> None:
     assert_same(list(payloads))
+
+
+class CountingHelper(ThreadPoolExecutor):
+    """The scanner's helper thread, counting the halves handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_large_batch_is_scanned_in_two_halves_exactly_as_in_one() -> None:
+    rng = random.Random(7)
+    payloads: list[bytes | None] = [*CLEAN, *HOSTILE] * (SPLIT_MIN // 40)
+    rng.shuffle(payloads)
+    scanner = scanner_for(SCHEMA)
+    assert scanner is not None and len(payloads) >= SPLIT_MIN
+    buf, starts, ends = _joined(payloads)
+    whole = scan_messages(scanner.tables, buf, starts, ends)
+    with CountingHelper() as helper:
+        halves = scan_messages(scanner.tables, buf, starts, ends, helper)
+        assert helper.submitted == 1
+        small = scan_messages(scanner.tables, buf, starts[:100], ends[:100], helper)
+        assert helper.submitted == 1  # below SPLIT_MIN the hand-off costs more than it saves
+    for name in ("status", "model", "ts", "numeric", "codes", "unknown"):
+        assert np.array_equal(getattr(whole, name), getattr(halves, name), equal_nan=True), name
+        assert np.array_equal(getattr(whole, name)[:100], getattr(small, name), equal_nan=True)
+    half = len(payloads) // 2
+    assert (whole.status[:half] == 0).sum() > half // 8  # both halves hold clean events
+    assert (whole.status[half:] == 0).sum() > half // 8
+    assert_same(payloads)  # through decode_batch, which hands its halves to the helper

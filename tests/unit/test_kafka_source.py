@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+import monitor.ingest.source as source_module
 from monitor.ingest.messages import header_version, message_seconds, message_values
 from monitor.ingest.source import KafkaSource, RebalanceError
 
@@ -72,6 +73,7 @@ class FakeConsumer:
         self.commit_error: KafkaException | None = None
         self.callbacks: dict[str, Any] = {}
         self.watermarks: dict[Pair, int] = {}  # ListOffsets "latest" per partition
+        self.during_consume: list[Callable[[], None]] = []  # run one per consume() call
 
     def get_watermark_offsets(
         self, tp: TopicPartition, timeout: float | None = None, cached: bool = False
@@ -87,6 +89,8 @@ class FakeConsumer:
 
     def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
         self.log.append(("consume", num_messages, timeout))
+        if self.during_consume:
+            self.during_consume.pop(0)()
         return self.batches.pop(0) if self.batches else []
 
     def assignment(self) -> list[TopicPartition]:
@@ -388,3 +392,44 @@ def test_header_version_reads_the_version_header_in_either_form() -> None:
     assert header_version(FakeMessage("t", 0, 0, headers={"version": "v3"})) == "v3"
     assert header_version(FakeMessage("t", 0, 0, headers=[("version", b"\xff")])) is None
     assert header_version(FakeMessage("t", 0, 0)) is None
+
+
+def test_a_batch_is_gathered_in_chunks_until_the_fetched_messages_run_out() -> None:
+    rec = Recorder()
+    chunk = source_module.CONSUME_CHUNK
+    msgs = [FakeMessage("t", 0, i) for i in range(2 * chunk + 7)]
+    later = [FakeMessage("t", 0, 10**6)]
+    rec.consumer.batches = [msgs[:chunk], msgs[chunk : 2 * chunk], msgs[2 * chunk :], later]
+    assert rec.source.consume(5 * chunk, 0.25) == msgs
+    # Only the first call waits; the rest take what is fetched already.
+    assert rec.calls("consume") == [
+        ("consume", chunk, 0.25),
+        ("consume", chunk, 0),
+        ("consume", chunk, 0),
+    ]
+    assert rec.source.consume(5 * chunk, 0.25) == later
+
+
+def test_a_gathered_batch_stops_at_max_messages() -> None:
+    rec = Recorder()
+    chunk = source_module.CONSUME_CHUNK
+    msgs = [FakeMessage("t", 0, i) for i in range(chunk + chunk // 2)]
+    rec.consumer.batches = [msgs[:chunk], msgs[chunk:], [FakeMessage("t", 0, 10**6)]]
+    assert rec.source.consume(chunk + chunk // 2, 0.25) == msgs
+    assert rec.calls("consume") == [("consume", chunk, 0.25), ("consume", chunk // 2, 0)]
+
+
+def test_a_rebalance_inside_a_chunk_ends_the_batch() -> None:
+    """A batch never spans an assignment change: the callbacks (which drain and commit
+    the batches in flight) see every message consumed before them accounted for."""
+    rec = Recorder()
+    chunk = source_module.CONSUME_CHUNK
+    msgs = [FakeMessage("t", 0, i) for i in range(3 * chunk)]
+    rec.consumer.batches = [msgs[:chunk], msgs[chunk : 2 * chunk], msgs[2 * chunk :]]
+    rec.consumer.during_consume = [
+        lambda: None,
+        lambda: rec.consumer.rebalance("assign", [("t", 1)]),
+    ]
+    assert rec.source.consume(5 * chunk, 0.25) == msgs[: 2 * chunk]
+    assert len(rec.calls("consume")) == 2
+    assert rec.source.consume(5 * chunk, 0.25) == msgs[2 * chunk :]

@@ -58,6 +58,15 @@ def test_performance_kernels_with_a_performance_section() -> None:
     assert [name for name, _ in steps] == ["drift statistics", "performance metrics"]
 
 
+def test_stage_2_kernels_only_with_scale_out() -> None:
+    raw = copy.deepcopy(BASE)
+    raw["kafka"]["scale_out"] = {"enabled": True}
+    raw["models"]["m"]["reference"] = "m.profile.json"
+    steps = KernelWarmup(validate_config(raw)).steps
+    assert [name for name, _ in steps] == ["drift statistics", "scale-out stage 2"]
+    steps[1][1]()  # runs (compiles or loads) without error
+
+
 def test_calibration_kernels_only_with_a_budget() -> None:
     raw = copy.deepcopy(BASE)
     raw["models"]["b"] = copy.deepcopy(BASE["models"]["m"])

@@ -13,6 +13,7 @@ import pytest
 
 from monitor.config import Config, validate_config
 from monitor.errors import CheckpointError
+from monitor.ingest.decode.coded import Coded
 from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE, ModelColumns
 from monitor.ingest.pairing import Pairing, PairLimits
 from monitor.pipeline import BatchOutcome, Pipeline
@@ -150,6 +151,70 @@ def test_state_of_another_layout_is_refused() -> None:
         other.restore(state)
     with pytest.raises(CheckpointError):
         store().restore({"version": 1})
+
+
+def as_requests(cols: ModelColumns) -> ModelColumns:
+    """The same rows with keys, ids and versions as the model-server decoders give them:
+    one table entry per key without its row number (``<key>:<row>``), rows as indices."""
+    keys = list(cols.pair_keys or [])
+    table = sorted({k for k in keys if k is not None})
+    at = np.array([table.index(k) if k is not None else -1 for k in keys], np.int64)
+    suffix = np.array([int(k[1:]) % 3 if k is not None else 0 for k in keys], np.int64)
+    coded = Coded(table, at, suffix)
+    versions = Coded(["v1", None], np.arange(cols.rows) % 2)
+    return replace(cols, ids=coded, pair_keys=coded, versions=versions)
+
+
+def with_row_keys(cols: ModelColumns) -> ModelColumns:
+    """``as_requests`` spelled out as plain lists (what the pairing saw before tables)."""
+    coded = as_requests(cols)
+    return replace(
+        coded,
+        ids=list(coded.ids),
+        pair_keys=list(coded.pair_keys or []),
+        versions=list(coded.versions),
+    )
+
+
+def test_table_keys_pair_exactly_as_their_strings() -> None:
+    """Random traffic with duplicates, missing keys, late halves, capacity and a restart:
+    integer keys from tables give the rows, counts and state of the string keys."""
+    rng = random.Random(11)
+    batches = []
+    for b in range(15):
+        rows: list[tuple[int, str | None, float, float, float]] = []
+        for _ in range(30):
+            key = f"k{rng.randrange(60)}" if rng.random() > 0.05 else None
+            half = rng.choice([REQUEST, RESPONSE])
+            feature, pred = (float(rng.randrange(9)), NAN) if half == REQUEST else (NAN, 0.5)
+            rows.append((half, key, b * 4.0 + rng.uniform(0, 8), feature, pred))
+        batches.append(halves(rows))
+    tables, strings = store(max_pending=25, delay=6), store(max_pending=25, delay=6)
+    for k, cols in enumerate(batches):
+        if k == 8:  # through a checkpoint
+            resumed = store(max_pending=25, delay=6)
+            resumed.restore(tables.state_dict())
+            tables = resumed
+        got, want = tables.pair(as_requests(cols)), strings.pair(with_row_keys(cols))
+        assert rows_of(got) == rows_of(want)
+        assert list(got.versions) == list(want.versions)
+    assert tables.unpaired == strings.unpaired and tables.paired_total == strings.paired_total
+    assert tables.unpaired[("request", "duplicate")] > 0
+    assert tables.pending == strings.pending
+
+
+def test_state_written_before_request_keys_were_kept_restores() -> None:
+    p = store()
+    p.pair(as_requests(halves([(REQUEST, "k4", 0, 1, NAN), (REQUEST, "k5", 0, 2, NAN)])))
+    state = p.state_dict()
+    state["request_extras"] = [e[:3] for e in state["request_extras"]]  # the old layout
+    again = store()
+    again.restore(state)
+    out = again.pair(
+        as_requests(halves([(REQUEST, "k4", 1, 7, NAN), (RESPONSE, "k4", 1, NAN, 0.3)]))
+    )
+    assert again.unpaired[("request", "duplicate")] == 1  # k4:1 is waiting already
+    assert rows_of(out) == [("k4:1", 1.0, 0.3, "c1")]
 
 
 # -- through the pipeline ---------------------------------------------------------------

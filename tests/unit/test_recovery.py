@@ -172,3 +172,48 @@ def test_a_failed_checkpoint_is_due_again_at_once_until_one_succeeds(tmp_path: P
     coordinator.checkpoint({("t", 0): 5}, {})
     assert not coordinator.failing and not coordinator.due()
     assert coordinator.last_checkpoint == clock.now
+
+
+def test_a_checkpoint_with_nothing_new_is_not_rewritten(tmp_path: Path) -> None:
+    clock = Clock()
+    coordinator, pipeline = replica(tmp_path, "a", clock)
+    coordinator.on_assign([("t", 0)])
+    feed(pipeline, 150)
+    coordinator.note("m", {("t", 0)})
+    assert coordinator.checkpoint({("t", 0): 150}, {"invalid": 1}) is not None
+    written = [c.written_at for c in coordinator.store.load_all()]
+
+    # Same offsets, counters and topics: the state only changes with events.
+    clock.advance(INTERVAL)
+    assert coordinator.checkpoint({("t", 0): 150}, {"invalid": 1}, skip_unchanged=True) is None
+    assert [c.written_at for c in coordinator.store.load_all()] == written
+    assert coordinator.last_checkpoint == clock.now and not coordinator.due()
+
+    # Anything that moved is written: an offset, a counter, and after a rebalance.
+    for positions, counters in (
+        ({("t", 0): 151}, {"invalid": 1}),
+        ({("t", 0): 151}, {"invalid": 2}),
+    ):
+        clock.advance(INTERVAL)
+        assert coordinator.checkpoint(positions, counters, skip_unchanged=True) is not None
+    clock.advance(INTERVAL)
+    coordinator.on_assign([("t", 0)])
+    assert coordinator.checkpoint({("t", 0): 151}, {"invalid": 2}, skip_unchanged=True) is not None
+    assert [c.written_at for c in coordinator.store.load_all()] == [clock.now]
+    # Shutdown's and revocation's checkpoints are always written.
+    clock.advance(INTERVAL)
+    assert coordinator.checkpoint({("t", 0): 151}, {"invalid": 2}) is not None
+
+
+def test_beside_another_replica_an_unchanged_checkpoint_is_still_written(
+    tmp_path: Path,
+) -> None:
+    """Other replicas read ``written_at`` as a sign of life (split detection)."""
+    clock = Clock()
+    a, _ = replica(tmp_path, "a", clock)
+    b, _ = replica(tmp_path, "b", clock)
+    b.checkpoint({("t", 1): 10}, {})
+    a.checkpoint({("t", 0): 10}, {})
+    clock.advance(INTERVAL)
+    assert a.checkpoint({("t", 0): 10}, {}, skip_unchanged=True) is not None
+    assert [c.written_at for c in a.store.load_all() if c.replica == "a"] == [clock.now]

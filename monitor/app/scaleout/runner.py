@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.app.accounting import BatchAccounting
+from monitor.app.scaleout.ledger import TopicLedger
 from monitor.app.scaleout.stage1 import Stage1
 from monitor.app.scaleout.stage2 import Stage2
 from monitor.app.scaleout.topics import require_topics
@@ -24,6 +25,7 @@ from monitor.pipeline import Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
 from monitor.publish.results import ResultsStore
+from monitor.webhooks.delivery import WebhookDispatcher
 
 if TYPE_CHECKING:
     from monitor.app.daemon import Daemon
@@ -45,6 +47,7 @@ class ScaleOut:
         metrics: Metrics,
         replica: str,
         dead_letter: DeadLetterSink | None = None,
+        dispatcher: WebhookDispatcher | None = None,
     ) -> None:
         self.kafka = kafka
         self.dead_letter = dead_letter
@@ -90,7 +93,10 @@ class ScaleOut:
             ),
             on_lag=on_lag,
             on_condition=health.set,
+            on_owned=metrics.own_models,
         )
+        if dispatcher is not None:  # one webhook per episode across owners
+            dispatcher.share_deliveries(TopicLedger(self.stage2.checkpoints))
         logger.info(
             "scale-out: stage 1 in group %s, stage 2 in group %s",
             kafka.group_id,
@@ -111,6 +117,7 @@ class ScaleOut:
             daemon.metrics,
             daemon.replica_id,
             daemon.dead_letter,
+            daemon.dispatcher,
         )
         logger.info(
             "driftmon started",

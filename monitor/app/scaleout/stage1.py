@@ -208,8 +208,10 @@ class Stage1:
         caught_up: list[tuple[str, int]] = []
         markers = []
         try:
-            for tp in consumer.position([TopicPartition(t, p) for t, p in quiet]):
-                _low, high = consumer.get_watermark_offsets(tp, cached=True)
+            for tp in self._positions(quiet):
+                low, high = consumer.get_watermark_offsets(tp, cached=tp.offset >= 0)
+                if tp.offset < 0:  # never committed either: reading starts at the earliest
+                    tp = TopicPartition(tp.topic, tp.partition, low)
                 if high >= 0 and tp.offset >= high:
                     caught_up.append((tp.topic, tp.partition))
                     markers.append(Marker(self._source(tp.topic, tp.partition), tp.offset, True))
@@ -220,6 +222,28 @@ class Stage1:
             logger.debug("idle markers not sent", extra={"error": str(exc)})
             return
         self._idle.update(caught_up)
+
+    def _positions(self, pairs: list[tuple[str, int]]) -> list[TopicPartition]:
+        """Next offsets to read; for a partition nothing was fetched from since its
+        assignment (taken over after a failover, with nothing new in it), the committed
+        offset: else a caught-up partition would never be reported idle and would hold
+        every watermark."""
+        consumer = self.source.consumer
+        found = consumer.position([TopicPartition(t, p) for t, p in pairs])
+        unknown = [tp for tp in found if tp.offset < 0]
+        if not unknown:
+            return list(found)
+        committed = {
+            (tp.topic, tp.partition): tp.offset for tp in consumer.committed(unknown, timeout=5.0)
+        }
+        return [
+            tp
+            if tp.offset >= 0
+            else TopicPartition(
+                tp.topic, tp.partition, committed.get((tp.topic, tp.partition), tp.offset)
+            )
+            for tp in found
+        ]
 
     @property
     def positions(self) -> Mapping[tuple[str, int], int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from itertools import chain
 
 from monitor.app.accounting import BatchAccounting
@@ -65,6 +65,7 @@ class Stage2:
         source_partitions: Callable[[], tuple[str, ...]],
         on_lag: Callable[[str, int, int | None], None],
         on_condition: Callable[..., None],
+        on_owned: Callable[[Collection[str]], None] = lambda _models: None,
     ) -> None:
         so = kafka.scale_out
         self.kafka = kafka
@@ -86,6 +87,7 @@ class Stage2:
         self.sources = self._sources()
         self.owned: dict[int, dict[str, ModelStage]] = {}
         self._last_checkpoint = time.monotonic()
+        self._on_owned = on_owned
         results.withdraw(*pipeline.models)
         self.publish()
         self.source = KafkaSource(
@@ -287,7 +289,12 @@ class Stage2:
 
     # -- reporting ---------------------------------------------------------------------
 
+    def owned_models(self) -> set[str]:
+        return {name for stages in self.owned.values() for name in stages}
+
     def publish(self) -> None:
+        """Ownership to ``/status`` and the metrics; per-model gauges by the owner only."""
+        self._on_owned(self.owned_models())
         shares: dict[str, ModelShare] = {}
         for name in self.pipeline.models:
             i = partition_of(name, self.partitions)

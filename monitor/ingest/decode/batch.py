@@ -14,6 +14,7 @@ import numpy as np
 
 from monitor.ingest.decode import scanner_gate
 from monitor.ingest.decode.block import as_list
+from monitor.ingest.decode.coded import Coded
 from monitor.ingest.decode.columnar import scanner_for
 from monitor.ingest.decode.columns import DecodedBatch, merge_models
 from monitor.ingest.decode.objects import decode_objects
@@ -63,6 +64,9 @@ def with_codes(batch: DecodedBatch, schema: DecodeSchema) -> DecodedBatch:
             continue
         codes = np.empty((cols.rows, len(table)), dtype=np.int64)
         for j, (column, values) in enumerate(zip(table, cols.categorical, strict=True)):
-            codes[:, j] = column.encode(values)
+            if isinstance(values, Coded):  # the table's distinct values only
+                codes[:, j] = values.encode_with(column.encode)
+            else:
+                codes[:, j] = column.encode(values)
         models[name] = replace(cols, categorical=[], codes=codes)
     return DecodedBatch(models, batch.rejected)

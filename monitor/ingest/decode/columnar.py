@@ -9,7 +9,9 @@ columns (tests/unit/test_jsonscan.py checks this).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -20,6 +22,8 @@ from monitor.ingest.decode.schema import DecodeSchema, KafkaTimes, ModelSchema, 
 
 __all__ = ["ColumnarScanner", "scanner_for"]
 
+_HELPER: list[ThreadPoolExecutor] = []
+_HELPER_LOCK = threading.Lock()
 _SCANNERS: dict[tuple[object, ...], ColumnarScanner | None] = {}
 _PRED_KINDS = {
     None: jsonscan.PRED_NONE,
@@ -74,7 +78,7 @@ class ColumnarScanner:
         oversized = ends - starts > self.max_bytes
         if oversized.any():  # scanned as empty, so passed on to be rejected
             ends = np.where(oversized, starts, ends)
-        result = jsonscan.scan_messages(self.tables, buf, starts, ends)
+        result = jsonscan.scan_messages(self.tables, buf, starts, ends, scan_helper())
         ok = result.status == 0
         out: dict[str, ModelColumns] = {}
         everything = bool(ok.all())
@@ -106,6 +110,15 @@ class ColumnarScanner:
                 codes=np.ascontiguousarray(codes),
             )
         return out, np.flatnonzero(~ok)
+
+
+def scan_helper() -> ThreadPoolExecutor:
+    """The one thread that scans the second half of large batches (made on first use)."""
+    if not _HELPER:
+        with _HELPER_LOCK:
+            if not _HELPER:
+                _HELPER.append(ThreadPoolExecutor(1, thread_name_prefix="driftmon-scan"))
+    return _HELPER[0]
 
 
 def _joined(payloads: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, compress
+from itertools import compress
 from typing import Any
 
 import numpy as np
 
+from monitor.ingest.decode import coded
+from monitor.ingest.decode.coded import Values
 from monitor.ingest.decode.schema import Reason, Rejection
+from monitor.stats.binned import BinnedRows
 
 __all__ = ["REQUEST", "RESPONSE", "WHOLE", "DecodedBatch", "ModelColumns", "merge_models"]
 
@@ -29,16 +32,17 @@ class ModelColumns:
 
     #: rows x len(numeric_names), float64, NaN where missing.
     numeric: np.ndarray
-    #: One list per categorical feature (categorical_names order), ``None`` where missing.
-    categorical: list[list[str | None]]
+    #: One column per categorical feature (categorical_names order), ``None`` where
+    #: missing: a list, or (model servers' formats) a :class:`~.coded.Coded` table.
+    categorical: Sequence[Values]
     #: Event time per row, float64 epoch seconds (the Kafka timestamp when absent).
     ts: np.ndarray
-    ids: list[str | None]
+    ids: Values
     #: Index of each row's message in the batch, int64.
     msg_index: np.ndarray
     #: Keys of features objects that are not monitored (ignored), over the model's events.
     unknown_features: int = 0
-    versions: list[str | None] = field(default_factory=list)
+    versions: Values = field(default_factory=list)
     #: Raw label values per row, or ``None`` when no event carried one.
     labels: list[Any] | None = None
     #: rows x len(categorical_names) int64 category codes (-1 missing) when the schema
@@ -48,7 +52,10 @@ class ModelColumns:
     #: int8) when the format logs requests and responses apart; ``None``: all whole.
     halves: np.ndarray | None = None
     #: Per row, the key its other half carries (``<request key>:<row>``), with ``halves``.
-    pair_keys: list[str | None] | None = None
+    pair_keys: Values | None = None
+    #: The rows already binned against the model's reference (scale-out's stage 2): the
+    #: window counts these instead of binning ``numeric`` and ``codes``.
+    binned: BinnedRows | None = None
 
     @property
     def rows(self) -> int:
@@ -57,19 +64,19 @@ class ModelColumns:
 
     def take(self, rows: np.ndarray) -> ModelColumns:
         """The given rows (int64 indices, in the order given)."""
-        pick = rows.tolist()
         return ModelColumns(
             numeric=self.numeric[rows],
-            categorical=[[values[i] for i in pick] for values in self.categorical],
+            categorical=[coded.take(values, rows) for values in self.categorical],
             ts=self.ts[rows],
-            ids=[self.ids[i] for i in pick],
+            ids=coded.take(self.ids, rows),
             msg_index=self.msg_index[rows],
             unknown_features=self.unknown_features,
-            versions=[self.versions[i] for i in pick],
-            labels=None if self.labels is None else [self.labels[i] for i in pick],
+            versions=coded.take(self.versions, rows),
+            labels=None if self.labels is None else coded.take(self.labels, rows),
             codes=None if self.codes is None else self.codes[rows],
             halves=None if self.halves is None else self.halves[rows],
-            pair_keys=None if self.pair_keys is None else [self.pair_keys[i] for i in pick],
+            pair_keys=None if self.pair_keys is None else coded.take(self.pair_keys, rows),
+            binned=None if self.binned is None else self.binned.take(rows),
         )
 
     def slice_rows(self, start: int, stop: int) -> ModelColumns:
@@ -86,6 +93,7 @@ class ModelColumns:
             codes=None if self.codes is None else self.codes[start:stop],
             halves=None if self.halves is None else self.halves[start:stop],
             pair_keys=None if self.pair_keys is None else self.pair_keys[start:stop],
+            binned=None if self.binned is None else self.binned.slice_rows(start, stop),
         )
 
     def drop_rows(self, rows: Collection[int]) -> ModelColumns:
@@ -94,24 +102,25 @@ class ModelColumns:
             return self
         keep = np.ones(self.rows, dtype=bool)
         keep[list(rows)] = False
-        kept = keep.tolist()
         return ModelColumns(
             numeric=self.numeric[keep],
-            categorical=[list(compress(values, kept)) for values in self.categorical],
+            categorical=[coded.keep(values, keep) for values in self.categorical],
             ts=self.ts[keep],
-            ids=list(compress(self.ids, kept)),
+            ids=coded.keep(self.ids, keep),
             msg_index=self.msg_index[keep],
             unknown_features=self.unknown_features,
-            versions=list(compress(self.versions, kept)),
-            labels=None if self.labels is None else list(compress(self.labels, kept)),
+            versions=coded.keep(self.versions, keep),
+            labels=None if self.labels is None else list(compress(self.labels, keep.tolist())),
             codes=None if self.codes is None else self.codes[keep],
             halves=None if self.halves is None else self.halves[keep],
-            pair_keys=None if self.pair_keys is None else list(compress(self.pair_keys, kept)),
+            pair_keys=None if self.pair_keys is None else coded.keep(self.pair_keys, keep),
+            binned=None if self.binned is None else self.binned.take(np.flatnonzero(keep)),
         )
 
     @staticmethod
     def concat(parts: Sequence[ModelColumns]) -> ModelColumns:
-        """The rows of ``parts`` one after the other (all with codes, or none)."""
+        """The rows of ``parts`` one after the other (all with codes, or none; binned
+        likewise)."""
         if len(parts) == 1:
             return parts[0]
         labels = None
@@ -123,22 +132,27 @@ class ModelColumns:
         halves = pair_keys = None
         if any(p.halves is not None for p in parts):
             halves = np.concatenate([_halves(p) for p in parts])
-            pair_keys = [k for p in parts for k in (p.pair_keys or [None] * p.rows)]
+            pair_keys = coded.concat(
+                [p.pair_keys if p.pair_keys is not None else [None] * p.rows for p in parts]
+            )
+        binned = None
+        if parts[0].binned is not None:
+            binned = BinnedRows.concat([p.binned for p in parts if p.binned is not None])
         return ModelColumns(
             numeric=np.concatenate([p.numeric for p in parts]),
             categorical=[
-                list(chain.from_iterable(c))
-                for c in zip(*(p.categorical for p in parts), strict=True)
+                coded.concat(c) for c in zip(*(p.categorical for p in parts), strict=True)
             ],
             ts=np.concatenate([p.ts for p in parts]),
-            ids=list(chain.from_iterable(p.ids for p in parts)),
+            ids=coded.concat([p.ids for p in parts]),
             msg_index=np.concatenate([p.msg_index for p in parts]),
             unknown_features=sum(p.unknown_features for p in parts),
-            versions=list(chain.from_iterable(p.versions for p in parts)),
+            versions=coded.concat([p.versions for p in parts]),
             labels=labels,
             codes=codes,
             halves=halves,
             pair_keys=pair_keys,
+            binned=binned,
         )
 
 

@@ -24,8 +24,10 @@ capture. Applied once per batch to every model's columns, whatever format decode
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
+from monitor.ingest.decode.coded import Coded, Values
 from monitor.ingest.decode.columns import DecodedBatch, ModelColumns
 from monitor.ingest.decode.schema import Reason, Rejection
 
@@ -62,7 +64,7 @@ def enforce_limits(batch: DecodedBatch) -> DecodedBatch:
     return DecodedBatch(models, rejected) if changed else batch
 
 
-def _over(values: list[str | None], limit: int, what: str) -> dict[int, str]:
+def _over(values: Values, limit: int, what: str) -> dict[int, str]:
     """Rows whose string is longer than ``limit``, with the rejection detail."""
     if _longest(values) <= limit:
         return {}  # the common case: one C-level pass, no per-row Python
@@ -73,15 +75,21 @@ def _over(values: list[str | None], limit: int, what: str) -> dict[int, str]:
     }
 
 
-def _cut_categories(columns: list[list[str | None]]) -> list[list[str | None]] | None:
+def _cut_categories(columns: Sequence[Values]) -> list[Values] | None:
     if all(_longest(column) <= MAX_CATEGORY_CHARS for column in columns):
         return None
     return [
-        [v[:MAX_CATEGORY_CHARS] if v is not None and len(v) > MAX_CATEGORY_CHARS else v for v in c]
+        c.mapped(_cut) if isinstance(c, Coded) else [None if v is None else _cut(v) for v in c]
         for c in columns
     ]
 
 
-def _longest(values: list[str | None]) -> int:
+def _cut(value: str) -> str:
+    return value[:MAX_CATEGORY_CHARS]
+
+
+def _longest(values: Values) -> int:
+    if isinstance(values, Coded):  # its table, not its rows
+        return values.longest()
     # C-level passes only (filter drops None and ""): this runs on every batch.
     return max(map(len, filter(None, values)), default=0)

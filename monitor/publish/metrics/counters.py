@@ -17,8 +17,9 @@ process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -223,6 +224,7 @@ class Metrics:
         r.register(ScaleOutCollector(results))  # renders nothing unless kafka.scale_out is on
 
         self._models: dict[str, ModelCounters] = {}
+        self._disowned: set[str] = set()  # scale-out: models another replica owns
         self.bind_models(models)
         self.bind_webhooks(webhooks)
 
@@ -233,8 +235,10 @@ class Metrics:
         families = (self._unknown_features, self._last_event, self._split)
         for gone in set(self._models) - set(models):
             for family in families:
-                family.remove(gone)
+                with contextlib.suppress(KeyError):  # a disowned model has no child
+                    family.remove(gone)
             del self._models[gone]
+            self._disowned.discard(gone)
         for model in models:
             self._split.labels(model)  # exists at 0 from the first scrape
             if model not in self._models:
@@ -242,6 +246,20 @@ class Metrics:
                     unknown_features=self._unknown_features.labels(model),
                     last_event_timestamp=self._last_event.labels(model),
                 )
+
+    def own_models(self, owned: Collection[str]) -> None:
+        """Scale-out: export a model's last event time only while this replica owns it, so
+        a former owner's stale value never sits beside the owner's (``max by (model)``)."""
+        for model, counters in self._models.items():
+            exported = model not in self._disowned
+            if model in owned and not exported:
+                child = self._last_event.labels(model)
+                self._models[model] = replace(counters, last_event_timestamp=child)
+                self._disowned.discard(model)
+            elif model not in owned and exported:
+                with contextlib.suppress(KeyError):
+                    self._last_event.remove(model)
+                self._disowned.add(model)
 
     def model(self, model: str) -> ModelCounters:
         """The bound children of a model bound earlier (``KeyError`` otherwise)."""

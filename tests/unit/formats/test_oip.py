@@ -353,3 +353,28 @@ def test_an_over_long_request_id_is_rejected_on_the_fast_path_too() -> None:
     batch = decode([good, body])
     assert [(r.index, r.reason) for r in batch.rejected] == [(1, Reason.too_long)]
     assert batch.models["fraud"].rows == 3
+
+
+@pytest.mark.parametrize("kind", ["json", "protobuf raw"])
+def test_a_batch_request_of_several_megabytes_is_read_when_configured(kind: str) -> None:
+    """What servers really send: one message of 1,500 rows x 100 features (about 3 MB of
+    JSON, 1.2 MB raw); over the default limit it is ``oversized``, under a raised one read
+    exactly."""
+    names = tuple(f"f{k}" for k in range(100))
+    wide = ModelSchema("fraud", numeric=names, categorical=(), prediction="numeric")
+    values = np.random.default_rng(5).normal(size=(1500, 100))
+    flat = values.ravel().tolist()
+    if kind == "json":
+        body, _ = oip_json_request({"x": ("FP64", flat)}, "big", shapes={"x": [1500, 100]})
+    else:
+        body = oip_proto_request({"x": ("FP64", flat)}, "big", raw=True, shapes={"x": [1500, 100]})
+    assert len(body) > 1_100_000
+    base = {"models": {"fraud": wide}, "bound_model": "fraud", "format": "oip"}
+    small = DecodeSchema(**base, tensors={"x": names})  # type: ignore[arg-type]
+    assert [r.reason for r in decode([body], small).rejected] == [Reason.oversized]
+    large = DecodeSchema(**base, tensors={"x": names}, max_message_bytes=16 << 20)  # type: ignore[arg-type]
+    batch = decode([body], large)
+    assert not batch.rejected
+    cols = batch.models["fraud"]
+    np.testing.assert_array_equal(cols.numeric[:, :100], values)
+    assert cols.rows == 1500 and cols.ids[1499] == "big:1499"

@@ -18,7 +18,6 @@ from monitor.ingest.decode.formats import MessageBatch, decode_messages
 from monitor.ingest.decode.formats.oip_columns import scanned_oip_json
 from monitor.ingest.decode.formats.oip_groups import distinct_strings
 from monitor.ingest.decode.formats.oip_scan import scan_bodies
-from monitor.ingest.decode.formats.rows import row_keys
 from tests.support.payloads import oip_json_request, oip_json_response
 
 MODEL = ModelSchema(
@@ -237,9 +236,3 @@ def test_equal_hashes_of_different_strings_stay_apart() -> None:
     table = np.empty(16, np.int64)
     count = distinct_strings(buf, starts, ends, hashes, idx, table, inverse, reps)
     assert count == 3 and inverse.tolist() == [0, 1, 0, 2] and reps[:3].tolist() == [0, 1, 3]
-
-
-def test_row_keys_within_and_past_the_cached_suffixes() -> None:
-    assert row_keys("r", 3) == ["r:0", "r:1", "r:2"]
-    assert row_keys("r", 1500) == [f"r:{n}" for n in range(1500)]
-    assert row_keys(None, 2) == [None, None]

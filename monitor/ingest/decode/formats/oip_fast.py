@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from monitor.ingest.decode.coded import Coded, Values
 from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE, ModelColumns
 from monitor.ingest.decode.formats.inference import MAX_KEY_CHARS
-from monitor.ingest.decode.formats.rows import categories, row_keys
+from monitor.ingest.decode.formats.rows import categories
 from monitor.ingest.decode.formats.tensors import BYTES, NUMERIC_DATATYPES
 from monitor.ingest.decode.schema import DecodeSchema, ModelSchema
 
@@ -153,22 +154,21 @@ def _frame(
     counts: list[int],
     ms: ModelSchema,
     where: list[int],
-) -> tuple[np.ndarray, list[list[str | None]], np.ndarray, list[str | None], list[str | None]]:
-    """Empty columns for a group's rows, and their messages, row keys and versions."""
+) -> tuple[np.ndarray, list[Values], np.ndarray, Coded, Coded]:
+    """Empty columns for a group's rows, and their messages, row keys and versions (as
+    tables of the messages' values: :class:`~monitor.ingest.decode.coded.Coded`)."""
     total = sum(counts)
-    msgs = np.repeat(np.array([where[k] for k in members], dtype=np.int64), counts)
+    sizes = np.array(counts, dtype=np.int64)
+    message = np.repeat(np.arange(len(members), dtype=np.int64), sizes)
+    msgs = np.array([where[k] for k in members], dtype=np.int64)[message]
     ids = [_text(bodies[k].get("id")) for k in members]
     if max(map(_length, ids)) > MAX_KEY_CHARS:  # the per-message path rejects it
         raise _Irregular
-    keys = list(chain.from_iterable(map(row_keys, ids, counts)))
-    versions = list(
-        chain.from_iterable(
-            [_text(bodies[k].get("model_version"))] * n
-            for k, n in zip(members, counts, strict=True)
-        )
-    )
+    rows = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    keys = Coded(ids, message, rows)
+    versions = Coded([_text(bodies[k].get("model_version")) for k in members], message)
     numeric = np.full((total, len(ms.numeric_names)), np.nan)
-    categorical: list[list[str | None]] = [[None] * total for _ in ms.categorical_names]
+    categorical: list[Values] = [[None] * total for _ in ms.categorical_names]
     return numeric, categorical, msgs, keys, versions
 
 

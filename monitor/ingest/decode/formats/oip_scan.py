@@ -16,6 +16,7 @@ reads exactly what the orjson paths read.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,20 +73,27 @@ class BodyScan:
 T_NAME_S, T_NAME_E, T_DTYPE, T_ROWS, T_WIDTH, T_OFFSET, T_KINDS = range(7)
 
 
-def scan_bodies(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> BodyScan:
+def scan_bodies(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, reuse: bool = False
+) -> BodyScan:
     """Scan messages ``buf[starts[i]:ends[i]]``; a message whose values would overflow
-    the buffers (denser than a byte in four) is slow."""
+    the buffers (denser than a byte in four) is slow. ``reuse``: the buffers are this
+    thread's from the previous call (the caller drops the result before its next call):
+    megabytes of fresh pages a batch cost the kernel their page faults."""
     n = len(starts)
     cap = len(buf) // 4 + 1024
+    if reuse:
+        tensor, values, str_start, str_end, str_hash = _buffers(n, cap)
+    else:
+        tensor = np.empty((n, MAX_TENSORS, 7), np.int64)
+        values = np.empty(cap, np.float64)
+        str_start, str_end, str_hash = (np.empty(cap, np.int64) for _ in range(3))
+    # ``tensor`` is not zeroed: a message is read only when every field of each of its
+    # n_tensors tensors was written
     status = np.zeros(n, np.int64)
     is_request = np.zeros(n, np.bool_)
     n_tensors = np.zeros(n, np.int64)
     text_span = np.full((n, 4), -1, np.int64)
-    tensor = np.zeros((n, MAX_TENSORS, 7), np.int64)
-    values = np.empty(cap, np.float64)
-    str_start = np.empty(cap, np.int64)
-    str_end = np.empty(cap, np.int64)
-    str_hash = np.empty(cap, np.int64)
     _scan(
         buf, starts, ends, _DT_BYTES, _DT_START, _K_BYTES, _K_START, _T_BYTES, _T_START,
         status, is_request, n_tensors, text_span, tensor, values, str_start, str_end,
@@ -95,6 +103,25 @@ def scan_bodies(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> BodySc
     return BodyScan(
         status, is_request, n_tensors, text_span, tensor, values, str_start, str_end, str_hash
     )
+
+
+_SCRATCH = threading.local()
+
+
+def _buffers(n: int, cap: int) -> tuple[np.ndarray, ...]:
+    """This thread's tensor table (``n`` messages) and value buffers (``cap`` values),
+    grown when too small."""
+    held: tuple[np.ndarray, ...] | None = getattr(_SCRATCH, "buffers", None)
+    if held is None or held[0].shape[0] < n or held[1].shape[0] < cap:
+        rows = max(n, 0 if held is None else held[0].shape[0])
+        size = max(cap, 0 if held is None else held[1].shape[0])
+        held = (
+            np.empty((rows, MAX_TENSORS, 7), np.int64),
+            np.empty(size, np.float64),
+            *(np.empty(size, np.int64) for _ in range(3)),
+        )
+        _SCRATCH.buffers = held
+    return (held[0][:n], *(b[:cap] for b in held[1:]))
 
 
 @no_nrt()
@@ -223,8 +250,10 @@ def _data(
             stop, value = number(buf, pos, end)
             if stop < 0 or not np.isfinite(value):
                 return -1, 0, 0
-            integer = True
-            for t in range(pos, stop):
+            # a value with a fraction was written with '.' or an exponent: only a whole
+            # value needs its bytes looked at again
+            integer = value == np.floor(value)
+            for t in range(pos, stop if integer else pos):
                 b = buf[t]
                 if b == 46 or b == 101 or b == 69:
                     integer = False

@@ -6,7 +6,8 @@ monitored feature is that feature; a ``[N,F]`` tensor listed under ``tensors`` g
 feature per column; other tensors are counted as unknown features. A response fills the
 prediction columns from one output (``prediction_output``, else the first): ``[N]`` a
 score or a label, ``[N,K]`` the probabilities of the configured ``classes`` in order. A
-batch request of N rows becomes N rows with ids ``<request id>:<row>``.
+batch request of N rows becomes N rows with ids ``<request id>:<row>`` (kept as the
+message's id plus row numbers: :class:`~monitor.ingest.decode.coded.Coded`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from itertools import chain
 
 import numpy as np
 
+from monitor.ingest.decode.coded import Coded
 from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE, ModelColumns
 from monitor.ingest.decode.formats.tensors import BYTES, Inference, Malformed, Tensor
 from monitor.ingest.decode.schema import ModelSchema, Reason
 
-__all__ = ["Block", "assemble", "block_of", "categories", "row_keys"]
+__all__ = ["Block", "assemble", "block_of", "categories"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +174,9 @@ def categories(column: np.ndarray) -> list[str | None]:
 def assemble(blocks: Sequence[Block], kafka_ts: np.ndarray) -> ModelColumns:
     """One model's blocks of a batch as columns (rows in message order)."""
     sizes = np.fromiter((b.rows for b in blocks), dtype=np.int64, count=len(blocks))
-    msgs = np.repeat(np.fromiter((b.msg for b in blocks), np.int64, len(blocks)), sizes)
+    block = np.repeat(np.arange(len(blocks), dtype=np.int64), sizes)
+    row = np.arange(block.shape[0], dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    msgs = np.fromiter((b.msg for b in blocks), np.int64, len(blocks))[block]
     halves = np.repeat(np.fromiter((b.half for b in blocks), np.int8, len(blocks)), sizes)
     width = len(blocks[0].categorical)
     return ModelColumns(
@@ -181,12 +185,12 @@ def assemble(blocks: Sequence[Block], kafka_ts: np.ndarray) -> ModelColumns:
             list(chain.from_iterable(b.categorical[j] for b in blocks)) for j in range(width)
         ],
         ts=_times(blocks, sizes, np.asarray(kafka_ts, dtype=np.float64)[msgs]),
-        ids=list(chain.from_iterable(row_keys(b.id, b.rows) for b in blocks)),
+        ids=Coded([b.id for b in blocks], block, row),
         msg_index=msgs,
         unknown_features=sum(b.unknown for b in blocks),
-        versions=list(chain.from_iterable([b.version] * b.rows for b in blocks)),
+        versions=Coded([b.version for b in blocks], block),
         halves=halves,
-        pair_keys=list(chain.from_iterable(row_keys(b.pair_key, b.rows) for b in blocks)),
+        pair_keys=Coded([b.pair_key for b in blocks], block, row),
     )
 
 
@@ -197,15 +201,3 @@ def _times(blocks: Sequence[Block], sizes: np.ndarray, kafka: np.ndarray) -> np.
         return kafka
     rows = np.repeat(own, sizes)
     return np.where(np.isnan(rows), kafka, rows)
-
-
-#: ``:0``, ``:1``, ...: row suffixes made once (a batch of requests repeats them).
-_SUFFIXES = [f":{r}" for r in range(1024)]
-
-
-def row_keys(key: str | None, rows: int) -> list[str | None]:
-    if key is None:
-        return [None] * rows
-    if rows > len(_SUFFIXES):
-        return [f"{key}:{r}" for r in range(rows)]
-    return [key + suffix for suffix in _SUFFIXES[:rows]]

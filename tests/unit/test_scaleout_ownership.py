@@ -1,0 +1,42 @@
+"""Scale-out: a model's last event time is exported by its owner only."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from monitor.publish.health import Health
+from monitor.publish.metrics import Metrics
+from monitor.publish.results import ResultsStore
+
+FAMILY = "driftmon_last_event_timestamp_seconds"
+
+
+def exported(registry: CollectorRegistry) -> dict[str, float]:
+    return {
+        s.labels["model"]: s.value
+        for family in registry.collect()
+        if family.name == FAMILY
+        for s in family.samples
+    }
+
+
+def test_only_owned_models_export_their_last_event_time() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(
+        registry, ResultsStore(), Health(), invalid_reasons=["bad"], models=["a", "b"]
+    )
+    metrics.own_models(set())  # stage 2 starts owning nothing
+    assert exported(registry) == {}
+    metrics.own_models({"a"})
+    metrics.model("a").last_event_timestamp.set(100.0)
+    assert exported(registry) == {"a": 100.0}
+    metrics.own_models({"b"})  # a handed over, b taken: the stale 100 goes with it
+    metrics.model("b").last_event_timestamp.set(200.0)
+    assert exported(registry) == {"b": 200.0}
+    metrics.own_models({"a", "b"})  # a is back: exported again from its next batch
+    metrics.model("a").last_event_timestamp.set(300.0)
+    assert exported(registry) == {"a": 300.0, "b": 200.0}
+    metrics.bind_models(["b"])  # a leaves the config while owned
+    metrics.own_models(set())
+    metrics.bind_models(["a", "b"])  # a disowned model can leave and come back
+    assert exported(registry) == {"a": 0.0}
