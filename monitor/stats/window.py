@@ -208,10 +208,11 @@ class SlotWindow:
         bin_numeric(num, lay.padded_edges, lay.n_edges, delta, self._low[pos], self._high[pos])
         self._num[pos] += delta
         self._num_total += delta
-        cdelta = np.zeros_like(self._cat_total)
-        _count_codes(cat, cdelta)
-        self._cat[pos] += cdelta
-        self._cat_total += cdelta
+        if cat.shape[1]:  # numeric-only models skip the categorical pass entirely
+            cdelta = np.zeros_like(self._cat_total)
+            _count_codes(cat, cdelta)
+            self._cat[pos] += cdelta
+            self._cat_total += cdelta
         self._slot_events[pos] += num.shape[0]
         self._events += num.shape[0]
         if ts is not None and ts.size:

@@ -78,34 +78,52 @@ class ColumnarScanner:
         ok = result.status == 0
         out: dict[str, ModelColumns] = {}
         everything = bool(ok.all())
-        for index, name in enumerate(self.names):
-            if len(self.names) == 1:
+        if len(self.names) == 1:
+            if everything or ok.any():
                 rows = np.arange(n, dtype=np.int64) if everything else np.flatnonzero(ok)
-            else:
-                rows = np.flatnonzero(ok & (result.model == index))
-            if rows.size == 0:
-                continue
-            n_num, n_cat = self.widths[index]
-            whole = everything and len(self.names) == 1
-            numeric = result.numeric[:, :n_num] if whole else result.numeric[rows, :n_num]
-            codes = result.codes[:, :n_cat] if whole else result.codes[rows, :n_cat]
-            ts = result.ts if whole else result.ts[rows]
-            absent = np.isnan(ts)
-            if absent.any():
-                ts[absent] = kafka_times(kafka_ts)[rows[absent]]
-            blank: list[str | None] = [None] * rows.size
-            out[name] = ModelColumns(
-                numeric=np.ascontiguousarray(numeric),
-                categorical=[],
-                ts=ts,
-                ids=blank,
-                msg_index=rows,
-                unknown_features=int(result.unknown[rows].sum()),
-                versions=blank,
-                labels=None,
-                codes=np.ascontiguousarray(codes),
-            )
+                out[self.names[0]] = self._columns(0, rows, result, kafka_ts, whole=everything)
+            return out, np.flatnonzero(~ok)
+        # One pass over the batch for every model: the rows sorted (stably) by model, each
+        # model's a contiguous run; models without rows are never visited.
+        model = np.where(ok, result.model, len(self.names))
+        order = np.argsort(model, kind="stable")
+        counts = np.bincount(model, minlength=len(self.names) + 1)
+        stops = np.cumsum(counts)
+        for index in np.flatnonzero(counts[:-1]).tolist():
+            rows = order[stops[index] - counts[index] : stops[index]]
+            out[self.names[index]] = self._columns(index, rows, result, kafka_ts, whole=False)
         return out, np.flatnonzero(~ok)
+
+    def _columns(
+        self,
+        index: int,
+        rows: np.ndarray,
+        result: jsonscan.ScanResult,
+        kafka_ts: KafkaTimes,
+        *,
+        whole: bool,
+    ) -> ModelColumns:
+        """Model ``index``'s columns from its ``rows`` of the scan (``whole``: every row
+        of the batch, in order, so the scan's arrays are taken as they are)."""
+        n_num, n_cat = self.widths[index]
+        numeric = result.numeric[:, :n_num] if whole else result.numeric[rows, :n_num]
+        codes = result.codes[:, :n_cat] if whole else result.codes[rows, :n_cat]
+        ts = result.ts if whole else result.ts[rows]
+        absent = np.isnan(ts)
+        if absent.any():
+            ts[absent] = kafka_times(kafka_ts)[rows[absent]]
+        blank: list[str | None] = [None] * rows.size
+        return ModelColumns(
+            numeric=np.ascontiguousarray(numeric),
+            categorical=[],
+            ts=ts,
+            ids=blank,
+            msg_index=rows,
+            unknown_features=int(result.unknown[rows].sum()),
+            versions=blank,
+            labels=None,
+            codes=np.ascontiguousarray(codes),
+        )
 
 
 def _joined(payloads: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
