@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.app.replay import evaluation_record
 from monitor.config import Config, validate_config
+from monitor.errors import ConfigError
 from monitor.ingest.decode import scanner_gate
 from monitor.model.status import ModelStatus
 from monitor.pipeline import Pipeline
@@ -144,3 +146,31 @@ def test_a_batch_touching_one_model_of_many_rebuilds_only_its_status() -> None:
     statuses, hot = p.results.snapshot().parts()
     assert statuses["a"] is not before["a"] and statuses["a"].events_total == 45
     assert "a" not in hot and statuses["b"] is before["b"]
+
+
+def test_max_series_error_names_the_five_largest_models_and_the_total_in_one_line() -> None:
+    features = {f"f{i}": {"type": "numeric"} for i in range(20)}
+    window, tests = {"events": 1000, "slide": 100}, ["psi", "ks"]
+    models: dict[str, Any] = {
+        f"m{k:04d}": {"reference": "r.json", "window": window, "features": features, "tests": tests}
+        for k in range(1000)
+    }
+    models["m0500"] = {
+        **models["m0500"],
+        "features": {f"f{i}": {"type": "numeric"} for i in range(40)},
+    }
+    models["m0007"] = {**models["m0007"], "tests": ["psi", "ks", "js"]}
+    with pytest.raises(ConfigError) as raised:
+        validate_config({"models": models})
+    (problem,) = raised.value.problems
+    assert problem.path == "limits.max_series"
+    # 998 models x 20 features x (psi, ks, ks p-value) + 40 x 3 + 20 x 4
+    assert problem.message.startswith("this config creates 60080 drift score/p-value series")
+    assert "over 1,000 models" in problem.message and "limit of 10000" in problem.message
+    assert "largest: m0500=120, m0007=80, m0000=60, m0001=60, m0002=60 and 995 more models" in (
+        problem.message
+    )
+    assert "\n" not in problem.message and len(problem.message) < 300
+    assert "m0999" not in problem.message
+    assert "raise limits.max_series to at least 60080" in problem.hint
+    assert "drop tests (models.<name>.tests)" in problem.hint
