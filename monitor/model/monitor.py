@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ from monitor.model.performance import (
 from monitor.model.snapshot import monitor_hot_counts, monitor_status
 from monitor.model.state import WINDOW, ModelState, alert_from_json, alert_to_json, put_state_dict
 from monitor.model.state import take_prefixed as take_state
-from monitor.model.status import HotCounts, ModelStatus
+from monitor.model.status import ModelStatus
 from monitor.performance import ReferencePerformance
 from monitor.stats import (
     DriftResult,
@@ -162,9 +163,12 @@ class ModelMonitor:
                     config, self.numeric_columns, self.categorical_columns
                 ),
             )
-        self.fingerprint = model_fingerprint(config, self.performance, profile)
         if profile is not None:
             self._install_profile(profile)
+
+    @cached_property
+    def fingerprint(self) -> str:  # on first use: hashing the profile is slow at 1,000 models
+        return model_fingerprint(self.config, self.performance, self._file_profile)
 
     # -- the model interface (see monitor.model.model) -----------------------------------
 
@@ -399,5 +403,4 @@ class ModelMonitor:
         """A batch without an evaluation moves only :meth:`hot_counts` (see ``Model``)."""
         return self.evaluator is not None and self.performance is None and not self.limits.pending
 
-    def hot_counts(self) -> HotCounts:
-        return monitor_hot_counts(self)
+    hot_counts = monitor_hot_counts  # the status fields every batch moves
