@@ -141,8 +141,9 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.results = results or ResultsStore()
-        # Decode schemas per topic, rebuilt when the category codes of a model changed
-        # (``_codes_changed`` bumps the generation), not compared over every model per batch.
+        # Decode schemas per topic, rebuilt when a model's category codes may have changed
+        # (a captured reference, a reset or restore bump the generation) instead of
+        # comparing every model's codes on every batch.
         self._schemas: dict[str, tuple[int, DecodeSchema]] = {}
         self._codes_generation = 0
         self._header_versions: dict[str, bool] = {}
