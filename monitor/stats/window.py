@@ -99,10 +99,6 @@ class SlotWindow:
         s, nf, nc = self._slots, lay.n_numeric, lay.n_categorical
         self._num = np.zeros((s, nf, lay.num_width), np.int64)
         self._num_total = np.zeros((nf, lay.num_width), np.int64)
-        # Reused by every _add: with many models a batch adds a few rows to many windows,
-        # and allocating the delta each time was a large part of the per-model cost.
-        self._delta = np.zeros_like(self._num_total)
-        self._bin_numeric = numeric_kernel(lay.padded_edges.shape[1])
         self._low = np.full((s, nf), math.inf)
         self._high = np.full((s, nf), -math.inf)
         self._cat = np.zeros((s, nc, lay.cat_width), np.int64)
@@ -207,18 +203,15 @@ class SlotWindow:
         lay = self._lay
         if num.shape[0] == 0:
             return
-        delta = self._delta
-        delta.fill(0)
-        self._bin_numeric(
-            num, lay.padded_edges, lay.n_edges, delta, self._low[pos], self._high[pos]
-        )
+        delta = np.zeros_like(self._num_total)
+        bin_numeric = numeric_kernel(lay.padded_edges.shape[1])
+        bin_numeric(num, lay.padded_edges, lay.n_edges, delta, self._low[pos], self._high[pos])
         self._num[pos] += delta
         self._num_total += delta
-        if cat.shape[1]:  # numeric-only models skip the categorical pass entirely
-            cdelta = np.zeros_like(self._cat_total)
-            _count_codes(cat, cdelta)
-            self._cat[pos] += cdelta
-            self._cat_total += cdelta
+        cdelta = np.zeros_like(self._cat_total)
+        _count_codes(cat, cdelta)
+        self._cat[pos] += cdelta
+        self._cat_total += cdelta
         self._slot_events[pos] += num.shape[0]
         self._events += num.shape[0]
         if ts is not None and ts.size:
