@@ -17,7 +17,6 @@ from monitor.config import Config
 from monitor.config.formats import PAIRED_FORMATS
 from monitor.errors import CheckpointError
 from monitor.ingest.decode import (
-    CategoryCodes,
     DecodedBatch,
     DecodeSchema,
     KafkaTimes,
@@ -35,7 +34,7 @@ from monitor.model.monitor import ModelMonitor
 from monitor.model.performance import PerformanceEvaluation
 from monitor.model.reference_file import ModelReference
 from monitor.model.state import ModelState, put_state_dict, take_prefixed
-from monitor.model.status import ModelStatus
+from monitor.model.status import HotCounts, ModelStatus
 from monitor.model.versioned import VersionedModel
 from monitor.publish.results import ResultsStore
 from monitor.stats import ReferenceProfile
@@ -142,7 +141,11 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.results = results or ResultsStore()
-        self._schemas: dict[str, tuple[tuple[object, ...], DecodeSchema]] = {}
+        # Decode schemas per topic, rebuilt when a model's category codes may have changed
+        # (a captured reference, a reset or restore bump the generation) instead of
+        # comparing every model's codes on every batch.
+        self._schemas: dict[str, tuple[int, DecodeSchema]] = {}
+        self._codes_generation = 0
         self._header_versions: dict[str, bool] = {}
         self.models: dict[str, Model] = {}
         # Per model, the request and response halves waiting for each other (formats that
@@ -178,24 +181,21 @@ class Pipeline:
         before = self.status(model)
         self.models[model] = self.models[model].fresh()
         self.pairings.pop(model, None)
+        self._codes_generation += 1
         self.results.rebase(before, self.status(model))
-
-    def _category_codes(self) -> tuple[tuple[CategoryCodes, ...] | None, ...]:
-        return tuple(model.category_codes for model in self.models.values())
 
     def schema(self, topic: str | None) -> DecodeSchema:
         """The decode schema of ``topic``, with category codes for every model whose
         reference is known (rebuilt when a reference is captured or a model reset)."""
         key = topic or ""
-        codes = self._category_codes()
         cached = self._schemas.get(key)
-        if cached is None or cached[0] != codes:
+        if cached is None or cached[0] != self._codes_generation:
             base = schema_for(self.config, topic)
             models = {
                 name: replace(ms, codes=self.models[name].category_codes)
                 for name, ms in base.models.items()
             }
-            self._schemas[key] = (codes, replace(base, models=models))
+            self._schemas[key] = (self._codes_generation, replace(base, models=models))
         return self._schemas[key][1]
 
     def wants_header_versions(self, topic: str | None) -> bool:
@@ -254,6 +254,7 @@ class Pipeline:
             scalars={k: v for k, v in state.scalars.items() if not k.startswith(PAIRING)},
             arrays={k: v for k, v in state.arrays.items() if not k.startswith(PAIRING)},
         )
+        self._codes_generation += 1  # a restored state may carry a captured reference
         try:
             self.models[model].restore(own)
             self.pairings.pop(model, None)
@@ -307,6 +308,9 @@ class Pipeline:
         if decoded is None:
             decoded = self.decode(payloads, kafka_ts, schema, headers=headers, topics=topics)
         outcome = BatchOutcome(rejected=list(decoded.rejected))
+        changed: list[ModelStatus] = []
+        hot: list[tuple[str, HotCounts]] = []
+        # Only the models with rows in this batch are visited (decode split the batch).
         for name, decoded_columns in decoded.models.items():
             if decoded_columns.rows:
                 outcome.model_messages[name] = _unique(decoded_columns.msg_index)
@@ -319,14 +323,21 @@ class Pipeline:
             outcome.accepted[name] = outcome.accepted.get(name, 0) + rows
             if columns.unknown_features:
                 outcome.unknown_features[name] = columns.unknown_features
-            outcome.last_event_time[name] = float(np.max(columns.ts))
-            step = self.models[name].feed(columns, header_versions)
+            outcome.last_event_time[name] = float(columns.ts.max())
+            model = self.models[name]
+            steady, codes = model.steady, model.category_codes
+            step = model.feed(columns, header_versions)
             outcome.performance.extend(step.performance)
             outcome.evaluations.extend(step.evaluations)
             if step.ignored > 0:
                 outcome.ignored_versions[name] = step.ignored
-        for name in outcome.accepted:
-            self.results.publish(self.status(name))
+            if steady and not step.evaluations and not step.performance:
+                hot.append((name, model.hot_counts()))  # nothing else of its status moved
+            else:
+                changed.append(model.status())
+                if model.category_codes is not codes:
+                    self._codes_generation += 1
+        self.results.update(changed, hot)
         return outcome
 
     def _pairing(self, model: str, topic: str | None) -> Pairing:
@@ -363,5 +374,5 @@ class Pipeline:
         return with_codes(DecodedBatch({model: columns}, []), schema).models[model]
 
     def publish(self) -> None:
-        for name in self.models:
-            self.results.publish(self.status(name))
+        """Every model's status, rebuilt and published at once."""
+        self.results.publish(*(model.status() for model in self.models.values()))

@@ -113,20 +113,27 @@ class Config(Strict):
                     )
         series = self.series_count
         if series > self.limits.max_series:
-            per_model = ", ".join(f"{m}={c.series_count()}" for m, c in self.models.items())
-            problems.append(
-                ConfigProblem(
-                    "limits.max_series",
-                    f"this config creates {series} drift score/p-value series "
-                    f"(models x features x tests: {per_model}), "
-                    f"above the limit of {self.limits.max_series}",
-                    "monitor fewer features or tests, or raise limits.max_series if your "
-                    "Prometheus can take it",
-                )
-            )
+            problems.append(self._series_problem(series))
         if problems:
             raise ConfigError(problems)
         return self
+
+    def _series_problem(self, series: int) -> ConfigProblem:
+        """Too many series, in one line however many models: the five largest and the rest."""
+        counts = sorted(
+            ((c.series_count(), m) for m, c in self.models.items()), key=lambda x: (-x[0], x[1])
+        )
+        largest = ", ".join(f"{m}={n}" for n, m in counts[:5])
+        rest = len(counts) - 5
+        more = f" and {rest:,} more model{'s' if rest > 1 else ''}" if rest > 0 else ""
+        return ConfigProblem(
+            "limits.max_series",
+            f"this config creates {series} drift score/p-value series over "
+            f"{len(counts):,} model{'s' if len(counts) > 1 else ''} (models x features x tests; "
+            f"largest: {largest}{more}), above the limit of {self.limits.max_series}",
+            f"raise limits.max_series to at least {series} if your Prometheus can take it, "
+            "or drop tests (models.<name>.tests) or features of the largest models",
+        )
 
     def _scale_out_problems(self) -> list[ConfigProblem]:
         """What stage 2 cannot run yet: it bins against a reference file's grid."""

@@ -111,6 +111,10 @@ class WindowEvaluator:
             if sequential_tests(limits.tests)
             else None
         )
+        features = profile.features
+        self._reference_events = sum(int(f.n + f.missing) for f in features.values()) // max(
+            1, len(features)
+        )
         #: feature -> the reference's missing share.
         self.reference_missing = {
             name: f.missing / (f.n + f.missing) if f.n + f.missing else 0.0
@@ -130,8 +134,7 @@ class WindowEvaluator:
     @property
     def reference_events(self) -> int:
         """Events the reference was built from (per feature, averaged)."""
-        features = self.profile.features
-        return sum(int(f.n + f.missing) for f in features.values()) // max(1, len(features))
+        return self._reference_events
 
     def fill(self, capacity: int | None) -> tuple[int, float]:
         """Events in the window and how full it is (of ``capacity`` for count windows)."""

@@ -16,7 +16,7 @@ from monitor.model.evaluation import ModelStep
 from monitor.model.monitor import ModelMonitor
 from monitor.model.reference_file import ModelReference
 from monitor.model.state import ModelState
-from monitor.model.status import ModelStatus
+from monitor.model.status import HotCounts, ModelStatus
 from monitor.model.versioned import VersionedModel
 
 
@@ -58,6 +58,14 @@ class Model(Protocol):
     ) -> ModelStep: ...
 
     def status(self) -> ModelStatus: ...
+
+    @property
+    def steady(self) -> bool:
+        """Whether feeding rows without an evaluation or a performance window changes
+        only :meth:`hot_counts` of the status (so the status is not rebuilt)."""
+        ...
+
+    def hot_counts(self) -> HotCounts: ...
 
     def state(self, partitions: Sequence[str]) -> ModelState: ...
 

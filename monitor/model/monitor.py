@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ from monitor.model.performance import (
     prediction_names,
     split_label_rows,
 )
-from monitor.model.snapshot import monitor_status
+from monitor.model.snapshot import monitor_hot_counts, monitor_status
 from monitor.model.state import (
     SEQUENTIAL,
     WINDOW,
@@ -113,8 +114,8 @@ class ModelMonitor:
         self.kinds = {
             feature: FeatureKind(kind) for feature, kind in config.feature_kinds().items()
         }
-        self._numeric_columns = list(numeric_columns)
-        self._categorical_columns = list(categorical_columns)
+        self.numeric_columns = list(numeric_columns)
+        self.categorical_columns = list(categorical_columns)
         self.events_seen = 0
         self.late_events = 0
         self.evaluations = 0
@@ -148,15 +149,15 @@ class ModelMonitor:
             name,
             config,
             self.kinds,
-            self._numeric_columns,
-            self._categorical_columns,
+            self.numeric_columns,
+            self.categorical_columns,
             reference.capture_events if isinstance(reference, CaptureReference) else 0,
         )
         self.category_codes: tuple[CategoryCodes, ...] | None = None
         self.evaluator: WindowEvaluator | None = None  # once a reference is installed
         self._file_profile = profile
         self._reference_performance = reference_performance
-        self._prediction_index = [self._numeric_columns.index(n) for n in prediction_names(config)]
+        self._prediction_index = [self.numeric_columns.index(n) for n in prediction_names(config)]
         self.performance: ModelPerformance | None = None
         if config.performance is not None:
             self.performance = ModelPerformance(
@@ -166,12 +167,15 @@ class ModelMonitor:
                 prediction_index=self._prediction_index,
                 grace=self.grace,
                 predicted_column=predicted_column(
-                    config, self._numeric_columns, self._categorical_columns
+                    config, self.numeric_columns, self.categorical_columns
                 ),
             )
-        self.fingerprint = model_fingerprint(config, self.performance, profile)
         if profile is not None:
             self._install_profile(profile)
+
+    @cached_property
+    def fingerprint(self) -> str:  # on first use: hashing the profile is slow at 1,000 models
+        return model_fingerprint(self.config, self.performance, self._file_profile)
 
     # -- the model interface (see monitor.model.model) -----------------------------------
 
@@ -180,9 +184,7 @@ class ModelMonitor:
         """A model without versions is its own top-level reference's monitor."""
         return self
 
-    @property
-    def reads_versions(self) -> bool:
-        return False
+    reads_versions = False
 
     # -- reference ---------------------------------------------------------------------
 
@@ -209,14 +211,6 @@ class ModelMonitor:
         return self.capture.captured
 
     @property
-    def numeric_columns(self) -> list[str]:
-        return self._numeric_columns
-
-    @property
-    def categorical_columns(self) -> list[str]:
-        return self._categorical_columns
-
-    @property
     def thresholds(self) -> dict[str, DriftThresholds]:
         """The thresholds in use (calibrated ones once a budget's calibration is in place)."""
         return self.limits.thresholds
@@ -232,8 +226,8 @@ class ModelMonitor:
             self.name,
             self.config,
             restrict_profile(profile, list(self.kinds)),
-            numeric_columns=self._numeric_columns,
-            categorical_columns=self._categorical_columns,
+            numeric_columns=self.numeric_columns,
+            categorical_columns=self.categorical_columns,
             limits=self.limits,
             alerting=self.alerting,
             min_effects=self.min_effects,
@@ -330,8 +324,8 @@ class ModelMonitor:
             self.name,
             self.config,
             self._file_profile,
-            numeric_columns=self._numeric_columns,
-            categorical_columns=self._categorical_columns,
+            numeric_columns=self.numeric_columns,
+            categorical_columns=self.categorical_columns,
             reference_performance=self._reference_performance,
             version=self.version,
             calibration=keep or self.limits.stored,
@@ -410,3 +404,10 @@ class ModelMonitor:
     def status(self) -> ModelStatus:
         """An immutable snapshot for metrics and ``/status``."""
         return monitor_status(self)
+
+    @property
+    def steady(self) -> bool:
+        """A batch without an evaluation moves only :meth:`hot_counts` (see ``Model``)."""
+        return self.evaluator is not None and self.performance is None and not self.limits.pending
+
+    hot_counts = monitor_hot_counts  # the status fields every batch moves

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from monitor.config import CountWindowConfig
 from monitor.model.alerting import AlertState
-from monitor.model.status import ModelStatus, VersionStatus
+from monitor.model.status import HotCounts, ModelStatus, VersionStatus
 
 if TYPE_CHECKING:
     from monitor.model.monitor import ModelMonitor
@@ -25,7 +25,7 @@ def monitor_status(monitor: ModelMonitor) -> ModelStatus:
         if isinstance(monitor.config.window, CountWindowConfig)
         else None
     )
-    window_events, fill = evaluator.fill(capacity) if evaluator is not None else (0, 0.0)
+    hot = monitor_hot_counts(monitor)
     alert = monitor.alerting.status
     return ModelStatus(
         model=monitor.name,
@@ -33,9 +33,9 @@ def monitor_status(monitor: ModelMonitor) -> ModelStatus:
         reference_events=(
             evaluator.reference_events if evaluator is not None else monitor.capture.captured
         ),
-        window_events=window_events,
+        window_events=hot.window_events,
         window_capacity=capacity,
-        window_fill_ratio=fill,
+        window_fill_ratio=hot.window_fill_ratio,
         evaluations=monitor.evaluations,
         last_evaluation_time=monitor.last_evaluation_time,
         last_result=monitor.last_result,
@@ -44,8 +44,8 @@ def monitor_status(monitor: ModelMonitor) -> ModelStatus:
         alert_state=AlertState(alert.state).name.lower(),
         last_trigger_time=alert.last_trigger_time,
         threshold_values=monitor.limits.lines,
-        events_total=monitor.events_seen,
-        late_events=monitor.late_events,
+        events_total=hot.events_total,
+        late_events=hot.late_events,
         retrain_triggers=monitor.retrain_triggers,
         performance=monitor.performance.report() if monitor.performance is not None else None,
         calibration=monitor.limits.report,
@@ -75,6 +75,15 @@ def _sequential_alarms(monitor: ModelMonitor) -> dict[str, dict[str, object]]:
         }
         for feature, a in part.last_alarm.items()
     }
+
+
+def monitor_hot_counts(monitor: ModelMonitor) -> HotCounts:
+    """The status fields of one monitor that every batch of its rows moves."""
+    evaluator = monitor.evaluator
+    window = monitor.config.window
+    capacity = window.events if isinstance(window, CountWindowConfig) else None
+    events, fill = evaluator.fill(capacity) if evaluator is not None else (0, 0.0)
+    return HotCounts(monitor.events_seen, monitor.late_events, events, fill)
 
 
 def version_status(version: str, reference: str, monitor: ModelMonitor) -> VersionStatus:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 REFERENCE_STATES = ("loaded", "capturing", "failed")
 """Values of :attr:`ModelStatus.reference_state`."""
@@ -147,6 +147,26 @@ class CalibrationReport:
     created_at: str | None = None
     critical_values: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     overridden: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+
+
+class HotCounts(NamedTuple):
+    """The fields of a :class:`ModelStatus` that move with every batch of a model's rows.
+
+    A batch that only moved these (no evaluation, no reference or alert change) updates
+    them in one table row instead of rebuilding the model's whole status; readers see the
+    status with them laid over it (:class:`monitor.publish.results.ResultsStore`).
+    """
+
+    events_total: int
+    late_events: int
+    window_events: int
+    window_fill_ratio: float
+
+    @staticmethod
+    def of(status: ModelStatus) -> HotCounts:
+        return HotCounts(
+            status.events_total, status.late_events, status.window_events, status.window_fill_ratio
+        )
 
 
 @dataclass(frozen=True)

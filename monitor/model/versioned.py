@@ -21,7 +21,7 @@ from monitor.model.evaluation import Evaluation, ModelStep
 from monitor.model.monitor import ModelMonitor
 from monitor.model.snapshot import version_status
 from monitor.model.state import ModelState, nest_version, unnest_version
-from monitor.model.status import ModelStatus, VersionStatus
+from monitor.model.status import HotCounts, ModelStatus, VersionStatus
 from monitor.model.versions import DEFAULT_VERSION, Action, VersionRouter
 from monitor.stats import ReferenceProfile
 
@@ -247,6 +247,14 @@ class VersionedModel:
     @property
     def events_seen(self) -> int:
         return self.retired.events + sum(m.events_seen for m in self.monitors.values())
+
+    @property
+    def steady(self) -> bool:
+        """Never: a batch may move the active version or its versions' lines."""
+        return False
+
+    def hot_counts(self) -> HotCounts:
+        return HotCounts.of(self.status())
 
     def status(self) -> ModelStatus:
         """The active version's status; counters summed over every version."""

@@ -5,7 +5,9 @@
 * ``/healthz``: 200 while the process can answer at all (liveness).
 * ``/readyz``: 200 when every readiness condition holds, else 503; JSON body
   :func:`monitor.publish.health.readiness_document` either way.
-* ``/status``: :func:`monitor.publish.status.status_document` as JSON.
+* ``/status``: :func:`monitor.publish.status.status_document` as JSON; ``/status?model=NAME``
+  (repeatable) or ``/status/models/NAME``: the same document with only those models, 404
+  naming a model it does not report.
 
 The stdlib ``ThreadingHTTPServer`` runs in a daemon thread: the endpoints are read-only
 views over snapshots, so no framework is needed, and a slow scrape never blocks the
@@ -23,20 +25,22 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from monitor.publish.health import Health, readiness_document
 from monitor.publish.results import ResultsStore
-from monitor.publish.status import status_document
+from monitor.publish.status import models_document, unknown_models_document
 from monitor.publish.web_config import WebConfig
 
 log = logging.getLogger(__name__)
 
 #: What a socket write or read raises when the client has gone away.
 _CLIENT_GONE = (ConnectionError, TimeoutError, ssl.SSLError)
+#: ``/status/models/NAME``: one model's status (also ``/status?model=NAME``).
+MODEL_STATUS_PATH = "/status/models/"
 
 
 class _Server(ThreadingHTTPServer):
@@ -135,9 +139,10 @@ class _Handler(BaseHTTPRequestHandler):
                 body = readiness_document(self.server.health)
                 status = HTTPStatus.OK if body["ready"] else HTTPStatus.SERVICE_UNAVAILABLE
                 self._send_json(status, body, send_body)
-            elif path == "/status" and self.server.serve_status:
-                doc = status_document(self.server.results, self.server.health)
-                self._send_json(HTTPStatus.OK, doc, send_body)
+            elif self.server.serve_status and (
+                path == "/status" or path.startswith(MODEL_STATUS_PATH)
+            ):
+                self._send_status(path, send_body)
             else:
                 self._send_json(HTTPStatus.NOT_FOUND, {"error": "not found"}, send_body)
         except _CLIENT_GONE as exc:
@@ -150,6 +155,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(
                 HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}, send_body
             )
+
+    def _send_status(self, path: str, send_body: bool) -> None:
+        """``/status``, all models or those of ``?model=NAME`` (repeatable) or of
+        ``/status/models/NAME``; 404 naming a model it does not report."""
+        models: list[str] | None = parse_qs(urlsplit(self.path).query).get("model")
+        if path.startswith(MODEL_STATUS_PATH):
+            models = [unquote(path[len(MODEL_STATUS_PATH) :])]
+        results = self.server.results
+        try:
+            doc = models_document(results, self.server.health, models)
+        except KeyError as exc:
+            unknown = [str(m) for m in exc.args]
+            self._send_json(
+                HTTPStatus.NOT_FOUND, unknown_models_document(results, unknown), send_body
+            )
+            return
+        self._send_json(HTTPStatus.OK, doc, send_body)
 
     def _send_json(self, status: HTTPStatus, body: Any, send_body: bool) -> None:
         data = json.dumps(body, allow_nan=False).encode() + b"\n"

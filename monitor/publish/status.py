@@ -7,8 +7,9 @@ JSON.
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.model.checks import MISSING_RATIO, check_of, compared_value
@@ -234,10 +235,28 @@ def status_document(store: ResultsStore, health: Health) -> dict[str, Any]:
 
     Non-finite numbers are rendered as ``null`` so the body is strict JSON.
     """
+    return models_document(store, health, None)
+
+
+def models_document(
+    store: ResultsStore, health: Health, models: Sequence[str] | None
+) -> dict[str, Any]:
+    """:func:`status_document` with only ``models`` (every model when ``None``).
+
+    ``KeyError`` names the models the store does not hold (:func:`unknown_models_document`
+    is the answer to give). Rendering one model of a thousand costs one model's document.
+    """
     snapshot = store.snapshot()
+    if models is None:
+        chosen: dict[str, ModelStatus] = dict(snapshot.items())
+    else:
+        unknown = [m for m in models if m not in snapshot]
+        if unknown:
+            raise KeyError(*unknown)
+        chosen = {m: snapshot[m] for m in models}
     doc = {
         **readiness_document(health),
-        "models": {model: model_document(s) for model, s in snapshot.items()},
+        "models": {model: model_document(s) for model, s in chosen.items()},
     }
     scale_out = store.scale_out()
     if scale_out is not None:
@@ -273,3 +292,20 @@ def scale_out_document(report: ScaleOutStatus) -> dict[str, Any]:
             for model, share in report.models.items()
         },
     }
+
+
+def unknown_models_document(store: ResultsStore, unknown: Sequence[str]) -> dict[str, Any]:
+    """The 404 body for ``/status`` asked for models it does not report: each one named,
+    with the nearest known name when there is one."""
+    known = list(store.snapshot())
+    names = ", ".join(repr(m) for m in unknown)
+    doc: dict[str, Any] = {
+        "error": f"unknown model {names}" if len(unknown) == 1 else f"unknown models {names}",
+        "known_models": len(known),
+        "hint": "GET /status lists every model this replica reports",
+    }
+    close = {m: difflib.get_close_matches(m, known, n=1) for m in unknown}
+    suggestions = {m: c[0] for m, c in close.items() if c}
+    if suggestions:
+        doc["did_you_mean"] = suggestions
+    return doc

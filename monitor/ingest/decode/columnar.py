@@ -82,34 +82,67 @@ class ColumnarScanner:
         ok = result.status == 0
         out: dict[str, ModelColumns] = {}
         everything = bool(ok.all())
-        for index, name in enumerate(self.names):
-            if len(self.names) == 1:
+        if len(self.names) == 1:
+            if everything or ok.any():
                 rows = np.arange(n, dtype=np.int64) if everything else np.flatnonzero(ok)
-            else:
-                rows = np.flatnonzero(ok & (result.model == index))
-            if rows.size == 0:
-                continue
-            n_num, n_cat = self.widths[index]
-            whole = everything and len(self.names) == 1
-            numeric = result.numeric[:, :n_num] if whole else result.numeric[rows, :n_num]
-            codes = result.codes[:, :n_cat] if whole else result.codes[rows, :n_cat]
-            ts = result.ts if whole else result.ts[rows]
-            absent = np.isnan(ts)
-            if absent.any():
-                ts[absent] = kafka_times(kafka_ts)[rows[absent]]
-            blank: list[str | None] = [None] * rows.size
-            out[name] = ModelColumns(
-                numeric=np.ascontiguousarray(numeric),
-                categorical=[],
-                ts=ts,
-                ids=blank,
-                msg_index=rows,
-                unknown_features=int(result.unknown[rows].sum()),
-                versions=blank,
-                labels=None,
-                codes=np.ascontiguousarray(codes),
+                whole = result if everything else None
+                out[self.names[0]] = self._columns(0, rows, result, kafka_ts, whole=whole)
+            return out, np.flatnonzero(~ok)
+        # One pass over the batch for every model: the rows sorted (stably) by model, each
+        # model's a contiguous run; models without rows are never visited.
+        model = np.where(ok, result.model, len(self.names))
+        order = np.argsort(model, kind="stable")
+        counts = np.bincount(model, minlength=len(self.names) + 1)
+        unknown = np.bincount(model, weights=result.unknown, minlength=len(self.names) + 1)
+        stops = np.cumsum(counts)
+        any_absent = bool(np.isnan(result.ts).any())  # event times: once, not per model
+        for index in np.flatnonzero(counts[:-1]).tolist():
+            rows = order[stops[index] - counts[index] : stops[index]]
+            out[self.names[index]] = self._columns(
+                index, rows, result, kafka_ts, absent=any_absent, unknown=int(unknown[index])
             )
         return out, np.flatnonzero(~ok)
+
+    def _columns(
+        self,
+        index: int,
+        rows: np.ndarray,
+        result: jsonscan.ScanResult,
+        kafka_ts: KafkaTimes,
+        *,
+        whole: jsonscan.ScanResult | None = None,
+        absent: bool = True,
+        unknown: int | None = None,
+    ) -> ModelColumns:
+        """Model ``index``'s columns from its ``rows`` of the scan. ``whole``: the result
+        when the rows are every row in order (its arrays are taken as they are);
+        ``absent``: whether any row may lack its event time; ``unknown``: the rows' sum of
+        unknown feature keys when already counted."""
+        n_num, n_cat = self.widths[index]
+        if whole is not None:
+            numeric, codes, ts = whole.numeric[:, :n_num], whole.codes[:, :n_cat], whole.ts
+        else:  # take() along rows: numpy's fast path, unlike a[rows, :k]
+            numeric = result.numeric.take(rows, axis=0)[:, :n_num]
+            codes = result.codes.take(rows, axis=0)[:, :n_cat]
+            ts = result.ts.take(rows)
+        if absent:
+            missing = np.isnan(ts)
+            if missing.any():
+                ts[missing] = kafka_times(kafka_ts)[rows[missing]]
+        if unknown is None:
+            unknown = int(result.unknown[rows].sum())
+        blank: list[str | None] = [None] * rows.size
+        return ModelColumns(
+            numeric=np.ascontiguousarray(numeric),
+            categorical=[],
+            ts=ts,
+            ids=blank,
+            msg_index=rows,
+            unknown_features=unknown,
+            versions=blank,
+            labels=None,
+            codes=np.ascontiguousarray(codes),
+        )
 
 
 def scan_helper() -> ThreadPoolExecutor:
