@@ -129,7 +129,7 @@ class Config(Strict):
         return self
 
     def _scale_out_problems(self) -> list[ConfigProblem]:
-        """What stage 2 cannot run yet: it bins against a reference file's grid."""
+        """What stage 2 cannot run yet."""
         if self.kafka is None or not self.kafka.scale_out.enabled:
             return []
         off = "or set kafka.scale_out.enabled: false"
@@ -143,7 +143,7 @@ class Config(Strict):
                         f"build a profile with `driftmon baseline` and name its file here, {off}",
                     )
                 )
-            for key in ("versions", "performance"):
+            for key in ("performance",):
                 if getattr(model, key) is not None:
                     problems.append(
                         ConfigProblem(

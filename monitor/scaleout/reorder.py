@@ -37,8 +37,11 @@ import numpy as np
 from monitor.errors import CheckpointError
 from monitor.scaleout.codec import RowBatch, empty_rows
 from monitor.scaleout.order import release_order
+from monitor.scaleout.raw import RawColumns, raw_from
 
 __all__ = ["Marker", "ReorderBuffer", "RowCounts"]
+
+RAW = "raw."
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,9 @@ class ReorderBuffer:
             "outer_col": rows.outer_col,
             "outer_value": rows.outer_value,
         }
+        if rows.raw is not None:
+            scalars["raw"] = rows.raw.header()
+            arrays.update({RAW + k: v for k, v in rows.raw.arrays().items()})
         return scalars, arrays
 
     def restore(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -301,16 +307,24 @@ class ReorderBuffer:
                 np.asarray(arrays["source"], np.int32),
                 np.asarray(arrays["offset"], np.int64),
                 np.asarray(arrays["ts"], np.float64),
-                np.asarray(arrays["codes"]).reshape(-1, self._width),
+                np.asarray(arrays["codes"]).reshape(len(arrays["ts"]), self._width),
                 np.asarray(arrays["outer_row"], np.int32),
                 np.asarray(arrays["outer_col"], np.int32),
                 np.asarray(arrays["outer_value"], np.float64),
                 np.zeros((0, 3), np.int64),
+                _raw(scalars.get("raw"), arrays),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"reorder buffer state is incomplete: {exc}") from exc
         self._buffer = [rows] if rows.rows else []
         self._buffered = rows.rows
+
+
+def _raw(header: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> RawColumns | None:
+    if header is None:
+        return None
+    found = {k[len(RAW) :]: v for k, v in arrays.items() if k.startswith(RAW)}
+    return raw_from(header, found, len(arrays["ts"]))
 
 
 def _json_float(x: float) -> float | str:
