@@ -143,15 +143,6 @@ class Config(Strict):
                         f"build a profile with `driftmon baseline` and name its file here, {off}",
                     )
                 )
-            for key in ("performance",):
-                if getattr(model, key) is not None:
-                    problems.append(
-                        ConfigProblem(
-                            f"models.{name}.{key}",
-                            f"a {key} section is not supported with kafka.scale_out yet",
-                            f"remove it from this model, {off}",
-                        )
-                    )
         return problems
 
     @property

@@ -116,14 +116,13 @@ class RawColumns:
                 lookup: list[str | None] = [*table, None]
                 categorical.append([lookup[i] for i in self.categorical[:, j].tolist()])
         lookup_v: list[str | None] = [*self.versions, None]
-        has_version = bool(self.versions)
         return ModelColumns(
             numeric=self.numeric,
             categorical=categorical,
             ts=ts,
             ids=list(self.ids),
             msg_index=np.arange(rows, dtype=np.int64),
-            versions=[lookup_v[i] for i in self.version.tolist()] if has_version else [],
+            versions=[lookup_v[i] for i in self.version.tolist()],
             labels=None if self.labels is None else list(self.labels),
             codes=codes,
         )

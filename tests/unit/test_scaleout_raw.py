@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.scaleout.codec import CodecError, decode_rows, encode_rows, source_id
 from monitor.scaleout.reorder import Marker
 from monitor.scaleout.stage import ModelStage, StageStep, raw_fingerprint, raw_rows, sends_raw
+from tests.unit.test_pipeline_performance import make_config, make_profile, prediction, scenario
 from tests.unit.test_pipeline_versions import config as versions_config
 from tests.unit.test_pipeline_versions import profile
 
@@ -48,13 +50,17 @@ def versioned_events(n: int, seed: int) -> tuple[list[bytes], list[str | None]]:
 
 
 def one_process(
-    pipeline: Pipeline, messages: list[bytes], headers: list[str | None] | None
+    pipeline: Pipeline, messages: list[bytes], headers: list[str | None] | None, topic: str = "t"
 ) -> BatchOutcome:
+    """One process fed the events sorted by event time (what ``driftmon replay`` does)."""
+    order = sorted(range(len(messages)), key=lambda i: json.loads(messages[i])["ts"])
+    messages = [messages[i] for i in order]
+    headers = None if headers is None else [headers[i] for i in order]
     total = BatchOutcome()
     for start in range(0, len(messages), 100):
         hv = None if headers is None else headers[start : start + 100]
         chunk = messages[start : start + 100]
-        total.merge(pipeline.process(chunk, np.zeros(len(chunk)), "t", hv))
+        total.merge(pipeline.process(chunk, np.zeros(len(chunk)), topic, hv))
     return total
 
 
@@ -63,6 +69,10 @@ def through_stages(
     messages: list[bytes],
     headers: list[str | None] | None,
     rnd: random.Random,
+    *,
+    model: str = "m",
+    topic: str = "t",
+    lateness: float = 0.0,
 ) -> tuple[list[StageStep], ModelStage]:
     """Stage 1 on SOURCES partitions (random assignment, random batches), rows delivered
     in a random interleaving, some twice, with a checkpoint and restore halfway."""
@@ -77,12 +87,11 @@ def through_stages(
             take = rows[start : start + rnd.randint(1, 120)]
             msgs = [messages[i] for i in take]
             hv = None if headers is None else [headers[i] for i in take]
-            cols = decode_batch(msgs, np.zeros(len(msgs)), stage1.schema("t")).models["m"]
-            model = stage1.models["m"]
+            cols = decode_batch(msgs, np.zeros(len(msgs)), stage1.schema(topic)).models[model]
             offsets = np.arange(start, start + len(take))
             batch = raw_rows(
-                "m",
-                raw_fingerprint(model),
+                model,
+                raw_fingerprint(stage1.models[model]),
                 cols,
                 hv,
                 np.full(cols.rows, source_id(0, p)),
@@ -97,10 +106,9 @@ def through_stages(
     rnd.shuffle(order)
 
     def new_stage() -> ModelStage:
-        model = make().models["m"]
         sources = [source_id(0, p) for p in range(SOURCES)]
-        return ModelStage("m", model, sources, allowed_lateness_seconds=0.0,
-                          max_buffered_rows=10**6)  # fmt: skip
+        return ModelStage(model, make().models[model], sources,
+                          allowed_lateness_seconds=lateness, max_buffered_rows=10**6)  # fmt: skip
 
     stage = new_stage()
     steps = []
@@ -192,3 +200,53 @@ def test_corrupt_raw_rows_are_a_codec_error() -> None:
     assert bad != data
     with pytest.raises(CodecError, match="corrupt"):
         decode_rows(bad)
+
+
+# ----------------------------------------------------------------------------- performance
+
+
+def performance_events(n: int, seed: int) -> list[bytes]:
+    """Predictions in order, each label 30.5 s later in event time and a few messages
+    later in the stream (label-only events), some labels inline."""
+    good_p, good_y = scenario(n // 2, seed)
+    bad_p, bad_y = scenario(n - n // 2, seed + 1, quality=0.0)  # the model goes bad
+    p, y = np.concatenate([good_p, bad_p]), np.concatenate([good_y, bad_y])
+    out: list[bytes] = []
+    for i in range(n):
+        if i % 11 == 0:
+            out.append(prediction(i, float(p[i]), T0 + i, label=bool(y[i])))
+            continue
+        out.append(prediction(i, float(p[i]), T0 + i))
+        j = i - 5
+        if j >= 0 and j % 11:
+            out.append(orjson.dumps({"model": "fraud", "id": f"r{j}", "label": int(y[j]),
+                                     "ts": T0 + j + 30.5}))  # fmt: skip
+    return out
+
+
+def performance_pipeline() -> Pipeline:
+    config = make_config(thresholds={"roc_auc": {"min": 0.7}})
+    return Pipeline(config, {"fraud": make_profile()})
+
+
+def joined(evaluations: list[Any]) -> list[tuple[Any, ...]]:
+    return [(e.result, e.alert) for e in evaluations]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32))
+def test_the_performance_join_runs_as_one_process_does(seed: int) -> None:
+    messages = performance_events(1500, seed=2)
+    pipeline = performance_pipeline()
+    single = one_process(pipeline, messages, None, "ml.inference")
+    steps, stage = through_stages(performance_pipeline, messages, None, random.Random(seed),
+                                  model="fraud", topic="ml.inference", lateness=60.0)  # fmt: skip
+    performance = [e for s in steps for e in s.step.performance]
+    assert joined(performance) == joined(single.performance)
+    assert len(single.performance) >= 10
+    assert any(e.alert.event is not None for e in single.performance)  # a retrain fired
+    assert drift(steps) == drift_of(single)  # the drift windows never see label events
+    perf = stage.model.status().performance
+    assert perf is not None and perf.labels_joined_total > 1300
+    assert perf == pipeline.models["fraud"].status().performance
+    assert stage.buffer.counts.late == 0

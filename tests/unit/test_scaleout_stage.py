@@ -70,11 +70,18 @@ def test_scale_out_is_off_by_default() -> None:
     validate_config(with_scale_out({"reference": {"capture_events": 1000}}, enabled=False))
 
 
-def test_versions_are_taken_with_scale_out() -> None:
+def test_versions_and_performance_are_taken_with_scale_out() -> None:
     conf = validate_config(
         with_scale_out({"versions": {"references": {"v1": "v1.json"}}}, enabled=True)
     )
     assert conf.models["m"].versions is not None
+    performance = {
+        "prediction": {"type": "numeric"},
+        "task": "binary_classification",
+        "performance": {"window": {"events": 200, "slide": 100}},
+    }
+    conf = validate_config(with_scale_out(performance, enabled=True))
+    assert conf.models["m"].performance is not None
 
 
 def test_unsupported_model_sections_are_named_with_the_fix() -> None:
