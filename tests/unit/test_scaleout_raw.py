@@ -14,12 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.config import validate_config
 from monitor.ingest.decode import decode_batch
 from monitor.model.reference_file import ModelReference
 from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.scaleout.codec import CodecError, decode_rows, encode_rows, source_id
 from monitor.scaleout.reorder import Marker
 from monitor.scaleout.stage import ModelStage, StageStep, raw_fingerprint, raw_rows, sends_raw
+from monitor.stats.profile import ReferenceProfile, profile_to_json
 from tests.unit.test_pipeline_performance import make_config, make_profile, prediction, scenario
 from tests.unit.test_pipeline_versions import config as versions_config
 from tests.unit.test_pipeline_versions import profile
@@ -250,3 +252,32 @@ def test_the_performance_join_runs_as_one_process_does(seed: int) -> None:
     assert perf is not None and perf.labels_joined_total > 1300
     assert perf == pipeline.models["fraud"].status().performance
     assert stage.buffer.counts.late == 0
+
+
+# ----------------------------------------------------------------------------- capture
+
+
+def capture_pipeline() -> Pipeline:
+    data = versions_config().model_dump(mode="json", warnings=False)
+    del data["models"]["m"]["versions"]
+    return Pipeline(validate_config(data), {})
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32))
+def test_the_owner_captures_the_reference_one_process_would(seed: int) -> None:
+    messages, _ = versioned_events(1800, seed=9)  # the version fields are ignored here
+    pipeline = capture_pipeline()
+    single = one_process(pipeline, messages, None)
+    steps, stage = through_stages(capture_pipeline, messages, None, random.Random(seed))
+    assert drift(steps) == drift_of(single)
+    assert len(single.evaluations) > 5
+    assert captured(stage.model.default.profile) == captured(pipeline.models["m"].default.profile)
+    assert stage.model.status().reference_ready
+
+
+def captured(profile: ReferenceProfile | None) -> dict[str, Any]:
+    assert profile is not None
+    found = profile_to_json(profile)
+    found.pop("created_at")
+    return found

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from monitor.config import Config, validate_config
+from monitor.config import CaptureReference, Config, validate_config
 from monitor.demo.synthetic import model_config_yaml
 from monitor.errors import ConfigError
 from monitor.ingest.decode import decode_batch
@@ -84,12 +84,9 @@ def test_versions_and_performance_are_taken_with_scale_out() -> None:
     assert conf.models["m"].performance is not None
 
 
-def test_unsupported_model_sections_are_named_with_the_fix() -> None:
-    [(path, message, hint)] = problems(
-        with_scale_out({"reference": {"capture_events": 1000}}, enabled=True)
-    )
-    assert path == "models.m.reference" and "not supported with kafka.scale_out" in message
-    assert "driftmon baseline" in hint and "kafka.scale_out.enabled: false" in hint
+def test_a_captured_reference_is_taken_with_scale_out() -> None:
+    conf = validate_config(with_scale_out({"reference": {"capture_events": 1000}}, enabled=True))
+    assert conf.models["m"].reference == CaptureReference(capture_events=1000)
 
 
 def test_a_bad_scale_out_value_names_its_key() -> None:
