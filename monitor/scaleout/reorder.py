@@ -13,7 +13,8 @@ into the one order a single process reading the events sorted by event time woul
   only on the source's offset order, never on timing.
 - **watermark**: the lowest progress (newest row event time) over the model's source
   partitions, minus the lateness. A source that has sent nothing yet holds it; a source
-  stage 1 reports idle (caught up, nothing new for a while) does not. Rows below the
+  stage 1 reports idle (caught up, nothing new for a while) does not; with every source
+  idle it is just past the newest row seen (never infinite). Rows below the
   watermark are released sorted by (event time, source, offset). No later non-late row can
   sort before a released one while every source is live, so the window sees exactly the
   time-sorted events. Rows that arrive behind the watermark after an idle source woke up or
@@ -226,7 +227,11 @@ class ReorderBuffer:
         if not self._sources:
             return -math.inf
         if not live:
-            return math.inf
+            # Every source caught up: release all buffered rows, but only through the
+            # newest row seen, so rows sent after the sources wake are ordered again (an
+            # infinite watermark would apply every later row in arrival order).
+            newest = max(self._progress.values(), default=-math.inf)
+            return float(np.nextafter(newest, math.inf)) if math.isfinite(newest) else newest
         return min(self._progress.get(s, -math.inf) for s in live) - self.lateness
 
     def release(self) -> RowBatch:
