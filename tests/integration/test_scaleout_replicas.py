@@ -66,16 +66,19 @@ def test_three_replicas_equal_a_replay_sorted_by_event_time(
     expected = replayed(config, messages)
     assert all(expected[m] for m in MODELS)
     assert any(r["triggered"] for m in MODELS for r in expected[m])
+    # Produced before the replicas start: a source partition is reported idle only once
+    # caught up, so none stops holding the watermark while the test is still producing
+    # (produced after the groups settled, every partition was idle and the first one
+    # produced let the watermark pass rows the others had not sent yet, which were then
+    # applied in arrival order). The replicas join one after the other and share the
+    # partitions through cooperative rebalances, deduplicating what a handover repeats.
+    produce_spread(kafka_bootstrap, topic, messages)
     replicas = [
         RunningDaemon(config, daemon_kwargs={"replica_id": name}) for name in ("a", "b", "c")
     ]
     for replica in replicas:
         replica.start()
     try:
-        # Both groups settle first (cooperative rebalances take a few rounds on this broker),
-        # so every replica decodes its share of the partitions.
-        wait_until(lambda: shares(replicas) == ([2, 2, 2], 4), 60, "stable groups")
-        produce_spread(kafka_bootstrap, topic, messages)
 
         def evaluations() -> list[object]:
             return [e for r in replicas for e in r.evaluations]
@@ -92,7 +95,7 @@ def test_three_replicas_equal_a_replay_sorted_by_event_time(
             m: [r.daemon.replica_id for r in replicas if r.daemon.results.get(m)] for m in MODELS
         }
         assert all(len(o) == 1 for o in owners.values()), owners
-        assert shares(replicas) == ([2, 2, 2], 4)  # no rebalance meanwhile
+        wait_until(lambda: shares(replicas) == ([2, 2, 2], 4), 60, "stable groups")
         for model in MODELS:  # metrics and /status: one owner, every row applied once
             owner = [r.metric("driftmon_model_owner", model=model) for r in replicas]
             assert sorted(owner) == [0.0, 0.0, 1.0], (model, owner)
