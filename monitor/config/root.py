@@ -22,7 +22,6 @@ from monitor.config.service import (
     TopicConfig,
 )
 from monitor.config.timestamps import TimestampsConfig
-from monitor.config.windows import CaptureReference
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.webhooks.config import WebhookConfig
 
@@ -90,7 +89,6 @@ class Config(Strict):
                     "use a topic driftmon does not read, e.g. driftmon.dlq",
                 )
             )
-        problems += self._scale_out_problems()
         seen: set[str] = set()
         for i, hook in enumerate(self.webhooks):
             if hook.name in seen:
@@ -134,32 +132,6 @@ class Config(Strict):
             f"raise limits.max_series to at least {series} if your Prometheus can take it, "
             "or drop tests (models.<name>.tests) or features of the largest models",
         )
-
-    def _scale_out_problems(self) -> list[ConfigProblem]:
-        """What stage 2 cannot run yet: it bins against a reference file's grid."""
-        if self.kafka is None or not self.kafka.scale_out.enabled:
-            return []
-        off = "or set kafka.scale_out.enabled: false"
-        problems = []
-        for name, model in self.models.items():
-            if isinstance(model.reference, CaptureReference):
-                problems.append(
-                    ConfigProblem(
-                        f"models.{name}.reference",
-                        "a captured reference is not supported with kafka.scale_out yet",
-                        f"build a profile with `driftmon baseline` and name its file here, {off}",
-                    )
-                )
-            for key in ("versions", "performance"):
-                if getattr(model, key) is not None:
-                    problems.append(
-                        ConfigProblem(
-                            f"models.{name}.{key}",
-                            f"a {key} section is not supported with kafka.scale_out yet",
-                            f"remove it from this model, {off}",
-                        )
-                    )
-        return problems
 
     @property
     def series_count(self) -> int:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import DriftmonError
+from monitor.scaleout.raw import RAW_ARRAYS, RawColumns, raw_from, raw_sizes
 from monitor.stats.binned import codes_below
 from monitor.stats.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 
@@ -78,6 +79,9 @@ class RowBatch:
     outer_col: np.ndarray  # int32
     outer_value: np.ndarray  # float64
     ranges: np.ndarray  # int64, n x 3: source, first offset, last offset covered
+    # The decoded values themselves, for models one grid cannot bin (``raw``); codes are
+    # then rows x 0.
+    raw: RawColumns | None = None
 
     @property
     def rows(self) -> int:
@@ -105,6 +109,7 @@ class RowBatch:
             outer_col,
             outer_value,
             self.ranges,
+            None if self.raw is None else self.raw.take(rows),
         )
 
     @staticmethod
@@ -122,13 +127,18 @@ class RowBatch:
             np.concatenate([p.source for p in parts]),
             np.concatenate([p.offset for p in parts]),
             np.concatenate([p.ts for p in parts]),
-            np.concatenate([p.codes.astype(dtype, copy=False) for p in parts]).reshape(-1, width),
+            np.concatenate([p.codes.astype(dtype, copy=False) for p in parts]).reshape(
+                -1 if width else sum(p.rows for p in parts), width
+            ),
             np.concatenate([p.outer_row + s for p, s in zip(parts, shift, strict=True)]).astype(
                 np.int32
             ),
             np.concatenate([p.outer_col for p in parts]),
             np.concatenate([p.outer_value for p in parts]),
             np.concatenate([p.ranges for p in parts]).reshape(-1, 3),
+            None
+            if first.raw is None
+            else RawColumns.concat([p.raw for p in parts if p.raw is not None]),
         )
 
 
@@ -290,12 +300,17 @@ def encode_rows(batch: RowBatch) -> bytes:
         "outer": int(batch.outer_row.shape[0]),
         "ranges": int(batch.ranges.shape[0]),
     }
+    if batch.raw is not None:
+        header["raw"] = batch.raw.header()
     head = json.dumps(header, separators=(",", ":")).encode()
     parts = [MAGIC, struct.pack("<I", len(head)), head]
     parts += [
         np.ascontiguousarray(getattr(batch, name), dtype).tobytes() for name, dtype in _ARRAYS
     ]
     parts.append(np.ascontiguousarray(batch.codes).tobytes())
+    if batch.raw is not None:
+        arrays = batch.raw.arrays()
+        parts += [np.ascontiguousarray(arrays[name], kind).tobytes() for name, kind in RAW_ARRAYS]
     return b"".join(parts)
 
 
@@ -324,7 +339,16 @@ def decode_rows(data: bytes) -> RowBatch:
             arrays[name] = np.frombuffer(data, kind, counts[name], at).copy()
             at += counts[name] * np.dtype(kind).itemsize
         codes = np.frombuffer(data, dtype, rows * width, at).reshape(rows, width).copy()
-        if at + codes.nbytes != len(data):
+        at += codes.nbytes
+        raw = None
+        if "raw" in header:
+            sizes = raw_sizes(header["raw"], rows)
+            found: dict[str, np.ndarray] = {}
+            for name, kind in RAW_ARRAYS:
+                found[name] = np.frombuffer(data, kind, sizes[name], at).copy()
+                at += sizes[name] * np.dtype(kind).itemsize
+            raw = raw_from(header["raw"], found, rows)
+        if at != len(data):
             raise CodecError("row batch has trailing bytes")
     except (KeyError, TypeError, ValueError) as exc:
         raise CodecError(f"row batch is corrupt: {exc}") from exc
@@ -341,4 +365,5 @@ def decode_rows(data: bytes) -> RowBatch:
         arrays["outer_col"],
         arrays["outer_value"],
         arrays["ranges"].reshape(-1, 3),
+        raw,
     )

@@ -13,7 +13,8 @@ into the one order a single process reading the events sorted by event time woul
   only on the source's offset order, never on timing.
 - **watermark**: the lowest progress (newest row event time) over the model's source
   partitions, minus the lateness. A source that has sent nothing yet holds it; a source
-  stage 1 reports idle (caught up, nothing new for a while) does not. Rows below the
+  stage 1 reports idle (caught up, nothing new for a while) does not; with every source
+  idle it is just past the newest row seen (never infinite). Rows below the
   watermark are released sorted by (event time, source, offset). No later non-late row can
   sort before a released one while every source is live, so the window sees exactly the
   time-sorted events. Rows that arrive behind the watermark after an idle source woke up or
@@ -37,8 +38,11 @@ import numpy as np
 from monitor.errors import CheckpointError
 from monitor.scaleout.codec import RowBatch, empty_rows
 from monitor.scaleout.order import release_order
+from monitor.scaleout.raw import RawColumns, raw_from
 
 __all__ = ["Marker", "ReorderBuffer", "RowCounts"]
+
+RAW = "raw."
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,11 @@ class ReorderBuffer:
         if not self._sources:
             return -math.inf
         if not live:
-            return math.inf
+            # Every source caught up: release all buffered rows, but only through the
+            # newest row seen, so rows sent after the sources wake are ordered again (an
+            # infinite watermark would apply every later row in arrival order).
+            newest = max(self._progress.values(), default=-math.inf)
+            return float(np.nextafter(newest, math.inf)) if math.isfinite(newest) else newest
         return min(self._progress.get(s, -math.inf) for s in live) - self.lateness
 
     def release(self) -> RowBatch:
@@ -277,6 +285,9 @@ class ReorderBuffer:
             "outer_col": rows.outer_col,
             "outer_value": rows.outer_value,
         }
+        if rows.raw is not None:
+            scalars["raw"] = rows.raw.header()
+            arrays.update({RAW + k: v for k, v in rows.raw.arrays().items()})
         return scalars, arrays
 
     def restore(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -301,16 +312,24 @@ class ReorderBuffer:
                 np.asarray(arrays["source"], np.int32),
                 np.asarray(arrays["offset"], np.int64),
                 np.asarray(arrays["ts"], np.float64),
-                np.asarray(arrays["codes"]).reshape(-1, self._width),
+                np.asarray(arrays["codes"]).reshape(len(arrays["ts"]), self._width),
                 np.asarray(arrays["outer_row"], np.int32),
                 np.asarray(arrays["outer_col"], np.int32),
                 np.asarray(arrays["outer_value"], np.float64),
                 np.zeros((0, 3), np.int64),
+                _raw(scalars.get("raw"), arrays),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"reorder buffer state is incomplete: {exc}") from exc
         self._buffer = [rows] if rows.rows else []
         self._buffered = rows.rows
+
+
+def _raw(header: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> RawColumns | None:
+    if header is None:
+        return None
+    found = {k[len(RAW) :]: v for k, v in arrays.items() if k.startswith(RAW)}
+    return raw_from(header, found, len(arrays["ts"]))
 
 
 def _json_float(x: float) -> float | str:

@@ -16,20 +16,30 @@ so every stage-1 replica sends a model's rows to the same partition.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.config import CaptureReference
 from monitor.ingest.decode import ModelColumns
 from monitor.model.evaluation import ModelStep
 from monitor.model.model import Model
 from monitor.model.state import ModelState
 from monitor.scaleout.codec import RowBatch, RowCodec
+from monitor.scaleout.raw import RawColumns, raw_fingerprint
 from monitor.scaleout.reorder import Marker, ReorderBuffer
 from monitor.stats.binned import BinnedRows
 
-__all__ = ["ModelStage", "StageStep", "codec_for", "partition_of"]
+__all__ = [
+    "ModelStage",
+    "StageStep",
+    "codec_for",
+    "partition_of",
+    "raw_fingerprint",
+    "raw_rows",
+    "sends_raw",
+]
 
 REORDER = "reorder."
 
@@ -37,6 +47,45 @@ REORDER = "reorder."
 def partition_of(model: str, partitions: int) -> int:
     """The internal partition of a model's rows (CRC-32 of its name)."""
     return zlib.crc32(model.encode()) % partitions
+
+
+def sends_raw(model: Model) -> bool:
+    """Whether stage 1 forwards the model's decoded values (``raw``) instead of codes: a
+    model with versions (one grid per version), a performance join (raw predictions,
+    labels and ids) or a captured reference (no grid until the owner has captured)."""
+    config = model.default.config
+    return (
+        config.versions is not None
+        or config.performance is not None
+        or isinstance(config.reference, CaptureReference)
+    )
+
+
+def raw_rows(
+    name: str,
+    fingerprint: str,
+    columns: ModelColumns,
+    header_versions: Sequence[str | None] | None,
+    source: np.ndarray,
+    offset: np.ndarray,
+    ranges: np.ndarray,
+) -> RowBatch:
+    """A raw row batch of decoded columns (stage 1, models that :func:`sends_raw`)."""
+    rows = columns.rows
+    empty = np.zeros(0, np.int32)
+    return RowBatch(
+        name,
+        fingerprint,
+        np.ascontiguousarray(source, np.int32),
+        np.ascontiguousarray(offset, np.int64),
+        np.ascontiguousarray(columns.ts, np.float64),
+        np.zeros((rows, 0), np.uint8),
+        empty,
+        empty,
+        np.zeros(0, np.float64),
+        np.ascontiguousarray(ranges, np.int64).reshape(-1, 3),
+        RawColumns.of(columns, header_versions),
+    )
 
 
 def codec_for(name: str, model: Model) -> RowCodec:
@@ -73,25 +122,46 @@ class ModelStage:
     ) -> None:
         self.name = name
         self.model = model
-        self.codec = codec_for(name, model)
-        # Per feature of the window's profile, its column in the rows' codes.
-        profile = model.default.profile
-        assert profile is not None  # noqa: S101 - codec_for refused a model without one
-        columns = self.codec.numeric_columns + self.codec.categorical_columns
-        self._num_cols = np.array([columns.index(f) for f in profile.numeric_names], np.int64)
-        self._cat_cols = np.array([columns.index(f) for f in profile.categorical_names], np.int64)
+        self.raw = sends_raw(model)
+        self.codec: RowCodec | None = None
+        if self.raw:
+            fingerprint, width = raw_fingerprint(model), 0
+            self._shape = (
+                len(model.default.numeric_columns),
+                len(model.default.categorical_columns),
+            )
+        else:
+            codec = self.codec = codec_for(name, model)
+            fingerprint, width = codec.fingerprint, codec.width
+            # Per feature of the window's profile, its column in the rows' codes.
+            profile = model.default.profile
+            assert profile is not None  # noqa: S101 - codec_for refused a model without one
+            columns = codec.numeric_columns + codec.categorical_columns
+            self._num_cols = np.array([columns.index(f) for f in profile.numeric_names], np.int64)
+            self._cat_cols = np.array(
+                [columns.index(f) for f in profile.categorical_names], np.int64
+            )
+        self.fingerprint = fingerprint
         self.buffer = ReorderBuffer(
             name,
-            self.codec.fingerprint,
-            self.codec.width,
+            fingerprint,
+            width,
             sources,
             allowed_lateness_seconds=allowed_lateness_seconds,
             max_buffered_rows=max_buffered_rows,
         )
 
+    def _fits(self, batch: RowBatch) -> bool:
+        if batch.fingerprint != self.fingerprint:
+            return False
+        if self.codec is not None:
+            return batch.raw is None and self.codec.fits(batch)
+        raw = batch.raw
+        return raw is not None and (raw.numeric.shape[1], raw.categorical.shape[1]) == self._shape
+
     def push(self, batch: RowBatch) -> bool:
         """Buffer a row batch; False (and counted rejected) when binned on another grid."""
-        if batch.fingerprint != self.codec.fingerprint or not self.codec.fits(batch):
+        if not self._fits(batch):
             self.buffer.reject(batch.rows)
             return False
         self.buffer.push(batch)
@@ -106,6 +176,10 @@ class ModelStage:
         if not rows.rows:
             return StageStep(0, ModelStep([], []), None)
         n = rows.rows
+        if rows.raw is not None:
+            # Today's feed on the decoded values: routing by version, capture, the join.
+            step = self.model.feed(rows.raw.columns(rows.ts))
+            return StageStep(n, step, float(rows.ts.max()))
         # The codes go to the window as they are (counted, not rebuilt and binned again).
         binned = BinnedRows(
             rows.codes, self._num_cols, self._cat_cols, rows.outer_row, rows.outer_col,

@@ -108,3 +108,76 @@ def records_of(evaluations: list[object]) -> dict[str, list[dict[str, object]]]:
     for model in records:
         records[model].sort(key=lambda r: r["slide"])  # type: ignore[arg-type, return-value]
     return records
+
+
+# -- raw rows: a model with versions and a captured reference, one with a performance join
+
+RAW_MODELS = ("versioned", "perf")
+RAW_PER_MODEL = 3_000
+
+
+def raw_model_events() -> list[bytes]:
+    """``versioned``: versions v1 (configured), v2 (captured) and none (the captured default
+    reference) in turn, drifted in the second half; ``perf``: predictions, then each label
+    as its own event 30.5 s later, the labels turned against the scores in the second half
+    (its ROC AUC falls). Event-time order."""
+    out = []
+    half = RAW_PER_MODEL // 2
+    base = 1_764_150_000.0
+    for i, raw in enumerate(
+        events(half, seed=31, start_ts=base)
+        + events(half, seed=32, drift=True, start_ts=base + half * 0.01)
+    ):
+        event = orjson.loads(raw)
+        event["model"] = "versioned"
+        version = ("v1", "v2", None)[i % 3]
+        if version is not None:
+            event["version"] = version
+        out.append(orjson.dumps(event))
+    rng = np.random.default_rng(7)
+    for i, raw in enumerate(events(RAW_PER_MODEL, seed=33, start_ts=base + 0.003)):
+        event = orjson.loads(raw)
+        event["model"], event["id"] = "perf", f"p{i}"
+        out.append(orjson.dumps(event))
+        y = int(rng.random() < event["prediction"])
+        label = 1 - y if i >= half else y
+        out.append(orjson.dumps({"model": "perf", "id": f"p{i}", "label": label,
+                                 "ts": event["ts"] + 30.5}))  # fmt: skip
+    return sorted(out, key=lambda m: orjson.loads(m)["ts"])
+
+
+def write_raw_config(directory: Path, config: Path, reference: Path) -> Path:
+    """The scale-out config of :func:`write_config` with the two raw-row models."""
+    doc = yaml.safe_load(config.read_text())
+    model = doc["models"][MODEL]
+    versioned = copy.deepcopy(model)
+    versioned.update(
+        reference={"capture_events": 300},
+        window={"events": 300, "slide": 150},
+        versions={"references": {"v1": str(reference)}, "capture_events": 300},
+    )
+    perf = copy.deepcopy(model)
+    perf.update(
+        window={"events": 1000, "slide": 500},
+        task="binary_classification",
+        performance={
+            "window": {"events": 400, "slide": 200},
+            "thresholds": {"roc_auc": {"min": 0.7}},
+        },
+    )
+    doc["models"] = {"versioned": versioned, "perf": perf}
+    path = directory / "driftmon-raw.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def replay_records(config: Path, messages: list[bytes]) -> list[dict[str, object]]:
+    """Every record ``driftmon replay`` writes for the events sorted by event time."""
+    ordered = sorted(messages, key=lambda m: orjson.loads(m)["ts"])
+    path = config.parent / "sorted-raw.jsonl"
+    path.write_bytes(b"\n".join(ordered) + b"\n")
+    out = config.parent / "replay-raw.jsonl"
+    conf = load_config(config)
+    with out.open("wb") as handle:
+        replay(conf, load_references(conf, config.parent), path, handle)
+    return [orjson.loads(line) for line in out.read_bytes().splitlines()]

@@ -14,19 +14,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from monitor.app.replay import evaluation_record
 from tests.integration.daemon_harness import SECRET, SECRET_ENV, write_reference
 from tests.integration.scaleout_harness import (
     MODELS,
     PER_MODEL,
+    RAW_PER_MODEL,
     all_events,
     create_internal_topics,
     produce_spread,
+    raw_model_events,
     records_of,
+    replay_records,
     replayed,
     write_config,
+    write_raw_config,
 )
 from tests.support.daemon import RunningDaemon
 from tests.support.wait import wait_until
@@ -60,16 +66,19 @@ def test_three_replicas_equal_a_replay_sorted_by_event_time(
     expected = replayed(config, messages)
     assert all(expected[m] for m in MODELS)
     assert any(r["triggered"] for m in MODELS for r in expected[m])
+    # Produced before the replicas start: a source partition is reported idle only once
+    # caught up, so none stops holding the watermark while the test is still producing
+    # (produced after the groups settled, every partition was idle and the first one
+    # produced let the watermark pass rows the others had not sent yet, which were then
+    # applied in arrival order). The replicas join one after the other and share the
+    # partitions through cooperative rebalances, deduplicating what a handover repeats.
+    produce_spread(kafka_bootstrap, topic, messages)
     replicas = [
         RunningDaemon(config, daemon_kwargs={"replica_id": name}) for name in ("a", "b", "c")
     ]
     for replica in replicas:
         replica.start()
     try:
-        # Both groups settle first (cooperative rebalances take a few rounds on this broker),
-        # so every replica decodes its share of the partitions.
-        wait_until(lambda: shares(replicas) == ([2, 2, 2], 4), 60, "stable groups")
-        produce_spread(kafka_bootstrap, topic, messages)
 
         def evaluations() -> list[object]:
             return [e for r in replicas for e in r.evaluations]
@@ -86,7 +95,7 @@ def test_three_replicas_equal_a_replay_sorted_by_event_time(
             m: [r.daemon.replica_id for r in replicas if r.daemon.results.get(m)] for m in MODELS
         }
         assert all(len(o) == 1 for o in owners.values()), owners
-        assert shares(replicas) == ([2, 2, 2], 4)  # no rebalance meanwhile
+        wait_until(lambda: shares(replicas) == ([2, 2, 2], 4), 60, "stable groups")
         for model in MODELS:  # metrics and /status: one owner, every row applied once
             owner = [r.metric("driftmon_model_owner", model=model) for r in replicas]
             assert sorted(owner) == [0.0, 0.0, 1.0], (model, owner)
@@ -99,6 +108,66 @@ def test_three_replicas_equal_a_replay_sorted_by_event_time(
         wait_until(lambda: len(webhook_receiver.requests) >= len(triggered), 30, "webhooks")
         received = [req.json()["id"] for req in webhook_receiver.requests]
         assert sorted(received) == sorted(triggered)  # one delivery per episode, no more
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+def drift_records(records: list[dict[str, object]]) -> list[dict[str, object]]:
+    drift = [r for r in records if r["type"] == "drift"]
+    return sorted(drift, key=lambda r: (str(r["model"]), str(r.get("version")), r["slide"]))  # type: ignore[arg-type]
+
+
+def test_versions_a_captured_reference_and_the_join_equal_a_replay(
+    tmp_path: Path, kafka_bootstrap: str, kafka_topic, webhook_receiver, env
+) -> None:
+    """Raw rows: a model with versions over a captured default reference and one with a
+    performance join, on two replicas, equal the replay sorted by event time."""
+    env.set(SECRET_ENV, SECRET)
+    topic = kafka_topic(partitions=6)
+    group = f"{topic}-g"
+    create_internal_topics(kafka_bootstrap, group)
+    reference = write_reference(tmp_path)
+    base = write_config(tmp_path, kafka_bootstrap, topic, group, reference, webhook_receiver.url)
+    config = write_raw_config(tmp_path, base, reference)
+    messages = raw_model_events()
+    records = replay_records(config, messages)
+    expected = drift_records(records)
+    versions = {(r["model"], r.get("version")) for r in expected}
+    assert versions == {("versioned", None), ("versioned", "v1"), ("versioned", "v2"),
+                        ("perf", None)}  # fmt: skip
+    triggered = sorted(str(r["event_id"]) for r in records if r["triggered"])
+    assert any(r["type"] == "performance" and r["triggered"] for r in records)
+    assert any(r["type"] == "drift" and r["triggered"] for r in records)
+    # Produced before the replicas start: a source partition is reported idle only once
+    # caught up, so none stops holding the watermark while the test is still producing
+    # (rows behind a watermark an idle source let pass are applied in arrival order).
+    produce_spread(kafka_bootstrap, topic, messages)
+    replicas = [RunningDaemon(config, daemon_kwargs={"replica_id": n}) for n in ("a", "b")]
+    for replica in replicas:
+        replica.start()
+    try:
+
+        def got() -> list[dict[str, object]]:
+            found = [evaluation_record(e) for r in replicas for e in r.evaluations]
+            return drift_records(orjson.loads(orjson.dumps(found)))
+
+        wait_until(lambda: len(got()) >= len(expected), 90, "every evaluation of the replay")
+        assert got() == expected
+        wait_until(lambda: len(webhook_receiver.requests) >= len(triggered), 30, "webhooks")
+        received = sorted(req.json()["id"] for req in webhook_receiver.requests)
+        assert received == triggered  # drift and performance episodes, once each
+        [owner] = [r for r in replicas if r.daemon.results.get("perf")]
+
+        def joined() -> int:
+            return int(
+                owner.get("/status").json()["models"]["perf"]["performance"]["labels_joined_total"]
+            )
+
+        # The last labels wait for the watermark until the sources are reported idle.
+        wait_until(lambda: joined() == RAW_PER_MODEL, 30, "every label joined")
+        doc = owner.get("/status").json()
+        assert doc["scale_out"]["models"]["perf"]["rows"]["applied"] == 2 * RAW_PER_MODEL
     finally:
         for replica in replicas:
             replica.stop()

@@ -89,6 +89,9 @@ def test_an_owner_killed_before_its_checkpoint_sends_no_episode_twice(
     expected = replayed(config, messages)
     triggered = sorted(r["event_id"] for m in MODELS for r in expected[m] if r["triggered"])
     assert triggered
+    # Produced before the replicas start, so no source partition is reported idle while
+    # others are still being produced (see test_scaleout_replicas.py).
+    produce_spread(kafka_bootstrap, topic, messages)
     replicas = Replicas(tmp_path, config)
     try:
         for name in ("a", "b"):
@@ -96,7 +99,6 @@ def test_an_owner_killed_before_its_checkpoint_sends_no_episode_twice(
         for proc in replicas.running.values():
             proc.wait_serving()
         wait_until(replicas.stable, 60, "stable groups")
-        produce_spread(kafka_bootstrap, topic, messages)
 
         def delivered() -> bool:
             return len(webhook_receiver.requests) >= len(triggered)

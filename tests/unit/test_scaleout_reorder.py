@@ -263,3 +263,28 @@ def test_release_order_is_event_time_then_source_then_offset(
     key = np.column_stack([ts, source, offset]) if rows else np.zeros((0, 3))
     assert np.array_equal(key[out], key[expected])
     assert kept.tolist() == np.flatnonzero(ts >= watermark).tolist()
+
+
+def test_rows_after_every_source_was_idle_are_ordered_again():
+    """A quiet spell (every source reported idle) must not leave the watermark at
+    infinity, or every later row would be applied in arrival order."""
+    data = events(3, 2, 30)
+    sources = sorted(data)
+    buffer = ReorderBuffer(
+        "m", "fp", CODEC.width, sources, allowed_lateness_seconds=0.0, max_buffered_rows=10**6
+    )
+    for s in sources:  # caught up before anything was produced
+        buffer.mark(Marker(s, 0, idle=True))
+    assert buffer.release().rows == 0 and buffer.watermark == -math.inf
+    a, b = sources[0], sources[1]
+    buffer.push(CODEC.bin(np.zeros((1, 2)), np.zeros((1, 1), np.int64), np.array([10.0]),
+                          np.array([a]), np.array([0]), [[a, 0, 0]]))  # fmt: skip
+    # a woke up and holds the watermark again: its row waits for the others.
+    assert buffer.release().rows == 0
+    buffer.push(CODEC.bin(np.zeros((1, 2)), np.zeros((1, 1), np.int64), np.array([5.0]),
+                          np.array([b]), np.array([0]), [[b, 0, 0]]))  # fmt: skip
+    for s in sources:
+        buffer.mark(Marker(s, 1, idle=True))
+    out = buffer.release()
+    assert out.ts.tolist() == [5.0, 10.0]  # event-time order, not arrival order
+    assert buffer.watermark == np.nextafter(10.0, math.inf)

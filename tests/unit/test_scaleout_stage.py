@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from monitor.config import Config, validate_config
+from monitor.config import CaptureReference, Config, validate_config
 from monitor.demo.synthetic import model_config_yaml
 from monitor.errors import ConfigError
 from monitor.ingest.decode import decode_batch
@@ -70,12 +70,23 @@ def test_scale_out_is_off_by_default() -> None:
     validate_config(with_scale_out({"reference": {"capture_events": 1000}}, enabled=False))
 
 
-def test_unsupported_model_sections_are_named_with_the_fix() -> None:
-    [(path, message, hint)] = problems(
-        with_scale_out({"reference": {"capture_events": 1000}}, enabled=True)
+def test_versions_and_performance_are_taken_with_scale_out() -> None:
+    conf = validate_config(
+        with_scale_out({"versions": {"references": {"v1": "v1.json"}}}, enabled=True)
     )
-    assert path == "models.m.reference" and "not supported with kafka.scale_out" in message
-    assert "driftmon baseline" in hint and "kafka.scale_out.enabled: false" in hint
+    assert conf.models["m"].versions is not None
+    performance = {
+        "prediction": {"type": "numeric"},
+        "task": "binary_classification",
+        "performance": {"window": {"events": 200, "slide": 100}},
+    }
+    conf = validate_config(with_scale_out(performance, enabled=True))
+    assert conf.models["m"].performance is not None
+
+
+def test_a_captured_reference_is_taken_with_scale_out() -> None:
+    conf = validate_config(with_scale_out({"reference": {"capture_events": 1000}}, enabled=True))
+    assert conf.models["m"].reference == CaptureReference(capture_events=1000)
 
 
 def test_a_bad_scale_out_value_names_its_key() -> None:
@@ -185,9 +196,11 @@ def test_a_batch_binned_on_another_grid_is_rejected_and_counted(tmp_path: Path) 
         allowed_lateness_seconds=1.0,
         max_buffered_rows=10**6,
     )
-    batch = decode_rows(encode_rows(stage.codec.bin(
-        np.zeros((2, len(stage.codec.numeric_columns))),
-        np.zeros((2, len(stage.codec.categorical_columns)), np.int64),
+    codec = stage.codec
+    assert codec is not None  # binned rows: the model has one grid
+    batch = decode_rows(encode_rows(codec.bin(
+        np.zeros((2, len(codec.numeric_columns))),
+        np.zeros((2, len(codec.categorical_columns)), np.int64),
         np.zeros(2), np.zeros(2), np.arange(2), [[0, 0, 1]],
     )))  # fmt: skip
     other = type(batch)(batch.model, "another-fingerprint", *vars_of(batch)[2:])

@@ -26,6 +26,7 @@ from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.decode import decode_batch
 from monitor.ingest.messages import (
     Message,
+    header_version,
     message_partitions,
     message_seconds,
     message_topics,
@@ -35,7 +36,7 @@ from monitor.ingest.source import KafkaSource
 from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.scaleout.codec import encode_rows, source_id
 from monitor.scaleout.reorder import Marker
-from monitor.scaleout.stage import codec_for, partition_of
+from monitor.scaleout.stage import codec_for, partition_of, raw_fingerprint, raw_rows, sends_raw
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,16 @@ class Stage1:
         self.out = InternalProducer(
             kafka.bootstrap_servers, kafka.scale_out.rows_topic(kafka.group_id), kafka.producer
         )
-        self.codecs = {name: codec_for(name, model) for name, model in pipeline.models.items()}
+        # Per model its row codec, or None: its decoded values travel raw (``sends_raw``).
+        self.codecs = {
+            name: None if sends_raw(model) else codec_for(name, model)
+            for name, model in pipeline.models.items()
+        }
+        self.raw_fingerprints = {
+            name: raw_fingerprint(model)
+            for name, model in pipeline.models.items()
+            if self.codecs[name] is None
+        }
         self._on_assign = on_assign
         self._on_revoke = on_revoke
         self._heard: dict[tuple[str, int], float] = {}
@@ -154,23 +164,22 @@ class Stage1:
             np.int64,
         ).reshape(-1, 3)
         sent = 0
+        versions = self._header_versions(topic, msgs) if self.raw_fingerprints else None
         for name, columns in decoded.models.items():
             if not columns.rows:
                 continue
             if columns.unknown_features:
                 outcome.unknown_features[name] = columns.unknown_features
             codec = self.codecs[name]
-            codes = columns.codes
-            if codes is None:
-                codes = codec.encode_categories(columns.categorical)
-            batch = codec.bin(
-                columns.numeric,
-                codes,
-                columns.ts,
-                sources[partitions[columns.msg_index]],
-                offsets[columns.msg_index],
-                ranges,
-            )
+            source, offset = sources[partitions[columns.msg_index]], offsets[columns.msg_index]
+            if codec is None:
+                fingerprint = self.raw_fingerprints[name]
+                batch = raw_rows(name, fingerprint, columns, versions, source, offset, ranges)
+            else:
+                codes = columns.codes
+                if codes is None:
+                    codes = codec.encode_categories(columns.categorical)
+                batch = codec.bin(columns.numeric, codes, columns.ts, source, offset, ranges)
             self.out.rows(name, partition_of(name, self.out.partitions), encode_rows(batch))
             sent += columns.rows
         now = time.monotonic()
@@ -181,6 +190,12 @@ class Stage1:
             last = int(offsets[partitions == p].max())
             markers.append(Marker(int(sources[p]), last + 1, idle=False))
         return outcome, sent, markers
+
+    def _header_versions(self, topic: str, msgs: list[Message]) -> list[str | None] | None:
+        """Each message's ``version`` header, when a model of the topic has versions."""
+        if not self.pipeline.wants_header_versions(topic):
+            return None
+        return list(map(header_version, msgs))
 
     def _rewind(self, messages: list[Message]) -> None:
         """Seek each partition of an undelivered batch back to its first message."""

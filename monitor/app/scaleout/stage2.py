@@ -248,6 +248,9 @@ class Stage2:
                 applied += step.rows
                 outcome.accepted[name] = step.rows
                 outcome.evaluations.extend(step.step.evaluations)
+                outcome.performance.extend(step.step.performance)
+                if step.step.ignored > 0:
+                    outcome.ignored_versions[name] = step.step.ignored
                 if step.last_event_time is not None:
                     outcome.last_event_time[name] = step.last_event_time
         self.accounting.account([(self.rows_topic, [], outcome)], None)
