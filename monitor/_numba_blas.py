@@ -45,5 +45,8 @@ def defer_probe() -> None:
         linalg.ensure_blas = original  # only this first call is answered here
         if not blas_installed():
             raise ImportError("scipy 0.16+ is required for linear algebra")
+        check_width = getattr(linalg, "_check_lapack_int_width", None)
+        if check_width is not None:  # numba's guard against a BLAS of the other int width
+            check_width()  # reads scipy.__config__ only
 
     linalg.ensure_blas = probe

@@ -71,5 +71,21 @@ def test_the_probe_answers_once_and_says_no_without_scipys_blas(
     _numba_blas.defer_probe()
     assert linalg.ensure_blas is not original
     with pytest.raises(ImportError, match="scipy"):
-        linalg.ensure_blas()  # arraymath's probe: no BLAS, np.dot falls back to a loop
+        linalg.ensure_blas()  # type: ignore[no-untyped-call]  # arraymath's probe: no BLAS
     assert linalg.ensure_blas is original
+
+
+def test_the_probe_keeps_numbas_integer_width_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numba.np.linalg as linalg
+
+    def mismatch() -> None:
+        raise RuntimeError("built for ILP64 BLAS/LAPACK")
+
+    original = linalg.ensure_blas
+    monkeypatch.setattr(linalg, "ensure_blas", original)
+    monkeypatch.setattr(linalg, "_check_lapack_int_width", mismatch)
+    monkeypatch.delitem(sys.modules, "numba.np.arraymath", raising=False)
+    monkeypatch.setattr(_numba_blas, "blas_installed", lambda: True)
+    _numba_blas.defer_probe()
+    with pytest.raises(RuntimeError, match="ILP64"):
+        linalg.ensure_blas()  # type: ignore[no-untyped-call]
