@@ -19,6 +19,7 @@ _numba_cache.configure()
 # warm ``driftmon replay``'s start-up CPU went to those collections.
 _collecting = gc.isenabled()
 gc.disable()
+from monitor._numba_blas import defer_probe  # noqa: E402
 from monitor.errors import ProfileError  # noqa: E402
 from monitor.stats import (  # noqa: E402
     TESTS,
@@ -39,6 +40,7 @@ from monitor.stats import (  # noqa: E402
     warmup,
 )
 
+defer_probe()  # numba's BLAS probe would import all of scipy.linalg at first dispatch
 gc.freeze()
 if _collecting:
     gc.enable()

@@ -64,6 +64,33 @@ def test_any_decimal_is_read_exactly_or_passed_on(
     assert value is None or value == float(text)
 
 
+@pytest.mark.slow
+@given(
+    mantissa=st.one_of(
+        st.integers(2**53 - 2_000, 2**53 + 2_000),  # either side of Clinger's exact limit
+        st.integers(10**17, 10**18 - 1),  # 18 digits, the longest read
+        st.integers(1, 10**6),
+    ),
+    exponent=st.integers(-45, 45),  # across the exact powers (22) and the table (40)
+    zeros=st.integers(0, 25),
+    negative=st.booleans(),
+)
+@settings(max_examples=3000, deadline=None)
+def test_edge_decimals_are_read_exactly_or_passed_on(
+    mantissa: int, exponent: int, zeros: int, negative: bool
+) -> None:
+    sign = "-" if negative else ""
+    for text in (
+        f"{sign}{mantissa}e{exponent}",
+        f"{sign}0.{'0' * zeros}{mantissa}",  # leading zeros are not significant digits
+        f"{sign}{mantissa}{'0' * zeros}",  # trailing zeros are
+    ):
+        value = parse_number(text.encode())
+        assert value is None or value == float(text), text
+    if mantissa <= 2**53 and -22 <= exponent <= 22:  # the fast path never passes one on
+        assert parse_number(f"{mantissa}e{exponent}".encode()) == float(f"{mantissa}e{exponent}")
+
+
 @pytest.mark.parametrize(
     "text",
     ["01", "1.", ".5", "-", "+1", "1e", "1e+", "0x10", "--1", "1.5.2", "NaN", "Infinity", ""],
