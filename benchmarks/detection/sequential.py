@@ -7,7 +7,7 @@ Needs the ``bench`` extra (``pip install '.[bench]'``: River). Five columns, eac
 50,000-row reference: Gaussian, Student t(3), gamma(2), Poisson(3) and a categorical of
 five categories (shares 0.4, 0.3, 0.15, 0.1, 0.05). Bounded: the stationary run is
 ``--stationary-events`` rows (default 5,000,000), each change ``--seeds`` streams (default
-5) of 5,000 reference rows then at most ``--max-delay`` changed rows (default 200,000).
+25) of 5,000 reference rows then at most ``--max-delay`` changed rows (default 200,000).
 
 * driftmon: ``cusum`` on the numeric columns and ``bin_cusum`` on all five, thresholds from
   a budget (``false_alarms_per_month`` at 1,000 events/s) split over 29 checks (the 20
@@ -184,7 +184,7 @@ def spread_cell(delays: list[float], cap: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stationary-events", type=int, default=5_000_000)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=25)
     parser.add_argument("--max-delay", type=int, default=200_000)
     args = parser.parse_args()
     rng = np.random.default_rng(20261203)
