@@ -3,7 +3,7 @@ r"""Sequential drift detectors: CUSUMs that look at every event, not at window s
 Two tests, per feature, run by :class:`SequentialDetectors` over each batch's columns in
 one Numba kernel (rows in order, features inside: the state is a few numbers a feature):
 
-``cusum`` (numeric features): six one-sided CUSUMs (Page, 1954) on the value
+``cusum`` (numeric features): eight one-sided CUSUMs (Page, 1954) on the value
 standardised by the reference. Standardising is by *normal scores of the reference
 cells*: a value in fine bin ``c`` (reference share ``p_c``, cumulative share ``a_c`` below
 it) scores the conditional mean of a standard normal over the bin's quantile range,
@@ -16,7 +16,9 @@ ties of a count feature: a value's score never exceeds the reference's extreme b
 unlike ``(x - mean) / sd``. The scale score is :math:`t_c = (s_c^2 - 1)` standardised the
 same way. The sides are location up/down (increments :math:`\pm s_c - k_\mu`), scale
 up/down (:math:`\pm t_c - k_\sigma`) and location up/down again with a larger reference
-value, for large shifts (``K_LOCATION``, ``K_SCALE``, ``K_LOCATION_FAST``).
+value, for large shifts, and with one between (``K_LOCATION``, ``K_SCALE``,
+``K_LOCATION_FAST``, ``K_LOCATION_MID``): the three location pairs approximate a
+likelihood ratio for a shift of unknown size (a 0.25 sd shift gives the 0.25 pair no drift).
 
 ``bin_cusum`` (numeric and categorical): a CUSUM of multinomial log-likelihood ratios
 over the reference cells (the fine bins; the vocabulary, ``__other__`` and ``__unseen__``),
@@ -200,7 +202,7 @@ def run_detectors(
     """Advance every detector over ``cells`` (features x rows, -1 missing), feature by
     feature (they are independent), rows in order.
 
-    ``stats`` (features x 7: six cusum sides, bin_cusum) and ``recent`` (features x
+    ``stats`` (features x 9: eight cusum sides, bin_cusum) and ``recent`` (features x
     cells, the EWMA of cell indicators, stored divided by ``recent_scale`` so an update
     touches one cell) are updated in place. Each crossing is written to ``alarms`` (row,
     feature, test 0 cusum / 1 bin_cusum, statistic x 1e6 rounded) and restarts that CUSUM
@@ -220,6 +222,8 @@ def run_detectors(
             s3 = stats[f, 3]
             s4 = stats[f, 4]
             s5 = stats[f, 5]
+            s6 = stats[f, 6]
+            s7 = stats[f, 7]
             r = 0
             while r < rows:
                 c = cells[f, r]
@@ -230,7 +234,9 @@ def run_detectors(
                     s3 = max(s3 + inc[3, c], 0.0)
                     s4 = max(s4 + inc[4, c], 0.0)
                     s5 = max(s5 + inc[5, c], 0.0)
-                    top = max(max(max(s0, s1), max(s2, s3)), max(s4, s5))
+                    s6 = max(s6 + inc[6, c], 0.0)
+                    s7 = max(s7 + inc[7, c], 0.0)
+                    top = max(max(max(s0, s1), max(s2, s3)), max(max(s4, s5), max(s6, s7)))
                     if top > limit:
                         alarms[n, 0] = r
                         alarms[n, 1] = f
@@ -243,6 +249,8 @@ def run_detectors(
                         s3 = 0.0
                         s4 = 0.0
                         s5 = 0.0
+                        s6 = 0.0
+                        s7 = 0.0
                 r += 1
             stats[f, 0] = s0
             stats[f, 1] = s1
@@ -250,6 +258,8 @@ def run_detectors(
             stats[f, 3] = s3
             stats[f, 4] = s4
             stats[f, 5] = s5
+            stats[f, 6] = s6
+            stats[f, 7] = s7
         if bins[f]:
             ref = reference[f]
             mine = recent[f]
@@ -374,6 +384,8 @@ class SequentialDetectors:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Resume from :meth:`state_dict`; ``ValueError`` when it does not fit the plan."""
         stats = np.asarray(state["stats"], np.float64)
+        if stats.ndim == 2 and stats.shape[1] == SIDES - 1:  # before the middle pair: zeros
+            stats = np.insert(stats, [SIDES - 2, SIDES - 2], 0.0, axis=1)
         recent = np.asarray(state["recent"], np.float64)
         scale = np.asarray(state["recent_scale"], np.float64)
         if (

@@ -23,14 +23,17 @@ K_SCALE = 0.1
 #: A second location pair for large shifts (optimal near 0.5 sd), found in a few hundred
 #: events where the 0.05 pair needs twice as many.
 K_LOCATION_FAST = 0.25
+#: A third pair between them (optimal near 0.25 sd), where neither of the others has much
+#: drift: the three approximate a likelihood ratio for an unknown shift size.
+K_LOCATION_MID = 0.125
 #: Mixture weight of the recent data in ``bin_cusum``'s alternative, and its memory.
 MIXTURE = 0.5
 EWMA_WEIGHT = 1.0 / 200.0
 #: Floor of a reference share in ``bin_cusum`` (as the window tests' epsilon policy).
 EPSILON = 1e-4
 #: Sides of ``cusum``: location up, location down, scale up, scale down, then location up
-#: and down with ``K_LOCATION_FAST``.
-SIDES = 6
+#: and down with ``K_LOCATION_FAST``, then with ``K_LOCATION_MID``.
+SIDES = 8
 #: Thresholds without a budget (log-likelihood-ratio units: average run length to a false
 #: alarm of at least ``e**20``, 485 million events, per detector).
 DEFAULT_THRESHOLD = 20.0
@@ -166,6 +169,7 @@ def build_plan(
                     (
                         loc - K_LOCATION, -loc - K_LOCATION, scale - K_SCALE, -scale - K_SCALE,
                         loc - K_LOCATION_FAST, -loc - K_LOCATION_FAST,
+                        loc - K_LOCATION_MID, -loc - K_LOCATION_MID,
                     )
                 ):  # fmt: skip
                     increments[i, side, :k] = _side_increments(x, p)

@@ -76,13 +76,13 @@ def reference_run(
             loc, scale = normal_scores(p, f.n)
             for x in (
                 loc - K_LOCATION, -loc - K_LOCATION, scale - 0.1, -scale - 0.1,
-                loc - 0.25, -loc - 0.25,
+                loc - 0.25, -loc - 0.25, loc - 0.125, -loc - 0.125,
             ):  # fmt: skip
                 sides.append(lr_scale(x, p) * x)
         floored = np.maximum(p, EPSILON)
         floored /= floored.sum()
         r = floored.copy()
-        s = [0.0] * 7
+        s = [0.0] * 9
         numeric_feature = j < len(profile.numeric_names)
         for row in range(numeric.shape[0]):
             if numeric_feature:
@@ -98,15 +98,15 @@ def reference_run(
             if sides:
                 for k, inc in enumerate(sides):
                     s[k] = max(0.0, s[k] + inc[cell])
-                if max(s[:6]) > h:
+                if max(s[:8]) > h:
                     alarms.append((row, name, "cusum"))
-                    s[:6] = [0.0] * 6
+                    s[:8] = [0.0] * 8
             if "bin_cusum" in tests:
                 q = (1 - MIXTURE) * floored[cell] + MIXTURE * r[cell]
-                s[6] = max(0.0, s[6] + math.log(q / floored[cell]))
-                if s[6] > h:
+                s[8] = max(0.0, s[8] + math.log(q / floored[cell]))
+                if s[8] > h:
                     alarms.append((row, name, "bin_cusum"))
-                    s[6] = 0.0
+                    s[8] = 0.0
                 r *= 1 - EWMA_WEIGHT
                 r[cell] += EWMA_WEIGHT
         state[name] = s
@@ -233,3 +233,29 @@ def test_state_round_trip_and_thresholds_follow(profile: ReferenceProfile) -> No
     assert math.isinf(one.plan.h[0, 0]) and one.plan.h[0, 1] == 3.0
     with pytest.raises(ValueError, match="does not fit"):
         two.load_state_dict({**one.state_dict(), "stats": np.zeros((1, 5))})
+
+
+def test_the_middle_location_pair_has_the_most_drift_at_a_quarter_sd(
+    profile: ReferenceProfile,
+) -> None:
+    # a 0.25 sd shift gives the 0.25 pair no drift and the 0.05 pair little: the 0.125
+    # pair (sides 6, 7) gains the most log-likelihood ratio per event there
+    plan = build_plan(profile, {"x": ["cusum"]}, {"x": {"cusum": 20.0}})
+    x = profile.features["x"]
+    assert isinstance(x, NumericProfile)
+    rng = np.random.default_rng(4)
+    cells = np.searchsorted(np.asarray(x.edges), rng.normal(0.25, 1, 200_000), side="right")
+    drift = plan.increments[0][:, cells].mean(axis=1)
+    assert drift[6] > 1.3 * max(drift[0], drift[4]) and drift[6] > 0
+    assert drift[7] < 0  # the down side of the pair drifts away
+
+
+def test_a_checkpoint_from_before_the_middle_pair_loads(profile: ReferenceProfile) -> None:
+    plan = build_plan(profile, ALL, {name: {"cusum": 8.0, "bin_cusum": 8.0} for name in ALL})
+    detectors = SequentialDetectors(plan)
+    state = detectors.state_dict()
+    old = np.arange(1.0, 1.0 + 7 * len(plan.names)).reshape(len(plan.names), 7)
+    detectors.load_state_dict({**state, "stats": old})
+    np.testing.assert_array_equal(detectors.stats[:, :6], old[:, :6])
+    np.testing.assert_array_equal(detectors.stats[:, 6:8], 0.0)
+    np.testing.assert_array_equal(detectors.stats[:, 8], old[:, 6])
