@@ -12,6 +12,7 @@ from monitor.stats.binning import MIN_WIDTH, numeric_kernel
 from monitor.stats.drift import categorical_statistics, evaluate, numeric_statistics
 from monitor.stats.layout import layout_of
 from monitor.stats.profile import FeatureKind, build_profile
+from monitor.stats.slot_batch import many_kernel
 from monitor.stats.window import CountWindowSpec, SlotWindow
 
 
@@ -37,6 +38,7 @@ def warmup(widths: Iterable[int] = (MIN_WIDTH,), *, calibration: bool = True) ->
             np.full(1, -np.inf),
         )
     x = np.linspace(0.0, 1.0, 64)
+    _warm_slot_batch(widths)
     profile = build_profile(
         "warmup",
         {"x": x, "c": ["a", "b"] * 32},
@@ -52,6 +54,18 @@ def warmup(widths: Iterable[int] = (MIN_WIDTH,), *, calibration: bool = True) ->
     if calibration:
         warmup_calibration()
     return time.perf_counter() - start
+
+
+def _warm_slot_batch(widths: Iterable[int]) -> None:
+    """Many windows' rows in one call (:mod:`monitor.stats.slot_batch`), per width."""
+    i1, f1, z = np.ones(1, np.int64), np.zeros(1), np.zeros(1, np.int64)
+    for width in sorted(set(widths)):
+        many_kernel(width)(
+            f1, z, i1, i1, z, z, np.full(1, 2), np.full((1, width), np.inf), z,
+            np.zeros((1, 2), np.int64), np.full(1, np.inf), np.full(1, -np.inf),
+            np.zeros(0, np.int64), z, z, z, z, i1, np.zeros(0, np.int64),
+            np.zeros((1, 1), np.int64), f1, z, f1.copy(), f1.copy(), np.zeros(1, np.bool_),
+        )  # fmt: skip
 
 
 def warmup_calibration() -> float:

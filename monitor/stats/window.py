@@ -316,6 +316,39 @@ class SlotWindow:
             pick = np.flatnonzero(sid == slot)
             self._add(int(slot) % self._slots, data.take(pick), t[pick])
 
+    # ------------------------------------------------------------------ batched counting
+
+    @property
+    def layout(self) -> Layout:
+        return self._lay
+
+    def open_room(self) -> int:
+        """Rows a count window's open slot takes without closing (0: time window, none open)."""
+        if not isinstance(self.spec, CountWindowSpec) or self._current < 0:
+            return 0
+        return max(0, self.spec.slide - int(self._slot_events[self._current % self._slots]) - 1)
+
+    def open_extremes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The open slot's smallest and largest finite values per feature (views)."""
+        pos = self._current % self._slots
+        return self._low[pos], self._high[pos]
+
+    def add_counted(self, num: np.ndarray, low: np.ndarray, high: np.ndarray, cat: np.ndarray,
+                    rows: int, ts_min: float, ts_max: float) -> None:  # fmt: skip
+        """Rows binned by ``slot_batch`` (at most :meth:`open_room`) into the open slot."""
+        pos = self._current % self._slots
+        self._num[pos] += num
+        self._num_total += num
+        self._low[pos], self._high[pos] = low, high
+        if cat.size:
+            self._cat[pos] += cat
+            self._cat_total += cat
+        self._slot_events[pos] += rows
+        self._events += rows
+        self._seen += rows
+        self._ts_min[pos] = min(self._ts_min[pos], ts_min)
+        self._ts_max[pos] = max(self._ts_max[pos], ts_max)
+
     # ------------------------------------------------------------------ checkpoints
 
     def _arrays(self) -> dict[str, np.ndarray]:
