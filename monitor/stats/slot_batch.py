@@ -4,9 +4,11 @@ With hundreds of models on a topic, a batch brings each model a few rows; feedin
 window on its own pays a kernel dispatch and about ten numpy calls per model. When a
 model's rows all fit in its window's open slot (no slot closes, so nothing is evaluated),
 :func:`count_open_slots` bins every such window's rows in one Numba call against a table of
-the profiles' edges stacked once (:class:`EdgeTable`) and adds each window's share with
-:meth:`~monitor.stats.window.SlotWindow.add_counted`: the same counts and extremes as
-:meth:`~monitor.stats.window.SlotWindow.feed` of the same rows.
+the profiles' edges stacked once (:class:`EdgeTable`), writing straight into each
+window's open slot through its arrays' addresses
+(:meth:`~monitor.stats.window.SlotWindow.slot_arrays`), so no numpy call is left per
+window: the same counts and extremes as :meth:`~monitor.stats.window.SlotWindow.feed` of
+the same rows.
 """
 
 from __future__ import annotations
@@ -14,13 +16,63 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
+from numba.np.numpy_support import carray
 
 from monitor.stats.binning import _bin_column
 from monitor.stats.layout import Layout
 from monitor.stats.window import SlotWindow
+
+
+@intrinsic
+def _i8(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compile time
+    """An ``int64`` address as a pointer to int64s (for :func:`numba.carray`)."""
+    sig = types.CPointer(types.int64)(types.int64)  # type: ignore[no-untyped-call]
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _f8(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compile time
+    """An ``int64`` address as a pointer to float64s (for :func:`numba.carray`)."""
+    sig = types.CPointer(types.float64)(types.int64)  # type: ignore[no-untyped-call]
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def _codes_fit(codes: np.ndarray, nc: int, n_cats: np.ndarray) -> bool:  # pragma: no cover
+    """Every code of rows x ``nc`` ``codes`` (flat) is -1 or below its feature's size."""
+    for i in range(codes.shape[0]):
+        if codes[i] < -1 or codes[i] >= n_cats[i % nc]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _time_range(
+    ts: np.ndarray, ts_min: np.ndarray, ts_max: np.ndarray, pos: int
+) -> None:  # pragma: no cover - compiled
+    """The slot's time range widened as the window's own add does: by ``np.min``/``np.max``
+    of the rows' times, where a NaN among them leaves the range as it was."""
+    lo, hi = math.inf, -math.inf
+    for t in ts:
+        if t != t:
+            return
+        lo = min(lo, t)
+        hi = max(hi, t)
+    ts_min[pos] = min(ts_min[pos], lo)
+    ts_max[pos] = max(ts_max[pos], hi)
 
 
 @cache
@@ -28,12 +80,13 @@ def many_kernel(width: int) -> Callable[..., None]:
     """The kernel binning several windows' rows for edges padded to ``width`` (a power of
     two; one compiled kernel per width, as :func:`~monitor.stats.binning.numeric_kernel`).
 
-    Per window ``m``: ``rows[m]`` rows of ``nf[m]`` values (row-major in ``values`` from
-    ``vstart[m]``) binned against table rows ``erow[m]...`` into ``out`` rows ``orow[m]...``
-    (``nw[m]`` columns, the last one missing); its codes (``nc[m]`` a row from
-    ``cstart[m]``) checked against ``n_cats`` and counted into ``cout`` rows
-    ``corow[m]...`` (``cw[m]`` columns); its times' min and max (NaN if one is NaN, as
-    ``np.min``). ``ok[m]`` is 0 when a code is out of range: that window counts nothing.
+    Per window ``m``: ``rows[m]`` rows of ``shape[m, 0]`` values (row-major in ``values``
+    from ``vstart[m]``) binned against table rows ``erow[m]...``; its codes (``shape[m,
+    2]`` a row, from ``cstart[m]``) checked against ``n_cats`` rows ``crow[m]...``; both
+    counted straight into the window's open slot and totals, its extremes and time range
+    updated, through ``arrays[m]`` (:meth:`SlotWindow.slot_arrays`; ``shape[m]``: numeric
+    features and width, categorical features and width). ``ok[m]`` is 0 when a code is
+    out of range: that window is not touched.
     """
     if width < 1 or width & (width - 1):
         raise ValueError(f"width must be a power of two, got {width}")
@@ -41,52 +94,49 @@ def many_kernel(width: int) -> Callable[..., None]:
 
     @njit(cache=True, nogil=True)
     def _bin_many(
-        values: np.ndarray, vstart: np.ndarray, rows: np.ndarray, nf: np.ndarray,
-        erow: np.ndarray, orow: np.ndarray, nw: np.ndarray,
-        edges: np.ndarray, n_edges: np.ndarray, out: np.ndarray,
-        low: np.ndarray, high: np.ndarray,
-        codes: np.ndarray, cstart: np.ndarray, nc: np.ndarray, crow: np.ndarray,
-        corow: np.ndarray, cw: np.ndarray, n_cats: np.ndarray, cout: np.ndarray,
-        ts: np.ndarray, tstart: np.ndarray, tmin: np.ndarray, tmax: np.ndarray,
-        ok: np.ndarray,
+        values: np.ndarray, vstart: np.ndarray, rows: np.ndarray, shape: np.ndarray,
+        erow: np.ndarray, edges: np.ndarray, n_edges: np.ndarray,
+        codes: np.ndarray, cstart: np.ndarray, crow: np.ndarray, n_cats: np.ndarray,
+        ts: np.ndarray, tstart: np.ndarray, arrays: np.ndarray, ok: np.ndarray,
     ) -> None:  # pragma: no cover - compiled  # fmt: skip
         col = np.empty(0)
         for m in range(rows.shape[0]):
-            n = rows[m]
-            c0, k = cstart[m], nc[m]
-            good = True
-            for i in range(n * k):
-                code = codes[c0 + i]
-                if code < -1 or code >= n_cats[crow[m] + i % k]:
-                    good = False
-            ok[m] = good
-            if not good:
+            n, nf, nw, nc, cw = rows[m], shape[m, 0], shape[m, 1], shape[m, 2], shape[m, 3]
+            c0 = cstart[m]
+            ok[m] = _codes_fit(codes[c0 : c0 + n * nc], nc, n_cats[crow[m] : crow[m] + nc])
+            if not ok[m]:
                 continue
+            pos, slots, a = arrays[m, 0], arrays[m, 1], arrays[m, 2:]
+            num = carray(_i8(a[0]), (slots, nf, nw))[pos]  # type: ignore[call-arg]
+            num_total = carray(_i8(a[1]), (nf, nw))
+            low = carray(_f8(a[2]), (slots, nf))[pos]
+            high = carray(_f8(a[3]), (slots, nf))[pos]
             if col.shape[0] < n:
                 col = np.empty(n)
-            v0, f_n = vstart[m], nf[m]
-            for f in range(f_n):
+            delta = np.zeros(nw, np.int64)
+            v0 = vstart[m]
+            for f in range(nf):
                 for r in range(n):
-                    col[r] = values[v0 + r * f_n + f]
-                e, o = erow[m] + f, orow[m] + f
-                lo, hi = _bin_column(
-                    col[:n], edges[e], n_edges[e], out[o, : nw[m]], depth, low[o], high[o]
-                )
-                low[o] = lo
-                high[o] = hi
-            miss = cw[m] - 1
-            for i in range(n * k):
-                code = codes[c0 + i]
-                cout[corow[m] + i % k, code if code >= 0 else miss] += 1
-            lo, hi, nan = math.inf, -math.inf, False
-            for r in range(tstart[m], tstart[m] + n):
-                t = ts[r]
-                if t != t:
-                    nan = True
-                lo = min(lo, t)
-                hi = max(hi, t)
-            tmin[m] = math.nan if nan else lo
-            tmax[m] = math.nan if nan else hi
+                    col[r] = values[v0 + r * nf + f]
+                delta[:] = 0
+                e = erow[m] + f
+                lo, hi = _bin_column(col[:n], edges[e], n_edges[e], delta, depth, low[f], high[f])
+                low[f] = lo
+                high[f] = hi
+                for j in range(nw):
+                    num[f, j] += delta[j]
+                    num_total[f, j] += delta[j]
+            if nc:
+                cat = carray(_i8(a[4]), (slots, nc, cw))[pos]
+                cat_total = carray(_i8(a[5]), (nc, cw))
+                for i in range(n * nc):
+                    code = codes[c0 + i]
+                    c = code if code >= 0 else cw - 1
+                    cat[i % nc, c] += 1
+                    cat_total[i % nc, c] += 1
+            carray(_i8(a[6]), (slots,))[pos] += n
+            _time_range(ts[tstart[m] : tstart[m] + n], carray(_f8(a[7]), (slots,)),
+                        carray(_f8(a[8]), (slots,)), pos)  # fmt: skip
 
     return _bin_many
 
@@ -166,35 +216,29 @@ def _count_width(
     places = np.array([table.rows_of(lay) for lay in lays], np.int64).reshape(-1, 2)
     edges, n_edges, n_cats = table.stacked(width)
     shape = np.array(
-        [(len(ts[i]), lay.n_numeric, lay.num_width, lay.n_categorical, lay.cat_width)
-         for i, lay in zip(picked, lays, strict=True)], np.int64,
-    ).reshape(-1, 5)  # fmt: skip
-    rows, nf, nw, nc, cw = shape.T
-    orow = np.concatenate(([0], np.cumsum(nf)[:-1]))
-    corow = np.concatenate(([0], np.cumsum(nc)[:-1]))
-    out = np.zeros((int(nf.sum()), int(nw.max())), np.int64)
-    cout = np.zeros((int(nc.sum()), int(cw.max())), np.int64)
-    # each window's open slot's extremes so far: the kernel carries them on
-    low = np.concatenate([windows[i].open_extremes()[0] for i in picked] + [np.empty(0)])
-    high = np.concatenate([windows[i].open_extremes()[1] for i in picked] + [np.empty(0)])
-    tmin, tmax = np.empty(len(picked)), np.empty(len(picked))
+        [(lay.n_numeric, lay.num_width, lay.n_categorical, lay.cat_width) for lay in lays],
+        np.int64,
+    ).reshape(-1, 4)
+    rows = np.array([len(ts[i]) for i in picked], np.int64)
+    arrays = np.array([windows[i].slot_arrays() for i in picked], np.int64).reshape(-1, 11)
     ok = np.zeros(len(picked), np.bool_)
-    values = np.concatenate([numeric[i].reshape(-1) for i in picked] + [np.empty(0)])
-    flat_codes = np.concatenate([codes[i].reshape(-1) for i in picked] + [np.empty(0, np.int64)])
-    times = np.concatenate([ts[i] for i in picked]).astype(np.float64, copy=False)
     many_kernel(width)(
-        values, np.concatenate(([0], np.cumsum(rows * nf)[:-1])), rows, nf,
-        places[:, 0].copy(), orow, nw, edges, n_edges, out, low, high,
-        flat_codes.astype(np.int64, copy=False), np.concatenate(([0], np.cumsum(rows * nc)[:-1])),
-        nc, places[:, 1].copy(), corow, cw, n_cats, cout,
-        times, np.concatenate(([0], np.cumsum(rows)[:-1])), tmin, tmax, ok,
+        np.concatenate([numeric[i].reshape(-1) for i in picked]),
+        _starts(rows * shape[:, 0]), rows, shape, places[:, 0].copy(), edges, n_edges,
+        np.concatenate([codes[i].reshape(-1) for i in picked]).astype(np.int64, copy=False),
+        _starts(rows * shape[:, 2]), places[:, 1].copy(), n_cats,
+        np.concatenate([ts[i] for i in picked]).astype(np.float64, copy=False),
+        _starts(rows), arrays, ok,
     )  # fmt: skip
-    good = ok.tolist()
+    good: list[bool] = ok.tolist()
     for j, i in enumerate(picked):
         if good[j]:
-            o, c, f, k = int(orow[j]), int(corow[j]), int(nf[j]), int(nc[j])
-            windows[i].add_counted(
-                out[o : o + f, : nw[j]], low[o : o + f], high[o : o + f],
-                cout[c : c + k, : cw[j]], int(rows[j]), float(tmin[j]), float(tmax[j]),
-            )  # fmt: skip
-    return [bool(g) for g in good]
+            windows[i].counted(int(rows[j]))
+    return good
+
+
+def _starts(sizes: np.ndarray) -> np.ndarray:
+    """Where each of consecutive blocks of ``sizes`` starts."""
+    out = np.zeros(sizes.shape[0], np.int64)
+    np.cumsum(sizes[:-1], out=out[1:])
+    return out

@@ -109,6 +109,7 @@ class SlotWindow:
         self._slot_id = np.full(s, -1, np.int64)  # time windows: slot number; count: sequence
         self._ts_min = np.full(s, math.inf)
         self._ts_max = np.full(s, -math.inf)
+        self._addresses: tuple[int, ...] | None = None
         self._current = -1  # newest slot number (sequence for count windows)
         self._seen = 0
         self._late = 0
@@ -328,26 +329,19 @@ class SlotWindow:
             return 0
         return max(0, self.spec.slide - int(self._slot_events[self._current % self._slots]) - 1)
 
-    def open_extremes(self) -> tuple[np.ndarray, np.ndarray]:
-        """The open slot's smallest and largest finite values per feature (views)."""
-        pos = self._current % self._slots
-        return self._low[pos], self._high[pos]
+    def slot_arrays(self) -> tuple[int, ...]:
+        """The open slot and the addresses of the arrays a batched count writes
+        (``slot_batch``): allocated once, changed only in place, valid while it lives."""
+        if self._addresses is None:
+            arrays = (self._num, self._num_total, self._low, self._high, self._cat,
+                      self._cat_total, self._slot_events, self._ts_min, self._ts_max)  # fmt: skip
+            self._addresses = tuple(int(a.ctypes.data) for a in arrays)
+        return (self._current % self._slots, self._slots, *self._addresses)
 
-    def add_counted(self, num: np.ndarray, low: np.ndarray, high: np.ndarray, cat: np.ndarray,
-                    rows: int, ts_min: float, ts_max: float) -> None:  # fmt: skip
-        """Rows binned by ``slot_batch`` (at most :meth:`open_room`) into the open slot."""
-        pos = self._current % self._slots
-        self._num[pos] += num
-        self._num_total += num
-        self._low[pos], self._high[pos] = low, high
-        if cat.size:
-            self._cat[pos] += cat
-            self._cat_total += cat
-        self._slot_events[pos] += rows
+    def counted(self, rows: int) -> None:
+        """``rows`` were counted into the open slot's arrays by ``slot_batch``."""
         self._events += rows
         self._seen += rows
-        self._ts_min[pos] = min(self._ts_min[pos], ts_min)
-        self._ts_max[pos] = max(self._ts_max[pos], ts_max)
 
     # ------------------------------------------------------------------ checkpoints
 
