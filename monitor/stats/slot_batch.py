@@ -14,6 +14,7 @@ the same rows.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
@@ -142,14 +143,15 @@ def many_kernel(width: int) -> Callable[..., None]:
 
 
 class EdgeTable:
-    """Every layout's padded edges, bin counts and category sizes stacked, per width: each
-    layout is copied in once (when first counted), so a batch passes one table."""
+    """Every layout's padded edges, edge counts and category sizes stacked, per width: a
+    layout is copied in once (when first counted), so a batch passes one table. Layouts
+    are held weakly: a model reset or restored gets a new one, and the table is rebuilt
+    from the live ones once the layouts gone outnumber them."""
 
     def __init__(self) -> None:
-        # width -> (layouts kept alive so their ids stay theirs, id -> (edge row, cat row))
-        self._rows: dict[int, dict[int, tuple[Layout, int, int]]] = {}
-        self._edges: dict[int, list[np.ndarray]] = {}
-        self._cats: dict[int, list[np.ndarray]] = {}
+        # width -> id(layout) -> (the layout, weakly; its first edge row; first category row)
+        self._rows: dict[int, dict[int, tuple[weakref.ref[Layout], int, int]]] = {}
+        self._next: dict[int, tuple[int, int]] = {}  # width -> the next free rows
         self._stacked: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def rows_of(self, lay: Layout) -> tuple[int, int]:
@@ -157,27 +159,42 @@ class EdgeTable:
         width = int(lay.padded_edges.shape[1])
         known = self._rows.setdefault(width, {})
         found = known.get(id(lay))
-        if found is None:
-            edges = self._edges.setdefault(width, [])
-            cats = self._cats.setdefault(width, [])
-            found = (lay, sum(len(e) for e in edges), sum(len(c) for c in cats))
-            known[id(lay)] = found
-            edges.append(lay.padded_edges)
-            cats.append(lay.n_cats)
+        if found is None or found[0]() is not lay:
+            known.pop(id(lay), None)  # an id of a layout gone, reused
+            live = [ref for ref, _, _ in known.values() if ref() is not None]
+            if len(known) > 2 * len(live) + 64:  # mostly the layouts of replaced windows
+                known.clear()
+                self._next[width] = (0, 0)
+                for ref in live:
+                    self._append(width, ref)
+            found = self._append(width, weakref.ref(lay))
             self._stacked.pop(width, None)
         return found[1], found[2]
 
+    def _append(self, width: int, ref: weakref.ref[Layout]) -> tuple[weakref.ref[Layout], int, int]:
+        lay = ref()
+        assert lay is not None  # noqa: S101 - the caller holds it
+        erow, crow = self._next.get(width, (0, 0))
+        self._next[width] = (erow + lay.n_numeric, crow + lay.n_categorical)
+        entry = self._rows[width][id(lay)] = (ref, erow, crow)
+        return entry
+
     def stacked(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(padded edges, edge counts, category sizes)`` of every layout of ``width``."""
+        """``(padded edges, edge counts, category sizes)`` of every layout of ``width``;
+        the rows of a layout gone are +inf edges and sizes 0 (never read)."""
         table = self._stacked.get(width)
         if table is None:
-            edges = self._edges[width]
-            n_edges = [self._rows[width][i][0].n_edges for i in self._rows[width]]
-            table = self._stacked[width] = (
-                np.ascontiguousarray(np.concatenate(edges)) if edges else np.empty((0, width)),
-                np.concatenate(n_edges).astype(np.int64),
-                np.concatenate(self._cats[width]).astype(np.int64),
-            )
+            rows, cats = self._next.get(width, (0, 0))
+            edges = np.full((rows, width), np.inf)
+            n_edges = np.zeros(rows, np.int64)
+            n_cats = np.zeros(cats, np.int64)
+            for ref, erow, crow in self._rows.get(width, {}).values():
+                lay = ref()
+                if lay is not None:
+                    edges[erow : erow + lay.n_numeric] = lay.padded_edges
+                    n_edges[erow : erow + lay.n_numeric] = lay.n_edges
+                    n_cats[crow : crow + lay.n_categorical] = lay.n_cats
+            table = self._stacked[width] = (edges, n_edges, n_cats)
         return table
 
 

@@ -81,3 +81,27 @@ def test_open_room_leaves_the_closing_row_to_the_window() -> None:
     assert w.open_room() == 0  # no slot open yet
     list(w.feed(*rows(w, 1, 5)))
     assert w.open_room() == 20 - 5 - 1
+
+
+def test_the_edge_table_forgets_the_layouts_of_windows_gone() -> None:
+    import gc
+
+    table = EdgeTable()
+    keep = [window(i, 8, i % 2 == 0) for i in range(3)]
+    for w in keep:
+        table.rows_of(w.layout)
+    for i in range(200):  # windows replaced again and again (resets, restores)
+        table.rows_of(window(100 + i, 8, True).layout)
+        gc.collect()
+    assert len(table._rows[keep[0].layout.padded_edges.shape[1]]) < 3 + 64 + 10
+    # the live windows are still counted exactly, wherever their rows went
+    alone = [window(i, 8, i % 2 == 0) for i in range(3)]
+    for w in keep + alone:
+        list(w.feed(*rows(w, 99, 1)))
+    fed = [rows(w, 7 + i, 3) for i, w in enumerate(keep)]
+    assert count_open_slots(table, keep, *(list(x) for x in zip(*fed, strict=True))) == [True] * 3
+    for w, f in zip(alone, fed, strict=True):
+        list(w.feed(*f))
+    for left, right in zip(keep, alone, strict=True):
+        for key, value in left.state_dict().items():
+            np.testing.assert_array_equal(np.asarray(value), np.asarray(right.state_dict()[key]))

@@ -54,12 +54,19 @@ class DriftText:
     """The drift families' text for one collector, cached per model and content type."""
 
     def __init__(self, collector: DriftCollector) -> None:
-        self._collector = collector
+        # weakly: the cache is kept per collector in a WeakKeyDictionary
+        self._collector_ref = weakref.ref(collector)
         self._lock = threading.Lock()
         # content type -> (trailer, family headers); content type -> model -> (status,
         # other counters, text per family)
         self._frames: dict[str, tuple[str, list[str]]] = {}
         self._models: dict[str, dict[str, tuple[object, tuple[float, ...], list[str]]]] = {}
+
+    @property
+    def _collector(self) -> DriftCollector:
+        collector = self._collector_ref()
+        assert collector is not None  # noqa: S101 - rendered for a live collector only
+        return collector
 
     def _frame(self, encoder: Encoder, content_type: str) -> tuple[str, list[str]]:
         frame = self._frames.get(content_type)
