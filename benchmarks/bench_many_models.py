@@ -143,9 +143,14 @@ def main() -> None:
     parser.add_argument("--skip-kafka", action="store_true")
     parser.add_argument("--tree", type=Path, default=None, help="another checkout: fixed cost")
     parser.add_argument("--fixed-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--replay-in", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.fixed_only:  # the subprocess of --tree
+    if args.fixed_only:  # the subprocesses of --tree
         print(json.dumps(fixed_cost(args.models)))
+        return
+    if args.replay_in is not None:
+        replay_rate(args.replay_in)  # untimed: kernels and caches
+        print(json.dumps(replay_rate(args.replay_in)))
         return
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,10 +162,20 @@ def main() -> None:
         write_case(directory / "many", args.models, many)
         replay_rate(directory / "one")  # untimed: kernels and caches
         rates: dict[str, list[float]] = {"one": [], "many": []}
+        before: dict[str, list[float]] = {"one": [], "many": []}
         for _ in range(args.rounds):
             for key in rates:
                 rates[key].append(replay_rate(directory / key))
+                if args.tree is not None:
+                    before[key].append(_replay_in(args.tree, directory / key))
     load.append(os.getloadavg()[0])
+    if args.tree is not None:
+        b_one, b_many = (statistics.median(before[k]) for k in ("one", "many"))
+        print(
+            f"replay before (--tree, a subprocess each round, same rounds): 1 model "
+            f"{b_one:,.0f}/s ({_rounds(before['one'])}), {args.models} models {b_many:,.0f}/s "
+            f"({_rounds(before['many'])}); ratio {b_many / b_one:.2f}"
+        )
     one_rate, many_rate = (statistics.median(rates[k]) for k in ("one", "many"))
     print(
         f"replay in process, {args.events:,} events x {FEATURES} features, windows larger than "
@@ -200,6 +215,13 @@ def _names(args: argparse.Namespace) -> list[bytes]:
 
 def _rounds(values: list[float]) -> str:
     return " / ".join(f"{v:,.0f}" for v in values)
+
+
+def _replay_in(tree: Path, directory: Path) -> float:
+    env = {**os.environ, "BENCH_TREE": str(tree.resolve())}
+    command = [sys.executable, __file__, "--replay-in", str(directory)]
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    return float(json.loads(out.strip().splitlines()[-1]))
 
 
 def _fixed_in(tree: Path, args: argparse.Namespace) -> dict[str, float]:

@@ -28,6 +28,7 @@ from monitor.ingest.decode.batch import with_codes
 from monitor.ingest.decode.formats import Headers, MessageBatch, decode_messages
 from monitor.ingest.decode.limits import enforce_limits
 from monitor.ingest.pairing import Pairing, PairLimits
+from monitor.model.counted import OpenSlotFeed
 from monitor.model.evaluation import Evaluation
 from monitor.model.model import Model, build_model
 from monitor.model.monitor import ModelMonitor
@@ -38,6 +39,7 @@ from monitor.model.status import HotCounts, ModelStatus
 from monitor.model.versioned import VersionedModel
 from monitor.publish.results import ResultsStore
 from monitor.stats import ReferenceProfile
+from monitor.stats.slot_batch import EdgeTable
 
 __all__ = ["BatchOutcome", "Evaluation", "Pipeline", "pairing_for", "schema_for"]
 
@@ -151,6 +153,7 @@ class Pipeline:
         # Per model, the request and response halves waiting for each other (formats that
         # log them apart); created when a model first receives a half.
         self.pairings: dict[str, Pairing] = {}
+        self._edges = EdgeTable()  # the profiles' edges, stacked for one binning call a batch
         base = schema_for(config, None)
         for name, model_config in config.models.items():
             reference = references.get(name)
@@ -310,6 +313,7 @@ class Pipeline:
         outcome = BatchOutcome(rejected=list(decoded.rejected))
         changed: list[ModelStatus] = []
         hot: list[tuple[str, HotCounts]] = []
+        counting = OpenSlotFeed(self._edges)
         # Only the models with rows in this batch are visited (decode split the batch).
         for name, decoded_columns in decoded.models.items():
             if decoded_columns.rows:
@@ -325,6 +329,8 @@ class Pipeline:
                 outcome.unknown_features[name] = columns.unknown_features
             outcome.last_event_time[name] = float(columns.ts.max())
             model = self.models[name]
+            if counting.offer(model, columns):
+                continue  # counted below with the other models whose rows only count
             steady, codes = model.steady, model.category_codes
             step = model.feed(columns, header_versions)
             outcome.performance.extend(step.performance)
@@ -337,6 +343,7 @@ class Pipeline:
                 changed.append(model.status())
                 if model.category_codes is not codes:
                     self._codes_generation += 1
+        hot.extend((monitor.name, monitor.hot_counts()) for monitor in counting.flush())
         self.results.update(changed, hot)
         return outcome
 

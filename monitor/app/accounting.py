@@ -108,8 +108,7 @@ class BatchAccounting:
         metrics = self._metrics
         for model, n in outcome.unknown_features.items():
             metrics.model(model).unknown_features.inc(n)
-        for model, ts in outcome.last_event_time.items():
-            metrics.model(model).last_event_timestamp.set(ts)
+        metrics.note_last_events(outcome.last_event_time)
         reasons: dict[str, int] = {}
         for rejection in outcome.rejected:
             reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1

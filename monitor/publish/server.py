@@ -28,9 +28,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
 from monitor.publish.health import Health, readiness_document
+from monitor.publish.metrics.exposition import render_metrics
 from monitor.publish.results import ResultsStore
 from monitor.publish.status import models_document, unknown_models_document
 from monitor.publish.web_config import WebConfig
@@ -131,8 +131,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             if path == "/metrics":
-                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-                self._send(HTTPStatus.OK, encoder(self.server.registry), content_type, send_body)
+                text, content_type = render_metrics(
+                    self.server.registry, self.headers.get("Accept", "")
+                )
+                self._send(HTTPStatus.OK, text, content_type, send_body)
             elif path == "/healthz":
                 self._send(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8", send_body)
             elif path == "/readyz":

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import ProfileError
+from monitor.stats.profile_values import _float_list, _get, _int_list, _j2f
 
 PROFILE_SCHEMA_VERSION = 1
 OTHER = "__other__"
@@ -370,14 +371,6 @@ def _f2j(x: float) -> float | str:
     return x  # json writes repr(x), the shortest string that reads back to the same double
 
 
-def _j2f(v: object, where: str) -> float:
-    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
-        return float(v)
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return float(v)
-    raise ProfileError(f"{where}: expected a number, got {v!r}")
-
-
 def profile_to_json(profile: ReferenceProfile) -> dict[str, Any]:
     """The profile as the JSON document :meth:`ReferenceProfile.save` writes.
 
@@ -422,23 +415,6 @@ def profile_to_json(profile: ReferenceProfile) -> dict[str, Any]:
     }
 
 
-def _get(d: Mapping[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
-    if key not in d:
-        raise ProfileError(f"{where}: missing key {key!r}")
-    v = d[key]
-    if not isinstance(v, typ) or (isinstance(v, bool) and typ is int):
-        raise ProfileError(f"{where}.{key}: unexpected value {v!r}")
-    return v
-
-
-def _int_list(v: Any, where: str) -> np.ndarray:
-    if not isinstance(v, list) or not all(
-        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in v
-    ):
-        raise ProfileError(f"{where}: expected a list of non-negative integers")
-    return np.asarray(v, dtype=np.int64).reshape(-1)
-
-
 def profile_from_json(data: Any, where: str = "profile") -> ReferenceProfile:
     """Validate and convert the JSON document of a profile."""
     if not isinstance(data, dict):
@@ -464,7 +440,7 @@ def profile_from_json(data: Any, where: str = "profile") -> ReferenceProfile:
             raise ProfileError(f"{fw}: counts do not add up to n={n}")
         if kind == FeatureKind.NUMERIC:
             raw = _get(fd, "edges", list, fw)
-            edges = np.array([_j2f(e, f"{fw}.edges") for e in raw], dtype=np.float64)
+            edges = _float_list(raw, f"{fw}.edges")
             if edges.size and not (np.all(np.isfinite(edges)) and np.all(np.diff(edges) > 0)):
                 raise ProfileError(f"{fw}.edges: must be finite and strictly increasing")
             if counts.size != edges.size + 1 or edges.size > MAX_BINS:

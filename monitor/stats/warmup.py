@@ -12,6 +12,7 @@ from monitor.stats.binning import MIN_WIDTH, numeric_kernel
 from monitor.stats.drift import categorical_statistics, evaluate, numeric_statistics
 from monitor.stats.layout import layout_of
 from monitor.stats.profile import FeatureKind, build_profile
+from monitor.stats.slot_batch import EdgeTable, count_open_slots, many_kernel
 from monitor.stats.window import CountWindowSpec, SlotWindow
 
 
@@ -37,6 +38,7 @@ def warmup(widths: Iterable[int] = (MIN_WIDTH,), *, calibration: bool = True) ->
             np.full(1, -np.inf),
         )
     x = np.linspace(0.0, 1.0, 64)
+    _warm_slot_batch(widths)
     profile = build_profile(
         "warmup",
         {"x": x, "c": ["a", "b"] * 32},
@@ -52,6 +54,31 @@ def warmup(widths: Iterable[int] = (MIN_WIDTH,), *, calibration: bool = True) ->
     if calibration:
         warmup_calibration()
     return time.perf_counter() - start
+
+
+def _warm_slot_batch(widths: Iterable[int]) -> None:
+    """Many windows' rows in one call (:mod:`monitor.stats.slot_batch`), per width."""
+    profile = build_profile(
+        "warmup",
+        {"x": np.linspace(0.0, 1.0, 16), "c": ["a", "b"] * 8},
+        {"x": FeatureKind.NUMERIC, "c": FeatureKind.CATEGORICAL},
+        bins=4,
+    )
+    for width in sorted(set(widths)):
+        window = SlotWindow(profile, CountWindowSpec(events=8, slide=8))
+        list(window.feed(np.zeros((1, 1)), np.zeros((1, 1), np.int64), np.zeros(1)))
+        table, z = EdgeTable(), np.zeros(0, np.int64)
+        lay = window.layout
+        table.rows_of(lay)
+        edges, n_edges, n_cats = table.stacked(lay.padded_edges.shape[1])
+        # the kernel for `width`, on a window that is not touched (no rows)
+        many_kernel(width)(
+            np.zeros(0), z, z, np.zeros((0, 4), np.int64), z, np.full((1, width), np.inf),
+            n_edges, z, z, z, n_cats, np.zeros(0), z, np.zeros((0, 11), np.int64),
+            np.zeros(0, np.bool_),
+        )  # fmt: skip
+        count_open_slots(table, [window], [np.ones((1, 1))], [np.zeros((1, 1), np.int64)],
+                         [np.ones(1)])  # fmt: skip
 
 
 def warmup_calibration() -> float:

@@ -109,6 +109,7 @@ class SlotWindow:
         self._slot_id = np.full(s, -1, np.int64)  # time windows: slot number; count: sequence
         self._ts_min = np.full(s, math.inf)
         self._ts_max = np.full(s, -math.inf)
+        self._addresses: tuple[int, ...] | None = None
         self._current = -1  # newest slot number (sequence for count windows)
         self._seen = 0
         self._late = 0
@@ -315,6 +316,32 @@ class SlotWindow:
         for slot in np.unique(sid[~late]):
             pick = np.flatnonzero(sid == slot)
             self._add(int(slot) % self._slots, data.take(pick), t[pick])
+
+    # ------------------------------------------------------------------ batched counting
+
+    @property
+    def layout(self) -> Layout:
+        return self._lay
+
+    def open_room(self) -> int:
+        """Rows a count window's open slot takes without closing (0: time window, none open)."""
+        if not isinstance(self.spec, CountWindowSpec) or self._current < 0:
+            return 0
+        return max(0, self.spec.slide - int(self._slot_events[self._current % self._slots]) - 1)
+
+    def slot_arrays(self) -> tuple[int, ...]:
+        """The open slot and the addresses of the arrays a batched count writes
+        (``slot_batch``): allocated once, changed only in place, valid while it lives."""
+        if self._addresses is None:
+            arrays = (self._num, self._num_total, self._low, self._high, self._cat,
+                      self._cat_total, self._slot_events, self._ts_min, self._ts_max)  # fmt: skip
+            self._addresses = tuple(int(a.ctypes.data) for a in arrays)
+        return (self._current % self._slots, self._slots, *self._addresses)
+
+    def counted(self, rows: int) -> None:
+        """``rows`` were counted into the open slot's arrays by ``slot_batch``."""
+        self._events += rows
+        self._seen += rows
 
     # ------------------------------------------------------------------ checkpoints
 

@@ -25,7 +25,7 @@ from monitor.errors import ConfigError
 from monitor.ingest.decode import scanner_gate
 from monitor.model.status import ModelStatus
 from monitor.pipeline import Pipeline
-from monitor.stats import FeatureKind, ReferenceProfile, build_profile
+from monitor.stats import FeatureKind, ReferenceProfile, build_profile, slot_batch
 
 MODELS = ("a", "b", "c", "d", "e")
 CAPTURING = "e"  # captures its reference from its first 100 events
@@ -174,3 +174,22 @@ def test_max_series_error_names_the_five_largest_models_and_the_total_in_one_lin
     assert "m0999" not in problem.message
     assert "raise limits.max_series to at least 60080" in problem.hint
     assert "drop tests (models.<name>.tests)" in problem.hint
+
+
+def test_rows_that_only_count_are_binned_for_all_models_in_one_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p = pipeline()
+    p.process(events([0, 1, 2, 3] * 5), np.zeros(20))  # every window: an open slot, 5 rows
+    calls: list[int] = []
+    real = slot_batch.count_open_slots
+
+    def spy(*args: Any) -> list[bool]:
+        calls.append(len(args[1]))
+        return real(*args)
+
+    monkeypatch.setattr("monitor.model.counted.count_open_slots", spy)
+    outcome = p.process(events([0, 1, 2, 3, 0, 1]), np.zeros(6))
+    assert calls == [4]  # four steady models, one call
+    assert outcome.accepted == {"a": 2, "b": 2, "c": 1, "d": 1}
+    assert p.results.get("a").events_total == 7  # type: ignore[union-attr]

@@ -136,7 +136,7 @@ def test_bound_model_children_and_rebinding() -> None:
     registry, metrics, _, _ = build()
     fraud = metrics.model("fraud")
     fraud.unknown_features.inc(3)
-    fraud.last_event_timestamp.set(1764150000.25)
+    metrics.note_last_events({"fraud": 1764150000.25})
     assert registry.get_sample_value("driftmon_unknown_features_total", {"model": "fraud"}) == 3
     assert (
         registry.get_sample_value("driftmon_last_event_timestamp_seconds", {"model": "fraud"})
@@ -295,3 +295,21 @@ def test_second_metrics_in_one_registry_is_refused() -> None:
     registry, _, store, health = build()
     with pytest.raises(ValueError, match="Duplicated"):
         Metrics(registry, store, health, invalid_reasons=REASONS)
+
+
+def test_last_event_times_of_a_batch_are_one_table_update_read_at_scrape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry, metrics, _, _ = build()
+    metrics.bind_models([f"m{i}" for i in range(300)])
+
+    def no_per_model_call(*_: object) -> None:
+        raise AssertionError("a prometheus call per model in the consume loop")
+
+    monkeypatch.setattr("prometheus_client.Gauge.set", no_per_model_call)
+    metrics.note_last_events({f"m{i}": 1.7e9 + i for i in range(0, 300, 2)})
+    metrics.note_last_events({"m0": 1.8e9})
+    family = "driftmon_last_event_timestamp_seconds"
+    assert registry.get_sample_value(family, {"model": "m0"}) == 1.8e9
+    assert registry.get_sample_value(family, {"model": "m298"}) == 1.7e9 + 298
+    assert registry.get_sample_value(family, {"model": "m1"}) == 0.0  # no event yet

@@ -28,13 +28,13 @@ def test_only_owned_models_export_their_last_event_time() -> None:
     metrics.own_models(set())  # stage 2 starts owning nothing
     assert exported(registry) == {}
     metrics.own_models({"a"})
-    metrics.model("a").last_event_timestamp.set(100.0)
+    metrics.note_last_events({"a": 100.0})
     assert exported(registry) == {"a": 100.0}
     metrics.own_models({"b"})  # a handed over, b taken: the stale 100 goes with it
-    metrics.model("b").last_event_timestamp.set(200.0)
+    metrics.note_last_events({"b": 200.0})
     assert exported(registry) == {"b": 200.0}
     metrics.own_models({"a", "b"})  # a is back: exported again from its next batch
-    metrics.model("a").last_event_timestamp.set(300.0)
+    metrics.note_last_events({"a": 300.0})
     assert exported(registry) == {"a": 300.0, "b": 200.0}
     metrics.bind_models(["b"])  # a leaves the config while owned
     metrics.own_models(set())

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import partial
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -73,7 +74,6 @@ class ModelCounters:
     """The bound per-model children the pipeline updates once per batch."""
 
     unknown_features: Counter
-    last_event_timestamp: Gauge
 
 
 class Metrics:
@@ -134,6 +134,9 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        # Each model's newest event time, read by its child at scrape: a batch updates the
+        # table in one call instead of one prometheus call per model it touched.
+        self._last_times: dict[str, float] = {}
         self._lag = Gauge(
             "driftmon_consumer_lag_messages",
             "Messages between an assigned partition's high watermark and the position "
@@ -239,27 +242,35 @@ class Metrics:
                     family.remove(gone)
             del self._models[gone]
             self._disowned.discard(gone)
+            self._last_times.pop(gone, None)
         for model in models:
             self._split.labels(model)  # exists at 0 from the first scrape
             if model not in self._models:
-                self._models[model] = ModelCounters(
-                    unknown_features=self._unknown_features.labels(model),
-                    last_event_timestamp=self._last_event.labels(model),
-                )
+                self._models[model] = ModelCounters(self._unknown_features.labels(model))
+                self._export_last_event(model)
 
     def own_models(self, owned: Collection[str]) -> None:
         """Scale-out: export a model's last event time only while this replica owns it, so
         a former owner's stale value never sits beside the owner's (``max by (model)``)."""
-        for model, counters in self._models.items():
+        for model in self._models:
             exported = model not in self._disowned
             if model in owned and not exported:
-                child = self._last_event.labels(model)
-                self._models[model] = replace(counters, last_event_timestamp=child)
+                self._export_last_event(model)  # 0 until its next batch here
                 self._disowned.discard(model)
             elif model not in owned and exported:
                 with contextlib.suppress(KeyError):
                     self._last_event.remove(model)
+                self._last_times.pop(model, None)
                 self._disowned.add(model)
+
+    def _export_last_event(self, model: str) -> None:
+        self._last_times.pop(model, None)
+        child = self._last_event.labels(model)
+        child.set_function(partial(self._last_times.get, model, 0.0))  # type: ignore[arg-type]
+
+    def note_last_events(self, times: Mapping[str, float]) -> None:
+        """Each model's newest event time of a batch (exported at the next scrape)."""
+        self._last_times.update(times)
 
     def model(self, model: str) -> ModelCounters:
         """The bound children of a model bound earlier (``KeyError`` otherwise)."""

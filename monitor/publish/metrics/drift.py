@@ -10,7 +10,9 @@ so a feature that leaves a model's result loses its series with no removal bookk
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import prometheus_client
@@ -21,7 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.metrics_core import Metric
 
-from monitor.model.status import PerformanceReport
+from monitor.model.status import ModelStatus, PerformanceReport
 from monitor.publish.results import ResultsStore
 
 DRIFT_SCORE_HELP = (
@@ -235,57 +237,113 @@ class DriftCollector:
             *self._performance_families().all(),
         ]
 
+    def family_set(self) -> tuple[Families, list[Metric]]:
+        """Empty families of one scrape, and all of them in the order they are exposed."""
+        fam, counters, perf = self._families(), self._counters(), self._performance_families()
+        return (fam, counters, perf), [*counters.values(), *fam.values(), *perf.all()]
+
+    @property
+    def results(self) -> ResultsStore:
+        return self._results
+
     def collect(self) -> Iterator[Metric]:
-        """Render the current snapshot; runs fresh on every scrape."""
-        fam = self._families()
-        counters = self._counters()
-        perf = self._performance_families()
+        """Render the current snapshot; runs fresh on every scrape. Within
+        :func:`deferred_drift` a :class:`DriftMarker` stands for the families instead."""
+        if getattr(_DEFERRED, "on", False):
+            yield DriftMarker(self)
+            return
+        families, ordered = self.family_set()
         for model, status in self._results.snapshot().items():
             # Counters are process-lifetime: model resets and restores do not move them.
-            total = self._results.counters(status)
-            if status.performance is not None:
-                _render_performance(perf, model, status.performance, total)
-            _render_totals(counters, model, status.versioned, total)
-            if status.versioned and status.version is not None:
-                fam["driftmon_model_info"].add_metric([model, status.version], 1.0)
-            for (feature, key), value in status.threshold_values.items():
-                fam["driftmon_drift_threshold"].add_metric([model, feature, key], value)
-            fam["driftmon_model_drifted"].add_metric([model], float(status.drifted))
-            fam["driftmon_alert_state"].add_metric([model], float(status.alert_state_value))
-            fam["driftmon_window_events"].add_metric([model], float(status.window_events))
-            fam["driftmon_window_fill_ratio"].add_metric([model], status.window_fill_ratio)
-            fam["driftmon_reference_ready"].add_metric([model], float(status.reference_ready))
-            if status.last_evaluation_time is not None:
-                fam["driftmon_last_evaluation_timestamp_seconds"].add_metric(
-                    [model], status.last_evaluation_time
-                )
-            result = status.last_result
-            if result is None:
-                continue
-            drifted = 0
-            for f in result.features:
-                for test, score in f.scores.items():
-                    if _finite(score):
-                        fam["driftmon_drift_score"].add_metric([model, f.name, test], score)
-                for test, p in f.p_values.items():
-                    if _finite(p):
-                        fam["driftmon_drift_p_value"].add_metric([model, f.name, test], p)
-                fam["driftmon_feature_drifted"].add_metric([model, f.name], float(f.drifted))
-                absent = float(f.name in status.absent_features)
-                fam["driftmon_feature_absent"].add_metric([model, f.name], absent)
-                if _finite(f.missing_ratio):
-                    fam["driftmon_missing_ratio"].add_metric([model, f.name], f.missing_ratio)
-                drifted += f.drifted
-            fam["driftmon_features_drifted"].add_metric([model], float(drifted))
-        yield from counters.values()
-        yield from fam.values()
-        yield from perf.all()
+            add_model(families, model, status, self._results.counters(status))
+        yield from ordered
 
 
-_TOTAL_FAMILIES = (
-    ("driftmon_events", "events_total"),
+#: (gauges, counters, performance families) of one scrape, by name.
+Families = tuple[dict[str, GaugeMetricFamily], dict[str, CounterMetricFamily], _PerformanceFamilies]
+
+#: The families every batch of a model's rows moves (its hot counts), rendered afresh at
+#: every scrape; a model's other families change only with its published status.
+HOT_FAMILIES = frozenset(
+    {"driftmon_events", "driftmon_late_events", "driftmon_window_events",
+     "driftmon_window_fill_ratio"}
+)  # fmt: skip
+
+_DEFERRED = threading.local()
+
+
+@contextmanager
+def deferred_drift() -> Iterator[None]:
+    """On this thread, a :class:`DriftCollector` yields a :class:`DriftMarker` in place of
+    its families: ``/metrics`` splices in their cached text there."""
+    _DEFERRED.on = True
+    try:
+        yield
+    finally:
+        _DEFERRED.on = False
+
+
+class DriftMarker(Metric):
+    """Where a :class:`DriftCollector`'s families go in the exposition (no samples)."""
+
+    def __init__(self, collector: DriftCollector) -> None:
+        super().__init__("driftmon_drift_families", "placeholder", "unknown")
+        self.collector = collector
+
+
+def add_hot(
+    families: Families, model: str, status: ModelStatus, total: Mapping[str, float]
+) -> None:
+    """One model's samples of the :data:`HOT_FAMILIES`."""
+    fam, counters, _ = families
+    counters["driftmon_events"].add_metric([model], total["events_total"])
+    counters["driftmon_late_events"].add_metric([model], total["late_events"])
+    fam["driftmon_window_events"].add_metric([model], float(status.window_events))
+    fam["driftmon_window_fill_ratio"].add_metric([model], status.window_fill_ratio)
+
+
+def add_model(
+    families: Families, model: str, status: ModelStatus, total: Mapping[str, float]
+) -> None:
+    """All samples of one model; ``total``: its process-lifetime counter values."""
+    fam, counters, perf = families
+    if status.performance is not None:
+        _render_performance(perf, model, status.performance, total)
+    _render_totals(counters, model, status.versioned, total)
+    add_hot(families, model, status, total)
+    if status.versioned and status.version is not None:
+        fam["driftmon_model_info"].add_metric([model, status.version], 1.0)
+    for (feature, key), value in status.threshold_values.items():
+        fam["driftmon_drift_threshold"].add_metric([model, feature, key], value)
+    fam["driftmon_model_drifted"].add_metric([model], float(status.drifted))
+    fam["driftmon_alert_state"].add_metric([model], float(status.alert_state_value))
+    fam["driftmon_reference_ready"].add_metric([model], float(status.reference_ready))
+    if status.last_evaluation_time is not None:
+        fam["driftmon_last_evaluation_timestamp_seconds"].add_metric(
+            [model], status.last_evaluation_time
+        )
+    result = status.last_result
+    if result is None:
+        return
+    drifted = 0
+    for f in result.features:
+        for test, score in f.scores.items():
+            if _finite(score):
+                fam["driftmon_drift_score"].add_metric([model, f.name, test], score)
+        for test, p in f.p_values.items():
+            if _finite(p):
+                fam["driftmon_drift_p_value"].add_metric([model, f.name, test], p)
+        fam["driftmon_feature_drifted"].add_metric([model, f.name], float(f.drifted))
+        absent = float(f.name in status.absent_features)
+        fam["driftmon_feature_absent"].add_metric([model, f.name], absent)
+        if _finite(f.missing_ratio):
+            fam["driftmon_missing_ratio"].add_metric([model, f.name], f.missing_ratio)
+        drifted += f.drifted
+    fam["driftmon_features_drifted"].add_metric([model], float(drifted))
+
+
+_TOTAL_FAMILIES = (  # events and late events: add_hot
     ("driftmon_evaluations", "evaluations"),
-    ("driftmon_late_events", "late_events"),
     ("driftmon_retrain_triggers", "retrain_triggers"),
     ("driftmon_retrain_suppressed", "retrain_suppressed"),
 )

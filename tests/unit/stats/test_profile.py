@@ -126,3 +126,49 @@ def test_tampered_counts_are_rejected(tmp_path):
         ReferenceProfile.load(path)
     with pytest.raises(ProfileError, match="cannot read"):
         ReferenceProfile.load(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("counts", [1, True, 98], r"features\[0\]\.counts: expected a list of non-negative"),
+        ("counts", [1, -1, 100], r"features\[0\]\.counts: expected a list of non-negative"),
+        ("counts", [1, 2.0, 97], r"features\[0\]\.counts: expected a list of non-negative"),
+        ("counts", "100", r"features\[0\]\.counts: expected a list of non-negative"),
+        ("counts", [2**64, 0, 0], r"features\[0\]\.counts: .* \(at most 2\*\*63 - 1\)"),
+        ("edges", [1.0, False], r"features\[0\]\.edges: expected a number, got False"),
+        ("edges", [1.0, "2"], r"features\[0\]\.edges: expected a number, got '2'"),
+        ("edges", [1.0, None], r"features\[0\]\.edges: expected a number, got None"),
+        ("edges", [1.0, 10**400], r"features\[0\]\.edges: expected a number, got 1000"),
+        ("edges", [1.0, "nan"], r"features\[0\]\.edges: must be finite and strictly increasing"),
+        ("edges", [2, 1], r"features\[0\]\.edges: must be finite and strictly increasing"),
+    ],
+)
+def test_each_bad_value_in_counts_or_edges_is_named(tmp_path, field, value, message):
+    p = build_profile("m", {"x": np.arange(100.0)}, {"x": N}, bins=3)
+    doc = _doc(p, tmp_path)
+    doc["features"][0][field] = value
+    if field == "edges" and isinstance(value, list):
+        doc["features"][0]["counts"] = [100] + [0] * len(value)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProfileError, match=message):
+        ReferenceProfile.load(path)
+
+
+def test_integer_edges_and_counts_read_as_their_arrays(tmp_path):
+    p = build_profile("m", {"x": np.arange(100.0)}, {"x": N}, bins=3)
+    doc = _doc(p, tmp_path)
+    doc["features"][0]["edges"] = [10, 20.5]
+    doc["features"][0]["counts"] = [10, 11, 79]
+    path = tmp_path / "ints.json"
+    path.write_text(json.dumps(doc))
+    q = ReferenceProfile.load(path).features["x"]
+    assert q.edges.dtype == np.float64 and q.edges.tolist() == [10.0, 20.5]
+    assert q.counts.dtype == np.int64 and q.counts.tolist() == [10, 11, 79]
+
+
+def _doc(p, tmp_path):
+    path = tmp_path / "good.json"
+    p.save(path)
+    return json.loads(path.read_text())

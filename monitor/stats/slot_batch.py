@@ -1,0 +1,261 @@
+"""Many windows' rows of one batch counted into their open slots by one kernel call.
+
+With hundreds of models on a topic, a batch brings each model a few rows; feeding every
+window on its own pays a kernel dispatch and about ten numpy calls per model. When a
+model's rows all fit in its window's open slot (no slot closes, so nothing is evaluated),
+:func:`count_open_slots` bins every such window's rows in one Numba call against a table of
+the profiles' edges stacked once (:class:`EdgeTable`), writing straight into each
+window's open slot through its arrays' addresses
+(:meth:`~monitor.stats.window.SlotWindow.slot_arrays`), so no numpy call is left per
+window: the same counts and extremes as :meth:`~monitor.stats.window.SlotWindow.feed` of
+the same rows.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+from numba.np.numpy_support import carray
+
+from monitor.stats.binning import _bin_column
+from monitor.stats.layout import Layout
+from monitor.stats.window import SlotWindow
+
+
+@intrinsic
+def _i8(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compile time
+    """An ``int64`` address as a pointer to int64s (for :func:`numba.carray`)."""
+    sig = types.CPointer(types.int64)(types.int64)  # type: ignore[no-untyped-call]
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _f8(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compile time
+    """An ``int64`` address as a pointer to float64s (for :func:`numba.carray`)."""
+    sig = types.CPointer(types.float64)(types.int64)  # type: ignore[no-untyped-call]
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def _codes_fit(codes: np.ndarray, nc: int, n_cats: np.ndarray) -> bool:  # pragma: no cover
+    """Every code of rows x ``nc`` ``codes`` (flat) is -1 or below its feature's size."""
+    for i in range(codes.shape[0]):
+        if codes[i] < -1 or codes[i] >= n_cats[i % nc]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _time_range(
+    ts: np.ndarray, ts_min: np.ndarray, ts_max: np.ndarray, pos: int
+) -> None:  # pragma: no cover - compiled
+    """The slot's time range widened as the window's own add does: by ``np.min``/``np.max``
+    of the rows' times, where a NaN among them leaves the range as it was."""
+    lo, hi = math.inf, -math.inf
+    for t in ts:
+        if t != t:
+            return
+        lo = min(lo, t)
+        hi = max(hi, t)
+    ts_min[pos] = min(ts_min[pos], lo)
+    ts_max[pos] = max(ts_max[pos], hi)
+
+
+@cache
+def many_kernel(width: int) -> Callable[..., None]:
+    """The kernel binning several windows' rows for edges padded to ``width`` (a power of
+    two; one compiled kernel per width, as :func:`~monitor.stats.binning.numeric_kernel`).
+
+    Per window ``m``: ``rows[m]`` rows of ``shape[m, 0]`` values (row-major in ``values``
+    from ``vstart[m]``) binned against table rows ``erow[m]...``; its codes (``shape[m,
+    2]`` a row, from ``cstart[m]``) checked against ``n_cats`` rows ``crow[m]...``; both
+    counted straight into the window's open slot and totals, its extremes and time range
+    updated, through ``arrays[m]`` (:meth:`SlotWindow.slot_arrays`; ``shape[m]``: numeric
+    features and width, categorical features and width). ``ok[m]`` is 0 when a code is
+    out of range: that window is not touched.
+    """
+    if width < 1 or width & (width - 1):
+        raise ValueError(f"width must be a power of two, got {width}")
+    depth = (width - 1).bit_length()
+
+    @njit(cache=True, nogil=True)
+    def _bin_many(
+        values: np.ndarray, vstart: np.ndarray, rows: np.ndarray, shape: np.ndarray,
+        erow: np.ndarray, edges: np.ndarray, n_edges: np.ndarray,
+        codes: np.ndarray, cstart: np.ndarray, crow: np.ndarray, n_cats: np.ndarray,
+        ts: np.ndarray, tstart: np.ndarray, arrays: np.ndarray, ok: np.ndarray,
+    ) -> None:  # pragma: no cover - compiled  # fmt: skip
+        col = np.empty(0)
+        for m in range(rows.shape[0]):
+            n, nf, nw, nc, cw = rows[m], shape[m, 0], shape[m, 1], shape[m, 2], shape[m, 3]
+            c0 = cstart[m]
+            ok[m] = _codes_fit(codes[c0 : c0 + n * nc], nc, n_cats[crow[m] : crow[m] + nc])
+            if not ok[m]:
+                continue
+            pos, slots, a = arrays[m, 0], arrays[m, 1], arrays[m, 2:]
+            num = carray(_i8(a[0]), (slots, nf, nw))[pos]  # type: ignore[call-arg]
+            num_total = carray(_i8(a[1]), (nf, nw))
+            low = carray(_f8(a[2]), (slots, nf))[pos]
+            high = carray(_f8(a[3]), (slots, nf))[pos]
+            if col.shape[0] < n:
+                col = np.empty(n)
+            delta = np.zeros(nw, np.int64)
+            v0 = vstart[m]
+            for f in range(nf):
+                for r in range(n):
+                    col[r] = values[v0 + r * nf + f]
+                delta[:] = 0
+                e = erow[m] + f
+                lo, hi = _bin_column(col[:n], edges[e], n_edges[e], delta, depth, low[f], high[f])
+                low[f] = lo
+                high[f] = hi
+                for j in range(nw):
+                    num[f, j] += delta[j]
+                    num_total[f, j] += delta[j]
+            if nc:
+                cat = carray(_i8(a[4]), (slots, nc, cw))[pos]
+                cat_total = carray(_i8(a[5]), (nc, cw))
+                for i in range(n * nc):
+                    code = codes[c0 + i]
+                    c = code if code >= 0 else cw - 1
+                    cat[i % nc, c] += 1
+                    cat_total[i % nc, c] += 1
+            carray(_i8(a[6]), (slots,))[pos] += n
+            _time_range(ts[tstart[m] : tstart[m] + n], carray(_f8(a[7]), (slots,)),
+                        carray(_f8(a[8]), (slots,)), pos)  # fmt: skip
+
+    return _bin_many
+
+
+class EdgeTable:
+    """Every layout's padded edges, edge counts and category sizes stacked, per width: a
+    layout is copied in once (when first counted), so a batch passes one table. Layouts
+    are held weakly: a model reset or restored gets a new one, and the table is rebuilt
+    from the live ones once the layouts gone outnumber them."""
+
+    def __init__(self) -> None:
+        # width -> id(layout) -> (the layout, weakly; its first edge row; first category row)
+        self._rows: dict[int, dict[int, tuple[weakref.ref[Layout], int, int]]] = {}
+        self._next: dict[int, tuple[int, int]] = {}  # width -> the next free rows
+        self._stacked: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def rows_of(self, lay: Layout) -> tuple[int, int]:
+        """The table rows of ``lay``'s first numeric feature and first categorical one."""
+        width = int(lay.padded_edges.shape[1])
+        known = self._rows.setdefault(width, {})
+        found = known.get(id(lay))
+        if found is None or found[0]() is not lay:
+            known.pop(id(lay), None)  # an id of a layout gone, reused
+            live = [ref for ref, _, _ in known.values() if ref() is not None]
+            if len(known) > 2 * len(live) + 64:  # mostly the layouts of replaced windows
+                known.clear()
+                self._next[width] = (0, 0)
+                for ref in live:
+                    self._append(width, ref)
+            found = self._append(width, weakref.ref(lay))
+            self._stacked.pop(width, None)
+        return found[1], found[2]
+
+    def _append(self, width: int, ref: weakref.ref[Layout]) -> tuple[weakref.ref[Layout], int, int]:
+        lay = ref()
+        assert lay is not None  # noqa: S101 - the caller holds it
+        erow, crow = self._next.get(width, (0, 0))
+        self._next[width] = (erow + lay.n_numeric, crow + lay.n_categorical)
+        entry = self._rows[width][id(lay)] = (ref, erow, crow)
+        return entry
+
+    def stacked(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(padded edges, edge counts, category sizes)`` of every layout of ``width``;
+        the rows of a layout gone are +inf edges and sizes 0 (never read)."""
+        table = self._stacked.get(width)
+        if table is None:
+            rows, cats = self._next.get(width, (0, 0))
+            edges = np.full((rows, width), np.inf)
+            n_edges = np.zeros(rows, np.int64)
+            n_cats = np.zeros(cats, np.int64)
+            for ref, erow, crow in self._rows.get(width, {}).values():
+                lay = ref()
+                if lay is not None:
+                    edges[erow : erow + lay.n_numeric] = lay.padded_edges
+                    n_edges[erow : erow + lay.n_numeric] = lay.n_edges
+                    n_cats[crow : crow + lay.n_categorical] = lay.n_cats
+            table = self._stacked[width] = (edges, n_edges, n_cats)
+        return table
+
+
+def count_open_slots(
+    table: EdgeTable,
+    windows: Sequence[SlotWindow],
+    numeric: Sequence[np.ndarray],
+    codes: Sequence[np.ndarray],
+    ts: Sequence[np.ndarray],
+) -> list[bool]:
+    """Count each window's rows (``numeric``/``codes`` in its profile's order, ``ts``) into
+    its open slot, windows of one edge width per kernel call; every window must have
+    :meth:`~SlotWindow.open_room` for its rows. Per window: whether it was counted
+    (``False``: a category code out of range; feed it for the error)."""
+    counted = [False] * len(windows)
+    by_width: dict[int, list[int]] = {}
+    for i, window in enumerate(windows):
+        by_width.setdefault(window.layout.padded_edges.shape[1], []).append(i)
+    for width, picked in by_width.items():
+        done = _count_width(table, width, picked, windows, numeric, codes, ts)
+        for i, good in zip(picked, done, strict=True):
+            counted[i] = good
+    return counted
+
+
+def _count_width(
+    table: EdgeTable,
+    width: int,
+    picked: list[int],
+    windows: Sequence[SlotWindow],
+    numeric: Sequence[np.ndarray],
+    codes: Sequence[np.ndarray],
+    ts: Sequence[np.ndarray],
+) -> list[bool]:
+    lays = [windows[i].layout for i in picked]
+    places = np.array([table.rows_of(lay) for lay in lays], np.int64).reshape(-1, 2)
+    edges, n_edges, n_cats = table.stacked(width)
+    shape = np.array(
+        [(lay.n_numeric, lay.num_width, lay.n_categorical, lay.cat_width) for lay in lays],
+        np.int64,
+    ).reshape(-1, 4)
+    rows = np.array([len(ts[i]) for i in picked], np.int64)
+    arrays = np.array([windows[i].slot_arrays() for i in picked], np.int64).reshape(-1, 11)
+    ok = np.zeros(len(picked), np.bool_)
+    many_kernel(width)(
+        np.concatenate([numeric[i].reshape(-1) for i in picked]),
+        _starts(rows * shape[:, 0]), rows, shape, places[:, 0].copy(), edges, n_edges,
+        np.concatenate([codes[i].reshape(-1) for i in picked]).astype(np.int64, copy=False),
+        _starts(rows * shape[:, 2]), places[:, 1].copy(), n_cats,
+        np.concatenate([ts[i] for i in picked]).astype(np.float64, copy=False),
+        _starts(rows), arrays, ok,
+    )  # fmt: skip
+    good: list[bool] = ok.tolist()
+    for j, i in enumerate(picked):
+        if good[j]:
+            windows[i].counted(int(rows[j]))
+    return good
+
+
+def _starts(sizes: np.ndarray) -> np.ndarray:
+    """Where each of consecutive blocks of ``sizes`` starts."""
+    out = np.zeros(sizes.shape[0], np.int64)
+    np.cumsum(sizes[:-1], out=out[1:])
+    return out
