@@ -92,7 +92,8 @@ def test_the_edge_table_forgets_the_layouts_of_windows_gone() -> None:
         table.rows_of(w.layout)
     for i in range(200):  # windows replaced again and again (resets, restores)
         table.rows_of(window(100 + i, 8, True).layout)
-        gc.collect()
+        if i % 50 == 49:  # most go by reference counting; a few full collections for the rest
+            gc.collect()
     assert len(table._rows[keep[0].layout.padded_edges.shape[1]]) < 3 + 64 + 10
     # the live windows are still counted exactly, wherever their rows went
     alone = [window(i, 8, i % 2 == 0) for i in range(3)]
