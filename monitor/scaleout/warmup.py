@@ -8,19 +8,15 @@ import time
 import numpy as np
 
 from monitor.scaleout.order import release_order
-from monitor.stats import CountWindowSpec, FeatureKind, SlotWindow, build_profile
+from monitor.stats import CountWindowSpec, SlotWindow
 from monitor.stats.binned import BinnedRows
+from monitor.stats.warmup import tiny_profile
 
 
 def warmup() -> float:
     """Run each kernel once on tiny inputs; the seconds spent."""
     started = time.perf_counter()
-    profile = build_profile(
-        "warmup",
-        {"x": np.linspace(0.0, 1.0, 64), "c": ["a", "b"] * 32},
-        {"x": FeatureKind.NUMERIC, "c": FeatureKind.CATEGORICAL},
-        bins=8,
-    )
+    profile = tiny_profile()
     for dtype in (np.uint8, np.uint16):
         window = SlotWindow(profile, CountWindowSpec(events=4, slide=2))
         rows = BinnedRows(

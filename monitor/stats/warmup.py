@@ -11,9 +11,20 @@ import numpy as np
 from monitor.stats.binning import MIN_WIDTH, numeric_kernel
 from monitor.stats.drift import categorical_statistics, evaluate, numeric_statistics
 from monitor.stats.layout import layout_of
-from monitor.stats.profile import FeatureKind, build_profile
+from monitor.stats.profile import FeatureKind, ReferenceProfile, build_profile
 from monitor.stats.slot_batch import EdgeTable, count_open_slots, many_kernel
 from monitor.stats.window import CountWindowSpec, SlotWindow
+
+
+def tiny_profile(rows: int = 64, bins: int = 8) -> ReferenceProfile:
+    """The profile every warm-up runs its kernels on: one numeric feature (``rows``
+    values evenly over [0, 1], ``bins`` bins) and one categorical (``a``, ``b``)."""
+    return build_profile(
+        "warmup",
+        {"x": np.linspace(0.0, 1.0, rows), "c": ["a", "b"] * (rows // 2)},
+        {"x": FeatureKind.NUMERIC, "c": FeatureKind.CATEGORICAL},
+        bins=bins,
+    )
 
 
 def warmup(widths: Iterable[int] = (MIN_WIDTH,), *, calibration: bool = True) -> float:
@@ -39,12 +50,7 @@ def warmup(widths: Iterable[int] = (MIN_WIDTH,), *, calibration: bool = True) ->
         )
     x = np.linspace(0.0, 1.0, 64)
     _warm_slot_batch(widths)
-    profile = build_profile(
-        "warmup",
-        {"x": x, "c": ["a", "b"] * 32},
-        {"x": FeatureKind.NUMERIC, "c": FeatureKind.CATEGORICAL},
-        bins=8,
-    )
+    profile = tiny_profile()
     window = SlotWindow(profile, CountWindowSpec(events=32, slide=32))
     num = x[:32, None].copy()
     cat = profile.features["c"].encode(["a", "b", None, "z"] * 8)[:, None]  # type: ignore[union-attr]
@@ -58,12 +64,7 @@ def warmup(widths: Iterable[int] = (MIN_WIDTH,), *, calibration: bool = True) ->
 
 def _warm_slot_batch(widths: Iterable[int]) -> None:
     """Many windows' rows in one call (:mod:`monitor.stats.slot_batch`), per width."""
-    profile = build_profile(
-        "warmup",
-        {"x": np.linspace(0.0, 1.0, 16), "c": ["a", "b"] * 8},
-        {"x": FeatureKind.NUMERIC, "c": FeatureKind.CATEGORICAL},
-        bins=4,
-    )
+    profile = tiny_profile(rows=16, bins=4)
     for width in sorted(set(widths)):
         window = SlotWindow(profile, CountWindowSpec(events=8, slide=8))
         list(window.feed(np.zeros((1, 1)), np.zeros((1, 1), np.int64), np.zeros(1)))
@@ -84,12 +85,7 @@ def _warm_slot_batch(widths: Iterable[int]) -> None:
 def warmup_calibration() -> float:
     """Only the statistics kernels a budget's calibration calls; the seconds spent."""
     start = time.perf_counter()
-    profile = build_profile(
-        "warmup",
-        {"x": np.linspace(0.0, 1.0, 64), "c": ["a", "b"] * 32},
-        {"x": FeatureKind.NUMERIC, "c": FeatureKind.CATEGORICAL},
-        bins=8,
-    )
+    profile = tiny_profile()
     window = SlotWindow(profile, CountWindowSpec(events=32, slide=32))
     lay = layout_of(profile)
     numeric_statistics(lay, window.counts())
@@ -108,12 +104,7 @@ def warmup_sequential(widths: Iterable[int] = (MIN_WIDTH,)) -> float:
             np.zeros((1, 4)), np.zeros((4, 1), np.int64), np.full((1, width), np.inf),
             np.full(1, 2, np.int64),
         )  # fmt: skip
-    profile = build_profile(
-        "warmup",
-        {"x": np.linspace(0.0, 1.0, 64), "c": ["a", "b"] * 32},
-        {"x": FeatureKind.NUMERIC, "c": FeatureKind.CATEGORICAL},
-        bins=8,
-    )
+    profile = tiny_profile()
     tests = {"x": ["cusum", "bin_cusum"], "c": ["bin_cusum"]}
     detectors = SequentialDetectors(build_plan(profile, tests, {}))
     cells = np.zeros((2, 4), np.int32)
