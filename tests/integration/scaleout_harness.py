@@ -9,6 +9,7 @@ replicas evaluate must equal ``driftmon replay`` of the same events sorted by ev
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from monitor.app.replay import evaluation_record, replay
 from monitor.config import load_config
 from monitor.demo.synthetic import MODEL, model_config_yaml
 from monitor.model.reference_file import load_references
-from tests.integration.daemon_harness import events, retrain_webhook_yaml
+from tests.integration.daemon_harness import events, retrain_webhook_yaml, write_reference
 from tests.support.kafka import create_topic, produce
 
 MODELS = (MODEL, "fraud2")
@@ -73,6 +74,23 @@ def write_config(
 def create_internal_topics(bootstrap: str, group: str) -> None:
     create_topic(bootstrap, f"{group}.rows", ROWS_PARTITIONS)
     create_topic(bootstrap, f"{group}.checkpoints", 1)
+
+
+def scaled_out(
+    directory: Path, bootstrap: str, kafka_topic: Callable[..., str], webhook: str
+) -> tuple[str, str, Path, Path]:
+    """A six-partition source topic, its group's internal topics, the reference profile
+    and the scale-out config: ``(topic, group, reference, config)``."""
+    topic = kafka_topic(partitions=6)
+    group = f"{topic}-g"
+    create_internal_topics(bootstrap, group)
+    reference = write_reference(directory)
+    return (
+        topic,
+        group,
+        reference,
+        write_config(directory, bootstrap, topic, group, reference, webhook),
+    )
 
 
 def produce_spread(bootstrap: str, topic: str, messages: list[bytes], seed: int = 5) -> None:

@@ -21,15 +21,14 @@ import httpx
 import pytest
 import yaml
 
-from tests.integration.daemon_harness import SECRET, SECRET_ENV, write_reference
+from tests.integration.daemon_harness import SECRET, SECRET_ENV
 from tests.integration.scaleout_harness import (
     MODELS,
     PER_MODEL,
     all_events,
-    create_internal_topics,
     produce_spread,
     replayed,
-    write_config,
+    scaled_out,
 )
 from tests.support.daemon import DaemonProcess
 from tests.support.net import free_port
@@ -120,11 +119,8 @@ def test_kill_crash_join_leave_and_an_empty_restart_end_with_the_same_scores(
     tmp_path: Path, kafka_bootstrap: str, kafka_topic, webhook_receiver, env
 ) -> None:
     env.set(SECRET_ENV, SECRET)
-    topic = kafka_topic(partitions=6)
-    group = f"{topic}-g"
-    create_internal_topics(kafka_bootstrap, group)
-    config = write_config(
-        tmp_path, kafka_bootstrap, topic, group, write_reference(tmp_path), webhook_receiver.url
+    topic, group, _, config = scaled_out(
+        tmp_path, kafka_bootstrap, kafka_topic, webhook_receiver.url
     )
     messages = all_events()
     expected = replayed(config, messages)

@@ -25,12 +25,12 @@ from tests.integration.scaleout_harness import (
     PER_MODEL,
     RAW_PER_MODEL,
     all_events,
-    create_internal_topics,
     produce_spread,
     raw_model_events,
     records_of,
     replay_records,
     replayed,
+    scaled_out,
     write_config,
     write_raw_config,
 )
@@ -56,11 +56,8 @@ def test_three_replicas_equal_a_replay_sorted_by_event_time(
     tmp_path: Path, kafka_bootstrap: str, kafka_topic, webhook_receiver, env
 ) -> None:
     env.set(SECRET_ENV, SECRET)
-    topic = kafka_topic(partitions=6)
-    group = f"{topic}-g"
-    create_internal_topics(kafka_bootstrap, group)
-    config = write_config(
-        tmp_path, kafka_bootstrap, topic, group, write_reference(tmp_path), webhook_receiver.url
+    topic, group, _, config = scaled_out(
+        tmp_path, kafka_bootstrap, kafka_topic, webhook_receiver.url
     )
     messages = all_events()
     expected = replayed(config, messages)
@@ -124,11 +121,9 @@ def test_versions_a_captured_reference_and_the_join_equal_a_replay(
     """Raw rows: a model with versions over a captured default reference and one with a
     performance join, on two replicas, equal the replay sorted by event time."""
     env.set(SECRET_ENV, SECRET)
-    topic = kafka_topic(partitions=6)
-    group = f"{topic}-g"
-    create_internal_topics(kafka_bootstrap, group)
-    reference = write_reference(tmp_path)
-    base = write_config(tmp_path, kafka_bootstrap, topic, group, reference, webhook_receiver.url)
+    topic, group, reference, base = scaled_out(
+        tmp_path, kafka_bootstrap, kafka_topic, webhook_receiver.url
+    )
     config = write_raw_config(tmp_path, base, reference)
     messages = raw_model_events()
     records = replay_records(config, messages)

@@ -19,14 +19,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.daemon_harness import SECRET, SECRET_ENV, write_reference
+from tests.integration.daemon_harness import SECRET, SECRET_ENV
 from tests.integration.scaleout_harness import (
     MODELS,
     all_events,
-    create_internal_topics,
     produce_spread,
     replayed,
-    write_config,
+    scaled_out,
 )
 from tests.integration.test_scaleout_faults import Replicas
 from tests.support.wait import wait_until
@@ -76,11 +75,8 @@ def test_an_owner_killed_before_its_checkpoint_sends_no_episode_twice(
     tmp_path: Path, kafka_bootstrap: str, kafka_topic, webhook_receiver, env
 ) -> None:
     env.set(SECRET_ENV, SECRET)
-    topic = kafka_topic(partitions=6)
-    group = f"{topic}-g"
-    create_internal_topics(kafka_bootstrap, group)
-    config = write_config(
-        tmp_path, kafka_bootstrap, topic, group, write_reference(tmp_path), webhook_receiver.url
+    topic, group, _, config = scaled_out(
+        tmp_path, kafka_bootstrap, kafka_topic, webhook_receiver.url
     )
     doc = yaml.safe_load(config.read_text())
     doc["kafka"]["scale_out"]["checkpoint_interval_seconds"] = 3600  # none after the start
