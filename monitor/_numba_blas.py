@@ -37,9 +37,9 @@ def defer_probe() -> None:
     """Answer the next ``ensure_blas()`` (arraymath's probe) from the installed files."""
     import numba.np.linalg as linalg
 
-    if "numba.np.arraymath" in sys.modules:
-        return  # the probe already ran
-    original: Callable[[], None] = linalg.ensure_blas
+    original: Callable[[], None] | None = getattr(linalg, "ensure_blas", None)
+    if original is None or "numba.np.arraymath" in sys.modules:
+        return  # a numba without this probe, or the probe already ran
 
     def probe() -> None:
         linalg.ensure_blas = original  # only this first call is answered here

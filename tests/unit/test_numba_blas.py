@@ -89,3 +89,19 @@ def test_the_probe_keeps_numbas_integer_width_guard(monkeypatch: pytest.MonkeyPa
     _numba_blas.defer_probe()
     with pytest.raises(RuntimeError, match="ILP64"):
         linalg.ensure_blas()  # type: ignore[no-untyped-call]
+
+
+def test_a_numba_without_the_probe_still_imports_driftmon() -> None:
+    """Should a numba release drop or rename ``ensure_blas``, ``import monitor`` goes on
+    (the probe is then numba's business) instead of failing with an AttributeError."""
+    script = (
+        "import numba.np.linalg as linalg\n"
+        "del linalg.ensure_blas\n"
+        "import monitor\n"  # numba's own arraymath would now fail: not driftmon's to fix
+        "print('ok')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
