@@ -156,16 +156,32 @@ class KafkaSource:
                     if (p.topic, p.partition) in seek:
                         p.offset = seek[(p.topic, p.partition)]
                         self._positions[(p.topic, p.partition)] = p.offset
-                if self._cooperative:
-                    consumer.incremental_assign(partitions)
-                else:
-                    consumer.assign(partitions)
             logger.info(
                 "partitions assigned",
                 extra={"partitions": _fmt(pairs), "resumed_from_checkpoint": len(seek or {})},
             )
         except Exception as exc:  # surface with context instead of librdkafka losing it
             raise RebalanceError(f"on_assign failed: {exc}") from exc
+        finally:
+            self._apply(consumer, "assign", partitions)
+
+    def _apply(self, consumer: Consumer, kind: str, partitions: list[TopicPartition]) -> None:
+        """Apply the rebalance ourselves, always, instead of leaving it to the client.
+
+        When a callback does not (un)assign, confluent-kafka does it after the callback
+        and first asks librdkafka for the rebalance protocol, holding the GIL. Inside
+        ``consumer.close()`` that question can go unanswered for ever (librdkafka issue
+        4041), freezing every thread of the process; a test caught it one close in ten.
+        """
+        if kind == "assign":
+            if self._cooperative:
+                consumer.incremental_assign(partitions)
+            else:
+                consumer.assign(partitions)
+        elif self._cooperative:
+            consumer.incremental_unassign(partitions)
+        else:
+            consumer.unassign()
 
     def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._rebalances += 1
@@ -182,6 +198,8 @@ class KafkaSource:
             logger.info("partitions revoked", extra={"partitions": _fmt(pairs)})
         except Exception as exc:
             raise RebalanceError(f"on_revoke failed: {exc}") from exc
+        finally:
+            self._apply(consumer, "revoke", partitions)
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._rebalances += 1
@@ -191,11 +209,13 @@ class KafkaSource:
         # whoever is assigned them next, this replica included, resumes from there instead
         # of from older committed offsets into state that already counted the events since.
         pairs = [(p.topic, p.partition) for p in partitions]
-        if self._on_revoke_cb:
-            try:
+        try:
+            if self._on_revoke_cb:
                 self._on_revoke_cb(pairs)
-            except Exception as exc:
-                raise RebalanceError(f"on_lost failed: {exc}") from exc
+        except Exception as exc:
+            raise RebalanceError(f"on_lost failed: {exc}") from exc
+        finally:
+            self._apply(consumer, "lost", partitions)
         for pair in pairs:
             self._assigned.discard(pair)
             self._positions.pop(pair, None)

@@ -102,6 +102,12 @@ class FakeConsumer:
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
         self.log.append(("incremental_assign", _offsets(partitions)))
 
+    def unassign(self) -> None:
+        self.log.append(("unassign",))
+
+    def incremental_unassign(self, partitions: list[TopicPartition]) -> None:
+        self.log.append(("incremental_unassign", _offsets(partitions)))
+
     def pause(self, partitions: list[TopicPartition]) -> None:
         self.log.append(("pause", _offsets(partitions)))
 
@@ -197,13 +203,35 @@ def test_assign_reports_the_partitions_and_seeks_to_the_checkpoint() -> None:
     assert rec.source.positions == {("t", 1): 40}
 
 
-def test_cooperative_assignment_is_incremental_and_no_seek_leaves_it_to_the_client() -> None:
-    rec = Recorder(seek={("t", 0): 7}, **{"partition.assignment.strategy": "cooperative-sticky"})
+COOPERATIVE = {"partition.assignment.strategy": "cooperative-sticky"}
+
+
+def test_cooperative_assignment_is_incremental_and_without_a_seek_from_the_commits() -> None:
+    rec = Recorder(seek={("t", 0): 7}, **COOPERATIVE)
     rec.consumer.rebalance("assign", [("t", 0)])
     assert rec.calls("incremental_assign") == [("incremental_assign", [("t", 0, 7)])]
     plain = Recorder()
     plain.consumer.rebalance("assign", [("t", 0)])
-    assert plain.calls("assign") == [] and plain.calls("incremental_assign") == []
+    assert plain.calls("assign") == [("assign", [("t", 0, -1001)])]  # the group's commits
+    assert plain.calls("incremental_assign") == []
+
+
+@pytest.mark.parametrize("cooperative", [True, False])
+@pytest.mark.parametrize("kind", ["revoke", "lost"])
+def test_every_rebalance_is_applied_by_the_callback_itself(kind: str, cooperative: bool) -> None:
+    # Left to confluent-kafka, the (un)assignment first asks librdkafka for the protocol
+    # while holding the GIL, which can hang for ever inside consumer.close().
+    rec = Recorder(**(COOPERATIVE if cooperative else {}))
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
+    rec.consumer.rebalance(kind, [("t", 1)])
+    if cooperative:
+        assert rec.log[-1] == ("incremental_unassign", [("t", 1, -1001)])
+    else:
+        assert rec.log[-1] == ("unassign",)
+    rec.fail = True  # a failing callback still leaves the assignment right
+    with pytest.raises(RebalanceError):
+        rec.consumer.rebalance(kind, [("t", 0)])
+    assert rec.log[-1][0] == ("incremental_unassign" if cooperative else "unassign")
 
 
 def test_only_marked_messages_are_committed_and_only_once_asynchronously() -> None:
@@ -247,7 +275,11 @@ def test_revoke_hands_over_then_commits_synchronously_then_forgets() -> None:
     rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
     rec.source.mark_processed([FakeMessage("t", 0, 4), FakeMessage("t", 1, 6)])
     rec.consumer.rebalance("revoke", [("t", 1)])
-    assert rec.log[-2:] == [("on_revoke", [("t", 1)]), ("commit", [("t", 1, 7)], False)]
+    assert rec.log[-3:] == [
+        ("on_revoke", [("t", 1)]),
+        ("commit", [("t", 1, 7)], False),  # committed before the partition is let go
+        ("unassign",),
+    ]
     assert rec.lag == [("t", 1, None)]  # the lag gauge of a revoked partition is dropped
     assert rec.source.assigned_partitions == {("t", 0)}
     assert rec.source.positions == {("t", 0): 5}
@@ -260,7 +292,7 @@ def test_lost_partitions_are_handed_over_without_a_commit() -> None:
     rec.consumer.rebalance("assign", [("t", 0)])
     rec.source.mark_processed([FakeMessage("t", 0, 4)])
     rec.consumer.rebalance("lost", [("t", 0)])
-    assert rec.log[-1] == ("on_revoke", [("t", 0)])
+    assert rec.log[-2:] == [("on_revoke", [("t", 0)]), ("unassign",)]
     assert rec.calls("commit") == []
     assert rec.lag == [("t", 0, None)]  # a lost partition's lag series goes too
     assert rec.source.assigned_partitions == set() and rec.source.positions == {}
