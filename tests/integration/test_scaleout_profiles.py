@@ -36,6 +36,7 @@ from tests.integration.scaleout_harness import (
     scaled_out,
 )
 from tests.support.daemon import RunningDaemon
+from tests.support.kafka import produce
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -124,7 +125,9 @@ def test_a_captured_reference_is_shared_and_rows_after_it_are_binned(
         for replica in replicas:
             replica.stop()
             collected += replica.evaluations
-    # Fresh replicas: "a" again and "c", which never ran. No state but the topics.
+    # Fresh replicas: "a" again and "c", which never ran. No state but the topics, where
+    # a stray record of no configured model is counted and passed over.
+    produce(kafka_bootstrap, f"{group}.profiles", [b"not a profile"], key=b"stray")
     produce_spread(kafka_bootstrap, topic, rest, seed=2)
     replicas = [RunningDaemon(config, daemon_kwargs={"replica_id": n}) for n in ("a", "c")]
     try:
@@ -149,7 +152,9 @@ def test_a_captured_reference_is_shared_and_rows_after_it_are_binned(
         doc = owner.get("/status").json()["scale_out"]
         assert doc["models"][NAME]["reference"] == "captured"  # from its checkpoint
         assert doc["models"][NAME]["rows"]["rejected"] == 0
-        assert doc["profile_records"]["garbled"] == 0 and doc["profile_records"]["used"] >= 1
+        records = doc["profile_records"]
+        assert records["unknown_model"] == 1 and records["used"] >= 1, records
+        assert records["garbled"] == records["other_config"] == 0, records
     finally:
         for replica in replicas:
             replica.stop()
