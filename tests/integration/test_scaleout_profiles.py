@@ -1,16 +1,19 @@
 """A reference captured from the stream, shared through ``<group_id>.profiles``.
 
-Two replicas run a model whose reference is its first 1,000 events. Stage 1 sends its
-rows raw until the owner has captured and shared the profile, then binned against it. Both
-replicas then stop, the rest of the events arrive, and two replicas start afresh (no state
-on disk: one of them never ran before): both bin from their first batch against the
-topic's profile, the new owner restores the captured model from its checkpoint, and every
-evaluation equals ``driftmon replay`` of the events sorted by event time.
+Two replicas run a model whose reference is its first 500 events. Stage 1 sends its
+rows raw until the owner has captured and shared the profile, then binned against it. The
+owner then leaves: the other replica takes the model over, restoring the captured profile
+from the checkpoint. The one that left comes back afresh (no state anywhere but the
+topics) and bins from its first batch against the topic's profile. The rest of the events
+arrive; every evaluation equals ``driftmon replay`` of the events sorted by event time,
+and every row of the second part travelled binned.
 
 Sources never go idle here (``idle_seconds`` an hour): an idle source stops holding the
 watermark, so rows produced while the replicas run could be applied out of event-time
 order (see test_scaleout_replicas). The last rows then stay buffered behind the watermark;
 a tail shorter than a slide follows the compared events so every evaluation is released.
+The test broker's group coordinator can stall when a member leaves during another
+rebalance, so the test waits for stable groups before each change.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from monitor.demo.synthetic import MODEL
 from monitor.scaleout.codec import decode_rows
 from tests.integration.daemon_harness import SECRET, SECRET_ENV, events
 from tests.integration.scaleout_harness import (
+    ROWS_PARTITIONS,
     SOURCE_PARTITIONS,
-    model_events,
     produce_spread,
     replay_records,
     scaled_out,
@@ -42,15 +45,17 @@ from tests.support.wait import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NAME = "captured"
-CAPTURE = 1_000
-TAIL = 400  # after the 6,000 compared events: less than a slide, longer than the lateness
+CAPTURE = 500
+WINDOW = {"events": 1000, "slide": 250}
+HALF = 1_500  # stationary, then drifted
+TAIL = 240  # after the compared events: less than a slide, longer than the lateness (2 s)
 
 
 def captured_events() -> list[bytes]:
-    out = model_events(NAME, 0)
-    last = orjson.loads(out[-1])["ts"]
-    tail = events(TAIL, seed=41, drift=True, start_ts=last + 0.01)
-    return out + [orjson.dumps({**orjson.loads(m), "model": NAME}) for m in tail]
+    start = 1_764_150_000.0
+    out = events(HALF, seed=11, start_ts=start)
+    out += events(HALF + TAIL, seed=21, drift=True, start_ts=start + HALF * 0.01)
+    return [orjson.dumps({**orjson.loads(m), "model": NAME}) for m in out]
 
 
 def write_captured_config(config: Path) -> Path:
@@ -58,6 +63,7 @@ def write_captured_config(config: Path) -> Path:
     doc["kafka"]["scale_out"]["idle_seconds"] = 3600
     model = doc["models"][MODEL]
     model["reference"] = {"capture_events": CAPTURE}
+    model["window"] = WINDOW
     doc["models"] = {NAME: model}
     path = config.parent / "driftmon-captured.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -103,60 +109,81 @@ def test_a_captured_reference_is_shared_and_rows_after_it_are_binned(
     messages = captured_events()
     expected = [r for r in replay_records(config, messages) if r["type"] == "drift"]
     assert len(expected) >= 6 and any(r["triggered"] for r in expected)
-    first, rest = messages[:3000], messages[3000:]
+    first, rest = messages[:HALF], messages[HALF:]
     produce_spread(kafka_bootstrap, topic, first, seed=1)
 
     def sends(replica: RunningDaemon) -> str | None:
         doc = replica.get("/status").json()
         return doc.get("scale_out", {}).get("models", {}).get(NAME, {}).get("sends")
 
-    collected: list[object] = []
-    replicas = [RunningDaemon(config, daemon_kwargs={"replica_id": n}) for n in ("a", "b")]
+    def stable(live: list[RunningDaemon]) -> bool:
+        """Every live replica reads source partitions; every internal partition is owned."""
+        found = [r.daemon.scaleout for r in live]
+        if any(so is None for so in found):
+            return False
+        sources = [len(so.stage1.source.assigned_partitions) for so in found if so]
+        return (
+            sum(sources) == SOURCE_PARTITIONS
+            and all(sources)
+            and (sum(len(so.stage2.owned) for so in found if so) == ROWS_PARTITIONS)
+        )
+
+    def owner_of(live: list[RunningDaemon]) -> RunningDaemon:
+        [owner] = [r for r in live if r.daemon.results.get(NAME)]
+        return owner
+
+    replicas = {n: RunningDaemon(config, daemon_kwargs={"replica_id": n}) for n in ("a", "b")}
     try:
-        for replica in replicas:
+        for replica in replicas.values():
             replica.start()
-        for replica in replicas:
-            wait_until(lambda r=replica: r.daemon.http_port != 0, 30, "HTTP server up")
+        live = list(replicas.values())
+        wait_until(lambda: all(r.daemon.http_port for r in live), 30, "HTTP servers up")
         # The owner captured and shared the profile; each stage 1 read it and bins.
-        wait_until(lambda: all(sends(r) == "binned" for r in replicas), 40, "profile shared")
-        docs = [r.get("/status").json()["scale_out"]["models"][NAME] for r in replicas]
+        wait_until(lambda: all(sends(r) == "binned" for r in live), 40, "profile shared")
+        docs = [r.get("/status").json()["scale_out"]["models"][NAME] for r in live]
         assert sorted(d["reference"] for d in docs) == ["captured", "topic"], docs
-    finally:
-        for replica in replicas:
-            replica.stop()
-            collected += replica.evaluations
-    # Fresh replicas: "a" again and "c", which never ran. No state but the topics, where
-    # a stray record of no configured model is counted and passed over.
-    produce(kafka_bootstrap, f"{group}.profiles", [b"not a profile"], key=b"stray")
-    produce_spread(kafka_bootstrap, topic, rest, seed=2)
-    replicas = [RunningDaemon(config, daemon_kwargs={"replica_id": n}) for n in ("a", "c")]
-    try:
-        for replica in replicas:
-            replica.start()
-        for replica in replicas:
-            wait_until(lambda r=replica: r.daemon.scaleout is not None, 30, "stages up")
-            scaleout = replica.daemon.scaleout
-            assert scaleout is not None
-            # The profiles topic was read at start: binned from the first batch on.
-            assert scaleout.stage1.codecs[NAME] is not None
+        wait_until(lambda: stable(live), 30, "stable groups")
+        # The owner leaves (a failover); the other takes the model over from its checkpoint.
+        owner = owner_of(live)
+        name = owner.daemon.replica_id
+        owner.stop()
+        live.remove(owner)
+        wait_until(lambda: stable(live), 30, f"the other replica alone after {name} left")
+        doc = owner_of(live).get("/status").json()["scale_out"]["models"][NAME]
+        assert doc["reference"] == "captured", doc  # restored with its profile
+        # It comes back afresh (no state but the topics): it bins from its first batch.
+        produce(kafka_bootstrap, f"{group}.profiles", [b"not a profile"], key=b"stray")
+        back = RunningDaemon(config, daemon_kwargs={"replica_id": name}).start()
+        replicas[f"{name} again"] = back
+        live.append(back)
+        wait_until(lambda: back.daemon.scaleout is not None, 30, "stages up")
+        assert back.daemon.scaleout is not None
+        assert back.daemon.scaleout.stage1.codecs[NAME] is not None  # read at start
+        wait_until(lambda: stable(live), 30, f"stable groups after {name} came back")
+        # Produced while the replicas run: no source is ever idle here (module docstring),
+        # so the watermark waits for every partition and the rows stay in order.
+        produce_spread(kafka_bootstrap, topic, rest, seed=2)
 
         def got() -> list[dict[str, object]]:
-            found = [evaluation_record(e) for e in collected]
-            found += [evaluation_record(e) for r in replicas for e in r.evaluations]
+            found = [evaluation_record(e) for r in replicas.values() for e in r.evaluations]
             records = orjson.loads(orjson.dumps(found))
             return sorted(records, key=lambda r: r["slide"])
 
-        wait_until(lambda: len(got()) >= len(expected), 40, "every evaluation of the replay")
+        try:
+            wait_until(lambda: len(got()) >= len(expected), 40, "every evaluation of the replay")
+        except AssertionError as exc:
+            docs = [r.get("/status").json().get("scale_out") for r in live]
+            raise AssertionError(f"{exc}: {len(got())} of {len(expected)}; {docs}") from None
         assert got() == expected
-        [owner] = [r for r in replicas if r.daemon.results.get(NAME)]
-        doc = owner.get("/status").json()["scale_out"]
-        assert doc["models"][NAME]["reference"] == "captured"  # from its checkpoint
+        doc = owner_of(live).get("/status").json()["scale_out"]
+        assert doc["models"][NAME]["reference"] == "captured"
         assert doc["models"][NAME]["rows"]["rejected"] == 0
-        records = doc["profile_records"]
-        assert records["unknown_model"] == 1 and records["used"] >= 1, records
+        assert all(sends(r) == "binned" for r in live)
+        records = back.get("/status").json()["scale_out"]["profile_records"]
+        assert records["unknown_model"] == 1 and records["used"] == 1, records
         assert records["garbled"] == records["other_config"] == 0, records
     finally:
-        for replica in replicas:
+        for replica in replicas.values():
             replica.stop()
 
     # On the internal topic: the second part's rows all binned, at a third of the bytes.
