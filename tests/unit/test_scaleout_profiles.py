@@ -280,3 +280,24 @@ def test_binned_rows_of_another_reference_are_rejected_and_counted() -> None:
     cols = decode_batch(ordered[:5], np.zeros(5), foreign.schema("t")).models["m"]
     batch = raw_rows("m", fingerprint, cols, None, np.zeros(5), np.arange(5), [[0, 0, 4]])
     assert not stage.push(batch)
+
+
+def test_a_checkpoint_with_raw_rows_after_the_capture_restores_switched() -> None:
+    """A checkpoint of a driftmon that never switched (its buffer holds raw rows of a
+    captured model) restores into a switched stage, its rows binned: one process's answer."""
+    rnd = random.Random(5)
+    OFFSETS[:] = [0] * SOURCES
+    messages, _ = versioned_events(2400, seed=9)
+    single = one_process(capture_pipeline(), messages, None)
+    stage1 = capture_pipeline()
+    old = new_stage()
+    old.switches = False  # as before captured profiles were shared: raw rows throughout
+    steps = feed(old, stage1_batches(stage1, messages[:800], rnd, {}), rnd, last=False)
+    assert old.model.default.profile is not None and old.codec is None
+    assert old.buffer.buffered > 0  # raw rows waiting for the watermark
+    restored = new_stage()
+    restored.restore(old.state())
+    assert restored.codec is not None and restored.buffer.fingerprint == restored.fingerprint
+    steps += feed(restored, stage1_batches(stage1, messages[800:], rnd, {}), rnd, last=True)
+    assert drift(steps) == drift_of(single)
+    assert restored.buffer.counts.applied == len(messages)
