@@ -24,12 +24,13 @@ import numpy as np
 import orjson
 import pytest
 import yaml
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from monitor.app.replay import evaluation_record
 from monitor.app.scaleout.topics import KIND, ROWS
 from monitor.demo.synthetic import MODEL
 from monitor.scaleout.codec import decode_rows
+from monitor.state.checkpoint import decode_checkpoint
 from tests.integration.daemon_harness import SECRET, SECRET_ENV, events
 from tests.integration.scaleout_harness import (
     ROWS_PARTITIONS,
@@ -70,8 +71,8 @@ def write_captured_config(config: Path) -> Path:
     return path
 
 
-def row_batches(bootstrap: str, topic: str) -> list[tuple[bool, int, dict[int, list[int]]]]:
-    """Every row batch on the internal topic: (raw?, bytes, offsets per source)."""
+def records(bootstrap: str, topic: str) -> list[Message]:
+    """Every record of ``topic``, read to its end without a group."""
     reader = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"{topic}-check", "enable.auto.commit": False}
     )
@@ -85,19 +86,44 @@ def row_batches(bootstrap: str, topic: str) -> list[tuple[bool, int, dict[int, l
         seen = dict.fromkeys(meta.partitions, 0)
         while any(seen[p] < ends[p] for p in seen):
             for msg in reader.consume(500, 1.0):
-                if msg.error() is not None:
-                    continue
-                seen[msg.partition()] = msg.offset() + 1
-                if dict(msg.headers() or []).get(KIND) != ROWS:
-                    continue
-                batch = decode_rows(msg.value())
-                offsets: dict[int, list[int]] = {}
-                for s, o in zip(batch.source.tolist(), batch.offset.tolist(), strict=True):
-                    offsets.setdefault(s, []).append(o)
-                found.append((batch.raw is not None, len(msg.value()), offsets))
+                if msg.error() is None:
+                    seen[msg.partition()] = msg.offset() + 1
+                    found.append(msg)
     finally:
         reader.close()
     return found
+
+
+def row_batches(bootstrap: str, topic: str) -> list[tuple[bool, int, dict[int, list[int]]]]:
+    """Every row batch on the internal topic: (raw?, bytes, offsets per source)."""
+    found = []
+    for msg in records(bootstrap, topic):
+        if dict(msg.headers() or []).get(KIND) != ROWS:
+            continue
+        batch = decode_rows(msg.value())
+        offsets: dict[int, list[int]] = {}
+        for s, o in zip(batch.source.tolist(), batch.offset.tolist(), strict=True):
+            offsets.setdefault(s, []).append(o)
+        found.append((batch.raw is not None, len(msg.value()), offsets))
+    return found
+
+
+def first_written(bootstrap: str, group: str) -> tuple[int, int]:
+    """Timestamps (ms) of the first checkpoint holding the captured profile and of the
+    first profile record: the owner writes the checkpoint first."""
+    checkpoint = min(
+        msg.timestamp()[1]
+        for msg in records(bootstrap, f"{group}.checkpoints")
+        if (msg.key() or b"").isdigit()
+        and NAME in (ckpt := decode_checkpoint(msg.value(), "checkpoint")).models
+        and "profile" in ckpt.models[NAME].scalars
+    )
+    profile = min(
+        msg.timestamp()[1]
+        for msg in records(bootstrap, f"{group}.profiles")
+        if msg.key() == b"captured"
+    )
+    return checkpoint, profile
 
 
 def test_a_captured_reference_is_shared_and_rows_after_it_are_binned(
@@ -198,6 +224,8 @@ def test_a_captured_reference_is_shared_and_rows_after_it_are_binned(
     raw_bytes = sum(b[1] for b in raw) / sum(len(o) for b in raw for o in b[2].values())
     binned_bytes = sum(b[1] for b in binned) / sum(len(o) for b in binned for o in b[2].values())
     assert binned_bytes < raw_bytes / 2, (binned_bytes, raw_bytes)
+    checkpoint, profile = first_written(kafka_bootstrap, group)
+    assert checkpoint <= profile
 
 
 def _first_part_offsets(first: list[bytes]) -> dict[int, int]:
