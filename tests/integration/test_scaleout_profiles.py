@@ -208,6 +208,7 @@ def test_a_captured_reference_is_shared_and_rows_after_it_are_binned(
         records = back.get("/status").json()["scale_out"]["profile_records"]
         assert records["unknown_model"] == 1 and records["used"] == 1, records
         assert records["garbled"] == records["other_config"] == 0, records
+        assert back.metric("driftmon_profile_records_total", outcome="unknown_model") == 1
     finally:
         for replica in replicas.values():
             replica.stop()
