@@ -10,9 +10,14 @@ decoded values instead of codes:
 2. stage 2: decode the raw rows' wire bytes, dedup, release, rebuild the columns and the
    same ``Model.feed`` (``ModelStage.step``);
 3. for scale, the same model without versions sent as binned rows through stage 2;
-4. wire bytes per row, raw and binned, against the events' JSON.
+4. wire bytes per row, raw and binned, against the events' JSON;
+5. the same model capturing its reference (``capture_events``) before and after its
+   captured profile is shared on ``<group_id>.profiles``: stage 1 (decode the events'
+   JSON, build the row batch, its wire bytes) sending raw rows against binned rows, and
+   the owner's stage 2 on each (raw rows are binned on arrival once it has captured).
 
-Medians of ``--repeats`` runs; the load average is printed with them.
+Medians of ``--repeats`` rounds, every case once per round (interleaved); the load average
+is printed with them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -37,9 +43,96 @@ from monitor.demo import synthetic
 from monitor.ingest.decode import decode_batch
 from monitor.model.reference_file import load_references
 from monitor.pipeline import Pipeline
-from monitor.scaleout.codec import decode_rows, encode_rows
+from monitor.scaleout.codec import RowCodec, decode_rows, encode_rows
+from monitor.scaleout.profiles import captured_codec
 from monitor.scaleout.reorder import Marker
 from monitor.scaleout.stage import ModelStage, codec_for, raw_fingerprint, raw_rows
+
+
+def captured_cases(
+    doc: dict[str, Any], tmp: Path, messages: list[bytes]
+) -> tuple[dict[str, Callable[[], float]], dict[bool, int]]:
+    """The model capturing its reference: stage 1 and the owner's stage 2, raw and binned;
+    and the wire bytes of each form (filled in by the stage-1 runs: raw True)."""
+    n = len(messages)
+    source, offset, ranges = np.zeros(n, np.int32), np.arange(n), np.array([[0, 0, n - 1]])
+    # A model capturing its reference from its first 5,000 events: the same model, once its
+    # owner has captured (the profile every stage 1 then reads from the profiles topic).
+    capturing = copy.deepcopy(doc)
+    capturing["models"][synthetic.MODEL]["reference"] = {"capture_events": 5000}
+    cap_conf = Config.model_validate(capturing)
+    cap_refs = load_references(cap_conf, tmp)
+    capture_msgs = list(synthetic.to_events(synthetic.generate(np.random.default_rng(4), 5000),
+                                            start_ts=1.6e9, step_seconds=0.01))  # fmt: skip
+
+    owner = Pipeline(cap_conf, cap_refs)
+    owner.process(capture_msgs, np.zeros(len(capture_msgs)), "t")
+    captured = owner.models[synthetic.MODEL].state([])  # what its checkpoint holds
+
+    def captured_model() -> Pipeline:
+        """The owner's model restored (a fresh capture would be another profile: its
+        creation time is part of the fingerprint)."""
+        restored = Pipeline(cap_conf, cap_refs)
+        restored.models[synthetic.MODEL].restore(captured)
+        return restored
+
+    monitor = owner.models[synthetic.MODEL].default
+    assert monitor.profile is not None
+    shared = captured_codec(synthetic.MODEL, monitor, monitor.profile)
+    cap_stage1 = Pipeline(cap_conf, cap_refs)  # a stage 1 never captures: category strings
+    cap_fingerprint = raw_fingerprint(cap_stage1.models[synthetic.MODEL])
+
+    def stage1(codec: RowCodec | None) -> Callable[[], float]:
+        """Decode the events and build the wire bytes of their row batch."""
+
+        def run() -> float:
+            start = time.perf_counter()
+            c = decode_batch(messages, np.zeros(n), cap_stage1.schema("t")).models[synthetic.MODEL]
+            if codec is None:
+                batch = raw_rows(synthetic.MODEL, cap_fingerprint, c, None, source, offset, ranges)
+            else:
+                codes = c.codes if c.codes is not None else codec.encode_categories(c.categorical)
+                batch = codec.bin(c.numeric, codes, c.ts, source, offset, ranges)
+            data = encode_rows(batch)
+            took = time.perf_counter() - start
+            wire[codec is None] = len(data)
+            return took
+
+        return run
+
+    wire: dict[bool, int] = {}
+    stage1(None)()
+    stage1(shared)()
+    cap_raw = encode_rows(raw_rows(synthetic.MODEL, cap_fingerprint,
+        decode_batch(messages, np.zeros(n), cap_stage1.schema("t")).models[synthetic.MODEL],
+        None, source, offset, ranges))  # fmt: skip
+    c = decode_batch(messages, np.zeros(n), cap_stage1.schema("t")).models[synthetic.MODEL]
+    cap_binned = encode_rows(shared.bin(c.numeric, shared.encode_categories(c.categorical),
+                                        c.ts, source, offset, ranges))  # fmt: skip
+
+    def captured_stage(data: bytes) -> Callable[[], float]:
+        def run() -> float:
+            s = ModelStage(synthetic.MODEL, captured_model().models[synthetic.MODEL], [0],
+                           allowed_lateness_seconds=0.0, max_buffered_rows=10**8)  # fmt: skip
+            assert s.codec is not None  # switched: the reference is captured
+            start = time.perf_counter()
+            assert s.push(decode_rows(data))
+            s.mark(Marker(0, n, idle=True))
+            rows = s.step().rows
+            took = time.perf_counter() - start
+            assert rows == n, rows
+            return took
+
+        return run
+
+    return {
+        "captured reference, stage 1 raw rows (before the profile is shared)": stage1(None),
+        "captured reference, stage 1 binned rows (after: the topic's profile)": stage1(shared),
+        "captured reference, stage 2 (captured) on raw rows, binned on arrival": captured_stage(
+            cap_raw
+        ),
+        "captured reference, stage 2 (captured) on binned rows": captured_stage(cap_binned),
+    }, wire
 
 
 def main() -> None:
@@ -102,6 +195,7 @@ def main() -> None:
 
         return run
 
+    captured, wire = captured_cases(doc, tmp, messages)
     runs = {
         "one process: Model.feed of decoded events, versioned model (baseline)": baseline,
         "stage 2, raw rows: wire decode + dedup + release + rebuild + Model.feed": stage(
@@ -110,16 +204,26 @@ def main() -> None:
         "stage 2, binned rows of the model without versions (for scale)": stage(
             plain, plain_refs, binned
         ),
+        **captured,
     }
-    medians = {}
-    for name, run in runs.items():
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
         run()  # compile and warm
-        medians[name] = statistics.median(run() for _ in range(args.repeats))
-        print(f"{name}: {n / medians[name] / 1e6:.2f} M rows/s, median {medians[name]:.3f} s")
-    base, got = list(medians.values())[:2]
-    print(f"raw stage 2 / baseline (time): {got / base:.2f}x")
+    for _ in range(args.repeats):  # interleaved rounds: every case once per round
+        for name, run in runs.items():
+            times[name].append(run())
+    medians = {name: statistics.median(found) for name, found in times.items()}
+    for name, median in medians.items():
+        print(f"{name}: {n / median / 1e6:.2f} M rows/s, median {median:.3f} s")
+    names = list(medians)
+    print(f"raw stage 2 / baseline (time): {medians[names[1]] / medians[names[0]]:.2f}x")
+    print(f"captured reference, stage 1 binned / raw (rows/s): "
+          f"{medians[names[3]] / medians[names[4]]:.2f}x; stage 2 binned / raw (rows/s): "
+          f"{medians[names[5]] / medians[names[6]]:.2f}x")  # fmt: skip
     print(f"wire bytes per row: raw {len(raw) / n:.1f}, binned {len(binned) / n:.1f}, "
           f"JSON event {json_bytes:.1f}")  # fmt: skip
+    print(f"captured reference, wire bytes per row: raw {wire[True] / n:.1f}, "
+          f"binned {wire[False] / n:.1f} ({wire[True] / wire[False]:.2f}x)")  # fmt: skip
     print("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 

@@ -4,7 +4,9 @@ Off by default: a replica then runs every model on the events of its own partiti
 events must be keyed by model (README, "Replicas"). Enabled, every replica decodes and bins
 its share of the source partitions (stage 1) and produces the rows, keyed by model, to
 ``<group_id>.rows``; one replica per model (the ``<group_id>.eval`` group's assignment)
-orders them by event time and runs the model (stage 2). See docs/ARCHITECTURE.md.
+orders them by event time and runs the model (stage 2). A reference captured from the
+stream is shared with every stage 1 through ``<group_id>.profiles``. See
+docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from monitor.config.base import Strict
 
 class ScaleOutConfig(Strict):
     """Two-stage scale-out over the internal topics ``<group_id>.rows``,
-    ``<group_id>.checkpoints`` (see the module docstring)."""
+    ``<group_id>.checkpoints`` and ``<group_id>.profiles`` (see the module docstring)."""
 
     enabled: bool = False
     #: How far behind its own partition's newest event an event may be and still count;
@@ -34,6 +36,9 @@ class ScaleOutConfig(Strict):
 
     def checkpoints_topic(self, group_id: str) -> str:
         return f"{group_id}.checkpoints"
+
+    def profiles_topic(self, group_id: str) -> str:
+        return f"{group_id}.profiles"
 
     def eval_group(self, group_id: str) -> str:
         return f"{group_id}.eval"

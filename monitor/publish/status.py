@@ -273,10 +273,13 @@ def scale_out_document(report: ScaleOutStatus) -> dict[str, Any]:
         "source_partitions": list(report.source_partitions),
         "owned_partitions": list(report.internal_partitions),
         "owned_models": sorted(m for m, share in report.models.items() if share.owned),
+        "profile_records": dict(report.profile_records),
         "models": {
             model: {
                 "owned": share.owned,
                 "partition": share.partition,
+                "reference": share.reference,
+                "sends": share.sends,
                 **(
                     {
                         "rows": dict(share.counts),

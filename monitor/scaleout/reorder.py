@@ -29,7 +29,7 @@ The state (dedup ranges, progress, watermark, buffered rows, counters) checkpoin
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +173,13 @@ class ReorderBuffer:
     def set_sources(self, sources: Iterable[int]) -> None:
         """The source partitions whose progress the watermark waits for (topic metadata)."""
         self._sources = frozenset(sources)
+
+    def rebin(self, fingerprint: str, width: int, convert: Callable[[RowBatch], RowBatch]) -> None:
+        """Hold rows of another form from now on (a model's captured reference switched it
+        from raw to binned rows): the buffered rows are converted."""
+        self.fingerprint = fingerprint
+        self._width = width
+        self._buffer = [convert(batch) for batch in self._buffer]
 
     # -- input -------------------------------------------------------------------------
 

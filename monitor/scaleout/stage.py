@@ -9,6 +9,13 @@ values and binned again), whose windows, evaluations, alerts and drift events ar
 single process's. Its checkpoint is the model's :class:`ModelState` with the
 buffer's state under the ``reorder.`` prefix.
 
+A model capturing its reference (:func:`~monitor.scaleout.profiles.switches`) starts on raw
+rows. The release that completes the capture *switches* the stage: from then on it bins
+against the captured profile, accepting binned rows with that profile's fingerprint and
+still raw rows (a stage 1 that has not read the profile yet), which it bins on arrival; the
+rows still buffered are binned at the switch. A restored stage whose model had captured
+switches at once.
+
 ``partition_of`` decides which internal partition carries a model's rows: a stable hash,
 so every stage-1 replica sends a model's rows to the same partition.
 """
@@ -27,13 +34,16 @@ from monitor.model.evaluation import ModelStep
 from monitor.model.model import Model
 from monitor.model.state import ModelState
 from monitor.scaleout.codec import RowBatch, RowCodec
+from monitor.scaleout.profiles import captured_codec, switches
 from monitor.scaleout.raw import RawColumns, raw_fingerprint
 from monitor.scaleout.reorder import Marker, ReorderBuffer
 from monitor.stats.binned import BinnedRows
+from monitor.stats.profile import ReferenceProfile
 
 __all__ = [
     "ModelStage",
     "StageStep",
+    "bin_raw",
     "codec_for",
     "partition_of",
     "raw_fingerprint",
@@ -99,13 +109,34 @@ def codec_for(name: str, model: Model) -> RowCodec:
     )
 
 
+def bin_raw(codec: RowCodec, batch: RowBatch) -> RowBatch:
+    """A raw row batch binned as stage 1 would have binned it with ``codec``."""
+    raw = batch.raw
+    if raw is None:
+        return batch
+    columns = raw.columns(batch.ts)
+    codes = columns.codes
+    if codes is None:
+        codes = codec.encode_categories(columns.categorical)
+    return codec.bin(
+        raw.numeric.reshape(batch.rows, len(codec.numeric_columns)),
+        codes.reshape(batch.rows, len(codec.categorical_columns)),
+        batch.ts,
+        batch.source,
+        batch.offset,
+        batch.ranges,
+    )
+
+
 @dataclass
 class StageStep:
-    """What one release did: rows fed, the model's step, the newest event time fed."""
+    """What one release did: rows fed, the model's step, the newest event time fed, and
+    whether it completed a reference capture (the stage switched to binned rows)."""
 
     rows: int
     step: ModelStep
     last_event_time: float | None
+    switched: bool = False
 
 
 class ModelStage:
@@ -123,24 +154,22 @@ class ModelStage:
         self.name = name
         self.model = model
         self.raw = sends_raw(model)
+        self.switches = switches(model)
         self.codec: RowCodec | None = None
+        #: The captured profile the stage bins against once switched.
+        self.captured: ReferenceProfile | None = None
+        self.raw_fingerprint: str | None = None
         if self.raw:
-            fingerprint, width = raw_fingerprint(model), 0
+            fingerprint = self.raw_fingerprint = raw_fingerprint(model)
+            width = 0
             self._shape = (
                 len(model.default.numeric_columns),
                 len(model.default.categorical_columns),
             )
         else:
-            codec = self.codec = codec_for(name, model)
+            codec = codec_for(name, model)
+            self._use(codec)
             fingerprint, width = codec.fingerprint, codec.width
-            # Per feature of the window's profile, its column in the rows' codes.
-            profile = model.default.profile
-            assert profile is not None  # noqa: S101 - codec_for refused a model without one
-            columns = codec.numeric_columns + codec.categorical_columns
-            self._num_cols = np.array([columns.index(f) for f in profile.numeric_names], np.int64)
-            self._cat_cols = np.array(
-                [columns.index(f) for f in profile.categorical_names], np.int64
-            )
         self.fingerprint = fingerprint
         self.buffer = ReorderBuffer(
             name,
@@ -150,20 +179,50 @@ class ModelStage:
             allowed_lateness_seconds=allowed_lateness_seconds,
             max_buffered_rows=max_buffered_rows,
         )
+        if self.switches and model.default.profile is not None:
+            self._switch()
+
+    def _use(self, codec: RowCodec) -> None:
+        self.codec = codec
+        # Per feature of the window's profile, its column in the rows' codes.
+        profile = self.model.default.profile
+        assert profile is not None  # noqa: S101 - a codec exists only with a reference
+        columns = codec.numeric_columns + codec.categorical_columns
+        self._num_cols = np.array([columns.index(f) for f in profile.numeric_names], np.int64)
+        self._cat_cols = np.array([columns.index(f) for f in profile.categorical_names], np.int64)
+
+    def _switch(self) -> None:
+        """The capture is complete: bin against its profile from now on."""
+        monitor = self.model.default
+        profile = monitor.profile
+        assert profile is not None  # noqa: S101 - called once the reference is installed
+        codec = captured_codec(self.name, monitor, profile)
+        self._use(codec)
+        self.captured = profile
+        self.fingerprint = codec.fingerprint
+        self.buffer.rebin(codec.fingerprint, codec.width, lambda batch: bin_raw(codec, batch))
 
     def _fits(self, batch: RowBatch) -> bool:
-        if batch.fingerprint != self.fingerprint:
-            return False
-        if self.codec is not None:
-            return batch.raw is None and self.codec.fits(batch)
         raw = batch.raw
-        return raw is not None and (raw.numeric.shape[1], raw.categorical.shape[1]) == self._shape
+        if raw is None:
+            return (
+                self.codec is not None
+                and batch.fingerprint == self.fingerprint
+                and self.codec.fits(batch)
+            )
+        return (
+            batch.fingerprint == self.raw_fingerprint
+            and (raw.numeric.shape[1], raw.categorical.shape[1]) == self._shape
+        )
 
     def push(self, batch: RowBatch) -> bool:
-        """Buffer a row batch; False (and counted rejected) when binned on another grid."""
+        """Buffer a row batch; False (and counted rejected) when binned on another grid.
+        A switched stage bins raw rows on arrival."""
         if not self._fits(batch):
             self.buffer.reject(batch.rows)
             return False
+        if batch.raw is not None and self.codec is not None:
+            batch = bin_raw(self.codec, batch)
         self.buffer.push(batch)
         return True
 
@@ -179,7 +238,12 @@ class ModelStage:
         if rows.raw is not None:
             # Today's feed on the decoded values: routing by version, capture, the join.
             step = self.model.feed(rows.raw.columns(rows.ts))
-            return StageStep(n, step, float(rows.ts.max()))
+            switched = (
+                self.switches and self.codec is None and self.model.default.profile is not None
+            )
+            if switched:
+                self._switch()
+            return StageStep(n, step, float(rows.ts.max()), switched)
         # The codes go to the window as they are (counted, not rebuilt and binned again).
         binned = BinnedRows(
             rows.codes, self._num_cols, self._cat_cols, rows.outer_row, rows.outer_col,
@@ -214,5 +278,17 @@ class ModelStage:
         self.model.restore(
             ModelState(state.model, state.fingerprint, state.partitions, scalars, arrays)
         )
-        if buffer_scalars is not None:
+        codec = self.codec
+        if self.switches and codec is None and self.model.default.profile is not None:
+            self._switch()
+            codec = self.codec
+        if buffer_scalars is None:
+            return
+        raw = self.raw_fingerprint
+        if codec is not None and raw is not None and buffer_scalars.get("fingerprint") == raw:
+            # Raw rows buffered before the switch (a checkpoint of an older driftmon).
+            self.buffer.rebin(raw, 0, lambda batch: batch)
+            self.buffer.restore(buffer_scalars, buffered)
+            self.buffer.rebin(codec.fingerprint, codec.width, lambda batch: bin_raw(codec, batch))
+        else:
             self.buffer.restore(buffer_scalars, buffered)

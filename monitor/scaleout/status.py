@@ -30,6 +30,9 @@ class ModelShare:
     watermark_lag_seconds: float | None = None  # newest row event time - watermark
     buffered_rows: int = 0
     holding: tuple[str, ...] = ()  # source partitions the watermark waits for
+    # Where this replica's reference came from: file, captured, topic or capturing.
+    reference: str = "file"
+    sends: str = "binned"  # what this replica's stage 1 sends the rows as: binned or raw
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class ScaleOutStatus:
     source_partitions: tuple[str, ...]  # stage 1: this replica's share of the source topics
     internal_partitions: tuple[int, ...]  # stage 2: the internal partitions it owns
     models: Mapping[str, ModelShare]
+    # Records read from the profiles topic by outcome (monitor.scaleout.profiles.OUTCOMES).
+    profile_records: Mapping[str, int] = field(default_factory=dict)
 
 
 def share_of(model: str, partition: int, buffer: ReorderBuffer, topics: list[str]) -> ModelShare:

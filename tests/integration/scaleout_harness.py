@@ -74,6 +74,7 @@ def write_config(
 def create_internal_topics(bootstrap: str, group: str) -> None:
     create_topic(bootstrap, f"{group}.rows", ROWS_PARTITIONS)
     create_topic(bootstrap, f"{group}.checkpoints", 1)
+    create_topic(bootstrap, f"{group}.profiles", 1)
 
 
 def scaled_out(

@@ -63,6 +63,7 @@ def populated() -> tuple[CollectorRegistry, Metrics]:
             ("ml.inference/0",),
             (0,),
             {"fraud": ModelShare("fraud", 0, True, {"applied": 5, "forced": 1}, 100.0, 2.5, 7, ())},
+            {"used": 1, "garbled": 2},
         )
     )
     registry, metrics, _, _ = build(store)

@@ -18,13 +18,14 @@ from monitor.app.accounting import BatchAccounting
 from monitor.app.scaleout.ledger import TopicLedger
 from monitor.app.scaleout.stage1 import Stage1
 from monitor.app.scaleout.stage2 import Stage2
-from monitor.app.scaleout.topics import require_topics
+from monitor.app.scaleout.topics import ProfileTopic, require_topics
 from monitor.config import Config, KafkaConfig
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.pipeline import Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
 from monitor.publish.results import ResultsStore
+from monitor.scaleout.profiles import ProfileTable, switches
 from monitor.webhooks.delivery import WebhookDispatcher
 
 if TYPE_CHECKING:
@@ -52,9 +53,24 @@ class ScaleOut:
         self.kafka = kafka
         self.dead_letter = dead_letter
         so = kafka.scale_out
+        group = kafka.group_id
+        # The profiles topic is needed once a model captures its reference from the stream.
+        sharing = any(map(switches, pipeline.models.values()))
         require_topics(
             kafka.bootstrap_servers,
-            [so.rows_topic(kafka.group_id), so.checkpoints_topic(kafka.group_id)],
+            [so.rows_topic(group), so.checkpoints_topic(group)]
+            + ([so.profiles_topic(group)] if sharing else []),
+        )
+        self.profiles = (
+            ProfileTopic(
+                kafka.bootstrap_servers,
+                so.profiles_topic(group),
+                group,
+                kafka.producer,
+                ProfileTable(pipeline.models),
+            )
+            if sharing
+            else None
         )
 
         def on_lag(topic: str, partition: int, lag: int | None) -> None:
@@ -81,6 +97,7 @@ class ScaleOut:
             on_revoke=moved,
             on_lag=on_lag,
             on_condition=health.set,
+            profiles=self.profiles,
         )
         self.stage2 = Stage2(
             kafka,
@@ -94,6 +111,8 @@ class ScaleOut:
             on_lag=on_lag,
             on_condition=health.set,
             on_owned=metrics.own_models,
+            profiles=self.profiles,
+            sends=self.stage1.sends,
         )
         if dispatcher is not None:  # one webhook per episode across owners
             dispatcher.share_deliveries(TopicLedger(self.stage2.checkpoints))
@@ -136,6 +155,8 @@ class ScaleOut:
                 break
             if max_events is not None and events >= max_events:
                 break
+            if self.stage1.follow_profiles():
+                self.stage2.publish()  # /status: the rows' new form
             messages = self.stage1.source.consume(kafka.batch_max_messages, 0 if busy else timeout)
             if messages:
                 events += self.stage1.process(messages, self.dead_letter)
@@ -155,3 +176,5 @@ class ScaleOut:
             self.dead_letter.flush(5.0)
         self.stage1.close()
         self.stage2.close()
+        if self.profiles is not None:
+            self.profiles.close()

@@ -6,6 +6,10 @@ produces them to ``<group_id>.rows`` with their source offsets, then a progress 
 source partition to every internal partition. Source offsets are committed only after all
 of that is acknowledged, so a crash in between sends the same rows again, which stage 2
 drops as duplicates. Rejected events are accounted for here (counter, log, dead letter).
+
+A model capturing its reference goes raw until its owner has shared the captured profile
+on ``<group_id>.profiles``; stage 1 follows that topic (:meth:`Stage1.follow_profiles`)
+and bins the model's rows against the profile from then on.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 from confluent_kafka import TopicPartition
 
 from monitor.app.accounting import BatchAccounting
-from monitor.app.scaleout.topics import DeliveryFailed, InternalProducer
+from monitor.app.scaleout.topics import DeliveryFailed, InternalProducer, ProfileTopic
 from monitor.config import Config, KafkaConfig
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.decode import decode_batch
@@ -62,6 +66,7 @@ class Stage1:
         on_revoke: Callable[[], None],
         on_lag: Callable[[str, int, int | None], None],
         on_condition: Callable[..., None],
+        profiles: ProfileTopic | None = None,
     ) -> None:
         self.config = config
         self.kafka = kafka
@@ -82,6 +87,9 @@ class Stage1:
             for name, model in pipeline.models.items()
             if self.codecs[name] is None
         }
+        self.profiles = profiles
+        if profiles is not None:
+            self._switch(profiles.catch_up())
         self._on_assign = on_assign
         self._on_revoke = on_revoke
         self._heard: dict[tuple[str, int], float] = {}
@@ -111,6 +119,35 @@ class Stage1:
 
     def _source(self, topic: str, partition: int) -> int:
         return source_id(self.topics.index(topic), partition)
+
+    # -- captured references -----------------------------------------------------------
+
+    def follow_profiles(self) -> bool:
+        """Take any new record of the profiles topic (non-blocking); whether a model's
+        rows changed form."""
+        if self.profiles is None:
+            return False
+        changed = self.profiles.follow()
+        self._switch(changed)
+        return bool(changed)
+
+    def _switch(self, models: set[str]) -> None:
+        """Bin each model against its shared profile, or go (back) to raw rows."""
+        if self.profiles is None:
+            return
+        table = self.profiles.table
+        for name in sorted(models):
+            codec = table.codec(name)
+            self.codecs[name] = codec
+            logger.info(
+                "rows of a captured-reference model now %s",
+                "binned against the shared profile" if codec else "raw",
+                extra={"model": name},
+            )
+
+    def sends(self, model: str) -> str:
+        """What the model's rows travel as: ``binned`` or ``raw``."""
+        return "raw" if self.codecs.get(model) is None else "binned"
 
     # -- one batch ---------------------------------------------------------------------
 

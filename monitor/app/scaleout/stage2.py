@@ -9,6 +9,9 @@ models' :class:`~monitor.scaleout.stage.ModelStage`s; what the watermarks releas
 through today's windows, evaluation, alerting and webhooks. Checkpoints are written every
 ``checkpoint_interval_seconds``, on revocation and at shutdown, and the internal offsets
 are committed only after the checkpoint covering them is acknowledged.
+
+A model completing its reference capture is shared with every stage 1 through
+``<group_id>.profiles`` (:mod:`~monitor.app.scaleout.sharing`).
 """
 
 from __future__ import annotations
@@ -16,14 +19,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from itertools import chain
 
 from monitor.app.accounting import BatchAccounting
+from monitor.app.scaleout.sharing import ProfileSharing
 from monitor.app.scaleout.stage1 import COOPERATIVE
 from monitor.app.scaleout.topics import (
     KIND,
     MARKER,
     ROWS,
+    ProfileTopic,
     TopicCheckpoints,
     decode_marker,
     partition_count,
@@ -32,6 +38,7 @@ from monitor.config import KafkaConfig
 from monitor.errors import CheckpointError
 from monitor.ingest.messages import Message
 from monitor.ingest.source import KafkaSource
+from monitor.log import RateLimitedLogger
 from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.publish.results import ResultsStore
 from monitor.scaleout.codec import CodecError, decode_rows, source_id
@@ -40,6 +47,7 @@ from monitor.scaleout.status import ModelShare, ScaleOutStatus, share_of
 from monitor.state.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
 
 logger = logging.getLogger(__name__)
+_limited = RateLimitedLogger(logger)
 
 
 def _kind(msg: Message) -> bytes | None:
@@ -66,6 +74,8 @@ class Stage2:
         on_lag: Callable[[str, int, int | None], None],
         on_condition: Callable[..., None],
         on_owned: Callable[[Collection[str]], None] = lambda _models: None,
+        profiles: ProfileTopic | None = None,
+        sends: Callable[[str], str] | None = None,
     ) -> None:
         so = kafka.scale_out
         self.kafka = kafka
@@ -88,6 +98,8 @@ class Stage2:
         self.owned: dict[int, dict[str, ModelStage]] = {}
         self._last_checkpoint = time.monotonic()
         self._on_owned = on_owned
+        self._sends = sends
+        self.sharing = ProfileSharing(profiles, self.checkpoint)
         results.withdraw(*pipeline.models)
         self.publish()
         self.source = KafkaSource(
@@ -138,8 +150,10 @@ class Stage2:
             if offset is not None:
                 seek[(topic, i)] = offset
             self.owned[i] = stages
-            for stage in stages.values():
+            for name, stage in stages.items():
                 stage.model.ensure_calibrated()
+                if stage.captured is not None:  # restored: shared unless the topic has it
+                    self.sharing.captured(name, i, stage, saved=True)
             self.results.publish(*(self.pipeline.status(name) for name in stages))
             logger.info(
                 "models owned",
@@ -181,6 +195,10 @@ class Stage2:
             self.checkpoint(parts)
         except CheckpointError as exc:
             logger.warning("checkpoint at handover failed", extra={"error": str(exc)})
+        else:
+            self.sharing.saved(parts)
+            self.sharing.share(parts)
+        self.sharing.forget(parts)
         for i in parts:
             stages = self.owned.pop(i)
             self.results.withdraw(*stages)
@@ -206,6 +224,7 @@ class Stage2:
                 self._rows(stages, msg, value)
         applied = self._step(touched) if touched else 0
         self.source.mark_processed(messages)
+        self.sharing.share()
         return applied
 
     def _mark(self, stages: dict[str, ModelStage], value: bytes) -> None:
@@ -232,9 +251,10 @@ class Stage2:
             )
             return
         if not stage.push(batch):
-            logger.warning(
+            _limited.warning(
+                f"rejected:{batch.model}",
                 "row batch binned against another reference or config rejected",
-                extra={"model": batch.model, "rows": batch.rows},
+                extra={"model": batch.model, "rows": batch.rows, "raw": batch.raw is not None},
             )
 
     def _step(self, partitions: set[int]) -> int:
@@ -253,6 +273,8 @@ class Stage2:
                     outcome.ignored_versions[name] = step.step.ignored
                 if step.last_event_time is not None:
                     outcome.last_event_time[name] = step.last_event_time
+                if step.switched:
+                    self.sharing.captured(name, i, stage, saved=False)
         self.accounting.account([(self.rows_topic, [], outcome)], None)
         self.results.publish(*(self.pipeline.status(n) for i in partitions for n in self.owned[i]))
         self.publish()
@@ -289,6 +311,8 @@ class Stage2:
             self._last_checkpoint = time.monotonic()
             return
         self.source.commit(synchronous=False)
+        self.sharing.saved()
+        self.sharing.share()
 
     # -- reporting ---------------------------------------------------------------------
 
@@ -302,11 +326,14 @@ class Stage2:
         for name in self.pipeline.models:
             i = partition_of(name, self.partitions)
             stage = self.owned.get(i, {}).get(name)
-            shares[name] = (
+            share = (
                 ModelShare(name, i, False)
                 if stage is None
                 else share_of(name, i, stage.buffer, self.topics)
             )
+            sends = self._sends(name) if self._sends is not None else share.sends
+            reference = self.sharing.reference(self.pipeline.models[name], stage)
+            shares[name] = replace(share, reference=reference, sends=sends)
         self.results.publish_scale_out(
             ScaleOutStatus(
                 self.replica,
@@ -314,6 +341,7 @@ class Stage2:
                 self._source_partitions(),
                 tuple(sorted(self.owned)),
                 shares,
+                self.sharing.counts(),
             )
         )
 

@@ -1,10 +1,14 @@
-"""The internal topics of scale-out: row batches and markers out, checkpoints in and out.
+"""The internal topics of scale-out: row batches and markers out, checkpoints and captured
+reference profiles in and out.
 
 ``<group_id>.rows`` carries each model's row batches (key: the model, partition:
 :func:`~monitor.scaleout.stage.partition_of`) and stage 1's progress markers (to every
 partition), told apart by the ``driftmon-kind`` header. ``<group_id>.checkpoints`` holds
 stage 2's checkpoints keyed by internal partition; it is meant to be compacted, but readers
 take the last value per key themselves (a broker may keep every record).
+``<group_id>.profiles`` holds captured reference profiles keyed by model (compacted as
+well): their owners write them, every replica follows the topic from its beginning without
+a group (:class:`ProfileTopic`).
 
 Producers are idempotent (no duplicates or reordering from retries); nothing relies on
 Kafka transactions.
@@ -22,6 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from monitor.errors import CheckpointError, DriftmonError
 from monitor.ingest.client_log import LIBRDKAFKA_LOGGER
+from monitor.scaleout.profiles import ProfileTable
 from monitor.scaleout.reorder import Marker
 
 logger = logging.getLogger(__name__)
@@ -206,6 +211,97 @@ class TopicCheckpoints:
                 key, value = msg.key(), msg.value()
                 if key is not None and value is not None:
                     self._latest[key.decode()] = value
+
+    def close(self) -> None:
+        self.producer.flush(5.0)
+        self.reader.close()
+
+
+class ProfileTopic:
+    """``<group_id>.profiles``: captured profiles out (acknowledged) and followed in.
+
+    The reader is assigned every partition from the beginning and never joins a group;
+    each record goes through a :class:`ProfileTable` (last value per key). Reading is
+    non-blocking after the start-up catch-up, so following the topic costs a turn of the
+    run loop nothing when no record arrives.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        group_id: str,
+        extra: Mapping[str, Any],
+        table: ProfileTable,
+    ) -> None:
+        self.topic = topic
+        self.table = table
+        self.producer = Producer(producer_config(bootstrap, extra))
+        self.reader = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"{group_id}.profile-reader",  # assign() only: never joins
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "queued.max.messages.kbytes": 16 * 1024,
+                "logger": LIBRDKAFKA_LOGGER,
+            }
+        )
+        count = partition_count(self.reader, topic)
+        self._next = dict.fromkeys(range(count), 0)
+        self.reader.assign([TopicPartition(topic, p, 0) for p in range(count)])
+
+    def publish(self, model: str, data: bytes, timeout_seconds: float = 30.0) -> None:
+        """Produce one model's profile and wait for its acknowledgement (``DeliveryFailed``)."""
+        failed: list[str] = []
+
+        def report(err: KafkaError | None, _msg: Any) -> None:
+            if err is not None:
+                failed.append(err.str())
+
+        try:
+            self.producer.produce(self.topic, data, model.encode(), on_delivery=report)
+        except (BufferError, KafkaException) as exc:
+            raise DeliveryFailed(f"profile to {self.topic!r} not sent: {exc}") from None
+        left = self.producer.flush(timeout_seconds)
+        if left or failed:
+            reason = failed[0] if failed else "not acknowledged in time"
+            raise DeliveryFailed(f"profile to {self.topic!r} not written: {reason}")
+
+    def follow(self, timeout_seconds: float = 0.0) -> set[str]:
+        """Take the records that arrived; the models whose usable profile changed."""
+        changed: set[str] = set()
+        for msg in self.reader.consume(100, timeout_seconds):
+            if msg.error() is not None:
+                continue
+            partition, offset = msg.partition() or 0, msg.offset() or 0
+            self._next[partition] = offset + 1
+            name = self.table.offer(msg.key(), msg.value(), f"{self.topic}/{partition}/{offset}")
+            if name is not None:
+                changed.add(name)
+        return changed
+
+    def catch_up(self, timeout_seconds: float = 10.0) -> set[str]:
+        """Read to the topic's end as it is now (start-up: bin from the first batch on);
+        what is not read in time is followed later (rows go raw meanwhile)."""
+        deadline = time.monotonic() + timeout_seconds
+        changed: set[str] = set()
+        try:
+            ends = {
+                p: self.reader.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=timeout_seconds, cached=False
+                )[1]
+                for p in self._next
+            }
+        except KafkaException as exc:
+            logger.warning("profiles topic not read at start", extra={"error": str(exc)})
+            return changed
+        while any(self._next[p] < end for p, end in ends.items()):
+            if time.monotonic() >= deadline:
+                logger.warning("profiles topic not read to its end at start; following it")
+                break
+            changed |= self.follow(0.2)
+        return changed
 
     def close(self) -> None:
         self.producer.flush(5.0)

@@ -4,7 +4,9 @@ Only the replica that owns a model (stage 2) exports its row counts, watermark a
 so ``sum by (model)`` over replicas never counts a model twice; every replica exports
 ``driftmon_model_owner`` for every model (1 where it owns it, 0 elsewhere), so
 ``sum by (model) (driftmon_model_owner) == 0`` is a model nobody runs. The internal
-topic's lag is ``driftmon_consumer_lag_messages{topic="<group_id>.rows"}``.
+topic's lag is ``driftmon_consumer_lag_messages{topic="<group_id>.rows"}``. Every replica
+that follows ``<group_id>.profiles`` (a model captures its reference) counts the records it
+read there by outcome, ``driftmon_profile_records_total``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from monitor.publish.results import ResultsStore
+from monitor.scaleout.profiles import OUTCOMES as PROFILE_OUTCOMES
 from monitor.scaleout.status import OUTCOMES
 
 
@@ -26,7 +29,7 @@ class ScaleOutCollector:
     @staticmethod
     def _families() -> tuple[
         GaugeMetricFamily, CounterMetricFamily, CounterMetricFamily, GaugeMetricFamily,
-        GaugeMetricFamily,
+        GaugeMetricFamily, CounterMetricFamily,
     ]:  # fmt: skip
         return (
             GaugeMetricFamily(
@@ -58,6 +61,14 @@ class ScaleOutCollector:
                 "Rows of the model waiting in its owner's reorder buffer for the watermark.",
                 labels=["model"],
             ),
+            CounterMetricFamily(
+                "driftmon_profile_records",
+                "Records read from <group_id>.profiles (captured references), by outcome "
+                "(used; garbled: not a readable profile; unknown_model: no configured model "
+                "capturing its reference; other_config: written under another config; "
+                "deleted: a tombstone).",
+                labels=["outcome"],
+            ),
         )
 
     def describe(self) -> Iterable[Metric]:
@@ -67,7 +78,10 @@ class ScaleOutCollector:
         report = self._results.scale_out()
         if report is None:
             return
-        owner, rows, forced, lag, buffered = self._families()
+        owner, rows, forced, lag, buffered, profiles = self._families()
+        if report.profile_records:
+            for outcome in PROFILE_OUTCOMES:
+                profiles.add_metric([outcome], float(report.profile_records.get(outcome, 0)))
         for model, share in report.models.items():
             owner.add_metric([model], 1.0 if share.owned else 0.0)
             if not share.owned:
@@ -78,4 +92,4 @@ class ScaleOutCollector:
             if share.watermark_lag_seconds is not None:
                 lag.add_metric([model], share.watermark_lag_seconds)
             buffered.add_metric([model], float(share.buffered_rows))
-        yield from (owner, rows, forced, lag, buffered)
+        yield from (owner, rows, forced, lag, buffered, profiles)
