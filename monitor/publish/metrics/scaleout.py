@@ -39,9 +39,10 @@ class ScaleOutCollector:
             ),
             CounterMetricFamily(
                 "driftmon_partial_rows",
-                "Binned rows reaching the model's owner, by outcome (applied; duplicate: sent "
-                "again after a stage-1 restart; late: behind their partition by more than the "
-                "allowed lateness; rejected: binned against another reference or config).",
+                "Rows (binned or raw) reaching the model's owner, by outcome (applied; "
+                "duplicate: sent again after a stage-1 restart; late: behind their partition by "
+                "more than the allowed lateness; rejected: binned against another reference or "
+                "config).",
                 labels=["model", "outcome"],
             ),
             CounterMetricFamily(
