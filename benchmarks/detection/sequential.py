@@ -29,11 +29,14 @@ five categories (shares 0.4, 0.3, 0.15, 0.1, 0.05). Bounded: the stationary run 
 False alarms: alarms on the stationary stream, with the two-sided 95 % Poisson (Garwood)
 upper bound per million events; zero alarms in 5M bounds the rate by 0.74 per million
 whichever detector, so "equal measured rate" means equal up to that bound. Tuning on the
-stream itself puts each tuned detector just short of its first alarm there, so the same
-tuned detectors are also run over a *held-out* stationary stream of
-``--held-out-events`` rows (default 20,000,000; a different seed), where their rates
-are measured rather than bounded (PageHinkley, the slowest to run and far behind on
-delay, is left out there). Delay: events
+stream itself puts each tuned detector just short of its first alarm there (a rate of
+about one alarm per stream length, give or take a lot), so the tuned detectors also run
+over a *held-out* stationary stream of ``--held-out-events`` rows (default 100,000,000;
+a different seed), where their rates are measured rather than bounded (PageHinkley, the
+slowest to run and far behind on delay, is left out there). One more driftmon setting is
+read off that stream: **at ADWIN's rate**, per column the loosest budget of
+``MATCH_BUDGETS`` whose held-out false alarms there are no more than ADWIN's (chosen on
+the held-out stream, as River's settings are chosen on the tuning stream). Delay: events
 from the change to the first alarm of the changed column's detector; a stream without an
 alarm within ``--max-delay`` counts as ``> max-delay``, and the median is ``>`` when more
 than half are. CPU: process time of the detectors' work per million events (all five
@@ -78,6 +81,8 @@ LEAD = 5_000
 DELTAS = tuple(10.0**-e for e in (3, 5, 10, 20, 50, 100, 200, 300))
 BUDGETS = tuple(m * 10.0**e for e in range(8) for m in (1.0, 3.0))  # alarms a month
 FINE_BUDGETS = tuple(m * 10.0**e for e in range(8) for m in (1.0, 2.0, 5.0))
+#: Budgets run over the held-out stream to find driftmon's setting at ADWIN's rate there.
+MATCH_BUDGETS = (300.0, 1_000.0, 2_000.0, 3_000.0, 5_000.0, 10_000.0, 20_000.0, 50_000.0)
 
 
 def garwood(k: int) -> tuple[float, float]:
@@ -236,33 +241,37 @@ def held_out(
     ours: dict[str, Driftmon],
     moments: dict[str, tuple[float, float]],
     adwin: dict[str, float],
-) -> None:
-    """False alarms per column of the tuned detectors on a stationary stream of ``events``
-    rows they were not tuned on (seed 2), with 95 % intervals; each detector runs on."""
+) -> dict[str, dict[str, int]]:
+    """False alarms per column of each of ``ours`` and of the tuned ADWINs on a stationary
+    stream of ``events`` rows none was tuned on (seed 2), one pass over it; every
+    detector runs on after an alarm."""
     chunk = 2_000_000
-    rows: dict[str, dict[str, int]] = {}
-    for key, tool in ours.items():
-        counts = dict.fromkeys(COLUMNS, 0)
-        detectors = SequentialDetectors(tool.plan)
-        hrng = np.random.default_rng(2)
-        for start in range(0, events, chunk):
-            for a in tool.run(draw(hrng, min(chunk, events - start)), detectors):
-                counts[a[1]] += 1
-        rows[key] = counts
+    counts = {key: dict.fromkeys(COLUMNS, 0) for key in (*ours, "ADWIN")}
+    detectors = {key: SequentialDetectors(tool.plan) for key, tool in ours.items()}
     made = {c: drift.ADWIN(delta=adwin[c]) for c in COLUMNS}
-    counts = dict.fromkeys(COLUMNS, 0)
     hrng = np.random.default_rng(2)
     for start in range(0, events, chunk):
         part = draw(hrng, min(chunk, events - start))
+        for key, tool in ours.items():
+            for _, f in tool.run(part, detectors[key]):
+                counts[key][f] += 1
         for c in COLUMNS:
-            counts[c] += alarm_count(made[c], standardise(moments, c, part[c]))
-    rows["ADWIN"] = counts
-    print(f"\nheld-out stationary stream, {events:,} events (seed 2): false alarms per column "
-          "(95 % interval)")  # fmt: skip
-    print(f"| detector | {' | '.join(COLUMNS)} |\n|---|{'---:|' * len(COLUMNS)}")
-    for key, counts in rows.items():
-        cells = [f"{k} ({garwood(k)[0]:.1f}-{garwood(k)[1]:.1f})" for k in counts.values()]
-        print(f"| {key} | {' | '.join(cells)} |", flush=True)
+            counts["ADWIN"][c] += alarm_count(made[c], standardise(moments, c, part[c]))
+    return counts
+
+
+def matched(
+    counts: dict[str, dict[str, int]], at: dict[float, Driftmon]
+) -> tuple[Driftmon, dict[str, float]]:
+    """Per column, the loosest of the budgets ``at`` whose held-out false alarms there are
+    no more than ADWIN's (the strictest when none is)."""
+    budgets = sorted(at)
+    chosen: dict[str, float] = {}
+    for c in COLUMNS:
+        fit = [b for b in budgets if counts[f"at {b:g}"][c] <= counts["ADWIN"][c]]
+        chosen[c] = fit[-1] if fit else budgets[0]
+    h = {c: candidate_h(at[chosen[c]], c) for c in COLUMNS}
+    return Driftmon(at[budgets[0]].profile, h), chosen
 
 
 def spread_cell(delays: list[float], cap: int) -> str:
@@ -277,7 +286,7 @@ def main() -> None:
     parser.add_argument("--stationary-events", type=int, default=5_000_000)
     parser.add_argument("--seeds", type=int, default=25)
     parser.add_argument("--max-delay", type=int, default=200_000)
-    parser.add_argument("--held-out-events", type=int, default=20_000_000)
+    parser.add_argument("--held-out-events", type=int, default=100_000_000)
     args = parser.parse_args()
     rng = np.random.default_rng(20261203)
     ref = draw(rng, REFERENCE)
@@ -347,18 +356,35 @@ def main() -> None:
           f"{rounded}, ADWIN deltas {adwin}")  # fmt: skip
     print(f"River tuning CPU (incl. several ADWIN passes): {river_cpu}")
 
-    if args.held_out_events:
-        held_out(
-            args.held_out_events,
-            {f"driftmon {tuned_budget:,.0f}/month": tuned, "driftmon per column": per_column},
-            moments, adwin,
-        )  # fmt: skip
+    # ---- held out: every tuned detector's false alarms on a stream none was tuned on, and
+    # driftmon at ADWIN's measured rate there (a grid of budgets run on the same stream)
+    held = args.held_out_events
+    grid = {b: at_budget(b)[0] for b in MATCH_BUDGETS}
+    counts = held_out(
+        held,
+        {f"driftmon {tuned_budget:,.0f}/month": tuned, "driftmon per column": per_column}
+        | {f"at {b:g}": d for b, d in grid.items()},
+        moments, adwin,
+    )  # fmt: skip
+    at_adwin, match_budget = matched(counts, grid)
+    counts["driftmon at ADWIN's rate"] = {
+        c: counts[f"at {match_budget[c]:g}"][c] for c in COLUMNS
+    }  # fmt: skip
+    print(f"\nheld-out stationary stream, {held:,} events (seed 2): false alarms per column "
+          "(95 % interval)")  # fmt: skip
+    print(f"| detector | {' | '.join(COLUMNS)} |\n|---|{'---:|' * len(COLUMNS)}")
+    for key, row in counts.items():
+        cells = [f"{k} ({garwood(k)[0]:.1f}-{garwood(k)[1]:.1f})" for k in row.values()]
+        print(f"| {key} | {' | '.join(cells)} |", flush=True)
+    hs = {c: {t: round(h, 2) for t, h in candidate_h(at_adwin, c).items()} for c in COLUMNS}
+    print(f"driftmon at ADWIN's rate: budgets {match_budget} a month, thresholds {hs}")
 
     # ---- changes
     makers = {
         "driftmon 1/month": None,
         f"driftmon {tuned_budget:,.0f}/month": None,
         "driftmon per column": None,
+        "driftmon at ADWIN's rate": None,
         "PageHinkley": lambda c: lambda: drift.PageHinkley(threshold=ph_threshold[c]),
         "ADWIN": lambda c: lambda: drift.ADWIN(delta=adwin[c]),
     }
@@ -372,7 +398,8 @@ def main() -> None:
             after = draw(srng, args.max_delay)
             col = change(srng, after)
             cols = {c: np.concatenate([before[c], after[c]]) for c in COLUMNS}
-            for key, ours in zip(list(makers)[:3], (strict, tuned, per_column), strict=True):
+            settings = (strict, tuned, per_column, at_adwin)
+            for key, ours in zip(list(makers)[:4], settings, strict=True):
                 late = [r - LEAD for r, f in ours.run(cols) if f == col and r >= LEAD]
                 delays[key].append(late[0] if late else math.inf)
             values = standardise(moments, col, cols[col])
