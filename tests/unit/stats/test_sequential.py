@@ -26,11 +26,9 @@ from monitor.stats.sequential import (
     tail_scores,
 )
 from monitor.stats.sequential_calibration import (
-    SequentialThreshold,
     calibrate_sequential,
     fit_rates,
     simulated_rates,
-    solve_sum,
     solve_threshold,
 )
 
@@ -291,35 +289,3 @@ def test_a_checkpoint_with_fewer_cusum_sides_loads(profile: ReferenceProfile, si
     np.testing.assert_array_equal(detectors.stats[:, 10], old[:, sides])
     with pytest.raises(ValueError, match="does not fit"):  # any other width is refused
         detectors.load_state_dict({**state, "stats": np.zeros((len(plan.names), 10))})
-
-
-def test_summed_rates_set_the_threshold() -> None:
-    # one part: the single-rate solution
-    assert solve_sum([(-3.0, 1.0, 0.0)], 25.0) == (pytest.approx(22.0), False)
-    # two equal parts: twice the rate, log 2 more threshold
-    h, limited = solve_sum([(-3.0, 1.0, 0.0), (-3.0, 1.0, 0.0)], 25.0)
-    assert not limited and h == pytest.approx(22.0 + math.log(2.0))
-    # a part with a far lower intercept hardly moves it
-    h, _ = solve_sum([(-3.0, 1.0, 0.0), (-8.0, 1.0, 0.0)], 25.0)
-    assert 22.0 < h < 22.01
-    # the reference error of one part: as solve_threshold, out of reach included
-    h, limited = solve_sum([(-3.0, 1.0, 1.0 / 250)], 25.0)
-    assert (h, limited) == (pytest.approx(solve_threshold(-3.0, 1.0, 1.0 / 250, 25.0)[0]), False)
-    assert solve_sum([(-3.0, 1.0, 1.0 / 25)], 25.0) == (pytest.approx(12.5), True)
-
-
-def test_the_slow_location_pair_is_calibrated_apart(profile: ReferenceProfile) -> None:
-    """cusum's slow pair (k = 0.05) has the largest reference error but the lowest rate:
-    fitted apart, its error no longer raises every side's threshold (the lumped rule: the
-    other sides' fit with the slow pair's error), and the stored threshold says so."""
-    found = calibrate_sequential(
-        profile, {"x": ["cusum"]}, alarms_per_month=1.0, events_per_month=1e9
-    )
-    x = found["x"]["cusum"]
-    assert x.slow is not None and x.slow[0] < x.intercept
-    n = profile.features["x"].n
-    lumped, _ = solve_threshold(x.intercept, x.slope, 1.0 / (2 * K_LOCATION**2 * n), math.log(1e9))
-    assert x.h < lumped - 0.5
-    assert SequentialThreshold.from_json(x.to_json()) == x
-    old = {k: v for k, v in x.to_json().items() if k != "slow"}  # stored before the split
-    assert SequentialThreshold.from_json(old).slow is None
