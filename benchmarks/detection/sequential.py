@@ -12,13 +12,14 @@ five categories (shares 0.4, 0.3, 0.15, 0.1, 0.05). Bounded: the stationary run 
 * driftmon: ``cusum`` on the numeric columns and ``bin_cusum`` on all five, thresholds from
   a budget (``false_alarms_per_month`` at 1,000 events/s) split over 29 checks (the 20
   window checks of these columns' default tests plus the 9 sequential ones), by
-  :func:`monitor.stats.sequential_calibration.calibrate_sequential`. Two settings: the
-  strict default budget of 1 a month, which never sees the stationary stream, and the
-  budget tuned *on the stationary stream* the way River is: the loosest of 1, 3, 10, 30,
+  :func:`monitor.stats.sequential_calibration.calibrate_sequential`. Settings: the
+  strict default budget of 1 a month, which never sees the stationary stream; the budget
+  tuned *on the stationary stream* the way River is: the loosest of 1, 3, 10, 30,
   ... a month without a false alarm there (a lower threshold only crosses earlier, so the
   first budget with an alarm ends the search); and *per column*, as River is tuned: each
   column's loosest budget of the finer grid 1, 2, 5, 10, 20, 50, ... a month without a
-  false alarm in that column there (its thresholds calibrated at that budget).
+  false alarm in that column there (its thresholds calibrated at that budget); and at
+  ADWIN's measured rate (below).
 * River ``PageHinkley`` (defaults but the threshold) and ``ADWIN`` (defaults but delta),
   one detector per column fed the values standardised by the reference (categories as
   their codes), tuned *on the stationary stream itself* to zero false alarms: PageHinkley's
