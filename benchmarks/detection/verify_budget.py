@@ -48,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000_000)
     parser.add_argument("--budgets", type=float, nargs="+", default=[36.0, 9.0])
+    parser.add_argument("--seed", type=int, default=0, help="added to the streams' seeds")
     args = parser.parse_args()
     rng = np.random.default_rng(20261203)
     ref = draw(rng, REFERENCE)
@@ -69,8 +70,9 @@ def main() -> None:
         ours = Driftmon(profile, thresholds)
         detectors = None
         alarms = 0
+        by_check: dict[str, int] = {}
         cpu = 0.0
-        stream = np.random.default_rng(int(budget * 1000))
+        stream = np.random.default_rng(int(budget * 1000) + args.seed)
         for start in range(0, args.events, CHUNK):
             cols = draw(stream, min(CHUNK, args.events - start))
             t0 = time.process_time()
@@ -80,7 +82,9 @@ def main() -> None:
                 detectors = SequentialDetectors(ours.plan)
             numeric = np.column_stack([cols[c] for c in NUMERIC])
             codes = cols["category"].reshape(-1, 1).astype(np.int64)
-            alarms += len(detectors.run(numeric, codes))
+            for a in detectors.run(numeric, codes):
+                alarms += 1
+                by_check[f"{a.feature}/{a.test}"] = by_check.get(f"{a.feature}/{a.test}", 0) + 1
             cpu += time.process_time() - t0
         lo, hi = garwood(alarms)
         print(
@@ -88,6 +92,7 @@ def main() -> None:
             f"{lo:.1f} - {hi:.1f} | {cpu:.1f} |",
             flush=True,
         )
+        print(f"   by check (feature/test: alarms): {dict(sorted(by_check.items()))}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ r"""Sequential drift detectors: CUSUMs that look at every event, not at window s
 Two tests, per feature, run by :class:`SequentialDetectors` over each batch's columns in
 one Numba kernel (rows in order, features inside: the state is a few numbers a feature):
 
-``cusum`` (numeric features): eight one-sided CUSUMs (Page, 1954) on the value
+``cusum`` (numeric features): ten one-sided CUSUMs (Page, 1954) on the value
 standardised by the reference. Standardising is by *normal scores of the reference
 cells*: a value in fine bin ``c`` (reference share ``p_c``, cumulative share ``a_c`` below
 it) scores the conditional mean of a standard normal over the bin's quantile range,
@@ -19,6 +19,9 @@ up/down (:math:`\pm t_c - k_\sigma`) and location up/down again with a larger re
 value, for large shifts, and with one between (``K_LOCATION``, ``K_SCALE``,
 ``K_LOCATION_FAST``, ``K_LOCATION_MID``): the three location pairs approximate a
 likelihood ratio for a shift of unknown size (a 0.25 sd shift gives the 0.25 pair no drift).
+The last two sides watch one tail each: the standardised sums ``t_c + s_c`` (upper) and
+``t_c - s_c`` (lower) less ``K_TAIL``, for mass moving out into one tail (a mixture, a
+contamination), which moves location and scale together and gives neither alone much drift.
 
 ``bin_cusum`` (numeric and categorical): a CUSUM of multinomial log-likelihood ratios
 over the reference cells (the fine bins; the vocabulary, ``__other__`` and ``__unseen__``),
@@ -76,7 +79,13 @@ from monitor.stats.sequential_plan import (
     K_SCALE as K_SCALE,
 )
 from monitor.stats.sequential_plan import (
+    K_TAIL as K_TAIL,
+)
+from monitor.stats.sequential_plan import (
     MIXTURE as MIXTURE,
+)
+from monitor.stats.sequential_plan import (
+    OLD_LAYOUTS as OLD_LAYOUTS,
 )
 from monitor.stats.sequential_plan import (
     SEQUENTIAL_TESTS as SEQUENTIAL_TESTS,
@@ -98,6 +107,9 @@ from monitor.stats.sequential_plan import (
 )
 from monitor.stats.sequential_plan import (
     normal_scores as normal_scores,
+)
+from monitor.stats.sequential_plan import (
+    tail_scores as tail_scores,
 )
 
 #: Alarm rows a kernel call may write (bounds a batch's chunk: 2 x features x rows).
@@ -202,7 +214,7 @@ def run_detectors(
     """Advance every detector over ``cells`` (features x rows, -1 missing), feature by
     feature (they are independent), rows in order.
 
-    ``stats`` (features x 9: eight cusum sides, bin_cusum) and ``recent`` (features x
+    ``stats`` (features x 11: ten cusum sides, bin_cusum) and ``recent`` (features x
     cells, the EWMA of cell indicators, stored divided by ``recent_scale`` so an update
     touches one cell) are updated in place. Each crossing is written to ``alarms`` (row,
     feature, test 0 cusum / 1 bin_cusum, statistic x 1e6 rounded) and restarts that CUSUM
@@ -224,6 +236,8 @@ def run_detectors(
             s5 = stats[f, 5]
             s6 = stats[f, 6]
             s7 = stats[f, 7]
+            s8 = stats[f, 8]
+            s9 = stats[f, 9]
             r = 0
             while r < rows:
                 c = cells[f, r]
@@ -236,7 +250,12 @@ def run_detectors(
                     s5 = max(s5 + inc[5, c], 0.0)
                     s6 = max(s6 + inc[6, c], 0.0)
                     s7 = max(s7 + inc[7, c], 0.0)
-                    top = max(max(max(s0, s1), max(s2, s3)), max(max(s4, s5), max(s6, s7)))
+                    s8 = max(s8 + inc[8, c], 0.0)
+                    s9 = max(s9 + inc[9, c], 0.0)
+                    top = max(
+                        max(max(max(s0, s1), max(s2, s3)), max(max(s4, s5), max(s6, s7))),
+                        max(s8, s9),
+                    )
                     if top > limit:
                         alarms[n, 0] = r
                         alarms[n, 1] = f
@@ -251,6 +270,8 @@ def run_detectors(
                         s5 = 0.0
                         s6 = 0.0
                         s7 = 0.0
+                        s8 = 0.0
+                        s9 = 0.0
                 r += 1
             stats[f, 0] = s0
             stats[f, 1] = s1
@@ -260,6 +281,8 @@ def run_detectors(
             stats[f, 5] = s5
             stats[f, 6] = s6
             stats[f, 7] = s7
+            stats[f, 8] = s8
+            stats[f, 9] = s9
         if bins[f]:
             ref = reference[f]
             mine = recent[f]
@@ -384,8 +407,10 @@ class SequentialDetectors:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Resume from :meth:`state_dict`; ``ValueError`` when it does not fit the plan."""
         stats = np.asarray(state["stats"], np.float64)
-        if stats.ndim == 2 and stats.shape[1] == SIDES - 1:  # before the middle pair: zeros
-            stats = np.insert(stats, [SIDES - 2, SIDES - 2], 0.0, axis=1)
+        if stats.ndim == 2 and stats.shape[1] in OLD_LAYOUTS:  # fewer sides: new ones at 0
+            moved = np.zeros((stats.shape[0], SIDES + 1))
+            moved[:, list(OLD_LAYOUTS[stats.shape[1]])] = stats
+            stats = moved
         recent = np.asarray(state["recent"], np.float64)
         scale = np.asarray(state["recent_scale"], np.float64)
         if (

@@ -67,7 +67,8 @@ EVENTS = 150_000
 REDRAWS = 4
 #: Part of the detector set-up the stored thresholds depend on (a change recalibrates).
 PARAMETERS = (
-    "k=0.05/0.1/0.25;mixture=0.5;ewma=0.005;ref-error;eps=1e-4;grid=0.5..11;events=150000x4"
+    "k=0.05/0.125/0.25;tail=0.15;mixture=0.5;ewma=0.005;ref-error;eps=1e-4;grid=0.5..11;"
+    "events=150000x4"
 )
 
 

@@ -23,6 +23,7 @@ from monitor.stats.sequential import (
     build_plan,
     lr_scale,
     normal_scores,
+    tail_scores,
 )
 from monitor.stats.sequential_calibration import (
     calibrate_sequential,
@@ -74,15 +75,17 @@ def reference_run(
         sides: list[np.ndarray] = []
         if "cusum" in tests:
             loc, scale = normal_scores(p, f.n)
+            upper = (scale + loc - p @ (scale + loc)) / np.sqrt(p @ (scale + loc) ** 2)
+            lower = (scale - loc - p @ (scale - loc)) / np.sqrt(p @ (scale - loc) ** 2)
             for x in (
                 loc - K_LOCATION, -loc - K_LOCATION, scale - 0.1, -scale - 0.1,
-                loc - 0.25, -loc - 0.25, loc - 0.125, -loc - 0.125,
+                loc - 0.25, -loc - 0.25, loc - 0.125, -loc - 0.125, upper - 0.15, lower - 0.15,
             ):  # fmt: skip
                 sides.append(lr_scale(x, p) * x)
         floored = np.maximum(p, EPSILON)
         floored /= floored.sum()
         r = floored.copy()
-        s = [0.0] * 9
+        s = [0.0] * 11
         numeric_feature = j < len(profile.numeric_names)
         for row in range(numeric.shape[0]):
             if numeric_feature:
@@ -98,15 +101,15 @@ def reference_run(
             if sides:
                 for k, inc in enumerate(sides):
                     s[k] = max(0.0, s[k] + inc[cell])
-                if max(s[:8]) > h:
+                if max(s[:10]) > h:
                     alarms.append((row, name, "cusum"))
-                    s[:8] = [0.0] * 8
+                    s[:10] = [0.0] * 10
             if "bin_cusum" in tests:
                 q = (1 - MIXTURE) * floored[cell] + MIXTURE * r[cell]
-                s[8] = max(0.0, s[8] + math.log(q / floored[cell]))
-                if s[8] > h:
+                s[10] = max(0.0, s[10] + math.log(q / floored[cell]))
+                if s[10] > h:
                     alarms.append((row, name, "bin_cusum"))
-                    s[8] = 0.0
+                    s[10] = 0.0
                 r *= 1 - EWMA_WEIGHT
                 r[cell] += EWMA_WEIGHT
         state[name] = s
@@ -158,7 +161,7 @@ def test_scores_are_standardised_under_the_reference(profile: ReferenceProfile) 
         f = profile.features[name]
         p = np.asarray(f.counts, float) / f.n
         loc, scale = normal_scores(p, f.n)
-        for s in (loc, scale):
+        for s in (loc, scale, *tail_scores(loc, scale, p)):
             assert abs(p @ s) < 1e-9 and abs(p @ s**2 - 1) < 1e-9
         # every side's increments are log-likelihood ratios: E_p[exp(x)] = 1
         x = loc - K_LOCATION
@@ -250,12 +253,39 @@ def test_the_middle_location_pair_has_the_most_drift_at_a_quarter_sd(
     assert drift[7] < 0  # the down side of the pair drifts away
 
 
-def test_a_checkpoint_from_before_the_middle_pair_loads(profile: ReferenceProfile) -> None:
+def test_the_tail_sides_have_the_most_drift_when_mass_moves_into_one_tail(
+    profile: ReferenceProfile,
+) -> None:
+    # 10 % of the events from N(2, 1): location and scale rise together, and the upper
+    # tail side (8) gains more log-likelihood ratio per event than any location or scale
+    # side; the lower tail side (9) drifts away
+    plan = build_plan(profile, {"x": ["cusum"]}, {"x": {"cusum": 20.0}})
+    x = profile.features["x"]
+    assert isinstance(x, NumericProfile)
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=200_000)
+    hit = rng.random(values.size) < 0.1
+    values[hit] = rng.normal(2.0, 1.0, int(hit.sum()))
+    cells = np.searchsorted(np.asarray(x.edges), values, side="right")
+    drift = plan.increments[0][:, cells].mean(axis=1)
+    assert drift[8] > 1.3 * drift[:8].max() and drift[9] < 0
+    # and the lower tail side is its mirror image
+    cells = np.searchsorted(np.asarray(x.edges), -values, side="right")
+    drift = plan.increments[0][:, cells].mean(axis=1)
+    assert drift[9] > 1.3 * drift[:8].max() and drift[8] < 0
+
+
+@pytest.mark.parametrize("sides", [6, 8])
+def test_a_checkpoint_with_fewer_cusum_sides_loads(profile: ReferenceProfile, sides: int) -> None:
+    """Checkpoints from before the middle pair (6 sides) and before the tail sides (8):
+    every side they had resumes where it was, the new ones start from 0."""
     plan = build_plan(profile, ALL, {name: {"cusum": 8.0, "bin_cusum": 8.0} for name in ALL})
     detectors = SequentialDetectors(plan)
     state = detectors.state_dict()
-    old = np.arange(1.0, 1.0 + 7 * len(plan.names)).reshape(len(plan.names), 7)
+    old = np.arange(1.0, 1.0 + (sides + 1) * len(plan.names)).reshape(len(plan.names), -1)
     detectors.load_state_dict({**state, "stats": old})
-    np.testing.assert_array_equal(detectors.stats[:, :6], old[:, :6])
-    np.testing.assert_array_equal(detectors.stats[:, 6:8], 0.0)
-    np.testing.assert_array_equal(detectors.stats[:, 8], old[:, 6])
+    np.testing.assert_array_equal(detectors.stats[:, :sides], old[:, :sides])
+    np.testing.assert_array_equal(detectors.stats[:, sides:10], 0.0)
+    np.testing.assert_array_equal(detectors.stats[:, 10], old[:, sides])
+    with pytest.raises(ValueError, match="does not fit"):  # any other width is refused
+        detectors.load_state_dict({**state, "stats": np.zeros((len(plan.names), 10))})
