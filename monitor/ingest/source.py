@@ -163,25 +163,7 @@ class KafkaSource:
         except Exception as exc:  # surface with context instead of librdkafka losing it
             raise RebalanceError(f"on_assign failed: {exc}") from exc
         finally:
-            self._apply(consumer, "assign", partitions)
-
-    def _apply(self, consumer: Consumer, kind: str, partitions: list[TopicPartition]) -> None:
-        """Apply the rebalance ourselves, always, instead of leaving it to the client.
-
-        When a callback does not (un)assign, confluent-kafka does it after the callback
-        and first asks librdkafka for the rebalance protocol, holding the GIL. Inside
-        ``consumer.close()`` that question can go unanswered for ever (librdkafka issue
-        4041), freezing every thread of the process; a test caught it one close in ten.
-        """
-        if kind == "assign":
-            if self._cooperative:
-                consumer.incremental_assign(partitions)
-            else:
-                consumer.assign(partitions)
-        elif self._cooperative:
-            consumer.incremental_unassign(partitions)
-        else:
-            consumer.unassign()
+            _apply_rebalance(consumer, self._cooperative, "assign", partitions)
 
     def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._rebalances += 1
@@ -199,7 +181,7 @@ class KafkaSource:
         except Exception as exc:
             raise RebalanceError(f"on_revoke failed: {exc}") from exc
         finally:
-            self._apply(consumer, "revoke", partitions)
+            _apply_rebalance(consumer, self._cooperative, "revoke", partitions)
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._rebalances += 1
@@ -215,7 +197,7 @@ class KafkaSource:
         except Exception as exc:
             raise RebalanceError(f"on_lost failed: {exc}") from exc
         finally:
-            self._apply(consumer, "lost", partitions)
+            _apply_rebalance(consumer, self._cooperative, "lost", partitions)
         for pair in pairs:
             self._assigned.discard(pair)
             self._positions.pop(pair, None)
@@ -399,6 +381,27 @@ class KafkaSource:
         """Leave the group without committing (offsets must not pass a failed checkpoint)."""
         self._lag.stop()
         self.consumer.close()
+
+
+def _apply_rebalance(
+    consumer: Consumer, cooperative: bool, kind: str, partitions: list[TopicPartition]
+) -> None:
+    """Apply a rebalance in its callback, always, instead of leaving it to the client.
+
+    When a callback does not (un)assign, confluent-kafka does it after the callback and
+    first asks librdkafka for the rebalance protocol, holding the GIL. Inside
+    ``consumer.close()`` that question can go unanswered for ever (librdkafka issue 4041),
+    freezing every thread of the process; a scale-out test caught it one close in eight.
+    """
+    if kind == "assign":
+        if cooperative:
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
+    elif cooperative:
+        consumer.incremental_unassign(partitions)
+    else:
+        consumer.unassign()
 
 
 def _fmt(pairs: Iterable[tuple[str, int]]) -> str:
