@@ -47,9 +47,10 @@ class OpenSlotFeed:
         self._windows.append(window)
         return True
 
-    def flush(self) -> list[ModelMonitor]:
+    def flush(self) -> list[tuple[ModelMonitor, float]]:
         """Count every offered model's rows; the monitors fed (each exactly as its
-        ``feed`` would have), for their hot counts."""
+        ``feed`` would have), for their hot counts, each with its rows' latest event time
+        (``ts.max()``, found by the kernel that counted them)."""
         monitors, columns, windows = self._monitors, self._columns, self._windows
         self._monitors, self._columns, self._windows = [], [], []
         if not monitors:
@@ -65,9 +66,9 @@ class OpenSlotFeed:
             [k for _, k in encoded],
             [np.ascontiguousarray(c.ts, dtype=np.float64) for c in columns],
         )
-        for monitor, cols, good in zip(monitors, columns, counted, strict=True):
+        for monitor, cols, good in zip(monitors, columns, counted.ok, strict=True):
             if good:
                 monitor.events_seen += len(cols.ts)
             else:  # a code the profile does not know: the window's own check says so
                 monitor.feed(cols)
-        return monitors
+        return list(zip(monitors, counted.latest, strict=True))

@@ -17,7 +17,7 @@ import math
 import weakref
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit, types
@@ -76,6 +76,17 @@ def _time_range(
     ts_max[pos] = max(ts_max[pos], hi)
 
 
+@njit(cache=True, nogil=True)
+def _latest(ts: np.ndarray) -> float:  # pragma: no cover - compiled
+    """``ts.max()``: NaN when a time is NaN (-inf for no rows)."""
+    top = -math.inf
+    for t in ts:
+        if t != t:
+            return math.nan
+        top = max(top, t)
+    return top
+
+
 @cache
 def many_kernel(width: int) -> Callable[..., None]:
     """The kernel binning several windows' rows for edges padded to ``width`` (a power of
@@ -99,10 +110,12 @@ def many_kernel(width: int) -> Callable[..., None]:
         erow: np.ndarray, edges: np.ndarray, n_edges: np.ndarray,
         codes: np.ndarray, cstart: np.ndarray, crow: np.ndarray, n_cats: np.ndarray,
         ts: np.ndarray, tstart: np.ndarray, arrays: np.ndarray, ok: np.ndarray,
+        latest: np.ndarray,
     ) -> None:  # pragma: no cover - compiled  # fmt: skip
         col = np.empty(0)
         for m in range(rows.shape[0]):
             n, nf, nw, nc, cw = rows[m], shape[m, 0], shape[m, 1], shape[m, 2], shape[m, 3]
+            latest[m] = _latest(ts[tstart[m] : tstart[m] + n])
             c0 = cstart[m]
             ok[m] = _codes_fit(codes[c0 : c0 + n * nc], nc, n_cats[crow[m] : crow[m] + nc])
             if not ok[m]:
@@ -198,37 +211,50 @@ class EdgeTable:
         return table
 
 
+class Counted(NamedTuple):
+    """What :func:`count_open_slots` did, per window."""
+
+    #: Whether the window's rows were counted (``False``: a category code out of range).
+    ok: list[bool]
+    #: The largest event time of its rows (``ts.max()``), counted or not.
+    latest: list[float]
+
+
 def count_open_slots(
     table: EdgeTable,
     windows: Sequence[SlotWindow],
     numeric: Sequence[np.ndarray],
     codes: Sequence[np.ndarray],
     ts: Sequence[np.ndarray],
-) -> list[bool]:
-    """Count each window's rows (``numeric``/``codes`` in its profile's order, ``ts``) into
-    its open slot, windows of one edge width per kernel call; every window must have
-    :meth:`~SlotWindow.open_room` for its rows. Per window: whether it was counted
-    (``False``: a category code out of range; feed it for the error)."""
-    counted = [False] * len(windows)
+) -> Counted:
+    """Count each window's rows (``numeric``/``codes`` in its profile's order, ``ts``, at
+    least one row) into its open slot, windows of one edge width per kernel call; every
+    window must have :meth:`~SlotWindow.open_room` for its rows. A window not counted (a
+    category code out of range) is left as it was: feed it for the error."""
+    widths = [window.layout.padded_edges.shape[1] for window in windows]
+    first = widths[0] if widths else 0
+    if all(w == first for w in widths):  # the usual case: one width, one call, in order
+        return _count_width(table, first, range(len(windows)), windows, numeric, codes, ts)
+    ok, latest = [False] * len(windows), [math.nan] * len(windows)
     by_width: dict[int, list[int]] = {}
-    for i, window in enumerate(windows):
-        by_width.setdefault(window.layout.padded_edges.shape[1], []).append(i)
+    for i, width in enumerate(widths):
+        by_width.setdefault(width, []).append(i)
     for width, picked in by_width.items():
         done = _count_width(table, width, picked, windows, numeric, codes, ts)
-        for i, good in zip(picked, done, strict=True):
-            counted[i] = good
-    return counted
+        for j, i in enumerate(picked):
+            ok[i], latest[i] = done.ok[j], done.latest[j]
+    return Counted(ok, latest)
 
 
 def _count_width(
     table: EdgeTable,
     width: int,
-    picked: list[int],
+    picked: Sequence[int],
     windows: Sequence[SlotWindow],
     numeric: Sequence[np.ndarray],
     codes: Sequence[np.ndarray],
     ts: Sequence[np.ndarray],
-) -> list[bool]:
+) -> Counted:
     lays = [windows[i].layout for i in picked]
     places = np.array([table.rows_of(lay) for lay in lays], np.int64).reshape(-1, 2)
     edges, n_edges, n_cats = table.stacked(width)
@@ -239,19 +265,20 @@ def _count_width(
     rows = np.array([len(ts[i]) for i in picked], np.int64)
     arrays = np.array([windows[i].slot_arrays() for i in picked], np.int64).reshape(-1, 11)
     ok = np.zeros(len(picked), np.bool_)
+    latest = np.empty(len(picked))
     many_kernel(width)(
         np.concatenate([numeric[i].reshape(-1) for i in picked]),
         _starts(rows * shape[:, 0]), rows, shape, places[:, 0].copy(), edges, n_edges,
         np.concatenate([codes[i].reshape(-1) for i in picked]).astype(np.int64, copy=False),
         _starts(rows * shape[:, 2]), places[:, 1].copy(), n_cats,
         np.concatenate([ts[i] for i in picked]).astype(np.float64, copy=False),
-        _starts(rows), arrays, ok,
+        _starts(rows), arrays, ok, latest,
     )  # fmt: skip
     good: list[bool] = ok.tolist()
-    for j, i in enumerate(picked):
-        if good[j]:
-            windows[i].counted(int(rows[j]))
-    return good
+    for i, n, counted in zip(picked, rows.tolist(), good, strict=True):
+        if counted:
+            windows[i].counted(n)
+    return Counted(good, latest.tolist())
 
 
 def _starts(sizes: np.ndarray) -> np.ndarray:

@@ -93,6 +93,8 @@ class SlotWindow:
         self.spec = spec
         lay = layout_of(profile)
         self._lay = lay
+        # A count window's slide (0: a time window), read by every batch's open_room().
+        self._count_slide = spec.slide if isinstance(spec, CountWindowSpec) else 0
         if isinstance(spec, CountWindowSpec):
             self._slots = spec.events // spec.slide
         else:
@@ -325,9 +327,10 @@ class SlotWindow:
 
     def open_room(self) -> int:
         """Rows a count window's open slot takes without closing (0: time window, none open)."""
-        if not isinstance(self.spec, CountWindowSpec) or self._current < 0:
+        slide, current = self._count_slide, self._current
+        if not slide or current < 0:
             return 0
-        return max(0, self.spec.slide - int(self._slot_events[self._current % self._slots]) - 1)
+        return max(0, slide - int(self._slot_events[current % self._slots]) - 1)
 
     def slot_arrays(self) -> tuple[int, ...]:
         """The open slot and the addresses of the arrays a batched count writes
