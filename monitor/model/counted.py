@@ -55,16 +55,19 @@ class OpenSlotFeed:
         self._monitors, self._columns, self._windows = [], [], []
         if not monitors:
             return []
-        encoded = [
-            m.evaluator.encoder.encode(c)  # type: ignore[union-attr]
-            for m, c in zip(monitors, columns, strict=True)
-        ]
+        numeric: list[np.ndarray] = []
+        codes: list[np.ndarray] = []
+        for monitor, cols in zip(monitors, columns, strict=True):
+            encoder = monitor.evaluator.encoder  # type: ignore[union-attr]
+            if encoder.passthrough and cols.codes is not None:  # decode's columns as they are
+                numeric.append(cols.numeric)
+                codes.append(cols.codes)
+            else:
+                num, cat = encoder.encode(cols)
+                numeric.append(num)
+                codes.append(cat)
         counted = count_open_slots(
-            self._table,
-            windows,
-            [n for n, _ in encoded],
-            [k for _, k in encoded],
-            [np.ascontiguousarray(c.ts, dtype=np.float64) for c in columns],
+            self._table, windows, numeric, codes, [cols.ts for cols in columns]
         )
         for monitor, cols, good in zip(monitors, columns, counted.ok, strict=True):
             if good:

@@ -267,7 +267,7 @@ def _count_width(
     ok = np.zeros(len(picked), np.bool_)
     latest = np.empty(len(picked))
     many_kernel(width)(
-        np.concatenate([numeric[i].reshape(-1) for i in picked]),
+        np.concatenate([numeric[i].reshape(-1) for i in picked]).astype(np.float64, copy=False),
         _starts(rows * shape[:, 0]), rows, shape, places[:, 0].copy(), edges, n_edges,
         np.concatenate([codes[i].reshape(-1) for i in picked]).astype(np.int64, copy=False),
         _starts(rows * shape[:, 2]), places[:, 1].copy(), n_cats,

@@ -356,3 +356,14 @@ def test_a_large_batch_is_scanned_in_two_halves_exactly_as_in_one() -> None:
     assert (whole.status[:half] == 0).sum() > half // 8  # both halves hold clean events
     assert (whole.status[half:] == 0).sum() > half // 8
     assert_same(payloads)  # through decode_batch, which hands its halves to the helper
+
+
+def test_the_scanner_of_a_schema_is_found_again_by_identity_and_by_content() -> None:
+    first = scanner_for(SCHEMA)
+    assert first is not None and scanner_for(SCHEMA) is first  # the same schema object
+    rebuilt = replace(SCHEMA, models=dict(SCHEMA.models))  # equal content, a new object
+    assert rebuilt is not SCHEMA and scanner_for(rebuilt) is first
+    changed = replace(SCHEMA, models={**SCHEMA.models, "fraud": replace(FRAUD, codes=None)})
+    other = scanner_for(changed)
+    assert other is not None and other is not first and "fraud" not in other.names
+    assert scanner_for(SCHEMA) is first  # asked for again after another schema

@@ -26,6 +26,8 @@ __all__ = ["ColumnarScanner", "scanner_for"]
 _HELPER: list[ThreadPoolExecutor] = []
 _HELPER_LOCK = threading.Lock()
 _SCANNERS: dict[tuple[object, ...], ColumnarScanner | None] = {}
+# The schema last asked for and its scanner.
+_LAST: list[tuple[DecodeSchema, ColumnarScanner | None] | None] = [None]
 _PRED_KINDS = {
     None: jsonscan.PRED_NONE,
     "numeric": jsonscan.PRED_NUMERIC,
@@ -36,7 +38,16 @@ _PRED_KINDS = {
 
 def scanner_for(schema: DecodeSchema) -> ColumnarScanner | None:
     """The scanner of the schema's models with codes (cached by content); None if none."""
+    last = _LAST[0]  # one read of one tuple: safe between threads
+    if last is not None and last[0] is schema:  # the pipeline's cached schema, batch after
+        return last[1]  # batch: no hashing of every model's schema each time
     key = (tuple(schema.models.items()), schema.fields, schema.bound_model)
+    found = _scanner_by_content(key, schema)
+    _LAST[0] = (schema, found)
+    return found
+
+
+def _scanner_by_content(key: tuple[object, ...], schema: DecodeSchema) -> ColumnarScanner | None:
     try:
         return _SCANNERS[key]
     except KeyError:
@@ -122,8 +133,8 @@ class ColumnarScanner:
         codes = gathered.codes[start:stop]
         if numeric.shape[1] != n_num:
             numeric = np.ascontiguousarray(numeric[:, :n_num])
-        if codes.shape[1] != n_cat:
-            codes = np.ascontiguousarray(codes[:, :n_cat])
+        if codes.shape[1] != n_cat:  # no copy for none: an empty array is contiguous
+            codes = np.ascontiguousarray(codes[:, :n_cat]) if n_cat else codes[:, :0]
         blank: list[str | None] = [None] * (stop - start)
         return ModelColumns(
             numeric=numeric,
