@@ -40,7 +40,7 @@ class OpenSlotFeed:
         evaluator = model.evaluator
         assert evaluator is not None  # noqa: S101 - steady: a reference is installed
         window = evaluator.window
-        if window.open_room() < len(columns.ts):
+        if window.make_room() < len(columns.ts):
             return False
         self._monitors.append(model)
         self._columns.append(columns)

@@ -229,8 +229,9 @@ def count_open_slots(
 ) -> Counted:
     """Count each window's rows (``numeric``/``codes`` in its profile's order, ``ts``, at
     least one row) into its open slot, windows of one edge width per kernel call; every
-    window must have :meth:`~SlotWindow.open_room` for its rows. A window not counted (a
-    category code out of range) is left as it was: feed it for the error."""
+    window must have :meth:`~SlotWindow.open_room` for its rows (see ``make_room``). A
+    window not counted (a category code out of range) is left as it was: feed it for the
+    error."""
     widths = [window.layout.padded_edges.shape[1] for window in windows]
     first = widths[0] if widths else 0
     if all(w == first for w in widths):  # the usual case: one width, one call, in order

@@ -332,6 +332,16 @@ class SlotWindow:
             return 0
         return max(0, slide - int(self._slot_events[current % self._slots]) - 1)
 
+    def make_room(self) -> int:
+        """:meth:`open_room` after opening the next slot when a count window has none open
+        or its open one is full, as feeding rows does first (the same state either way)."""
+        slide, current = self._count_slide, self._current
+        if not slide:
+            return 0
+        if current < 0 or self._slot_events[current % self._slots] >= slide:
+            self._open(current + 1)
+        return self.open_room()
+
     def slot_arrays(self) -> tuple[int, ...]:
         """The open slot and the addresses of the arrays a batched count writes
         (``slot_batch``): allocated once, changed only in place, valid while it lives."""

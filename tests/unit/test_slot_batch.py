@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor.stats import CountWindowSpec, FeatureKind, SlotWindow, build_profile
+from monitor.stats import CountWindowSpec, FeatureKind, SlotWindow, TimeWindowSpec, build_profile
 from monitor.stats.slot_batch import EdgeTable, count_open_slots
 
 
@@ -84,6 +84,27 @@ def test_open_room_leaves_the_closing_row_to_the_window() -> None:
     assert w.open_room() == 0  # no slot open yet
     list(w.feed(*rows(w, 1, 5)))
     assert w.open_room() == 20 - 5 - 1
+
+
+def test_make_room_opens_the_slot_feeding_would_open_first() -> None:
+    counted, fed = window(4, 8, True), window(4, 8, True)
+    table = EdgeTable()
+
+    def both(seed: int, n: int) -> None:
+        assert counted.make_room() >= n
+        num, codes, ts = rows(counted, seed, n)
+        assert count_open_slots(table, [counted], [num], [codes], [ts]).ok == [True]
+        assert list(fed.feed(num, codes, ts)) == []
+        for key, value in counted.state_dict().items():
+            np.testing.assert_array_equal(np.asarray(value), np.asarray(fed.state_dict()[key]))
+
+    both(1, 5)  # no slot open yet: make_room opens the first
+    closing = rows(fed, 2, 15)
+    assert len(list(counted.feed(*closing))) == len(list(fed.feed(*closing))) == 1
+    assert counted.open_room() == 0  # the open slot is full
+    both(3, 7)  # make_room opens the next one, as feeding does first
+    timed = SlotWindow(counted.profile, TimeWindowSpec(seconds=60, slide_seconds=10))
+    assert timed.make_room() == 0 and timed.state_dict()["current"] == -1  # never opens
 
 
 def test_the_edge_table_forgets_the_layouts_of_windows_gone() -> None:
