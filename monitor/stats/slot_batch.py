@@ -166,6 +166,8 @@ class EdgeTable:
         self._rows: dict[int, dict[int, tuple[weakref.ref[Layout], int, int]]] = {}
         self._next: dict[int, tuple[int, int]] = {}  # width -> the next free rows
         self._stacked: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._moves = 0  # bumped whenever a layout's rows may have changed
+        self._plans: dict[int, _Plan] = {}  # width -> the windows of the last call
 
     def rows_of(self, lay: Layout) -> tuple[int, int]:
         """The table rows of ``lay``'s first numeric feature and first categorical one."""
@@ -173,6 +175,7 @@ class EdgeTable:
         known = self._rows.setdefault(width, {})
         found = known.get(id(lay))
         if found is None or found[0]() is not lay:
+            self._moves += 1
             known.pop(id(lay), None)  # an id of a layout gone, reused
             live = [ref for ref, _, _ in known.values() if ref() is not None]
             if len(known) > 2 * len(live) + 64:  # mostly the layouts of replaced windows
@@ -192,6 +195,25 @@ class EdgeTable:
         entry = self._rows[width][id(lay)] = (ref, erow, crow)
         return entry
 
+    def plan(self, width: int, windows: list[SlotWindow]) -> _Plan:
+        """What the kernel needs of ``windows`` that only changes with the windows: their
+        table rows, shapes, slot counts and array addresses. Batch after batch the same
+        models' windows come in the same order, so the last call's plan is reused (checked
+        by identity; it holds the windows, so their ids stay theirs)."""
+        plan = self._plans.get(width)
+        if plan is not None and plan.moves == self._moves and plan.windows == windows:
+            return plan
+        lays = [w.layout for w in windows]
+        places = np.array([self.rows_of(lay) for lay in lays], np.int64).reshape(-1, 2)
+        shape = np.array(
+            [(lay.n_numeric, lay.num_width, lay.n_categorical, lay.cat_width) for lay in lays],
+            np.int64,
+        ).reshape(-1, 4)
+        arrays = np.array([w.slot_arrays() for w in windows], np.int64).reshape(-1, 11)
+        plan = _Plan(windows, self._moves, places[:, 0].copy(), places[:, 1].copy(), shape, arrays)
+        self._plans[width] = plan
+        return plan
+
     def stacked(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(padded edges, edge counts, category sizes)`` of every layout of ``width``;
         the rows of a layout gone are +inf edges and sizes 0 (never read)."""
@@ -209,6 +231,17 @@ class EdgeTable:
                     n_cats[crow : crow + lay.n_categorical] = lay.n_cats
             table = self._stacked[width] = (edges, n_edges, n_cats)
         return table
+
+
+class _Plan(NamedTuple):
+    """The kernel's per-window inputs that do not change from batch to batch."""
+
+    windows: list[SlotWindow]
+    moves: int  # EdgeTable._moves when made
+    erow: np.ndarray  # first edge row of each window's layout
+    crow: np.ndarray  # first category row
+    shape: np.ndarray  # numeric features and width, categorical features and width
+    arrays: np.ndarray  # SlotWindow.slot_arrays(); column 0, the open slot, set per call
 
 
 class Counted(NamedTuple):
@@ -256,29 +289,26 @@ def _count_width(
     codes: Sequence[np.ndarray],
     ts: Sequence[np.ndarray],
 ) -> Counted:
-    lays = [windows[i].layout for i in picked]
-    places = np.array([table.rows_of(lay) for lay in lays], np.int64).reshape(-1, 2)
+    wins = [windows[i] for i in picked]
+    plan = table.plan(width, wins)
     edges, n_edges, n_cats = table.stacked(width)
-    shape = np.array(
-        [(lay.n_numeric, lay.num_width, lay.n_categorical, lay.cat_width) for lay in lays],
-        np.int64,
-    ).reshape(-1, 4)
+    shape, arrays = plan.shape, plan.arrays.copy()
+    arrays[:, 0] = [w.open_slot for w in wins]
     rows = np.array([len(ts[i]) for i in picked], np.int64)
-    arrays = np.array([windows[i].slot_arrays() for i in picked], np.int64).reshape(-1, 11)
     ok = np.zeros(len(picked), np.bool_)
     latest = np.empty(len(picked))
     many_kernel(width)(
         np.concatenate([numeric[i].reshape(-1) for i in picked]).astype(np.float64, copy=False),
-        _starts(rows * shape[:, 0]), rows, shape, places[:, 0].copy(), edges, n_edges,
+        _starts(rows * shape[:, 0]), rows, shape, plan.erow, edges, n_edges,
         np.concatenate([codes[i].reshape(-1) for i in picked]).astype(np.int64, copy=False),
-        _starts(rows * shape[:, 2]), places[:, 1].copy(), n_cats,
+        _starts(rows * shape[:, 2]), plan.crow, n_cats,
         np.concatenate([ts[i] for i in picked]).astype(np.float64, copy=False),
         _starts(rows), arrays, ok, latest,
     )  # fmt: skip
     good: list[bool] = ok.tolist()
-    for i, n, counted in zip(picked, rows.tolist(), good, strict=True):
+    for window, n, counted in zip(wins, rows.tolist(), good, strict=True):
         if counted:
-            windows[i].counted(n)
+            window.counted(n)
     return Counted(good, latest.tolist())
 
 

@@ -332,6 +332,11 @@ class SlotWindow:
             return 0
         return max(0, slide - int(self._slot_events[current % self._slots]) - 1)
 
+    @property
+    def open_slot(self) -> int:
+        """The ring position of the newest slot (where a batched count writes)."""
+        return self._current % self._slots
+
     def make_room(self) -> int:
         """:meth:`open_room` after opening the next slot when a count window has none open
         or its open one is full, as feeding rows does first (the same state either way)."""
@@ -349,7 +354,7 @@ class SlotWindow:
             arrays = (self._num, self._num_total, self._low, self._high, self._cat,
                       self._cat_total, self._slot_events, self._ts_min, self._ts_max)  # fmt: skip
             self._addresses = tuple(int(a.ctypes.data) for a in arrays)
-        return (self._current % self._slots, self._slots, *self._addresses)
+        return (self.open_slot, self._slots, *self._addresses)
 
     def counted(self, rows: int) -> None:
         """``rows`` were counted into the open slot's arrays by ``slot_batch``."""

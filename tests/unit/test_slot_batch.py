@@ -107,6 +107,18 @@ def test_make_room_opens_the_slot_feeding_would_open_first() -> None:
     assert timed.make_room() == 0 and timed.state_dict()["current"] == -1  # never opens
 
 
+def test_the_windows_of_the_last_call_are_planned_once() -> None:
+    table = EdgeTable()
+    wins = [window(i, 8, i % 2 == 0) for i in range(3)]
+    width = wins[0].layout.padded_edges.shape[1]
+    plan = table.plan(width, list(wins))
+    assert table.plan(width, list(wins)) is plan  # same windows, same order: reused
+    other = [wins[0], window(7, 8, True), wins[2]]  # a model reset: a new window
+    replanned = table.plan(width, other)
+    assert replanned is not plan and replanned.windows == other
+    assert table.plan(width, list(wins)) is not replanned  # back: planned again
+
+
 def test_the_edge_table_forgets_the_layouts_of_windows_gone() -> None:
     import gc
 
