@@ -190,19 +190,6 @@ class SlotWindow:
 
     # ------------------------------------------------------------------ feeding
 
-    def _check(self, numeric: np.ndarray, categorical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lay = self._lay
-        num = np.ascontiguousarray(numeric, dtype=np.float64)
-        cat = np.ascontiguousarray(categorical, dtype=np.int64)
-        rows = num.shape[0] if num.ndim == 2 else -1
-        if num.ndim != 2 or num.shape[1] != lay.n_numeric:
-            raise ValueError(f"numeric must be rows x {lay.n_numeric} float64")
-        if cat.ndim != 2 or cat.shape != (rows, lay.n_categorical):
-            raise ValueError(f"categorical must be {rows} rows x {lay.n_categorical} int64")
-        if cat.size and (cat.min() < -1 or np.any(cat.max(axis=0) >= lay.n_cats)):
-            raise ValueError("categorical code out of range for its profile")
-        return num, cat
-
     def _add(self, pos: int, data: _Rows, ts: np.ndarray | None) -> None:
         rows = data.rows
         if rows == 0:
@@ -249,7 +236,7 @@ class SlotWindow:
         While suspended at a ``yield`` the window is exactly the window that just closed;
         the whole batch is consumed once the generator is exhausted.
         """
-        num, cat = self._check(numeric, categorical)
+        num, cat = _checked(self._lay, numeric, categorical)
         yield from self._feed(_Values(num, cat), ts)
 
     def feed_binned(self, rows: BinnedRows, ts: np.ndarray | None = None) -> Iterator[SlideInfo]:
@@ -417,6 +404,22 @@ class SlotWindow:
         if not np.array_equal(win._num.sum(axis=0), win._num_total):
             raise CheckpointError("window state is inconsistent (slot sums differ from totals)")
         return win
+
+
+def _checked(
+    lay: Layout, numeric: np.ndarray, categorical: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A batch's values and codes as the kernels take them, checked against ``lay``."""
+    num = np.ascontiguousarray(numeric, dtype=np.float64)
+    cat = np.ascontiguousarray(categorical, dtype=np.int64)
+    rows = num.shape[0] if num.ndim == 2 else -1
+    if num.ndim != 2 or num.shape[1] != lay.n_numeric:
+        raise ValueError(f"numeric must be rows x {lay.n_numeric} float64")
+    if cat.ndim != 2 or cat.shape != (rows, lay.n_categorical):
+        raise ValueError(f"categorical must be {rows} rows x {lay.n_categorical} int64")
+    if cat.size and (cat.min() < -1 or np.any(cat.max(axis=0) >= lay.n_cats)):
+        raise ValueError("categorical code out of range for its profile")
+    return num, cat
 
 
 class _Rows(Protocol):

@@ -367,3 +367,19 @@ def test_the_scanner_of_a_schema_is_found_again_by_identity_and_by_content() -> 
     other = scanner_for(changed)
     assert other is not None and other is not first and "fraud" not in other.names
     assert scanner_for(SCHEMA) is first  # asked for again after another schema
+
+
+def test_the_scanners_columns_are_marked_plain_and_skip_the_length_limits() -> None:
+    from monitor.ingest.decode.limits import MAX_ID_CHARS, enforce_limits
+
+    slow = b'{"model": "churn", "features": {"tenure": 12345678901234567890123}}'
+    long_id = b'{"model": "churn", "id": "\\u00e9' + b"x" * MAX_ID_CHARS + b'", "features": {}}'
+    payloads: list[bytes | None] = [CLEAN[0], CLEAN[6], slow, long_id]
+    assert scanned(payloads).tolist() == [2, 3]  # passed on to the object path
+    batch = decode_batch(payloads, np.zeros(4), SCHEMA)
+    assert batch.plain == {"fraud"}  # churn also got rows from the object path
+    limited = enforce_limits(batch)
+    assert limited.models["fraud"] is batch.models["fraud"] and limited.plain == {"fraud"}
+    assert [r.index for r in limited.rejected] == [3] and limited.models["churn"].rows == 2
+    only = decode_batch([CLEAN[0], CLEAN[6]], np.zeros(2), SCHEMA)
+    assert only.plain == {"fraud", "churn"} and enforce_limits(only) is only

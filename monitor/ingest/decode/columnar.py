@@ -105,7 +105,9 @@ class ColumnarScanner:
         # gathered in that order once, so a model's columns are slices of them (no numpy
         # work per model that does not depend on its rows).
         model = np.where(ok, result.model, len(self.names))
-        order = np.argsort(model, kind="stable")
+        # A stable sort of small integers is a radix sort in numpy: 16x faster than int64's.
+        small = model.astype(np.uint16) if len(self.names) < 0xFFFF else model
+        order = np.argsort(small, kind="stable")
         counts = np.bincount(model, minlength=len(self.names) + 1)
         unknown = np.bincount(model, weights=result.unknown, minlength=len(self.names) + 1)
         stops = np.cumsum(counts).tolist()
