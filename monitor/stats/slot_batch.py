@@ -210,9 +210,20 @@ class EdgeTable:
             np.int64,
         ).reshape(-1, 4)
         arrays = np.array([w.slot_arrays() for w in windows], np.int64).reshape(-1, 11)
-        plan = _Plan(windows, self._moves, places[:, 0].copy(), places[:, 1].copy(), shape, arrays)
+        plan = _Plan(
+            windows, self._moves, places[:, 0].copy(), places[:, 1].copy(), shape, arrays,
+            bool((shape[:, 0] == shape[0, 0]).all()) if len(windows) else True,
+            bool((shape[:, 2] == shape[0, 2]).all()) if len(windows) else True,
+        )  # fmt: skip
         self._plans[width] = plan
         return plan
+
+    def planned_width(self, windows: Sequence[SlotWindow]) -> int | None:
+        """The width of the plan made for exactly ``windows`` (None: no such plan)."""
+        for width, plan in self._plans.items():
+            if plan.moves == self._moves and plan.windows == windows:
+                return width
+        return None
 
     def stacked(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(padded edges, edge counts, category sizes)`` of every layout of ``width``;
@@ -242,6 +253,8 @@ class _Plan(NamedTuple):
     crow: np.ndarray  # first category row
     shape: np.ndarray  # numeric features and width, categorical features and width
     arrays: np.ndarray  # SlotWindow.slot_arrays(); column 0, the open slot, set per call
+    same_numeric: bool  # every window has the same numeric features (one 2-D concatenation)
+    same_categorical: bool  # and the same categorical ones
 
 
 class Counted(NamedTuple):
@@ -265,6 +278,9 @@ def count_open_slots(
     window must have :meth:`~SlotWindow.open_room` for its rows (see ``make_room``). A
     window not counted (a category code out of range) is left as it was: feed it for the
     error."""
+    width = table.planned_width(windows)
+    if width is not None:  # the windows of the last call again: one width
+        return _count_width(table, width, range(len(windows)), windows, numeric, codes, ts)
     widths = [window.layout.padded_edges.shape[1] for window in windows]
     first = widths[0] if widths else 0
     if all(w == first for w in widths):  # the usual case: one width, one call, in order
@@ -289,20 +305,26 @@ def _count_width(
     codes: Sequence[np.ndarray],
     ts: Sequence[np.ndarray],
 ) -> Counted:
-    wins = [windows[i] for i in picked]
+    wins = list(windows) if isinstance(picked, range) else [windows[i] for i in picked]
     plan = table.plan(width, wins)
     edges, n_edges, n_cats = table.stacked(width)
     shape, arrays = plan.shape, plan.arrays.copy()
     arrays[:, 0] = [w.open_slot for w in wins]
-    rows = np.array([len(ts[i]) for i in picked], np.int64)
+    if isinstance(picked, range):  # every window: the lists as they are
+        numeric, codes, ts = list(numeric), list(codes), list(ts)
+    else:
+        numeric = [numeric[i] for i in picked]
+        codes = [codes[i] for i in picked]
+        ts = [ts[i] for i in picked]
+    rows = np.fromiter(map(len, ts), np.int64, len(ts))
     ok = np.zeros(len(picked), np.bool_)
     latest = np.empty(len(picked))
     many_kernel(width)(
-        np.concatenate([numeric[i].reshape(-1) for i in picked]).astype(np.float64, copy=False),
+        _flat(numeric, plan.same_numeric, np.float64),
         _starts(rows * shape[:, 0]), rows, shape, plan.erow, edges, n_edges,
-        np.concatenate([codes[i].reshape(-1) for i in picked]).astype(np.int64, copy=False),
+        _flat(codes, plan.same_categorical, np.int64),
         _starts(rows * shape[:, 2]), plan.crow, n_cats,
-        np.concatenate([ts[i] for i in picked]).astype(np.float64, copy=False),
+        np.concatenate(ts).astype(np.float64, copy=False),
         _starts(rows), arrays, ok, latest,
     )  # fmt: skip
     good: list[bool] = ok.tolist()
@@ -310,6 +332,16 @@ def _count_width(
         if counted:
             window.counted(n)
     return Counted(good, latest.tolist())
+
+
+def _flat(blocks: list[np.ndarray], same_width: bool, dtype: type) -> np.ndarray:
+    """Rows x columns blocks one after the other, flat (row-major): one concatenation of
+    the blocks as they are when every block has the same columns."""
+    if same_width:
+        joined = np.concatenate(blocks)
+    else:
+        joined = np.concatenate([b.reshape(-1) for b in blocks])
+    return joined.reshape(-1).astype(dtype, copy=False)
 
 
 def _starts(sizes: np.ndarray) -> np.ndarray:

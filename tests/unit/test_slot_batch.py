@@ -113,6 +113,7 @@ def test_the_windows_of_the_last_call_are_planned_once() -> None:
     width = wins[0].layout.padded_edges.shape[1]
     plan = table.plan(width, list(wins))
     assert table.plan(width, list(wins)) is plan  # same windows, same order: reused
+    assert table.planned_width(wins) == width and table.planned_width(wins[::-1]) is None
     other = [wins[0], window(7, 8, True), wins[2]]  # a model reset: a new window
     replanned = table.plan(width, other)
     assert replanned is not plan and replanned.windows == other
