@@ -6,10 +6,11 @@
 1. replay: ``replay()`` in process (the figure ``driftmon replay`` prints) over the same
    ``--events`` events of 10 numeric features, once all of model ``m0000`` and once spread
    uniformly over ``--models`` models, windows larger than the stream (nothing evaluated,
-   so only the per-batch work is measured); interleaved rounds, medians and their ratio.
+   so only the per-batch work is measured); interleaved rounds, medians and their ratio,
+   by the wall clock and per CPU second of the process.
 2. the fixed cost per model and batch: ``Pipeline.process`` of an already decoded batch
-   holding 1 and 100 rows of each of ``--models`` models, per model; with ``--tree
-   BEFORE`` the same measured in a subprocess on another checkout, interleaved.
+   holding 1 and 100 rows of each of ``--models`` models, per model (CPU time of the thread);
+   with ``--tree BEFORE`` the same measured in a subprocess on another checkout, interleaved.
 3. end to end on the embedded broker (``bench_e2e``'s machinery): the daemon over one topic
    of ``--e2e-events`` events of one model, then over a topic of the same events spread over
    ``--models`` models; steady-state medians and their ratio.
@@ -55,14 +56,44 @@ def write_case(directory: Path, models: int, events: list[bytes] | None) -> Path
     return path
 
 
-def replay_rate(directory: Path) -> float:
+class _CpuClock:
+    """Stands in for the ``time`` module of ``monitor.app.replay``: its two
+    ``perf_counter`` calls (the start and the end of the span ``replay`` times) also read
+    the process's CPU clock, so the CPU seconds cover exactly that span (not the pipeline's
+    construction before it nor the summary after it)."""
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def perf_counter(self) -> float:
+        self.marks.append(time.process_time())
+        return time.perf_counter()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+
+def replay_rate(directory: Path) -> tuple[float, float]:
+    """Events per second of ``replay()`` (its own figure) and per CPU second of the
+    process over the same span (every thread: the decode worker and the scan helper too;
+    far less sensitive than the wall clock to other work on a shared machine)."""
+    import monitor.app.replay as replay_module
+
     config = load_config(directory / "config.yaml")
-    summary = replay(config, load_references(config, directory), directory / "events.jsonl", None)
-    return summary.events_per_second
+    references = load_references(config, directory)
+    clock = _CpuClock()
+    replay_module.time = clock  # type: ignore[assignment]
+    try:
+        summary = replay(config, references, directory / "events.jsonl", None)
+    finally:
+        replay_module.time = time
+    cpu = clock.marks[-1] - clock.marks[0]
+    return summary.events_per_second, summary.lines / cpu if cpu > 0 else 0.0
 
 
 def fixed_cost(models: int, rounds: int = 15) -> dict[str, float]:
-    """Per model and batch, µs of ``Pipeline.process`` for 1 and for 100 rows a model."""
+    """Per model and batch, µs of ``Pipeline.process`` for 1 and for 100 rows a model (CPU
+    time of the calling thread, where all of it runs: load on the machine moves it little)."""
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         config = load_config(write_case(directory, models, None))
@@ -74,9 +105,9 @@ def fixed_cost(models: int, rounds: int = 15) -> dict[str, float]:
             times = []
             for _ in range(rounds + 1):
                 decoded = pipeline.decode(events, ts, pipeline.schema(None))
-                started = time.perf_counter()
+                started = time.thread_time()
                 pipeline.process(events, ts, decoded=decoded)
-                times.append(time.perf_counter() - started)
+                times.append(time.thread_time() - started)
             out[f"{rows} row"] = statistics.median(times[1:]) / models * 1e6
     return out
 
@@ -161,8 +192,8 @@ def main() -> None:
         write_case(directory / "one", 1, one)
         write_case(directory / "many", args.models, many)
         replay_rate(directory / "one")  # untimed: kernels and caches
-        rates: dict[str, list[float]] = {"one": [], "many": []}
-        before: dict[str, list[float]] = {"one": [], "many": []}
+        rates: dict[str, list[tuple[float, float]]] = {"one": [], "many": []}
+        before: dict[str, list[tuple[float, float]]] = {"one": [], "many": []}
         for _ in range(args.rounds):
             for key in rates:
                 rates[key].append(replay_rate(directory / key))
@@ -170,18 +201,12 @@ def main() -> None:
                     before[key].append(_replay_in(args.tree, directory / key))
     load.append(os.getloadavg()[0])
     if args.tree is not None:
-        b_one, b_many = (statistics.median(before[k]) for k in ("one", "many"))
-        print(
-            f"replay before (--tree, a subprocess each round, same rounds): 1 model "
-            f"{b_one:,.0f}/s ({_rounds(before['one'])}), {args.models} models {b_many:,.0f}/s "
-            f"({_rounds(before['many'])}); ratio {b_many / b_one:.2f}"
-        )
-    one_rate, many_rate = (statistics.median(rates[k]) for k in ("one", "many"))
-    print(
+        _print_replay("replay before (--tree, a subprocess each round, same rounds)", before, args)
+    _print_replay(
         f"replay in process, {args.events:,} events x {FEATURES} features, windows larger than "
-        f"the stream, medians of {args.rounds} interleaved rounds: 1 model {one_rate:,.0f}/s "
-        f"({_rounds(rates['one'])}), {args.models} models {many_rate:,.0f}/s "
-        f"({_rounds(rates['many'])}); ratio {many_rate / one_rate:.2f} (bar 0.6, moonshot 0.9)"
+        f"the stream, medians of {args.rounds} interleaved rounds",
+        rates,
+        args,
     )
     trees = {"this tree": None} if args.tree is None else {"this tree": None, "before": args.tree}
     costs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
@@ -217,11 +242,27 @@ def _rounds(values: list[float]) -> str:
     return " / ".join(f"{v:,.0f}" for v in values)
 
 
-def _replay_in(tree: Path, directory: Path) -> float:
+def _print_replay(
+    title: str, rates: dict[str, list[tuple[float, float]]], args: argparse.Namespace
+) -> None:
+    """The wall-clock rates (``replay``'s own figure; the bar) and the rates per CPU second."""
+    for i, what in enumerate(("wall clock", "per CPU second (all threads)")):
+        one = [r[i] for r in rates["one"]]
+        many = [r[i] for r in rates["many"]]
+        one_rate, many_rate = statistics.median(one), statistics.median(many)
+        bar = " (bar 0.6, moonshot 0.9)" if i == 0 else ""
+        print(
+            f"{title}, {what}: 1 model {one_rate:,.0f}/s ({_rounds(one)}), {args.models} models "
+            f"{many_rate:,.0f}/s ({_rounds(many)}); ratio {many_rate / one_rate:.2f}{bar}"
+        )
+
+
+def _replay_in(tree: Path, directory: Path) -> tuple[float, float]:
     env = {**os.environ, "BENCH_TREE": str(tree.resolve())}
     command = [sys.executable, __file__, "--replay-in", str(directory)]
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
-    return float(json.loads(out.strip().splitlines()[-1]))
+    rate, cpu = json.loads(out.strip().splitlines()[-1])
+    return float(rate), float(cpu)
 
 
 def _fixed_in(tree: Path, args: argparse.Namespace) -> dict[str, float]:

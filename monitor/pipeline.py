@@ -8,7 +8,7 @@ exactly the evaluations the live daemon computed on the same events. Each model 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -47,6 +47,33 @@ __all__ = ["BatchOutcome", "Evaluation", "Pipeline", "pairing_for", "schema_for"
 PAIRING = "pairing."
 
 
+class ModelMessages(Mapping[str, np.ndarray]):
+    """Per model, the indices of the messages its accepted events came from, each message
+    once and in order. The rows' message indices are kept as the batch gave them and made
+    unique when read: only the daemon's partition bookkeeping reads them (with a state
+    section), so a batch pays nothing per model for them otherwise."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, np.ndarray] = {}
+        self._unique: dict[str, np.ndarray] = {}
+
+    def add(self, model: str, rows: np.ndarray) -> None:
+        self._rows[model] = rows
+        self._unique.pop(model, None)
+
+    def __getitem__(self, model: str) -> np.ndarray:
+        found = self._unique.get(model)
+        if found is None:
+            found = self._unique[model] = _unique(self._rows[model])
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 @dataclass
 class BatchOutcome:
     """Everything one batch did, for the daemon to count, export and act on."""
@@ -55,7 +82,7 @@ class BatchOutcome:
     rejected: list[Rejection] = field(default_factory=list)
     unknown_features: dict[str, int] = field(default_factory=dict)
     # Indices (in the batch) of the messages each model's accepted events came from.
-    model_messages: dict[str, np.ndarray] = field(default_factory=dict)
+    model_messages: ModelMessages = field(default_factory=ModelMessages)
     evaluations: list[Evaluation] = field(default_factory=list)
     last_event_time: dict[str, float] = field(default_factory=dict)
     # Performance windows evaluated in this batch (models with a `performance` section).
@@ -317,7 +344,7 @@ class Pipeline:
         # Only the models with rows in this batch are visited (decode split the batch).
         for name, decoded_columns in decoded.models.items():
             if decoded_columns.rows:
-                outcome.model_messages[name] = _unique(decoded_columns.msg_index)
+                outcome.model_messages.add(name, decoded_columns.msg_index)
             columns = decoded_columns
             if columns.halves is not None:
                 columns = self._paired(name, columns, schema, topic, header_versions, outcome)
@@ -327,10 +354,10 @@ class Pipeline:
             outcome.accepted[name] = outcome.accepted.get(name, 0) + rows
             if columns.unknown_features:
                 outcome.unknown_features[name] = columns.unknown_features
-            outcome.last_event_time[name] = float(columns.ts.max())
             model = self.models[name]
             if counting.offer(model, columns):
                 continue  # counted below with the other models whose rows only count
+            outcome.last_event_time[name] = float(columns.ts.max())
             steady, codes = model.steady, model.category_codes
             step = model.feed(columns, header_versions)
             outcome.performance.extend(step.performance)
@@ -343,7 +370,10 @@ class Pipeline:
                 changed.append(model.status())
                 if model.category_codes is not codes:
                     self._codes_generation += 1
-        hot.extend((monitor.name, monitor.hot_counts()) for monitor in counting.flush())
+        latest = outcome.last_event_time
+        for monitor, last in counting.flush():
+            latest[monitor.name] = last
+            hot.append((monitor.name, monitor.hot_counts()))
         self.results.update(changed, hot)
         return outcome
 

@@ -40,34 +40,38 @@ class OpenSlotFeed:
         evaluator = model.evaluator
         assert evaluator is not None  # noqa: S101 - steady: a reference is installed
         window = evaluator.window
-        if window.open_room() < len(columns.ts):
+        if window.make_room() < len(columns.ts):
             return False
         self._monitors.append(model)
         self._columns.append(columns)
         self._windows.append(window)
         return True
 
-    def flush(self) -> list[ModelMonitor]:
+    def flush(self) -> list[tuple[ModelMonitor, float]]:
         """Count every offered model's rows; the monitors fed (each exactly as its
-        ``feed`` would have), for their hot counts."""
+        ``feed`` would have), for their hot counts, each with its rows' latest event time
+        (``ts.max()``, found by the kernel that counted them)."""
         monitors, columns, windows = self._monitors, self._columns, self._windows
         self._monitors, self._columns, self._windows = [], [], []
         if not monitors:
             return []
-        encoded = [
-            m.evaluator.encoder.encode(c)  # type: ignore[union-attr]
-            for m, c in zip(monitors, columns, strict=True)
-        ]
+        numeric: list[np.ndarray] = []
+        codes: list[np.ndarray] = []
+        for monitor, cols in zip(monitors, columns, strict=True):
+            encoder = monitor.evaluator.encoder  # type: ignore[union-attr]
+            if encoder.passthrough and cols.codes is not None:  # decode's columns as they are
+                numeric.append(cols.numeric)
+                codes.append(cols.codes)
+            else:
+                num, cat = encoder.encode(cols)
+                numeric.append(num)
+                codes.append(cat)
         counted = count_open_slots(
-            self._table,
-            windows,
-            [n for n, _ in encoded],
-            [k for _, k in encoded],
-            [np.ascontiguousarray(c.ts, dtype=np.float64) for c in columns],
+            self._table, windows, numeric, codes, [cols.ts for cols in columns]
         )
-        for monitor, cols, good in zip(monitors, columns, counted, strict=True):
+        for monitor, cols, good in zip(monitors, columns, counted.ok, strict=True):
             if good:
                 monitor.events_seen += len(cols.ts)
             else:  # a code the profile does not know: the window's own check says so
                 monitor.feed(cols)
-        return monitors
+        return list(zip(monitors, counted.latest, strict=True))

@@ -35,6 +35,8 @@ class ProfileEncoder:
             np.array_equal(self._num_index, np.arange(len(self._num_index)))
         )
         self._cat_identity = self._cat_index == list(range(len(categorical_columns)))
+        #: Columns with codes are already what the window wants (``encode`` returns them).
+        self.passthrough = self._num_identity and self._cat_identity
         self._categorical_columns = list(categorical_columns)
 
     def category_codes(self) -> tuple[CategoryCodes, ...]:

@@ -17,7 +17,7 @@ import math
 import weakref
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit, types
@@ -76,6 +76,17 @@ def _time_range(
     ts_max[pos] = max(ts_max[pos], hi)
 
 
+@njit(cache=True, nogil=True)
+def _latest(ts: np.ndarray) -> float:  # pragma: no cover - compiled
+    """``ts.max()``: NaN when a time is NaN (-inf for no rows)."""
+    top = -math.inf
+    for t in ts:
+        if t != t:
+            return math.nan
+        top = max(top, t)
+    return top
+
+
 @cache
 def many_kernel(width: int) -> Callable[..., None]:
     """The kernel binning several windows' rows for edges padded to ``width`` (a power of
@@ -99,10 +110,12 @@ def many_kernel(width: int) -> Callable[..., None]:
         erow: np.ndarray, edges: np.ndarray, n_edges: np.ndarray,
         codes: np.ndarray, cstart: np.ndarray, crow: np.ndarray, n_cats: np.ndarray,
         ts: np.ndarray, tstart: np.ndarray, arrays: np.ndarray, ok: np.ndarray,
+        latest: np.ndarray,
     ) -> None:  # pragma: no cover - compiled  # fmt: skip
         col = np.empty(0)
         for m in range(rows.shape[0]):
             n, nf, nw, nc, cw = rows[m], shape[m, 0], shape[m, 1], shape[m, 2], shape[m, 3]
+            latest[m] = _latest(ts[tstart[m] : tstart[m] + n])
             c0 = cstart[m]
             ok[m] = _codes_fit(codes[c0 : c0 + n * nc], nc, n_cats[crow[m] : crow[m] + nc])
             if not ok[m]:
@@ -153,6 +166,8 @@ class EdgeTable:
         self._rows: dict[int, dict[int, tuple[weakref.ref[Layout], int, int]]] = {}
         self._next: dict[int, tuple[int, int]] = {}  # width -> the next free rows
         self._stacked: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._moves = 0  # bumped whenever a layout's rows may have changed
+        self._plans: dict[int, _Plan] = {}  # width -> the windows of the last call
 
     def rows_of(self, lay: Layout) -> tuple[int, int]:
         """The table rows of ``lay``'s first numeric feature and first categorical one."""
@@ -160,6 +175,7 @@ class EdgeTable:
         known = self._rows.setdefault(width, {})
         found = known.get(id(lay))
         if found is None or found[0]() is not lay:
+            self._moves += 1
             known.pop(id(lay), None)  # an id of a layout gone, reused
             live = [ref for ref, _, _ in known.values() if ref() is not None]
             if len(known) > 2 * len(live) + 64:  # mostly the layouts of replaced windows
@@ -178,6 +194,36 @@ class EdgeTable:
         self._next[width] = (erow + lay.n_numeric, crow + lay.n_categorical)
         entry = self._rows[width][id(lay)] = (ref, erow, crow)
         return entry
+
+    def plan(self, width: int, windows: list[SlotWindow]) -> _Plan:
+        """What the kernel needs of ``windows`` that only changes with the windows: their
+        table rows, shapes, slot counts and array addresses. Batch after batch the same
+        models' windows come in the same order, so the last call's plan is reused (checked
+        by identity; it holds the windows, so their ids stay theirs)."""
+        plan = self._plans.get(width)
+        if plan is not None and plan.moves == self._moves and plan.windows == windows:
+            return plan
+        lays = [w.layout for w in windows]
+        places = np.array([self.rows_of(lay) for lay in lays], np.int64).reshape(-1, 2)
+        shape = np.array(
+            [(lay.n_numeric, lay.num_width, lay.n_categorical, lay.cat_width) for lay in lays],
+            np.int64,
+        ).reshape(-1, 4)
+        arrays = np.array([w.slot_arrays() for w in windows], np.int64).reshape(-1, 11)
+        plan = _Plan(
+            windows, self._moves, places[:, 0].copy(), places[:, 1].copy(), shape, arrays,
+            bool((shape[:, 0] == shape[0, 0]).all()) if len(windows) else True,
+            bool((shape[:, 2] == shape[0, 2]).all()) if len(windows) else True,
+        )  # fmt: skip
+        self._plans[width] = plan
+        return plan
+
+    def planned_width(self, windows: Sequence[SlotWindow]) -> int | None:
+        """The width of the plan made for exactly ``windows`` (None: no such plan)."""
+        for width, plan in self._plans.items():
+            if plan.moves == self._moves and plan.windows == windows:
+                return width
+        return None
 
     def stacked(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(padded edges, edge counts, category sizes)`` of every layout of ``width``;
@@ -198,60 +244,104 @@ class EdgeTable:
         return table
 
 
+class _Plan(NamedTuple):
+    """The kernel's per-window inputs that do not change from batch to batch."""
+
+    windows: list[SlotWindow]
+    moves: int  # EdgeTable._moves when made
+    erow: np.ndarray  # first edge row of each window's layout
+    crow: np.ndarray  # first category row
+    shape: np.ndarray  # numeric features and width, categorical features and width
+    arrays: np.ndarray  # SlotWindow.slot_arrays(); column 0, the open slot, set per call
+    same_numeric: bool  # every window has the same numeric features (one 2-D concatenation)
+    same_categorical: bool  # and the same categorical ones
+
+
+class Counted(NamedTuple):
+    """What :func:`count_open_slots` did, per window."""
+
+    #: Whether the window's rows were counted (``False``: a category code out of range).
+    ok: list[bool]
+    #: The largest event time of its rows (``ts.max()``), counted or not.
+    latest: list[float]
+
+
 def count_open_slots(
     table: EdgeTable,
     windows: Sequence[SlotWindow],
     numeric: Sequence[np.ndarray],
     codes: Sequence[np.ndarray],
     ts: Sequence[np.ndarray],
-) -> list[bool]:
-    """Count each window's rows (``numeric``/``codes`` in its profile's order, ``ts``) into
-    its open slot, windows of one edge width per kernel call; every window must have
-    :meth:`~SlotWindow.open_room` for its rows. Per window: whether it was counted
-    (``False``: a category code out of range; feed it for the error)."""
-    counted = [False] * len(windows)
+) -> Counted:
+    """Count each window's rows (``numeric``/``codes`` in its profile's order, ``ts``, at
+    least one row) into its open slot, windows of one edge width per kernel call; every
+    window must have :meth:`~SlotWindow.open_room` for its rows (see ``make_room``). A
+    window not counted (a category code out of range) is left as it was: feed it for the
+    error."""
+    width = table.planned_width(windows)
+    if width is not None:  # the windows of the last call again: one width
+        return _count_width(table, width, range(len(windows)), windows, numeric, codes, ts)
+    widths = [window.layout.padded_edges.shape[1] for window in windows]
+    first = widths[0] if widths else 0
+    if all(w == first for w in widths):  # the usual case: one width, one call, in order
+        return _count_width(table, first, range(len(windows)), windows, numeric, codes, ts)
+    ok, latest = [False] * len(windows), [math.nan] * len(windows)
     by_width: dict[int, list[int]] = {}
-    for i, window in enumerate(windows):
-        by_width.setdefault(window.layout.padded_edges.shape[1], []).append(i)
+    for i, width in enumerate(widths):
+        by_width.setdefault(width, []).append(i)
     for width, picked in by_width.items():
         done = _count_width(table, width, picked, windows, numeric, codes, ts)
-        for i, good in zip(picked, done, strict=True):
-            counted[i] = good
-    return counted
+        for j, i in enumerate(picked):
+            ok[i], latest[i] = done.ok[j], done.latest[j]
+    return Counted(ok, latest)
 
 
 def _count_width(
     table: EdgeTable,
     width: int,
-    picked: list[int],
+    picked: Sequence[int],
     windows: Sequence[SlotWindow],
     numeric: Sequence[np.ndarray],
     codes: Sequence[np.ndarray],
     ts: Sequence[np.ndarray],
-) -> list[bool]:
-    lays = [windows[i].layout for i in picked]
-    places = np.array([table.rows_of(lay) for lay in lays], np.int64).reshape(-1, 2)
+) -> Counted:
+    wins = list(windows) if isinstance(picked, range) else [windows[i] for i in picked]
+    plan = table.plan(width, wins)
     edges, n_edges, n_cats = table.stacked(width)
-    shape = np.array(
-        [(lay.n_numeric, lay.num_width, lay.n_categorical, lay.cat_width) for lay in lays],
-        np.int64,
-    ).reshape(-1, 4)
-    rows = np.array([len(ts[i]) for i in picked], np.int64)
-    arrays = np.array([windows[i].slot_arrays() for i in picked], np.int64).reshape(-1, 11)
+    shape, arrays = plan.shape, plan.arrays.copy()
+    arrays[:, 0] = [w.open_slot for w in wins]
+    if isinstance(picked, range):  # every window: the lists as they are
+        numeric, codes, ts = list(numeric), list(codes), list(ts)
+    else:
+        numeric = [numeric[i] for i in picked]
+        codes = [codes[i] for i in picked]
+        ts = [ts[i] for i in picked]
+    rows = np.fromiter(map(len, ts), np.int64, len(ts))
     ok = np.zeros(len(picked), np.bool_)
+    latest = np.empty(len(picked))
     many_kernel(width)(
-        np.concatenate([numeric[i].reshape(-1) for i in picked]),
-        _starts(rows * shape[:, 0]), rows, shape, places[:, 0].copy(), edges, n_edges,
-        np.concatenate([codes[i].reshape(-1) for i in picked]).astype(np.int64, copy=False),
-        _starts(rows * shape[:, 2]), places[:, 1].copy(), n_cats,
-        np.concatenate([ts[i] for i in picked]).astype(np.float64, copy=False),
-        _starts(rows), arrays, ok,
+        _flat(numeric, plan.same_numeric, np.float64),
+        _starts(rows * shape[:, 0]), rows, shape, plan.erow, edges, n_edges,
+        _flat(codes, plan.same_categorical, np.int64),
+        _starts(rows * shape[:, 2]), plan.crow, n_cats,
+        np.concatenate(ts).astype(np.float64, copy=False),
+        _starts(rows), arrays, ok, latest,
     )  # fmt: skip
     good: list[bool] = ok.tolist()
-    for j, i in enumerate(picked):
-        if good[j]:
-            windows[i].counted(int(rows[j]))
-    return good
+    for window, n, counted in zip(wins, rows.tolist(), good, strict=True):
+        if counted:
+            window.counted(n)
+    return Counted(good, latest.tolist())
+
+
+def _flat(blocks: list[np.ndarray], same_width: bool, dtype: type) -> np.ndarray:
+    """Rows x columns blocks one after the other, flat (row-major): one concatenation of
+    the blocks as they are when every block has the same columns."""
+    if same_width:
+        joined = np.concatenate(blocks)
+    else:
+        joined = np.concatenate([b.reshape(-1) for b in blocks])
+    return joined.reshape(-1).astype(dtype, copy=False)
 
 
 def _starts(sizes: np.ndarray) -> np.ndarray:

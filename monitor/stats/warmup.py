@@ -76,7 +76,7 @@ def _warm_slot_batch(widths: Iterable[int]) -> None:
         many_kernel(width)(
             np.zeros(0), z, z, np.zeros((0, 4), np.int64), z, np.full((1, width), np.inf),
             n_edges, z, z, z, n_cats, np.zeros(0), z, np.zeros((0, 11), np.int64),
-            np.zeros(0, np.bool_),
+            np.zeros(0, np.bool_), np.zeros(0),
         )  # fmt: skip
         count_open_slots(table, [window], [np.ones((1, 1))], [np.zeros((1, 1), np.int64)],
                          [np.ones(1)])  # fmt: skip

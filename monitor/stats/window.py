@@ -93,6 +93,8 @@ class SlotWindow:
         self.spec = spec
         lay = layout_of(profile)
         self._lay = lay
+        # A count window's slide (0: a time window), read by every batch's open_room().
+        self._count_slide = spec.slide if isinstance(spec, CountWindowSpec) else 0
         if isinstance(spec, CountWindowSpec):
             self._slots = spec.events // spec.slide
         else:
@@ -188,19 +190,6 @@ class SlotWindow:
 
     # ------------------------------------------------------------------ feeding
 
-    def _check(self, numeric: np.ndarray, categorical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lay = self._lay
-        num = np.ascontiguousarray(numeric, dtype=np.float64)
-        cat = np.ascontiguousarray(categorical, dtype=np.int64)
-        rows = num.shape[0] if num.ndim == 2 else -1
-        if num.ndim != 2 or num.shape[1] != lay.n_numeric:
-            raise ValueError(f"numeric must be rows x {lay.n_numeric} float64")
-        if cat.ndim != 2 or cat.shape != (rows, lay.n_categorical):
-            raise ValueError(f"categorical must be {rows} rows x {lay.n_categorical} int64")
-        if cat.size and (cat.min() < -1 or np.any(cat.max(axis=0) >= lay.n_cats)):
-            raise ValueError("categorical code out of range for its profile")
-        return num, cat
-
     def _add(self, pos: int, data: _Rows, ts: np.ndarray | None) -> None:
         rows = data.rows
         if rows == 0:
@@ -247,7 +236,7 @@ class SlotWindow:
         While suspended at a ``yield`` the window is exactly the window that just closed;
         the whole batch is consumed once the generator is exhausted.
         """
-        num, cat = self._check(numeric, categorical)
+        num, cat = _checked(self._lay, numeric, categorical)
         yield from self._feed(_Values(num, cat), ts)
 
     def feed_binned(self, rows: BinnedRows, ts: np.ndarray | None = None) -> Iterator[SlideInfo]:
@@ -325,9 +314,25 @@ class SlotWindow:
 
     def open_room(self) -> int:
         """Rows a count window's open slot takes without closing (0: time window, none open)."""
-        if not isinstance(self.spec, CountWindowSpec) or self._current < 0:
+        slide, current = self._count_slide, self._current
+        if not slide or current < 0:
             return 0
-        return max(0, self.spec.slide - int(self._slot_events[self._current % self._slots]) - 1)
+        return max(0, slide - int(self._slot_events[current % self._slots]) - 1)
+
+    @property
+    def open_slot(self) -> int:
+        """The ring position of the newest slot (where a batched count writes)."""
+        return self._current % self._slots
+
+    def make_room(self) -> int:
+        """:meth:`open_room` after opening the next slot when a count window has none open
+        or its open one is full, as feeding rows does first (the same state either way)."""
+        slide, current = self._count_slide, self._current
+        if not slide:
+            return 0
+        if current < 0 or self._slot_events[current % self._slots] >= slide:
+            self._open(current + 1)
+        return self.open_room()
 
     def slot_arrays(self) -> tuple[int, ...]:
         """The open slot and the addresses of the arrays a batched count writes
@@ -336,7 +341,7 @@ class SlotWindow:
             arrays = (self._num, self._num_total, self._low, self._high, self._cat,
                       self._cat_total, self._slot_events, self._ts_min, self._ts_max)  # fmt: skip
             self._addresses = tuple(int(a.ctypes.data) for a in arrays)
-        return (self._current % self._slots, self._slots, *self._addresses)
+        return (self.open_slot, self._slots, *self._addresses)
 
     def counted(self, rows: int) -> None:
         """``rows`` were counted into the open slot's arrays by ``slot_batch``."""
@@ -399,6 +404,22 @@ class SlotWindow:
         if not np.array_equal(win._num.sum(axis=0), win._num_total):
             raise CheckpointError("window state is inconsistent (slot sums differ from totals)")
         return win
+
+
+def _checked(
+    lay: Layout, numeric: np.ndarray, categorical: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A batch's values and codes as the kernels take them, checked against ``lay``."""
+    num = np.ascontiguousarray(numeric, dtype=np.float64)
+    cat = np.ascontiguousarray(categorical, dtype=np.int64)
+    rows = num.shape[0] if num.ndim == 2 else -1
+    if num.ndim != 2 or num.shape[1] != lay.n_numeric:
+        raise ValueError(f"numeric must be rows x {lay.n_numeric} float64")
+    if cat.ndim != 2 or cat.shape != (rows, lay.n_categorical):
+        raise ValueError(f"categorical must be {rows} rows x {lay.n_categorical} int64")
+    if cat.size and (cat.min() < -1 or np.any(cat.max(axis=0) >= lay.n_cats)):
+        raise ValueError("categorical code out of range for its profile")
+    return num, cat
 
 
 class _Rows(Protocol):

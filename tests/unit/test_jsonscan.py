@@ -356,3 +356,30 @@ def test_a_large_batch_is_scanned_in_two_halves_exactly_as_in_one() -> None:
     assert (whole.status[:half] == 0).sum() > half // 8  # both halves hold clean events
     assert (whole.status[half:] == 0).sum() > half // 8
     assert_same(payloads)  # through decode_batch, which hands its halves to the helper
+
+
+def test_the_scanner_of_a_schema_is_found_again_by_identity_and_by_content() -> None:
+    first = scanner_for(SCHEMA)
+    assert first is not None and scanner_for(SCHEMA) is first  # the same schema object
+    rebuilt = replace(SCHEMA, models=dict(SCHEMA.models))  # equal content, a new object
+    assert rebuilt is not SCHEMA and scanner_for(rebuilt) is first
+    changed = replace(SCHEMA, models={**SCHEMA.models, "fraud": replace(FRAUD, codes=None)})
+    other = scanner_for(changed)
+    assert other is not None and other is not first and "fraud" not in other.names
+    assert scanner_for(SCHEMA) is first  # asked for again after another schema
+
+
+def test_the_scanners_columns_are_marked_plain_and_skip_the_length_limits() -> None:
+    from monitor.ingest.decode.limits import MAX_ID_CHARS, enforce_limits
+
+    slow = b'{"model": "churn", "features": {"tenure": 12345678901234567890123}}'
+    long_id = b'{"model": "churn", "id": "\\u00e9' + b"x" * MAX_ID_CHARS + b'", "features": {}}'
+    payloads: list[bytes | None] = [CLEAN[0], CLEAN[6], slow, long_id]
+    assert scanned(payloads).tolist() == [2, 3]  # passed on to the object path
+    batch = decode_batch(payloads, np.zeros(4), SCHEMA)
+    assert batch.plain == {"fraud"}  # churn also got rows from the object path
+    limited = enforce_limits(batch)
+    assert limited.models["fraud"] is batch.models["fraud"] and limited.plain == {"fraud"}
+    assert [r.index for r in limited.rejected] == [3] and limited.models["churn"].rows == 2
+    only = decode_batch([CLEAN[0], CLEAN[6]], np.zeros(2), SCHEMA)
+    assert only.plain == {"fraud", "churn"} and enforce_limits(only) is only

@@ -184,7 +184,7 @@ def test_rows_that_only_count_are_binned_for_all_models_in_one_call(
     calls: list[int] = []
     real = slot_batch.count_open_slots
 
-    def spy(*args: Any) -> list[bool]:
+    def spy(*args: Any) -> slot_batch.Counted:
         calls.append(len(args[1]))
         return real(*args)
 
@@ -193,3 +193,11 @@ def test_rows_that_only_count_are_binned_for_all_models_in_one_call(
     assert calls == [4]  # four steady models, one call
     assert outcome.accepted == {"a": 2, "b": 2, "c": 1, "d": 1}
     assert p.results.get("a").events_total == 7  # type: ignore[union-attr]
+    # each model's latest event time comes from the kernel that counted its rows
+    assert outcome.last_event_time == {
+        "a": 1.7e9 + 4,
+        "b": 1.7e9 + 5,
+        "c": 1.7e9 + 2,
+        "d": 1.7e9 + 3,
+    }
+    assert outcome.model_messages["a"].tolist() == [0, 4]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor.stats import CountWindowSpec, FeatureKind, SlotWindow, build_profile
+from monitor.stats import CountWindowSpec, FeatureKind, SlotWindow, TimeWindowSpec, build_profile
 from monitor.stats.slot_batch import EdgeTable, count_open_slots
 
 
@@ -49,7 +49,9 @@ def test_one_call_over_many_windows_equals_each_window_fed(batches: int) -> None
         counted = count_open_slots(
             table, batched, [f[0] for f in fed], [f[1] for f in fed], [f[2] for f in fed]
         )
-        assert counted == [True] * len(batched)
+        assert counted.ok == [True] * len(batched)
+        # each window's latest event time, as ts.max() (NaN when one is NaN)
+        np.testing.assert_array_equal(counted.latest, [f[2].max() for f in fed])
         for w, f in zip(alone, fed, strict=True):
             assert list(w.feed(*f)) == []
     for left, right in zip(batched, alone, strict=True):
@@ -67,7 +69,8 @@ def test_a_code_out_of_range_is_not_counted_and_the_others_are() -> None:
     wrong = codes.copy()
     wrong[1, 0] = 99
     counted = count_open_slots(EdgeTable(), [good, bad], [num, num], [codes, wrong], [ts, ts])
-    assert counted == [True, False]
+    assert counted.ok == [True, False]
+    np.testing.assert_array_equal(counted.latest, [ts.max()] * 2)  # NaN: one time is NaN
     assert good.events == 4
     after = bad.state_dict()
     for key in before:
@@ -81,6 +84,40 @@ def test_open_room_leaves_the_closing_row_to_the_window() -> None:
     assert w.open_room() == 0  # no slot open yet
     list(w.feed(*rows(w, 1, 5)))
     assert w.open_room() == 20 - 5 - 1
+
+
+def test_make_room_opens_the_slot_feeding_would_open_first() -> None:
+    counted, fed = window(4, 8, True), window(4, 8, True)
+    table = EdgeTable()
+
+    def both(seed: int, n: int) -> None:
+        assert counted.make_room() >= n
+        num, codes, ts = rows(counted, seed, n)
+        assert count_open_slots(table, [counted], [num], [codes], [ts]).ok == [True]
+        assert list(fed.feed(num, codes, ts)) == []
+        for key, value in counted.state_dict().items():
+            np.testing.assert_array_equal(np.asarray(value), np.asarray(fed.state_dict()[key]))
+
+    both(1, 5)  # no slot open yet: make_room opens the first
+    closing = rows(fed, 2, 15)
+    assert len(list(counted.feed(*closing))) == len(list(fed.feed(*closing))) == 1
+    assert counted.open_room() == 0  # the open slot is full
+    both(3, 7)  # make_room opens the next one, as feeding does first
+    timed = SlotWindow(counted.profile, TimeWindowSpec(seconds=60, slide_seconds=10))
+    assert timed.make_room() == 0 and timed.state_dict()["current"] == -1  # never opens
+
+
+def test_the_windows_of_the_last_call_are_planned_once() -> None:
+    table = EdgeTable()
+    wins = [window(i, 8, i % 2 == 0) for i in range(3)]
+    width = wins[0].layout.padded_edges.shape[1]
+    plan = table.plan(width, list(wins))
+    assert table.plan(width, list(wins)) is plan  # same windows, same order: reused
+    assert table.planned_width(wins) == width and table.planned_width(wins[::-1]) is None
+    other = [wins[0], window(7, 8, True), wins[2]]  # a model reset: a new window
+    replanned = table.plan(width, other)
+    assert replanned is not plan and replanned.windows == other
+    assert table.plan(width, list(wins)) is not replanned  # back: planned again
 
 
 def test_the_edge_table_forgets_the_layouts_of_windows_gone() -> None:
@@ -100,7 +137,9 @@ def test_the_edge_table_forgets_the_layouts_of_windows_gone() -> None:
     for w in keep + alone:
         list(w.feed(*rows(w, 99, 1)))
     fed = [rows(w, 7 + i, 3) for i, w in enumerate(keep)]
-    assert count_open_slots(table, keep, *(list(x) for x in zip(*fed, strict=True))) == [True] * 3
+    assert (
+        count_open_slots(table, keep, *(list(x) for x in zip(*fed, strict=True))).ok == [True] * 3
+    )
     for w, f in zip(alone, fed, strict=True):
         list(w.feed(*f))
     for left, right in zip(keep, alone, strict=True):

@@ -47,12 +47,12 @@ def decode_batch(
         return with_codes(decode_objects(everything, kafka_times(kafka_ts), schema), schema)
     fast, slow = scanner.scan(payloads, kafka_ts)
     if slow.size == 0:
-        return DecodedBatch(fast, [])
+        return DecodedBatch(fast, [], plain=frozenset(fast))
     sub = [payloads[i] for i in slow.tolist()]
     rest = with_codes(decode_objects(sub, kafka_times(kafka_ts)[slow], schema), schema)
     rejected = [replace(r, index=int(slow[r.index])) for r in rest.rejected]
     moved = {n: replace(c, msg_index=slow[c.msg_index]) for n, c in rest.models.items()}
-    return DecodedBatch(merge_models(fast, moved), rejected)
+    return DecodedBatch(merge_models(fast, moved), rejected, plain=frozenset(fast) - moved.keys())
 
 
 def with_codes(batch: DecodedBatch, schema: DecodeSchema) -> DecodedBatch:

@@ -185,6 +185,9 @@ class DecodedBatch:
 
     models: dict[str, ModelColumns]
     rejected: list[Rejection]
+    #: Models whose columns hold no strings (the columnar scanner reads none): the length
+    #: limits have nothing to check in them.
+    plain: frozenset[str] = frozenset()
 
     @property
     def accepted(self) -> int:

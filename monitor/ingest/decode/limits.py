@@ -45,7 +45,13 @@ def enforce_limits(batch: DecodedBatch) -> DecodedBatch:
     models: dict[str, ModelColumns] = {}
     rejected = list(batch.rejected)
     changed = False
+    plain = batch.plain
+    if plain and plain >= batch.models.keys():
+        return batch  # the scanner's columns alone: no per-model pass
     for name, cols in batch.models.items():
+        if name in plain:  # no strings to check
+            models[name] = cols
+            continue
         bad = _over(cols.ids, MAX_ID_CHARS, "id") | _over(
             cols.versions, MAX_VERSION_CHARS, "version"
         )
@@ -61,7 +67,7 @@ def enforce_limits(batch: DecodedBatch) -> DecodedBatch:
             changed = True
             cols = replace(cols, categorical=cut)
         models[name] = cols
-    return DecodedBatch(models, rejected) if changed else batch
+    return DecodedBatch(models, rejected, plain) if changed else batch
 
 
 def _over(values: Values, limit: int, what: str) -> dict[int, str]:
