@@ -176,6 +176,21 @@ def test_the_scanner_reads_what_the_orjson_paths_read(
         mp.undo()
 
 
+def test_a_boolean_row_count_is_a_bad_shape_on_every_path() -> None:
+    # Found by the property above: numpy took the per-message path's `true` for 1 when
+    # a regular message of the same tensors shared its group.
+    good = (
+        b'{"model_name":"fraud","outputs":'
+        b'[{"name":"probs","shape":[1,2],"datatype":"FP64","data":[0.0,0.0]}]}'
+    )
+    payloads: list[bytes | None] = [good, good.replace(b"[1,2]", b"[true,2]")]
+    for batch in (
+        decode(payloads, SCHEMA),
+        without_scanner(payloads, SCHEMA, pytest.MonkeyPatch()),
+    ):
+        assert [(r.index, r.reason.value) for r in batch.rejected] == [(1, "bad_shape")]
+
+
 def _status(payloads: list[bytes]) -> list[int]:
     lengths = np.array([len(p) for p in payloads], np.int64)
     ends = np.cumsum(lengths)

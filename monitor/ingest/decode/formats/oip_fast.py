@@ -131,8 +131,11 @@ def _tensor(
     counts = list(map(_ROWS, shapes))
     if rows is not None and counts != rows:
         raise _Irregular
+    # Exact types: numpy would take a JSON `true` as the row count 1.
+    if set(map(type, counts)) != {int} or type(width) is not int or width < 1:
+        raise _Irregular
     sizes = np.array(counts)
-    if sizes.dtype.kind != "i" or type(width) is not int or width < 1 or sizes.min() < 1:
+    if sizes.min() < 1:
         raise _Irregular
     flat = list(chain.from_iterable(datas))
     if len(flat) != int(sizes.sum()) * width:
