@@ -61,6 +61,13 @@ _DEFAULTS: dict[str, Any] = {
     "heartbeat.interval.ms": 3000,
     "statistics.interval.ms": 5000,
     "fetch.max.bytes": 52428800,
+    # librdkafka postpones a partition's next fetch by this much whenever its prefetch
+    # queue is over queued.min.messages / queued.max.messages.kbytes: a consumer that
+    # reads slower than the fetcher (driftmon decodes every message; a bare loop does not)
+    # kept meeting it at the default 1 s, and the queue ran dry before the fetch went
+    # out: end to end, consume() then waited out its poll timeout, more than half the
+    # steady state. 100 ms left no such wait (benchmarks/RESULTS.md, 2026-12-03).
+    "fetch.queue.backoff.ms": 100,
 }
 
 

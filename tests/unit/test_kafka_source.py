@@ -198,6 +198,9 @@ def test_commit_settings_are_forced_and_the_topics_subscribed() -> None:
     assert conf["enable.auto.commit"] is False and conf["enable.auto.offset.store"] is False
     assert conf["fetch.max.bytes"] == 1024  # a pass-through option wins over the default
     assert conf["auto.offset.reset"] == "earliest"
+    # A consumer slower than librdkafka's fetcher must not wait 1 s (the default) for the
+    # next fetch once its prefetch queue was full.
+    assert conf["fetch.queue.backoff.ms"] == 100
     assert (conf["bootstrap.servers"], conf["group.id"]) == ("broker:9092", "group")
     assert rec.log == [("subscribe", ("a", "b"))]
     assert rec.source.assigned is False
