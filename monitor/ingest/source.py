@@ -65,7 +65,7 @@ _DEFAULTS: dict[str, Any] = {
     # queue is over queued.min.messages / queued.max.messages.kbytes: a consumer that
     # reads slower than the fetcher (driftmon decodes every message; a bare loop does not)
     # kept meeting it at the default 1 s, and the queue ran dry before the fetch went
-    # out: end to end, consume() then waited out its poll timeout, more than half the
+    # out: end to end, consume() then waited out its poll timeout, about half the
     # steady state. 100 ms left no such wait (benchmarks/RESULTS.md, 2026-12-03).
     "fetch.queue.backoff.ms": 100,
 }
