@@ -1,6 +1,6 @@
 """End to end on the embedded broker: the daemon against a bare confluent-kafka consumer.
 
-    python benchmarks/bench_e2e.py [--events 600000] [--rounds 3] [--profile DIR]
+    python benchmarks/bench_e2e.py [--events 600000] [--rounds 3] [--tree DIR] [--profile DIR]
 
 One topic (3 partitions) is filled once with ``--events`` events of 20 numeric features;
 then, in interleaved rounds (bare, daemon, bare, daemon, ...), each reads the whole topic
@@ -19,9 +19,10 @@ Both are measured in steady state: the events counted between 10 % and 90 % of t
 between the batches that crossed those marks; the group join and the tail are excluded.
 Printed: each round, the median of each side and their ratio, and the load average.
 
-``--before`` adds, to every round, a daemon round with this branch's consume and scan
-changes switched off (one client call per batch, the scan on one thread): before and after
-in the same run, against the same topic and bare loop.
+Each daemon round runs in a fresh process (the group join and kernel loading are outside
+the steady state). ``--tree DIR`` adds, to every round, a daemon round of another copy of
+the package (``git archive REV monitor | tar -x -C DIR``), in alternating order: before and
+after in the same run, against the same topic and bare loop.
 
 ``--profile DIR`` runs one more daemon round under cProfile, one profile for the loop
 thread and one for the worker thread (decode and statistics), written to DIR.
@@ -31,13 +32,14 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from operator import methodcaller
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -45,7 +47,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# A daemon round of another tree (--tree) imports that tree's package.
+sys.path.insert(0, os.environ.get("BENCH_E2E_TREE") or str(Path(__file__).resolve().parents[1]))
 
 from monitor.config import Config, load_config
 from monitor.stats import FeatureKind, build_profile
@@ -232,19 +235,31 @@ def daemon_round(
     return steady(samples, n), whole
 
 
-@contextmanager
-def _before_changes() -> Iterator[None]:
-    """One ``consume()`` call per batch and the scan on one thread, as before both changes."""
-    import monitor.ingest.decode.columnar as columnar
-    import monitor.ingest.source as source
+def daemon_process(
+    config_path: Path, group: str, n: int, tree: Path | None = None
+) -> tuple[Steady, float]:
+    """:func:`daemon_round` in a fresh process, of this tree or of ``tree``."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["BENCH_E2E_TREE"] = str(tree)
+        env["PYTHONPATH"] = str(tree)
+    command = [sys.executable, __file__, "--daemon-round", str(config_path), group, str(n)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    result = [json.loads(line) for line in lines if '"steady"' in line]
+    if done.returncode or not result:
+        raise RuntimeError(f"daemon round failed ({done.returncode}): {done.stderr[-2000:]}")
+    steady_state, whole = result[-1]["steady"], result[-1]["whole"]
+    return Steady(*steady_state), whole
 
-    helper, chunk = columnar.scan_helper, source.CONSUME_CHUNK
-    columnar.scan_helper = lambda: None  # type: ignore[assignment, return-value]
-    source.CONSUME_CHUNK = 1_000_000
-    try:
-        yield
-    finally:
-        columnar.scan_helper, source.CONSUME_CHUNK = helper, chunk
+
+def _daemon_round_main(config_path: str, group: str, n: str) -> None:
+    """The child side of :func:`daemon_process`: one line of JSON on stdout."""
+    import logging
+
+    logging.disable(logging.INFO)  # the daemon's log lines are not this benchmark's output
+    steady_state, whole = daemon_round(load_config(Path(config_path)), group, int(n))
+    print(json.dumps({"steady": list(steady_state), "whole": whole}), flush=True)
 
 
 def _profiled(step: Callable[..., Any], profile: cProfile.Profile) -> Callable[..., Any]:
@@ -259,7 +274,7 @@ def _profiled(step: Callable[..., Any], profile: cProfile.Profile) -> Callable[.
 
 
 def run(
-    n: int, rounds: int, bare_batch: int, profile_dir: Path | None = None, before: bool = False
+    n: int, rounds: int, bare_batch: int, profile_dir: Path | None = None, tree: Path | None = None
 ) -> dict[str, Any]:
     """Fill a topic, then interleaved rounds; the medians, their ratios and every round."""
     from monitor.demo.broker import EmbeddedBroker
@@ -269,7 +284,8 @@ def run(
         directory = Path(tmp)
         write_profile(directory / "num.json")
         topic = "bench-e2e"
-        config = load_config(write_config(directory, broker.bootstrap, topic))
+        config_path = write_config(directory, broker.bootstrap, topic)
+        config = load_config(config_path)
         fill_topic(broker.bootstrap, topic, n)
         bare: list[Steady] = []
         daemon: list[Steady] = []
@@ -277,23 +293,16 @@ def run(
         previous: list[Steady] = []
         for r in range(rounds):
             bare.append(bare_round(config, f"bare-{r}", n, bare_batch))
-            if before and r % 2:  # alternate which of the two goes first
-                with _before_changes():
-                    previous.append(daemon_round(config, f"before-{r}", n)[0])
-            steady_state, total = daemon_round(config, f"daemon-{r}", n)
+            if tree is not None and r % 2:  # alternate which of the two goes first
+                previous.append(daemon_process(config_path, f"before-{r}", n, tree)[0])
+            steady_state, total = daemon_process(config_path, f"daemon-{r}", n)
             daemon.append(steady_state)
             whole.append(total)
-            if before and not r % 2:
-                with _before_changes():
-                    previous.append(daemon_round(config, f"before-{r}", n)[0])
+            if tree is not None and not r % 2:
+                previous.append(daemon_process(config_path, f"before-{r}", n, tree)[0])
+            if tree is not None:
                 print(
-                    f"  round {r + 1}: before the changes {previous[-1].rate:,.0f}/s "
-                    f"({previous[-1].cpu_us:.2f} CPU us an event)",
-                    flush=True,
-                )
-            elif before:
-                print(
-                    f"  round {r + 1}: before the changes {previous[-1].rate:,.0f}/s "
+                    f"  round {r + 1}: {tree.name} {previous[-1].rate:,.0f}/s "
                     f"({previous[-1].cpu_us:.2f} CPU us an event)",
                     flush=True,
                 )
@@ -312,6 +321,8 @@ def run(
     if previous:
         out["before"] = statistics.median(s.rate for s in previous)
         out["before_cpu_us"] = statistics.median(s.cpu_us for s in previous)
+        out["before_ratios"] = [p.rate / b.rate for p, b in zip(previous, bare, strict=True)]
+        out["tree"] = str(tree)
     return out | {
         "bare": rate[0],
         "daemon": rate[1],
@@ -338,9 +349,11 @@ def report(result: dict[str, Any], n: int) -> None:
     )
     if "before" in result:
         print(
-            f"before the changes (same run, medians): daemon {result['before']:,.0f} events/s, "
-            f"ratio {result['before'] / result['bare']:.2f}, {result['before_cpu_us']:.2f} CPU "
-            f"us an event; after / before {result['daemon'] / result['before']:.2f}"
+            f"{result['tree']} (same run, medians): daemon {result['before']:,.0f} events/s, "
+            f"ratio {result['before'] / result['bare']:.2f} (per round "
+            f"{', '.join(f'{r:.2f}' for r in result['before_ratios'])}), "
+            f"{result['before_cpu_us']:.2f} CPU us an event; this tree / that one "
+            f"{result['daemon'] / result['before']:.2f}"
         )
 
 
@@ -350,9 +363,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bare-batch", type=int, default=1000)
     parser.add_argument("--profile", type=Path, default=None)
-    parser.add_argument("--before", action="store_true", help="also time the code before")
+    parser.add_argument("--tree", type=Path, default=None, help="another copy of the package")
+    if len(sys.argv) == 5 and sys.argv[1] == "--daemon-round":
+        _daemon_round_main(*sys.argv[2:])
+        return
     args = parser.parse_args()
-    result = run(args.events, args.rounds, args.bare_batch, args.profile, args.before)
+    tree = args.tree.resolve() if args.tree is not None else None
+    result = run(args.events, args.rounds, args.bare_batch, args.profile, tree)
     report(result, args.events)
 
 

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -37,6 +37,7 @@ from monitor.config import Config, HttpConfig, KafkaConfig
 from monitor.errors import CheckpointError, ConfigError, ConfigProblem, UsageError
 from monitor.ingest.dead_letter import DeadLetterSink
 from monitor.ingest.decode import Reason
+from monitor.ingest.decode.block import join_payloads
 from monitor.ingest.messages import (
     Message,
     header_version,
@@ -138,6 +139,15 @@ def _listen(server: Server, http: HttpConfig) -> None:
                 hint,
             )
         ) from None
+
+
+def _joined(kafka: KafkaConfig, messages: list[Message]) -> Sequence[bytes | None] | None:
+    """A batch's payloads in one block when it is one topic's (the worker splits the others
+    by topic): joined on the loop thread, off the decode worker's path."""
+    topics = kafka.topics
+    if len(topics) == 1 and not topics[0].is_pattern:
+        return join_payloads(message_values(messages))
+    return None
 
 
 def _report_recreated(recovery: RecoveryCoordinator, metrics: Metrics) -> None:
@@ -381,11 +391,11 @@ class Daemon:
                 break
             messages = source.consume(max_messages, timeout)
             if messages:
-                # Queued behind the batch in flight, so the worker moves on to it as soon
-                # as that one is done, without waiting for this thread to wake up and
-                # account for it; its statistics then run while the next consume() reads
-                # from the broker (the scanner and the kernels release the GIL).
-                submitted = self._worker.submit(self._update, messages)
+                # Queued behind the batch in flight: the worker moves on to it without
+                # waiting for this thread, which joins the payloads (holding the GIL) while
+                # the worker scans (the scanner and the kernels release the GIL).
+                payloads = _joined(self.kafka, messages)
+                submitted = self._worker.submit(self._update, messages, payloads)
                 self._inflight.append((messages, submitted, time.perf_counter()))
             self._drain(keep=1 if messages else 0)
             if max_events is not None and self.events_total >= max_events:
@@ -425,8 +435,8 @@ class Daemon:
             self.metrics.batch_duration.observe(time.perf_counter() - started)
             self.events_total += sum(outcome.accepted.values())
 
-    def _update(self, messages: list[Message]) -> Parts:
-        """The statistics step of a batch, per topic (runs on the worker thread)."""
+    def _update(self, messages: list[Message], joined: Sequence[bytes | None] | None) -> Parts:
+        """The statistics step of a batch, per topic (on the worker thread); see _joined."""
         by_topic: dict[str, list[Message]] = {}
         configured = self.kafka.topics
         if len(configured) == 1 and not configured[0].is_pattern:
@@ -444,8 +454,9 @@ class Daemon:
                 if self.pipeline.wants_header_versions(topic)
                 else None
             )
+            payloads = joined if joined is not None and msgs is messages else None
             outcome = self.pipeline.process(
-                message_values(msgs),
+                payloads if payloads is not None else message_values(msgs),
                 kafka_ts,
                 topic,
                 versions,

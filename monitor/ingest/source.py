@@ -32,7 +32,7 @@ from monitor.ingest.messages import (
     message_errors,
 )
 
-__all__ = ["KafkaSource", "RebalanceError", "consumer_defaults"]
+__all__ = ["Batch", "KafkaSource", "RebalanceError", "client_positions", "consumer_defaults"]
 
 # librdkafka's client-side error codes are exposed with a leading underscore.
 _ALL_BROKERS_DOWN = KafkaError._ALL_BROKERS_DOWN  # noqa: SLF001
@@ -61,11 +61,34 @@ _DEFAULTS: dict[str, Any] = {
     "heartbeat.interval.ms": 3000,
     "statistics.interval.ms": 5000,
     "fetch.max.bytes": 52428800,
+    # librdkafka postpones a partition's next fetch by this much whenever its prefetch
+    # queue is over queued.min.messages / queued.max.messages.kbytes: a consumer that
+    # reads slower than the fetcher (driftmon decodes every message; a bare loop does not)
+    # kept meeting it at the default 1 s, and the queue ran dry before the fetch went
+    # out: end to end, consume() then waited out its poll timeout, about half the
+    # steady state. 100 ms left no such wait (benchmarks/RESULTS.md, 2026-12-03).
+    "fetch.queue.backoff.ms": 100,
 }
 
 
 #: The most messages one ``consume()`` call of the client returns (see ``KafkaSource._gather``).
 CONSUME_CHUNK = 1000
+
+
+class Batch(list):  # type: ignore[type-arg]  # a list[Message], as consume() always returned
+    """The data messages of one :meth:`KafkaSource.consume`, and ``read_to``: per assigned
+    partition, the next offset after the last message consumed so far, read from the
+    client right after the batch's own ``consume()`` calls (None when it could not be).
+
+    :meth:`KafkaSource.mark_processed` takes the batch's offsets from ``read_to`` instead
+    of reading every message's partition and offset (a C call each, holding the GIL).
+    """
+
+    __slots__ = ("read_to",)
+
+    def __init__(self, messages: Iterable[Message], read_to: dict[tuple[str, int], int] | None):
+        super().__init__(messages)
+        self.read_to = read_to
 
 
 def consumer_defaults() -> dict[str, Any]:
@@ -251,18 +274,19 @@ class KafkaSource:
         """True once the group has handed this consumer its (possibly empty) assignment."""
         return self._assignment_seen.is_set()
 
-    def consume(self, max_messages: int, timeout_seconds: float) -> list[Message]:
+    def consume(self, max_messages: int, timeout_seconds: float) -> Batch:
         """One batch of data messages; broker-side errors are logged and skipped."""
         self._lag.poll()  # between consume calls: it keeps running while paused
         batch = self._gather(max_messages, timeout_seconds)
+        read_to = self._read_to() if batch else None
         # One C-level pass with no list built: a data message's error() is None, and a
         # KafkaError is true (truth, not ==: KafkaError's == with None leaves an error set).
         if not any(map(_ERROR, batch)):
             if batch:
                 self._set_connected(True)
-            return batch
+            return Batch(batch, read_to)
         errors = message_errors(batch)
-        out: list[Message] = []
+        out = Batch((), read_to)
         for msg, err in zip(batch, errors, strict=True):
             if err is not None:
                 if err.code() == _UNKNOWN_TOPIC:
@@ -297,6 +321,10 @@ class KafkaSource:
             got = len(more)
         return batch
 
+    def _read_to(self) -> dict[tuple[str, int], int] | None:
+        """Each assigned partition's client position (see :func:`client_positions`)."""
+        return client_positions(self.consumer, self._assigned)
+
     @property
     def positions(self) -> dict[tuple[str, int], int]:
         """Next offset to read per assigned partition, for everything accounted for."""
@@ -323,19 +351,24 @@ class KafkaSource:
     def mark_processed(self, messages: Sequence[Message]) -> None:
         """Record that these messages are fully accounted for (eligible for commit).
 
-        A batch holds each partition's messages in offset order, so only the last message
-        of each partition is read; finding them takes C-level passes, not a Python step
-        per message.
+        A :class:`Batch` is marked from its ``read_to`` (partitions still assigned only);
+        other lists from the last message of each partition, found with C-level passes.
         """
         if not messages:
             return
+        read_to = messages.read_to if isinstance(messages, Batch) else None
+        if read_to is not None:
+            self._advance((key, nxt) for key, nxt in read_to.items() if key in self._assigned)
+            return
         one_topic = len(self.topics) == 1 and not self.topics[0].startswith("^")  # no pattern
         lasts = last_per_partition(messages, one_topic=one_topic)
+        self._advance(((m.topic() or "", m.partition() or 0), (m.offset() or 0) + 1) for m in lasts)
+
+    def _advance(self, read_to: Iterable[tuple[tuple[str, int], int]]) -> None:
+        """Move each partition's processed position forward (never back)."""
         positions = self._positions
         dirty = self._dirty
-        for msg in lasts:
-            key = (msg.topic() or "", msg.partition() or 0)
-            nxt = (msg.offset() or 0) + 1
+        for key, nxt in read_to:
             if nxt > positions.get(key, -1):
                 positions[key] = nxt
                 dirty.add(key)
@@ -402,6 +435,28 @@ def _apply_rebalance(
         consumer.incremental_unassign(partitions)
     else:
         consumer.unassign()
+
+
+def client_positions(
+    consumer: Consumer, assigned: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], int] | None:
+    """The client's position (the offset after the last message it handed out) of each
+    of the ``assigned`` partitions that handed one out since it was assigned.
+
+    Read right after a batch's own consume() calls, it covers that batch and the ones
+    before it, which are marked processed first (batches are marked in order). A
+    partition (re)assigned, with or without a seek to a checkpoint's offsets, has no
+    position until a message of it is consumed, so a seek alone marks nothing. None when
+    the client cannot say (the caller then reads the messages).
+    """
+    partitions = [TopicPartition(t, p) for t, p in assigned]
+    if not partitions:
+        return {}
+    try:
+        found = consumer.position(partitions)
+    except KafkaException:
+        return None
+    return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
 
 
 def _fmt(pairs: Iterable[tuple[str, int]]) -> str:

@@ -284,9 +284,12 @@ def run_daemon(
         daemon = Daemon(config, replica_id="r1")
         submit = daemon._worker.submit
 
-        def recorded_submit(step: Callable[..., Parts], messages: list[FakeMessage]) -> Any:
+        def recorded_submit(
+            step: Callable[..., Parts], messages: list[FakeMessage], *rest: Any
+        ) -> Any:
             log("submit", messages[-1].offset())
-            return submit(step, messages)
+            log("payloads", type(rest[0]).__name__ if rest else None)
+            return submit(step, messages, *rest)
 
         monkeypatch.setattr(daemon._worker, "submit", recorded_submit)
         source.stop = daemon.request_stop
@@ -330,6 +333,15 @@ def test_the_next_batch_is_queued_for_the_worker_before_the_last_is_accounted_fo
     # The worker moves from one batch to the next without waiting for the loop thread.
     run_daemon([ASSIGN, ("batch", batch(0, 100)), ("batch", batch(100, 100))])
     log.in_order(("submit", 99), ("consume", 199), ("submit", 199), ("account", 99))
+
+
+def test_the_loop_thread_joins_the_payloads_the_worker_scans_in_place(
+    run_daemon: Callable[..., Daemon], log: Recorder
+) -> None:
+    daemon = run_daemon([ASSIGN, ("batch", batch(0, 100, invalid=3))])
+    assert ("payloads", "MessageBlock") in log.steps
+    assert daemon.events_total == 97  # the invalid ones still reach the object paths
+    assert daemon.accounting.invalid_counts == {"not_json": 3}
 
 
 def test_the_heap_is_settled_once_after_start_up_before_the_first_consume(

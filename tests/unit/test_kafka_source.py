@@ -74,6 +74,10 @@ class FakeConsumer:
         self.callbacks: dict[str, Any] = {}
         self.watermarks: dict[Pair, int] = {}  # ListOffsets "latest" per partition
         self.during_consume: list[Callable[[], None]] = []  # run one per consume() call
+        # As librdkafka: per partition, the offset after the last message handed out since
+        # the partition was (re)assigned; none before (position() says -1001).
+        self.handed_out: dict[Pair, int] = {}
+        self.position_error: KafkaException | None = None
 
     def get_watermark_offsets(
         self, tp: TopicPartition, timeout: float | None = None, cached: bool = False
@@ -91,7 +95,19 @@ class FakeConsumer:
         self.log.append(("consume", num_messages, timeout))
         if self.during_consume:
             self.during_consume.pop(0)()
-        return self.batches.pop(0) if self.batches else []
+        batch = self.batches.pop(0) if self.batches else []
+        for msg in batch:  # the attributes: an Unread message's accessors must not be called
+            if msg.error() is None:
+                self.handed_out[(msg._topic, msg._partition)] = msg._offset + 1
+        return batch
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        if self.position_error is not None:
+            raise self.position_error
+        return [
+            TopicPartition(p.topic, p.partition, self.handed_out.get((p.topic, p.partition), -1001))
+            for p in partitions
+        ]
 
     def assignment(self) -> list[TopicPartition]:
         return list(self.current)
@@ -124,6 +140,8 @@ class FakeConsumer:
 
     # librdkafka calls these from inside poll/consume; the tests call them directly.
     def rebalance(self, kind: str, pairs: list[Pair]) -> None:
+        for pair in pairs:  # an assignment change forgets what was handed out
+            self.handed_out.pop(pair, None)
         self.callbacks[f"on_{kind}"](self, [TopicPartition(t, p) for t, p in pairs])
 
     def stats(self, stats: Mapping[str, Any]) -> None:
@@ -186,6 +204,9 @@ def test_commit_settings_are_forced_and_the_topics_subscribed() -> None:
     assert conf["enable.auto.commit"] is False and conf["enable.auto.offset.store"] is False
     assert conf["fetch.max.bytes"] == 1024  # a pass-through option wins over the default
     assert conf["auto.offset.reset"] == "earliest"
+    # A consumer slower than librdkafka's fetcher must not wait 1 s (the default) for the
+    # next fetch once its prefetch queue was full.
+    assert conf["fetch.queue.backoff.ms"] == 100
     assert (conf["bootstrap.servers"], conf["group.id"]) == ("broker:9092", "group")
     assert rec.log == [("subscribe", ("a", "b"))]
     assert rec.source.assigned is False
@@ -465,3 +486,81 @@ def test_a_rebalance_inside_a_chunk_ends_the_batch() -> None:
     assert rec.source.consume(5 * chunk, 0.25) == msgs[: 2 * chunk]
     assert len(rec.calls("consume")) == 2
     assert rec.source.consume(5 * chunk, 0.25) == msgs[2 * chunk :]
+
+
+class Unread(FakeMessage):
+    """A message whose partition and offset must not be read (taken from the client)."""
+
+    def partition(self) -> int | None:
+        raise AssertionError("partition() read")
+
+    def offset(self) -> int | None:
+        raise AssertionError("offset() read")
+
+
+def test_a_consumed_batch_is_marked_from_the_clients_positions_not_its_messages() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1), ("t", 2)])
+    rec.consumer.batches = [[Unread("t", 0, 5), Unread("t", 1, 2), Unread("t", 0, 6)]]
+    batch = rec.source.consume(500, 0.25)
+    assert batch.read_to == {("t", 0): 7, ("t", 1): 3}  # t/2 handed nothing out: absent
+    rec.source.mark_processed(batch)
+    assert rec.source.positions == {("t", 0): 7, ("t", 1): 3}
+    rec.source.commit(synchronous=False)
+    assert rec.calls("commit") == [("commit", [("t", 0, 7), ("t", 1, 3)], True)]
+
+
+def test_positions_are_read_right_after_the_batchs_own_consume_calls() -> None:
+    # The loop consumes the next batch before it marks this one: what the client handed
+    # out since must not be marked with it.
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0)])
+    rec.consumer.batches = [[Unread("t", 0, 1)], [Unread("t", 0, 2), Unread("t", 0, 3)]]
+    first = rec.source.consume(500, 0.25)
+    second = rec.source.consume(500, 0.25)
+    rec.source.mark_processed(first)
+    assert rec.source.positions == {("t", 0): 2}
+    rec.source.mark_processed(second)
+    assert rec.source.positions == {("t", 0): 4}
+
+
+def test_a_seek_on_assign_marks_nothing_until_a_message_is_consumed() -> None:
+    rec = Recorder(seek={("t", 0): 40, ("t", 1): 10})
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
+    rec.consumer.batches = [[Unread("t", 1, 10)]]
+    batch = rec.source.consume(500, 0.25)
+    assert batch.read_to == {("t", 1): 11}
+    rec.source.mark_processed(batch)
+    assert rec.source.positions == {("t", 0): 40, ("t", 1): 11}  # t/0: the seek's own
+
+
+def test_a_partition_revoked_before_its_batch_is_marked_is_not_marked_again() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
+    rec.consumer.batches = [[Unread("t", 0, 3), Unread("t", 1, 8)]]
+    batch = rec.source.consume(500, 0.25)
+    rec.consumer.rebalance("revoke", [("t", 1)])
+    rec.source.mark_processed(batch)
+    assert rec.source.positions == {("t", 0): 4}
+    rec.source.commit(synchronous=False)
+    assert rec.calls("commit") == [("commit", [("t", 0, 4)], True)]  # never t/1 again
+
+
+def test_without_the_clients_positions_the_messages_are_read() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0)])
+    rec.consumer.position_error = KafkaException(KafkaError(KafkaError._STATE))
+    rec.consumer.batches = [[FakeMessage("t", 0, 3), FakeMessage("t", 0, 4)]]
+    batch = rec.source.consume(500, 0.25)
+    assert batch.read_to is None
+    rec.source.mark_processed(batch)
+    assert rec.source.positions == {("t", 0): 5}
+
+
+def test_a_batch_with_error_events_keeps_its_positions() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0)])
+    eof = FakeMessage("t", 0, 9, error=KafkaError(KafkaError._PARTITION_EOF))
+    rec.consumer.batches = [[Unread("t", 0, 7), eof]]
+    batch = rec.source.consume(500, 0.25)
+    assert len(batch) == 1 and batch.read_to == {("t", 0): 8}

@@ -18,7 +18,7 @@ import monitor.app.replay as replay_module
 from monitor.app.replay import decoded_ahead, iter_numbered_chunks, replay
 from monitor.config import Config, validate_config
 from monitor.ingest.decode import DecodedBatch, DecodeSchema, decode_batch
-from monitor.ingest.decode.block import MessageBlock
+from monitor.ingest.decode.block import MessageBlock, join_payloads
 from monitor.model.reference_file import load_references
 from monitor.pipeline import Pipeline
 from monitor.stats import FeatureKind, build_profile
@@ -227,3 +227,12 @@ def test_a_chunk_decoded_ahead_is_decoded_again_when_the_schema_changed(tmp_path
         pipeline.captured = True  # feeding the first chunk captured the reference
     # the second chunk went to the worker before the capture: decoded again, with codes
     assert got == [False, True, True]
+
+
+def test_joined_payloads_are_one_block_unless_a_message_has_no_value() -> None:
+    payloads: list[bytes | None] = [b'{"a": 1}', b"", b'{"b": 2}']
+    block = join_payloads(payloads)
+    assert isinstance(block, MessageBlock)
+    assert block.data == b'{"a": 1}{"b": 2}' and list(block) == payloads
+    with_none: list[bytes | None] = [b"{}", None]
+    assert join_payloads(with_none) is with_none  # None keeps its meaning: not b""

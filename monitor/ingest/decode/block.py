@@ -25,7 +25,7 @@ from typing import NamedTuple, overload
 
 import numpy as np
 
-__all__ = ["Lines", "MessageBlock", "as_list", "split_lines"]
+__all__ = ["Lines", "MessageBlock", "as_list", "join_payloads", "split_lines"]
 
 _NEWLINE = 10
 _CR = 13
@@ -66,6 +66,21 @@ class MessageBlock(Sequence[bytes]):
         """Every message as ``bytes`` (what the object paths read)."""
         slices = map(slice, self.starts.tolist(), self.ends.tolist())
         return list(map(self.data.__getitem__, slices))
+
+
+def join_payloads(payloads: list[bytes | None]) -> Sequence[bytes | None]:
+    """The payloads end to end in one :class:`MessageBlock`, which the scanner reads in
+    place: the join runs on the caller's thread (the daemon's loop thread, off the
+    decode worker's path). The list itself when a message has no value (``None`` keeps
+    its own meaning on the object paths).
+    """
+    try:
+        lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))  # type: ignore[arg-type]
+        data = b"".join(payloads)  # type: ignore[arg-type]
+    except TypeError:
+        return payloads
+    ends = np.cumsum(lengths)
+    return MessageBlock(data, ends - lengths, ends)
 
 
 def as_list(payloads: Sequence[bytes | None]) -> Sequence[bytes | None]:
