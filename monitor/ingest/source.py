@@ -351,8 +351,8 @@ class KafkaSource:
     def mark_processed(self, messages: Sequence[Message]) -> None:
         """Record that these messages are fully accounted for (eligible for commit).
 
-        A :class:`Batch` is marked from its ``read_to`` (partitions still assigned only);
-        other lists from the last message of each partition, found with C-level passes.
+        A :class:`Batch` is marked from its ``read_to``, other lists from the last message
+        of each partition (found with C-level passes); only partitions still assigned.
         """
         if not messages:
             return
@@ -362,7 +362,9 @@ class KafkaSource:
             return
         one_topic = len(self.topics) == 1 and not self.topics[0].startswith("^")  # no pattern
         lasts = last_per_partition(messages, one_topic=one_topic)
-        self._advance(((m.topic() or "", m.partition() or 0), (m.offset() or 0) + 1) for m in lasts)
+        read = (((m.topic() or "", m.partition() or 0), (m.offset() or 0) + 1) for m in lasts)
+        # A partition revoked since the batch was read is someone else's to commit.
+        self._advance((key, nxt) for key, nxt in read if key in self._assigned)
 
     def _advance(self, read_to: Iterable[tuple[tuple[str, int], int]]) -> None:
         """Move each partition's processed position forward (never back)."""

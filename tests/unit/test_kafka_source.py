@@ -564,3 +564,14 @@ def test_a_batch_with_error_events_keeps_its_positions() -> None:
     rec.consumer.batches = [[Unread("t", 0, 7), eof]]
     batch = rec.source.consume(500, 0.25)
     assert len(batch) == 1 and batch.read_to == {("t", 0): 8}
+
+
+def test_a_partition_revoked_after_its_batch_was_read_is_not_marked() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
+    batch = [FakeMessage("t", 0, 4), FakeMessage("t", 1, 6)]  # read before the revoke
+    rec.consumer.rebalance("revoke", [("t", 1)])
+    rec.source.mark_processed(batch)
+    assert rec.source.positions == {("t", 0): 5}
+    rec.source.commit(synchronous=True)  # nothing of the new owner's partition
+    assert rec.calls("commit")[-1] == ("commit", [("t", 0, 5)], False)
