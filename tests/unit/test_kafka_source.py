@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -74,6 +76,12 @@ class FakeConsumer:
         self.callbacks: dict[str, Any] = {}
         self.watermarks: dict[Pair, int] = {}  # ListOffsets "latest" per partition
         self.during_consume: list[Callable[[], None]] = []  # run one per consume() call
+        self.owned: set[Pair] = set()
+        self.revoke_pending = False
+        self.answers_unsubscribe = True
+        self.polls = 0
+        self.close_blocks = threading.Event()
+        self.close_blocks.set()
         # As librdkafka: per partition, the offset after the last message handed out since
         # the partition was (re)assigned; none before (position() says -1001).
         self.handed_out: dict[Pair, int] = {}
@@ -137,11 +145,26 @@ class FakeConsumer:
 
     def close(self) -> None:
         self.log.append(("close",))
+        self.close_blocks.wait()
+
+    def unsubscribe(self) -> None:
+        self.log.append(("unsubscribe",))
+        self.revoke_pending = self.answers_unsubscribe
+
+    def poll(self, timeout: float) -> None:
+        self.polls += 1
+        if self.revoke_pending:  # librdkafka serves the revocation inside poll()
+            self.revoke_pending = False
+            self.rebalance("revoke", sorted(self.owned))
 
     # librdkafka calls these from inside poll/consume; the tests call them directly.
     def rebalance(self, kind: str, pairs: list[Pair]) -> None:
         for pair in pairs:  # an assignment change forgets what was handed out
             self.handed_out.pop(pair, None)
+        if kind == "assign":
+            self.owned.update(pairs)
+        else:
+            self.owned.difference_update(pairs)
         self.callbacks[f"on_{kind}"](self, [TopicPartition(t, p) for t, p in pairs])
 
     def stats(self, stats: Mapping[str, Any]) -> None:
@@ -427,7 +450,33 @@ def test_close_commits_synchronously_then_closes() -> None:
     rec.consumer.rebalance("assign", [("t", 0)])
     rec.source.mark_processed([FakeMessage("t", 0, 0)])
     rec.source.close()
-    assert rec.log[-2:] == [("commit", [("t", 0, 1)], False), ("close",)]
+    assert rec.log[-6:] == [
+        ("commit", [("t", 0, 1)], False),
+        # The partitions go back through an ordinary revocation before the close, never
+        # inside it (a callback run by close() can freeze the process; see _leave_group).
+        ("unsubscribe",),
+        ("on_revoke", [("t", 0)]),
+        ("commit", [("t", 0, 1)], False),
+        ("unassign",),
+        ("close",),
+    ]
+
+
+def test_a_close_that_does_not_finish_is_abandoned_after_a_bound(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(source_module, "_REVOKE_SECONDS", 0.3)
+    monkeypatch.setattr(source_module, "_CLOSE_SECONDS", 0.3)
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0)])
+    rec.consumer.answers_unsubscribe = False  # the revocation never comes
+    rec.consumer.close_blocks.clear()  # and the client's close never returns
+    started = time.monotonic()
+    rec.source.close()
+    assert time.monotonic() - started < 5.0
+    assert rec.consumer.polls >= 2 and rec.calls("close") == [("close",)]
+    assert "did not close in time" in caplog.text
+    rec.consumer.close_blocks.set()
 
 
 def test_message_accessors_read_every_message() -> None:
