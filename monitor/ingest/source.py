@@ -26,6 +26,12 @@ from monitor.errors import DriftmonError
 from monitor.ingest.client_log import LIBRDKAFKA_LOGGER
 from monitor.ingest.connection import BrokerWatch, ConditionReport
 from monitor.ingest.lag import LagProbe
+from monitor.ingest.membership import (
+    apply_rebalance,
+    leave_group,
+    still_assigned,
+)
+from monitor.ingest.membership import fmt_partitions as _fmt
 from monitor.ingest.messages import (
     Message,
     last_per_partition,
@@ -70,10 +76,6 @@ _DEFAULTS: dict[str, Any] = {
     "fetch.queue.backoff.ms": 100,
 }
 
-
-# Bounds on leaving the group at shutdown (see KafkaSource._leave_group).
-_REVOKE_SECONDS = 10.0
-_CLOSE_SECONDS = 15.0
 
 #: The most messages one ``consume()`` call of the client returns (see ``KafkaSource._gather``).
 CONSUME_CHUNK = 1000
@@ -190,7 +192,7 @@ class KafkaSource:
         except Exception as exc:  # surface with context instead of librdkafka losing it
             raise RebalanceError(f"on_assign failed: {exc}") from exc
         finally:
-            _apply_rebalance(consumer, self._cooperative, "assign", partitions)
+            apply_rebalance(consumer, self._cooperative, "assign", partitions)
 
     def _revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._rebalances += 1
@@ -208,7 +210,7 @@ class KafkaSource:
         except Exception as exc:
             raise RebalanceError(f"on_revoke failed: {exc}") from exc
         finally:
-            _apply_rebalance(consumer, self._cooperative, "revoke", partitions)
+            apply_rebalance(consumer, self._cooperative, "revoke", partitions)
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._rebalances += 1
@@ -224,7 +226,7 @@ class KafkaSource:
         except Exception as exc:
             raise RebalanceError(f"on_lost failed: {exc}") from exc
         finally:
-            _apply_rebalance(consumer, self._cooperative, "lost", partitions)
+            apply_rebalance(consumer, self._cooperative, "lost", partitions)
         for pair in pairs:
             self._assigned.discard(pair)
             self._positions.pop(pair, None)
@@ -306,12 +308,10 @@ class KafkaSource:
     def _gather(self, max_messages: int, timeout_seconds: float) -> list[Message]:
         """Up to ``max_messages``, read in calls of at most :data:`CONSUME_CHUNK`.
 
-        confluent-kafka creates a batch's ``Message`` objects holding the GIL, in one C
-        call; the statistics thread, coming back from a kernel that released the GIL,
-        waits for the whole of it. Shorter calls keep that wait short. The first call
-        waits up to the timeout, the rest only take what is already fetched, and a
-        rebalance callback (they run inside these calls) ends the batch, so a batch
-        never spans an assignment change (as with one call).
+        confluent-kafka creates a call's ``Message`` objects holding the GIL, which the
+        statistics thread waits for: short calls keep that wait short. The first call
+        waits up to the timeout, the rest take what is fetched; a rebalance callback (run
+        inside them) ends the batch, which then keeps only partitions still assigned.
         """
         chunk = min(max_messages, CONSUME_CHUNK)
         rebalances = self._rebalances
@@ -323,6 +323,8 @@ class KafkaSource:
             more = self.consumer.consume(num_messages=chunk, timeout=0)
             batch += more
             got = len(more)
+        if self._rebalances != rebalances and batch:
+            batch = still_assigned(batch, self._assigned)
         return batch
 
     def _read_to(self) -> dict[tuple[str, int], int] | None:
@@ -414,64 +416,12 @@ class KafkaSource:
         try:
             self.commit(synchronous=True)
         finally:
-            _leave_group(self.consumer, self._assigned)
+            leave_group(self.consumer, self._assigned)
 
     def leave(self) -> None:
         """Leave the group without committing (offsets must not pass a failed checkpoint)."""
         self._lag.stop()
-        _leave_group(self.consumer, self._assigned)
-
-
-def _leave_group(consumer: Consumer, assigned: set[tuple[str, int]]) -> None:
-    """Hand the partitions back through an ordinary rebalance, then close.
-
-    A rebalance callback run inside ``consumer.close()`` can wait for ever on librdkafka
-    while confluent-kafka holds the GIL (its (un)assignment calls do not release it),
-    freezing the whole process; seen in one close in ten on the test broker. Unsubscribing
-    first revokes the partitions in ``poll()``, where the same calls are answered, so the
-    close has nothing left to revoke (``assigned`` is the source's live set, emptied by
-    its revoke callback). A close that still does not finish is abandoned after a bound
-    (the group drops the member after ``session.timeout.ms``) instead of holding up the
-    shutdown.
-    """
-    try:
-        if assigned:
-            consumer.unsubscribe()
-            deadline = time.monotonic() + _REVOKE_SECONDS
-            while assigned and time.monotonic() < deadline:
-                consumer.poll(0.1)  # serves the revocation; a message read is dropped
-    except (KafkaException, RuntimeError) as exc:
-        logger.warning("leaving the group: %s", exc)
-    closer = threading.Thread(target=consumer.close, name="driftmon-consumer-close")
-    closer.daemon = True
-    closer.start()
-    closer.join(_CLOSE_SECONDS)
-    if closer.is_alive():
-        logger.warning(
-            "the consumer did not close in time; the group drops it after its session timeout",
-            extra={"seconds": _CLOSE_SECONDS, "still_assigned": _fmt(assigned)},
-        )
-
-
-def _apply_rebalance(
-    consumer: Consumer, cooperative: bool, kind: str, partitions: list[TopicPartition]
-) -> None:
-    """Apply a rebalance in its callback, always, instead of leaving it to the client.
-
-    When a callback does not (un)assign, confluent-kafka does it after the callback and
-    first asks librdkafka for the rebalance protocol, holding the GIL. Inside
-    ``consumer.close()`` that question can go unanswered for ever (librdkafka issue 4041),
-    freezing every thread of the process; a scale-out test caught it one close in eight.
-    """
-    if kind == "assign":
-        if cooperative:
-            consumer.incremental_assign(partitions)
-        else:
-            consumer.assign(partitions)
-    elif cooperative:
-        consumer.incremental_unassign(partitions)
-    else:
-        consumer.unassign()
+        leave_group(self.consumer, self._assigned)
 
 
 def client_positions(
@@ -494,7 +444,3 @@ def client_positions(
     except KafkaException:
         return None
     return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
-
-
-def _fmt(pairs: Iterable[tuple[str, int]]) -> str:
-    return ",".join(f"{t}[{p}]" for t, p in sorted(pairs))

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+import monitor.ingest.membership as membership
 import monitor.ingest.source as source_module
 from monitor.ingest.messages import header_version, message_seconds, message_values
 from monitor.ingest.source import KafkaSource, RebalanceError
@@ -453,7 +454,7 @@ def test_close_commits_synchronously_then_closes() -> None:
     assert rec.log[-6:] == [
         ("commit", [("t", 0, 1)], False),
         # The partitions go back through an ordinary revocation before the close, never
-        # inside it (a callback run by close() can freeze the process; see _leave_group).
+        # inside it (a callback run by close() can freeze the process; see leave_group).
         ("unsubscribe",),
         ("on_revoke", [("t", 0)]),
         ("commit", [("t", 0, 1)], False),
@@ -465,8 +466,8 @@ def test_close_commits_synchronously_then_closes() -> None:
 def test_a_close_that_does_not_finish_is_abandoned_after_a_bound(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(source_module, "_REVOKE_SECONDS", 0.3)
-    monkeypatch.setattr(source_module, "_CLOSE_SECONDS", 0.3)
+    monkeypatch.setattr(membership, "_REVOKE_SECONDS", 0.3)
+    monkeypatch.setattr(membership, "_CLOSE_SECONDS", 0.3)
     rec = Recorder()
     rec.consumer.rebalance("assign", [("t", 0)])
     rec.consumer.answers_unsubscribe = False  # the revocation never comes
@@ -525,6 +526,7 @@ def test_a_rebalance_inside_a_chunk_ends_the_batch() -> None:
     """A batch never spans an assignment change: the callbacks (which drain and commit
     the batches in flight) see every message consumed before them accounted for."""
     rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0)])
     chunk = source_module.CONSUME_CHUNK
     msgs = [FakeMessage("t", 0, i) for i in range(3 * chunk)]
     rec.consumer.batches = [msgs[:chunk], msgs[chunk : 2 * chunk], msgs[2 * chunk :]]
@@ -535,6 +537,16 @@ def test_a_rebalance_inside_a_chunk_ends_the_batch() -> None:
     assert rec.source.consume(5 * chunk, 0.25) == msgs[: 2 * chunk]
     assert len(rec.calls("consume")) == 2
     assert rec.source.consume(5 * chunk, 0.25) == msgs[2 * chunk :]
+
+
+def test_messages_of_a_partition_revoked_while_reading_are_left_to_its_new_owner() -> None:
+    rec = Recorder()
+    rec.consumer.rebalance("assign", [("t", 0), ("t", 1)])
+    msgs = [FakeMessage("t", 0, 5), FakeMessage("t", 1, 7), FakeMessage("t", 0, 6)]
+    rec.consumer.batches = [msgs]
+    # The revocation runs inside the consume call that hands out the messages read before it.
+    rec.consumer.during_consume = [lambda: rec.consumer.rebalance("revoke", [("t", 1)])]
+    assert rec.source.consume(100, 0.25) == [msgs[0], msgs[2]]
 
 
 class Unread(FakeMessage):
