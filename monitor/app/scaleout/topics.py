@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -148,39 +148,16 @@ class TopicCheckpoints:
         # One record per produce batch: the reader finds the topic's end with ListOffsets,
         # which some brokers answer with the last batch's base offset + 1.
         self.producer = Producer({**producer_config(bootstrap, extra), "batch.num.messages": 1})
-        self.reader = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"{group_id}.checkpoint-reader",  # assign() only: never joins
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "fetch.max.bytes": 64 * 1024 * 1024,
-                # Read only when a partition is assigned: keep little prefetched meanwhile.
-                "queued.max.messages.kbytes": 16 * 1024,
-                "logger": LIBRDKAFKA_LOGGER,
-            }
+        self.reader, self._next = whole_topic_reader(
+            bootstrap, topic, f"{group_id}.checkpoint-reader", {"fetch.max.bytes": 64 << 20}
         )
-        count = partition_count(self.reader, topic)
-        self._next = dict.fromkeys(range(count), 0)  # next offset to read per partition
-        self.reader.assign([TopicPartition(topic, p, 0) for p in range(count)])
         self._latest: dict[str, bytes] = {}
 
     def write(self, key: str, data: bytes, timeout_seconds: float = 30.0) -> None:
         """Produce one checkpoint and wait for its acknowledgement."""
-        failed: list[str] = []
-
-        def report(err: KafkaError | None, _msg: Any) -> None:
-            if err is not None:
-                failed.append(err.str())
-
-        try:
-            self.producer.produce(self.topic, data, key.encode(), on_delivery=report)
-        except (BufferError, KafkaException) as exc:
-            raise CheckpointError(f"checkpoint to {self.topic!r} not sent: {exc}") from None
-        left = self.producer.flush(timeout_seconds)
-        if left or failed:
-            reason = failed[0] if failed else "not acknowledged in time"
-            raise CheckpointError(f"checkpoint to {self.topic!r} not written: {reason}")
+        produce_acknowledged(
+            self.producer, self.topic, key, data, timeout_seconds, CheckpointError, "checkpoint"
+        )
         self._latest[key] = data
 
     def latest(self, key: str, timeout_seconds: float = 30.0) -> bytes | None:
@@ -191,12 +168,7 @@ class TopicCheckpoints:
     def _catch_up(self, timeout_seconds: float) -> None:
         deadline = time.monotonic() + timeout_seconds
         try:
-            ends = {
-                p: self.reader.get_watermark_offsets(
-                    TopicPartition(self.topic, p), timeout=timeout_seconds, cached=False
-                )[1]
-                for p in self._next
-            }
+            ends = topic_ends(self.reader, self.topic, self._next, timeout_seconds)
         except KafkaException as exc:
             raise CheckpointError(f"checkpoint topic {self.topic!r} unreadable: {exc}") from None
         while any(self._next[p] < end for p, end in ends.items()):
@@ -237,36 +209,15 @@ class ProfileTopic:
         self.topic = topic
         self.table = table
         self.producer = Producer(producer_config(bootstrap, extra))
-        self.reader = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"{group_id}.profile-reader",  # assign() only: never joins
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "queued.max.messages.kbytes": 16 * 1024,
-                "logger": LIBRDKAFKA_LOGGER,
-            }
+        self.reader, self._next = whole_topic_reader(
+            bootstrap, topic, f"{group_id}.profile-reader", {}
         )
-        count = partition_count(self.reader, topic)
-        self._next = dict.fromkeys(range(count), 0)
-        self.reader.assign([TopicPartition(topic, p, 0) for p in range(count)])
 
     def publish(self, model: str, data: bytes, timeout_seconds: float = 30.0) -> None:
         """Produce one model's profile and wait for its acknowledgement (``DeliveryFailed``)."""
-        failed: list[str] = []
-
-        def report(err: KafkaError | None, _msg: Any) -> None:
-            if err is not None:
-                failed.append(err.str())
-
-        try:
-            self.producer.produce(self.topic, data, model.encode(), on_delivery=report)
-        except (BufferError, KafkaException) as exc:
-            raise DeliveryFailed(f"profile to {self.topic!r} not sent: {exc}") from None
-        left = self.producer.flush(timeout_seconds)
-        if left or failed:
-            reason = failed[0] if failed else "not acknowledged in time"
-            raise DeliveryFailed(f"profile to {self.topic!r} not written: {reason}")
+        produce_acknowledged(
+            self.producer, self.topic, model, data, timeout_seconds, DeliveryFailed, "profile"
+        )
 
     def follow(self, timeout_seconds: float = 0.0) -> set[str]:
         """Take the records that arrived; the models whose usable profile changed."""
@@ -287,12 +238,7 @@ class ProfileTopic:
         deadline = time.monotonic() + timeout_seconds
         changed: set[str] = set()
         try:
-            ends = {
-                p: self.reader.get_watermark_offsets(
-                    TopicPartition(self.topic, p), timeout=timeout_seconds, cached=False
-                )[1]
-                for p in self._next
-            }
+            ends = topic_ends(self.reader, self.topic, self._next, timeout_seconds)
         except KafkaException as exc:
             logger.warning("profiles topic not read at start", extra={"error": str(exc)})
             return changed
@@ -306,3 +252,64 @@ class ProfileTopic:
     def close(self) -> None:
         self.producer.flush(5.0)
         self.reader.close()
+
+
+def produce_acknowledged(
+    producer: Producer,
+    topic: str,
+    key: str,
+    data: bytes,
+    timeout_seconds: float,
+    error: type[DriftmonError],
+    what: str,
+) -> None:
+    """Produce one record and wait for its acknowledgement; ``error`` if it is refused,
+    not sent or not acknowledged in time."""
+    failed: list[str] = []
+
+    def report(err: KafkaError | None, _msg: Any) -> None:
+        if err is not None:
+            failed.append(err.str())
+
+    try:
+        producer.produce(topic, data, key.encode(), on_delivery=report)
+    except (BufferError, KafkaException) as exc:
+        raise error(f"{what} to {topic!r} not sent: {exc}") from None
+    left = producer.flush(timeout_seconds)
+    if left or failed:
+        reason = failed[0] if failed else "not acknowledged in time"
+        raise error(f"{what} to {topic!r} not written: {reason}")
+
+
+def whole_topic_reader(
+    bootstrap: str, topic: str, group_id: str, extra: Mapping[str, Any]
+) -> tuple[Consumer, dict[int, int]]:
+    """A consumer assigned every partition of ``topic`` from offset 0 (``group_id`` only
+    names it: assign() never joins), and the next offset to read per partition."""
+    reader = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            # Read only now and then: keep little prefetched meanwhile.
+            "queued.max.messages.kbytes": 16 * 1024,
+            "logger": LIBRDKAFKA_LOGGER,
+            **extra,
+        }
+    )
+    count = partition_count(reader, topic)
+    reader.assign([TopicPartition(topic, p, 0) for p in range(count)])
+    return reader, dict.fromkeys(range(count), 0)
+
+
+def topic_ends(
+    reader: Consumer, topic: str, partitions: Iterable[int], timeout_seconds: float
+) -> dict[int, int]:
+    """Each partition's end (high watermark) as the broker says now."""
+    return {
+        p: reader.get_watermark_offsets(
+            TopicPartition(topic, p), timeout=timeout_seconds, cached=False
+        )[1]
+        for p in partitions
+    }
