@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_STAMP := $(VENV)/.demo-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test warm doctest nojit unit integration check lint typecheck bench promtool runbook-url clean
+.PHONY: venv demo test durations warm doctest nojit unit integration check lint typecheck bench promtool runbook-url clean
 
 # uv resolves and downloads in parallel: a cold install takes well under a minute where
 # pip took about two and a half.
@@ -75,14 +75,26 @@ lint: venv
 typecheck: venv
 	$(PY) -m mypy
 
-## test: every check and every test (this is what CI runs). Integration tests mostly wait
-## on Kafka group joins and servers, so three workers share two cores well; files with slow
-## tests come first (tests/conftest.py) and an idle worker takes tests queued on a busy one
-## (worksteal), so no minute-long test starts last. Only tests/integration/test_cold_start.py
-## compiles every kernel cold; other first-run tests miss a few (tests/support/numba_cache.py).
+## test: every check and every test (this is what CI runs). The lint and type checks run
+## beside `warm` (its kernel compile leaves a core idle at times). Integration tests mostly
+## wait on Kafka group joins and servers, so three workers share two cores well; the
+## longest files start first, spread over the workers (tests/support/schedule.py, from
+## tests/durations.json), and an idle worker takes tests queued on a busy one (worksteal).
+## Only tests/integration/test_cold_start.py compiles every kernel cold; other first-run
+## tests miss a few (tests/support/numba_cache.py).
 PYTEST_WORKERS ?= 3
-test: venv promtool check warm doctest
+test: venv promtool
+	$(MAKE) --no-print-directory --output-sync=target -j 2 check warm
+	$(MAKE) --no-print-directory doctest
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15
+
+## durations: run the suite with a JUnit report and rewrite tests/durations.json (seconds
+## per test file) from it, which orders the tests for the workers; figures from a quiet
+## machine order best
+durations: venv warm
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --junitxml=.pytest-durations.xml || true
+	$(PY) -m tests.support.durations .pytest-durations.xml
+	rm -f .pytest-durations.xml
 
 ## doctest: the examples in every module docstring of the package
 doctest: venv

@@ -39,6 +39,7 @@ from monitor.demo.broker import EmbeddedBroker
 from tests.support.kafka import consumer_config, create_topic, delete_topics, tansu_broker
 from tests.support.net import free_port
 from tests.support.prometheus import PrometheusServer, binary
+from tests.support.schedule import DEFAULT_PER_TEST, DEFAULT_SLOW, load_durations, schedule
 from tests.support.webhook import WebhookReceiver
 
 __all__ = ["free_port"]
@@ -217,10 +218,21 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         receiver.stop()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with a test marked ``slow`` first, in their usual order otherwise: xdist
-    hands tests out in collection order, and a minute-long test handed out last leaves
-    the other workers idle at the end of the run (CI time). Whole files move, so a
-    file's shared fixtures (a broker per module) are still set up once per worker."""
-    slow = {i.nodeid.split("::")[0] for i in items if i.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest files first, spread over the xdist workers' first blocks
+    (:mod:`tests.support.schedule`): a minute-long test started last, or several started
+    one after another on one worker, leaves the others idle at the end (CI time)."""
+    durations = load_durations()
+    counts: dict[str, int] = {}
+    slow: set[str] = set()
+    for item in items:
+        name = item.nodeid.split("::")[0]
+        counts[name] = counts.get(name, 0) + 1
+        if item.get_closest_marker("slow"):
+            slow.add(name)
+    seconds = {
+        name: durations.get(name, DEFAULT_SLOW if name in slow else DEFAULT_PER_TEST * count)
+        for name, count in counts.items()
+    }
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    items[:] = schedule(items, lambda item: item.nodeid.split("::")[0], seconds, workers)
