@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import DriftmonError
+from monitor.scaleout.carried import CARRIED_ARRAYS, Carried, carried_from, carried_sizes
 from monitor.scaleout.raw import RAW_ARRAYS, RawColumns, raw_from, raw_sizes
 from monitor.stats.binned import codes_below
 from monitor.stats.profile import CategoricalProfile, NumericProfile, ReferenceProfile
@@ -82,6 +83,8 @@ class RowBatch:
     # The decoded values themselves, for models one grid cannot bin (``raw``); codes are
     # then rows x 0.
     raw: RawColumns | None = None
+    # Binned rows of a model with a performance join: per row what the join reads.
+    carried: Carried | None = None
 
     @property
     def rows(self) -> int:
@@ -110,6 +113,7 @@ class RowBatch:
             outer_value,
             self.ranges,
             None if self.raw is None else self.raw.take(rows),
+            None if self.carried is None else self.carried.take(rows),
         )
 
     @staticmethod
@@ -139,6 +143,9 @@ class RowBatch:
             None
             if first.raw is None
             else RawColumns.concat([p.raw for p in parts if p.raw is not None]),
+            None
+            if first.carried is None
+            else Carried.concat([p.carried for p in parts if p.carried is not None]),
         )
 
 
@@ -302,6 +309,8 @@ def encode_rows(batch: RowBatch) -> bytes:
     }
     if batch.raw is not None:
         header["raw"] = batch.raw.header()
+    if batch.carried is not None:
+        header["carried"] = batch.carried.header()
     head = json.dumps(header, separators=(",", ":")).encode()
     parts = [MAGIC, struct.pack("<I", len(head)), head]
     parts += [
@@ -311,6 +320,11 @@ def encode_rows(batch: RowBatch) -> bytes:
     if batch.raw is not None:
         arrays = batch.raw.arrays()
         parts += [np.ascontiguousarray(arrays[name], kind).tobytes() for name, kind in RAW_ARRAYS]
+    if batch.carried is not None:
+        arrays = batch.carried.arrays()
+        parts += [
+            np.ascontiguousarray(arrays[name], kind).tobytes() for name, kind in CARRIED_ARRAYS
+        ]
     return b"".join(parts)
 
 
@@ -348,6 +362,14 @@ def decode_rows(data: bytes) -> RowBatch:
                 found[name] = np.frombuffer(data, kind, sizes[name], at).copy()
                 at += sizes[name] * np.dtype(kind).itemsize
             raw = raw_from(header["raw"], found, rows)
+        carried = None
+        if "carried" in header:
+            sizes = carried_sizes(header["carried"], rows)
+            extra: dict[str, np.ndarray] = {}
+            for name, kind in CARRIED_ARRAYS:
+                extra[name] = np.frombuffer(data, kind, sizes[name], at).copy()
+                at += sizes[name] * np.dtype(kind).itemsize
+            carried = carried_from(header["carried"], extra, rows)
         if at != len(data):
             raise CodecError("row batch has trailing bytes")
     except (KeyError, TypeError, ValueError) as exc:
@@ -366,4 +388,5 @@ def decode_rows(data: bytes) -> RowBatch:
         arrays["outer_value"],
         arrays["ranges"].reshape(-1, 3),
         raw,
+        carried,
     )

@@ -52,14 +52,10 @@ OUTCOMES = ("used", "garbled", "unknown_model", "other_config", "deleted")
 
 def switches(model: Model) -> bool:
     """Whether the model's rows go raw only until its captured reference is shared: a
-    captured reference and nothing else that needs raw values (versions route per row;
-    a performance join needs ids, labels and raw predictions)."""
+    captured reference and no versions (they route per row, each version on its own
+    grid). A performance join's rows are then binned and carry what the join reads."""
     config = model.default.config
-    return (
-        isinstance(config.reference, CaptureReference)
-        and config.versions is None
-        and config.performance is None
-    )
+    return isinstance(config.reference, CaptureReference) and config.versions is None
 
 
 def captured_fingerprint(monitor: ModelMonitor, profile: ReferenceProfile) -> str:

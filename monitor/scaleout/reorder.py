@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import CheckpointError
+from monitor.scaleout.carried import Carried, carried_from
 from monitor.scaleout.codec import RowBatch, empty_rows
 from monitor.scaleout.order import release_order
 from monitor.scaleout.raw import RawColumns, raw_from
@@ -43,6 +44,7 @@ from monitor.scaleout.raw import RawColumns, raw_from
 __all__ = ["Marker", "ReorderBuffer", "RowCounts"]
 
 RAW = "raw."
+CARRIED = "carried."
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,9 @@ class ReorderBuffer:
         if rows.raw is not None:
             scalars["raw"] = rows.raw.header()
             arrays.update({RAW + k: v for k, v in rows.raw.arrays().items()})
+        if rows.carried is not None:
+            scalars["carried"] = rows.carried.header()
+            arrays.update({CARRIED + k: v for k, v in rows.carried.arrays().items()})
         return scalars, arrays
 
     def restore(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -325,6 +330,7 @@ class ReorderBuffer:
                 np.asarray(arrays["outer_value"], np.float64),
                 np.zeros((0, 3), np.int64),
                 _raw(scalars.get("raw"), arrays),
+                _carried(scalars.get("carried"), arrays),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"reorder buffer state is incomplete: {exc}") from exc
@@ -337,6 +343,13 @@ def _raw(header: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> RawCol
         return None
     found = {k[len(RAW) :]: v for k, v in arrays.items() if k.startswith(RAW)}
     return raw_from(header, found, len(arrays["ts"]))
+
+
+def _carried(header: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> Carried | None:
+    if header is None:
+        return None
+    found = {k[len(CARRIED) :]: v for k, v in arrays.items() if k.startswith(CARRIED)}
+    return carried_from(header, found, len(arrays["ts"]))
 
 
 def _json_float(x: float) -> float | str:

@@ -9,6 +9,10 @@ values and binned again), whose windows, evaluations, alerts and drift events ar
 single process's. Its checkpoint is the model's :class:`ModelState` with the
 buffer's state under the ``reorder.`` prefix.
 
+A model with a performance join gets binned rows that carry what the join reads
+(:mod:`~monitor.scaleout.carried`): the windows count the codes, the join gets the carried
+ids, labels and prediction values as one process decodes them.
+
 A model capturing its reference (:func:`~monitor.scaleout.profiles.switches`) starts on raw
 rows. The release that completes the capture *switches* the stage: from then on it bins
 against the captured profile, accepting binned rows with that profile's fingerprint and
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,6 +37,7 @@ from monitor.ingest.decode import ModelColumns
 from monitor.model.evaluation import ModelStep
 from monitor.model.model import Model
 from monitor.model.state import ModelState
+from monitor.scaleout.carried import Carried, JoinColumns, join_columns
 from monitor.scaleout.codec import RowBatch, RowCodec
 from monitor.scaleout.profiles import captured_codec, switches
 from monitor.scaleout.raw import RawColumns, raw_fingerprint
@@ -44,6 +49,7 @@ __all__ = [
     "ModelStage",
     "StageStep",
     "bin_raw",
+    "binned_rows",
     "codec_for",
     "partition_of",
     "raw_fingerprint",
@@ -61,14 +67,11 @@ def partition_of(model: str, partitions: int) -> int:
 
 def sends_raw(model: Model) -> bool:
     """Whether stage 1 forwards the model's decoded values (``raw``) instead of codes: a
-    model with versions (one grid per version), a performance join (raw predictions,
-    labels and ids) or a captured reference (no grid until the owner has captured)."""
+    model with versions (one grid per version) or a captured reference (no grid until the
+    owner has captured). A performance join alone does not: its rows are binned and carry
+    what the join reads."""
     config = model.default.config
-    return (
-        config.versions is not None
-        or config.performance is not None
-        or isinstance(config.reference, CaptureReference)
-    )
+    return config.versions is not None or isinstance(config.reference, CaptureReference)
 
 
 def raw_rows(
@@ -109,23 +112,37 @@ def codec_for(name: str, model: Model) -> RowCodec:
     )
 
 
-def bin_raw(codec: RowCodec, batch: RowBatch) -> RowBatch:
+def binned_rows(
+    codec: RowCodec,
+    join: JoinColumns | None,
+    columns: ModelColumns,
+    source: np.ndarray,
+    offset: np.ndarray,
+    ranges: np.ndarray,
+) -> RowBatch:
+    """Decoded columns binned with ``codec``, carrying what ``join`` reads (stage 1)."""
+    codes = columns.codes
+    if codes is None:
+        codes = codec.encode_categories(columns.categorical)
+    rows = columns.rows
+    batch = codec.bin(
+        np.asarray(columns.numeric, np.float64).reshape(rows, len(codec.numeric_columns)),
+        codes.reshape(rows, len(codec.categorical_columns)),
+        columns.ts,
+        source,
+        offset,
+        ranges,
+    )
+    return batch if join is None else replace(batch, carried=Carried.of(columns, join))
+
+
+def bin_raw(codec: RowCodec, batch: RowBatch, join: JoinColumns | None = None) -> RowBatch:
     """A raw row batch binned as stage 1 would have binned it with ``codec``."""
     raw = batch.raw
     if raw is None:
         return batch
     columns = raw.columns(batch.ts)
-    codes = columns.codes
-    if codes is None:
-        codes = codec.encode_categories(columns.categorical)
-    return codec.bin(
-        raw.numeric.reshape(batch.rows, len(codec.numeric_columns)),
-        codes.reshape(batch.rows, len(codec.categorical_columns)),
-        batch.ts,
-        batch.source,
-        batch.offset,
-        batch.ranges,
-    )
+    return binned_rows(codec, join, columns, batch.source, batch.offset, batch.ranges)
 
 
 @dataclass
@@ -155,17 +172,21 @@ class ModelStage:
         self.model = model
         self.raw = sends_raw(model)
         self.switches = switches(model)
+        #: What binned rows carry for the model's performance join (``None``: nothing).
+        self.join = join_columns(model)
         self.codec: RowCodec | None = None
         #: The captured profile the stage bins against once switched.
         self.captured: ReferenceProfile | None = None
+        # Raw rows are taken from a stage 1 that sends them: the models that start raw,
+        # and a join's model (an older stage 1; such checkpoints hold raw rows too).
         self.raw_fingerprint: str | None = None
+        if self.raw or self.join is not None:
+            self.raw_fingerprint = raw_fingerprint(model)
+        self._shape = (len(model.default.numeric_columns), len(model.default.categorical_columns))
         if self.raw:
-            fingerprint = self.raw_fingerprint = raw_fingerprint(model)
+            fingerprint = self.raw_fingerprint
+            assert fingerprint is not None  # noqa: S101 - set just above
             width = 0
-            self._shape = (
-                len(model.default.numeric_columns),
-                len(model.default.categorical_columns),
-            )
         else:
             codec = codec_for(name, model)
             self._use(codec)
@@ -200,7 +221,8 @@ class ModelStage:
         self._use(codec)
         self.captured = profile
         self.fingerprint = codec.fingerprint
-        self.buffer.rebin(codec.fingerprint, codec.width, lambda batch: bin_raw(codec, batch))
+        join = self.join
+        self.buffer.rebin(codec.fingerprint, codec.width, lambda batch: bin_raw(codec, batch, join))
 
     def _fits(self, batch: RowBatch) -> bool:
         raw = batch.raw
@@ -208,6 +230,7 @@ class ModelStage:
             return (
                 self.codec is not None
                 and batch.fingerprint == self.fingerprint
+                and (batch.carried is None) == (self.join is None)
                 and self.codec.fits(batch)
             )
         return (
@@ -222,7 +245,7 @@ class ModelStage:
             self.buffer.reject(batch.rows)
             return False
         if batch.raw is not None and self.codec is not None:
-            batch = bin_raw(self.codec, batch)
+            batch = bin_raw(self.codec, batch, self.join)
         self.buffer.push(batch)
         return True
 
@@ -249,14 +272,20 @@ class ModelStage:
             rows.codes, self._num_cols, self._cat_cols, rows.outer_row, rows.outer_col,
             rows.outer_value,
         )  # fmt: skip
-        columns = ModelColumns(
-            numeric=np.broadcast_to(np.float64(np.nan), (n, len(self._num_cols))),
-            categorical=[],
-            ts=rows.ts,
-            ids=[None] * n,
-            msg_index=np.zeros(n, np.int64),
-            binned=binned,
-        )
+        if rows.carried is not None and self.join is not None:
+            # The join's values as decoded, every other value missing (the codes count).
+            numeric, categorical = self._shape
+            carried = rows.carried.columns(self.join, numeric, categorical, rows.ts)
+            columns = replace(carried, binned=binned)
+        else:
+            columns = ModelColumns(
+                numeric=np.broadcast_to(np.float64(np.nan), (n, len(self._num_cols))),
+                categorical=[],
+                ts=rows.ts,
+                ids=[None] * n,
+                msg_index=np.zeros(n, np.int64),
+                binned=binned,
+            )
         return StageStep(n, self.model.feed(columns), float(rows.ts.max()))
 
     # -- checkpoints -------------------------------------------------------------------
@@ -289,6 +318,9 @@ class ModelStage:
             # Raw rows buffered before the switch (a checkpoint of an older driftmon).
             self.buffer.rebin(raw, 0, lambda batch: batch)
             self.buffer.restore(buffer_scalars, buffered)
-            self.buffer.rebin(codec.fingerprint, codec.width, lambda batch: bin_raw(codec, batch))
+            join = self.join
+            self.buffer.rebin(
+                codec.fingerprint, codec.width, lambda batch: bin_raw(codec, batch, join)
+            )
         else:
             self.buffer.restore(buffer_scalars, buffered)

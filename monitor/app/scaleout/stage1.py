@@ -38,9 +38,17 @@ from monitor.ingest.messages import (
 )
 from monitor.ingest.source import KafkaSource
 from monitor.pipeline import BatchOutcome, Pipeline
+from monitor.scaleout.carried import join_columns
 from monitor.scaleout.codec import encode_rows, source_id
 from monitor.scaleout.reorder import Marker
-from monitor.scaleout.stage import codec_for, partition_of, raw_fingerprint, raw_rows, sends_raw
+from monitor.scaleout.stage import (
+    binned_rows,
+    codec_for,
+    partition_of,
+    raw_fingerprint,
+    raw_rows,
+    sends_raw,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +90,8 @@ class Stage1:
             name: None if sends_raw(model) else codec_for(name, model)
             for name, model in pipeline.models.items()
         }
+        # Per model what its binned rows carry for a performance join (None: nothing).
+        self.joins = {name: join_columns(model) for name, model in pipeline.models.items()}
         self.raw_fingerprints = {
             name: raw_fingerprint(model)
             for name, model in pipeline.models.items()
@@ -213,10 +223,7 @@ class Stage1:
                 fingerprint = self.raw_fingerprints[name]
                 batch = raw_rows(name, fingerprint, columns, versions, source, offset, ranges)
             else:
-                codes = columns.codes
-                if codes is None:
-                    codes = codec.encode_categories(columns.categorical)
-                batch = codec.bin(columns.numeric, codes, columns.ts, source, offset, ranges)
+                batch = binned_rows(codec, self.joins[name], columns, source, offset, ranges)
             self.out.rows(name, partition_of(name, self.out.partitions), encode_rows(batch))
             sent += columns.rows
         now = time.monotonic()
