@@ -23,7 +23,7 @@ back, a ``ValueError`` for anything malformed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -70,44 +70,79 @@ def join_columns(model: Any) -> JoinColumns | None:
 
 @dataclass(frozen=True)
 class Carried:
-    """Per row what the join reads (see the module docstring)."""
+    """Per row what the join and the version routing read (see the module docstring).
 
+    ``join`` and ``shape`` (the model's numeric and categorical column counts) say where
+    the carried values sit among the decoded columns; ``version`` (int32 per row, ``-1``
+    none, into ``versions``) is there for a model with versions only, with ``grids``: per
+    version key (``""`` for the default reference) the fingerprint of the grid its rows
+    were binned against.
+    """
+
+    join: JoinColumns
+    shape: tuple[int, int]
     ids: list[str | None]
     labels: list[Any] | None
-    values: np.ndarray  # float64, rows x len(JoinColumns.numeric)
-    text: np.ndarray  # int32, rows x len(JoinColumns.categorical): table index, -1 missing
+    values: np.ndarray  # float64, rows x len(join.numeric)
+    text: np.ndarray  # int32, rows x len(join.categorical): table index, -1 missing
     tables: list[list[str]]  # per carried categorical column its strings
+    version: np.ndarray | None = None  # int32 per row, -1 none
+    versions: list[str] = field(default_factory=list)
+    grids: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
-        return len(self.ids)
+        return int(self.values.shape[0])
 
     @staticmethod
-    def of(columns: ModelColumns, join: JoinColumns) -> Carried:
-        """What ``columns`` (decoded with category strings) carry for ``join``."""
+    def of(
+        columns: ModelColumns,
+        join: JoinColumns,
+        versions: Sequence[str | None] | None = None,
+        grids: dict[str, str] | None = None,
+        *,
+        ids: bool = True,
+    ) -> Carried:
+        """What ``columns`` (decoded with category strings) carry for ``join``; with
+        ``versions`` (one per row, header versions resolved) the version of each row."""
         rows = columns.rows
         values = np.ascontiguousarray(columns.numeric[:, list(join.numeric)], np.float64)
         pairs = [indexed(columns.categorical[j]) for j in join.categorical]
         text = np.stack([i for _, i in pairs], axis=1) if pairs else np.zeros((rows, 0), np.int32)
+        table: list[str] = []
+        version = None
+        if versions is not None:
+            table, version = indexed(versions)
         return Carried(
-            list(columns.ids),
+            join,
+            (int(columns.numeric.shape[1]), len(columns.categorical)),
+            list(columns.ids) if ids else [None] * rows,
             None if columns.labels is None else list(columns.labels),
             values.reshape(rows, len(join.numeric)),
             text,
             [t for t, _ in pairs],
+            version,
+            table,
+            dict(grids or {}),
         )
 
-    def columns(
-        self, join: JoinColumns, numeric: int, categorical: int, ts: np.ndarray
-    ) -> ModelColumns:
-        """The decoded columns one process would hand the join: the carried values at
-        their positions, everything else missing (``binned`` is set by the caller)."""
+    def row_versions(self) -> list[str | None]:
+        if self.version is None:
+            return [None] * self.rows
+        lookup: list[str | None] = [*self.versions, None]
+        return [lookup[i] for i in self.version.tolist()]
+
+    def columns(self, ts: np.ndarray) -> ModelColumns:
+        """The decoded columns one process would hand the join and the version routing:
+        the carried values at their positions, everything else missing (``binned`` is
+        set by the caller)."""
         rows = self.rows
+        numeric, categorical = self.shape
         values = np.full((rows, numeric), np.nan)
-        if join.numeric:
-            values[:, list(join.numeric)] = self.values
+        if self.join.numeric:
+            values[:, list(self.join.numeric)] = self.values
         strings: list[list[str | None]] = [[None] * rows for _ in range(categorical)]
-        for k, j in enumerate(join.categorical):
+        for k, j in enumerate(self.join.categorical):
             lookup: list[str | None] = [*self.tables[k], None]
             strings[j] = [lookup[i] for i in self.text[:, k].tolist()]
         return ModelColumns(
@@ -116,25 +151,27 @@ class Carried:
             ts=ts,
             ids=list(self.ids),
             msg_index=np.arange(rows, dtype=np.int64),
-            versions=[None] * rows,
+            versions=self.row_versions(),
             labels=None if self.labels is None else list(self.labels),
         )
 
     def take(self, rows: np.ndarray) -> Carried:
         pick = rows.tolist()
-        return Carried(
-            [self.ids[i] for i in pick],
-            None if self.labels is None else [self.labels[i] for i in pick],
-            self.values[rows],
-            self.text[rows],
-            self.tables,
+        return replace(
+            self,
+            ids=[self.ids[i] for i in pick],
+            labels=None if self.labels is None else [self.labels[i] for i in pick],
+            values=self.values[rows],
+            text=self.text[rows],
+            version=None if self.version is None else self.version[rows],
         )
 
     @staticmethod
     def concat(parts: Sequence[Carried]) -> Carried:
         if len(parts) == 1:
             return parts[0]
-        width = parts[0].text.shape[1]
+        first = parts[0]
+        width = first.text.shape[1]
         merged = [
             merge_tables([p.tables[k] for p in parts], [p.text[:, k] for p in parts])
             for k in range(width)
@@ -143,49 +180,95 @@ class Carried:
         labels = None
         if any(p.labels is not None for p in parts):
             labels = [v for p in parts for v in (p.labels or [None] * p.rows)]
+        versions: list[str] = []
+        version = None
+        if first.version is not None:
+            versions, version = merge_tables(
+                [p.versions for p in parts],
+                [p.version if p.version is not None else np.full(p.rows, -1, np.int32)
+                 for p in parts],
+            )  # fmt: skip
+        grids: dict[str, str] = {}
+        for p in parts:
+            grids.update(p.grids)
         return Carried(
+            first.join,
+            first.shape,
             [i for p in parts for i in p.ids],
             labels,
-            np.concatenate([p.values for p in parts]).reshape(rows, parts[0].values.shape[1]),
+            np.concatenate([p.values for p in parts]).reshape(rows, first.values.shape[1]),
             np.stack([i for _, i in merged], axis=1) if merged else np.zeros((rows, 0), np.int32),
             [t for t, _ in merged],
+            version,
+            versions,
+            grids,
         )
 
     # -- wire and checkpoint form --------------------------------------------------------
 
     def header(self) -> dict[str, Any]:
-        return {
-            "values": int(self.values.shape[1]),
+        header: dict[str, Any] = {
+            "rows": self.rows,
+            "join": [list(self.join.numeric), list(self.join.categorical)],
+            "shape": list(self.shape),
             "tables": self.tables,
-            "ids": self.ids,
+            "ids": None if all(i is None for i in self.ids) else self.ids,
             "labels": self.labels,
         }
+        if self.version is not None:
+            header["versions"] = self.versions
+            header["grids"] = self.grids
+        return header
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"values": self.values, "text": self.text}
+        found = {"values": self.values, "text": self.text}
+        if self.version is not None:
+            found["version"] = self.version
+        return found
 
 
-CARRIED_ARRAYS = (("values", np.float64), ("text", np.int32))
+CARRIED_ARRAYS = (("values", np.float64), ("text", np.int32), ("version", np.int32))
 
 
 def carried_sizes(header: dict[str, Any], rows: int) -> dict[str, int]:
     """Element counts of the arrays :func:`carried_from` reads."""
-    return {"values": rows * int(header["values"]), "text": rows * len(header["tables"])}
+    join = header["join"]
+    return {
+        "values": rows * len(join[0]),
+        "text": rows * len(join[1]),
+        "version": rows if "versions" in header else 0,
+    }
 
 
 def carried_from(header: dict[str, Any], arrays: dict[str, np.ndarray], rows: int) -> Carried:
     """:class:`Carried` from :meth:`Carried.header` and its arrays."""
+    join = JoinColumns(tuple(int(i) for i in header["join"][0]),
+                       tuple(int(i) for i in header["join"][1]))  # fmt: skip
+    numeric, categorical = (int(n) for n in header["shape"])
     tables = [[str(s) for s in t] for t in header["tables"]]
+    ids = header["ids"]
+    versioned = "versions" in header
     carried = Carried(
-        [None if i is None else str(i) for i in header["ids"]],
+        join,
+        (numeric, categorical),
+        [None] * rows if ids is None else [None if i is None else str(i) for i in ids],
         None if header["labels"] is None else list(header["labels"]),
-        np.asarray(arrays["values"], np.float64).reshape(rows, int(header["values"])),
-        np.asarray(arrays["text"], np.int32).reshape(rows, len(tables)),
+        np.asarray(arrays["values"], np.float64).reshape(rows, len(join.numeric)),
+        np.asarray(arrays["text"], np.int32).reshape(rows, len(join.categorical)),
         tables,
+        np.asarray(arrays["version"], np.int32).reshape(rows) if versioned else None,
+        [str(v) for v in header["versions"]] if versioned else [],
+        {str(k): str(v) for k, v in header["grids"].items()} if versioned else {},
     )
-    if carried.rows != rows or (carried.labels is not None and len(carried.labels) != rows):
+    if len(carried.ids) != rows or (carried.labels is not None and len(carried.labels) != rows):
         raise ValueError("carried ids or labels do not match the row count")
+    if any(i >= numeric for i in join.numeric) or any(j >= categorical for j in join.categorical):
+        raise ValueError("carried columns outside the model's columns")
+    if len(tables) != len(join.categorical):
+        raise ValueError("carried category tables do not match the columns")
     for k, table in enumerate(tables):
         if rows and carried.text[:, k].max() >= len(table):
             raise ValueError("carried category index outside its table")
+    if carried.version is not None and rows and carried.version.max() >= len(carried.versions):
+        raise ValueError("carried version index outside its table")
     return carried

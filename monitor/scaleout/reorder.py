@@ -300,6 +300,8 @@ class ReorderBuffer:
         if rows.carried is not None:
             scalars["carried"] = rows.carried.header()
             arrays.update({CARRIED + k: v for k, v in rows.carried.arrays().items()})
+        if rows.mask is not None:
+            arrays["mask"] = rows.mask
         return scalars, arrays
 
     def restore(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -324,13 +326,14 @@ class ReorderBuffer:
                 np.asarray(arrays["source"], np.int32),
                 np.asarray(arrays["offset"], np.int64),
                 np.asarray(arrays["ts"], np.float64),
-                np.asarray(arrays["codes"]).reshape(len(arrays["ts"]), self._width),
+                _codes(arrays["codes"], len(arrays["ts"]), self._width),
                 np.asarray(arrays["outer_row"], np.int32),
                 np.asarray(arrays["outer_col"], np.int32),
                 np.asarray(arrays["outer_value"], np.float64),
                 np.zeros((0, 3), np.int64),
                 _raw(scalars.get("raw"), arrays),
                 _carried(scalars.get("carried"), arrays),
+                None if "mask" not in arrays else np.asarray(arrays["mask"], bool),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"reorder buffer state is incomplete: {exc}") from exc
@@ -343,6 +346,13 @@ def _raw(header: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> RawCol
         return None
     found = {k[len(RAW) :]: v for k, v in arrays.items() if k.startswith(RAW)}
     return raw_from(header, found, len(arrays["ts"]))
+
+
+def _codes(codes: np.ndarray, rows: int, width: int) -> np.ndarray:
+    """Buffered codes: ``width`` columns, or none for raw rows (a versioned model's buffer
+    holds either form)."""
+    found = np.asarray(codes)
+    return found.reshape(rows, -1) if rows else found.reshape(0, width)
 
 
 def _carried(header: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> Carried | None:

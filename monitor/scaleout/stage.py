@@ -36,12 +36,16 @@ from monitor.config import CaptureReference
 from monitor.ingest.decode import ModelColumns
 from monitor.model.evaluation import ModelStep
 from monitor.model.model import Model
+from monitor.model.monitor import ModelMonitor
 from monitor.model.state import ModelState
+from monitor.model.versioned import VersionedModel
 from monitor.scaleout.carried import Carried, JoinColumns, join_columns
 from monitor.scaleout.codec import RowBatch, RowCodec
 from monitor.scaleout.profiles import captured_codec, switches
 from monitor.scaleout.raw import RawColumns, raw_fingerprint
 from monitor.scaleout.reorder import Marker, ReorderBuffer
+from monitor.scaleout.versions import ExpectedGrids, rejected_rows
+from monitor.stats import FeatureKind
 from monitor.stats.binned import BinnedRows
 from monitor.stats.profile import ReferenceProfile
 
@@ -145,6 +149,16 @@ def bin_raw(codec: RowCodec, batch: RowBatch, join: JoinColumns | None = None) -
     return binned_rows(codec, join, columns, batch.source, batch.offset, batch.ranges)
 
 
+def _layout(monitor: ModelMonitor) -> tuple[np.ndarray, np.ndarray]:
+    """Per numeric and categorical feature (configuration order, as every reference of the
+    model is restricted to), its column in the rows' codes."""
+    columns = monitor.numeric_columns + monitor.categorical_columns
+    kinds = monitor.kinds.items()
+    numeric = [columns.index(f) for f, k in kinds if k is FeatureKind.NUMERIC]
+    categorical = [columns.index(f) for f, k in kinds if k is not FeatureKind.NUMERIC]
+    return np.array(numeric, np.int64), np.array(categorical, np.int64)
+
+
 @dataclass
 class StageStep:
     """What one release did: rows fed, the model's step, the newest event time fed, and
@@ -183,10 +197,15 @@ class ModelStage:
         if self.raw or self.join is not None:
             self.raw_fingerprint = raw_fingerprint(model)
         self._shape = (len(model.default.numeric_columns), len(model.default.categorical_columns))
+        #: A model with versions: rows binned against each version's grid, or raw.
+        self.versioned = isinstance(model, VersionedModel)
+        self._grids = ExpectedGrids()
+        if self.versioned:
+            self._num_cols, self._cat_cols = _layout(model.default)
         if self.raw:
             fingerprint = self.raw_fingerprint
             assert fingerprint is not None  # noqa: S101 - set just above
-            width = 0
+            width = sum(self._shape) if self.versioned else 0
         else:
             codec = codec_for(name, model)
             self._use(codec)
@@ -226,6 +245,14 @@ class ModelStage:
 
     def _fits(self, batch: RowBatch) -> bool:
         raw = batch.raw
+        if raw is None and self.versioned:
+            carried = batch.carried
+            return (
+                batch.fingerprint == self.raw_fingerprint
+                and carried is not None
+                and carried.version is not None
+                and batch.codes.shape[1] == sum(self._shape)
+            )
         if raw is None:
             return (
                 self.codec is not None
@@ -244,6 +271,14 @@ class ModelStage:
         if not self._fits(batch):
             self.buffer.reject(batch.rows)
             return False
+        if self.versioned and batch.raw is None:
+            # Each version's rows against the grid its monitor has installed.
+            assert isinstance(self.model, VersionedModel)  # noqa: S101 - self.versioned
+            bad = rejected_rows(self.model, batch, self._grids)
+            if bad.any():
+                self.buffer.reject(int(bad.sum()))
+                self.buffer.push(batch.take(np.flatnonzero(~bad)))  # its ranges count
+                return False
         if batch.raw is not None and self.codec is not None:
             batch = bin_raw(self.codec, batch, self.join)
         self.buffer.push(batch)
@@ -258,6 +293,8 @@ class ModelStage:
         if not rows.rows:
             return StageStep(0, ModelStep([], []), None)
         n = rows.rows
+        if self.versioned:
+            return self._step_versioned(rows)
         if rows.raw is not None:
             # Today's feed on the decoded values: routing by version, capture, the join.
             step = self.model.feed(rows.raw.columns(rows.ts))
@@ -274,9 +311,7 @@ class ModelStage:
         )  # fmt: skip
         if rows.carried is not None and self.join is not None:
             # The join's values as decoded, every other value missing (the codes count).
-            numeric, categorical = self._shape
-            carried = rows.carried.columns(self.join, numeric, categorical, rows.ts)
-            columns = replace(carried, binned=binned)
+            columns = replace(rows.carried.columns(rows.ts), binned=binned)
         else:
             columns = ModelColumns(
                 numeric=np.broadcast_to(np.float64(np.nan), (n, len(self._num_cols))),
@@ -287,6 +322,32 @@ class ModelStage:
                 binned=binned,
             )
         return StageStep(n, self.model.feed(columns), float(rows.ts.max()))
+
+    def _step_versioned(self, rows: RowBatch) -> StageStep:
+        """Feed the released rows, each run of one form as one process would decode it
+        (binned runs: their codes plus what they carry)."""
+        steps = []
+        for binned, part in rows.runs():
+            if not binned:
+                assert part.raw is not None  # noqa: S101 - raw runs hold their values
+                steps.append(self.model.feed(part.raw.columns(part.ts)))
+                continue
+            codes = BinnedRows(
+                part.codes, self._num_cols, self._cat_cols, part.outer_row, part.outer_col,
+                part.outer_value,
+            )  # fmt: skip
+            if part.carried is not None:
+                columns = part.carried.columns(part.ts)
+            else:
+                assert part.raw is not None  # noqa: S101 - a mixed batch holds every row
+                columns = part.raw.columns(part.ts)
+            steps.append(self.model.feed(replace(columns, binned=codes)))
+        step = ModelStep(
+            [e for s in steps for e in s.evaluations],
+            [e for s in steps for e in s.performance],
+            sum(s.ignored for s in steps),
+        )
+        return StageStep(rows.rows, step, float(rows.ts.max()))
 
     # -- checkpoints -------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ reordered and restored halfway ends equal to one process fed the time-sorted eve
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from typing import Any
 
@@ -91,11 +92,17 @@ def test_binned_rows_carrying_the_join_run_as_one_process_does(seed: int) -> Non
 # -------------------------------------------------- a categorical predicted class, label rows
 
 
-def multiclass_pipeline() -> Pipeline:
+@functools.cache
+def multiclass_profile() -> Any:
+    """One object: a profile records its creation time, part of checkpoint fingerprints."""
     kinds = {"amount": FeatureKind.NUMERIC, "y_pred": FeatureKind.CATEGORICAL}
     kinds.update({f"prediction.{c}": FeatureKind.NUMERIC for c in "abc"})
+    return predicted_profile(kinds)
+
+
+def multiclass_pipeline() -> Pipeline:
     conf = validate_config(predicted_config("multiclass_classification"))
-    return Pipeline(conf, {"m": predicted_profile(kinds)})
+    return Pipeline(conf, {"m": multiclass_profile()})
 
 
 def multiclass_events(n: int) -> list[bytes]:
@@ -148,7 +155,8 @@ def test_label_rows_are_read_from_the_codes_of_binned_rows() -> None:
     batch = carried_rows_of("m", model, cols, None, rows * 0, rows, np.array([[0, 0, 59]]))
     assert batch.carried is not None
     # The columns stage 2 builds: the carried values, plus the codes.
-    from_codes = batch.carried.columns(JoinColumns((1, 2, 3), (0,)), 4, 1, batch.ts)
+    assert batch.carried.join == JoinColumns((1, 2, 3), (0,)) and batch.carried.shape == (4, 1)
+    from_codes = batch.carried.columns(batch.ts)
     columns = dataclasses.replace(
         from_codes,
         binned=BinnedRows(
@@ -194,13 +202,14 @@ def test_carried_rows_round_trip_and_are_smaller_than_raw_ones() -> None:
     assert np.array_equal(back.carried.values, batch.carried.values, equal_nan=True)
     assert np.array_equal(back.codes, batch.codes)
     rows = batch.rows
-    cols = batch.carried.columns(JoinColumns((1,), ()), 2, 0, batch.ts)
+    cols = batch.carried.columns(batch.ts)
     raw = raw_rows("fraud", raw_fingerprint(model), cols, None, batch.source, batch.offset,
                    batch.ranges)  # fmt: skip
     assert len(data) / rows < len(encode_rows(raw)) / rows
     with pytest.raises(CodecError):
         decode_rows(data[:-3])
-    bad = data.replace(b'"values":1', b'"values":2', 1)
+    assert b'"shape":[2,0]' in data
+    bad = data.replace(b'"shape":[2,0]', b'"shape":[1,0]', 1)  # the prediction's column gone
     assert bad != data
     with pytest.raises(CodecError):
         decode_rows(bad)

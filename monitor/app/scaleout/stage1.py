@@ -37,6 +37,7 @@ from monitor.ingest.messages import (
     message_values,
 )
 from monitor.ingest.source import KafkaSource
+from monitor.model.versioned import VersionedModel
 from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.scaleout.carried import join_columns
 from monitor.scaleout.codec import encode_rows, source_id
@@ -49,6 +50,7 @@ from monitor.scaleout.stage import (
     raw_rows,
     sends_raw,
 )
+from monitor.scaleout.versions import VersionGrids
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,14 @@ class Stage1:
             for name, model in pipeline.models.items()
             if self.codecs[name] is None
         }
+        # Models with versions: each row against its version's grid while every row's
+        # grid is known, else the batch goes raw; what the last batch travelled as.
+        self.grids = {
+            name: VersionGrids(name, model)
+            for name, model in pipeline.models.items()
+            if isinstance(model, VersionedModel)
+        }
+        self._forms: dict[str, str] = {}
         self.profiles = profiles
         if profiles is not None:
             self._switch(profiles.catch_up())
@@ -156,7 +166,10 @@ class Stage1:
             )
 
     def sends(self, model: str) -> str:
-        """What the model's rows travel as: ``binned`` or ``raw``."""
+        """What the model's rows travel as: ``binned`` or ``raw`` (a model with versions:
+        what its last batch travelled as)."""
+        if model in self.grids:
+            return self._forms.get(model, "raw")
         return "raw" if self.codecs.get(model) is None else "binned"
 
     # -- one batch ---------------------------------------------------------------------
@@ -219,7 +232,14 @@ class Stage1:
                 outcome.unknown_features[name] = columns.unknown_features
             codec = self.codecs[name]
             source, offset = sources[partitions[columns.msg_index]], offsets[columns.msg_index]
-            if codec is None:
+            grids = self.grids.get(name)
+            found = None
+            if grids is not None:
+                found = grids.rows(columns, versions, source, offset, ranges)
+                self._forms[name] = "raw" if found is None else "binned"
+            if found is not None:
+                batch = found
+            elif codec is None:
                 fingerprint = self.raw_fingerprints[name]
                 batch = raw_rows(name, fingerprint, columns, versions, source, offset, ranges)
             else:
