@@ -41,10 +41,10 @@ from monitor.model.state import ModelState
 from monitor.model.versioned import VersionedModel
 from monitor.scaleout.carried import Carried, JoinColumns, join_columns
 from monitor.scaleout.codec import RowBatch, RowCodec
-from monitor.scaleout.profiles import captured_codec, switches
+from monitor.scaleout.profiles import captured_codec, captured_monitor, switches
 from monitor.scaleout.raw import RawColumns, raw_fingerprint
 from monitor.scaleout.reorder import Marker, ReorderBuffer
-from monitor.scaleout.versions import ExpectedGrids, rejected_rows
+from monitor.scaleout.versions import ExpectedGrids, profile_key, rejected_rows
 from monitor.stats import FeatureKind
 from monitor.stats.binned import BinnedRows
 from monitor.stats.profile import ReferenceProfile
@@ -200,6 +200,7 @@ class ModelStage:
         #: A model with versions: rows binned against each version's grid, or raw.
         self.versioned = isinstance(model, VersionedModel)
         self._grids = ExpectedGrids()
+        self._shared = 0
         if self.versioned:
             self._num_cols, self._cat_cols = _layout(model.default)
         if self.raw:
@@ -347,7 +348,26 @@ class ModelStage:
             [e for s in steps for e in s.performance],
             sum(s.ignored for s in steps),
         )
-        return StageStep(rows.rows, step, float(rows.ts.max()))
+        # A reference captured by this release is to be shared (stage 1 then bins it).
+        shared = len(self.shared_profiles())
+        switched, self._shared = shared > self._shared, shared
+        return StageStep(rows.rows, step, float(rows.ts.max()), switched)
+
+    def shared_profiles(self) -> dict[str, tuple[ReferenceProfile, str]]:
+        """Per profiles-topic key, the references this stage captured from the stream and
+        the fingerprint of rows binned against them."""
+        model = self.model
+        if not isinstance(model, VersionedModel):
+            captured = self.captured
+            return {} if captured is None else {self.name: (captured, self.fingerprint)}
+        found = {}
+        for key, monitor in [("", model.default), *model.monitors.items()]:
+            profile, fingerprint = monitor.profile, self._grids.of(monitor)
+            if profile is None or fingerprint is None or key in found:
+                continue
+            if captured_monitor(model, key) is not None:
+                found[profile_key(self.name, key)] = (profile, fingerprint)
+        return found
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -373,6 +393,7 @@ class ModelStage:
             self._switch()
             codec = self.codec
         if buffer_scalars is None:
+            self._shared = len(self.shared_profiles())
             return
         raw = self.raw_fingerprint
         if codec is not None and raw is not None and buffer_scalars.get("fingerprint") == raw:
@@ -385,3 +406,4 @@ class ModelStage:
             )
         else:
             self.buffer.restore(buffer_scalars, buffered)
+        self._shared = len(self.shared_profiles())

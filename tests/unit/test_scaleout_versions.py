@@ -4,6 +4,7 @@ and restored halfway ends equal to one process fed the time-sorted events."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -11,19 +12,19 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.config import validate_config
 from monitor.ingest.decode import decode_batch
 from monitor.model.model import Model
 from monitor.model.reference_file import ModelReference
 from monitor.model.versioned import VersionedModel
 from monitor.pipeline import Pipeline
 from monitor.scaleout.codec import RowBatch, decode_rows, encode_rows, source_id
+from monitor.scaleout.profiles import ProfileTable, captured_fingerprint, encode_profile
 from monitor.scaleout.reorder import Marker
 from monitor.scaleout.stage import ModelStage, StageStep, raw_fingerprint, raw_rows
 from monitor.scaleout.versions import (
     VersionGrids,
     expected_grid,
-    grid_key,
-    monitor_codec,
     profile_key,
     split_profile_key,
 )
@@ -44,16 +45,17 @@ def stage_of(model: Model) -> ModelStage:
     return ModelStage("m", model, sources, allowed_lateness_seconds=0.0, max_buffered_rows=10**6)
 
 
-def share_captured(grids: VersionGrids, stage: ModelStage) -> None:
-    """What stage 1 reads from the profiles topic once the owner captured a reference."""
-    model = stage.model
-    assert isinstance(model, VersionedModel)
-    for key, monitor in [("", model.default), *model.monitors.items()]:
-        if key in grids.codecs or monitor.profile is None:
+def share_captured(table: ProfileTable, grids: VersionGrids, stage: ModelStage) -> None:
+    """The owner shares what it captured on the profiles topic; stage 1 reads the records
+    into its table and bins the versions they name."""
+    for key, (captured, fingerprint) in stage.shared_profiles().items():
+        if table.fingerprint(key) == fingerprint:
             continue
-        codec = monitor_codec("m", monitor)
-        if codec is not None and grid_key(model, key or None) == key:
-            grids.use(key, codec)
+        changed = table.offer(key.encode(), encode_profile(captured, fingerprint))
+        assert changed == key
+        found = split_profile_key(key, ["m"])
+        assert found is not None
+        grids.use(found[1], table.codec(key))
 
 
 def through_stages(
@@ -64,6 +66,7 @@ def through_stages(
     interleaving, some twice, with a checkpoint and restore halfway."""
     stage1 = make()
     grids = VersionGrids("m", stage1.models["m"])
+    table = ProfileTable(stage1.models)
     parts: list[list[int]] = [[] for _ in range(SOURCES)]
     for i in range(len(messages)):
         parts[rnd.randrange(SOURCES)].append(i)
@@ -86,7 +89,7 @@ def through_stages(
         source = np.full(cols.rows, source_id(0, p))
         offset = np.arange(start, start + len(take))[cols.msg_index]
         ranges = np.array([[source_id(0, p), start, start + len(take) - 1]])
-        share_captured(grids, stage)
+        share_captured(table, grids, stage)
         batch = grids.rows(cols, hv, source, offset, ranges)
         if batch is None:
             batch = raw_rows("m", grids.fingerprint, cols, hv, source, offset, ranges)
@@ -106,15 +109,21 @@ def through_stages(
     return steps, stage, sent
 
 
+def captured_pipeline() -> Pipeline:
+    """Default reference and v2 captured from the stream, v1 configured."""
+    conf = versions_config(references={"v1": "v1.json"})
+    return Pipeline(conf, {"m": ModelReference(None, versions={"v1": profile(seed=1)})})
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32))
 def test_versions_binned_per_version_equal_one_process(seed: int) -> None:
-    """The default and v1 references given, v2 captured from the stream: batches with v2
-    rows go raw while it captures, every batch binned (rows with their version) once the
-    owner has shared the captured profile."""
+    """The default reference and v2 captured from the stream, v1 configured: batches with
+    rows of a capturing reference go raw, every batch binned (rows with their version)
+    once the owner has shared what it captured."""
     messages, headers = versioned_events(2400, seed=5)
-    single = one_process(versioned_pipeline(), messages, headers)
-    steps, stage, sent = through_stages(versioned_pipeline, messages, headers,
+    single = one_process(captured_pipeline(), messages, headers)
+    steps, stage, sent = through_stages(captured_pipeline, messages, headers,
                                         random.Random(seed))  # fmt: skip
     assert drift(steps) == drift_of(single)
     assert {e.version for e in single.evaluations} == {None, "v1", "v2"}
@@ -123,19 +132,18 @@ def test_versions_binned_per_version_equal_one_process(seed: int) -> None:
     assert sum(b.rows for b in binned) > len(messages) // 4  # once the captures are shared
     assert any(b.raw is not None for b in sent)  # while the captures run
     assert {k for b in binned if b.carried for k in b.carried.grids} == {"", "v1", "v2"}
+    assert set(stage.shared_profiles()) == {"m", "m@v2"}  # the captured ones, by key
     assert sum(s.rows for s in steps) == len(messages)
     assert stage.buffer.counts.applied == len(messages)
     assert stage.buffer.counts.rejected == 0
 
 
-def file_pipeline() -> Pipeline:
+def file_pipeline(on_new_version: str = "ignore") -> Pipeline:
     """The default and v1 references from files; v2 ignored (its rows binned against the
     default grid, which splits them into label and drift rows, then dropped)."""
-    conf = versions_config(references={"v1": "v1.json"}, on_new_version="ignore")
+    conf = versions_config(references={"v1": "v1.json"}, on_new_version=on_new_version)
     data = conf.model_dump(mode="json", warnings=False)
     data["models"]["m"]["reference"] = "p.json"
-    from monitor.config import validate_config
-
     refs = {"m": ModelReference(profile(), versions={"v1": profile(seed=1)})}
     return Pipeline(validate_config(data), refs)
 
@@ -144,6 +152,7 @@ def test_configured_references_bin_every_row_from_the_start() -> None:
     messages, headers = versioned_events(1500, seed=7)
     single = one_process(file_pipeline(), messages, headers)
     steps, stage, sent = through_stages(file_pipeline, messages, headers, random.Random(3))
+    assert not stage.shared_profiles()  # nothing captured, nothing to share
     assert all(b.raw is None for b in sent)
     assert drift(steps) == drift_of(single)
     assert {e.version for e in single.evaluations} == {None, "v1"}
@@ -162,8 +171,6 @@ def test_rows_binned_against_another_grid_are_rejected_and_counted() -> None:
     assert batch is not None and batch.carried is not None
     assert batch.carried.grids["v1"] == expected_grid(model, "v1")
     other = dict(batch.carried.grids, v1="a grid of another reference")
-    import dataclasses
-
     forged = dataclasses.replace(batch, carried=dataclasses.replace(batch.carried, grids=other))
     stage = ModelStage("m", model, [0], allowed_lateness_seconds=0.0, max_buffered_rows=100)
     assert not stage.push(forged)
@@ -190,3 +197,20 @@ def test_a_capturing_key_has_no_grid_and_keys_name_their_topic_records() -> None
     assert split_profile_key("m@v2", ["m"]) == ("m", "v2")
     assert split_profile_key("m", ["m"]) == ("m", "")
     assert split_profile_key("x@v2", ["m"]) is None and split_profile_key("m@", ["m"]) is None
+
+
+def test_the_profiles_table_takes_captured_versions_only() -> None:
+    model = file_pipeline("capture").models["m"]
+    table = ProfileTable({"m": model})
+    captured = profile(seed=4)
+    codec = VersionGrids("m", model).codecs["v1"]
+    other = "0" * 64
+    assert table.offer(b"m@v1", encode_profile(captured, other)) is None  # configured
+    assert table.offer(b"m", encode_profile(captured, other)) is None  # the file's default
+    assert table.offer(b"m@v2", encode_profile(captured, other)) is None  # other config
+    assert table.counts["unknown_model"] == 2 and table.counts["other_config"] == 1
+    assert isinstance(model, VersionedModel)
+    fingerprint = captured_fingerprint(model.new_monitor("v2"), captured)
+    assert table.offer(b"m@v2", encode_profile(captured, fingerprint)) == "m@v2"
+    assert table.codec("m@v2") is not None and codec.fingerprint != fingerprint
+    assert table.offer(b"m@v2", None) == "m@v2" and table.codec("m@v2") is None  # deleted

@@ -50,7 +50,7 @@ from monitor.scaleout.stage import (
     raw_rows,
     sends_raw,
 )
-from monitor.scaleout.versions import VersionGrids
+from monitor.scaleout.versions import VersionGrids, split_profile_key
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +158,16 @@ class Stage1:
         table = self.profiles.table
         for name in sorted(models):
             codec = table.codec(name)
+            found = split_profile_key(name, list(self.codecs))
+            grids = None if found is None else self.grids.get(found[0])
+            if found is not None and grids is not None:  # a reference of a versioned model
+                grids.use(found[1], codec)
+                logger.info(
+                    "rows of a captured model version now %s",
+                    "binned against the shared profile" if codec else "raw",
+                    extra={"model": found[0], "version": found[1] or None},
+                )
+                continue
             self.codecs[name] = codec
             logger.info(
                 "rows of a captured-reference model now %s",
