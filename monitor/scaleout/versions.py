@@ -138,6 +138,8 @@ class VersionGrids:
         self.fingerprint = raw_fingerprint(model)
         self.join = join_columns(model)
         self.codecs: dict[str, RowCodec] = {}
+        #: The keys of the rows binned or sent so far.
+        self.seen: set[str] = set()
         default = monitor_codec(name, model.default)
         if default is not None:
             self.codecs[DEFAULT_VERSION] = default
@@ -145,6 +147,11 @@ class VersionGrids:
             codec = monitor_codec(name, model.new_monitor(version))
             if codec is not None:
                 self.codecs[version] = codec
+
+    @property
+    def sends(self) -> str:
+        """``binned`` once every reference seen so far has a grid here, else ``raw``."""
+        return "binned" if self.seen and self.seen <= set(self.codecs) else "raw"
 
     def use(self, key: str, codec: RowCodec | None) -> None:
         """A captured reference read from the profiles topic (``None``: dropped)."""
@@ -166,6 +173,7 @@ class VersionGrids:
         versions = list(with_versions(columns, header_versions).versions)
         keys = row_keys(self.model, versions)
         unique = sorted(set(keys))
+        self.seen.update(unique)
         if any(k not in self.codecs for k in unique):
             return None
         rows = columns.rows

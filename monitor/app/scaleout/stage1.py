@@ -100,13 +100,12 @@ class Stage1:
             if self.codecs[name] is None
         }
         # Models with versions: each row against its version's grid while every row's
-        # grid is known, else the batch goes raw; what the last batch travelled as.
+        # grid is known, else the batch goes raw.
         self.grids = {
             name: VersionGrids(name, model)
             for name, model in pipeline.models.items()
             if isinstance(model, VersionedModel)
         }
-        self._forms: dict[str, str] = {}
         self.profiles = profiles
         if profiles is not None:
             self._switch(profiles.catch_up())
@@ -177,9 +176,10 @@ class Stage1:
 
     def sends(self, model: str) -> str:
         """What the model's rows travel as: ``binned`` or ``raw`` (a model with versions:
-        what its last batch travelled as)."""
-        if model in self.grids:
-            return self._forms.get(model, "raw")
+        ``binned`` once every reference of its rows so far has a grid)."""
+        grids = self.grids.get(model)
+        if grids is not None:
+            return grids.sends
         return "raw" if self.codecs.get(model) is None else "binned"
 
     # -- one batch ---------------------------------------------------------------------
@@ -246,7 +246,6 @@ class Stage1:
             found = None
             if grids is not None:
                 found = grids.rows(columns, versions, source, offset, ranges)
-                self._forms[name] = "raw" if found is None else "binned"
             if found is not None:
                 batch = found
             elif codec is None:
