@@ -132,16 +132,23 @@ class Carried:
         lookup: list[str | None] = [*self.versions, None]
         return [lookup[i] for i in self.version.tolist()]
 
-    def columns(self, ts: np.ndarray) -> ModelColumns:
+    def columns(self, ts: np.ndarray, *, every_column: bool = False) -> ModelColumns:
         """The decoded columns one process would hand the join and the version routing:
         the carried values at their positions, everything else missing (``binned`` is
-        set by the caller)."""
+        set by the caller). ``every_column``: a list of categorical values for each
+        categorical column (to hold these rows as raw ones)."""
         rows = self.rows
         numeric, categorical = self.shape
         values = np.full((rows, numeric), np.nan)
         if self.join.numeric:
             values[:, list(self.join.numeric)] = self.values
-        strings: list[list[str | None]] = [[None] * rows for _ in range(categorical)]
+        # Only the join reads category strings of binned rows (by position): none without
+        # a categorical join column, so routing rows by version copies no lists of None.
+        strings: list[list[str | None]] = (
+            [[None] * rows for _ in range(categorical)]
+            if self.join.categorical or every_column
+            else []
+        )
         for k, j in enumerate(self.join.categorical):
             lookup: list[str | None] = [*self.tables[k], None]
             strings[j] = [lookup[i] for i in self.text[:, k].tolist()]

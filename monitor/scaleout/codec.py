@@ -187,7 +187,7 @@ def _mixed(batch: RowBatch, width: int) -> RowBatch:
     carried = batch.carried
     if carried is None:
         raise ValueError("binned rows without carried values cannot mix with raw ones")
-    raw = RawColumns.of(carried.columns(batch.ts), None)
+    raw = RawColumns.of(carried.columns(batch.ts, every_column=True), None)
     return replace(batch, raw=raw, carried=None, mask=np.ones(rows, bool))
 
 
