@@ -44,7 +44,7 @@ from monitor.scaleout.codec import RowBatch, RowCodec
 from monitor.scaleout.profiles import captured_codec, captured_monitor, switches
 from monitor.scaleout.raw import RawColumns, raw_fingerprint
 from monitor.scaleout.reorder import Marker, ReorderBuffer
-from monitor.scaleout.versions import ExpectedGrids, profile_key, rejected_rows
+from monitor.scaleout.versions import ExpectedGrids, grid_key, profile_key, rejected_rows
 from monitor.stats import FeatureKind
 from monitor.stats.binned import BinnedRows
 from monitor.stats.profile import ReferenceProfile
@@ -342,7 +342,8 @@ class ModelStage:
             else:
                 assert part.raw is not None  # noqa: S101 - a mixed batch holds every row
                 columns = part.raw.columns(part.ts)
-            steps.append(self.model.feed(replace(columns, binned=codes)))
+            columns = self._ready(replace(columns, binned=codes))
+            steps.append(self.model.feed(columns))
         step = ModelStep(
             [e for s in steps for e in s.evaluations],
             [e for s in steps for e in s.performance],
@@ -352,6 +353,23 @@ class ModelStage:
         shared = len(self.shared_profiles())
         switched, self._shared = shared > self._shared, shared
         return StageStep(rows.rows, step, float(rows.ts.max()), switched)
+
+    def _ready(self, columns: ModelColumns) -> ModelColumns:
+        """Binned rows whose version's monitor has no reference now (captured again after
+        ``max_versions`` evicted it) are dropped, counted rejected: codes cannot feed a
+        capture."""
+        model = self.model
+        assert isinstance(model, VersionedModel)  # noqa: S101 - versioned stages only
+        versions = set(columns.versions)
+        if all(self._grids(model, grid_key(model, v)) is not None for v in versions):
+            return columns
+        keep = np.fromiter(
+            (self._grids(model, grid_key(model, v)) is not None for v in columns.versions),
+            bool,
+            count=columns.rows,
+        )
+        self.buffer.reject(int(columns.rows - keep.sum()))
+        return columns.take(np.flatnonzero(keep))
 
     def shared_profiles(self) -> dict[str, tuple[ReferenceProfile, str]]:
         """Per profiles-topic key, the references this stage captured from the stream and

@@ -25,6 +25,7 @@ from monitor.scaleout.stage import ModelStage, StageStep, raw_fingerprint, raw_r
 from monitor.scaleout.versions import (
     VersionGrids,
     expected_grid,
+    monitor_codec,
     profile_key,
     split_profile_key,
 )
@@ -214,3 +215,27 @@ def test_the_profiles_table_takes_captured_versions_only() -> None:
     assert table.offer(b"m@v2", encode_profile(captured, fingerprint)) == "m@v2"
     assert table.codec("m@v2") is not None and codec.fingerprint != fingerprint
     assert table.offer(b"m@v2", None) == "m@v2" and table.codec("m@v2") is None  # deleted
+
+
+def test_binned_rows_of_a_version_captured_again_are_not_fed_to_its_capture() -> None:
+    """A version evicted by ``max_versions`` while binned rows of it wait in the buffer
+    captures again: those rows are dropped, counted rejected, never fed to the capture."""
+    pipeline = file_pipeline("capture")
+    model = pipeline.models["m"]
+    assert isinstance(model, VersionedModel)
+    v2 = model.monitors["v2"] = model.new_monitor("v1")  # as if v2 had captured this
+    grids = VersionGrids("m", model)
+    grids.use("v2", monitor_codec("m", v2))
+    messages, headers = versioned_events(30, seed=2)
+    cols = decode_batch(messages, np.zeros(30), pipeline.schema("t")).models["m"]
+    rows = np.arange(cols.rows)
+    batch = grids.rows(cols, headers, rows * 0, rows, np.array([[0, 0, 29]]))
+    assert batch is not None
+    stage = ModelStage("m", model, [0], allowed_lateness_seconds=0.0, max_buffered_rows=100)
+    assert stage.push(batch)
+    del model.monitors["v2"]  # evicted; its rows come back to a new capture
+    stage.mark(Marker(0, 30, idle=True))
+    step = stage.step()
+    assert step.rows == 30
+    assert stage.buffer.counts.rejected == 10  # every third event is of v2
+    assert "v2" not in model.monitors or model.monitors["v2"].captured == 0
