@@ -13,6 +13,12 @@ A model with a performance join gets binned rows that carry what the join reads
 (:mod:`~monitor.scaleout.carried`): the windows count the codes, the join gets the carried
 ids, labels and prediction values as one process decodes them.
 
+A model with versions (:mod:`~monitor.scaleout.versions`) gets rows binned against each
+row's version's grid, with their version, and raw rows while a version captures: rows of a
+version whose grid is not the one its monitor installed are rejected (counted), the buffer
+holds both forms, and each released run of one form is fed as one process decodes it.
+:meth:`ModelStage.shared_profiles` names what the owner captured, for the profiles topic.
+
 A model capturing its reference (:func:`~monitor.scaleout.profiles.switches`) starts on raw
 rows. The release that completes the capture *switches* the stage: from then on it bins
 against the captured profile, accepting binned rows with that profile's fingerprint and
