@@ -11,10 +11,14 @@ decoded values instead of codes:
    same ``Model.feed`` (``ModelStage.step``);
 3. for scale, the same model without versions sent as binned rows through stage 2;
 4. wire bytes per row, raw and binned, against the events' JSON;
+   (6. below: binned rows that carry what they need, against raw rows);
 5. the same model capturing its reference (``capture_events``) before and after its
    captured profile is shared on ``<group_id>.profiles``: stage 1 (decode the events'
    JSON, build the row batch, its wire bytes) sending raw rows against binned rows, and
-   the owner's stage 2 on each (raw rows are binned on arrival once it has captured).
+   the owner's stage 2 on each (raw rows are binned on arrival once it has captured);
+6. binned rows that carry what they need (:func:`carried_cases`): the model with a
+   performance join and the versioned model, raw rows against binned ones, with each
+   model's one-process baseline.
 
 Medians of ``--repeats`` rounds, every case once per round (interleaved); the load average
 is printed with them.
@@ -43,10 +47,12 @@ from monitor.demo import synthetic
 from monitor.ingest.decode import decode_batch
 from monitor.model.reference_file import load_references
 from monitor.pipeline import Pipeline
+from monitor.scaleout.carried import join_columns
 from monitor.scaleout.codec import RowCodec, decode_rows, encode_rows
 from monitor.scaleout.profiles import captured_codec
 from monitor.scaleout.reorder import Marker
-from monitor.scaleout.stage import ModelStage, codec_for, raw_fingerprint, raw_rows
+from monitor.scaleout.stage import ModelStage, binned_rows, codec_for, raw_fingerprint, raw_rows
+from monitor.scaleout.versions import VersionGrids
 
 
 def captured_cases(
@@ -135,6 +141,94 @@ def captured_cases(
     }, wire
 
 
+def carried_cases(
+    doc: dict[str, Any], versioned: Config, tmp: Path, messages: list[bytes]
+) -> tuple[dict[str, Callable[[], float]], dict[str, float]]:
+    """Binned rows that carry what they need: the model with a performance join (raw rows
+    of an older stage 1, binned on arrival, against binned rows carrying ids, labels and
+    the prediction) and the versioned model (every other row of version v1, from the
+    message header) binned per version; stage 2 of each and wire bytes per row."""
+    n = len(messages)
+    source, offset, ranges = np.zeros(n, np.int32), np.arange(n), np.array([[0, 0, n - 1]])
+    perf = copy.deepcopy(doc)
+    perf["models"][synthetic.MODEL].update(
+        task="binary_classification", performance={"window": {"events": 5000, "slide": 1000}}
+    )
+    perf_conf = Config.model_validate(perf)
+    perf_refs = load_references(perf_conf, tmp)
+    # Every other event carries its label inline (the join's inline path).
+    labelled = [m[:-1] + b',"label":%d}' % (i % 2) if i % 2 else m for i, m in enumerate(messages)]
+    perf_pipeline = Pipeline(perf_conf, perf_refs)
+    perf_model = perf_pipeline.models[synthetic.MODEL]
+    perf_cols = decode_batch(labelled, np.zeros(n), perf_pipeline.schema("t")).models[
+        synthetic.MODEL
+    ]
+    perf_raw = encode_rows(raw_rows(synthetic.MODEL, raw_fingerprint(perf_model), perf_cols,
+                                    None, source, offset, ranges))  # fmt: skip
+    perf_binned = encode_rows(binned_rows(codec_for(synthetic.MODEL, perf_model),
+                                          join_columns(perf_model), perf_cols, source, offset,
+                                          ranges))  # fmt: skip
+    ver_refs = load_references(versioned, tmp)
+    ver_pipeline = Pipeline(versioned, ver_refs)
+    ver_cols = decode_batch(messages, np.zeros(n), ver_pipeline.schema("t")).models[synthetic.MODEL]
+    headers: list[str | None] = ["v1" if i % 2 else None for i in range(n)]
+    ver_model = ver_pipeline.models[synthetic.MODEL]
+    found = VersionGrids(synthetic.MODEL, ver_model).rows(ver_cols, headers, source, offset,
+                                                          ranges)  # fmt: skip
+    assert found is not None
+    ver_binned = encode_rows(found)
+    ver_raw = encode_rows(raw_rows(synthetic.MODEL, raw_fingerprint(ver_model), ver_cols,
+                                   headers, source, offset, ranges))  # fmt: skip
+
+    def baseline(c: Config, r: dict, cols: Any, hv: Any) -> Callable[[], float]:  # type: ignore[type-arg]
+        def run() -> float:
+            m = Pipeline(c, r).models[synthetic.MODEL]
+            start = time.perf_counter()
+            m.feed(cols, hv)
+            return time.perf_counter() - start
+
+        return run
+
+    def stage(c: Config, r: dict, data: bytes) -> Callable[[], float]:  # type: ignore[type-arg]
+        def run() -> float:
+            s = ModelStage(synthetic.MODEL, Pipeline(c, r).models[synthetic.MODEL], [0],
+                           allowed_lateness_seconds=0.0, max_buffered_rows=10**8)  # fmt: skip
+            start = time.perf_counter()
+            assert s.push(decode_rows(data))
+            s.mark(Marker(0, n, idle=True))
+            rows = s.step().rows
+            took = time.perf_counter() - start
+            assert rows == n, rows
+            return took
+
+        return run
+
+    wire = {
+        "join, raw": len(perf_raw) / n,
+        "join, binned + carried": len(perf_binned) / n,
+        "versions, raw": len(ver_raw) / n,
+        "versions, binned + version": len(ver_binned) / n,
+    }
+    return {
+        "join: one process, Model.feed of decoded events (baseline)": baseline(
+            perf_conf, perf_refs, perf_cols, None
+        ),
+        "join: stage 2 on raw rows (an older stage 1; binned on arrival)": stage(
+            perf_conf, perf_refs, perf_raw
+        ),
+        "join: stage 2 on binned rows carrying ids, labels, prediction": stage(
+            perf_conf, perf_refs, perf_binned
+        ),
+        "versions (v1 and default): one process, Model.feed (baseline)": baseline(
+            versioned, ver_refs, ver_cols, headers
+        ),
+        "versions: stage 2 on raw rows": stage(versioned, ver_refs, ver_raw),
+        "versions: stage 2 on binned rows, each against its version's grid": stage(
+            versioned, ver_refs, ver_binned
+        ),
+    }, wire
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=50_000)
@@ -196,6 +290,7 @@ def main() -> None:
         return run
 
     captured, wire = captured_cases(doc, tmp, messages)
+    carried, carried_wire = carried_cases(doc, conf, tmp, messages)
     runs = {
         "one process: Model.feed of decoded events, versioned model (baseline)": baseline,
         "stage 2, raw rows: wire decode + dedup + release + rebuild + Model.feed": stage(
@@ -205,6 +300,7 @@ def main() -> None:
             plain, plain_refs, binned
         ),
         **captured,
+        **carried,
     }
     times: dict[str, list[float]] = {name: [] for name in runs}
     for run in runs.values():
@@ -224,6 +320,13 @@ def main() -> None:
           f"JSON event {json_bytes:.1f}")  # fmt: skip
     print(f"captured reference, wire bytes per row: raw {wire[True] / n:.1f}, "
           f"binned {wire[False] / n:.1f} ({wire[True] / wire[False]:.2f}x)")  # fmt: skip
+    print("wire bytes per row, " + ", ".join(f"{k} {v:.1f}" for k, v in carried_wire.items()))
+    join = [medians[k] for k in carried if k.startswith("join")]
+    versions = [medians[k] for k in carried if k.startswith("versions")]
+    print(f"join: stage 2 binned / raw (rows/s) {join[1] / join[2]:.2f}x, binned stage 2 / "
+          f"baseline (time) {join[2] / join[0]:.2f}x; versions: binned / raw (rows/s) "
+          f"{versions[1] / versions[2]:.2f}x, binned / baseline (time) "
+          f"{versions[2] / versions[0]:.2f}x")  # fmt: skip
     print("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 

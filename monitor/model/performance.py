@@ -147,13 +147,18 @@ def predicted_column(
 
 def label_only_rows(columns: ModelColumns, prediction_index: Sequence[int]) -> np.ndarray | None:
     """Rows that are label events (a label, no prediction, no feature value), or ``None``
-    when the batch has none. They feed the join only, never the drift windows."""
+    when the batch has none. They feed the join only, never the drift windows. Rows binned
+    by scale-out's stage 1 are read from their codes (the values are not rebuilt)."""
     labels = columns.labels
     if labels is None:
         return None
     mask = np.fromiter((v is not None for v in labels), dtype=bool, count=len(labels))
     if not mask.any():
         return None
+    binned = columns.binned
+    if binned is not None:  # scale-out's binned rows: every column's code 0 is missing
+        mask &= ~binned.codes.any(axis=1)
+        return mask if mask.any() else None
     if columns.numeric.shape[1]:
         mask &= np.isnan(columns.numeric).all(axis=1)
     for values in columns.categorical:

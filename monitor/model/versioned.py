@@ -98,7 +98,7 @@ class VersionedModel:
         )
         self.monitors: dict[str, ModelMonitor] = {DEFAULT_VERSION: default}
         for version in versions.references:
-            self.monitors[version] = self._new_monitor(version)
+            self.monitors[version] = self.new_monitor(version)
         self.active: str | None = None
         self.ignored = 0
         self.retired = _Retired()
@@ -144,7 +144,7 @@ class VersionedModel:
 
     # -- monitors ----------------------------------------------------------------------
 
-    def _new_monitor(self, version: str) -> ModelMonitor:
+    def new_monitor(self, version: str) -> ModelMonitor:
         """An empty monitor of a version: its configured profile, or a capture."""
         base = self.default
         profile = self._profiles.get(version)
@@ -210,7 +210,7 @@ class VersionedModel:
             key = DEFAULT_VERSION if part.action is Action.FALLBACK else part.version
             monitor = self.monitors.get(key)
             if monitor is None:
-                monitor = self.monitors[key] = self._new_monitor(key)
+                monitor = self.monitors[key] = self.new_monitor(key)
                 if part.action is Action.CAPTURE:
                     logger.info(
                         "new model version: capturing its reference from the stream",
@@ -332,11 +332,11 @@ class VersionedModel:
             if version in self.monitors:
                 continue
             if version in self._profiles:
-                self.monitors[version] = self._new_monitor(version)
+                self.monitors[version] = self.new_monitor(version)
             else:
                 self.router.forget(version)
         for version in self._profiles:
-            self.monitors.setdefault(version, self._new_monitor(version))
+            self.monitors.setdefault(version, self.new_monitor(version))
 
     def _restore_versions(self, state: ModelState, saved: Mapping[str, Any]) -> None:
         self.router.load_state_dict(saved["router"])
@@ -345,7 +345,7 @@ class VersionedModel:
         self.retired = _Retired(*(int(n) for n in saved["retired"]))
         for entry in saved["monitors"]:
             version, sub = unnest_version(state, entry)
-            monitor = self._new_monitor(version)
+            monitor = self.new_monitor(version)
             try:
                 monitor.restore(sub)
             except CheckpointError as exc:

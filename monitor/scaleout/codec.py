@@ -25,12 +25,13 @@ import json
 import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from monitor.errors import DriftmonError
+from monitor.scaleout.carried import CARRIED_ARRAYS, Carried, carried_from, carried_sizes
 from monitor.scaleout.raw import RAW_ARRAYS, RawColumns, raw_from, raw_sizes
 from monitor.stats.binned import codes_below
 from monitor.stats.profile import CategoricalProfile, NumericProfile, ReferenceProfile
@@ -82,6 +83,12 @@ class RowBatch:
     # The decoded values themselves, for models one grid cannot bin (``raw``); codes are
     # then rows x 0.
     raw: RawColumns | None = None
+    # Binned rows of a model with a performance join or versions: per row what the join
+    # and the version routing read.
+    carried: Carried | None = None
+    # Rows of both forms (a versioned model's buffer): per row whether it is binned;
+    # ``raw`` then holds every row (binned rows: the carried values, the rest missing).
+    mask: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
@@ -110,6 +117,8 @@ class RowBatch:
             outer_value,
             self.ranges,
             None if self.raw is None else self.raw.take(rows),
+            None if self.carried is None else self.carried.take(rows),
+            None if self.mask is None else self.mask[rows],
         )
 
     @staticmethod
@@ -117,6 +126,8 @@ class RowBatch:
         """The rows of ``parts`` one after the other (same model, same fingerprint)."""
         if len(parts) == 1:
             return parts[0]
+        if len({_form(p) for p in parts}) > 1:
+            parts = [_mixed(p, max(q.codes.shape[1] for q in parts)) for p in parts]
         first = parts[0]
         shift = np.cumsum([0] + [p.rows for p in parts[:-1]])
         width = max(p.codes.shape[1] for p in parts)
@@ -139,7 +150,45 @@ class RowBatch:
             None
             if first.raw is None
             else RawColumns.concat([p.raw for p in parts if p.raw is not None]),
+            None
+            if first.carried is None
+            else Carried.concat([p.carried for p in parts if p.carried is not None]),
+            None
+            if first.mask is None
+            else np.concatenate([p.mask for p in parts if p.mask is not None]),
         )
+
+    def runs(self) -> list[tuple[bool, RowBatch]]:
+        """The batch cut where rows change form: per part whether its rows are binned."""
+        mask = self.mask
+        if mask is None:
+            return [(self.raw is None, self)]
+        cuts = np.flatnonzero(mask[1:] != mask[:-1]) + 1
+        bounds = [0, *cuts.tolist(), self.rows]
+        return [
+            (bool(mask[a]), self.take(np.arange(a, b)))
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+
+
+def _form(batch: RowBatch) -> str:
+    if batch.mask is not None:
+        return "mixed"
+    return "raw" if batch.raw is not None else "binned"
+
+
+def _mixed(batch: RowBatch, width: int) -> RowBatch:
+    """A batch in the mixed form (every row raw, codes for the binned ones, a mask)."""
+    if batch.mask is not None:
+        return batch
+    rows = batch.rows
+    if batch.raw is not None:  # raw rows: codes all missing
+        return replace(batch, codes=np.zeros((rows, width), np.uint8), mask=np.zeros(rows, bool))
+    carried = batch.carried
+    if carried is None:
+        raise ValueError("binned rows without carried values cannot mix with raw ones")
+    raw = RawColumns.of(carried.columns(batch.ts, every_column=True), None)
+    return replace(batch, raw=raw, carried=None, mask=np.ones(rows, bool))
 
 
 def empty_rows(model: str, fingerprint: str, width: int) -> RowBatch:
@@ -302,6 +351,8 @@ def encode_rows(batch: RowBatch) -> bytes:
     }
     if batch.raw is not None:
         header["raw"] = batch.raw.header()
+    if batch.carried is not None:
+        header["carried"] = batch.carried.header()
     head = json.dumps(header, separators=(",", ":")).encode()
     parts = [MAGIC, struct.pack("<I", len(head)), head]
     parts += [
@@ -311,6 +362,13 @@ def encode_rows(batch: RowBatch) -> bytes:
     if batch.raw is not None:
         arrays = batch.raw.arrays()
         parts += [np.ascontiguousarray(arrays[name], kind).tobytes() for name, kind in RAW_ARRAYS]
+    if batch.carried is not None:
+        arrays = batch.carried.arrays()
+        parts += [
+            np.ascontiguousarray(arrays[name], kind).tobytes()
+            for name, kind in CARRIED_ARRAYS
+            if name in arrays
+        ]
     return b"".join(parts)
 
 
@@ -348,6 +406,14 @@ def decode_rows(data: bytes) -> RowBatch:
                 found[name] = np.frombuffer(data, kind, sizes[name], at).copy()
                 at += sizes[name] * np.dtype(kind).itemsize
             raw = raw_from(header["raw"], found, rows)
+        carried = None
+        if "carried" in header:
+            sizes = carried_sizes(header["carried"], rows)
+            extra: dict[str, np.ndarray] = {}
+            for name, kind in CARRIED_ARRAYS:
+                extra[name] = np.frombuffer(data, kind, sizes[name], at).copy()
+                at += sizes[name] * np.dtype(kind).itemsize
+            carried = carried_from(header["carried"], extra, rows)
         if at != len(data):
             raise CodecError("row batch has trailing bytes")
     except (KeyError, TypeError, ValueError) as exc:
@@ -366,4 +432,5 @@ def decode_rows(data: bytes) -> RowBatch:
         arrays["outer_value"],
         arrays["ranges"].reshape(-1, 3),
         raw,
+        carried,
     )

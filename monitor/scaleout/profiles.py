@@ -27,7 +27,9 @@ from monitor.errors import ProfileError
 from monitor.log import RateLimitedLogger
 from monitor.model.model import Model
 from monitor.model.monitor import ModelMonitor, model_fingerprint
+from monitor.model.versioned import VersionedModel
 from monitor.scaleout.codec import RowCodec
+from monitor.scaleout.versions import split_profile_key
 from monitor.stats.profile import ReferenceProfile, profile_from_json, profile_to_json
 
 __all__ = [
@@ -36,8 +38,10 @@ __all__ = [
     "ProfileTable",
     "SharedProfile",
     "captured_codec",
+    "captured_monitor",
     "captured_fingerprint",
     "encode_profile",
+    "shares_profiles",
     "switches",
 ]
 
@@ -52,14 +56,34 @@ OUTCOMES = ("used", "garbled", "unknown_model", "other_config", "deleted")
 
 def switches(model: Model) -> bool:
     """Whether the model's rows go raw only until its captured reference is shared: a
-    captured reference and nothing else that needs raw values (versions route per row;
-    a performance join needs ids, labels and raw predictions)."""
+    captured reference and no versions (they route per row, each version on its own
+    grid). A performance join's rows are then binned and carry what the join reads."""
     config = model.default.config
-    return (
-        isinstance(config.reference, CaptureReference)
-        and config.versions is None
-        and config.performance is None
-    )
+    return isinstance(config.reference, CaptureReference) and config.versions is None
+
+
+def captured_monitor(model: Model, key: str) -> ModelMonitor | None:
+    """The monitor whose reference a profiles-topic record of ``key`` (``""``: the
+    model's default reference, else a version) is: one captured from the stream, ``None``
+    for a reference that is not (a file, a configured version, a version not captured)."""
+    if not isinstance(model, VersionedModel):
+        return model.default if key == "" and switches(model) else None
+    if key == "":
+        reference = model.default.config.reference
+        return model.default if isinstance(reference, CaptureReference) else None
+    settings = model.settings
+    if key in settings.references or settings.on_new_version != "capture":
+        return None
+    return model.new_monitor(key)
+
+
+def shares_profiles(model: Model) -> bool:
+    """Whether a model captures a reference whose profile goes to the profiles topic."""
+    if switches(model):
+        return True
+    if not isinstance(model, VersionedModel):
+        return False
+    return captured_monitor(model, "") is not None or model.settings.on_new_version == "capture"
 
 
 def captured_fingerprint(monitor: ModelMonitor, profile: ReferenceProfile) -> str:
@@ -104,16 +128,18 @@ class ProfileTable:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
 
     def offer(self, key: bytes | None, value: bytes | None, where: str = "") -> str | None:
-        """Take one record; the model whose profile changed (set or dropped), if any."""
+        """Take one record; the key (``profile_key``) whose profile changed (set or
+        dropped), if any."""
         name = _text(key)
-        model = self.models.get(name) if name is not None else None
-        if name is None or model is None or not switches(model):
+        found = None if name is None else split_profile_key(name, list(self.models))
+        monitor = None if found is None else captured_monitor(self.models[found[0]], found[1])
+        if name is None or found is None or monitor is None:
             self._count("unknown_model", where, model=name)
             return None
         if value is None:  # a tombstone: the model goes back to raw rows
             self._count("deleted", where, model=name)
             return name if self.current.pop(name, None) is not None else None
-        shared = self._read(name, model, value, where)
+        shared = self._read(name, found[0], monitor, value, where)
         if shared is None:
             return name if self.current.pop(name, None) is not None else None
         known = self.current.get(name)
@@ -127,7 +153,9 @@ class ProfileTable:
         )
         return name
 
-    def _read(self, name: str, model: Model, value: bytes, where: str) -> SharedProfile | None:
+    def _read(
+        self, name: str, model: str, monitor: ModelMonitor, value: bytes, where: str
+    ) -> SharedProfile | None:
         try:
             document = json.loads(value)
             if not isinstance(document, dict):
@@ -136,7 +164,7 @@ class ProfileTable:
             profile = profile_from_json(document, f"profile record of {name}")
             if not isinstance(fingerprint, str):
                 raise ValueError("fingerprint is not a string")
-            codec = captured_codec(name, model.default, profile)
+            codec = captured_codec(model, monitor, profile)
         except (KeyError, ValueError, TypeError, ProfileError) as exc:
             # ValueError covers JSON and UTF-8 errors and a profile without a configured
             # feature (the codec's check).

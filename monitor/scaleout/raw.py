@@ -29,10 +29,10 @@ import numpy as np
 from monitor.ingest.decode import ModelColumns
 from monitor.stats.profile import profile_to_json
 
-__all__ = ["RawColumns", "raw_fingerprint", "raw_from"]
+__all__ = ["RawColumns", "indexed", "merge_tables", "raw_fingerprint", "raw_from"]
 
 
-def _indexed(values: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
+def indexed(values: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
     """A string table and per value its index (``-1`` for ``None``)."""
     table: dict[str, int] = {}
     index = np.fromiter(
@@ -43,7 +43,7 @@ def _indexed(values: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
     return list(table), index
 
 
-def _merge(
+def merge_tables(
     tables: Sequence[list[str]], indices: Sequence[np.ndarray]
 ) -> tuple[list[str], np.ndarray]:
     """One table for several (table, index) pairs, indices remapped."""
@@ -80,7 +80,7 @@ class RawColumns:
             categorical = np.asarray(columns.codes, np.int32).reshape(rows, -1)
             tables = None
         else:
-            pairs = [_indexed(values) for values in columns.categorical]
+            pairs = [indexed(values) for values in columns.categorical]
             tables = [t for t, _ in pairs]
             categorical = (
                 np.stack([i for _, i in pairs], axis=1) if pairs else np.zeros((rows, 0), np.int32)
@@ -93,7 +93,7 @@ class RawColumns:
             versions = [
                 v if v is not None else h for v, h in zip(versions, from_header, strict=True)
             ]
-        table, version = _indexed(versions)
+        table, version = indexed(versions)
         return RawColumns(
             np.ascontiguousarray(columns.numeric, np.float64).reshape(rows, -1),
             categorical,
@@ -150,7 +150,7 @@ class RawColumns:
         else:
             width = first.categorical.shape[1]
             merged = [
-                _merge([p.tables[j] for p in parts if p.tables is not None],
+                merge_tables([p.tables[j] for p in parts if p.tables is not None],
                        [p.categorical[:, j] for p in parts])
                 for j in range(width)
             ]  # fmt: skip
@@ -160,7 +160,7 @@ class RawColumns:
                 if merged
                 else np.zeros((sum(p.rows for p in parts), 0), np.int32)
             )
-        versions, version = _merge([p.versions for p in parts], [p.version for p in parts])
+        versions, version = merge_tables([p.versions for p in parts], [p.version for p in parts])
         labels = None
         if any(p.labels is not None for p in parts):
             labels = [v for p in parts for v in (p.labels or [None] * p.rows)]

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import CheckpointError
+from monitor.scaleout.carried import Carried, carried_from
 from monitor.scaleout.codec import RowBatch, empty_rows
 from monitor.scaleout.order import release_order
 from monitor.scaleout.raw import RawColumns, raw_from
@@ -43,6 +44,7 @@ from monitor.scaleout.raw import RawColumns, raw_from
 __all__ = ["Marker", "ReorderBuffer", "RowCounts"]
 
 RAW = "raw."
+CARRIED = "carried."
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,11 @@ class ReorderBuffer:
         if rows.raw is not None:
             scalars["raw"] = rows.raw.header()
             arrays.update({RAW + k: v for k, v in rows.raw.arrays().items()})
+        if rows.carried is not None:
+            scalars["carried"] = rows.carried.header()
+            arrays.update({CARRIED + k: v for k, v in rows.carried.arrays().items()})
+        if rows.mask is not None:
+            arrays["mask"] = rows.mask
         return scalars, arrays
 
     def restore(self, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -319,12 +326,14 @@ class ReorderBuffer:
                 np.asarray(arrays["source"], np.int32),
                 np.asarray(arrays["offset"], np.int64),
                 np.asarray(arrays["ts"], np.float64),
-                np.asarray(arrays["codes"]).reshape(len(arrays["ts"]), self._width),
+                _codes(arrays["codes"], len(arrays["ts"]), self._width),
                 np.asarray(arrays["outer_row"], np.int32),
                 np.asarray(arrays["outer_col"], np.int32),
                 np.asarray(arrays["outer_value"], np.float64),
                 np.zeros((0, 3), np.int64),
                 _raw(scalars.get("raw"), arrays),
+                _carried(scalars.get("carried"), arrays),
+                None if "mask" not in arrays else np.asarray(arrays["mask"], bool),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"reorder buffer state is incomplete: {exc}") from exc
@@ -337,6 +346,20 @@ def _raw(header: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> RawCol
         return None
     found = {k[len(RAW) :]: v for k, v in arrays.items() if k.startswith(RAW)}
     return raw_from(header, found, len(arrays["ts"]))
+
+
+def _codes(codes: np.ndarray, rows: int, width: int) -> np.ndarray:
+    """Buffered codes: ``width`` columns, or none for raw rows (a versioned model's buffer
+    holds either form)."""
+    found = np.asarray(codes)
+    return found.reshape(rows, -1) if rows else found.reshape(0, width)
+
+
+def _carried(header: dict[str, Any] | None, arrays: dict[str, np.ndarray]) -> Carried | None:
+    if header is None:
+        return None
+    found = {k[len(CARRIED) :]: v for k, v in arrays.items() if k.startswith(CARRIED)}
+    return carried_from(header, found, len(arrays["ts"]))
 
 
 def _json_float(x: float) -> float | str:

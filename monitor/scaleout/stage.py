@@ -9,6 +9,16 @@ values and binned again), whose windows, evaluations, alerts and drift events ar
 single process's. Its checkpoint is the model's :class:`ModelState` with the
 buffer's state under the ``reorder.`` prefix.
 
+A model with a performance join gets binned rows that carry what the join reads
+(:mod:`~monitor.scaleout.carried`): the windows count the codes, the join gets the carried
+ids, labels and prediction values as one process decodes them.
+
+A model with versions (:mod:`~monitor.scaleout.versions`) gets rows binned against each
+row's version's grid, with their version, and raw rows while a version captures: rows of a
+version whose grid is not the one its monitor installed are rejected (counted), the buffer
+holds both forms, and each released run of one form is fed as one process decodes it.
+:meth:`ModelStage.shared_profiles` names what the owner captured, for the profiles topic.
+
 A model capturing its reference (:func:`~monitor.scaleout.profiles.switches`) starts on raw
 rows. The release that completes the capture *switches* the stage: from then on it bins
 against the captured profile, accepting binned rows with that profile's fingerprint and
@@ -24,7 +34,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,11 +42,16 @@ from monitor.config import CaptureReference
 from monitor.ingest.decode import ModelColumns
 from monitor.model.evaluation import ModelStep
 from monitor.model.model import Model
+from monitor.model.monitor import ModelMonitor
 from monitor.model.state import ModelState
+from monitor.model.versioned import VersionedModel
+from monitor.scaleout.carried import Carried, JoinColumns, join_columns
 from monitor.scaleout.codec import RowBatch, RowCodec
-from monitor.scaleout.profiles import captured_codec, switches
+from monitor.scaleout.profiles import captured_codec, captured_monitor, switches
 from monitor.scaleout.raw import RawColumns, raw_fingerprint
 from monitor.scaleout.reorder import Marker, ReorderBuffer
+from monitor.scaleout.versions import ExpectedGrids, grid_key, profile_key, rejected_rows
+from monitor.stats import FeatureKind
 from monitor.stats.binned import BinnedRows
 from monitor.stats.profile import ReferenceProfile
 
@@ -44,6 +59,7 @@ __all__ = [
     "ModelStage",
     "StageStep",
     "bin_raw",
+    "binned_rows",
     "codec_for",
     "partition_of",
     "raw_fingerprint",
@@ -61,14 +77,11 @@ def partition_of(model: str, partitions: int) -> int:
 
 def sends_raw(model: Model) -> bool:
     """Whether stage 1 forwards the model's decoded values (``raw``) instead of codes: a
-    model with versions (one grid per version), a performance join (raw predictions,
-    labels and ids) or a captured reference (no grid until the owner has captured)."""
+    model with versions (one grid per version) or a captured reference (no grid until the
+    owner has captured). A performance join alone does not: its rows are binned and carry
+    what the join reads."""
     config = model.default.config
-    return (
-        config.versions is not None
-        or config.performance is not None
-        or isinstance(config.reference, CaptureReference)
-    )
+    return config.versions is not None or isinstance(config.reference, CaptureReference)
 
 
 def raw_rows(
@@ -109,23 +122,47 @@ def codec_for(name: str, model: Model) -> RowCodec:
     )
 
 
-def bin_raw(codec: RowCodec, batch: RowBatch) -> RowBatch:
+def binned_rows(
+    codec: RowCodec,
+    join: JoinColumns | None,
+    columns: ModelColumns,
+    source: np.ndarray,
+    offset: np.ndarray,
+    ranges: np.ndarray,
+) -> RowBatch:
+    """Decoded columns binned with ``codec``, carrying what ``join`` reads (stage 1)."""
+    codes = columns.codes
+    if codes is None:
+        codes = codec.encode_categories(columns.categorical)
+    rows = columns.rows
+    batch = codec.bin(
+        np.asarray(columns.numeric, np.float64).reshape(rows, len(codec.numeric_columns)),
+        codes.reshape(rows, len(codec.categorical_columns)),
+        columns.ts,
+        source,
+        offset,
+        ranges,
+    )
+    return batch if join is None else replace(batch, carried=Carried.of(columns, join))
+
+
+def bin_raw(codec: RowCodec, batch: RowBatch, join: JoinColumns | None = None) -> RowBatch:
     """A raw row batch binned as stage 1 would have binned it with ``codec``."""
     raw = batch.raw
     if raw is None:
         return batch
     columns = raw.columns(batch.ts)
-    codes = columns.codes
-    if codes is None:
-        codes = codec.encode_categories(columns.categorical)
-    return codec.bin(
-        raw.numeric.reshape(batch.rows, len(codec.numeric_columns)),
-        codes.reshape(batch.rows, len(codec.categorical_columns)),
-        batch.ts,
-        batch.source,
-        batch.offset,
-        batch.ranges,
-    )
+    return binned_rows(codec, join, columns, batch.source, batch.offset, batch.ranges)
+
+
+def _layout(monitor: ModelMonitor) -> tuple[np.ndarray, np.ndarray]:
+    """Per numeric and categorical feature (configuration order, as every reference of the
+    model is restricted to), its column in the rows' codes."""
+    columns = monitor.numeric_columns + monitor.categorical_columns
+    kinds = monitor.kinds.items()
+    numeric = [columns.index(f) for f, k in kinds if k is FeatureKind.NUMERIC]
+    categorical = [columns.index(f) for f, k in kinds if k is not FeatureKind.NUMERIC]
+    return np.array(numeric, np.int64), np.array(categorical, np.int64)
 
 
 @dataclass
@@ -155,17 +192,27 @@ class ModelStage:
         self.model = model
         self.raw = sends_raw(model)
         self.switches = switches(model)
+        #: What binned rows carry for the model's performance join (``None``: nothing).
+        self.join = join_columns(model)
         self.codec: RowCodec | None = None
         #: The captured profile the stage bins against once switched.
         self.captured: ReferenceProfile | None = None
+        # Raw rows are taken from a stage 1 that sends them: the models that start raw,
+        # and a join's model (an older stage 1; such checkpoints hold raw rows too).
         self.raw_fingerprint: str | None = None
+        if self.raw or self.join is not None:
+            self.raw_fingerprint = raw_fingerprint(model)
+        self._shape = (len(model.default.numeric_columns), len(model.default.categorical_columns))
+        #: A model with versions: rows binned against each version's grid, or raw.
+        self.versioned = isinstance(model, VersionedModel)
+        self._grids = ExpectedGrids()
+        self._shared = 0
+        if self.versioned:
+            self._num_cols, self._cat_cols = _layout(model.default)
         if self.raw:
-            fingerprint = self.raw_fingerprint = raw_fingerprint(model)
-            width = 0
-            self._shape = (
-                len(model.default.numeric_columns),
-                len(model.default.categorical_columns),
-            )
+            fingerprint = self.raw_fingerprint
+            assert fingerprint is not None  # noqa: S101 - set just above
+            width = sum(self._shape) if self.versioned else 0
         else:
             codec = codec_for(name, model)
             self._use(codec)
@@ -200,14 +247,24 @@ class ModelStage:
         self._use(codec)
         self.captured = profile
         self.fingerprint = codec.fingerprint
-        self.buffer.rebin(codec.fingerprint, codec.width, lambda batch: bin_raw(codec, batch))
+        join = self.join
+        self.buffer.rebin(codec.fingerprint, codec.width, lambda batch: bin_raw(codec, batch, join))
 
     def _fits(self, batch: RowBatch) -> bool:
         raw = batch.raw
+        if raw is None and self.versioned:
+            carried = batch.carried
+            return (
+                batch.fingerprint == self.raw_fingerprint
+                and carried is not None
+                and carried.version is not None
+                and batch.codes.shape[1] == sum(self._shape)
+            )
         if raw is None:
             return (
                 self.codec is not None
                 and batch.fingerprint == self.fingerprint
+                and (batch.carried is None) == (self.join is None)
                 and self.codec.fits(batch)
             )
         return (
@@ -221,8 +278,16 @@ class ModelStage:
         if not self._fits(batch):
             self.buffer.reject(batch.rows)
             return False
+        if self.versioned and batch.raw is None:
+            # Each version's rows against the grid its monitor has installed.
+            assert isinstance(self.model, VersionedModel)  # noqa: S101 - self.versioned
+            bad = rejected_rows(self.model, batch, self._grids)
+            if bad.any():
+                self.buffer.reject(int(bad.sum()))
+                self.buffer.push(batch.take(np.flatnonzero(~bad)))  # its ranges count
+                return False
         if batch.raw is not None and self.codec is not None:
-            batch = bin_raw(self.codec, batch)
+            batch = bin_raw(self.codec, batch, self.join)
         self.buffer.push(batch)
         return True
 
@@ -235,6 +300,8 @@ class ModelStage:
         if not rows.rows:
             return StageStep(0, ModelStep([], []), None)
         n = rows.rows
+        if self.versioned:
+            return self._step_versioned(rows)
         if rows.raw is not None:
             # Today's feed on the decoded values: routing by version, capture, the join.
             step = self.model.feed(rows.raw.columns(rows.ts))
@@ -249,15 +316,82 @@ class ModelStage:
             rows.codes, self._num_cols, self._cat_cols, rows.outer_row, rows.outer_col,
             rows.outer_value,
         )  # fmt: skip
-        columns = ModelColumns(
-            numeric=np.broadcast_to(np.float64(np.nan), (n, len(self._num_cols))),
-            categorical=[],
-            ts=rows.ts,
-            ids=[None] * n,
-            msg_index=np.zeros(n, np.int64),
-            binned=binned,
-        )
+        if rows.carried is not None and self.join is not None:
+            # The join's values as decoded, every other value missing (the codes count).
+            columns = replace(rows.carried.columns(rows.ts), binned=binned)
+        else:
+            columns = ModelColumns(
+                numeric=np.broadcast_to(np.float64(np.nan), (n, len(self._num_cols))),
+                categorical=[],
+                ts=rows.ts,
+                ids=[None] * n,
+                msg_index=np.zeros(n, np.int64),
+                binned=binned,
+            )
         return StageStep(n, self.model.feed(columns), float(rows.ts.max()))
+
+    def _step_versioned(self, rows: RowBatch) -> StageStep:
+        """Feed the released rows, each run of one form as one process would decode it
+        (binned runs: their codes plus what they carry)."""
+        steps = []
+        for binned, part in rows.runs():
+            if not binned:
+                assert part.raw is not None  # noqa: S101 - raw runs hold their values
+                steps.append(self.model.feed(part.raw.columns(part.ts)))
+                continue
+            codes = BinnedRows(
+                part.codes, self._num_cols, self._cat_cols, part.outer_row, part.outer_col,
+                part.outer_value,
+            )  # fmt: skip
+            if part.carried is not None:
+                columns = part.carried.columns(part.ts)
+            else:
+                assert part.raw is not None  # noqa: S101 - a mixed batch holds every row
+                columns = part.raw.columns(part.ts)
+            columns = self._ready(replace(columns, binned=codes))
+            steps.append(self.model.feed(columns))
+        step = ModelStep(
+            [e for s in steps for e in s.evaluations],
+            [e for s in steps for e in s.performance],
+            sum(s.ignored for s in steps),
+        )
+        # A reference captured by this release is to be shared (stage 1 then bins it).
+        shared = len(self.shared_profiles())
+        switched, self._shared = shared > self._shared, shared
+        return StageStep(rows.rows, step, float(rows.ts.max()), switched)
+
+    def _ready(self, columns: ModelColumns) -> ModelColumns:
+        """Binned rows whose version's monitor has no reference now (captured again after
+        ``max_versions`` evicted it) are dropped, counted rejected: codes cannot feed a
+        capture."""
+        model = self.model
+        assert isinstance(model, VersionedModel)  # noqa: S101 - versioned stages only
+        versions = set(columns.versions)
+        if all(self._grids(model, grid_key(model, v)) is not None for v in versions):
+            return columns
+        keep = np.fromiter(
+            (self._grids(model, grid_key(model, v)) is not None for v in columns.versions),
+            bool,
+            count=columns.rows,
+        )
+        self.buffer.reject(int(columns.rows - keep.sum()))
+        return columns.take(np.flatnonzero(keep))
+
+    def shared_profiles(self) -> dict[str, tuple[ReferenceProfile, str]]:
+        """Per profiles-topic key, the references this stage captured from the stream and
+        the fingerprint of rows binned against them."""
+        model = self.model
+        if not isinstance(model, VersionedModel):
+            captured = self.captured
+            return {} if captured is None else {self.name: (captured, self.fingerprint)}
+        found = {}
+        for key, monitor in [("", model.default), *model.monitors.items()]:
+            profile, fingerprint = monitor.profile, self._grids.of(monitor)
+            if profile is None or fingerprint is None or key in found:
+                continue
+            if captured_monitor(model, key) is not None:
+                found[profile_key(self.name, key)] = (profile, fingerprint)
+        return found
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -283,12 +417,17 @@ class ModelStage:
             self._switch()
             codec = self.codec
         if buffer_scalars is None:
+            self._shared = len(self.shared_profiles())
             return
         raw = self.raw_fingerprint
         if codec is not None and raw is not None and buffer_scalars.get("fingerprint") == raw:
             # Raw rows buffered before the switch (a checkpoint of an older driftmon).
             self.buffer.rebin(raw, 0, lambda batch: batch)
             self.buffer.restore(buffer_scalars, buffered)
-            self.buffer.rebin(codec.fingerprint, codec.width, lambda batch: bin_raw(codec, batch))
+            join = self.join
+            self.buffer.rebin(
+                codec.fingerprint, codec.width, lambda batch: bin_raw(codec, batch, join)
+            )
         else:
             self.buffer.restore(buffer_scalars, buffered)
+        self._shared = len(self.shared_profiles())

@@ -1,7 +1,9 @@
-"""A reference captured from the stream, shared through ``<group_id>.profiles``.
+"""References captured from the stream, shared through ``<group_id>.profiles``.
 
-Two replicas run a model whose reference is its first 500 events. Stage 1 sends its
-rows raw until the owner has captured and shared the profile, then binned against it. The
+Two replicas run a model with versions whose default reference is its first 500 events
+without a version and version v2's its first 250 events of v2. Stage 1 sends its rows raw
+until the owner has captured and shared both profiles (keys ``captured`` and
+``captured@v2``), then binned against them, each row with its version. The
 owner then leaves: the other replica takes the model over, restoring the captured profile
 from the checkpoint. The one that left comes back afresh (no state anywhere but the
 topics) and bins from its first batch against the topic's profile. The rest of the events
@@ -47,16 +49,25 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NAME = "captured"
 CAPTURE = 500
-WINDOW = {"events": 1000, "slide": 250}
+VERSION_CAPTURE = 250
+WINDOW = {"events": 500, "slide": 250}
 HALF = 1_500  # stationary, then drifted
-TAIL = 240  # after the compared events: less than a slide, longer than the lateness (2 s)
+# After the compared events: longer than the lateness (2 s); no evaluation of either
+# reference falls in its last 2 s.
+TAIL = 240
 
 
 def captured_events() -> list[bytes]:
     start = 1_764_150_000.0
     out = events(HALF, seed=11, start_ts=start)
     out += events(HALF + TAIL, seed=21, drift=True, start_ts=start + HALF * 0.01)
-    return [orjson.dumps({**orjson.loads(m), "model": NAME}) for m in out]
+    # Every third event is of version v2 (the event's field), the others have none.
+    return [
+        orjson.dumps(
+            {**orjson.loads(m), "model": NAME, **({"version": "v2"} if i % 3 == 2 else {})}
+        )
+        for i, m in enumerate(out)
+    ]
 
 
 def write_captured_config(config: Path) -> Path:
@@ -65,6 +76,7 @@ def write_captured_config(config: Path) -> Path:
     model = doc["models"][MODEL]
     model["reference"] = {"capture_events": CAPTURE}
     model["window"] = WINDOW
+    model["versions"] = {"capture_events": VERSION_CAPTURE}
     doc["models"] = {NAME: model}
     path = config.parent / "driftmon-captured.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -118,11 +130,9 @@ def first_written(bootstrap: str, group: str) -> tuple[int, int]:
         and NAME in (ckpt := decode_checkpoint(msg.value(), "checkpoint")).models
         and "profile" in ckpt.models[NAME].scalars
     )
-    profile = min(
-        msg.timestamp()[1]
-        for msg in records(bootstrap, f"{group}.profiles")
-        if msg.key() == b"captured"
-    )
+    shared = records(bootstrap, f"{group}.profiles")
+    assert {msg.key() for msg in shared} >= {b"captured", b"captured@v2"}
+    profile = min(msg.timestamp()[1] for msg in shared if msg.key() == b"captured")
     return checkpoint, profile
 
 
@@ -134,7 +144,9 @@ def test_a_captured_reference_is_shared_and_rows_after_it_are_binned(
     config = write_captured_config(base)
     messages = captured_events()
     expected = [r for r in replay_records(config, messages) if r["type"] == "drift"]
+    expected.sort(key=lambda r: (str(r.get("version")), r["slide"]))  # type: ignore[arg-type]
     assert len(expected) >= 6 and any(r["triggered"] for r in expected)
+    assert {r.get("version") for r in expected} == {None, "v2"}
     first, rest = messages[:HALF], messages[HALF:]
     produce_spread(kafka_bootstrap, topic, first, seed=1)
 
@@ -184,7 +196,7 @@ def test_a_captured_reference_is_shared_and_rows_after_it_are_binned(
         live.append(back)
         wait_until(lambda: back.daemon.scaleout is not None, 30, "stages up")
         assert back.daemon.scaleout is not None
-        assert back.daemon.scaleout.stage1.codecs[NAME] is not None  # read at start
+        assert set(back.daemon.scaleout.stage1.grids[NAME].codecs) == {"", "v2"}  # at start
         wait_until(lambda: stable(live), 30, f"stable groups after {name} came back")
         # Produced while the replicas run: no source is ever idle here (module docstring),
         # so the watermark waits for every partition and the rows stay in order.
@@ -193,7 +205,7 @@ def test_a_captured_reference_is_shared_and_rows_after_it_are_binned(
         def got() -> list[dict[str, object]]:
             found = [evaluation_record(e) for r in replicas.values() for e in r.evaluations]
             records = orjson.loads(orjson.dumps(found))
-            return sorted(records, key=lambda r: r["slide"])
+            return sorted(records, key=lambda r: (str(r.get("version")), r["slide"]))
 
         try:
             wait_until(lambda: len(got()) >= len(expected), 40, "every evaluation of the replay")
@@ -206,7 +218,7 @@ def test_a_captured_reference_is_shared_and_rows_after_it_are_binned(
         assert doc["models"][NAME]["rows"]["rejected"] == 0
         assert all(sends(r) == "binned" for r in live)
         records = back.get("/status").json()["scale_out"]["profile_records"]
-        assert records["unknown_model"] == 1 and records["used"] == 1, records
+        assert records["unknown_model"] == 1 and records["used"] == 2, records
         assert records["garbled"] == records["other_config"] == 0, records
         assert back.metric("driftmon_profile_records_total", outcome="unknown_model") == 1
     finally:

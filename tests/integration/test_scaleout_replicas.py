@@ -118,8 +118,9 @@ def drift_records(records: list[dict[str, object]]) -> list[dict[str, object]]:
 def test_versions_a_captured_reference_and_the_join_equal_a_replay(
     tmp_path: Path, kafka_bootstrap: str, kafka_topic, webhook_receiver, env
 ) -> None:
-    """Raw rows: a model with versions over a captured default reference and one with a
-    performance join, on two replicas, equal the replay sorted by event time."""
+    """A model with versions over a captured default reference (raw rows) and one with a
+    performance join (binned rows carrying the join's values), on two replicas, equal the
+    replay sorted by event time."""
     env.set(SECRET_ENV, SECRET)
     topic, group, reference, base = scaled_out(
         tmp_path, kafka_bootstrap, kafka_topic, webhook_receiver.url
@@ -163,6 +164,9 @@ def test_versions_a_captured_reference_and_the_join_equal_a_replay(
         wait_until(lambda: joined() == RAW_PER_MODEL, 30, "every label joined")
         doc = owner.get("/status").json()
         assert doc["scale_out"]["models"]["perf"]["rows"]["applied"] == 2 * RAW_PER_MODEL
+        assert doc["scale_out"]["models"]["perf"]["sends"] == "binned"
+        realised = [r for r in records if r["type"] == "performance" and r["kind"] == "realised"]
+        assert doc["models"]["perf"]["performance"]["values"] == realised[-1]["values"]
     finally:
         for replica in replicas:
             replica.stop()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from monitor.config import validate_config
 from monitor.ingest.decode import decode_batch
+from monitor.model.reference_file import ModelReference
 from monitor.pipeline import Pipeline
 from monitor.scaleout.codec import RowBatch, decode_rows, encode_rows, source_id
 from monitor.scaleout.profiles import (
@@ -133,7 +134,9 @@ def test_a_profile_of_another_config_or_model_is_not_used() -> None:
     assert table.offer(b"m", encode_profile(lacking, "f")) is None
     assert table.counts["garbled"] == 1
     # A model with a reference file never takes one from the topic.
-    filed = Pipeline(versions_config(), {})
+    data = versions_config().model_dump(mode="json", warnings=False)
+    data["models"]["m"]["reference"] = "p.json"
+    filed = Pipeline(validate_config(data), {"m": ModelReference(captured_profile())})
     assert ProfileTable(filed.models).offer(b"m", record(pipeline, profile)) is None
 
 

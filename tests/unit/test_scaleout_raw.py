@@ -3,6 +3,7 @@ reference end as one process fed the time-sorted events, whatever the interleavi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable
@@ -15,10 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import validate_config
-from monitor.ingest.decode import decode_batch
+from monitor.ingest.decode import ModelColumns, decode_batch
+from monitor.model.model import Model
 from monitor.model.reference_file import ModelReference
 from monitor.pipeline import BatchOutcome, Pipeline
-from monitor.scaleout.codec import CodecError, decode_rows, encode_rows, source_id
+from monitor.scaleout.codec import CodecError, RowBatch, decode_rows, encode_rows, source_id
 from monitor.scaleout.reorder import Marker
 from monitor.scaleout.stage import ModelStage, StageStep, raw_fingerprint, raw_rows, sends_raw
 from monitor.stats.profile import ReferenceProfile, profile_to_json
@@ -51,6 +53,25 @@ def versioned_events(n: int, seed: int) -> tuple[list[bytes], list[str | None]]:
     return out, headers
 
 
+RowsOf = Callable[
+    [str, Model, ModelColumns, "list[str | None] | None", np.ndarray, np.ndarray, np.ndarray],
+    RowBatch,
+]
+
+
+def raw_rows_of(
+    name: str,
+    model: Model,
+    cols: ModelColumns,
+    headers: list[str | None] | None,
+    source: np.ndarray,
+    offset: np.ndarray,
+    ranges: np.ndarray,
+) -> RowBatch:
+    """Stage 1's raw rows of a model."""
+    return raw_rows(name, raw_fingerprint(model), cols, headers, source, offset, ranges)
+
+
 def one_process(
     pipeline: Pipeline, messages: list[bytes], headers: list[str | None] | None, topic: str = "t"
 ) -> BatchOutcome:
@@ -75,9 +96,12 @@ def through_stages(
     model: str = "m",
     topic: str = "t",
     lateness: float = 0.0,
+    rows: RowsOf | None = None,
 ) -> tuple[list[StageStep], ModelStage]:
     """Stage 1 on SOURCES partitions (random assignment, random batches), rows delivered
-    in a random interleaving, some twice, with a checkpoint and restore halfway."""
+    in a random interleaving, some twice, with a checkpoint and restore halfway.
+    ``rows`` makes stage 1's row batch (raw rows by default)."""
+    rows_of = rows or raw_rows_of
     stage1 = make()
     parts: list[list[int]] = [[] for _ in range(SOURCES)]
     for i in range(len(messages)):
@@ -91,14 +115,14 @@ def through_stages(
             hv = None if headers is None else [headers[i] for i in take]
             cols = decode_batch(msgs, np.zeros(len(msgs)), stage1.schema(topic)).models[model]
             offsets = np.arange(start, start + len(take))
-            batch = raw_rows(
+            batch = rows_of(
                 model,
-                raw_fingerprint(stage1.models[model]),
+                stage1.models[model],
                 cols,
                 hv,
                 np.full(cols.rows, source_id(0, p)),
                 offsets[cols.msg_index],
-                [[source_id(0, p), start, start + len(take) - 1]],
+                np.array([[source_id(0, p), start, start + len(take) - 1]]),
             )
             batches.append((p, decode_rows(encode_rows(batch))))
             start += len(take)
@@ -184,7 +208,7 @@ def test_raw_rows_of_another_config_are_rejected_and_counted() -> None:
     # Binned rows (no raw values) of the same fingerprint are not taken either.
     same = raw_rows("m", raw_fingerprint(model), cols, headers, np.zeros(10), np.arange(10),
                     [[0, 0, 9]])  # fmt: skip
-    binned = type(same)(*[getattr(same, f) for f in same.__dataclass_fields__][:-1])
+    binned = dataclasses.replace(same, raw=None)
     assert not stage.push(binned)
     assert stage.buffer.counts.rejected == 20
 

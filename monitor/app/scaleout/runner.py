@@ -25,7 +25,7 @@ from monitor.pipeline import Pipeline
 from monitor.publish.health import Health
 from monitor.publish.metrics import Metrics
 from monitor.publish.results import ResultsStore
-from monitor.scaleout.profiles import ProfileTable, switches
+from monitor.scaleout.profiles import ProfileTable, shares_profiles
 from monitor.webhooks.delivery import WebhookDispatcher
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class ScaleOut:
         so = kafka.scale_out
         group = kafka.group_id
         # The profiles topic is needed once a model captures its reference from the stream.
-        sharing = any(map(switches, pipeline.models.values()))
+        sharing = any(map(shares_profiles, pipeline.models.values()))
         require_topics(
             kafka.bootstrap_servers,
             [so.rows_topic(group), so.checkpoints_topic(group)]

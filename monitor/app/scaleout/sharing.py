@@ -66,19 +66,21 @@ class ProfileSharing:
                 return
         for model, (i, stage, _) in pending.items():
             del self._pending[model]
-            profile = stage.captured
-            if profile is None or topic.table.fingerprint(model) == stage.fingerprint:
-                continue  # nothing to share, or on the topic already
-            try:
-                topic.publish(model, encode_profile(profile, stage.fingerprint))
-            except DeliveryFailed as exc:
-                self._pending[model] = (i, stage, True)
-                logger.warning("captured profile not shared yet", extra={"error": str(exc)})
-                continue
-            logger.info(
-                "captured reference shared",
-                extra={"model": model, "topic": topic.topic, "fingerprint": stage.fingerprint[:12]},
-            )
+            # The model's captured reference, or with versions each captured version's.
+            for key, (profile, fingerprint) in stage.shared_profiles().items():
+                if topic.table.fingerprint(key) == fingerprint:
+                    continue  # on the topic already
+                try:
+                    topic.publish(key, encode_profile(profile, fingerprint))
+                except DeliveryFailed as exc:
+                    self._pending[model] = (i, stage, True)
+                    logger.warning("captured profile not shared yet", extra={"error": str(exc)})
+                    break
+                logger.info(
+                    "captured reference shared",
+                    extra={"model": model, "key": key, "topic": topic.topic,
+                           "fingerprint": fingerprint[:12]},
+                )  # fmt: skip
 
     def forget(self, partitions: list[int]) -> None:
         """Partitions handed over: their new owner shares what is left."""

@@ -37,10 +37,20 @@ from monitor.ingest.messages import (
     message_values,
 )
 from monitor.ingest.source import KafkaSource
+from monitor.model.versioned import VersionedModel
 from monitor.pipeline import BatchOutcome, Pipeline
+from monitor.scaleout.carried import join_columns
 from monitor.scaleout.codec import encode_rows, source_id
 from monitor.scaleout.reorder import Marker
-from monitor.scaleout.stage import codec_for, partition_of, raw_fingerprint, raw_rows, sends_raw
+from monitor.scaleout.stage import (
+    binned_rows,
+    codec_for,
+    partition_of,
+    raw_fingerprint,
+    raw_rows,
+    sends_raw,
+)
+from monitor.scaleout.versions import VersionGrids, split_profile_key
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +92,19 @@ class Stage1:
             name: None if sends_raw(model) else codec_for(name, model)
             for name, model in pipeline.models.items()
         }
+        # Per model what its binned rows carry for a performance join (None: nothing).
+        self.joins = {name: join_columns(model) for name, model in pipeline.models.items()}
         self.raw_fingerprints = {
             name: raw_fingerprint(model)
             for name, model in pipeline.models.items()
             if self.codecs[name] is None
+        }
+        # Models with versions: each row against its version's grid while every row's
+        # grid is known, else the batch goes raw.
+        self.grids = {
+            name: VersionGrids(name, model)
+            for name, model in pipeline.models.items()
+            if isinstance(model, VersionedModel)
         }
         self.profiles = profiles
         if profiles is not None:
@@ -138,6 +157,16 @@ class Stage1:
         table = self.profiles.table
         for name in sorted(models):
             codec = table.codec(name)
+            found = split_profile_key(name, list(self.codecs))
+            grids = None if found is None else self.grids.get(found[0])
+            if found is not None and grids is not None:  # a reference of a versioned model
+                grids.use(found[1], codec)
+                logger.info(
+                    "rows of a captured model version now %s",
+                    "binned against the shared profile" if codec else "raw",
+                    extra={"model": found[0], "version": found[1] or None},
+                )
+                continue
             self.codecs[name] = codec
             logger.info(
                 "rows of a captured-reference model now %s",
@@ -146,7 +175,11 @@ class Stage1:
             )
 
     def sends(self, model: str) -> str:
-        """What the model's rows travel as: ``binned`` or ``raw``."""
+        """What the model's rows travel as: ``binned`` or ``raw`` (a model with versions:
+        ``binned`` once every reference of its rows so far has a grid)."""
+        grids = self.grids.get(model)
+        if grids is not None:
+            return grids.sends
         return "raw" if self.codecs.get(model) is None else "binned"
 
     # -- one batch ---------------------------------------------------------------------
@@ -209,14 +242,17 @@ class Stage1:
                 outcome.unknown_features[name] = columns.unknown_features
             codec = self.codecs[name]
             source, offset = sources[partitions[columns.msg_index]], offsets[columns.msg_index]
-            if codec is None:
+            grids = self.grids.get(name)
+            found = None
+            if grids is not None:
+                found = grids.rows(columns, versions, source, offset, ranges)
+            if found is not None:
+                batch = found
+            elif codec is None:
                 fingerprint = self.raw_fingerprints[name]
                 batch = raw_rows(name, fingerprint, columns, versions, source, offset, ranges)
             else:
-                codes = columns.codes
-                if codes is None:
-                    codes = codec.encode_categories(columns.categorical)
-                batch = codec.bin(columns.numeric, codes, columns.ts, source, offset, ranges)
+                batch = binned_rows(codec, self.joins[name], columns, source, offset, ranges)
             self.out.rows(name, partition_of(name, self.out.partitions), encode_rows(batch))
             sent += columns.rows
         now = time.monotonic()

@@ -152,7 +152,7 @@ class Stage2:
             self.owned[i] = stages
             for name, stage in stages.items():
                 stage.model.ensure_calibrated()
-                if stage.captured is not None:  # restored: shared unless the topic has it
+                if stage.shared_profiles():  # restored: shared unless the topic has it
                     self.sharing.captured(name, i, stage, saved=True)
             self.results.publish(*(self.pipeline.status(name) for name in stages))
             logger.info(
