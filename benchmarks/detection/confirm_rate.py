@@ -1,13 +1,17 @@
 """False alarms of driftmon and ADWIN on fresh stationary streams of the Gaussian column.
 
     python benchmarks/detection/confirm_rate.py [--budget B] [--bin-budget B] [--delta D]
-        [--seeds S ...] [--events N] [--change-seeds K]
+        [--seeds S ...] [--events N] [--change-seeds K] [--weights CUSUM BIN_CUSUM]
+        [--no-adwin]
 
 ``sequential.py`` chooses driftmon's setting "at ADWIN's rate" on its held-out stream, so
 that stream cannot also confirm it. This runs the same two detectors of the Gaussian column
 (its 50,000-row reference as there; driftmon's ``cusum`` and ``bin_cusum`` calibrated at
-``--budget`` a month over 29 checks at 1,000 events/s, ``bin_cusum`` at ``--bin-budget``
-when given; River's ADWIN at ``--delta`` on values standardised by the reference) over
+``--budget`` a month split over 29 checks as the product splits it, by the default weights
+per test family or ``--weights``, at 1,000 events/s; ``bin_cusum`` at ``--bin-budget`` over
+29 even shares when given; ``--no-adwin`` leaves ADWIN out, for a grid of driftmon
+settings on the same streams; River's ADWIN at ``--delta`` on values standardised by the
+reference) over
 ``--events`` stationary events (default 100,000,000) for each of ``--seeds`` (default 3 4
 5 6; the held-out stream of ``sequential.py`` is seed 2 of a five-column draw), and prints
 their false alarms with 95 % (Garwood) intervals; each detector runs on after an alarm.
@@ -22,6 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -36,6 +41,8 @@ from sequential import (  # noqa: E402
     LEAD,
     RATE,
     REFERENCE,
+    SEQUENTIAL,
+    WINDOW_CHECKS,
     alarm_count,
     changes,
     draw,
@@ -44,6 +51,7 @@ from sequential import (  # noqa: E402
 )
 
 from monitor.stats import FeatureKind, build_profile  # noqa: E402
+from monitor.stats.budget_split import DEFAULT_WEIGHTS, BudgetSplit  # noqa: E402
 from monitor.stats.calibration import SECONDS_PER_MONTH  # noqa: E402
 from monitor.stats.sequential import (  # noqa: E402
     SequentialDetectors,
@@ -63,13 +71,22 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5, 6])
     parser.add_argument("--change-seeds", type=int, default=25)
     parser.add_argument("--events", type=int, default=100_000_000)
+    parser.add_argument("--weights", type=float, nargs=2, default=None,
+                        metavar=("CUSUM", "BIN_CUSUM"))  # fmt: skip
+    parser.add_argument("--no-adwin", action="store_true")
     args = parser.parse_args()
+    split = (
+        DEFAULT_WEIGHTS
+        if args.weights is None
+        else BudgetSplit(cusum=args.weights[0], bin_cusum=args.weights[1])
+    )
     ref = draw(np.random.default_rng(20261203), REFERENCE)["normal"]
     profile = build_profile("confirm", {"normal": ref}, {"normal": FeatureKind.NUMERIC})
     mean, sd = float(np.mean(ref)), float(np.std(ref))
     tests = {"normal": ["cusum", "bin_cusum"]}
     found = calibrate_sequential(
-        profile, tests, alarms_per_month=args.budget / CHECKS,
+        profile, tests,
+        alarms_per_month=split.sequential_shares(args.budget, WINDOW_CHECKS, SEQUENTIAL),
         events_per_month=RATE * SECONDS_PER_MONTH,
     )  # fmt: skip
     h = {t: s.h for t, s in found["normal"].items()}
@@ -84,11 +101,12 @@ def main() -> None:
     budgets = f"{args.budget:,.0f}" + (
         f" (bin_cusum {args.bin_budget:,.0f})" if args.bin_budget is not None else ""
     )
-    print(f"Gaussian column: driftmon at {budgets}/month (h {rounded}), ADWIN delta "
-          f"{args.delta:g}; {args.events:,} events a stream\n")  # fmt: skip
+    print(f"Gaussian column: driftmon at {budgets}/month, weights {split.to_json()} "
+          f"(h {rounded}), ADWIN delta {args.delta:g}; "
+          f"{args.events:,} events a stream\n")  # fmt: skip
     print("| stream | driftmon (cusum + bin_cusum) | ADWIN |\n|---|---:|---:|")
     total = {"driftmon": 0, "ADWIN": 0}
-    for seed in args.seeds:
+    for seed in args.seeds if args.events > 0 else ():
         detectors = SequentialDetectors(plan)
         adwin = drift.ADWIN(delta=args.delta)
         ours = {"cusum": 0, "bin_cusum": 0}
@@ -98,7 +116,8 @@ def main() -> None:
             x = rng.normal(size=min(CHUNK, args.events - start))
             for a in detectors.run(x[:, None], np.zeros((x.size, 0), np.int64)):
                 ours[a.test] += 1
-            theirs += alarm_count(adwin, ((x - mean) / sd).tolist())
+            if not args.no_adwin:
+                theirs += alarm_count(adwin, ((x - mean) / sd).tolist())
         n = sum(ours.values())
         total["driftmon"] += n
         total["ADWIN"] += theirs
@@ -106,12 +125,19 @@ def main() -> None:
               flush=True)  # fmt: skip
     cells = [f"{k} ({garwood(k)[0]:.1f}-{garwood(k)[1]:.1f})" for k in total.values()]
     print(f"| all {len(args.seeds)} | {cells[0]} | {cells[1]} |")
-    delays(plan, mean, sd, args.delta, args.change_seeds)
+    if args.change_seeds:
+        delays(plan, mean, sd, args.delta, args.change_seeds, not args.no_adwin)
 
 
-def delays(plan: SequentialPlan, mean: float, sd: float, delta: float, seeds: int) -> None:
-    """Median delays of both detectors on the Gaussian column's changes."""
-    print(f"\nmedian delay, {seeds} seeds:\n| change | driftmon | ADWIN |\n|---|---:|---:|")
+def delays(
+    plan: SequentialPlan, mean: float, sd: float, delta: float, seeds: int, adwin: bool
+) -> None:
+    """Median delays of both detectors on the Gaussian column's changes, each with a
+    distribution-free 95 % interval of the median (order statistics), and on how many of
+    the same streams driftmon alarmed first."""
+    print(f"\nmedian delay [95 % interval of the median], {seeds} seeds:\n"
+          "| change | driftmon | ADWIN | driftmon first / ties / ADWIN first |\n"
+          "|---|---:|---:|---:|")  # fmt: skip
     for name, change in changes().items():
         ours: list[float] = []
         theirs: list[float] = []
@@ -125,14 +151,31 @@ def delays(plan: SequentialPlan, mean: float, sd: float, delta: float, seeds: in
             found = SequentialDetectors(plan).run(x[:, None], np.zeros((x.size, 0), np.int64))
             late = [a.row - LEAD for a in found if a.row >= LEAD]
             ours.append(late[0] if late else np.inf)
-            at = first_alarm(lambda: drift.ADWIN(delta=delta), ((x - mean) / sd).tolist(), LEAD)
-            theirs.append(at - LEAD if at >= 0 else np.inf)
+            if adwin:
+                values = ((x - mean) / sd).tolist()
+                at = first_alarm(lambda: drift.ADWIN(delta=delta), values, LEAD)
+                theirs.append(at - LEAD if at >= 0 else np.inf)
+            else:
+                theirs.append(np.inf)
         if ours:
-            cells = [
-                "> 200,000" if np.isinf(np.median(d)) else f"{np.median(d):,.0f}"
-                for d in (ours, theirs)
-            ]
-            print(f"| {name} | {' | '.join(cells)} |", flush=True)
+            cells = [median_cell(d) for d in (ours, theirs)]
+            a, b = np.array(ours), np.array(theirs)
+            wins = f"{int(np.sum(a < b))} / {int(np.sum(a == b))} / {int(np.sum(a > b))}"
+            print(f"| {name} | {' | '.join(cells)} | {wins} |", flush=True)
+
+
+def median_cell(delays: list[float]) -> str:
+    """The median with the order statistics that bound it at 95 % (binomial, n >= 6)."""
+    d = np.sort(np.array(delays))
+    n = d.size
+
+    def fmt(x: float) -> str:
+        return "> 200,000" if np.isinf(x) else f"{x:,.0f}"
+
+    if n < 6:
+        return fmt(float(np.median(d)))
+    r = max(int(stats.binom.ppf(0.025, n, 0.5)), 1)  # ranks r and n + 1 - r (1-based)
+    return f"{fmt(float(np.median(d)))} [{fmt(d[r - 1])}-{fmt(d[n - r])}]"
 
 
 if __name__ == "__main__":
