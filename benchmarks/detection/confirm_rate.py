@@ -1,8 +1,8 @@
-"""False alarms of driftmon and ADWIN on fresh stationary streams of the Gaussian column.
+"""False alarms of driftmon and ADWIN on fresh stationary streams of one column.
 
     python benchmarks/detection/confirm_rate.py [--budget B] [--bin-budget B] [--delta D]
         [--seeds S ...] [--events N] [--change-seeds K] [--weights CUSUM BIN_CUSUM]
-        [--no-adwin]
+        [--no-adwin] [--column normal|category]
 
 ``sequential.py`` chooses driftmon's setting "at ADWIN's rate" on its held-out stream, so
 that stream cannot also confirm it. This runs the same two detectors of the Gaussian column
@@ -15,7 +15,9 @@ reference) over
 ``--events`` stationary events (default 100,000,000) for each of ``--seeds`` (default 3 4
 5 6; the held-out stream of ``sequential.py`` is seed 2 of a five-column draw), and prints
 their false alarms with 95 % (Garwood) intervals; each detector runs on after an alarm.
-Then both detectors' median delays on the Gaussian column's changes of ``sequential.py``
+``--column category`` does the same for the categorical column (``bin_cusum`` only; ADWIN
+on its codes standardised by the reference, as in ``sequential.py``).
+Then both detectors' median delays on the column's changes of ``sequential.py``
 (its streams: seeds 1000 on, ``--change-seeds`` of them, default 25).
 """
 
@@ -37,11 +39,14 @@ except ImportError:
 
 from river import drift  # noqa: E402
 from sequential import (  # noqa: E402
+    CATEGORIES,
     CHECKS,
+    COLUMNS,
     LEAD,
     RATE,
     REFERENCE,
     SEQUENTIAL,
+    SHARES,
     WINDOW_CHECKS,
     alarm_count,
     changes,
@@ -74,34 +79,43 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs=2, default=None,
                         metavar=("CUSUM", "BIN_CUSUM"))  # fmt: skip
     parser.add_argument("--no-adwin", action="store_true")
+    parser.add_argument("--column", choices=("normal", "category"), default="normal")
     args = parser.parse_args()
+    col = args.column
     split = (
         DEFAULT_WEIGHTS
         if args.weights is None
         else BudgetSplit(cusum=args.weights[0], bin_cusum=args.weights[1])
     )
-    ref = draw(np.random.default_rng(20261203), REFERENCE)["normal"]
-    profile = build_profile("confirm", {"normal": ref}, {"normal": FeatureKind.NUMERIC})
+    ref = draw(np.random.default_rng(20261203), REFERENCE)[col]
+    if col == "category":  # codes in the profile's order (most frequent first, as drawn)
+        values = {col: [CATEGORIES[i] for i in ref]}
+        profile = build_profile("confirm", values, {col: FeatureKind.CATEGORICAL})
+        assert profile.features[col].categories == tuple(CATEGORIES)  # type: ignore[union-attr]
+        tests = {col: ["bin_cusum"]}
+    else:
+        profile = build_profile("confirm", {col: ref}, {col: FeatureKind.NUMERIC})
+        tests = {col: ["cusum", "bin_cusum"]}
     mean, sd = float(np.mean(ref)), float(np.std(ref))
-    tests = {"normal": ["cusum", "bin_cusum"]}
     found = calibrate_sequential(
         profile, tests,
         alarms_per_month=split.sequential_shares(args.budget, WINDOW_CHECKS, SEQUENTIAL),
         events_per_month=RATE * SECONDS_PER_MONTH,
+        seed=7919 * COLUMNS.index(col),  # the simulation seed of sequential.py's column
     )  # fmt: skip
-    h = {t: s.h for t, s in found["normal"].items()}
+    h = {t: s.h for t, s in found[col].items()}
     if args.bin_budget is not None:
         other = calibrate_sequential(
-            profile, {"normal": ["bin_cusum"]}, alarms_per_month=args.bin_budget / CHECKS,
+            profile, {col: ["bin_cusum"]}, alarms_per_month=args.bin_budget / CHECKS,
             events_per_month=RATE * SECONDS_PER_MONTH,
         )  # fmt: skip
-        h["bin_cusum"] = other["normal"]["bin_cusum"].h
-    plan = build_plan(profile, tests, {"normal": h})
+        h["bin_cusum"] = other[col]["bin_cusum"].h
+    plan = build_plan(profile, tests, {col: h})
     rounded = {t: round(v, 2) for t, v in h.items()}
     budgets = f"{args.budget:,.0f}" + (
         f" (bin_cusum {args.bin_budget:,.0f})" if args.bin_budget is not None else ""
     )
-    print(f"Gaussian column: driftmon at {budgets}/month, weights {split.to_json()} "
+    print(f"{col} column: driftmon at {budgets}/month, weights {split.to_json()} "
           f"(h {rounded}), ADWIN delta {args.delta:g}; "
           f"{args.events:,} events a stream\n")  # fmt: skip
     print("| stream | driftmon (cusum + bin_cusum) | ADWIN |\n|---|---:|---:|")
@@ -113,8 +127,9 @@ def main() -> None:
         theirs = 0
         rng = np.random.default_rng(seed)
         for start in range(0, args.events, CHUNK):
-            x = rng.normal(size=min(CHUNK, args.events - start))
-            for a in detectors.run(x[:, None], np.zeros((x.size, 0), np.int64)):
+            size = min(CHUNK, args.events - start)
+            x = rng.normal(size=size) if col == "normal" else rng.choice(5, size, p=SHARES)
+            for a in detectors.run(*columns(col, x)):
                 ours[a.test] += 1
             if not args.no_adwin:
                 theirs += alarm_count(adwin, ((x - mean) / sd).tolist())
@@ -126,11 +141,23 @@ def main() -> None:
     cells = [f"{k} ({garwood(k)[0]:.1f}-{garwood(k)[1]:.1f})" for k in total.values()]
     print(f"| all {len(args.seeds)} | {cells[0]} | {cells[1]} |")
     if args.change_seeds:
-        delays(plan, mean, sd, args.delta, args.change_seeds, not args.no_adwin)
+        delays(plan, col, (mean, sd), args.delta, args.change_seeds, not args.no_adwin)
+
+
+def columns(col: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The detectors' numeric and code columns of one column's values."""
+    if col == "normal":
+        return x[:, None], np.zeros((x.size, 0), np.int64)
+    return np.zeros((x.size, 0)), x.astype(np.int64)[:, None]
 
 
 def delays(
-    plan: SequentialPlan, mean: float, sd: float, delta: float, seeds: int, adwin: bool
+    plan: SequentialPlan,
+    col: str,
+    moments: tuple[float, float],
+    delta: float,
+    seeds: int,
+    adwin: bool,
 ) -> None:
     """Median delays of both detectors on the Gaussian column's changes, each with a
     distribution-free 95 % interval of the median (order statistics), and on how many of
@@ -145,14 +172,14 @@ def delays(
             srng = np.random.default_rng(1000 + seed)
             before = draw(srng, LEAD)
             after = draw(srng, 200_000)
-            if change(srng, after) != "normal":
+            if change(srng, after) != col:
                 break
-            x = np.concatenate([before["normal"], after["normal"]])
-            found = SequentialDetectors(plan).run(x[:, None], np.zeros((x.size, 0), np.int64))
+            x = np.concatenate([before[col], after[col]])
+            found = SequentialDetectors(plan).run(*columns(col, x))
             late = [a.row - LEAD for a in found if a.row >= LEAD]
             ours.append(late[0] if late else np.inf)
             if adwin:
-                values = ((x - mean) / sd).tolist()
+                values = ((x - moments[0]) / moments[1]).tolist()
                 at = first_alarm(lambda: drift.ADWIN(delta=delta), values, LEAD)
                 theirs.append(at - LEAD if at >= 0 else np.inf)
             else:
