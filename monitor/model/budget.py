@@ -12,7 +12,9 @@ window (size, slide, evaluations a month, tests, ``consecutive``):
   statistics shrink as windows grow, so that is conservative: the budget holds for every
   window, at the price of later detection in windows much larger than ``min_events``.
   ``min_features`` above 1 gets no credit (the bound assumes one feature is enough).
-* :func:`calibrate_model` runs the calibration; :class:`ModelCalibration` carries it with a
+* :func:`calibrate_model` runs the calibration, window checks and sequential tests sharing
+  the budget by ``alert.budget_weights`` (:mod:`monitor.stats.budget_split`: each check
+  gets its family's weight over all checks' weights); :class:`ModelCalibration` carries it with a
   digest of everything it depends on (the profile and every budget parameter) and where it
   came from (``computed``, ``checkpoint``, ``profile``), so a restart or a profile file
   that stored one reuses it only when the digest matches.
