@@ -1,7 +1,7 @@
 """Sequential tests against River's PageHinkley and ADWIN, at equal measured false alarms.
 
     python benchmarks/detection/sequential.py [--stationary-events N] [--seeds K]
-        [--max-delay N] [--held-out-events N]
+        [--max-delay N] [--held-out-events N] [--weights CUSUM BIN_CUSUM]
 
 Needs the ``bench`` extra (``pip install '.[bench]'``: River). Five columns, each with a
 50,000-row reference: Gaussian, Student t(3), gamma(2), Poisson(3) and a categorical of
@@ -10,8 +10,10 @@ five categories (shares 0.4, 0.3, 0.15, 0.1, 0.05). Bounded: the stationary run 
 25) of 5,000 reference rows then at most ``--max-delay`` changed rows (default 200,000).
 
 * driftmon: ``cusum`` on the numeric columns and ``bin_cusum`` on all five, thresholds from
-  a budget (``false_alarms_per_month`` at 1,000 events/s) split over 29 checks (the 20
-  window checks of these columns' default tests plus the 9 sequential ones), by
+  a budget (``false_alarms_per_month`` at 1,000 events/s) split as the product splits it
+  over 29 checks (the 20 window checks of these columns' default tests plus the 9
+  sequential ones) with the product's default weights per test family
+  (:data:`monitor.stats.budget_split.DEFAULT_WEIGHTS`; ``--weights`` to try others), by
   :func:`monitor.stats.sequential_calibration.calibrate_sequential`. Settings: the
   strict default budget of 1 a month, which never sees the stationary stream; the budget
   tuned *on the stationary stream* the way River is: the loosest of 1, 3, 10, 30,
@@ -66,6 +68,7 @@ except ImportError:
 from river import drift  # noqa: E402
 
 from monitor.stats import FeatureKind, build_profile  # noqa: E402
+from monitor.stats.budget_split import DEFAULT_WEIGHTS, BudgetSplit  # noqa: E402
 from monitor.stats.calibration import SECONDS_PER_MONTH  # noqa: E402
 from monitor.stats.profile import CategoricalProfile  # noqa: E402
 from monitor.stats.sequential import SequentialDetectors, build_plan  # noqa: E402
@@ -77,13 +80,18 @@ SHARES = np.array([0.4, 0.3, 0.15, 0.1, 0.05])
 NUMERIC = ("normal", "t3", "gamma", "poisson")
 COLUMNS = (*NUMERIC, "category")
 CHECKS = 29  # 4 numeric x (psi, ks, js, missing) + (psi, js, chi2, missing) + 9 sequential
+WINDOW_CHECKS = 20
+SEQUENTIAL = {"cusum": len(NUMERIC), "bin_cusum": len(COLUMNS)}
 RATE = 1_000.0
 LEAD = 5_000
 DELTAS = tuple(10.0**-e for e in (3, 5, 10, 20, 50, 100, 200, 300))
 BUDGETS = tuple(m * 10.0**e for e in range(8) for m in (1.0, 3.0))  # alarms a month
 FINE_BUDGETS = tuple(m * 10.0**e for e in range(8) for m in (1.0, 2.0, 5.0))
 #: Budgets run over the held-out stream to find driftmon's setting at ADWIN's rate there.
-MATCH_BUDGETS = (300.0, 1_000.0, 2_000.0, 3_000.0, 5_000.0, 10_000.0, 20_000.0, 50_000.0)
+MATCH_BUDGETS = (
+    300.0, 1_000.0, 2_000.0, 3_000.0, 5_000.0, 7_000.0, 10_000.0, 14_000.0, 20_000.0, 30_000.0,
+    50_000.0,
+)  # fmt: skip
 
 
 def garwood(k: int) -> tuple[float, float]:
@@ -288,7 +296,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=25)
     parser.add_argument("--max-delay", type=int, default=200_000)
     parser.add_argument("--held-out-events", type=int, default=100_000_000)
+    parser.add_argument("--weights", type=float, nargs=2, default=None,
+                        metavar=("CUSUM", "BIN_CUSUM"),
+                        help="budget weights of the two tests (window weight 1)")  # fmt: skip
     args = parser.parse_args()
+    split = (
+        DEFAULT_WEIGHTS
+        if args.weights is None
+        else BudgetSplit(cusum=args.weights[0], bin_cusum=args.weights[1])
+    )
+    print(f"budget weights per check: {split.to_json()}")
     rng = np.random.default_rng(20261203)
     ref = draw(rng, REFERENCE)
     kinds = {c: FeatureKind.NUMERIC for c in NUMERIC} | {"category": FeatureKind.CATEGORICAL}
@@ -302,10 +319,10 @@ def main() -> None:
     tests = {c: (["cusum", "bin_cusum"] if c in NUMERIC else ["bin_cusum"]) for c in COLUMNS}
 
     def at_budget(budget: float) -> tuple[Driftmon, dict[str, dict[str, float]]]:
+        shares = split.sequential_shares(budget, WINDOW_CHECKS, SEQUENTIAL)
         found = calibrate_sequential(
-            profile, tests, alarms_per_month=budget / CHECKS,
-            events_per_month=RATE * SECONDS_PER_MONTH,
-        )  # fmt: skip
+            profile, tests, alarms_per_month=shares, events_per_month=RATE * SECONDS_PER_MONTH
+        )
         hs = {c: {t: round(s.h, 2) for t, s in v.items()} for c, v in found.items()}
         return Driftmon(profile, {c: {t: s.h for t, s in v.items()} for c, v in found.items()}), hs
 

@@ -10,10 +10,26 @@ from pydantic import Field, field_validator, model_validator
 
 from monitor.config.base import Strict, problem
 from monitor.config.thresholds import MinEffectConfig
+from monitor.stats.budget_split import DEFAULT_WEIGHTS, BudgetSplit
+
+_Weight = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
+
+
+class BudgetWeightsConfig(Strict):
+    """Relative share of the budget of one check of each test family (``alert.budget_weights``;
+    unset families keep the product's default weights, :mod:`monitor.stats.budget_split`)."""
+
+    window: _Weight = DEFAULT_WEIGHTS.window
+    cusum: _Weight = DEFAULT_WEIGHTS.cusum
+    bin_cusum: _Weight = DEFAULT_WEIGHTS.bin_cusum
+
+    def split(self) -> BudgetSplit:
+        return BudgetSplit(window=self.window, cusum=self.cusum, bin_cusum=self.bin_cusum)
+
 
 #: Alert keys that only mean something with ``false_alarms_per_month``.
 _BUDGET_KEYS = ("events_per_second", "correction", "dependence", "calibration_draws",
-                "calibration_seed")  # fmt: skip
+                "calibration_seed", "budget_weights")  # fmt: skip
 
 
 class AlertConfig(Strict):
@@ -35,6 +51,8 @@ class AlertConfig(Strict):
     dependence: Literal["union", "effective"] = "union"
     calibration_draws: int = Field(default=1000, ge=50, le=100_000)
     calibration_seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    #: How the budget is split between window checks and each sequential test.
+    budget_weights: BudgetWeightsConfig | None = None
     min_effect: MinEffectConfig | None = None
     retrain_grace_seconds: float = Field(default=0.0, ge=0, le=366 * 86400)
     #: A feature missing from every event of a window is a schema problem, reported on
@@ -62,6 +80,10 @@ class AlertConfig(Strict):
                 )
         return self
 
+    def budget_split(self) -> BudgetSplit:
+        """The split of the budget between test families (the defaults when not set)."""
+        return DEFAULT_WEIGHTS if self.budget_weights is None else self.budget_weights.split()
+
     @property
     def has_budget(self) -> bool:
         """True when thresholds are calibrated from ``false_alarms_per_month``."""
@@ -85,6 +107,9 @@ class AlertConfig(Strict):
                 f"false-alarm budget {self.false_alarms_per_month:g}/month "
                 f"({self.correction}, {self.dependence}{rate})"
             )
+        if self.budget_weights is not None:
+            weights = ", ".join(f"{k} {v:g}" for k, v in self.budget_split().to_json().items())
+            parts.append(f"budget weights {weights}")
         if self.min_effect is not None and self.min_effect.measures():
             measures = ", ".join(f"{k}={v:g}" for k, v in self.min_effect.measures().items())
             parts.append(f"min_effect {measures}")

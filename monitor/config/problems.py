@@ -20,6 +20,7 @@ from monitor.config.base import LABEL_HINT, PROBLEM_TYPE, nearest
 from monitor.config.root import Config
 from monitor.config.windows import TAGGED_FIELDS, UNION_TAGS
 from monitor.errors import ConfigError, ConfigProblem
+from monitor.stats.budget_split import DEFAULT_WEIGHTS, FAMILIES
 
 # Keys a later version will support: an unknown-key error names them as planned instead of
 # guessing at a typo.
@@ -138,6 +139,14 @@ _KEY_HINTS = {
     "models.*.alert.calibration_draws": "a whole number from 50 to 100000; 1000 is enough "
     "for the fitted tail",
     "models.*.alert.calibration_seed": "a whole number from 0 to 4294967295",
+    "models.*.alert.budget_weights": "relative weights of one check of each test family, "
+    "above 0, e.g. `budget_weights: {window: 1, cusum: 1, bin_cusum: 0.3}` (the defaults)",
+    **{
+        f"models.*.alert.budget_weights.{family}": f"a relative weight above 0 and at most "
+        f"1000000 (default {getattr(DEFAULT_WEIGHTS, family):g}): the share of the budget of "
+        f"one {family} check against the other families'"
+        for family in FAMILIES
+    },
     "models.*.alert.retrain_grace_seconds": "seconds of event time >= 0 during which "
     "further retrain triggers of the model are suppressed; 0 turns it off",
     "models.*.alert.min_effect": "a mapping such as `min_effect: {psi: 0.1}`",

@@ -12,7 +12,9 @@ window (size, slide, evaluations a month, tests, ``consecutive``):
   statistics shrink as windows grow, so that is conservative: the budget holds for every
   window, at the price of later detection in windows much larger than ``min_events``.
   ``min_features`` above 1 gets no credit (the bound assumes one feature is enough).
-* :func:`calibrate_model` runs the calibration; :class:`ModelCalibration` carries it with a
+* :func:`calibrate_model` runs the calibration, window checks and sequential tests sharing
+  the budget by ``alert.budget_weights`` (:mod:`monitor.stats.budget_split`: each check
+  gets its family's weight over all checks' weights); :class:`ModelCalibration` carries it with a
   digest of everything it depends on (the profile and every budget parameter) and where it
   came from (``computed``, ``checkpoint``, ``profile``), so a restart or a profile file
   that stored one reuses it only when the digest matches.
@@ -123,6 +125,12 @@ def _sequential_checks(tests: Mapping[str, list[str]]) -> int:
     return sum(t in SEQUENTIAL_TESTS for names in tests.values() for t in names)
 
 
+def _sequential_counts(tests: Mapping[str, list[str]]) -> dict[str, int]:
+    """Sequential test -> the features running it (tests run by none left out)."""
+    counts = {t: sum(t in names for names in tests.values()) for t in SEQUENTIAL_TESTS}
+    return {t: n for t, n in counts.items() if n}
+
+
 def events_per_month(budget: Budget) -> float:
     """The model's events a month: the configured rate, or (a time window without one)
     ``min_events`` per window, the assumption the window tests' budget makes too."""
@@ -156,6 +164,7 @@ def calibration_digest(config: ModelConfig, profile: ReferenceProfile) -> str:
     }
     if _sequential_checks(tests):
         document["sequential"] = PARAMETERS
+        document["budget_weights"] = config.alert.budget_split().to_json()
     text = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -214,7 +223,8 @@ def calibrate_model(config: ModelConfig, profile: ReferenceProfile) -> ModelCali
         raise ValueError("the model has no false-alarm budget")
     started = time.perf_counter()
     tests = _tests(config, profile)
-    sequential_checks = _sequential_checks(tests)
+    counts = _sequential_counts(tests)
+    split = config.alert.budget_split()
     calibration = calibrate(
         profile,
         budget,
@@ -222,16 +232,18 @@ def calibrate_model(config: ModelConfig, profile: ReferenceProfile) -> ModelCali
         missing_ratio=_missing_ratio_checked(config),
         draws=config.alert.calibration_draws,
         seed=config.alert.calibration_seed,
-        sequential_checks=sequential_checks,
+        sequential_checks=split.window_equivalents(counts),
     )
     sequential: dict[str, dict[str, SequentialThreshold]] = {}
-    if sequential_checks:
-        # Every check, window or sequential, gets the same share of the monthly budget.
-        checks = calibration.checks_per_evaluation + sequential_checks
+    if counts:
+        # Each check's share is its family's weight over all checks' weights (budget_split).
+        shares = split.sequential_shares(
+            budget.false_alarms_per_month, calibration.checks_per_evaluation, counts
+        )
         sequential = calibrate_sequential(
             profile,
             tests,
-            alarms_per_month=budget.false_alarms_per_month / checks,
+            alarms_per_month=shares,
             events_per_month=events_per_month(budget),
             seed=config.alert.calibration_seed,
         )

@@ -190,6 +190,7 @@ class ModelThresholds:
             min_features=alert.min_features,
             draws=alert.calibration_draws,
             seed=alert.calibration_seed,
+            budget_weights=alert.budget_split().to_json(),
         )
 
     def _report(self, found: ModelCalibration) -> CalibrationReport:

@@ -147,6 +147,8 @@ class CalibrationReport:
     created_at: str | None = None
     critical_values: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     overridden: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    #: ``alert.budget_weights`` in force (family -> weight), the defaults when not set.
+    budget_weights: Mapping[str, float] = field(default_factory=dict)
 
 
 class HotCounts(NamedTuple):

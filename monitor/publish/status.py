@@ -176,6 +176,7 @@ def calibration_document(cal: CalibrationReport) -> dict[str, Any]:
         },
         "correction": cal.correction,
         "dependence": cal.dependence,
+        "budget_weights": dict(cal.budget_weights),
         "alpha_evaluation": _number(cal.alpha_evaluation),
         "alpha_test": _number(cal.alpha_test),
         "checks_per_evaluation": cal.checks_per_evaluation,

@@ -766,7 +766,7 @@ def calibrate(
     reference_events: int | None = None,
     draws: int = 1000,
     seed: int = 0,
-    sequential_checks: int = 0,
+    sequential_checks: float = 0,
 ) -> Calibration:
     """Critical values of every selected test of every feature for ``budget``.
 
@@ -774,10 +774,10 @@ def calibrate(
     where it applies); ``missing_ratio`` adds the missing-ratio check to each feature.
     ``reference_events``: the reference's sample size; ``None`` uses each feature's
     non-missing count in the profile, ``0`` treats the reference as the exact distribution.
-    ``sequential_checks``: the sequential tests sharing the budget (each takes as large a
-    share as a window check; sequential tests named in ``tests`` are left to
-    :mod:`monitor.stats.sequential_calibration`). Seeded: the same inputs give the same
-    critical values.
+    ``sequential_checks``: the sequential tests sharing the budget, counted in window
+    checks (:meth:`monitor.stats.budget_split.BudgetSplit.window_equivalents`; sequential
+    tests named in ``tests`` are left to :mod:`monitor.stats.sequential_calibration`).
+    Seeded: the same inputs give the same critical values.
 
     Examples
     --------

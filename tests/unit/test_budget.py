@@ -549,6 +549,7 @@ def test_status_document_reports_the_calibration(profile: ReferenceProfile) -> N
         "min_features": 1,
     }
     assert (doc["correction"], doc["dependence"]) == ("bonferroni", "union")
+    assert doc["budget_weights"] == {"window": 1.0, "cusum": 1.0, "bin_cusum": 0.3}
     assert doc["checks_per_evaluation"] == 52  # 13 features x (3 tests + missing ratio)
     assert doc["alpha_test"] == pytest.approx(doc["alpha_evaluation"] / 52)
     assert set(doc["critical_values"]["amount"]) == {"psi", "ks_p_value", "js", "missing_ratio"}

@@ -13,6 +13,7 @@ from monitor.model.monitor import ModelMonitor
 from monitor.pipeline import Pipeline
 from monitor.publish.status import model_document
 from monitor.stats import FeatureKind, ReferenceProfile, build_profile
+from monitor.stats.budget_split import DEFAULT_WEIGHTS
 
 FEATURES = ("x", "y", "c")
 CATEGORIES = ["a", "b", "c", "d"]
@@ -94,11 +95,15 @@ def test_budget_sets_the_thresholds_and_they_are_exported(profile: ReferenceProf
     assert set(sequential) == set(FEATURES) and set(sequential["c"]) == {"bin_cusum"}
     h = sequential["x"]["cusum"].h
     assert 15 < h < 40 and monitor.thresholds["x"].cusum == h
-    # one share of the budget each: 3 features x (psi, ks/chi2, js, missing) + 5 sequential
+    # shares by the default weights: 3 features x (psi, ks/chi2, js, missing) window checks,
+    # 2 cusum and 3 bin_cusum
     cal = monitor.calibration.calibration
-    assert cal.alpha_test == pytest.approx(cal.alpha_evaluation / (cal.checks_per_evaluation + 5))
-    assert sequential["x"]["cusum"].arl_events == pytest.approx(
-        10 * 2_592_000 * (cal.checks_per_evaluation + 5)
+    w = DEFAULT_WEIGHTS
+    total = w.window * cal.checks_per_evaluation + 2 * w.cusum + 3 * w.bin_cusum
+    assert cal.alpha_test == pytest.approx(cal.alpha_evaluation * w.window / total)
+    assert sequential["x"]["cusum"].arl_events == pytest.approx(10 * 2_592_000 * total / w.cusum)
+    assert sequential["x"]["bin_cusum"].arl_events == pytest.approx(
+        10 * 2_592_000 * total / w.bin_cusum
     )
     status = pipeline.results.get("m")
     assert status is not None and status.threshold_values[("x", "cusum")] == h

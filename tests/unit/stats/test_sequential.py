@@ -26,6 +26,7 @@ from monitor.stats.sequential import (
     tail_scores,
 )
 from monitor.stats.sequential_calibration import (
+    GRID,
     calibrate_sequential,
     fit_rates,
     simulated_rates,
@@ -192,8 +193,8 @@ def test_average_run_length_under_the_reference(
     rates = simulated_rates(profile, name, 0 if test == "cusum" else 1, 100_000, 2, 3)
     fit = fit_rates(rates, 200_000)
     assert fit is not None
-    a, b = fit
-    assert a < 0 and 0 < b <= 1
+    a, b, top = fit
+    assert a < 0 and 0 < b <= 1 and top in GRID
     h = 5.0
     arl = simulated_arl(profile, name, test, h, 1_000_000)
     assert arl >= math.exp(h)
