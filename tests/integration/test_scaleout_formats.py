@@ -13,6 +13,7 @@ sorted by event time.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,15 +22,21 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from confluent_kafka import Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from monitor.app.replay import evaluation_record, replay
+from monitor.app.scaleout.topics import KIND
+from monitor.app.scaleout.topics import ROWS as ROW_BATCH
 from monitor.config import load_config
+from monitor.ingest.decode.columns import REQUEST, RESPONSE
+from monitor.ingest.decode.limits import MAX_CATEGORY_CHARS, MAX_ID_CHARS
 from monitor.model.reference_file import load_references
+from monitor.scaleout.codec import decode_rows
 from tests.integration.daemon_harness import SECRET, SECRET_ENV, write_reference
 from tests.integration.scaleout_harness import create_internal_topics, write_config
 from tests.integration.test_formats_e2e import FEATURES, inferences
 from tests.support.daemon import RunningDaemon
+from tests.support.kafka import consumer_config
 from tests.support.payloads import kserve_record
 from tests.support.wait import wait_until
 
@@ -104,6 +111,35 @@ def produce_halves(bootstrap: str, topic: str) -> None:
     assert producer.flush(30) == 0
 
 
+def raw_strings(bootstrap: str, group: str) -> tuple[set[int], int, int]:
+    """What stage 1 sent on ``<group>.rows``: the half kinds, the longest category and the
+    longest row id of its raw rows (assigned, no group join)."""
+    consumer = Consumer(consumer_config(bootstrap))
+    rows_topic = f"{group}.rows"
+    consumer.assign([TopicPartition(rows_topic, p, OFFSET_BEGINNING) for p in range(4)])
+    kinds: set[int] = set()
+    longest_category = longest_id = 0
+    deadline, seen = time.monotonic() + 10.0, False
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.consume(500, 1.0)
+            if not batch and seen:
+                break
+            seen = seen or bool(batch)
+            for msg in batch:
+                if (KIND, ROW_BATCH) not in (msg.headers() or []):
+                    continue
+                raw = decode_rows(msg.value() or b"").raw
+                assert raw is not None and raw.halves is not None and raw.tables is not None
+                kinds.update(raw.halves.tolist())
+                strings = [len(v) for table in raw.tables for v in table]
+                longest_category = max([longest_category, *strings])
+                longest_id = max([longest_id, *(len(i or "") for i in raw.ids)])
+    finally:
+        consumer.close()
+    return kinds, longest_category, longest_id
+
+
 def test_kserve_halves_on_different_partitions_pair_once_in_the_owner(
     tmp_path: Path, kafka_bootstrap: str, kafka_topic, webhook_receiver, env
 ) -> None:
@@ -141,6 +177,10 @@ def test_kserve_halves_on_different_partitions_pair_once_in_the_owner(
         # the hostile halves were rejected by stage 1, wherever they were read
         too_long = [r.metric("driftmon_invalid_events_total", reason="too_long") for r in replicas]
         assert sum(v or 0.0 for v in too_long) == 2
+        # stage 1 sent halves, never pairs; the long category cut, no over-long id
+        kinds, longest_category, longest_id = raw_strings(kafka_bootstrap, group)
+        assert kinds == {REQUEST, RESPONSE}
+        assert longest_category == MAX_CATEGORY_CHARS and longest_id <= MAX_ID_CHARS
         # both replicas read source partitions: the halves did part
         assert all(r.daemon.scaleout and r.daemon.scaleout.stage1.source.assigned_partitions
                    for r in replicas)  # fmt: skip
