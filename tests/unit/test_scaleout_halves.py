@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import Config
+from monitor.config import Config, validate_config
 from monitor.errors import CheckpointError
 from monitor.ingest.decode import ModelColumns
 from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE
@@ -25,6 +25,7 @@ from monitor.scaleout.reorder import Marker
 from monitor.scaleout.stage import ModelStage, StageStep, raw_fingerprint, raw_rows
 from monitor.state.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
 from tests.unit.test_pairing import halves, oip_config, traffic
+from tests.unit.test_scaleout_stage import problems, with_scale_out
 
 SOURCES = 3
 TOPIC = "infer"
@@ -239,3 +240,19 @@ def test_a_pairing_state_of_another_layout_is_refused() -> None:
     scalars["pairing.width"] = 99
     with pytest.raises(CheckpointError):
         found.take(scalars, arrays)
+
+
+def test_a_topic_pattern_with_scale_out_is_a_config_error_naming_the_key() -> None:
+    doc = with_scale_out(enabled=True)
+    doc["kafka"]["topics"] = [{"name": "^seldon\\.prod\\.model\\..*", "format": "seldon"}]
+    [(path, message, hint)] = problems(doc)
+    assert path == "kafka.topics.0.name" and "scale_out" in message and ".inputs" in hint
+    # listed by name, Seldon's two topics are fine, and their model pairs in stage 2
+    doc["kafka"]["topics"] = [
+        {"name": "seldon.prod.model.m.inputs", "format": "seldon"},
+        {"name": "seldon.prod.model.m.outputs", "format": "seldon"},
+    ]
+    assert pairs_halves(validate_config(doc), "m")
+    doc["kafka"]["scale_out"] = {"enabled": False}
+    doc["kafka"]["topics"] = [{"name": "^seldon\\.prod\\.model\\..*", "format": "seldon"}]
+    assert validate_config(doc).kafka is not None  # without scale-out a pattern is fine
