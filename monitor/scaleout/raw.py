@@ -199,7 +199,7 @@ class RawColumns:
     # -- wire and checkpoint form --------------------------------------------------------
 
     def header(self) -> dict[str, Any]:
-        header = {
+        header: dict[str, Any] = {
             "numeric": int(self.numeric.shape[1]),
             "categorical": int(self.categorical.shape[1]),
             "tables": self.tables,
@@ -209,7 +209,8 @@ class RawColumns:
         }
         if self.halves is not None:  # absent for whole rows: older readers see no change
             header["halves"] = self.halves.tolist()
-            header["pair_keys"] = self.pair_keys
+            # the keys are usually the row ids (oip, kserve): written once
+            header["pair_keys"] = "ids" if self.pair_keys == self.ids else self.pair_keys
         return header
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -268,6 +269,8 @@ def _halves_from(
     if "halves" not in header:
         return None, None
     halves, keys = header["halves"], header["pair_keys"]
+    if keys == "ids":
+        keys = header["ids"]
     if not isinstance(halves, list) or not isinstance(keys, list):
         raise ValueError("raw rows' halves or pairing keys are not lists")
     if len(halves) != rows or len(keys) != rows:

@@ -47,6 +47,11 @@ def test_halves_and_pairing_keys_round_trip_through_the_wire() -> None:
     raw = RawColumns.of(cols, None)
     assert raw.halves is not None and raw.halves.tolist() == [REQUEST, RESPONSE, WHOLE]
     assert raw.pair_keys == ["a:0", "a:0", None]
+    assert raw.header()["pair_keys"] == "ids"  # the keys are the ids: written once
+    other = replace(raw, ids=["i1", "i2", "i3"])
+    assert other.header()["pair_keys"] == ["a:0", "a:0", None]
+    back_other = raw_from(other.header(), other.arrays(), 3)
+    assert back_other.pair_keys == ["a:0", "a:0", None] and back_other.ids == ["i1", "i2", "i3"]
     batch = raw_rows("m", "fp", cols, None, np.zeros(3), np.arange(3), [[0, 0, 2]])
     back = decode_rows(encode_rows(batch)).raw
     assert back is not None and back.halves is not None
@@ -84,6 +89,7 @@ def test_rows_written_without_halves_still_load() -> None:
         ({"halves": [1, 3, 0]}, "half kind"),
         ({"halves": [1, True, 0]}, "half kind"),
         ({"halves": "120"}, "not lists"),
+        ({"pair_keys": "keys"}, "not lists"),
         ({"pair_keys": ["a:0", 7, None]}, "not a string"),
     ],
 )
