@@ -79,6 +79,16 @@ class Config(Strict):
                     )
                 )
             problems += _tensor_problems(f"kafka.topics.{i}.tensors", topic, self.models)
+            if topic.is_pattern and self.kafka is not None and self.kafka.scale_out.enabled:
+                problems.append(
+                    ConfigProblem(
+                        f"kafka.topics.{i}.name",
+                        f"topic pattern {topic.name!r} cannot be read with kafka.scale_out "
+                        "(stage 2 waits for every source partition, so it must know them)",
+                        "list the topics by name (Seldon Core 2: the model's .inputs and "
+                        ".outputs topics as two entries), or turn kafka.scale_out off",
+                    )
+                )
         if self.kafka is not None and self.kafka.dead_letter_topic in {
             t.name for t in self.kafka.topics
         }:

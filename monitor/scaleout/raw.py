@@ -8,9 +8,12 @@ those, stage 1 forwards the decoded columns themselves alongside the row batch's
 offset and event time: :class:`RawColumns` holds the numeric values (float64, NaN missing),
 the categorical values (strings as per-column tables plus int32 indices, or the reference's
 category codes when decode gave codes), and per row the version (table plus index, ``-1``
-none), event id and label. Stage 2 rebuilds the :class:`ModelColumns` a single process
-would have fed (:meth:`RawColumns.columns`) and feeds the model as it is, so routing by
-version, capture and the join are today's code on event-time-ordered rows.
+none), event id and label; for the formats that log a request and its response apart,
+per row its half (``halves``, int8: whole, request or response) and pairing key, so the
+model's owner pairs them as one process would. Stage 2 rebuilds the :class:`ModelColumns`
+a single process would have fed (:meth:`RawColumns.columns`) and feeds the model as it
+is, so routing by version, capture and the join are today's code on event-time-ordered
+rows.
 
 ``header()``/``arrays()`` are the wire and checkpoint form (JSON-able scalars plus arrays);
 :func:`raw_from` reads them back, a ``ValueError`` for anything malformed.
@@ -27,9 +30,12 @@ from typing import Any
 import numpy as np
 
 from monitor.ingest.decode import ModelColumns
+from monitor.ingest.decode.columns import REQUEST, RESPONSE, WHOLE
 from monitor.stats.profile import profile_to_json
 
 __all__ = ["RawColumns", "indexed", "merge_tables", "raw_fingerprint", "raw_from"]
+
+_HALF_KINDS = frozenset({WHOLE, REQUEST, RESPONSE})
 
 
 def indexed(values: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
@@ -66,6 +72,9 @@ class RawColumns:
     versions: list[str]
     ids: list[str | None]
     labels: list[Any] | None
+    # Request/response halves (``ModelColumns.halves``) and their pairing keys, or None.
+    halves: np.ndarray | None = None
+    pair_keys: list[str | None] | None = None
 
     @property
     def rows(self) -> int:
@@ -102,6 +111,7 @@ class RawColumns:
             table,
             list(columns.ids),
             None if columns.labels is None else list(columns.labels),
+            *_halves_of(columns),
         )
 
     def columns(self, ts: np.ndarray) -> ModelColumns:
@@ -125,6 +135,8 @@ class RawColumns:
             versions=[lookup_v[i] for i in self.version.tolist()],
             labels=None if self.labels is None else list(self.labels),
             codes=codes,
+            halves=self.halves,
+            pair_keys=None if self.pair_keys is None else list(self.pair_keys),
         )
 
     def take(self, rows: np.ndarray) -> RawColumns:
@@ -137,6 +149,8 @@ class RawColumns:
             self.versions,
             [self.ids[i] for i in pick],
             None if self.labels is None else [self.labels[i] for i in pick],
+            None if self.halves is None else self.halves[rows],
+            None if self.pair_keys is None else [self.pair_keys[i] for i in pick],
         )
 
     @staticmethod
@@ -164,6 +178,12 @@ class RawColumns:
         labels = None
         if any(p.labels is not None for p in parts):
             labels = [v for p in parts for v in (p.labels or [None] * p.rows)]
+        halves, pair_keys = None, None
+        if any(p.halves is not None for p in parts):
+            halves = np.concatenate(
+                [p.halves if p.halves is not None else np.zeros(p.rows, np.int8) for p in parts]
+            )
+            pair_keys = [k for p in parts for k in (p.pair_keys or [None] * p.rows)]
         return RawColumns(
             np.concatenate([p.numeric for p in parts]),
             categorical,
@@ -172,12 +192,14 @@ class RawColumns:
             versions,
             [i for p in parts for i in p.ids],
             labels,
+            halves,
+            pair_keys,
         )
 
     # -- wire and checkpoint form --------------------------------------------------------
 
     def header(self) -> dict[str, Any]:
-        return {
+        header: dict[str, Any] = {
             "numeric": int(self.numeric.shape[1]),
             "categorical": int(self.categorical.shape[1]),
             "tables": self.tables,
@@ -185,6 +207,11 @@ class RawColumns:
             "ids": self.ids,
             "labels": self.labels,
         }
+        if self.halves is not None:  # absent for whole rows: older readers see no change
+            header["halves"] = self.halves.tolist()
+            # the keys are usually the row ids (oip, kserve): written once
+            header["pair_keys"] = "ids" if self.pair_keys == self.ids else self.pair_keys
+        return header
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"numeric": self.numeric, "categorical": self.categorical, "version": self.version}
@@ -213,6 +240,7 @@ def raw_from(header: dict[str, Any], arrays: dict[str, np.ndarray], rows: int) -
         [str(v) for v in header["versions"]],
         [None if i is None else str(i) for i in header["ids"]],
         None if header["labels"] is None else list(header["labels"]),
+        *_halves_from(header, rows),
     )
     if len(raw.ids) != rows or (raw.labels is not None and len(raw.labels) != rows):
         raise ValueError("raw rows' ids or labels do not match the row count")
@@ -225,6 +253,33 @@ def raw_from(header: dict[str, Any], arrays: dict[str, np.ndarray], rows: int) -
             if rows and raw.categorical[:, j].max() >= len(table):
                 raise ValueError("raw rows' category index outside its table")
     return raw
+
+
+def _halves_of(columns: ModelColumns) -> tuple[np.ndarray | None, list[str | None] | None]:
+    if columns.halves is None:
+        return None, None
+    keys = columns.pair_keys if columns.pair_keys is not None else [None] * columns.rows
+    return np.asarray(columns.halves, np.int8), list(keys)
+
+
+def _halves_from(
+    header: dict[str, Any], rows: int
+) -> tuple[np.ndarray | None, list[str | None] | None]:
+    """The halves and pairing keys of a header (none in rows written without them)."""
+    if "halves" not in header:
+        return None, None
+    halves, keys = header["halves"], header["pair_keys"]
+    if keys == "ids":
+        keys = header["ids"]
+    if not isinstance(halves, list) or not isinstance(keys, list):
+        raise ValueError("raw rows' halves or pairing keys are not lists")
+    if len(halves) != rows or len(keys) != rows:
+        raise ValueError("raw rows' halves or pairing keys do not match the row count")
+    if not all(type(h) is int and h in _HALF_KINDS for h in halves):
+        raise ValueError("raw rows' half kind is not whole, request or response")
+    if not all(k is None or isinstance(k, str) for k in keys):
+        raise ValueError("raw rows' pairing key is not a string")
+    return np.array(halves, np.int8).reshape(rows), list(keys)
 
 
 def raw_fingerprint(model: Any) -> str:

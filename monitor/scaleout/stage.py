@@ -26,6 +26,9 @@ still raw rows (a stage 1 that has not read the profile yet), which it bins on a
 rows still buffered are binned at the switch. A restored stage whose model had captured
 switches at once.
 
+A model whose requests and responses are logged apart travels raw and never switches: its
+owner pairs the released halves (:mod:`~monitor.scaleout.halves`) before feeding the model.
+
 ``partition_of`` decides which internal partition carries a model's rows: a stable hash,
 so every stage-1 replica sends a model's rows to the same partition.
 """
@@ -47,6 +50,7 @@ from monitor.model.state import ModelState
 from monitor.model.versioned import VersionedModel
 from monitor.scaleout.carried import Carried, JoinColumns, join_columns
 from monitor.scaleout.codec import RowBatch, RowCodec
+from monitor.scaleout.halves import PairStep, StagePairing, in_message_order
 from monitor.scaleout.profiles import captured_codec, captured_monitor, switches
 from monitor.scaleout.raw import RawColumns, raw_fingerprint
 from monitor.scaleout.reorder import Marker, ReorderBuffer
@@ -93,7 +97,10 @@ def raw_rows(
     offset: np.ndarray,
     ranges: np.ndarray,
 ) -> RowBatch:
-    """A raw row batch of decoded columns (stage 1, models that :func:`sends_raw`)."""
+    """A raw row batch of decoded columns (stage 1, models that :func:`sends_raw` or whose
+    halves their owner pairs)."""
+    if columns.halves is not None:
+        columns, source, offset = in_message_order(columns, source, offset)
     rows = columns.rows
     empty = np.zeros(0, np.int32)
     return RowBatch(
@@ -174,6 +181,8 @@ class StageStep:
     step: ModelStep
     last_event_time: float | None
     switched: bool = False
+    #: What pairing did (a model whose halves are logged apart): rows fed are ``pairs.fed``.
+    pairs: PairStep | None = None
 
 
 class ModelStage:
@@ -187,11 +196,14 @@ class ModelStage:
         *,
         allowed_lateness_seconds: float,
         max_buffered_rows: int,
+        pairing: StagePairing | None = None,
     ) -> None:
         self.name = name
         self.model = model
-        self.raw = sends_raw(model)
-        self.switches = switches(model)
+        self.pairing = pairing
+        # Halves travel raw: their other half (and so their values) is unknown until paired.
+        self.raw = pairing is not None or sends_raw(model)
+        self.switches = pairing is None and switches(model)
         #: What binned rows carry for the model's performance join (``None``: nothing).
         self.join = join_columns(model)
         self.codec: RowCodec | None = None
@@ -300,17 +312,24 @@ class ModelStage:
         if not rows.rows:
             return StageStep(0, ModelStep([], []), None)
         n = rows.rows
-        if self.versioned:
+        if self.versioned and self.pairing is None:
             return self._step_versioned(rows)
         if rows.raw is not None:
             # Today's feed on the decoded values: routing by version, capture, the join.
-            step = self.model.feed(rows.raw.columns(rows.ts))
+            columns = rows.raw.columns(rows.ts)
+            pairs = None
+            if self.pairing is not None:
+                columns, pairs = self.pairing.pair(columns)
+                if not columns.rows:
+                    return StageStep(n, ModelStep([], []), None, pairs=pairs)
+            step = self.model.feed(columns)
             switched = (
                 self.switches and self.codec is None and self.model.default.profile is not None
             )
             if switched:
                 self._switch()
-            return StageStep(n, step, float(rows.ts.max()), switched)
+            last = float(columns.ts.max())
+            return StageStep(n, step, last, switched, pairs)
         # The codes go to the window as they are (counted, not rebuilt and binned again).
         binned = BinnedRows(
             rows.codes, self._num_cols, self._cat_cols, rows.outer_row, rows.outer_col,
@@ -401,14 +420,18 @@ class ModelStage:
         scalars, arrays = self.buffer.state()
         state.scalars[REORDER.rstrip(".")] = scalars
         state.arrays.update({REORDER + k: v for k, v in arrays.items()})
+        if self.pairing is not None:
+            self.pairing.put(state.scalars, state.arrays)
         return state
 
     def restore(self, state: ModelState) -> None:
         """Resume model and buffer; ``CheckpointError`` when either does not fit."""
-        scalars = dict(state.scalars)
+        scalars, arrays = dict(state.scalars), dict(state.arrays)
+        if self.pairing is not None:
+            scalars, arrays = self.pairing.take(scalars, arrays)
         buffer_scalars = scalars.pop(REORDER.rstrip("."), None)
-        arrays = {k: v for k, v in state.arrays.items() if not k.startswith(REORDER)}
-        buffered = {k[len(REORDER) :]: v for k, v in state.arrays.items() if k.startswith(REORDER)}
+        buffered = {k[len(REORDER) :]: v for k, v in arrays.items() if k.startswith(REORDER)}
+        arrays = {k: v for k, v in arrays.items() if not k.startswith(REORDER)}
         self.model.restore(
             ModelState(state.model, state.fingerprint, state.partitions, scalars, arrays)
         )

@@ -6,10 +6,16 @@ produces them to ``<group_id>.rows`` with their source offsets, then a progress 
 source partition to every internal partition. Source offsets are committed only after all
 of that is acknowledged, so a crash in between sends the same rows again, which stage 2
 drops as duplicates. Rejected events are accounted for here (counter, log, dead letter).
+Decoding is :meth:`Pipeline.decode`: the topic's format, with headers and topics for the
+formats that read them, string length limits applied.
 
 A model capturing its reference goes raw until its owner has shared the captured profile
 on ``<group_id>.profiles``; stage 1 follows that topic (:meth:`Stage1.follow_profiles`)
 and bins the model's rows against the profile from then on.
+
+Request and response halves (formats that log them apart) are never paired here: their
+model's rows go raw, halves and pairing keys included, and its owner pairs them
+(:mod:`monitor.scaleout.halves`).
 """
 
 from __future__ import annotations
@@ -27,10 +33,10 @@ from monitor.app.accounting import BatchAccounting
 from monitor.app.scaleout.topics import DeliveryFailed, InternalProducer, ProfileTopic
 from monitor.config import Config, KafkaConfig
 from monitor.ingest.dead_letter import DeadLetterSink
-from monitor.ingest.decode import decode_batch
 from monitor.ingest.messages import (
     Message,
     header_version,
+    message_headers,
     message_partitions,
     message_seconds,
     message_topics,
@@ -41,6 +47,7 @@ from monitor.model.versioned import VersionedModel
 from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.scaleout.carried import join_columns
 from monitor.scaleout.codec import encode_rows, source_id
+from monitor.scaleout.halves import pairs_halves
 from monitor.scaleout.reorder import Marker
 from monitor.scaleout.stage import (
     binned_rows,
@@ -87,9 +94,11 @@ class Stage1:
         self.out = InternalProducer(
             kafka.bootstrap_servers, kafka.scale_out.rows_topic(kafka.group_id), kafka.producer
         )
-        # Per model its row codec, or None: its decoded values travel raw (``sends_raw``).
+        # Per model its row codec, or None: its decoded values travel raw (``sends_raw``,
+        # or halves its owner pairs).
+        self.paired = {name for name in pipeline.models if pairs_halves(config, name)}
         self.codecs = {
-            name: None if sends_raw(model) else codec_for(name, model)
+            name: None if sends_raw(model) or name in self.paired else codec_for(name, model)
             for name, model in pipeline.models.items()
         }
         # Per model what its binned rows carry for a performance join (None: nothing).
@@ -104,7 +113,7 @@ class Stage1:
         self.grids = {
             name: VersionGrids(name, model)
             for name, model in pipeline.models.items()
-            if isinstance(model, VersionedModel)
+            if isinstance(model, VersionedModel) and name not in self.paired  # halves: raw
         }
         self.profiles = profiles
         if profiles is not None:
@@ -155,7 +164,7 @@ class Stage1:
         if self.profiles is None:
             return
         table = self.profiles.table
-        for name in sorted(models):
+        for name in sorted(models - self.paired):
             codec = table.codec(name)
             found = split_profile_key(name, list(self.codecs))
             grids = None if found is None else self.grids.get(found[0])
@@ -218,8 +227,12 @@ class Stage1:
         self.source.commit(synchronous=False)
 
     def _topic(self, topic: str, msgs: list[Message]) -> tuple[BatchOutcome, int, list[Marker]]:
-        decoded = decode_batch(
-            message_values(msgs), partial(message_seconds, msgs), self.pipeline.schema(topic)
+        decoded = self.pipeline.decode(
+            message_values(msgs),
+            partial(message_seconds, msgs),
+            self.pipeline.schema(topic),
+            headers=partial(message_headers, msgs),
+            topics=partial(message_topics, msgs),
         )
         outcome = BatchOutcome(rejected=list(decoded.rejected))
         partitions = message_partitions(msgs)

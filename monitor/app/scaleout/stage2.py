@@ -42,6 +42,7 @@ from monitor.log import RateLimitedLogger
 from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.publish.results import ResultsStore
 from monitor.scaleout.codec import CodecError, decode_rows, source_id
+from monitor.scaleout.halves import stage_pairing
 from monitor.scaleout.stage import ModelStage, partition_of
 from monitor.scaleout.status import ModelShare, ScaleOutStatus, share_of
 from monitor.state.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
@@ -145,6 +146,7 @@ class Stage2:
                     self.sources[name],
                     allowed_lateness_seconds=self.settings.allowed_lateness_seconds,
                     max_buffered_rows=self.settings.max_buffered_rows,
+                    pairing=stage_pairing(self.pipeline.config, name),
                 )
             offset = self._restore(i, stages)
             if offset is not None:
@@ -186,6 +188,7 @@ class Stage2:
                     self.sources[name],
                     allowed_lateness_seconds=self.settings.allowed_lateness_seconds,
                     max_buffered_rows=self.settings.max_buffered_rows,
+                    pairing=stage_pairing(self.pipeline.config, name),
                 )
         return ckpt.offsets.get(f"{self.rows_topic}/{partition}")
 
@@ -267,6 +270,14 @@ class Stage2:
                     continue
                 applied += step.rows
                 outcome.accepted[name] = step.rows
+                if step.pairs is not None:  # halves paired by this owner
+                    pairs = step.pairs
+                    outcome.accepted[name] = pairs.fed
+                    outcome.paired[name] = pairs.paired
+                    for (half, reason), n in pairs.unpaired.items():
+                        outcome.unpaired[(name, half, reason)] = n
+                    for half, n in pairs.pending.items():
+                        outcome.pending_halves[(name, half)] = n
                 outcome.evaluations.extend(step.step.evaluations)
                 outcome.performance.extend(step.step.performance)
                 if step.step.ignored > 0:

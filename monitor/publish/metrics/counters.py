@@ -250,8 +250,9 @@ class Metrics:
                 self._export_last_event(model)
 
     def own_models(self, owned: Collection[str]) -> None:
-        """Scale-out: export a model's last event time only while this replica owns it, so
-        a former owner's stale value never sits beside the owner's (``max by (model)``)."""
+        """Scale-out: export a model's last event time and waiting halves only while this
+        replica owns it, so a former owner's stale value never sits beside the owner's
+        (``max by (model)``, ``sum by (model)``)."""
         for model in self._models:
             exported = model not in self._disowned
             if model in owned and not exported:
@@ -260,6 +261,9 @@ class Metrics:
             elif model not in owned and exported:
                 with contextlib.suppress(KeyError):
                     self._last_event.remove(model)
+                for half in ("request", "response"):  # the new owner reports its halves
+                    with contextlib.suppress(KeyError):
+                        self._pending_halves.remove(model, half)
                 self._last_times.pop(model, None)
                 self._disowned.add(model)
 
