@@ -188,7 +188,7 @@ def test_a_missing_internal_topic_is_named_and_not_created(
         env={**os.environ, SECRET_ENV: SECRET},
     )
     assert run.returncode == 1
-    assert f"topic '{group}.rows' does not exist" in run.stderr
+    assert f"topics '{group}.rows', '{group}.checkpoints' do not exist" in run.stderr
     assert "kafka.scale_out.enabled: false" in run.stderr and "Traceback" not in run.stderr
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     assert f"{group}.rows" not in admin.list_topics(timeout=10).topics  # not auto-created
