@@ -201,3 +201,20 @@ def test_a_negative_budget_weight_names_the_family_and_its_range() -> None:
     assert where == "models.fraud.alert.budget_weights.cusum"
     assert hint.startswith("a relative weight above 0 and at most 1000000 (default 1)")
     assert hint.endswith("one cusum check against one check of each other family")
+
+
+def test_the_examples_commented_budget_keys_parse_when_uncommented() -> None:
+    import re
+
+    import yaml
+
+    from tests.unit.test_config import EXAMPLE
+
+    keys = "false_alarms_per_month|events_per_second|correction|dependence|calibration_draws"
+    pattern = re.compile(rf"^(\s+)# ((?:{keys}|budget_weights):)", re.MULTILINE)
+    text, found = pattern.subn(r"\1\2", EXAMPLE.read_text())
+    assert found == 6
+    fraud = validate_config(yaml.safe_load(text)).models["fraud"]
+    assert fraud.alert.has_budget and fraud.alert.dependence == "union"
+    weights = fraud.alert.budget_weights
+    assert (weights.window, weights.cusum, weights.bin_cusum) == (1, 1, 0.3)
