@@ -143,7 +143,8 @@ def _from_csv(
         if absent:
             raise ProfileError(
                 f"{path}: CSV has no column(s) {', '.join(absent)}; "
-                f"expected one column per feature: {', '.join(kinds)}"
+                f"expected one column per feature: {', '.join(kinds)} (comma-separated, "
+                f"the header first; its header reads {', '.join(map(repr, header)) or 'nothing'})"
             )
         for row in reader:
             parsed: dict[str, float] = {}
