@@ -176,14 +176,16 @@ def _topic_of(config: Config, topic: str | None) -> str | None:
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from monitor.app.baseline import build_reference, calibrate_reference, save_reference
+    from monitor.app.kernels import compile_notice
     from monitor.app.preflight import Command, preflight
 
     config = preflight(args.config, Command.BASELINE).config
     _configure_logging(args)
     _require_input(args.input)
     messages = (args.input_format, _topic_of(config, args.topic))
-    profile, performance, rejected = build_reference(config, args.model, args.input, messages)
-    calibration = calibrate_reference(config, args.model, profile)
+    with compile_notice():  # a first run compiles its kernels: say so, not a silent wait
+        profile, performance, rejected = build_reference(config, args.model, args.input, messages)
+        calibration = calibrate_reference(config, args.model, profile)
     try:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         save_reference(args.output, profile, performance, calibration)

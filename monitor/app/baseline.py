@@ -33,7 +33,8 @@ from monitor.app.message_files import InputFormat, decoded_chunks
 from monitor.app.rejections import RejectionLog, RejectionSummary
 from monitor.app.replay import note_rejections
 from monitor.config import Config
-from monitor.errors import ConfigError, ConfigProblem, ProfileError
+from monitor.config.base import nearest
+from monitor.errors import ConfigProblem, ProfileError, UsageError
 from monitor.ingest.decode import Reason
 from monitor.model.budget import ModelCalibration, calibrate_model
 from monitor.model.performance import label_only_rows, performance_spec, prediction_names
@@ -47,10 +48,8 @@ logger = logging.getLogger(__name__)
 
 def _kinds(config: Config, model: str) -> dict[str, FeatureKind]:
     if model not in config.models:
-        known = ", ".join(sorted(config.models))
-        raise ConfigError(
-            [ConfigProblem("models", f"no model named {model!r}", f"configured models: {known}")]
-        )
+        hint = nearest(model, sorted(config.models), "configured models")
+        raise UsageError(ConfigProblem("--model", f"no model named {model!r} in the config", hint))
     return {name: FeatureKind(kind) for name, kind in config.models[model].feature_kinds().items()}
 
 
@@ -144,7 +143,8 @@ def _from_csv(
         if absent:
             raise ProfileError(
                 f"{path}: CSV has no column(s) {', '.join(absent)}; "
-                f"expected one column per feature: {', '.join(kinds)}"
+                f"expected one column per feature: {', '.join(kinds)} (comma-separated, "
+                f"the header first; its header reads {', '.join(map(repr, header)) or 'nothing'})"
             )
         for row in reader:
             parsed: dict[str, float] = {}

@@ -52,7 +52,14 @@ from monitor.stats.warmup import warmup as stats_warmup
 from monitor.stats.warmup import warmup_calibration as stats_warmup_calibration
 from monitor.stats.warmup import warmup_sequential as stats_warmup_sequential
 
-__all__ = ["BackgroundScanner", "KernelWarmup", "WarmupProgress", "scanner_aside", "warm_all"]
+__all__ = [
+    "BackgroundScanner",
+    "KernelWarmup",
+    "WarmupProgress",
+    "compile_notice",
+    "scanner_aside",
+    "warm_all",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -188,16 +195,33 @@ class BackgroundScanner:
         scanner_gate.open_()
 
 
+def _say_compiling() -> None:
+    logger.info(
+        "compiling numba kernels (first run only; cached for the next start)",
+        extra={"cache_dir": str(_numba_cache.cache_dir())},
+    )
+
+
+@contextmanager
+def compile_notice() -> Iterator[None]:
+    """For a command that compiles its kernels on first use (``replay``, ``baseline``):
+    say so once, at the first kernel that is not in the cache, as the daemon does."""
+    with event.install_listener("numba:compile", _CompileWatch(_say_compiling)):
+        yield
+
+
 @contextmanager
 def scanner_aside() -> Iterator[None]:
     """For a command that decodes a file: start without waiting for the scanner to compile.
 
-    A short replay never pays for it; a long one switches to it once it is ready.
+    A short replay never pays for it; a long one switches to it once it is ready. Kernels
+    compiled in this process meanwhile are announced (:func:`compile_notice`).
     """
     scanner = BackgroundScanner()
     scanner.start()
     try:
-        yield
+        with compile_notice():
+            yield
     finally:
         scanner.stop()
 
@@ -229,10 +253,7 @@ class KernelWarmup:
 
     def _first_compile(self) -> None:
         self.progress.compiling = True
-        logger.info(
-            "compiling numba kernels (first run only; cached for the next start)",
-            extra={"cache_dir": str(_numba_cache.cache_dir())},
-        )
+        _say_compiling()
 
     def run(self) -> float:
         """Compile or load the kernels needed before ready; the seconds it took."""

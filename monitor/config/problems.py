@@ -95,6 +95,8 @@ def _explain(err: Any, loc: list[Any]) -> tuple[str, str]:
         topic = loc and loc[-1] in ("name", "dead_letter_topic")
         hint = "Kafka topic names use letters, digits, '.', '_' and '-'" if topic else LABEL_HINT
         return f"{_short(err.get('input'))} is not allowed here", hint
+    if kind == "model_type":  # pydantic names its class: say what to write instead
+        return f"must be a mapping (key: value), got {_type_name(err.get('input'))}", ""
     if kind.endswith(("_type", "_parsing")):
         return f"{message.lower()}, got {_type_name(err.get('input'))}", ""
     return message, ""
@@ -144,9 +146,19 @@ _KEY_HINTS = {
     **{
         f"models.*.alert.budget_weights.{family}": f"a relative weight above 0 and at most "
         f"1000000 (default {getattr(DEFAULT_WEIGHTS, family):g}): the share of the budget of "
-        f"one {family} check against the other families'"
+        f"one {family} check against one check of each other family"
         for family in FAMILIES
     },
+    "kafka.group_id": "the consumer group, e.g. `group_id: driftmon` (the default: remove the "
+    "key); with kafka.scale_out it also names the internal topics <group_id>.rows, ...",
+    "kafka.scale_out": "a mapping, e.g. `scale_out: {enabled: true}` (see the README, "
+    '"Several replicas")',
+    "kafka.scale_out.enabled": "`true` or `false` (the default)",
+    "kafka.scale_out.allowed_lateness_seconds": "seconds from 0 to 86400 (default 5) an event "
+    "may trail its partition's newest event time",
+    "kafka.scale_out.max_buffered_rows": "rows per model from 1000 to 100000000 (default 1000000)",
+    "kafka.scale_out.idle_seconds": "seconds above 0 and at most 3600 (default 5)",
+    "kafka.scale_out.checkpoint_interval_seconds": "seconds above 0 and at most 3600 (default 5)",
     "models.*.alert.retrain_grace_seconds": "seconds of event time >= 0 during which "
     "further retrain triggers of the model are suppressed; 0 turns it off",
     "models.*.alert.min_effect": "a mapping such as `min_effect: {psi: 0.1}`",

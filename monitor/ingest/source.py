@@ -50,6 +50,7 @@ _SSL = KafkaError._SSL  # noqa: SLF001
 _BAD_MSG = KafkaError._BAD_MSG  # noqa: SLF001
 _UNREACHABLE = (_ALL_BROKERS_DOWN, _TRANSPORT, _AUTHENTICATION, _SSL)
 _UNKNOWN_TOPIC = KafkaError.UNKNOWN_TOPIC_OR_PART
+_INCONSISTENT_PROTOCOL = KafkaError.INCONSISTENT_GROUP_PROTOCOL
 _ERROR = methodcaller("error")
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class KafkaSource:
             }
         )
         self.topics = list(topics)
+        self.group_id = group_id
         strategy = str(conf.get("partition.assignment.strategy", ""))
         self._cooperative = "cooperative" in strategy
         self._paused = False
@@ -242,10 +244,9 @@ class KafkaSource:
             # Said once per outage by the watch, in driftmon's words.
             self.watch.unreachable(None if code == _ALL_BROKERS_DOWN else error.str())
             return
-        now = time.monotonic()
-        if now - self._last_error_log >= 10.0:  # librdkafka may repeat these every ~50 ms
+        if (now := time.monotonic()) - self._last_error_log >= 10.0:  # repeated every ~50 ms
             self._last_error_log = now
-            logger.warning("kafka error", extra={"error": error.str(), "code": error.name()})
+            _log_kafka_error(error, self.group_id)
 
     def _on_stats(self, raw: str) -> None:
         try:
@@ -444,3 +445,18 @@ def client_positions(
     except KafkaException:
         return None
     return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
+
+
+def _log_kafka_error(error: KafkaError, group_id: str) -> None:
+    """One consumer error; JoinGroup's INCONSISTENT_GROUP_PROTOCOL in driftmon's words: a
+    member of the group assigns partitions another way (kafka.scale_out on one side only)."""
+    if error.code() != _INCONSISTENT_PROTOCOL:
+        logger.warning("kafka error", extra={"error": error.str(), "code": error.name()})
+        return
+    said = (
+        f"consumer group {group_id!r} (kafka.group_id) refuses this replica: its other "
+        "members assign partitions another way (replicas with kafka.scale_out set the other "
+        "way, or another application with this group id); stop every replica before "
+        "switching kafka.scale_out, or set another kafka.group_id"
+    )
+    logger.error(said, extra={"key": "kafka.group_id"})

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 from monitor.app.replay import evaluation_record
@@ -188,7 +189,39 @@ def test_a_missing_internal_topic_is_named_and_not_created(
         env={**os.environ, SECRET_ENV: SECRET},
     )
     assert run.returncode == 1
-    assert f"topic '{group}.rows' does not exist" in run.stderr
+    assert f"topics '{group}.rows', '{group}.checkpoints' do not exist" in run.stderr
     assert "kafka.scale_out.enabled: false" in run.stderr and "Traceback" not in run.stderr
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     assert f"{group}.rows" not in admin.list_topics(timeout=10).topics  # not auto-created
+
+
+def test_a_group_holding_replicas_without_scale_out_is_named_with_the_fix(
+    tmp_path: Path, kafka_bootstrap: str, kafka_topic
+) -> None:
+    _topic, group, _reference, config = scaled_out(
+        tmp_path, kafka_bootstrap, kafka_topic, "http://127.0.0.1:9/"
+    )
+    # A replica without scale-out (librdkafka's default, eager assignors) holds the group,
+    # as in a rolling update that turns scale_out on.
+    member = Consumer(
+        {"bootstrap.servers": kafka_bootstrap, "group.id": group, "session.timeout.ms": 6000}
+    )
+    member.subscribe([_topic])
+    wait_until(lambda: member.poll(0.2) or member.assignment(), 30, "old member assigned")
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)]
+            + ["--max-seconds", "8"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, SECRET_ENV: SECRET},
+        )
+    finally:
+        member.close()
+    assert run.returncode == 0 and "Traceback" not in run.stderr
+    said = [line for line in run.stderr.splitlines() if "refuses this replica" in line]
+    assert said, run.stderr
+    assert " ERROR " in said[0] and f"consumer group '{group}' (kafka.group_id)" in said[0]
+    assert "stop every replica before switching kafka.scale_out" in said[0]
+    assert "Inconsistent group protocol" not in run.stderr  # librdkafka's words kept back

@@ -179,3 +179,31 @@ def test_an_unusable_input_or_output_is_one_line_naming_the_option(
     assert main(args) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{option}: cannot" in err and "x.jsonl" in err
+
+
+def test_baseline_of_an_unknown_model_names_the_option_and_the_nearest_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path, GOOD)
+    training = training_file(tmp_path / "training.jsonl")
+    args = ["baseline", "--config", str(config), "--model", "fraudd", "--input", str(training)]
+    assert main([*args, "--output", str(tmp_path / "out.json")]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err == (
+        "error: --model: no model named 'fraudd' in the config "
+        "(hint: did you mean 'fraud'? configured models: fraud)\n"
+    )
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_a_csv_with_another_separator_shows_the_header_it_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path, GOOD)
+    training = tmp_path / "training.csv"
+    training.write_text("amount;country\n1;DE\n")
+    args = ["baseline", "--config", str(config), "--model", "fraud", "--input", str(training)]
+    assert main([*args, "--output", str(tmp_path / "out.json")]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "CSV has no column(s) amount" in err
+    assert "(comma-separated, the header first; its header reads 'amount;country')" in err

@@ -187,3 +187,34 @@ def test_check_config_shows_the_budget_and_its_errors(
     err = capsys.readouterr().err
     assert "models.fraud.alert.correction: invalid value 'holm'" in err
     assert "hint: `bonferroni` (default" in err
+
+
+def test_budget_weights_written_as_a_list_asks_for_a_mapping() -> None:
+    where, message, hint = one_problem(alert(**BUDGET, budget_weights=[1, 2]))
+    assert where == "models.fraud.alert.budget_weights"
+    assert message == "must be a mapping (key: value), got a list"
+    assert "budget_weights: {window: 1, cusum: 1, bin_cusum: 0.3}" in hint
+
+
+def test_a_negative_budget_weight_names_the_family_and_its_range() -> None:
+    where, _, hint = one_problem(alert(**BUDGET, budget_weights={"cusum": -1}))
+    assert where == "models.fraud.alert.budget_weights.cusum"
+    assert hint.startswith("a relative weight above 0 and at most 1000000 (default 1)")
+    assert hint.endswith("one cusum check against one check of each other family")
+
+
+def test_the_examples_commented_budget_keys_parse_when_uncommented() -> None:
+    import re
+
+    import yaml
+
+    from tests.unit.test_config import EXAMPLE
+
+    keys = "false_alarms_per_month|events_per_second|correction|dependence|calibration_draws"
+    pattern = re.compile(rf"^(\s+)# ((?:{keys}|budget_weights):)", re.MULTILINE)
+    text, found = pattern.subn(r"\1\2", EXAMPLE.read_text())
+    assert found == 6
+    fraud = validate_config(yaml.safe_load(text)).models["fraud"]
+    assert fraud.alert.has_budget and fraud.alert.dependence == "union"
+    weights = fraud.alert.budget_weights
+    assert (weights.window, weights.cusum, weights.bin_cusum) == (1, 1, 0.3)

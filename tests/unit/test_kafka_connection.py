@@ -176,3 +176,24 @@ def test_the_watch_reports_nothing_without_a_receiver() -> None:
     watch.unreachable(REFUSED)
     watch.topic_missing("t")
     assert (watch.connected, watch.missing) == (False, {"t"})
+
+
+def test_a_group_of_another_assignment_protocol_is_named_with_the_fix(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # What JoinGroup answers when a scale-out replica (cooperative-sticky) joins a group
+    # whose members run without scale-out (eager), or the other way round.
+    rec = Recorder()
+    with caplog.at_level(logging.WARNING, logger="monitor"):
+        for _ in range(3):  # librdkafka repeats it at every join attempt
+            rec.consumer.conf["error_cb"](
+                KafkaError(
+                    KafkaError.INCONSISTENT_GROUP_PROTOCOL,
+                    "JoinGroup failed: Broker: Inconsistent group protocol",
+                )
+            )
+    (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.levelno == logging.ERROR
+    line = record.getMessage()
+    assert line.startswith("consumer group 'group' (kafka.group_id) refuses this replica")
+    assert "kafka.scale_out" in line and "set another kafka.group_id" in line

@@ -320,3 +320,30 @@ def test_warm_all_compiles_an_uncached_scanner_in_a_child_meanwhile(
         "child done",
         "scanner_warmup",  # loads what the child cached
     ]
+
+
+def test_a_file_command_says_once_that_it_compiles_and_nothing_when_all_is_cached(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    import numba
+
+    from monitor.app.kernels import compile_notice
+
+    def twice(x: float) -> float:
+        return 2.0 * x
+
+    def thrice(x: float) -> float:
+        return 3.0 * x
+
+    fresh = [numba.njit(cache=False)(f) for f in (twice, thrice)]  # never cached: compile
+    with caplog.at_level(logging.INFO, logger="monitor.app.kernels"), compile_notice():
+        assert [kernel(1.0) for kernel in fresh] == [2.0, 3.0]
+        assert fresh[0](2.0) == 4.0  # compiled already: no event
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["compiling numba kernels (first run only; cached for the next start)"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="monitor.app.kernels"), compile_notice():
+        assert fresh[1](5.0) == 15.0
+    assert caplog.records == []

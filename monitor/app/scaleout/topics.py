@@ -25,7 +25,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from monitor.errors import CheckpointError, DriftmonError
-from monitor.ingest.client_log import LIBRDKAFKA_LOGGER
+from monitor.ingest.client_log import LIBRDKAFKA_LOGGER, last_connection_failure
+from monitor.ingest.connection import unreachable_reason
 from monitor.scaleout.profiles import ProfileTable
 from monitor.scaleout.reorder import Marker
 
@@ -57,19 +58,34 @@ def producer_config(bootstrap: str, extra: Mapping[str, Any]) -> dict[str, Any]:
 
 def partition_count(client: Producer | Consumer, topic: str, timeout: float = 10.0) -> int:
     """Partitions of ``topic``; ``DriftmonError`` naming it when it does not exist."""
+    count = _partitions(client, topic, timeout)
+    if count is None:
+        raise DriftmonError(missing_topics_message([topic]))
+    return count
+
+
+def _partitions(client: Producer | Consumer, topic: str, timeout: float) -> int | None:
     meta = client.list_topics(topic, timeout=timeout)
     found = meta.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
-        raise DriftmonError(
-            f"kafka.scale_out: topic {topic!r} does not exist on the broker; create it "
-            '(README, "Several replicas") or set kafka.scale_out.enabled: false'
-        )
+        return None
     return len(found.partitions)
 
 
+def missing_topics_message(missing: Sequence[str]) -> str:
+    names = ", ".join(repr(topic) for topic in missing)
+    said = f"topic {names} does not" if len(missing) == 1 else f"topics {names} do not"
+    return (
+        f"kafka.scale_out: {said} exist on the broker; create "
+        f'{"it" if len(missing) == 1 else "them"} (README, "Several replicas") '
+        "or set kafka.scale_out.enabled: false"
+    )
+
+
 def require_topics(bootstrap: str, topics: Sequence[str], timeout: float = 10.0) -> None:
-    """Fail with the topic's name when an internal topic is missing. A consumer asks: a
-    producer's metadata request may make some brokers create the topic with defaults."""
+    """Fail naming every missing internal topic, or ``kafka.bootstrap_servers`` when the
+    broker cannot be asked. A consumer asks: a producer's metadata request may make some
+    brokers create the topic with defaults."""
     probe = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -79,10 +95,18 @@ def require_topics(bootstrap: str, topics: Sequence[str], timeout: float = 10.0)
         }
     )
     try:
-        for topic in topics:
-            partition_count(probe, topic, timeout)
+        missing = [topic for topic in topics if _partitions(probe, topic, timeout) is None]
+    except KafkaException:
+        reason = unreachable_reason(last_connection_failure(bootstrap))
+        raise DriftmonError(
+            f"kafka.bootstrap_servers: cannot reach the Kafka broker at {bootstrap} "
+            f"({reason}) to find the kafka.scale_out topics; check kafka.bootstrap_servers "
+            "(or DRIFTMON_KAFKA__BOOTSTRAP_SERVERS) and that the broker is running"
+        ) from None
     finally:
         probe.close()
+    if missing:
+        raise DriftmonError(missing_topics_message(missing))
 
 
 def encode_marker(markers: Sequence[Marker]) -> bytes:
