@@ -17,20 +17,23 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 import yaml
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from monitor.app.accounting import BatchAccounting
 from monitor.app.replay import evaluation_record, replay
+from monitor.app.scaleout.stage1 import Stage1
 from monitor.app.scaleout.topics import KIND
 from monitor.app.scaleout.topics import ROWS as ROW_BATCH
-from monitor.config import load_config
+from monitor.config import load_config, validate_config
 from monitor.ingest.decode.columns import REQUEST, RESPONSE
 from monitor.ingest.decode.limits import MAX_CATEGORY_CHARS, MAX_ID_CHARS
 from monitor.model.reference_file import load_references
+from monitor.pipeline import Pipeline
 from monitor.scaleout.codec import decode_rows
 from tests.integration.daemon_harness import SECRET, SECRET_ENV, write_reference
 from tests.integration.scaleout_harness import create_internal_topics, write_config
@@ -187,3 +190,49 @@ def test_kserve_halves_on_different_partitions_pair_once_in_the_owner(
     finally:
         for replica in replicas:
             replica.stop()
+
+
+def test_a_versioned_model_whose_halves_its_owner_pairs_travels_raw_from_stage_1(
+    kafka_bootstrap: str, kafka_topic
+) -> None:
+    # Stage 1 bins a versioned model's rows per version, but halves must reach the owner
+    # with their values (their other half is unknown until paired): no grids, raw rows.
+    topic = kafka_topic(partitions=1)
+    group = f"{topic}-g"
+    create_internal_topics(kafka_bootstrap, group)
+    conf = validate_config(
+        {
+            "kafka": {
+                "bootstrap_servers": kafka_bootstrap,
+                "group_id": group,
+                "scale_out": {"enabled": True},
+                "topics": [{"name": topic, "model": "fraud", "format": "oip"}],
+            },
+            "models": {
+                "fraud": {
+                    "reference": {"capture_events": 200},
+                    "versions": {"on_new_version": "capture", "capture_events": 200},
+                    "window": {"events": 100, "slide": 50},
+                    "features": {"age": {"type": "numeric"}},
+                    "prediction": {"type": "numeric"},
+                }
+            },
+        }
+    )
+    assert conf.kafka is not None
+    stage1 = Stage1(
+        conf,
+        conf.kafka,
+        Pipeline(conf, {}),
+        cast(BatchAccounting, None),  # not used before a batch arrives
+        on_assign=lambda pairs: None,
+        on_revoke=lambda: None,
+        on_lag=lambda topic, partition, lag: None,
+        on_condition=lambda *args, **kwargs: None,
+    )
+    try:
+        assert stage1.paired == {"fraud"}
+        assert "fraud" not in stage1.grids and stage1.codecs["fraud"] is None
+        assert stage1.sends("fraud") == "raw"
+    finally:
+        stage1.close()
