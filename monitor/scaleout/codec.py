@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -338,6 +338,18 @@ _ARRAYS = (
 )
 
 
+def _read_arrays(
+    data: bytes, at: int, specs: Sequence[tuple[str, Any]], sizes: Mapping[str, int]
+) -> tuple[dict[str, np.ndarray], int]:
+    """The arrays ``specs`` names, ``sizes[name]`` elements each, read one after another
+    from ``data`` at ``at`` (copies: the bytes are a message's); and where they end."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, kind in specs:
+        arrays[name] = np.frombuffer(data, kind, sizes[name], at).copy()
+        at += sizes[name] * np.dtype(kind).itemsize
+    return arrays, at
+
+
 def encode_rows(batch: RowBatch) -> bytes:
     """The wire bytes of a row batch."""
     header = {
@@ -392,27 +404,17 @@ def decode_rows(data: bytes) -> RowBatch:
             "ranges": ranges * 3,
         }
         at = 8 + size
-        arrays: dict[str, np.ndarray] = {}
-        for name, kind in _ARRAYS:
-            arrays[name] = np.frombuffer(data, kind, counts[name], at).copy()
-            at += counts[name] * np.dtype(kind).itemsize
+        arrays, at = _read_arrays(data, at, _ARRAYS, counts)
         codes = np.frombuffer(data, dtype, rows * width, at).reshape(rows, width).copy()
         at += codes.nbytes
         raw = None
         if "raw" in header:
-            sizes = raw_sizes(header["raw"], rows)
-            found: dict[str, np.ndarray] = {}
-            for name, kind in RAW_ARRAYS:
-                found[name] = np.frombuffer(data, kind, sizes[name], at).copy()
-                at += sizes[name] * np.dtype(kind).itemsize
+            found, at = _read_arrays(data, at, RAW_ARRAYS, raw_sizes(header["raw"], rows))
             raw = raw_from(header["raw"], found, rows)
         carried = None
         if "carried" in header:
             sizes = carried_sizes(header["carried"], rows)
-            extra: dict[str, np.ndarray] = {}
-            for name, kind in CARRIED_ARRAYS:
-                extra[name] = np.frombuffer(data, kind, sizes[name], at).copy()
-                at += sizes[name] * np.dtype(kind).itemsize
+            extra, at = _read_arrays(data, at, CARRIED_ARRAYS, sizes)
             carried = carried_from(header["carried"], extra, rows)
         if at != len(data):
             raise CodecError("row batch has trailing bytes")
