@@ -21,9 +21,9 @@ from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.scaleout.codec import CodecError, decode_rows, encode_rows, source_id
 from monitor.scaleout.halves import StagePairing, pairs_halves, stage_pairing
 from monitor.scaleout.raw import RawColumns, raw_from
-from monitor.scaleout.reorder import Marker
 from monitor.scaleout.stage import ModelStage, StageStep, raw_fingerprint, raw_rows
 from monitor.state.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
+from tests.support.stage_delivery import deliver
 from tests.unit.test_pairing import halves, oip_config, traffic
 from tests.unit.test_scaleout_stage import problems, with_scale_out
 
@@ -171,8 +171,6 @@ def through_stages(
             )
             queues[p].append(decode_rows(encode_rows(batch)))
             start += len(take)
-    order = [p for p in range(SOURCES) for _ in queues[p]]
-    rnd.shuffle(order)
 
     def new_stage() -> ModelStage:
         return ModelStage(
@@ -184,22 +182,13 @@ def through_stages(
             pairing=stage_pairing(conf, "fraud"),
         )
 
-    stage = new_stage()
-    steps = []
-    for k, p in enumerate(order):
-        batch = queues[p].pop(0)
-        assert stage.push(batch)
-        if rnd.random() < 0.2:
-            assert stage.push(batch)  # delivered twice: dropped as duplicates
-        steps.append(stage.step())
-        if k == len(order) // 2:
-            data = encode_checkpoint(Checkpoint("r", 0.0, {}, {"fraud": stage.state()}))
-            stage = new_stage()
-            stage.restore(decode_checkpoint(data).models["fraud"])
-    for p in range(SOURCES):
-        stage.mark(Marker(source_id(0, p), 10**6, idle=True))
-    steps.append(stage.step())
-    return steps, stage
+    def reopen(stage: ModelStage) -> ModelStage:  # through the checkpoint's wire form
+        data = encode_checkpoint(Checkpoint("r", 0.0, {}, {"fraud": stage.state()}))
+        stage = new_stage()
+        stage.restore(decode_checkpoint(data).models["fraud"])
+        return stage
+
+    return deliver(queues, rnd, new_stage, reopen)
 
 
 def evaluations(evals: list[Any]) -> list[tuple[Any, ...]]:

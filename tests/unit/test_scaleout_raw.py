@@ -21,9 +21,9 @@ from monitor.model.model import Model
 from monitor.model.reference_file import ModelReference
 from monitor.pipeline import BatchOutcome, Pipeline
 from monitor.scaleout.codec import CodecError, RowBatch, decode_rows, encode_rows, source_id
-from monitor.scaleout.reorder import Marker
 from monitor.scaleout.stage import ModelStage, StageStep, raw_fingerprint, raw_rows, sends_raw
 from monitor.stats.profile import ReferenceProfile, profile_to_json
+from tests.support.stage_delivery import deliver
 from tests.unit.test_pipeline_performance import make_config, make_profile, prediction, scenario
 from tests.unit.test_pipeline_versions import config as versions_config
 from tests.unit.test_pipeline_versions import profile
@@ -128,30 +128,19 @@ def through_stages(
             start += len(take)
     # Each partition's batches stay in their order; partitions interleave at random.
     queues = [[b for q, b in batches if q == p] for p in range(SOURCES)]
-    order = [p for p in range(SOURCES) for _ in queues[p]]
-    rnd.shuffle(order)
 
     def new_stage() -> ModelStage:
         sources = [source_id(0, p) for p in range(SOURCES)]
         return ModelStage(model, make().models[model], sources,
                           allowed_lateness_seconds=lateness, max_buffered_rows=10**6)  # fmt: skip
 
-    stage = new_stage()
-    steps = []
-    for k, p in enumerate(order):
-        batch = queues[p].pop(0)
-        assert stage.push(batch)
-        if rnd.random() < 0.2:
-            assert stage.push(batch)  # delivered twice: dropped as duplicates
-        steps.append(stage.step())
-        if k == len(order) // 2:
-            state = stage.state()
-            stage = new_stage()
-            stage.restore(state)
-    for p in range(SOURCES):
-        stage.mark(Marker(source_id(0, p), 10**6, idle=True))
-    steps.append(stage.step())
-    return steps, stage
+    def reopen(stage: ModelStage) -> ModelStage:
+        state = stage.state()
+        stage = new_stage()
+        stage.restore(state)
+        return stage
+
+    return deliver(queues, rnd, new_stage, reopen)
 
 
 def by_version(evaluations: list[Any]) -> dict[str | None, list[tuple[Any, ...]]]:
