@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitor.config import Config
 from monitor.demo import synthetic
 from monitor.ingest.decode import decode_batch
+from monitor.model.model import Model
 from monitor.model.reference_file import load_references
 from monitor.pipeline import Pipeline
 from monitor.scaleout.carried import join_columns
@@ -53,6 +54,28 @@ from monitor.scaleout.profiles import captured_codec
 from monitor.scaleout.reorder import Marker
 from monitor.scaleout.stage import ModelStage, binned_rows, codec_for, raw_fingerprint, raw_rows
 from monitor.scaleout.versions import VersionGrids
+
+
+def stage_round(
+    model: Callable[[], Model], data: bytes, n: int, *, switched: bool = False
+) -> Callable[[], float]:
+    """A timed round of the owner's stage 2 over one row batch of ``n`` rows: wire decode,
+    push, release and feed (``switched``: the model's capture is shared, so it bins)."""
+
+    def run() -> float:
+        s = ModelStage(synthetic.MODEL, model(), [0],
+                       allowed_lateness_seconds=0.0, max_buffered_rows=10**8)  # fmt: skip
+        if switched:
+            assert s.codec is not None  # switched: the reference is captured
+        start = time.perf_counter()
+        assert s.push(decode_rows(data))
+        s.mark(Marker(0, n, idle=True))
+        rows = s.step().rows
+        took = time.perf_counter() - start
+        assert rows == n, rows
+        return took
+
+    return run
 
 
 def captured_cases(
@@ -117,19 +140,7 @@ def captured_cases(
                                         c.ts, source, offset, ranges))  # fmt: skip
 
     def captured_stage(data: bytes) -> Callable[[], float]:
-        def run() -> float:
-            s = ModelStage(synthetic.MODEL, captured_model().models[synthetic.MODEL], [0],
-                           allowed_lateness_seconds=0.0, max_buffered_rows=10**8)  # fmt: skip
-            assert s.codec is not None  # switched: the reference is captured
-            start = time.perf_counter()
-            assert s.push(decode_rows(data))
-            s.mark(Marker(0, n, idle=True))
-            rows = s.step().rows
-            took = time.perf_counter() - start
-            assert rows == n, rows
-            return took
-
-        return run
+        return stage_round(lambda: captured_model().models[synthetic.MODEL], data, n, switched=True)
 
     return {
         "captured reference, stage 1 raw rows (before the profile is shared)": stage1(None),
@@ -190,18 +201,7 @@ def carried_cases(
         return run
 
     def stage(c: Config, r: dict, data: bytes) -> Callable[[], float]:  # type: ignore[type-arg]
-        def run() -> float:
-            s = ModelStage(synthetic.MODEL, Pipeline(c, r).models[synthetic.MODEL], [0],
-                           allowed_lateness_seconds=0.0, max_buffered_rows=10**8)  # fmt: skip
-            start = time.perf_counter()
-            assert s.push(decode_rows(data))
-            s.mark(Marker(0, n, idle=True))
-            rows = s.step().rows
-            took = time.perf_counter() - start
-            assert rows == n, rows
-            return took
-
-        return run
+        return stage_round(lambda: Pipeline(c, r).models[synthetic.MODEL], data, n)
 
     wire = {
         "join, raw": len(perf_raw) / n,
@@ -276,18 +276,7 @@ def main() -> None:
         return time.perf_counter() - start
 
     def stage(c: Config, r: dict, data: bytes) -> Callable[[], float]:  # type: ignore[type-arg]
-        def run() -> float:
-            s = ModelStage(synthetic.MODEL, Pipeline(c, r).models[synthetic.MODEL], [0],
-                           allowed_lateness_seconds=0.0, max_buffered_rows=10**8)  # fmt: skip
-            start = time.perf_counter()
-            s.push(decode_rows(data))
-            s.mark(Marker(0, n, idle=True))
-            rows = s.step().rows
-            took = time.perf_counter() - start
-            assert rows == n, rows
-            return took
-
-        return run
+        return stage_round(lambda: Pipeline(c, r).models[synthetic.MODEL], data, n)
 
     captured, wire = captured_cases(doc, tmp, messages)
     carried, carried_wire = carried_cases(doc, conf, tmp, messages)
