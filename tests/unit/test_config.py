@@ -70,7 +70,7 @@ def test_minimal_config_defaults() -> None:
     assert c.kafka.topics[0].fields.features == "features"
     assert c.kafka.consumer == {} and c.kafka.producer == {}
     assert c.kafka.dead_letter_topic is None
-    assert (c.kafka.batch_max_messages, c.kafka.poll_timeout_seconds) == (5000, 0.5)
+    assert (c.kafka.batch_max_messages, c.kafka.poll_timeout_seconds) == (20_000, 0.5)
     assert c.kafka.max_message_bytes == 1_048_576
     assert (c.http.host, c.http.port) == ("0.0.0.0", 9108)
     assert (c.log.level, c.log.format) == ("info", "text")
