@@ -17,7 +17,9 @@ from the start under a new group id:
 Both are measured in steady state: the events counted between 10 % and 90 % of the topic
 (the bare loop counts messages read, the daemon events accounted for), divided by the time
 between the batches that crossed those marks; the group join and the tail are excluded.
-Printed: each round, the median of each side and their ratio, and the load average.
+Printed: each round, the median of each side and their ratio, the load average, and where
+the daemon's CPU went in its steady state: per event, the loop thread (consume, payloads,
+accounting), the worker (decode and statistics), the scan helper and librdkafka's threads.
 
 Each daemon round runs in a fresh process (the group join and kernel loading are outside
 the steady state). ``--tree DIR`` adds, to every round, a daemon round of another copy of
@@ -83,6 +85,34 @@ def steady(samples: Sequence[tuple[float, float, int]], total: int) -> Steady:
         raise ValueError(f"no steady state: {counted} of {total} events counted")
     events = high[2] - low[2]
     return Steady(events / (high[0] - low[0]), (high[1] - low[1]) / events * 1e6)
+
+
+#: Thread groups of the daemon's CPU split, by thread name prefix (the loop is the main thread).
+THREAD_GROUPS = (("worker", "driftmon-stats"), ("scan", "driftmon-scan"), ("librdkafka", "rdk:"))
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of this process's threads so far, per group of
+    :data:`THREAD_GROUPS`, ``loop`` (the main thread) and ``other``."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    main = threading.main_thread().native_id
+    tick = os.sysconf("SC_CLK_TCK")
+    out = dict.fromkeys(["loop", *(g for g, _ in THREAD_GROUPS), "other"], 0.0)
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        name = "loop" if int(tid) == main else names.get(int(tid), comm)
+        group = next((g for g, prefix in THREAD_GROUPS if name.startswith(prefix)), None)
+        out[group or ("loop" if name == "loop" else "other")] += seconds
+    return out
 
 
 def numeric_events(n: int, seed: int) -> list[bytes]:
@@ -198,8 +228,9 @@ def bare_round(config: Config, group: str, n: int, batch: int) -> Steady:
 
 def daemon_round(
     config: Config, group: str, n: int, profile_dir: Path | None = None
-) -> tuple[Steady, float]:
-    """The daemon over the whole topic; its steady state and whole-run rate (start-up in)."""
+) -> tuple[Steady, float, dict[str, float]]:
+    """The daemon over the whole topic: its steady state, whole-run rate (start-up in) and
+    the steady state's CPU per event of each thread group (us; see :func:`thread_cpu`)."""
     from monitor.app.daemon import Daemon
 
     assert config.kafka is not None
@@ -209,10 +240,14 @@ def daemon_round(
     account = daemon.accounting.account
     counted = [0]
 
+    marks: list[tuple[int, dict[str, float]]] = []  # thread CPU at the 10 % and 90 % marks
+
     def timed(*args: Any, **kwargs: Any) -> Any:
         outcome = account(*args, **kwargs)
         counted[0] += sum(outcome.accepted.values())
         samples.append((time.perf_counter(), time.process_time(), counted[0]))
+        if len(marks) < 2 and counted[0] >= (LOW, HIGH)[len(marks)] * n:
+            marks.append((counted[0], thread_cpu()))
         return outcome
 
     daemon.accounting.account = timed  # type: ignore[method-assign]
@@ -232,12 +267,17 @@ def daemon_round(
     whole = daemon.events_total / (time.perf_counter() - started)
     if daemon.events_total < n:
         raise RuntimeError(f"the daemon counted {daemon.events_total} of {n} events")
-    return steady(samples, n), whole
+    split: dict[str, float] = {}
+    if len(marks) == 2:
+        (low_count, low_cpu), (high_count, high_cpu) = marks
+        events = max(1, high_count - low_count)
+        split = {k: (high_cpu[k] - low_cpu[k]) / events * 1e6 for k in high_cpu}
+    return steady(samples, n), whole, split
 
 
 def daemon_process(
     config_path: Path, group: str, n: int, tree: Path | None = None
-) -> tuple[Steady, float]:
+) -> tuple[Steady, float, dict[str, float]]:
     """:func:`daemon_round` in a fresh process, of this tree or of ``tree``."""
     env = dict(os.environ)
     if tree is not None:
@@ -250,7 +290,7 @@ def daemon_process(
     if done.returncode or not result:
         raise RuntimeError(f"daemon round failed ({done.returncode}): {done.stderr[-2000:]}")
     steady_state, whole = result[-1]["steady"], result[-1]["whole"]
-    return Steady(*steady_state), whole
+    return Steady(*steady_state), whole, result[-1].get("threads", {})
 
 
 def _daemon_round_main(config_path: str, group: str, n: str) -> None:
@@ -258,8 +298,8 @@ def _daemon_round_main(config_path: str, group: str, n: str) -> None:
     import logging
 
     logging.disable(logging.INFO)  # the daemon's log lines are not this benchmark's output
-    steady_state, whole = daemon_round(load_config(Path(config_path)), group, int(n))
-    print(json.dumps({"steady": list(steady_state), "whole": whole}), flush=True)
+    steady_state, whole, split = daemon_round(load_config(Path(config_path)), group, int(n))
+    print(json.dumps({"steady": list(steady_state), "whole": whole, "threads": split}), flush=True)
 
 
 def _profiled(step: Callable[..., Any], profile: cProfile.Profile) -> Callable[..., Any]:
@@ -290,14 +330,16 @@ def run(
         bare: list[Steady] = []
         daemon: list[Steady] = []
         whole: list[float] = []
+        splits: list[dict[str, float]] = []
         previous: list[Steady] = []
         for r in range(rounds):
             bare.append(bare_round(config, f"bare-{r}", n, bare_batch))
             if tree is not None and r % 2:  # alternate which of the two goes first
                 previous.append(daemon_process(config_path, f"before-{r}", n, tree)[0])
-            steady_state, total = daemon_process(config_path, f"daemon-{r}", n)
+            steady_state, total, split = daemon_process(config_path, f"daemon-{r}", n)
             daemon.append(steady_state)
             whole.append(total)
+            splits.append(split)
             if tree is not None and not r % 2:
                 previous.append(daemon_process(config_path, f"before-{r}", n, tree)[0])
             if tree is not None:
@@ -331,6 +373,9 @@ def run(
         "bare_cpu_us": cpu[0],
         "daemon_cpu_us": cpu[1],
         "daemon_whole": statistics.median(whole),
+        "threads": {k: statistics.median(split.get(k, 0.0) for split in splits) for k in splits[0]}
+        if splits and splits[0]
+        else {},
         "load": (load_before, os.getloadavg()),
     }
 
@@ -347,6 +392,11 @@ def report(result: dict[str, Any], n: int) -> None:
         f"{result['daemon_whole']:,.0f}/s; load average {before[0]:.2f} at the start, "
         f"{after[0]:.2f} at the end"
     )
+    if result["threads"]:
+        print(
+            "daemon CPU per event by thread (us, medians): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in result["threads"].items())
+        )
     if "before" in result:
         print(
             f"{result['tree']} (same run, medians): daemon {result['before']:,.0f} events/s, "

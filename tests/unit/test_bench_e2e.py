@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,32 @@ def test_steady_state_runs_between_the_batches_crossing_10_and_90_percent() -> N
 def test_no_steady_state_without_reaching_90_percent() -> None:
     with pytest.raises(ValueError, match="no steady state: 800 of 1000"):
         bench_e2e.steady([(1.0, 0.0, 200), (2.0, 0.1, 800)], 1000)
+
+
+def test_thread_cpu_groups_threads_by_name() -> None:
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    spun, done = threading.Event(), threading.Event()
+
+    def work() -> None:
+        spin(0.3)
+        spun.set()
+        done.wait(10)
+
+    before = bench_e2e.thread_cpu()
+    worker = threading.Thread(target=work, name="driftmon-stats_0")
+    worker.start()
+    try:
+        spin(0.3)
+        assert spun.wait(10)
+        after = bench_e2e.thread_cpu()
+    finally:
+        done.set()
+        worker.join()
+    assert set(after) == {"loop", "worker", "scan", "librdkafka", "other"}
+    assert after["loop"] - before["loop"] >= 0.2  # clock ticks: 10 ms steps
+    assert after["worker"] - before["worker"] >= 0.2
+    assert after["scan"] == before["scan"] == 0.0
