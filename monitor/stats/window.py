@@ -460,7 +460,7 @@ class _Values:
         self, lay: Layout, num: np.ndarray, low: np.ndarray, high: np.ndarray, cat: np.ndarray
     ) -> None:
         numeric_kernel(lay.padded_edges.shape[1])(
-            self.num, lay.padded_edges, lay.n_edges, num, low, high
+            self.num, lay.padded_edges, lay.n_edges, *lay.grid, num, low, high
         )
         _count_codes(self.cat, cat)
 
