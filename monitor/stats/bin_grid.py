@@ -52,60 +52,87 @@ def _cell(x: float, offset: float, scale: float, top: float) -> int:  # pragma: 
 
 
 @njit(cache=True, nogil=True)
-def _cells_of(
-    edges: np.ndarray, offset: float, scale: float, top: float
-) -> np.ndarray:  # pragma: no cover - compiled
-    out = np.empty(edges.shape[0], np.int64)
-    for j in range(edges.shape[0]):
-        out[j] = _cell(edges[j], offset, scale, top)
-    return out
+def _fit(
+    padded: np.ndarray,
+    n_edges: np.ndarray,
+    offset: np.ndarray,
+    scale: np.ndarray,
+    top: np.ndarray,
+    steps: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Each feature's grid: from the first power of two at least twice its edges, cells
+    doubled until no cell holds more than ``_DENSE`` edges (or ``MAX_CELLS``); no grid
+    (``top`` -1) when one still holds more than ``MAX_SPAN`` or an edge is not finite or
+    out of order."""
+    count = np.empty(MAX_CELLS, np.int64)
+    for f in range(n_edges.shape[0]):
+        k = n_edges[f]
+        e = padded[f]
+        top[f] = -1.0
+        ok = True
+        for j in range(k):
+            ok = ok and abs(e[j]) < math.inf and (j == 0 or e[j] >= e[j - 1])
+        if not ok:
+            continue
+        off = e[0] if k else 0.0
+        width = e[k - 1] - off if k else 0.0  # inf when it overflows
+        cells = 1
+        if width > 0.0 and width < math.inf:
+            while cells < 2 * k and cells < MAX_CELLS:
+                cells *= 2
+        while True:
+            sc = cells / width if cells > 1 else 0.0
+            if cells > 1 and not (sc > 0.0 and sc < math.inf):  # inf * 0 would be NaN
+                cells, sc = 1, 0.0
+            last = float(cells - 1)
+            count[:cells] = 0
+            for j in range(k):
+                count[_cell(e[j], off, sc, last)] += 1
+            widest = count[:cells].max()
+            if widest <= _DENSE or cells >= MAX_CELLS or cells == 1:
+                break
+            cells *= 2
+        if widest <= MAX_SPAN:
+            offset[f], scale[f], top[f], steps[f] = off, sc, last, widest
 
 
-_NONE = (0.0, 0.0, -1.0, 0, np.zeros(0, np.int32))
-
-
-def _grid_of(edges: np.ndarray) -> tuple[float, float, float, int, np.ndarray]:
-    """``(offset, scale, top, steps, table)`` of one feature's sorted edges (``top`` -1:
-    no grid)."""
-    k = edges.shape[0]
-    if k and not (np.isfinite(edges).all() and (edges[1:] >= edges[:-1]).all()):
-        return _NONE
-    offset = float(edges[0]) if k else 0.0
-    span_of_values = float(edges[-1]) - offset if k else 0.0  # inf on overflow
-    cells = 1
-    if span_of_values > 0.0 and math.isfinite(span_of_values):
-        cells = min(MAX_CELLS, 1 << max(0, 2 * k - 1).bit_length())
-    while True:
-        scale = cells / span_of_values if cells > 1 else 0.0
-        if not math.isfinite(scale):
-            cells, scale = 1, 0.0
-        top = float(cells - 1)
-        found = _cells_of(np.ascontiguousarray(edges, np.float64), offset, scale, top)
-        table = np.searchsorted(found, np.arange(cells + 1), side="left").astype(np.int32)
-        widest = int(np.diff(table).max()) if cells else 0
-        if widest <= _DENSE or cells >= MAX_CELLS or cells == 1:
-            break
-        cells *= 2
-    if widest > MAX_SPAN:
-        return _NONE
-    return offset, scale, top, widest, table
+@njit(cache=True, nogil=True)
+def _fill(
+    padded: np.ndarray,
+    n_edges: np.ndarray,
+    grid_offset: np.ndarray,
+    grid_scale: np.ndarray,
+    grid_top: np.ndarray,
+    start: np.ndarray,
+    table: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Each gridded feature's table: per cell, the edges whose cell is below it."""
+    for f in range(n_edges.shape[0]):
+        if grid_top[f] < 0:
+            continue
+        cells = int(grid_top[f]) + 1
+        t = table[start[f] : start[f] + cells + 1]
+        t[:] = 0
+        for j in range(n_edges[f]):
+            t[_cell(padded[f, j], grid_offset[f], grid_scale[f], grid_top[f]) + 1] += 1
+        for c in range(1, cells + 1):
+            t[c] += t[c - 1]
 
 
 def build_grid(padded_edges: np.ndarray, n_edges: np.ndarray) -> BinGrid:
     """The grids of features x padded edges (``n_edges`` real ones a row)."""
-    grids = [_grid_of(padded_edges[f, : n_edges[f]]) for f in range(n_edges.shape[0])]
-    sizes = [g[4].shape[0] for g in grids]
-    start = np.zeros(len(grids), np.int64)
-    if grids:
-        np.cumsum(sizes[:-1], out=start[1:])
-    return BinGrid(
-        np.array([g[0] for g in grids], np.float64),
-        np.array([g[1] for g in grids], np.float64),
-        np.array([g[2] for g in grids], np.float64),
-        np.array([g[3] for g in grids], np.int64),
-        start,
-        np.concatenate([g[4] for g in grids]) if grids else np.zeros(0, np.int32),
-    )
+    nf = n_edges.shape[0]
+    padded = np.ascontiguousarray(padded_edges, np.float64)
+    counts = np.ascontiguousarray(n_edges, np.int64)
+    offset, scale, top = np.zeros(nf), np.zeros(nf), np.zeros(nf)
+    steps = np.zeros(nf, np.int64)
+    _fit(padded, counts, offset, scale, top, steps)
+    sizes = np.where(top >= 0, top + 2, 0).astype(np.int64)
+    start = np.zeros(nf, np.int64)
+    np.cumsum(sizes[:-1], out=start[1:])
+    table = np.zeros(int(sizes.sum()), np.int32)
+    _fill(padded, counts, offset, scale, top, start, table)
+    return BinGrid(offset, scale, top, steps, start, table)
 
 
 @njit(cache=True, nogil=True, inline="always")
