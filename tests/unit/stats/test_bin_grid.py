@@ -8,8 +8,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.stats import CountWindowSpec, FeatureKind, SlotWindow, build_profile
 from monitor.stats.bin_grid import MAX_CELLS, BinGrid, build_grid
 from monitor.stats.binning import numeric_kernel, padded_width
+from monitor.stats.slot_batch import EdgeTable, count_open_slots
 
 # Doubles a grid rounds badly: signed zeros, subnormals, the extremes, values a few ulps
 # apart, and the infinities.
@@ -155,3 +157,35 @@ def test_crowded_or_nonfinite_edges_keep_the_binary_search() -> None:
     cells = int(grid.top[0]) + 1
     assert grid.top[0] >= 0 and cells <= MAX_CELLS and grid.steps[0] <= 2
     assert grid.table.shape == (cells + 1,) and grid.table[-1] == 99
+
+
+def test_many_windows_kernel_bins_through_grids_and_the_search_alike() -> None:
+    rng = np.random.default_rng(3)
+    data = {"x": rng.normal(size=2000), "z": rng.lognormal(0.0, 4.0, size=2000)}
+    profile = build_profile("m", data, dict.fromkeys(data, FeatureKind.NUMERIC))
+    windows = [SlotWindow(profile, CountWindowSpec(events=4000, slide=2000)) for _ in range(2)]
+    lay = windows[0].layout
+    assert lay.grid.top[0] >= 0 and lay.grid.top[1] < 0  # x through its grid, z searched
+    for w in windows:  # open a first slot: the batched path counts into open ones
+        list(w.feed(np.zeros((1, 2)), np.zeros((1, 0), np.int64), np.ones(1)))
+    edges = [lay.padded_edges[f, : lay.n_edges[f]] for f in range(2)]
+    picked = np.stack([rng.choice(e, 300) for e in edges], axis=1)
+    values = np.concatenate([picked, np.nextafter(picked, -np.inf), rng.normal(size=(300, 2))])
+    values[::17] = np.nan
+    values[1::19] = np.inf
+    values[2::23] = -np.inf
+    parts = np.array_split(values, 2)
+    counted = count_open_slots(
+        EdgeTable(), windows, parts, [np.zeros((len(p), 0), np.int64) for p in parts],
+        [np.ones(len(p)) for p in parts],
+    )  # fmt: skip
+    assert counted.ok == [True, True]
+    for w, part in zip(windows, parts, strict=True):
+        got = w.counts()
+        for f, e in enumerate(edges):
+            col = np.concatenate([[0.0], part[:, f]])
+            present = col[~np.isnan(col)]
+            expect = np.bincount(np.searchsorted(e, present, side="right"), minlength=e.size + 1)
+            assert got.numeric[f, : e.size + 1].tolist() == expect.tolist()
+            finite = col[np.isfinite(col)]
+            assert (got.numeric_low[f], got.numeric_high[f]) == (finite.min(), finite.max())
