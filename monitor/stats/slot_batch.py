@@ -24,7 +24,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
-from monitor.stats.bin_grid import BinGrid, grid_column
+from monitor.stats.bin_grid import TABLE_DTYPE, BinGrid, grid_column
 from monitor.stats.binning import _bin_column
 from monitor.stats.layout import Layout
 from monitor.stats.window import SlotWindow
@@ -249,7 +249,7 @@ class EdgeTable:
             n_cats = np.zeros(cats, np.int64)
             grid = BinGrid(
                 np.zeros(rows), np.zeros(rows), np.full(rows, -1.0), np.zeros(rows, np.int64),
-                np.zeros(rows, np.int64), np.zeros(0, np.int32),
+                np.zeros(rows, np.int64), np.zeros(0, TABLE_DTYPE),
             )  # fmt: skip
             cells: list[np.ndarray] = []
             size = 0
