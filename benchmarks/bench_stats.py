@@ -77,7 +77,7 @@ def bench_binning() -> None:
     bin_numeric = numeric_kernel(lay.padded_edges.shape[1])
 
     def kernel() -> None:
-        bin_numeric(x, lay.padded_edges, lay.n_edges, out, lo, hi)
+        bin_numeric(x, lay.padded_edges, lay.n_edges, *lay.grid, out, lo, hi)
 
     def feed() -> None:
         for _ in window.feed(x, empty):

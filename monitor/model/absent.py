@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from operator import attrgetter
 
 from monitor.stats import DriftResult
 
 logger = logging.getLogger(__name__)
+
+_MISSING_RATIO = attrgetter("missing_ratio")
 
 
 class AbsentFeatures:
@@ -48,11 +51,17 @@ class AbsentFeatures:
         """Note the absent features of ``result`` (``newest_slot_absent``: the features no
         event of the newest slide carried); without ``retrain``, the result with them no
         longer drifted."""
-        absent = tuple(
-            f.name
-            for f in result.features
-            if f.name in newest_slot_absent or (f.missing_ratio >= 1.0 and result.window_events)
-        )
+        features = result.features
+        if newest_slot_absent or (
+            result.window_events and any(map((1.0).__le__, map(_MISSING_RATIO, features)))
+        ):
+            absent = tuple(
+                f.name
+                for f in features
+                if f.name in newest_slot_absent or (f.missing_ratio >= 1.0 and result.window_events)
+            )
+        else:  # every evaluation of a healthy model: one C-level pass over the features
+            absent = ()
         if absent != self.current:
             self._log_changes(absent)
             self.current = absent

@@ -330,7 +330,8 @@ class Alerting:
                     )
         else:
             state = AlertState.RESOLVED if previous is AlertState.FIRING else AlertState.OK
-            status = replace(status, consecutive=0, state=state)
+            if status.consecutive or state is not previous:  # a quiet model's status stays
+                status = replace(status, consecutive=0, state=state)
         self.status = status
         if status.state is not previous:
             logger.info(

@@ -10,6 +10,11 @@ from functools import cache
 import numpy as np
 from numba import njit
 
+from monitor.stats.bin_grid import build_grid, grid_column
+
+#: Rows binned per block, feature by feature (a block of 20 features is 80 KiB).
+_BLOCK = 512
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _finite_or(x: float, other: float) -> float:  # pragma: no cover - compiled
@@ -95,11 +100,14 @@ def bins_width(bins: int) -> int:
 def numeric_kernel(width: int) -> Callable[..., None]:
     """The binning kernel for edges padded to ``width`` columns (a power of two).
 
-    ``kernel(values, edges, n_edges, out, low, high)`` adds rows x features ``values`` to
-    per-feature bin counts. The bin of ``x`` is the number of edges ``<= x``
-    (``searchsorted(side="right")``): bins are ``(-inf, e0), [e0, e1), ..., [e_{k-1},
-    +inf)``. It is found by a branch-free binary search over the feature's edges padded
-    with ``+inf`` to ``width``: ``log2(width) + 1`` compare-and-add steps and no
+    ``kernel(values, edges, n_edges, *grid, out, low, high)`` adds rows x features
+    ``values`` to per-feature bin counts (``grid``: the edges' :class:`~monitor.stats.
+    bin_grid.BinGrid`, built once per profile). The bin of ``x`` is the number of edges
+    ``<= x`` (``searchsorted(side="right")``): bins are ``(-inf, e0), [e0, e1), ...,
+    [e_{k-1}, +inf)``. It is found through the feature's grid: one cell lookup and a
+    fixed few compare-and-add steps (:func:`~monitor.stats.bin_grid.grid_column`); a
+    feature without a grid takes a branch-free binary search over its edges padded with
+    ``+inf`` to ``width``: ``log2(width) + 1`` compare-and-add steps and no
     data-dependent branch. The last column of ``out`` counts NaN (missing);
     ``-inf``/``+inf`` land in the outer bins. ``low``/``high`` track the smallest and
     largest finite values (Wasserstein support of the outer bins).
@@ -119,17 +127,33 @@ def numeric_kernel(width: int) -> Callable[..., None]:
         values: np.ndarray,
         edges: np.ndarray,
         n_edges: np.ndarray,
+        offset: np.ndarray,
+        scale: np.ndarray,
+        top: np.ndarray,
+        steps: np.ndarray,
+        start: np.ndarray,
+        table: np.ndarray,
         out: np.ndarray,
         low: np.ndarray,
         high: np.ndarray,
     ) -> None:  # pragma: no cover - compiled
-        # (f8[:, ::1], f8[:, ::1], i8[::1], i8[:, ::1], f8[::1], f8[::1])
-        # Feature-major pass over a transposed copy: one feature's edges and counts stay hot.
-        vt = np.ascontiguousarray(values.T)
-        for f in range(vt.shape[0]):
-            lo, hi = _bin_column(vt[f], edges[f], n_edges[f], out[f], depth, low[f], high[f])
-            low[f] = lo
-            high[f] = hi
+        # (f8[:, ::1], f8[:, ::1], i8[::1], BinGrid's five arrays, i8[:, ::1], f8[::1], f8[::1])
+        # Feature-major over blocks of rows read in place (no transposed copy of the
+        # batch): a block's values, and one feature's edges, table and counts, stay in cache.
+        n = values.shape[0]
+        for r0 in range(0, n, _BLOCK):
+            r1 = min(n, r0 + _BLOCK)
+            for f in range(values.shape[1]):
+                v = values[r0:r1, f]
+                if top[f] >= 0:
+                    lo, hi = grid_column(
+                        v, edges[f], n_edges[f], offset[f], scale[f], top[f], steps[f],
+                        table[start[f] :], out[f], low[f], high[f],
+                    )  # fmt: skip
+                else:
+                    lo, hi = _bin_column(v, edges[f], n_edges[f], out[f], depth, low[f], high[f])
+                low[f] = lo
+                high[f] = hi
 
     return _bin_numeric
 
@@ -142,8 +166,10 @@ def bin_numeric(
     low: np.ndarray,
     high: np.ndarray,
 ) -> None:
-    """:func:`numeric_kernel` for ``edges``' width, called once."""
-    numeric_kernel(edges.shape[1])(values, edges, n_edges, out, low, high)
+    """:func:`numeric_kernel` for ``edges``' width, called once (the grids built here; a
+    window's come with its layout)."""
+    grid = build_grid(edges, n_edges)
+    numeric_kernel(edges.shape[1])(values, edges, n_edges, *grid, out, low, high)
 
 
 @njit(cache=True, nogil=True)

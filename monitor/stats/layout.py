@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.stats.bin_grid import BinGrid, build_grid
 from monitor.stats.binning import padded_width
 from monitor.stats.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 
@@ -33,6 +34,7 @@ class Layout:
     ref_missing_ratio: np.ndarray  # (F + C,) in profile order of kinds
     n_cats: np.ndarray  # (C,) K + 2
     ref_cat: np.ndarray  # (C, cat_width - 1)
+    grid: BinGrid  # per numeric feature, the cell table that finds a value's bin
 
 
 def psi_buckets(counts: np.ndarray, buckets: int) -> np.ndarray:
@@ -101,6 +103,7 @@ def _build(profile: ReferenceProfile) -> Layout:
     return Layout(
         nf, nc, bmax + 1, kmax + 1, padded, n_edges, n_edges + 1, ref_num, bucket, n_buckets,
         mids, ref_points, first, last, scale, ratio, n_cats, ref_cat,
+        build_grid(padded, n_edges),
     )  # fmt: skip
 
 

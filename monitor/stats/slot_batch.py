@@ -24,6 +24,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
+from monitor.stats.bin_grid import TABLE_DTYPE, BinGrid, grid_column
 from monitor.stats.binning import _bin_column
 from monitor.stats.layout import Layout
 from monitor.stats.window import SlotWindow
@@ -93,12 +94,13 @@ def many_kernel(width: int) -> Callable[..., None]:
     two; one compiled kernel per width, as :func:`~monitor.stats.binning.numeric_kernel`).
 
     Per window ``m``: ``rows[m]`` rows of ``shape[m, 0]`` values (row-major in ``values``
-    from ``vstart[m]``) binned against table rows ``erow[m]...``; its codes (``shape[m,
-    2]`` a row, from ``cstart[m]``) checked against ``n_cats`` rows ``crow[m]...``; both
-    counted straight into the window's open slot and totals, its extremes and time range
-    updated, through ``arrays[m]`` (:meth:`SlotWindow.slot_arrays`; ``shape[m]``: numeric
-    features and width, categorical features and width). ``ok[m]`` is 0 when a code is
-    out of range: that window is not touched.
+    from ``vstart[m]``) binned against table rows ``erow[m]...`` (edges and grids); its
+    codes (``shape[m, 2]`` a row, from ``cstart[m]``) checked against ``n_cats`` rows
+    ``crow[m]...``; both counted straight into the window's open slot and totals, its
+    extremes and time range updated, through ``arrays[m]``
+    (:meth:`SlotWindow.slot_arrays`; ``shape[m]``: numeric features and width,
+    categorical features and width). ``ok[m]`` is 0 when a code is out of range: that
+    window is not touched.
     """
     if width < 1 or width & (width - 1):
         raise ValueError(f"width must be a power of two, got {width}")
@@ -108,6 +110,8 @@ def many_kernel(width: int) -> Callable[..., None]:
     def _bin_many(
         values: np.ndarray, vstart: np.ndarray, rows: np.ndarray, shape: np.ndarray,
         erow: np.ndarray, edges: np.ndarray, n_edges: np.ndarray,
+        offset: np.ndarray, scale: np.ndarray, top: np.ndarray, steps: np.ndarray,
+        start: np.ndarray, table: np.ndarray,
         codes: np.ndarray, cstart: np.ndarray, crow: np.ndarray, n_cats: np.ndarray,
         ts: np.ndarray, tstart: np.ndarray, arrays: np.ndarray, ok: np.ndarray,
         latest: np.ndarray,
@@ -134,7 +138,15 @@ def many_kernel(width: int) -> Callable[..., None]:
                     col[r] = values[v0 + r * nf + f]
                 delta[:] = 0
                 e = erow[m] + f
-                lo, hi = _bin_column(col[:n], edges[e], n_edges[e], delta, depth, low[f], high[f])
+                if top[e] >= 0:
+                    lo, hi = grid_column(
+                        col[:n], edges[e], n_edges[e], offset[e], scale[e], top[e], steps[e],
+                        table[start[e] :], delta, low[f], high[f],
+                    )  # fmt: skip
+                else:
+                    lo, hi = _bin_column(
+                        col[:n], edges[e], n_edges[e], delta, depth, low[f], high[f]
+                    )
                 low[f] = lo
                 high[f] = hi
                 for j in range(nw):
@@ -165,7 +177,7 @@ class EdgeTable:
         # width -> id(layout) -> (the layout, weakly; its first edge row; first category row)
         self._rows: dict[int, dict[int, tuple[weakref.ref[Layout], int, int]]] = {}
         self._next: dict[int, tuple[int, int]] = {}  # width -> the next free rows
-        self._stacked: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._stacked: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, BinGrid]] = {}
         self._moves = 0  # bumped whenever a layout's rows may have changed
         self._plans: dict[int, _Plan] = {}  # width -> the windows of the last call
 
@@ -225,22 +237,37 @@ class EdgeTable:
                 return width
         return None
 
-    def stacked(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(padded edges, edge counts, category sizes)`` of every layout of ``width``;
-        the rows of a layout gone are +inf edges and sizes 0 (never read)."""
+    def stacked(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, BinGrid]:
+        """``(padded edges, edge counts, category sizes, grids)`` of every layout of
+        ``width``; the rows of a layout gone are +inf edges, sizes 0 and no grid (never
+        read)."""
         table = self._stacked.get(width)
         if table is None:
             rows, cats = self._next.get(width, (0, 0))
             edges = np.full((rows, width), np.inf)
             n_edges = np.zeros(rows, np.int64)
             n_cats = np.zeros(cats, np.int64)
+            grid = BinGrid(
+                np.zeros(rows), np.zeros(rows), np.full(rows, -1.0), np.zeros(rows, np.int64),
+                np.zeros(rows, np.int64), np.zeros(0, TABLE_DTYPE),
+            )  # fmt: skip
+            cells: list[np.ndarray] = []
+            size = 0
             for ref, erow, crow in self._rows.get(width, {}).values():
                 lay = ref()
                 if lay is not None:
-                    edges[erow : erow + lay.n_numeric] = lay.padded_edges
-                    n_edges[erow : erow + lay.n_numeric] = lay.n_edges
+                    part = slice(erow, erow + lay.n_numeric)
+                    edges[part] = lay.padded_edges
+                    n_edges[part] = lay.n_edges
                     n_cats[crow : crow + lay.n_categorical] = lay.n_cats
-            table = self._stacked[width] = (edges, n_edges, n_cats)
+                    for mine, theirs in zip(grid[:4], lay.grid[:4], strict=True):
+                        mine[part] = theirs
+                    grid.start[part] = lay.grid.start + size
+                    cells.append(lay.grid.table)
+                    size += lay.grid.table.shape[0]
+            if cells:
+                grid = grid._replace(table=np.concatenate(cells))
+            table = self._stacked[width] = (edges, n_edges, n_cats, grid)
         return table
 
 
@@ -307,7 +334,7 @@ def _count_width(
 ) -> Counted:
     wins = list(windows) if isinstance(picked, range) else [windows[i] for i in picked]
     plan = table.plan(width, wins)
-    edges, n_edges, n_cats = table.stacked(width)
+    edges, n_edges, n_cats, grid = table.stacked(width)
     shape, arrays = plan.shape, plan.arrays.copy()
     arrays[:, 0] = [w.open_slot for w in wins]
     if isinstance(picked, range):  # every window: the lists as they are
@@ -321,7 +348,7 @@ def _count_width(
     latest = np.empty(len(picked))
     many_kernel(width)(
         _flat(numeric, plan.same_numeric, np.float64),
-        _starts(rows * shape[:, 0]), rows, shape, plan.erow, edges, n_edges,
+        _starts(rows * shape[:, 0]), rows, shape, plan.erow, edges, n_edges, *grid,
         _flat(codes, plan.same_categorical, np.int64),
         _starts(rows * shape[:, 2]), plan.crow, n_cats,
         np.concatenate(ts).astype(np.float64, copy=False),

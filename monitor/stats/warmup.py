@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from monitor.stats.bin_grid import build_grid
 from monitor.stats.binning import MIN_WIDTH, numeric_kernel
 from monitor.stats.drift import categorical_statistics, evaluate, numeric_statistics
 from monitor.stats.layout import layout_of
@@ -40,10 +41,12 @@ def warmup(widths: Iterable[int] = (MIN_WIDTH,), *, calibration: bool = True) ->
     start = time.perf_counter()
     for width in sorted(set(widths)):
         # the window's call: rows x features values, features x width edges, counts
+        edges, n_edges = np.full((1, width), np.inf), np.zeros(1, np.int64)
         numeric_kernel(width)(
             np.zeros((4, 1)),
-            np.full((1, width), np.inf),
-            np.zeros(1, np.int64),
+            edges,
+            n_edges,
+            *build_grid(edges, n_edges),
             np.zeros((1, 2), np.int64),
             np.full(1, np.inf),
             np.full(1, -np.inf),
@@ -71,11 +74,11 @@ def _warm_slot_batch(widths: Iterable[int]) -> None:
         table, z = EdgeTable(), np.zeros(0, np.int64)
         lay = window.layout
         table.rows_of(lay)
-        edges, n_edges, n_cats = table.stacked(lay.padded_edges.shape[1])
+        edges, n_edges, n_cats, grid = table.stacked(lay.padded_edges.shape[1])
         # the kernel for `width`, on a window that is not touched (no rows)
         many_kernel(width)(
             np.zeros(0), z, z, np.zeros((0, 4), np.int64), z, np.full((1, width), np.inf),
-            n_edges, z, z, z, n_cats, np.zeros(0), z, np.zeros((0, 11), np.int64),
+            n_edges, *grid, z, z, z, n_cats, np.zeros(0), z, np.zeros((0, 11), np.int64),
             np.zeros(0, np.bool_), np.zeros(0),
         )  # fmt: skip
         count_open_slots(table, [window], [np.ones((1, 1))], [np.zeros((1, 1), np.int64)],

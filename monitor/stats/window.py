@@ -173,13 +173,13 @@ class SlotWindow:
             return frozenset()
         pos = self._current % self._slots
         held = self._slot_events[pos]
-        if not held:
+        num, cat = self._num[pos, :, -1], self._cat[pos, :, -1]
+        if not held or (held not in num and held not in cat):  # most slides: none absent
             return frozenset()
         profile = self.profile
-        num = np.flatnonzero(self._num[pos, :, -1] == held).tolist()
-        cat = np.flatnonzero(self._cat[pos, :, -1] == held).tolist()
         return frozenset(
-            [profile.numeric_names[i] for i in num] + [profile.categorical_names[i] for i in cat]
+            [profile.numeric_names[i] for i in np.flatnonzero(num == held).tolist()]
+            + [profile.categorical_names[i] for i in np.flatnonzero(cat == held).tolist()]
         )
 
     def _sketch(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -460,7 +460,7 @@ class _Values:
         self, lay: Layout, num: np.ndarray, low: np.ndarray, high: np.ndarray, cat: np.ndarray
     ) -> None:
         numeric_kernel(lay.padded_edges.shape[1])(
-            self.num, lay.padded_edges, lay.n_edges, num, low, high
+            self.num, lay.padded_edges, lay.n_edges, *lay.grid, num, low, high
         )
         _count_codes(self.cat, cat)
 
