@@ -32,7 +32,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from monitor.ingest.decode.jsonlex import (
     ASCII,
@@ -45,8 +44,29 @@ from monitor.ingest.decode.jsonlex import (
     string,
     ws,
 )
+from monitor.ingest.decode.scan_keys import (
+    F_FEATURES,
+    F_LABEL,
+    F_MODEL,
+    F_PREDICTION,
+    F_TS,
+    MAX_TS,
+    NS_MODEL,
+    NS_TOP,
+    PRED_CATEGORICAL,
+    PRED_NONE,
+    PRED_NUMERIC,
+    PRED_PROBABILITIES,
+    TOP_FIELDS,
+    fill_table,
+    lookup,
+)
 
 __all__ = [
+    "PRED_CATEGORICAL",
+    "PRED_NONE",
+    "PRED_NUMERIC",
+    "PRED_PROBABILITIES",
     "SLOW",
     "SPLIT_MIN",
     "ScanModel",
@@ -60,24 +80,12 @@ __all__ = [
 
 #: ``status`` of a message the scanner hands to the object path.
 SLOW = 1
-#: Top-level field slots, in this order, of the ``top`` argument of :func:`build_tables`.
-TOP_FIELDS = ("model", "ts", "id", "features", "prediction", "version", "label")
-_F_MODEL, _F_TS, _F_ID, _F_FEATURES, _F_PREDICTION, _F_VERSION, _F_LABEL = range(7)
-
-_NS_TOP = 0
-_NS_MODEL = 1
-#: Prediction kinds.
-PRED_NONE, PRED_NUMERIC, PRED_CATEGORICAL, PRED_PROBABILITIES = range(4)
 
 #: The smallest batch :func:`scan_messages` splits over two threads: below it the hand-off
 #: (tens of microseconds) outweighs half the scan (about 0.9 us an event).
 SPLIT_MIN = 2048
 _MAX_DEPTH = 64
 _MAX_UNKNOWN_KEYS = 32
-_MAX_TS = 1e11
-
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @dataclass(frozen=True)
@@ -140,8 +148,8 @@ def build_tables(
     topic); ``bound_model`` is the index of the model every event belongs to, or -1.
     """
     entries: list[tuple[int, bytes, int]] = []
-    entries += [(_NS_TOP, name.encode(), slot) for slot, name in enumerate(top)]
-    entries += [(_NS_MODEL, m.name.encode(), i) for i, m in enumerate(models)]
+    entries += [(NS_TOP, name.encode(), slot) for slot, name in enumerate(top)]
+    entries += [(NS_MODEL, m.name.encode(), i) for i, m in enumerate(models)]
     n_models = max(len(models), 1)
     max_cat = max([m.cat_width for m in models] + [1])
     feature_ns = np.zeros(n_models, np.int64)
@@ -169,7 +177,7 @@ def build_tables(
     key_ns = np.array([e[0] for e in entries], np.int64)
     key_value = np.array([e[2] for e in entries], np.int64)
     table = np.zeros(size, np.int64)
-    _fill_table(table, key_bytes, key_start, key_ns)
+    fill_table(table, key_bytes, key_start, key_ns)
     return ScanTables(
         key_bytes=key_bytes,
         key_start=key_start,
@@ -300,60 +308,6 @@ def parse_number(text: bytes) -> float | None:
 # ------------------------------------------------------------------------------ kernels
 
 
-@njit(cache=True, inline="always")
-def _hash(buf: np.ndarray, a: int, b: int, ns: int) -> np.uint64:
-    """FNV-1a over ``buf[a:b]``, seeded with the namespace."""
-    h = (_FNV_OFFSET ^ np.uint64(ns)) * _FNV_PRIME
-    for i in range(a, b):
-        h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
-    return h
-
-
-@njit(cache=True)
-def _fill_table(
-    table: np.ndarray, key_bytes: np.ndarray, key_start: np.ndarray, key_ns: np.ndarray
-) -> None:
-    mask = len(table) - 1
-    for k in range(len(key_ns)):
-        h = _hash(key_bytes, key_start[k], key_start[k + 1], key_ns[k])
-        slot = np.int64(h & np.uint64(mask))
-        while table[slot] != 0:
-            slot = (slot + 1) & mask
-        table[slot] = k + 1
-
-
-@njit(cache=True, inline="always")
-def _lookup(
-    buf: np.ndarray,
-    a: int,
-    b: int,
-    ns: int,
-    key_bytes: np.ndarray,
-    key_start: np.ndarray,
-    key_ns: np.ndarray,
-    table: np.ndarray,
-) -> int:
-    """Index of the entry ``(ns, buf[a:b])``, or -1."""
-    mask = len(table) - 1
-    slot = np.int64(_hash(buf, a, b, ns) & np.uint64(mask))
-    n = b - a
-    while True:
-        entry = table[slot]
-        if entry == 0:
-            return -1
-        k = entry - 1
-        s = key_start[k]
-        if key_ns[k] == ns and key_start[k + 1] - s == n:
-            same = True
-            for t in range(n):
-                if key_bytes[s + t] != buf[a + t]:
-                    same = False
-                    break
-            if same:
-                return int(k)
-        slot = (slot + 1) & mask
-
-
 # Value actions of a member in _scan_one.
 _A_SKIP, _A_NUMBER, _A_CATEGORY, _A_MODEL, _A_OBJECT = range(5)
 
@@ -379,20 +333,20 @@ def _find_model(
         close, kind = string(buf, pos, end)
         if close < 0 or kind != ASCII:
             return -1
-        k = _lookup(buf, pos + 1, close, _NS_TOP, key_bytes, key_start, key_ns, table)
+        k = lookup(buf, pos + 1, close, NS_TOP, key_bytes, key_start, key_ns, table)
         pos = ws(buf, close + 1, end)
         if pos >= end or buf[pos] != 58:
             return -1
         pos = ws(buf, pos + 1, end)
         if pos >= end:
             return -1
-        if k >= 0 and key_value[k] == _F_MODEL:
+        if k >= 0 and key_value[k] == F_MODEL:
             if buf[pos] != 34:
                 return -1
             close, kind = string(buf, pos, end)
             if close < 0 or kind == ESCAPED:
                 return -1
-            k = _lookup(buf, pos + 1, close, _NS_MODEL, key_bytes, key_start, key_ns, table)
+            k = lookup(buf, pos + 1, close, NS_MODEL, key_bytes, key_start, key_ns, table)
             return key_value[k] if k >= 0 else -1
         # The main pass validates the event; this one only looks for the model.
         pos = skip_value(buf, pos, end, stack, False)
@@ -508,7 +462,7 @@ def _scan_one(
         if pos >= end or buf[pos] != 34:
             return False  # includes the empty event: no payload
         if ctx == 0:
-            ns = _NS_TOP
+            ns = NS_TOP
         elif ctx == 1:
             ns = feature_ns[m]
         else:
@@ -535,7 +489,7 @@ def _scan_one(
             if close < 0 or kind != ASCII:
                 return False
             n = close - pos - 1
-            k = _lookup(buf, pos + 1, close, ns, key_bytes, key_start, key_ns, table)
+            k = lookup(buf, pos + 1, close, ns, key_bytes, key_start, key_ns, table)
             if k >= 0:
                 if prev >= 0:
                     follow[prev] = k
@@ -566,15 +520,15 @@ def _scan_one(
                 if seen & (1 << field):
                     return False
                 seen |= 1 << field
-            if field == _F_MODEL:
+            if field == F_MODEL:
                 if bound_model < 0:
                     action = _A_MODEL
-            elif field == _F_TS:
+            elif field == F_TS:
                 action = _A_NUMBER
                 to_ts = True
-            elif field == _F_LABEL:
+            elif field == F_LABEL:
                 return False  # label events: the performance join's, on the object path
-            elif (field == _F_FEATURES or field == _F_PREDICTION) and c != 110:
+            elif (field == F_FEATURES or field == F_PREDICTION) and c != 110:
                 payload = True
                 if m < 0:
                     m = _find_model(
@@ -582,7 +536,7 @@ def _scan_one(
                     )
                     if m < 0:
                         return False
-                if field == _F_FEATURES:
+                if field == F_FEATURES:
                     if c != 123:
                         return False
                     action = _A_OBJECT
@@ -650,7 +604,7 @@ def _scan_one(
             if not to_ts:
                 numeric[row, col] = value
             elif c != 110:
-                if not (0.0 <= value < _MAX_TS):
+                if not (0.0 <= value < MAX_TS):
                     return False
                 ts[row] = value
         elif action == _A_CATEGORY or action == _A_MODEL:
@@ -671,8 +625,8 @@ def _scan_one(
                 return False
             code = -1
             if c != 110:
-                ns = _NS_MODEL if action == _A_MODEL else vocab
-                found = _lookup(buf, a, b, ns, key_bytes, key_start, key_ns, table)
+                ns = NS_MODEL if action == _A_MODEL else vocab
+                found = lookup(buf, a, b, ns, key_bytes, key_start, key_ns, table)
                 if found >= 0:
                     code = key_value[found]
                 elif action == _A_MODEL or text == NON_ASCII:
