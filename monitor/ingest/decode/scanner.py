@@ -61,6 +61,12 @@ from monitor.ingest.decode.scan_keys import (
     fill_table,
     lookup,
 )
+from monitor.ingest.decode.scan_template import (
+    clear_row,
+    learn_from,
+    template_scratch,
+    try_templates,
+)
 
 __all__ = [
     "PRED_CATEGORICAL",
@@ -208,8 +214,8 @@ def _plain(key: bytes) -> bool:
 @dataclass(frozen=True)
 class ScanResult:
     """Per message: ``status`` (0 read, :data:`SLOW`), model index, event time (NaN when
-    absent), numeric values (NaN missing), category codes (-1 missing) and the count of
-    unmonitored feature keys."""
+    absent), numeric values (NaN missing), category codes (-1 missing), the count of
+    unmonitored feature keys, and whether a learned template read it (a statistic)."""
 
     status: np.ndarray
     model: np.ndarray
@@ -217,6 +223,7 @@ class ScanResult:
     numeric: np.ndarray
     codes: np.ndarray
     unknown: np.ndarray
+    templated: np.ndarray
 
 
 def scan_messages(
@@ -225,6 +232,7 @@ def scan_messages(
     starts: np.ndarray,
     ends: np.ndarray,
     helper: Executor | None = None,
+    templates: bool = True,
 ) -> ScanResult:
     """Scan messages ``buf[starts[i]:ends[i]]`` into columns.
 
@@ -232,7 +240,8 @@ def scan_messages(
     scanned in two halves at once, the second on the helper: the kernel releases the GIL,
     so a free core halves the scan's wall time. The halves share the key-order hints
     (``follow``, ``first``); each write is one aligned int64 and every hint is checked
-    before use, so a race costs at most a hash lookup.
+    before use, so a race costs at most a hash lookup. ``templates=False`` turns the
+    template fast path (:mod:`~monitor.ingest.decode.scan_template`) off, for tests.
     """
     n = len(starts)
     out = ScanResult(
@@ -242,14 +251,15 @@ def scan_messages(
         np.empty((n, tables.max_num), np.float64),
         np.empty((n, tables.max_cat), np.int64),
         np.zeros(n, np.int64),
+        np.zeros(n, np.bool_),
     )
     if helper is None or n < SPLIT_MIN:
-        _scan_rows(tables, buf, starts, ends, out, 0, n)
+        _scan_rows(tables, buf, starts, ends, out, 0, n, templates)
         return out
     half = n // 2
-    second = helper.submit(_scan_rows, tables, buf, starts, ends, out, half, n)
+    second = helper.submit(_scan_rows, tables, buf, starts, ends, out, half, n, templates)
     try:
-        _scan_rows(tables, buf, starts, ends, out, 0, half)
+        _scan_rows(tables, buf, starts, ends, out, 0, half, templates)
     finally:
         second.result()
     return out
@@ -263,8 +273,10 @@ def _scan_rows(
     out: ScanResult,
     a: int,
     b: int,
+    templates: bool = True,
 ) -> None:
     """Rows ``a:b`` of ``out`` (contiguous slices: the kernel's types do not change)."""
+    lit, slots, state = template_scratch(tables.max_num, tables.max_cat, templates)
     _scan(
         buf,
         starts[a:b],
@@ -290,11 +302,15 @@ def _scan_rows(
         out.numeric[a:b],
         out.codes[a:b],
         out.unknown[a:b],
+        out.templated[a:b],
         # Scratch space, allocated here: the kernels allocate nothing (see no_nrt).
         np.empty(_MAX_DEPTH, np.uint8),
         np.empty((_MAX_UNKNOWN_KEYS, 2), np.int64),
         np.zeros(out.numeric.shape[1], np.int64),
         np.zeros(out.codes.shape[1], np.int64),
+        lit,
+        slots,
+        state,
     )
 
 
@@ -384,18 +400,25 @@ def _scan(
     numeric: np.ndarray,
     codes: np.ndarray,
     unknown: np.ndarray,
+    templated: np.ndarray,
     stack: np.ndarray,
     unknown_keys: np.ndarray,
     seen_num: np.ndarray,
     seen_cat: np.ndarray,
+    lit: np.ndarray,
+    slots: np.ndarray,
+    state: np.ndarray,
 ) -> None:
-    """Scan every message; ``nogil`` so other Python threads (HTTP, webhooks) run on."""
+    """Scan every message; ``nogil`` so other Python threads (HTTP, webhooks) run on.
+    A learned template reads a message first when it fits (``state[0]``: templates on)."""
     for row in range(len(starts)):
-        for j in range(numeric.shape[1]):
-            numeric[row, j] = np.nan
-        for j in range(codes.shape[1]):
-            codes[row, j] = -1
-        ts[row] = np.nan
+        clear_row(row, ts, numeric, codes)
+        if state[0] and try_templates(
+            buf, starts[row], ends[row], row, lit, slots, state,
+            key_bytes, key_start, key_ns, key_value, table,
+            model, ts, numeric, codes, unknown, templated,
+        ):  # fmt: skip
+            continue
         if not _scan_one(
             buf, starts[row], ends[row], row,
             key_bytes, key_start, key_ns, key_value, table, key_plain, follow, first,
@@ -404,6 +427,12 @@ def _scan(
             seen_num, seen_cat, unknown_keys, stack,
         ):  # fmt: skip
             status[row] = SLOW
+        elif state[0]:
+            learn_from(
+                buf, starts[row], ends[row], row, model[row],
+                key_bytes, key_start, key_ns, key_value, table,
+                feature_ns, class_ns, cat_ns, unseen, pred_kind, pred_col, lit, slots, state,
+            )  # fmt: skip
 
 
 @no_nrt()
@@ -691,6 +720,10 @@ def warmup() -> None:
         b'{"model": "m", "ts": 1.5, "id": "r1", "features": {"x": 0.12345678901234567, '
         b'"c": "a", "u": [1, {"v": null}]}, "prediction": 0.5}',
         b'{"features": {"x": true, "c": false}, "model": "m", "prediction": null}',
+        # one shape three times: its template is learned, then reads the others
+        b'{"model": "m", "ts": 2, "id": "r2", "features": {"x": 1.5, "c": "a"}, "prediction": 1}',
+        b'{"model": "m", "ts": 3, "id": "r3", "features": {"x": -2e3, "c": "b"}, "prediction": 0}',
+        b'{"model": "m", "ts": 4, "id": "r4", "features": {"x": null, "c": "a"}, "prediction": 0}',
     ]
     lengths = np.array([len(m) for m in messages], dtype=np.int64)
     ends = np.cumsum(lengths)
