@@ -69,7 +69,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     for _ in range(args.rounds):
         for name, tree in trees.items():
-            env = {**os.environ, "PYTHONPATH": str(tree)}
+            # bench_e2e puts its own checkout first on sys.path unless told the tree
+            env = {**os.environ, "PYTHONPATH": str(tree), "BENCH_E2E_TREE": str(tree)}
             done = subprocess.run(
                 [sys.executable, "-c", code], env=env, cwd=tree, check=True,
                 capture_output=True, text=True,
