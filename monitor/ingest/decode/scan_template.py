@@ -95,6 +95,12 @@ def _unaligned_load(bits: int) -> Any:
     result = types.uint64 if bits == 64 else types.uint32
 
     def load(typingctx: object, arr: types.Array, i: types.Integer) -> Any:
+        # Byte offsets from the data pointer: only for contiguous byte arrays.
+        if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"):
+            return None
+        if arr.dtype != types.uint8:
+            return None
+
         def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
             ary = context.make_array(signature.args[0])(context, builder, args[0])
             ptr = builder.gep(ary.data, [args[1]])
