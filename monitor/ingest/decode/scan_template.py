@@ -47,22 +47,35 @@ from monitor.ingest.decode.scan_keys import (
     lookup,
 )
 
-__all__ = ["N_TEMPLATES", "clear_row", "learn_from", "template_scratch", "try_templates"]
+__all__ = [
+    "N_TEMPLATES",
+    "T_COUNT",
+    "T_NEXT_LEARN",
+    "T_ON",
+    "clear_row",
+    "learn_from",
+    "template_scratch",
+    "try_templates",
+]
 
 #: Templates kept at once (a few producers or models interleaved); one more is staging.
 N_TEMPLATES = 4
 #: Literal bytes of one template (an event longer than this between values is not learned).
 _MAX_LIT = 8192
-#: Learning costs about one general scan: at most one attempt every this many rows.
+#: Learning costs about one general scan: at most one attempt every this many rows, the gap
+#: doubling after each failed attempt up to the longest (a stream nothing fits pays ~0.1 %).
 _LEARN_EVERY = 32
+_LEARN_EVERY_MAX = 1024
 #: Slot kinds; the number kinds first.
 _K_NUMBER, _K_TS, _K_SKIP_NUMBER, _K_CATEGORY, _K_SKIP_STRING = range(5)
 _K_LITERAL = -1  # a plain string kept in the literal (the model name)
 # Rows of the slots array: segment starts, then per slot kind, column, vocabulary
 # namespace, unseen code; _META holds the slot count, the model and hits.
 _SEG, _KIND, _COL, _NS, _CODE, _META = range(6)
-# Entries of the state array.
-_ON, _COUNT, _LAST, _HITS, _MISSES, _NEXT_LEARN = range(6)
+# Entries of the state array: templates on, learned, the last that matched, hits, misses,
+# the first row learning may be tried again, the gap after it.
+_ON, _COUNT, _LAST, _HITS, _MISSES, _NEXT_LEARN, _GAP = range(7)
+T_ON, T_COUNT, T_NEXT_LEARN = _ON, _COUNT, _NEXT_LEARN
 
 
 def template_scratch(
@@ -76,6 +89,7 @@ def template_scratch(
     slots = np.empty((N_TEMPLATES + 1, 6, width), np.int64)
     state = np.zeros(8, np.int64)
     state[_ON] = int(enabled)
+    state[_GAP] = _LEARN_EVERY
     return lit, slots, state
 
 
@@ -151,7 +165,8 @@ def _plain_string(buf: np.ndarray, pos: int, end: int) -> int:
     return -1
 
 
-@no_nrt()
+# Inlined into the scan loop: a call passes every array as seven values, some 130 of them.
+@njit(cache=True, inline="always")
 def _apply(
     buf: np.ndarray,
     start: int,
@@ -220,7 +235,7 @@ def _apply(
         i += 1
 
 
-@no_nrt()
+@njit(cache=True, inline="always")
 def try_templates(
     buf: np.ndarray,
     start: int,
@@ -292,17 +307,19 @@ def learn_from(
     slots: np.ndarray,
     state: np.ndarray,
 ) -> None:
-    """After the general path read row ``row`` (of model ``m``) and no template did: learn
-    its template when the budget allows, in place of a free or the least used one."""
-    if row < state[_NEXT_LEARN]:
-        return
-    state[_NEXT_LEARN] = row + _LEARN_EVERY
+    """After the general path read row ``row`` (of model ``m``) and no template did, and
+    ``state[T_NEXT_LEARN] <= row`` (the learning budget): learn its template, in place of
+    a free or the least used one."""
     stage = N_TEMPLATES
     if not _learn(
         buf, start, end, m, key_bytes, key_start, key_ns, key_value, table,
         feature_ns, class_ns, cat_ns, unseen, pred_kind, pred_col, lit, slots, stage,
     ):  # fmt: skip
+        state[_NEXT_LEARN] = row + state[_GAP]
+        state[_GAP] = min(2 * state[_GAP], _LEARN_EVERY_MAX)
         return
+    state[_NEXT_LEARN] = row + _LEARN_EVERY
+    state[_GAP] = _LEARN_EVERY
     count = state[_COUNT]
     if count < N_TEMPLATES:
         t = count

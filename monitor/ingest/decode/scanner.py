@@ -62,6 +62,9 @@ from monitor.ingest.decode.scan_keys import (
     lookup,
 )
 from monitor.ingest.decode.scan_template import (
+    T_COUNT,
+    T_NEXT_LEARN,
+    T_ON,
     clear_row,
     learn_from,
     template_scratch,
@@ -410,10 +413,11 @@ def _scan(
     state: np.ndarray,
 ) -> None:
     """Scan every message; ``nogil`` so other Python threads (HTTP, webhooks) run on.
-    A learned template reads a message first when it fits (``state[0]``: templates on)."""
+    A learned template reads a message first when it fits (``state``: see scan_template;
+    its checks here keep a stream no template fits from paying for calls)."""
     for row in range(len(starts)):
         clear_row(row, ts, numeric, codes)
-        if state[0] and try_templates(
+        if state[T_ON] and state[T_COUNT] and try_templates(
             buf, starts[row], ends[row], row, lit, slots, state,
             key_bytes, key_start, key_ns, key_value, table,
             model, ts, numeric, codes, unknown, templated,
@@ -427,7 +431,7 @@ def _scan(
             seen_num, seen_cat, unknown_keys, stack,
         ):  # fmt: skip
             status[row] = SLOW
-        elif state[0]:
+        elif state[T_ON] and row >= state[T_NEXT_LEARN]:
             learn_from(
                 buf, starts[row], ends[row], row, model[row],
                 key_bytes, key_start, key_ns, key_value, table,
