@@ -24,15 +24,10 @@ the two halves of a split batch learn separately and share nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
-from monitor.ingest.decode.jsonlex import literal, no_nrt, number, ws
+from monitor.ingest.decode.jsonlex import literal, no_nrt, number, same_bytes, ws
 from monitor.ingest.decode.scan_keys import (
     F_FEATURES,
     F_ID,
@@ -103,53 +98,6 @@ def clear_row(row: int, ts: np.ndarray, numeric: np.ndarray, codes: np.ndarray) 
     ts[row] = np.nan
 
 
-def _unaligned_load(bits: int) -> Any:
-    """An intrinsic: the ``bits``-bit word at byte ``i`` of a uint8 array, unaligned
-    (compared only for equality, so the byte order does not matter)."""
-    result = types.uint64 if bits == 64 else types.uint32
-
-    def load(typingctx: object, arr: types.Array, i: types.Integer) -> Any:
-        # Byte offsets from the data pointer: only for contiguous byte arrays.
-        if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"):
-            return None
-        if arr.dtype != types.uint8:
-            return None
-
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            ary = context.make_array(signature.args[0])(context, builder, args[0])
-            ptr = builder.gep(ary.data, [args[1]])
-            return builder.load(builder.bitcast(ptr, ir.IntType(bits).as_pointer()), align=1)
-
-        return result(arr, types.intp), codegen
-
-    return intrinsic(load)
-
-
-_load64: Callable[[np.ndarray, int], int] = _unaligned_load(64)
-_load32: Callable[[np.ndarray, int], int] = _unaligned_load(32)
-
-
-@njit(cache=True, inline="always")
-def _same(buf: np.ndarray, p: int, lit: np.ndarray, q: int, n: int) -> bool:
-    """``buf[p:p + n] == lit[q:q + n]`` (both in bounds), a word at a time: words that
-    overlap the end rather than a byte loop, and no load outside either range."""
-    if n >= 8:
-        o = 0
-        while o + 8 < n:
-            if _load64(buf, p + o) != _load64(lit, q + o):
-                return False
-            o += 8
-        return _load64(buf, p + n - 8) == _load64(lit, q + n - 8)
-    if n >= 4:
-        if _load32(buf, p) != _load32(lit, q):
-            return False
-        return _load32(buf, p + n - 4) == _load32(lit, q + n - 4)
-    for j in range(n):
-        if buf[p + j] != lit[q + j]:
-            return False
-    return True
-
-
 @njit(cache=True, inline="always")
 def _plain_string(buf: np.ndarray, pos: int, end: int) -> int:
     """``buf[pos]`` opens a string: its closing quote if every byte in between is
@@ -192,7 +140,7 @@ def _apply(
     while True:
         a = slots[t, _SEG, i]
         b = slots[t, _SEG, i + 1]
-        if pos + (b - a) > end or not _same(buf, pos, lit, t * _MAX_LIT + a, b - a):
+        if pos + (b - a) > end or not same_bytes(buf, pos, lit, t * _MAX_LIT + a, b - a):
             return False
         pos += b - a
         if i == n:
