@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.ingest.decode import DecodeSchema
+from monitor.ingest.decode import scanner as scanner_module
 from monitor.ingest.decode.columnar import _joined, scanner_for
 from monitor.ingest.decode.scanner import SPLIT_MIN, ScanResult, scan_messages
 from tests.unit.test_jsonscan import SCHEMA, assert_same
@@ -287,6 +288,20 @@ def test_the_halves_of_a_split_batch_learn_on_their_own() -> None:
     half = len(payloads) // 2
     assert not halves.templated[0] and not halves.templated[half]  # each half learns once
     assert halves.templated.sum() == len(payloads) - 2
+
+
+def test_the_warmup_learns_and_applies_a_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    results: list[ScanResult] = []
+
+    def recording(*args: object, **kwargs: object) -> ScanResult:
+        results.append(scan_messages(*args, **kwargs))  # type: ignore[arg-type]
+        return results[-1]
+
+    monkeypatch.setattr(scanner_module, "scan_messages", recording)
+    scanner_module.warmup()
+    (out,) = results
+    assert out.templated.any()  # so the cached compile covers the template path
+    assert not out.templated.all()  # and the general path with learning
 
 
 @pytest.mark.parametrize("shape", [0, 1, 2])

@@ -721,13 +721,14 @@ def warmup() -> None:
     )
     tables = build_tables([model], TOP_FIELDS)
     messages = [
-        b'{"model": "m", "ts": 1.5, "id": "r1", "features": {"x": 0.12345678901234567, '
-        b'"c": "a", "u": [1, {"v": null}]}, "prediction": 0.5}',
-        b'{"features": {"x": true, "c": false}, "model": "m", "prediction": null}',
-        # one shape three times: its template is learned, then reads the others
+        # one shape three times: its template is learned from the first (learning has a
+        # budget: one attempt in 32 rows), read by the second, doubted by the third
         b'{"model": "m", "ts": 2, "id": "r2", "features": {"x": 1.5, "c": "a"}, "prediction": 1}',
         b'{"model": "m", "ts": 3, "id": "r3", "features": {"x": -2e3, "c": "b"}, "prediction": 0}',
         b'{"model": "m", "ts": 4, "id": "r4", "features": {"x": null, "c": "a"}, "prediction": 0}',
+        b'{"model": "m", "ts": 1.5, "id": "r1", "features": {"x": 0.12345678901234567, '
+        b'"c": "a", "u": [1, {"v": null}]}, "prediction": 0.5}',
+        b'{"features": {"x": true, "c": false}, "model": "m", "prediction": null}',
     ]
     lengths = np.array([len(m) for m in messages], dtype=np.int64)
     ends = np.cumsum(lengths)
