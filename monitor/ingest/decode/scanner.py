@@ -23,6 +23,10 @@ Keys and category values are found in one open-addressing hash table of byte str
 each entry tagged with a namespace (top-level field, model name, one model's feature keys,
 one categorical column's vocabulary), so a lookup hashes the bytes once and compares them
 once.
+
+Producers write every event with the same bytes between values: once this scanner has
+read one, :mod:`~monitor.ingest.decode.scan_template` reads the next ones by comparing
+those bytes and converting only the values, and hands back to it any message in doubt.
 """
 
 from __future__ import annotations
