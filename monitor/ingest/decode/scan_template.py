@@ -12,7 +12,8 @@ duplicate checks: a message whose literals all match has exactly the learned mes
 keys, so it has no repeated key either (the learned one passed the general path's check).
 
 Both are conservative: learning gives up on anything unusual (unmonitored feature keys,
-nulls and booleans, nested skipped values, labels, versions, escapes, non-ASCII strings),
+nulls, booleans other than a category's (looked up by their text, as the general path
+does), nested skipped values, labels, versions, escapes, non-ASCII strings),
 and a message the template is not sure about (a literal that differs, a value of another
 kind, a number the scanner does not convert, an out-of-range time, a string with an escape
 or non-ASCII bytes) goes to the general path, which decides; the template path never marks
