@@ -1,5 +1,8 @@
 """The JSON scanner alone, one thread, on the events of bench_e2e (20 numeric features and
-a numeric prediction, 4-5 decimals) and on bench_decode's mix (12 numeric, 8 categorical).
+a numeric prediction, 4-5 decimals) and on bench_decode's mix (12 numeric, 8 categorical);
+then bench_e2e's events with a null late in one in five (``nulls``: the scanner's template
+fast path misses those) and with a different unmonitored key in each (``nofit``: no
+template fits any).
 
 Each round is a fresh subprocess per tree (this one and every ``--tree``), interleaved, so
 before and after share the machine's load; a subprocess scans the same joined batch of
@@ -22,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 CHILD = r"""
-import sys, time
+import re, sys, time
 import numpy as np
 sys.path.insert(0, {bench!r})
 from bench_e2e import numeric_events, N_FEATURES
@@ -36,10 +39,23 @@ def numeric_schema():
     ms = ModelSchema("num", numeric=names, categorical=(), prediction="numeric", codes=())
     return DecodeSchema(models={{"num": ms}})
 
+def changed(events, kind):
+    out = []
+    for i, event in enumerate(events):
+        if kind == "nulls" and i % 5 == 0:
+            event = re.sub(rb'"x18":[^,]*', b'"x18":null', event)
+        elif kind == "nofit":
+            event = event.replace(b'"x19":', b'"u%d":1,"x19":' % i)
+        out.append(event)
+    return out
+
 n, repeat = {events}, {repeat}
+numeric = numeric_events(n, 3)
 for label, payloads, schema in (
-    ("numeric", numeric_events(n, 3), numeric_schema()),
+    ("numeric", numeric, numeric_schema()),
     ("mixed", make_payloads(n), mixed_schema(codes=True)),
+    ("nulls", changed(numeric, "nulls"), numeric_schema()),
+    ("nofit", changed(numeric, "nofit"), numeric_schema()),
 ):
     scanner = scanner_for(schema)
     buf, starts, ends = _joined(payloads)
@@ -69,7 +85,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     for _ in range(args.rounds):
         for name, tree in trees.items():
-            env = {**os.environ, "PYTHONPATH": str(tree)}
+            # bench_e2e puts its own checkout first on sys.path unless told the tree
+            env = {**os.environ, "PYTHONPATH": str(tree), "BENCH_E2E_TREE": str(tree)}
             done = subprocess.run(
                 [sys.executable, "-c", code], env=env, cwd=tree, check=True,
                 capture_output=True, text=True,

@@ -1,6 +1,7 @@
-"""JSON lexing for the Numba kernels: whitespace, strings, literals, numbers and skipping
-a whole value, shared by the event scanner (:mod:`~monitor.ingest.decode.scanner`) and the
-OIP body scanner (:mod:`~monitor.ingest.decode.formats.oip_scan`).
+"""JSON lexing for the Numba kernels: whitespace, strings, literals, numbers, skipping
+a whole value and comparing runs of bytes a word at a time, shared by the event scanner
+(:mod:`~monitor.ingest.decode.scanner` and its template fast path) and the OIP body
+scanner (:mod:`~monitor.ingest.decode.formats.oip_scan`).
 
 Numbers are converted with Clinger's fast path when it is exact (up to 2^53 and powers of
 ten up to 10^22), else in double-double arithmetic with a check that the result is not
@@ -16,7 +17,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 __all__ = [
     "ASCII",
@@ -26,6 +29,7 @@ __all__ = [
     "literal",
     "no_nrt",
     "number",
+    "same_bytes",
     "skip_value",
     "string",
     "ws",
@@ -327,3 +331,50 @@ def skip_value(buf: np.ndarray, pos: int, end: int, stack: np.ndarray, strict: b
                 if pos < 0:
                     return -1
             break
+
+
+def _unaligned_load(bits: int) -> Any:
+    """An intrinsic: the ``bits``-bit word at byte ``i`` of a uint8 array, unaligned
+    (compared only for equality, so the byte order does not matter)."""
+    result = types.uint64 if bits == 64 else types.uint32
+
+    def load(typingctx: object, arr: types.Array, i: types.Integer) -> Any:
+        # Byte offsets from the data pointer: only for contiguous byte arrays.
+        if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"):
+            return None
+        if arr.dtype != types.uint8:
+            return None
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            ptr = builder.gep(ary.data, [args[1]])
+            return builder.load(builder.bitcast(ptr, ir.IntType(bits).as_pointer()), align=1)
+
+        return result(arr, types.intp), codegen
+
+    return intrinsic(load)
+
+
+_load64: Callable[[np.ndarray, int], int] = _unaligned_load(64)
+_load32: Callable[[np.ndarray, int], int] = _unaligned_load(32)
+
+
+@njit(cache=True, inline="always")
+def same_bytes(buf: np.ndarray, p: int, lit: np.ndarray, q: int, n: int) -> bool:
+    """``buf[p:p + n] == lit[q:q + n]`` (both in bounds), a word at a time: words that
+    overlap the end rather than a byte loop, and no load outside either range."""
+    if n >= 8:
+        o = 0
+        while o + 8 < n:
+            if _load64(buf, p + o) != _load64(lit, q + o):
+                return False
+            o += 8
+        return _load64(buf, p + n - 8) == _load64(lit, q + n - 8)
+    if n >= 4:
+        if _load32(buf, p) != _load32(lit, q):
+            return False
+        return _load32(buf, p + n - 4) == _load32(lit, q + n - 4)
+    for j in range(n):
+        if buf[p + j] != lit[q + j]:
+            return False
+    return True

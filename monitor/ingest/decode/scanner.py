@@ -23,6 +23,10 @@ Keys and category values are found in one open-addressing hash table of byte str
 each entry tagged with a namespace (top-level field, model name, one model's feature keys,
 one categorical column's vocabulary), so a lookup hashes the bytes once and compares them
 once.
+
+Producers write every event with the same bytes between values: once this scanner has
+read one, :mod:`~monitor.ingest.decode.scan_template` reads the next ones by comparing
+those bytes and converting only the values, and hands back to it any message in doubt.
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from monitor.ingest.decode.jsonlex import (
     ASCII,
@@ -45,8 +48,38 @@ from monitor.ingest.decode.jsonlex import (
     string,
     ws,
 )
+from monitor.ingest.decode.scan_keys import (
+    F_FEATURES,
+    F_LABEL,
+    F_MODEL,
+    F_PREDICTION,
+    F_TS,
+    MAX_TS,
+    NS_MODEL,
+    NS_TOP,
+    PRED_CATEGORICAL,
+    PRED_NONE,
+    PRED_NUMERIC,
+    PRED_PROBABILITIES,
+    TOP_FIELDS,
+    fill_table,
+    lookup,
+)
+from monitor.ingest.decode.scan_template import (
+    T_COUNT,
+    T_NEXT_LEARN,
+    T_ON,
+    clear_row,
+    learn_from,
+    template_scratch,
+    try_templates,
+)
 
 __all__ = [
+    "PRED_CATEGORICAL",
+    "PRED_NONE",
+    "PRED_NUMERIC",
+    "PRED_PROBABILITIES",
     "SLOW",
     "SPLIT_MIN",
     "ScanModel",
@@ -60,24 +93,12 @@ __all__ = [
 
 #: ``status`` of a message the scanner hands to the object path.
 SLOW = 1
-#: Top-level field slots, in this order, of the ``top`` argument of :func:`build_tables`.
-TOP_FIELDS = ("model", "ts", "id", "features", "prediction", "version", "label")
-_F_MODEL, _F_TS, _F_ID, _F_FEATURES, _F_PREDICTION, _F_VERSION, _F_LABEL = range(7)
-
-_NS_TOP = 0
-_NS_MODEL = 1
-#: Prediction kinds.
-PRED_NONE, PRED_NUMERIC, PRED_CATEGORICAL, PRED_PROBABILITIES = range(4)
 
 #: The smallest batch :func:`scan_messages` splits over two threads: below it the hand-off
 #: (tens of microseconds) outweighs half the scan (about 0.9 us an event).
 SPLIT_MIN = 2048
 _MAX_DEPTH = 64
 _MAX_UNKNOWN_KEYS = 32
-_MAX_TS = 1e11
-
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @dataclass(frozen=True)
@@ -140,8 +161,8 @@ def build_tables(
     topic); ``bound_model`` is the index of the model every event belongs to, or -1.
     """
     entries: list[tuple[int, bytes, int]] = []
-    entries += [(_NS_TOP, name.encode(), slot) for slot, name in enumerate(top)]
-    entries += [(_NS_MODEL, m.name.encode(), i) for i, m in enumerate(models)]
+    entries += [(NS_TOP, name.encode(), slot) for slot, name in enumerate(top)]
+    entries += [(NS_MODEL, m.name.encode(), i) for i, m in enumerate(models)]
     n_models = max(len(models), 1)
     max_cat = max([m.cat_width for m in models] + [1])
     feature_ns = np.zeros(n_models, np.int64)
@@ -169,7 +190,7 @@ def build_tables(
     key_ns = np.array([e[0] for e in entries], np.int64)
     key_value = np.array([e[2] for e in entries], np.int64)
     table = np.zeros(size, np.int64)
-    _fill_table(table, key_bytes, key_start, key_ns)
+    fill_table(table, key_bytes, key_start, key_ns)
     return ScanTables(
         key_bytes=key_bytes,
         key_start=key_start,
@@ -200,8 +221,8 @@ def _plain(key: bytes) -> bool:
 @dataclass(frozen=True)
 class ScanResult:
     """Per message: ``status`` (0 read, :data:`SLOW`), model index, event time (NaN when
-    absent), numeric values (NaN missing), category codes (-1 missing) and the count of
-    unmonitored feature keys."""
+    absent), numeric values (NaN missing), category codes (-1 missing), the count of
+    unmonitored feature keys, and whether a learned template read it (a statistic)."""
 
     status: np.ndarray
     model: np.ndarray
@@ -209,6 +230,7 @@ class ScanResult:
     numeric: np.ndarray
     codes: np.ndarray
     unknown: np.ndarray
+    templated: np.ndarray
 
 
 def scan_messages(
@@ -217,6 +239,7 @@ def scan_messages(
     starts: np.ndarray,
     ends: np.ndarray,
     helper: Executor | None = None,
+    templates: bool = True,
 ) -> ScanResult:
     """Scan messages ``buf[starts[i]:ends[i]]`` into columns.
 
@@ -224,7 +247,8 @@ def scan_messages(
     scanned in two halves at once, the second on the helper: the kernel releases the GIL,
     so a free core halves the scan's wall time. The halves share the key-order hints
     (``follow``, ``first``); each write is one aligned int64 and every hint is checked
-    before use, so a race costs at most a hash lookup.
+    before use, so a race costs at most a hash lookup. ``templates=False`` turns the
+    template fast path (:mod:`~monitor.ingest.decode.scan_template`) off, for tests.
     """
     n = len(starts)
     out = ScanResult(
@@ -234,14 +258,15 @@ def scan_messages(
         np.empty((n, tables.max_num), np.float64),
         np.empty((n, tables.max_cat), np.int64),
         np.zeros(n, np.int64),
+        np.zeros(n, np.bool_),
     )
     if helper is None or n < SPLIT_MIN:
-        _scan_rows(tables, buf, starts, ends, out, 0, n)
+        _scan_rows(tables, buf, starts, ends, out, 0, n, templates)
         return out
     half = n // 2
-    second = helper.submit(_scan_rows, tables, buf, starts, ends, out, half, n)
+    second = helper.submit(_scan_rows, tables, buf, starts, ends, out, half, n, templates)
     try:
-        _scan_rows(tables, buf, starts, ends, out, 0, half)
+        _scan_rows(tables, buf, starts, ends, out, 0, half, templates)
     finally:
         second.result()
     return out
@@ -255,8 +280,10 @@ def _scan_rows(
     out: ScanResult,
     a: int,
     b: int,
+    templates: bool = True,
 ) -> None:
     """Rows ``a:b`` of ``out`` (contiguous slices: the kernel's types do not change)."""
+    lit, slots, state = template_scratch(tables.max_num, tables.max_cat, templates)
     _scan(
         buf,
         starts[a:b],
@@ -282,11 +309,15 @@ def _scan_rows(
         out.numeric[a:b],
         out.codes[a:b],
         out.unknown[a:b],
+        out.templated[a:b],
         # Scratch space, allocated here: the kernels allocate nothing (see no_nrt).
         np.empty(_MAX_DEPTH, np.uint8),
         np.empty((_MAX_UNKNOWN_KEYS, 2), np.int64),
         np.zeros(out.numeric.shape[1], np.int64),
         np.zeros(out.codes.shape[1], np.int64),
+        lit,
+        slots,
+        state,
     )
 
 
@@ -298,60 +329,6 @@ def parse_number(text: bytes) -> float | None:
 
 
 # ------------------------------------------------------------------------------ kernels
-
-
-@njit(cache=True, inline="always")
-def _hash(buf: np.ndarray, a: int, b: int, ns: int) -> np.uint64:
-    """FNV-1a over ``buf[a:b]``, seeded with the namespace."""
-    h = (_FNV_OFFSET ^ np.uint64(ns)) * _FNV_PRIME
-    for i in range(a, b):
-        h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
-    return h
-
-
-@njit(cache=True)
-def _fill_table(
-    table: np.ndarray, key_bytes: np.ndarray, key_start: np.ndarray, key_ns: np.ndarray
-) -> None:
-    mask = len(table) - 1
-    for k in range(len(key_ns)):
-        h = _hash(key_bytes, key_start[k], key_start[k + 1], key_ns[k])
-        slot = np.int64(h & np.uint64(mask))
-        while table[slot] != 0:
-            slot = (slot + 1) & mask
-        table[slot] = k + 1
-
-
-@njit(cache=True, inline="always")
-def _lookup(
-    buf: np.ndarray,
-    a: int,
-    b: int,
-    ns: int,
-    key_bytes: np.ndarray,
-    key_start: np.ndarray,
-    key_ns: np.ndarray,
-    table: np.ndarray,
-) -> int:
-    """Index of the entry ``(ns, buf[a:b])``, or -1."""
-    mask = len(table) - 1
-    slot = np.int64(_hash(buf, a, b, ns) & np.uint64(mask))
-    n = b - a
-    while True:
-        entry = table[slot]
-        if entry == 0:
-            return -1
-        k = entry - 1
-        s = key_start[k]
-        if key_ns[k] == ns and key_start[k + 1] - s == n:
-            same = True
-            for t in range(n):
-                if key_bytes[s + t] != buf[a + t]:
-                    same = False
-                    break
-            if same:
-                return int(k)
-        slot = (slot + 1) & mask
 
 
 # Value actions of a member in _scan_one.
@@ -379,20 +356,20 @@ def _find_model(
         close, kind = string(buf, pos, end)
         if close < 0 or kind != ASCII:
             return -1
-        k = _lookup(buf, pos + 1, close, _NS_TOP, key_bytes, key_start, key_ns, table)
+        k = lookup(buf, pos + 1, close, NS_TOP, key_bytes, key_start, key_ns, table)
         pos = ws(buf, close + 1, end)
         if pos >= end or buf[pos] != 58:
             return -1
         pos = ws(buf, pos + 1, end)
         if pos >= end:
             return -1
-        if k >= 0 and key_value[k] == _F_MODEL:
+        if k >= 0 and key_value[k] == F_MODEL:
             if buf[pos] != 34:
                 return -1
             close, kind = string(buf, pos, end)
             if close < 0 or kind == ESCAPED:
                 return -1
-            k = _lookup(buf, pos + 1, close, _NS_MODEL, key_bytes, key_start, key_ns, table)
+            k = lookup(buf, pos + 1, close, NS_MODEL, key_bytes, key_start, key_ns, table)
             return key_value[k] if k >= 0 else -1
         # The main pass validates the event; this one only looks for the model.
         pos = skip_value(buf, pos, end, stack, False)
@@ -430,18 +407,26 @@ def _scan(
     numeric: np.ndarray,
     codes: np.ndarray,
     unknown: np.ndarray,
+    templated: np.ndarray,
     stack: np.ndarray,
     unknown_keys: np.ndarray,
     seen_num: np.ndarray,
     seen_cat: np.ndarray,
+    lit: np.ndarray,
+    slots: np.ndarray,
+    state: np.ndarray,
 ) -> None:
-    """Scan every message; ``nogil`` so other Python threads (HTTP, webhooks) run on."""
+    """Scan every message; ``nogil`` so other Python threads (HTTP, webhooks) run on.
+    A learned template reads a message first when it fits (``state``: see scan_template;
+    its checks here keep a stream no template fits from paying for calls)."""
     for row in range(len(starts)):
-        for j in range(numeric.shape[1]):
-            numeric[row, j] = np.nan
-        for j in range(codes.shape[1]):
-            codes[row, j] = -1
-        ts[row] = np.nan
+        clear_row(row, ts, numeric, codes)
+        if state[T_ON] and state[T_COUNT] and try_templates(
+            buf, starts[row], ends[row], row, lit, slots, state,
+            key_bytes, key_start, key_ns, key_value, table,
+            model, ts, numeric, codes, unknown, templated,
+        ):  # fmt: skip
+            continue
         if not _scan_one(
             buf, starts[row], ends[row], row,
             key_bytes, key_start, key_ns, key_value, table, key_plain, follow, first,
@@ -450,6 +435,12 @@ def _scan(
             seen_num, seen_cat, unknown_keys, stack,
         ):  # fmt: skip
             status[row] = SLOW
+        elif state[T_ON] and row >= state[T_NEXT_LEARN]:
+            learn_from(
+                buf, starts[row], ends[row], row, model[row],
+                key_bytes, key_start, key_ns, key_value, table,
+                feature_ns, class_ns, cat_ns, unseen, pred_kind, pred_col, lit, slots, state,
+            )  # fmt: skip
 
 
 @no_nrt()
@@ -508,7 +499,7 @@ def _scan_one(
         if pos >= end or buf[pos] != 34:
             return False  # includes the empty event: no payload
         if ctx == 0:
-            ns = _NS_TOP
+            ns = NS_TOP
         elif ctx == 1:
             ns = feature_ns[m]
         else:
@@ -535,7 +526,7 @@ def _scan_one(
             if close < 0 or kind != ASCII:
                 return False
             n = close - pos - 1
-            k = _lookup(buf, pos + 1, close, ns, key_bytes, key_start, key_ns, table)
+            k = lookup(buf, pos + 1, close, ns, key_bytes, key_start, key_ns, table)
             if k >= 0:
                 if prev >= 0:
                     follow[prev] = k
@@ -566,15 +557,15 @@ def _scan_one(
                 if seen & (1 << field):
                     return False
                 seen |= 1 << field
-            if field == _F_MODEL:
+            if field == F_MODEL:
                 if bound_model < 0:
                     action = _A_MODEL
-            elif field == _F_TS:
+            elif field == F_TS:
                 action = _A_NUMBER
                 to_ts = True
-            elif field == _F_LABEL:
+            elif field == F_LABEL:
                 return False  # label events: the performance join's, on the object path
-            elif (field == _F_FEATURES or field == _F_PREDICTION) and c != 110:
+            elif (field == F_FEATURES or field == F_PREDICTION) and c != 110:
                 payload = True
                 if m < 0:
                     m = _find_model(
@@ -582,7 +573,7 @@ def _scan_one(
                     )
                     if m < 0:
                         return False
-                if field == _F_FEATURES:
+                if field == F_FEATURES:
                     if c != 123:
                         return False
                     action = _A_OBJECT
@@ -650,7 +641,7 @@ def _scan_one(
             if not to_ts:
                 numeric[row, col] = value
             elif c != 110:
-                if not (0.0 <= value < _MAX_TS):
+                if not (0.0 <= value < MAX_TS):
                     return False
                 ts[row] = value
         elif action == _A_CATEGORY or action == _A_MODEL:
@@ -671,8 +662,8 @@ def _scan_one(
                 return False
             code = -1
             if c != 110:
-                ns = _NS_MODEL if action == _A_MODEL else vocab
-                found = _lookup(buf, a, b, ns, key_bytes, key_start, key_ns, table)
+                ns = NS_MODEL if action == _A_MODEL else vocab
+                found = lookup(buf, a, b, ns, key_bytes, key_start, key_ns, table)
                 if found >= 0:
                     code = key_value[found]
                 elif action == _A_MODEL or text == NON_ASCII:
@@ -734,6 +725,11 @@ def warmup() -> None:
     )
     tables = build_tables([model], TOP_FIELDS)
     messages = [
+        # one shape three times: its template is learned from the first (learning has a
+        # budget: one attempt in 32 rows), read by the second, doubted by the third
+        b'{"model": "m", "ts": 2, "id": "r2", "features": {"x": 1.5, "c": "a"}, "prediction": 1}',
+        b'{"model": "m", "ts": 3, "id": "r3", "features": {"x": -2e3, "c": "b"}, "prediction": 0}',
+        b'{"model": "m", "ts": 4, "id": "r4", "features": {"x": null, "c": "a"}, "prediction": 0}',
         b'{"model": "m", "ts": 1.5, "id": "r1", "features": {"x": 0.12345678901234567, '
         b'"c": "a", "u": [1, {"v": null}]}, "prediction": 0.5}',
         b'{"features": {"x": true, "c": false}, "model": "m", "prediction": null}',
