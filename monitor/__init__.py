@@ -19,6 +19,7 @@ _numba_cache.configure()
 # warm ``driftmon replay``'s start-up CPU went to those collections.
 _collecting = gc.isenabled()
 gc.disable()
+_numba_cache.install_locator()  # imports numba: before the kernel modules below
 from monitor._numba_blas import defer_probe  # noqa: E402
 from monitor.errors import ProfileError  # noqa: E402
 from monitor.stats import (  # noqa: E402
