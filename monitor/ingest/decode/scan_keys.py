@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from monitor.ingest.decode.jsonlex import same_bytes
+
 __all__ = [
     "F_FEATURES",
     "F_ID",
@@ -87,12 +89,6 @@ def lookup(
             return -1
         k = entry - 1
         s = key_start[k]
-        if key_ns[k] == ns and key_start[k + 1] - s == n:
-            same = True
-            for t in range(n):
-                if key_bytes[s + t] != buf[a + t]:
-                    same = False
-                    break
-            if same:
-                return int(k)
+        if key_ns[k] == ns and key_start[k + 1] - s == n and same_bytes(buf, a, key_bytes, s, n):
+            return int(k)
         slot = (slot + 1) & mask

@@ -44,6 +44,7 @@ from monitor.ingest.decode.jsonlex import (
     literal,
     no_nrt,
     number,
+    same_bytes,
     skip_value,
     string,
     ws,
@@ -514,12 +515,8 @@ def _scan_one(
             s = key_start[guess]
             n = key_start[guess + 1] - s
             if pos + 1 + n < end and buf[pos + 1 + n] == 34:
-                k = guess
-                for t in range(n):
-                    if key_bytes[s + t] != buf[pos + 1 + t]:
-                        k = -1
-                        break
-                if k >= 0:
+                if same_bytes(buf, pos + 1, key_bytes, s, n):
+                    k = guess
                     close = pos + 1 + n
         if k < 0:
             close, kind = string(buf, pos, end)
@@ -611,14 +608,8 @@ def _scan_one(
             # An unmonitored feature key: counted once per distinct key, as a dict would.
             for u in range(n_unknown):
                 a = unknown_keys[u, 0]
-                if unknown_keys[u, 1] - a == n:
-                    same = True
-                    for t in range(n):
-                        if buf[a + t] != buf[key_a + t]:
-                            same = False
-                            break
-                    if same:
-                        return False
+                if unknown_keys[u, 1] - a == n and same_bytes(buf, a, buf, key_a, n):
+                    return False
             if n_unknown == len(unknown_keys):
                 return False
             unknown_keys[n_unknown, 0] = key_a
